@@ -1,0 +1,45 @@
+# The two-command quick start: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+DEMO   := demo
+
+.PHONY: demo test lint format bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Re-install when the package metadata changes.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.installed
+
+# A fresh demo every time: its own database and outbox under demo/.
+demo: $(VENV)/.installed
+	rm -rf $(DEMO) && mkdir -p $(DEMO)
+	cd $(DEMO) && ../$(BIN)/digest ingest ../examples/articles
+	cd $(DEMO) && ../$(BIN)/digest subscribers import ../subscribers.example.csv
+	cd $(DEMO) && ../$(BIN)/digest send
+	cd $(DEMO) && ../$(BIN)/digest preview -o preview.html
+	@echo
+	@echo "Outbox (.eml files, one per recipient): $(CURDIR)/$(DEMO)/outbox/"
+	@echo "HTML preview:                           $(CURDIR)/$(DEMO)/preview.html"
+
+test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.installed-test
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) $(DEMO) .pytest_cache

@@ -1,0 +1,117 @@
+"""The one small interface every provider implements, and the MIME builder they share.
+
+A provider gets an ``Outgoing`` batch: one segment's content, rendered once
+with placeholders, and up to ``max_batch`` recipients. It returns one
+``Outcome`` per recipient. Per-message providers (outbox, SMTP) call
+``Outgoing.messages()``, which personalises each copy by substitution and
+builds it with ``email.message``; SendGrid sends the segment once with
+per-recipient substitutions instead.
+
+Failures: an ``Outcome(status="failed")`` for a recipient the provider refused,
+``DeliveryError`` when the whole batch failed, ``FatalDeliveryError`` when
+nothing more can be sent in this run (bad credentials).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, make_msgid, parseaddr
+from typing import Protocol
+
+from digest.errors import ConfigError
+from digest.ledger import Outcome
+from digest.models import Edition, Recipient
+from digest.render import Rendered, Renderer
+from digest.store import utcnow
+
+CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+# CRLF line ends as on the wire; lines folded only past 998 (RFC 5322's hard limit),
+# because folding at 78 turns a long List-Unsubscribe URL into RFC 2047 encoded
+# words, which mail clients do not decode in that header.
+POLICY = SMTP.clone(max_line_length=998)
+
+
+@dataclass
+class Outgoing:
+    """One provider request's worth: a segment's content and its recipients."""
+
+    edition: Edition
+    segment: str
+    content: Rendered  # with the renderer's placeholders still in it
+    recipients: list[Recipient]
+    renderer: Renderer
+    sender: Address
+    test: bool = False  # a --to test copy: not recorded, subject marked
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def personalised(self, recipient: Recipient) -> Rendered:
+        return self.renderer.personalise(self.content, recipient.name, recipient.unsubscribe_url)
+
+    def message_for(self, recipient: Recipient) -> EmailMessage:
+        return build_message(self, recipient, self.personalised(recipient))
+
+    def messages(self) -> Iterator[tuple[Recipient, EmailMessage]]:
+        for recipient in self.recipients:
+            yield recipient, self.message_for(recipient)
+
+
+class Provider(Protocol):
+    name: str
+    max_batch: int  # recipients per ``send`` call
+
+    def send(self, batch: Outgoing) -> list[Outcome]: ...
+
+    def close(self) -> None: ...
+
+
+def parse_sender(value: str) -> Address:
+    """The From address from config, checked once at start-up."""
+    name, addr = parseaddr(value)
+    if not addr or "@" not in addr or CONTROL.search(value):
+        raise ConfigError(f"from_address: not an email address: {value!r}")
+    try:
+        return Address(display_name=name, addr_spec=addr)
+    except (ValueError, IndexError) as err:
+        raise ConfigError(f"from_address: {err}") from None
+
+
+def clean_header(value: str) -> str:
+    """One line of text: no CR/LF or other control characters can reach a header."""
+    return " ".join(CONTROL.sub(" ", value).split())
+
+
+def recipient_address(recipient: Recipient) -> Address:
+    return Address(display_name=clean_header(recipient.name), addr_spec=recipient.email)
+
+
+def subject_of(batch: Outgoing) -> str:
+    subject = clean_header(batch.content.subject)
+    return f"[TEST] {subject}" if batch.test else subject
+
+
+def list_unsubscribe_headers(url: str) -> dict[str, str]:
+    # RFC 8058 one-click: mail clients POST "List-Unsubscribe=One-Click" to the URL.
+    return {"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+
+
+def build_message(batch: Outgoing, recipient: Recipient, content: Rendered) -> EmailMessage:
+    """An RFC 5322 message: multipart/alternative, text/plain first, then HTML."""
+    message = EmailMessage(policy=POLICY)
+    message["From"] = batch.sender
+    message["To"] = recipient_address(recipient)
+    message["Subject"] = subject_of(batch)
+    message["Date"] = format_datetime(utcnow())
+    message["Message-ID"] = make_msgid("digest", domain=batch.sender.domain or "localhost")
+    for name, value in list_unsubscribe_headers(recipient.unsubscribe_url).items():
+        message[name] = value
+    message["X-Digest-Edition"] = batch.edition.label
+    for name, value in batch.headers.items():
+        message[name] = clean_header(value)
+    message.set_content(content.text, subtype="plain", charset="utf-8")
+    message.add_alternative(content.html, subtype="html", charset="utf-8")
+    return message

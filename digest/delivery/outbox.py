@@ -1,0 +1,75 @@
+"""The default provider: one ``.eml`` file per recipient, exactly what SMTP would carry.
+
+Files go to ``<outbox_dir>/<edition>/<subscriber id>-<address>.eml``, written
+to a temporary name, flushed and renamed, so a crash never leaves half a
+message. Because the name is fixed per edition and recipient, a batch that is
+sent again after a crash finds its files and does not write them twice.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from email import message_from_binary_file
+from email.policy import default
+from pathlib import Path
+
+from digest.delivery.base import Outgoing
+from digest.ledger import Outcome
+from digest.models import Recipient
+from digest.store import utcnow
+
+
+class OutboxProvider:
+    name = "outbox"
+    max_batch = 500
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def folder(self, batch: Outgoing) -> Path:
+        if batch.test:
+            return self.directory / "test"
+        return self.directory / batch.edition.slug
+
+    def path_for(self, batch: Outgoing, recipient: Recipient) -> Path:
+        safe = re.sub(r"[^A-Za-z0-9@._+-]", "_", recipient.email)[:200]
+        if batch.test:
+            return self.folder(batch) / f"{utcnow():%Y%m%dT%H%M%S%f}-{safe}.eml"
+        return self.folder(batch) / f"{recipient.subscriber_id}-{safe}.eml"
+
+    def send(self, batch: Outgoing) -> list[Outcome]:
+        folder = self.folder(batch)
+        folder.mkdir(parents=True, exist_ok=True)
+        outcomes = []
+        for recipient in batch.recipients:
+            path = self.path_for(batch, recipient)
+            try:
+                if path.exists():  # written before a crash: already delivered
+                    outcomes.append(Outcome(recipient.subscriber_id, "sent", _message_id(path)))
+                    continue
+                message = batch.message_for(recipient)
+                _write_atomically(path, message.as_bytes())
+                outcomes.append(Outcome(recipient.subscriber_id, "sent", message["Message-ID"]))
+            except OSError as err:
+                outcomes.append(
+                    Outcome(recipient.subscriber_id, "failed", error=f"{path}: {err.strerror}")
+                )
+        return outcomes
+
+    def close(self) -> None:
+        pass
+
+
+def _message_id(path: Path) -> str | None:
+    with path.open("rb") as handle:
+        return message_from_binary_file(handle, policy=default)["Message-ID"]
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with tmp.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)

@@ -1,0 +1,133 @@
+"""What goes into an edition: its window of articles and each segment's sections.
+
+An edition (date D, timezone Z) covers the articles published — or first
+ingested, when undated — after the previous edition's cut-off in Z and up to
+its own cut-off: D's ``send_time`` in Z, or the moment of sending for a
+one-off send of today's edition; never more than ``window_hours`` back. The
+cut-off is recorded when the edition is sent, so previewing a past edition
+later shows the same articles.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from digest.config import Settings
+from digest.grouping import Section, Tagged, Vocabulary, build_sections, tag_articles
+from digest.ledger import Ledger
+from digest.models import Edition, Subscriber
+from digest.render import Rendered, Renderer, greeting_for
+from digest.store import Store, utcnow
+
+
+def local_today(timezone: str, now: datetime) -> date:
+    return now.astimezone(ZoneInfo(timezone)).date()
+
+
+def propose_edition(
+    ledger: Ledger, settings: Settings, day: date, timezone: str, now: datetime
+) -> Edition:
+    """The edition as recorded, or as it would be if it were sent ``now``."""
+    recorded = ledger.find_edition(day, timezone)
+    if recorded is not None:
+        return recorded
+    zone = ZoneInfo(timezone)
+    if day >= local_today(timezone, now):
+        cutoff = now  # a one-off send of today's edition takes everything so far
+    else:
+        cutoff = datetime.combine(day, settings.send_time, zone).astimezone(UTC)
+    floor = cutoff - timedelta(hours=settings.window_hours)
+    previous = ledger.previous_cutoff(timezone, cutoff)
+    start = max(previous, floor) if previous else floor
+    return Edition(date=day, timezone=timezone, window_start=start, cutoff=cutoff)
+
+
+def segment_key(topic_keys: frozenset[str]) -> str:
+    return ";".join(sorted(topic_keys))
+
+
+class EditionContent:
+    """The edition's articles, tagged once; sections and renders cached per segment."""
+
+    def __init__(self, store: Store, settings: Settings, edition: Edition, renderer: Renderer):
+        self.settings = settings
+        self.edition = edition
+        self.renderer = renderer
+        self.vocab = Vocabulary(
+            aliases=settings.aliases, known=[*store.known_keywords(), *settings.topics]
+        )
+        articles = store.articles_between(edition.window_start, edition.cutoff)
+        self.tagged: list[Tagged] = tag_articles(articles, self.vocab)
+        self._sections: dict[str, list[Section]] = {}
+        self._rendered: dict[str, Rendered] = {}
+        self._topic_names: dict[str, list[str]] = {}
+
+    def segment_of(self, raw_topics: str) -> tuple[str, bool]:
+        """(segment key, is empty) for a subscriber's ``;``-joined topics."""
+        topics = [t for t in raw_topics.split(";") if t.strip()]
+        key = segment_key(self.vocab.topic_keys(topics))
+        self._topic_names.setdefault(key, topics)
+        return key, not self.sections(key)
+
+    def sections(self, segment: str) -> list[Section]:
+        if segment not in self._sections:
+            topics = frozenset(k for k in segment.split(";") if k)
+            self._sections[segment] = build_sections(
+                self.tagged, topics, self.vocab, self.settings.max_per_section
+            )
+        return self._sections[segment]
+
+    def topic_names(self, segment: str) -> list[str]:
+        """How the segment's topics are shown in its footer."""
+        names = []
+        for key in (k for k in segment.split(";") if k):
+            names.append(self.vocab.display.get(key) or self.vocab.known_display.get(key) or key)
+        if not names and segment:
+            names = self._topic_names.get(segment, [])
+        return names
+
+    def rendered(self, segment: str) -> Rendered:
+        if segment not in self._rendered:
+            self._rendered[segment] = self.renderer.render_segment(
+                self.edition, self.sections(segment), self.topic_names(segment)
+            )
+        return self._rendered[segment]
+
+
+@dataclass
+class PreviewResult:
+    edition: Edition
+    rendered: Rendered
+    sections: int
+    articles: int
+
+
+def preview(
+    store: Store, settings: Settings, day: date | None, email: str | None,
+    now: datetime | None = None,
+) -> PreviewResult:
+    """What one subscriber (or an everything-subscriber) gets in an edition, unsent."""
+    from digest.errors import ConfigError
+    from digest.unsubscribe import Links, signing_key
+
+    subscriber = Subscriber(email="subscriber@example.com")
+    if email:
+        found = store.find_subscriber(email)
+        if found is None:
+            raise ConfigError(f"--email: no subscriber {email}")
+        subscriber = found
+    zone = subscriber.timezone or settings.timezone
+    now = now or utcnow()
+    ledger = Ledger(store, settings.timezone)
+    edition = propose_edition(ledger, settings, day or local_today(zone, now), zone, now)
+    renderer = Renderer(settings)
+    content = EditionContent(store, settings, edition, renderer)
+    segment, _ = content.segment_of(";".join(subscriber.topics))
+    sections = content.sections(segment)
+    url = Links(settings.public_url, signing_key()).unsubscribe(subscriber.email)
+    rendered = renderer.render(
+        edition, sections, content.topic_names(segment), greeting_for(subscriber.name), url
+    )
+    return PreviewResult(edition, rendered, len(sections), sum(len(s.articles) for s in sections))

@@ -1,0 +1,48 @@
+"""One family of runtime errors, and configuration errors kept apart from it.
+
+Like django-anymail, ``ConfigError`` is deliberately *not* a ``DigestError``:
+code that tolerates runtime failures (a bad feed, one refused recipient) must
+never swallow a misconfiguration by accident. The CLI turns ``ConfigError``
+into exit 2 and ``DigestError`` into a one-line message.
+"""
+
+from __future__ import annotations
+
+
+class ConfigError(Exception):
+    """Bad configuration or usage: the operator must fix something before retrying."""
+
+
+class DigestError(Exception):
+    """Root of the expected runtime failures."""
+
+
+class InputError(DigestError):
+    """One input (file, line, feed, row) could not be used; the rest carry on."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        super().__init__(f"{where}: {reason}")
+        self.where = where
+        self.reason = reason
+
+
+class DeliveryError(DigestError):
+    """A provider refused or failed a message or a batch.
+
+    ``retry`` says whether sending the same thing again later may succeed
+    (a 4xx SMTP reply, a 429 or 5xx from an API) or not (a 5xx SMTP reply,
+    an API 400).
+    """
+
+    def __init__(self, message: str, *, retry: bool = False, status: int | None = None) -> None:
+        super().__init__(message)
+        self.retry = retry
+        self.status = status
+
+
+class FatalDeliveryError(DeliveryError):
+    """Nothing more can be sent in this run (rejected credentials, provider unreachable)."""
+
+
+class SendInProgress(DigestError):
+    """Another process holds the lock this command needs."""

@@ -1,0 +1,408 @@
+"""Editions, batches and the ledger: the durable record of who was mailed what.
+
+An edition's work is planned as batches (one segment, at most the provider's
+per-request limit of recipients), each recipient a ledger row in state
+``pending``. A worker claims a batch by moving it to ``sending`` with a lease,
+hands it to the provider, then writes every recipient's outcome and closes the
+batch in one transaction. So after a crash at any point the same command
+finds the work where it stopped: ``done`` batches are never resent, ``pending``
+ones are sent, and only a batch caught in ``sending`` (handed to the provider,
+outcome not yet written) is sent again once its lease runs out or its owner
+is seen to be dead.
+
+Claiming is one ``UPDATE … WHERE id = (SELECT … FOR UPDATE SKIP LOCKED)``, so
+any number of processes on PostgreSQL share an edition without overlap; on
+SQLite every write transaction is ``BEGIN IMMEDIATE``, which serialises them.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from digest.models import Edition, Recipient
+from digest.store import Store, from_db, metadata, subscribers, to_db, utcnow
+
+editions = sa.Table(
+    "editions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("date", sa.String(10), nullable=False),
+    sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("window_start", sa.DateTime, nullable=False),
+    sa.Column("cutoff", sa.DateTime, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.UniqueConstraint("date", "timezone", name="uq_editions_date_timezone"),
+)
+
+batches = sa.Table(
+    "batches",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("edition_id", sa.Integer, sa.ForeignKey("editions.id"), nullable=False),
+    sa.Column("segment", sa.Text, nullable=False),  # sorted topic keys, ";"-joined
+    sa.Column("state", sa.String(10), nullable=False),  # pending | sending | done
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("owner", sa.String(300)),
+    sa.Column("lease_until", sa.DateTime),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Index("ix_batches_claim", "edition_id", "state", "id"),
+)
+
+ledger = sa.Table(
+    "ledger",
+    metadata,
+    sa.Column("edition_id", sa.Integer, sa.ForeignKey("editions.id"), primary_key=True),
+    sa.Column("subscriber_id", sa.Integer, primary_key=True),
+    sa.Column("batch_id", sa.Integer),
+    sa.Column("email", sa.String(320), nullable=False),
+    sa.Column("status", sa.String(10), nullable=False),  # pending | sent | failed | skipped
+    sa.Column("retry", sa.Boolean, nullable=False, default=False),
+    sa.Column("message_id", sa.String(300)),
+    sa.Column("error", sa.Text),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.Index("ix_ledger_batch", "batch_id", "status"),
+    sa.Index("ix_ledger_status", "edition_id", "status"),
+)
+
+STATUSES = ("sent", "failed", "skipped", "pending")
+PLAN_PAGE = 10_000
+
+
+@dataclass(frozen=True)
+class Batch:
+    id: int
+    edition_id: int
+    segment: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one recipient of a batch."""
+
+    subscriber_id: int
+    status: str  # sent | failed | skipped
+    message_id: str | None = None
+    error: str | None = None
+    retry: bool = False  # a later attempt may succeed
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Ledger:
+    def __init__(self, store: Store, default_timezone: str) -> None:
+        self.store = store
+        self.engine = store.engine
+        self.default_timezone = default_timezone
+
+    # -- editions ----------------------------------------------------------
+
+    def find_edition(self, day: date, timezone: str) -> Edition | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(editions).where(
+                    editions.c.date == day.isoformat(), editions.c.timezone == timezone
+                )
+            ).first()
+        return _edition(row) if row else None
+
+    def previous_cutoff(self, timezone: str, before: datetime) -> datetime | None:
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                sa.select(sa.func.max(editions.c.cutoff)).where(
+                    editions.c.timezone == timezone, editions.c.cutoff < to_db(before)
+                )
+            ).scalar()
+        return from_db(value)
+
+    def start_edition(self, proposed: Edition) -> Edition:
+        """Record an edition (its window fixed from now on), or return the one recorded.
+
+        The unique (date, timezone) key means that when two senders start the
+        same edition at once, one creates it and the other joins it.
+        """
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    editions.insert().values(
+                        date=proposed.date.isoformat(),
+                        timezone=proposed.timezone,
+                        window_start=to_db(proposed.window_start),
+                        cutoff=to_db(proposed.cutoff),
+                        created_at=to_db(utcnow()),
+                    )
+                )
+        except IntegrityError:
+            pass
+        found = self.find_edition(proposed.date, proposed.timezone)
+        assert found is not None
+        return found
+
+    def editions(self, day: date | None = None) -> list[Edition]:
+        query = sa.select(editions).order_by(editions.c.date.desc(), editions.c.timezone)
+        if day is not None:
+            query = query.where(editions.c.date == day.isoformat())
+        with self.engine.connect() as conn:
+            return [_edition(row) for row in conn.execute(query)]
+
+    # -- planning ----------------------------------------------------------
+
+    def plan(
+        self, edition: Edition, segment_of: Callable[[str], tuple[str, bool]], batch_size: int
+    ) -> int:
+        """Give every active subscriber of the edition's timezone a ledger row.
+
+        Only subscribers without a row yet are planned, so this is safe to run
+        again (after a crash, or to take in people who subscribed since).
+        ``segment_of(raw_topics)`` says which segment a topics string belongs to
+        and whether that segment's digest is empty (then: skipped, "empty").
+        Returns how many were planned.
+        """
+        planned = 0
+        now = to_db(utcnow())
+        in_zone = self.timezone_clause(edition.timezone)
+        unplanned = sa.not_(
+            sa.exists().where(
+                ledger.c.edition_id == edition.id, ledger.c.subscriber_id == subscribers.c.id
+            )
+        )
+        with self.engine.begin() as conn:
+            topic_groups = conn.execute(
+                sa.select(subscribers.c.topics)
+                .where(subscribers.c.active, in_zone, unplanned)
+                .distinct()
+                .order_by(subscribers.c.topics)
+            ).scalars().all()
+            for raw in topic_groups:
+                segment, empty = segment_of(raw)
+                after = 0
+                while True:
+                    page = conn.execute(
+                        sa.select(subscribers.c.id, subscribers.c.email)
+                        .where(subscribers.c.active, in_zone, unplanned,
+                               subscribers.c.topics == raw, subscribers.c.id > after)
+                        .order_by(subscribers.c.id)
+                        .limit(PLAN_PAGE)
+                    ).all()
+                    if not page:
+                        break
+                    after = page[-1].id
+                    planned += len(page)
+                    for start in range(0, len(page), batch_size):
+                        chunk = page[start : start + batch_size]
+                        batch_id = None
+                        if not empty:
+                            batch_id = conn.execute(
+                                batches.insert()
+                                .values(edition_id=edition.id, segment=segment, state="pending",
+                                        size=len(chunk), attempts=0)
+                                .returning(batches.c.id)
+                            ).scalar_one()
+                        conn.execute(
+                            ledger.insert(),
+                            [
+                                {"edition_id": edition.id, "subscriber_id": r.id,
+                                 "batch_id": batch_id, "email": r.email,
+                                 "status": "skipped" if empty else "pending",
+                                 "error": "empty" if empty else None,
+                                 "retry": False, "updated_at": now}
+                                for r in chunk
+                            ],
+                        )
+        return planned
+
+    def timezone_clause(self, timezone: str):
+        clause = subscribers.c.timezone == timezone
+        if timezone == self.default_timezone:
+            clause = sa.or_(clause, subscribers.c.timezone.is_(None))
+        return clause
+
+    def requeue_failed(self, edition: Edition, retryable_only: bool = False) -> int:
+        """Put failed recipients back to pending (and their batches), for another try."""
+        where = [ledger.c.edition_id == edition.id, ledger.c.status == "failed",
+                 ledger.c.batch_id.is_not(None)]
+        if retryable_only:
+            where.append(ledger.c.retry)
+        with self.engine.begin() as conn:
+            batch_ids = sa.select(ledger.c.batch_id).where(*where).distinct().scalar_subquery()
+            conn.execute(
+                batches.update()
+                .where(batches.c.id.in_(batch_ids))
+                .values(state="pending", owner=None, lease_until=None)
+            )
+            return conn.execute(
+                ledger.update().where(*where).values(status="pending", retry=False)
+            ).rowcount
+
+    def release_dead(self, edition: Edition) -> int:
+        """Free batches left in ``sending`` by a process of this host that has died.
+
+        Without this, a crashed send would hold its in-flight batch until the
+        lease ran out, and an operator's immediate re-run would leave it unsent.
+        """
+        host = socket.gethostname()
+        with self.engine.connect() as conn:
+            owned = conn.execute(
+                sa.select(batches.c.id, batches.c.owner).where(
+                    batches.c.edition_id == edition.id, batches.c.state == "sending"
+                )
+            ).all()
+        dead = [r for r in owned if _dead_here(r.owner, host)]
+        with self.engine.begin() as conn:
+            for row in dead:
+                conn.execute(
+                    batches.update()
+                    .where(batches.c.id == row.id, batches.c.owner == row.owner,
+                           batches.c.state == "sending")
+                    .values(state="pending", owner=None, lease_until=None)
+                )
+        return len(dead)
+
+    # -- sending -----------------------------------------------------------
+
+    def claim(self, edition: Edition, owner: str, lease_seconds: int) -> Batch | None:
+        now = utcnow()
+        candidate = (
+            sa.select(batches.c.id)
+            .where(
+                batches.c.edition_id == edition.id,
+                sa.or_(
+                    batches.c.state == "pending",
+                    sa.and_(batches.c.state == "sending", batches.c.lease_until < to_db(now)),
+                ),
+            )
+            .order_by(batches.c.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                batches.update()
+                .where(batches.c.id == candidate)
+                .values(state="sending", owner=owner, attempts=batches.c.attempts + 1,
+                        lease_until=to_db(now + timedelta(seconds=lease_seconds)))
+                .returning(batches.c.id, batches.c.segment, batches.c.attempts)
+            ).first()
+        return Batch(row.id, edition.id, row.segment, row.attempts) if row else None
+
+    def recipients(self, batch: Batch, unsubscribe_url: Callable[[str], str]) -> list[Recipient]:
+        """The batch's recipients still to be mailed; the unsubscribed are skipped here."""
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                sa.select(ledger.c.subscriber_id, subscribers.c.email, subscribers.c.name,
+                          subscribers.c.active)
+                .join(subscribers, subscribers.c.id == ledger.c.subscriber_id)
+                .where(ledger.c.batch_id == batch.id, ledger.c.status == "pending")
+                .order_by(ledger.c.subscriber_id)
+            ).all()
+            gone = [r.subscriber_id for r in rows if not r.active]
+            if gone:
+                conn.execute(
+                    ledger.update()
+                    .where(ledger.c.edition_id == batch.edition_id,
+                           ledger.c.subscriber_id.in_(gone))
+                    .values(status="skipped", error="unsubscribed", updated_at=to_db(utcnow()))
+                )
+        return [Recipient(r.subscriber_id, r.email, r.name, unsubscribe_url(r.email))
+                for r in rows if r.active]
+
+    def finish(self, batch: Batch, outcomes: list[Outcome]) -> None:
+        """Write every outcome and close the batch, in one transaction."""
+        now = to_db(utcnow())
+        with self.engine.begin() as conn:
+            if outcomes:
+                conn.execute(
+                    ledger.update()
+                    .where(ledger.c.edition_id == sa.bindparam("e"),
+                           ledger.c.subscriber_id == sa.bindparam("s"))
+                    .values(status=sa.bindparam("st"), message_id=sa.bindparam("m"),
+                            error=sa.bindparam("err"), retry=sa.bindparam("r"), updated_at=now),
+                    [{"e": batch.edition_id, "s": o.subscriber_id, "st": o.status,
+                      "m": o.message_id, "err": o.error, "r": o.retry} for o in outcomes],
+                )
+            conn.execute(
+                batches.update().where(batches.c.id == batch.id)
+                .values(state="done", lease_until=None)
+            )
+
+    def release(self, batch: Batch) -> None:
+        """Hand an unsent batch back (the run is stopping before it was sent)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                batches.update().where(batches.c.id == batch.id)
+                .values(state="pending", owner=None, lease_until=None)
+            )
+
+    # -- reporting ---------------------------------------------------------
+
+    def unsent_topic_counts(self, edition: Edition) -> list[tuple[str, int]]:
+        """Active subscribers of the edition's zone not yet sent to, per topics string."""
+        done = sa.exists().where(
+            ledger.c.edition_id == edition.id,
+            ledger.c.subscriber_id == subscribers.c.id,
+            ledger.c.status.in_(("sent", "skipped")),
+        )
+        query = (
+            sa.select(subscribers.c.topics, sa.func.count())
+            .where(subscribers.c.active, self.timezone_clause(edition.timezone))
+            .group_by(subscribers.c.topics)
+        )
+        if edition.id:
+            query = query.where(sa.not_(done))
+        with self.engine.connect() as conn:
+            return [(raw, n) for raw, n in conn.execute(query)]
+
+    def counts(self, edition: Edition) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(ledger.c.status, sa.func.count())
+                .where(ledger.c.edition_id == edition.id)
+                .group_by(ledger.c.status)
+            ).all()
+        found = dict.fromkeys(STATUSES, 0)
+        found.update({status: n for status, n in rows})
+        return found
+
+    def entries(self, edition: Edition, status: str | None = None) -> list[sa.Row]:
+        query = sa.select(ledger).where(ledger.c.edition_id == edition.id)
+        if status:
+            query = query.where(ledger.c.status == status)
+        with self.engine.connect() as conn:
+            return conn.execute(query.order_by(ledger.c.subscriber_id)).all()
+
+
+def _dead_here(owner: str | None, host: str) -> bool:
+    if not owner or ":" not in owner:
+        return False
+    owner_host, _, pid = owner.rpartition(":")
+    if owner_host != host or not pid.isdigit():
+        return False
+    if int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _edition(row) -> Edition:
+    return Edition(
+        id=row.id,
+        date=date.fromisoformat(row.date),
+        timezone=row.timezone,
+        window_start=from_db(row.window_start),
+        cutoff=from_db(row.cutoff),
+    )

@@ -1,0 +1,79 @@
+"""The domain objects passed between the pipeline's stages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+
+@dataclass
+class Article:
+    """One news item as a source produced it, before it is stored.
+
+    ``guid`` is what makes re-ingesting idempotent: the feed's id, else the
+    url, else a hash of source and title (see ``sources.base.make_guid``).
+    """
+
+    guid: str
+    title: str
+    url: str | None = None
+    summary: str = ""
+    body: str = ""
+    source: str = ""
+    published: datetime | None = None  # aware; None when the source gave no date
+    keywords: list[str] = field(default_factory=list)
+
+
+@dataclass
+class StoredArticle(Article):
+    id: int = 0
+    first_seen: datetime | None = None
+
+    @property
+    def when(self) -> datetime:
+        """The time the window is judged by: published, else first ingested."""
+        return self.published or self.first_seen  # type: ignore[return-value]
+
+
+@dataclass
+class Subscriber:
+    email: str
+    name: str = ""
+    topics: list[str] = field(default_factory=list)  # empty: everything
+    timezone: str | None = None  # None: the configured default
+    id: int = 0
+
+
+@dataclass(frozen=True)
+class Edition:
+    """One digest for one date and one delivery timezone, with its window."""
+
+    date: date
+    timezone: str
+    window_start: datetime  # aware, UTC
+    cutoff: datetime  # aware, UTC
+    id: int = 0
+
+    @property
+    def label(self) -> str:
+        return f"{self.date.isoformat()} {self.timezone}"
+
+    @property
+    def slug(self) -> str:
+        """A folder-safe name: ``2026-11-24_Europe-London``."""
+        return f"{self.date.isoformat()}_{self.timezone.replace('/', '-')}"
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """One person in a batch, with the values that personalise their copy."""
+
+    subscriber_id: int
+    email: str
+    name: str
+    unsubscribe_url: str

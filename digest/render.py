@@ -1,0 +1,140 @@
+"""Rendering: Jinja2 → premailer (CSS inlined) for HTML, its own template for text.
+
+Inlining costs milliseconds a document, so it runs once per segment with
+placeholders where the per-recipient values go; ``personalise`` then swaps
+them in with plain string replacement. Values are escaped exactly as lxml
+serialises text and attributes, so a personalised copy is byte-identical to
+rendering that recipient's copy directly (``tests/test_render.py`` checks).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import jinja2
+from premailer import Premailer
+
+from digest.config import Settings
+from digest.grouping import MORE_NEWS_KEY, Section
+from digest.models import Edition
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    html: str
+    text: str
+
+
+def greeting_for(name: str) -> str:
+    name = " ".join(name.split())
+    return f"Hello {name}," if name else "Hello,"
+
+
+def subject_for(template: str, edition: Edition, sections: Sequence[Section]) -> str:
+    """The subject line: date and top keywords; never more than one line."""
+    named = [s.title for s in sections if s.key != MORE_NEWS_KEY] or [s.title for s in sections]
+    day = edition.date
+    text = template.format(
+        date=f"{day.day} {day:%B %Y}",
+        keywords=", ".join(named[:3]),
+        count=sum(s.total for s in sections),
+    )
+    return " ".join(text.split())
+
+
+class Renderer:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(settings.templates_dir)),
+            autoescape=jinja2.select_autoescape(
+                enabled_extensions=("html", "html.j2"),
+                disabled_extensions=("txt", "txt.j2", "css"),
+                default=True,
+            ),
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+            undefined=jinja2.StrictUndefined,
+        )
+        # A fresh nonce per renderer: article text cannot smuggle in a placeholder.
+        nonce = secrets.token_hex(6)
+        self.placeholders = {
+            "greeting": f"%%digest-{nonce}-greeting%%",
+            "unsubscribe_url": f"%%digest-{nonce}-unsubscribe%%",
+        }
+
+    def render(
+        self,
+        edition: Edition,
+        sections: Sequence[Section],
+        topics: Sequence[str],
+        greeting: str,
+        unsubscribe_url: str,
+    ) -> Rendered:
+        """One finished copy, with whatever greeting and link it is given."""
+        subject = subject_for(self.settings.subject, edition, sections)
+        day = edition.date
+        context = {
+            "title": self.settings.title,
+            "subject": subject,
+            "edition": edition,
+            "long_date": f"{day:%A}, {day.day} {day:%B %Y}",
+            "sections": sections,
+            "topics": topics,
+            "article_count": sum(len(s.articles) for s in sections),
+            "preheader": "; ".join(a.title for s in sections for a in s.articles[:1])[:150],
+            "greeting": greeting,
+            "unsubscribe_url": unsubscribe_url,
+        }
+        try:
+            html = self.env.get_template("digest.html.j2").render(context)
+            text = self.env.get_template("digest.txt.j2").render(context)
+        except jinja2.TemplateError as err:
+            from digest.errors import ConfigError
+
+            where = getattr(err, "filename", None) or self.settings.templates_dir
+            raise ConfigError(f"template {where}: {err}") from None
+        return Rendered(subject=subject, html=inline_css(html), text=text)
+
+    def render_segment(
+        self, edition: Edition, sections: Sequence[Section], topics: Sequence[str]
+    ) -> Rendered:
+        """The expensive part, once per segment: placeholders for per-recipient values."""
+        return self.render(
+            edition, sections, topics,
+            self.placeholders["greeting"], self.placeholders["unsubscribe_url"],
+        )
+
+    def personalise(self, segment: Rendered, name: str, unsubscribe_url: str) -> Rendered:
+        greeting = greeting_for(name)
+        html = segment.html.replace(self.placeholders["greeting"], _text_escape(greeting))
+        html = html.replace(self.placeholders["unsubscribe_url"], _attr_escape(unsubscribe_url))
+        text = segment.text.replace(self.placeholders["greeting"], greeting)
+        text = text.replace(self.placeholders["unsubscribe_url"], unsubscribe_url)
+        return replace(segment, html=html, text=text)
+
+
+def inline_css(html: str) -> str:
+    return Premailer(
+        html,
+        allow_network=False,
+        disable_validation=True,
+        keep_style_tags=False,
+        remove_classes=False,
+        strip_important=False,
+        cssutils_logging_level=logging.CRITICAL,
+    ).transform()
+
+
+def _text_escape(value: str) -> str:
+    # lxml writes text with only these three escaped; quotes stay as they are.
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _attr_escape(value: str) -> str:
+    return value.replace("&", "&amp;").replace('"', "&quot;")

@@ -1,0 +1,119 @@
+"""Plain text saved from a news web page, the way newsrooms export it.
+
+The shape, top to bottom: a few lines of site chrome (logo caption, navigation
+words), the headline (often printed twice), a standfirst, body paragraphs
+separated by blank lines, a credit line ("Translated and edited by …"), and a
+"Helpful keywords" block with one tag per line, which may be empty.
+"""
+
+from __future__ import annotations
+
+import re
+
+from digest.errors import InputError
+from digest.models import Article
+from digest.sources.base import make_guid, summarise, trim_body
+
+KEYWORDS_HEADING = re.compile(r"^\s*helpful\s+keywords\s*:?\s*$", re.I)
+CREDIT = re.compile(
+    r"^\s*(translated|edited|written|reported|compiled|produced|reporting|additional reporting)"
+    r"\b.{0,80}\bby\b",
+    re.I,
+)
+URL_LINE = re.compile(r"^\s*(https?://\S+)\s*$")
+NAV_SEPARATORS = re.compile(r"\s[|·•›»/]\s")
+CHROME_WORDS = re.compile(r"(?i)\b(logo|menu|skip to|sign in|subscribe|search)\b")
+
+
+def parse(text: str, where: str, fallback_source: str) -> Article:
+    lines = [line.rstrip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    keywords: list[str] = []
+    for index in range(len(lines) - 1, -1, -1):
+        if KEYWORDS_HEADING.match(lines[index]):
+            keywords = [" ".join(k.split()) for k in lines[index + 1 :] if k.strip()]
+            lines = lines[:index]
+            break
+    url = None
+    kept = []
+    for line in lines:
+        match = URL_LINE.match(line)
+        if match and url is None:
+            url = match.group(1)
+        else:
+            kept.append(line)
+    head, rest = _headline(kept)
+    if head is None:
+        raise InputError(where, "no headline found (expected a line of at least four words)")
+    chrome, title = head
+    paragraphs = _paragraphs(rest)
+    while paragraphs and CREDIT.match(paragraphs[-1]):
+        paragraphs.pop()
+    paragraphs = [p for p in paragraphs if not CREDIT.match(p)]
+    body = trim_body("\n\n".join(paragraphs))
+    source = _source_name(chrome) or fallback_source
+    return Article(
+        guid=make_guid(url, None, source, title),
+        title=title,
+        url=url,
+        summary=summarise(paragraphs[0] if paragraphs else ""),
+        body=body,
+        source=source,
+        keywords=keywords,
+    )
+
+
+def _headline(lines: list[str]) -> tuple[tuple[list[str], str], list[str]] | tuple[None, list[str]]:
+    """Find the headline: a line printed twice in a row, else the first real sentence.
+
+    Everything before it is site chrome. Returns ((chrome, headline), rest).
+    """
+    nonblank = [(i, line.strip()) for i, line in enumerate(lines) if line.strip()]
+    for (i, a), (j, b) in zip(nonblank, nonblank[1:], strict=False):
+        if a == b and j - i <= 2 and _is_headline(a):
+            return ([c for k, c in nonblank if k < i], a), lines[j + 1 :]
+        if i > 12:  # the headline sits near the top; past that it is body text
+            break
+    for i, line in nonblank:
+        if _is_headline(line):
+            rest = lines[i + 1 :]
+            # A repeat further down (after a blank line) is the same headline again.
+            while rest and (not rest[0].strip() or rest[0].strip() == line):
+                if rest[0].strip() == line:
+                    rest = rest[1:]
+                    break
+                rest = rest[1:]
+            return ([c for k, c in nonblank if k < i], line), rest
+    return None, lines
+
+
+def _is_headline(line: str) -> bool:
+    return (
+        len(line.split()) >= 4
+        and not NAV_SEPARATORS.search(f" {line} ")
+        and not CHROME_WORDS.search(line)
+        and not CREDIT.match(line)
+    )
+
+
+def _paragraphs(lines: list[str]) -> list[str]:
+    paragraphs, current = [], []
+    for line in lines:
+        if line.strip():
+            current.append(line.strip())
+        elif current:
+            paragraphs.append(" ".join(current))
+            current = []
+    if current:
+        paragraphs.append(" ".join(current))
+    return paragraphs
+
+
+def _source_name(chrome: list[str]) -> str:
+    """The site's name from its logo caption: "The Daily Example — logo" → "The Daily Example"."""
+    for line in chrome:
+        if NAV_SEPARATORS.search(f" {line} "):
+            continue
+        name = re.sub(r"(?i)\s*[-—–:|]?\s*\b(logo|home\s*page)\b.*$", "", line).strip(" -—–")
+        if name:
+            return name
+    return ""

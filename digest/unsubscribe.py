@@ -1,0 +1,61 @@
+"""Signed unsubscribe tokens: a link that works without a login and cannot be forged.
+
+The token is the address plus an HMAC-SHA256 of it under ``DIGEST_SECRET``,
+both base64url, so it survives every mail client's URL handling and needs no
+lookup table. ``digest serve`` (a later release) verifies it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import warnings
+
+from digest.config import secret
+
+# Used only when DIGEST_SECRET is unset (demo, tests): links still work, but
+# anyone who reads this file could forge them, so the CLI warns about it.
+DEVELOPMENT_SECRET = "digest-development-secret-do-not-use"
+
+
+def signing_key() -> bytes:
+    value = secret("DIGEST_SECRET")
+    if value is None:
+        warnings.warn(
+            "DIGEST_SECRET is not set: unsubscribe links are signed with a development key",
+            stacklevel=2,
+        )
+        value = DEVELOPMENT_SECRET
+    return value.encode("utf-8")
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def make_token(email: str, key: bytes) -> str:
+    address = email.strip().lower().encode("utf-8")
+    mac = hmac.new(key, address, hashlib.sha256).digest()[:18]
+    return f"{_b64(address)}.{_b64(mac)}"
+
+
+def read_token(token: str, key: bytes) -> str | None:
+    """The address a token was made for, or None if it was not made with ``key``."""
+    try:
+        encoded, _ = token.split(".", 1)
+        address = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return address if hmac.compare_digest(make_token(address, key), token) else None
+
+
+class Links:
+    """Builds each recipient's unsubscribe URL under ``public_url``."""
+
+    def __init__(self, public_url: str, key: bytes) -> None:
+        self.base = public_url.rstrip("/")
+        self.key = key
+
+    def unsubscribe(self, email: str) -> str:
+        return f"{self.base}/unsubscribe/{make_token(email, self.key)}"
