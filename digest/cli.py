@@ -21,8 +21,8 @@ from digest import __version__
 from digest.config import Settings, load_settings
 from digest.errors import ConfigError, DigestError, InputError
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 class UsageProblem(click.ClickException):

@@ -166,6 +166,8 @@ def _coerce(f: dataclasses.Field, value, where: str):
     kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
     try:
         if kind == "time":
+            if isinstance(value, time):  # a TOML local time: send_time = 07:00:00
+                return value
             hours, minutes = str(value).split(":")
             return time(int(hours), int(minutes))
         if kind == "Path":
@@ -195,7 +197,10 @@ def _coerce(f: dataclasses.Field, value, where: str):
         if kind == "dict[str, list[str]]":
             if not isinstance(value, dict):
                 raise ValueError("expected a table of canonical = [aliases]")
-            return {k: [v] if isinstance(v, str) else list(v) for k, v in value.items()}
+            table = {k: [v] if isinstance(v, str) else list(v) for k, v in value.items()}
+            if not all(isinstance(a, str) for aliases in table.values() for a in aliases):
+                raise ValueError("expected a table of canonical = [aliases] (strings)")
+            return table
     except (ValueError, TypeError) as err:
         raise ConfigError(f"{where}: {err or 'bad value'} (got {value!r})") from None
     return value

@@ -46,10 +46,11 @@ class NoProgress:
 @dataclass
 class EditionReport:
     edition: Edition
-    sent: int = 0  # in this run
+    sent: int = 0  # by this run
     failed: int = 0
     skipped: int = 0
     already_sent: int = 0  # by earlier runs
+    planned: int = 0  # recipients newly taken into the edition by this run
     failures: list[tuple[str, str]] = field(default_factory=list)  # (address, reason)
 
 
@@ -125,7 +126,7 @@ class Dispatcher:
         content = EditionContent(self.store, self.settings, edition, self.renderer)
         before = self.ledger.counts(edition)
         result.already_sent = before["sent"]
-        self.ledger.plan(edition, content.segment_of, self.provider.max_batch)
+        result.planned = self.ledger.plan(edition, content.segment_of, self.provider.max_batch)
         self.ledger.requeue_failed(edition)
         self.ledger.release_dead(edition)
         counts = self.ledger.counts(edition)
@@ -138,7 +139,8 @@ class Dispatcher:
             self.sleep(min(2 ** attempt, 30) * (0.5 + random.random()))
             self.ledger.requeue_failed(edition, retryable_only=True)
         after = self.ledger.counts(edition)
-        result.sent = after["sent"] - before["sent"]
+        # sent is counted from this run's own outcomes (another sender may share the
+        # edition); failed and skipped are the edition's state as the ledger has it.
         result.failed = after["failed"]
         result.skipped = after["skipped"]
         return result
@@ -153,7 +155,11 @@ class Dispatcher:
             try:
                 outcomes = self._send_batch(edition, batch, content, recipients)
             except FatalDeliveryError as err:
-                self.ledger.release(batch)
+                if err.outcomes:  # part of the batch went out before the provider stopped
+                    self.ledger.finish(batch, err.outcomes, done=False)
+                    result.sent += sum(1 for o in err.outcomes if o.status == "sent")
+                else:
+                    self.ledger.release(batch)
                 report.aborted = str(err)
                 return False
             except BaseException:
@@ -161,6 +167,7 @@ class Dispatcher:
                 raise
             self.ledger.finish(batch, outcomes)
             by_id = {r.subscriber_id: r.email for r in recipients}
+            result.sent += sum(1 for o in outcomes if o.status == "sent")
             for outcome in outcomes:
                 if outcome.status == "failed":
                     retry_later = retry_later or outcome.retry

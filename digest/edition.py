@@ -81,11 +81,13 @@ class EditionContent:
 
     def topic_names(self, segment: str) -> list[str]:
         """How the segment's topics are shown in its footer."""
+        # A topic no article or setting has spelt yet keeps the subscriber's spelling.
+        given = {self.vocab.resolve(t): " ".join(t.split())
+                 for t in self._topic_names.get(segment, [])}
         names = []
         for key in (k for k in segment.split(";") if k):
-            names.append(self.vocab.display.get(key) or self.vocab.known_display.get(key) or key)
-        if not names and segment:
-            names = self._topic_names.get(segment, [])
+            names.append(self.vocab.display.get(key) or self.vocab.known_display.get(key)
+                         or given.get(key) or key)
         return names
 
     def rendered(self, segment: str) -> Rendered:

@@ -41,7 +41,13 @@ class DeliveryError(DigestError):
 
 
 class FatalDeliveryError(DeliveryError):
-    """Nothing more can be sent in this run (rejected credentials, provider unreachable)."""
+    """Nothing more can be sent in this run (rejected credentials, provider unreachable).
+
+    ``outcomes`` holds what the provider did deliver of the batch before it
+    had to stop, so those recipients are recorded and never sent again.
+    """
+
+    outcomes: list = []  # noqa: RUF012  (replaced per instance when set)
 
 
 class SendInProgress(DigestError):

@@ -176,6 +176,11 @@ class Ledger:
             )
         )
         with self.engine.begin() as conn:
+            # One planner per edition at a time: on PostgreSQL a second sender waits
+            # here, then sees the first one's rows as planned (SQLite: BEGIN IMMEDIATE).
+            conn.execute(
+                sa.select(editions.c.id).where(editions.c.id == edition.id).with_for_update()
+            )
             topic_groups = conn.execute(
                 sa.select(subscribers.c.topics)
                 .where(subscribers.c.active, in_zone, unplanned)
@@ -316,11 +321,26 @@ class Ledger:
         return [Recipient(r.subscriber_id, r.email, r.name, unsubscribe_url(r.email))
                 for r in rows if r.active]
 
-    def finish(self, batch: Batch, outcomes: list[Outcome]) -> None:
-        """Write every outcome and close the batch, in one transaction."""
+    def finish(self, batch: Batch, outcomes: list[Outcome], done: bool = True) -> None:
+        """Write every outcome and close the batch, in one transaction.
+
+        ``done=False`` records the outcomes but hands the batch back, so the
+        recipients still pending in it are sent by the next run.
+        """
         now = to_db(utcnow())
+        ids = {o.message_id for o in outcomes}
         with self.engine.begin() as conn:
-            if outcomes:
+            if outcomes and len(ids) == 1 and all(o.status == "sent" for o in outcomes):
+                # The common case at scale (one SendGrid request, one X-Message-Id):
+                # one statement instead of a thousand.
+                conn.execute(
+                    ledger.update()
+                    .where(ledger.c.batch_id == batch.id, ledger.c.status == "pending",
+                           ledger.c.subscriber_id.in_([o.subscriber_id for o in outcomes]))
+                    .values(status="sent", message_id=ids.pop(), error=None, retry=False,
+                            updated_at=now)
+                )
+            elif outcomes:
                 conn.execute(
                     ledger.update()
                     .where(ledger.c.edition_id == sa.bindparam("e"),
@@ -332,7 +352,8 @@ class Ledger:
                 )
             conn.execute(
                 batches.update().where(batches.c.id == batch.id)
-                .values(state="done", lease_until=None)
+                .values(state="done" if done else "pending", lease_until=None,
+                        owner=None if not done else batches.c.owner)
             )
 
     def release(self, batch: Batch) -> None:

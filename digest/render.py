@@ -112,8 +112,8 @@ class Renderer:
 
     def personalise(self, segment: Rendered, name: str, unsubscribe_url: str) -> Rendered:
         greeting = greeting_for(name)
-        html = segment.html.replace(self.placeholders["greeting"], _text_escape(greeting))
-        html = html.replace(self.placeholders["unsubscribe_url"], _attr_escape(unsubscribe_url))
+        html = segment.html.replace(self.placeholders["greeting"], escape_text(greeting))
+        html = html.replace(self.placeholders["unsubscribe_url"], escape_attr(unsubscribe_url))
         text = segment.text.replace(self.placeholders["greeting"], greeting)
         text = text.replace(self.placeholders["unsubscribe_url"], unsubscribe_url)
         return replace(segment, html=html, text=text)
@@ -131,10 +131,10 @@ def inline_css(html: str) -> str:
     ).transform()
 
 
-def _text_escape(value: str) -> str:
+def escape_text(value: str) -> str:
     # lxml writes text with only these three escaped; quotes stay as they are.
     return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _attr_escape(value: str) -> str:
+def escape_attr(value: str) -> str:
     return value.replace("&", "&amp;").replace('"', "&quot;")

@@ -109,14 +109,21 @@ def _print_dry_run(dispatcher: Dispatcher, day: date | None, out: Console) -> No
 
 def _print_report(report: SendReport, provider: str, out: Console, err: Console) -> None:
     for edition in report.editions:
+        # One line per reason: a refused batch is a thousand recipients, one cause.
+        by_reason: dict[str, list[str]] = {}
         for address, reason in edition.failures:
-            err.print(f"failed: {edition.edition.label}: {address}: {reason}", markup=False)
+            by_reason.setdefault(reason, []).append(address)
+        for reason, addresses in by_reason.items():
+            who = ", ".join(addresses[:3])
+            if len(addresses) > 3:
+                who = f"{len(addresses)} recipients ({who}, …)"
+            err.print(f"failed: {edition.edition.label}: {who}: {reason}", markup=False)
         hidden = edition.failed - len(edition.failures)
         if hidden > 0:
             err.print(f"failed: {edition.edition.label}: … and {hidden} more "
                       f"(digest status --date {edition.edition.date})")
     sent = report.total("sent")
-    if sent == 0 and not report.total("failed") and not report.aborted:
+    if not (sent or report.total("failed") or report.total("planned") or report.aborted):
         already = report.total("already_sent")
         if already:
             out.print(f"nothing to send: {already} already sent")

@@ -11,6 +11,7 @@ import base64
 import hashlib
 import hmac
 import warnings
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from digest.config import secret
 
@@ -50,11 +51,33 @@ def read_token(token: str, key: bytes) -> str | None:
     return address if hmac.compare_digest(make_token(address, key), token) else None
 
 
+def ascii_url(url: str) -> str:
+    """``url`` as plain ASCII: IDNA host, %-escaped path, query and fragment.
+
+    A mail header must be ASCII (else it is RFC 2047-encoded, which mail clients
+    do not decode in List-Unsubscribe), and lxml %-escapes non-ASCII in an
+    href, which the per-recipient substitution in ``render`` does not.
+    """
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if not netloc.isascii():
+        userinfo, at, hostport = netloc.rpartition("@")
+        host, colon, port = hostport.partition(":")
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            host = quote(host, safe="")
+        netloc = f"{quote(userinfo, safe=':%')}{at}{host}{colon}{port}"
+    safe = "/:@!$&'()*+,;=%~"
+    return urlunsplit((parts.scheme, netloc, quote(parts.path, safe=safe),
+                       quote(parts.query, safe=safe + "?"), quote(parts.fragment, safe=safe + "?")))
+
+
 class Links:
     """Builds each recipient's unsubscribe URL under ``public_url``."""
 
     def __init__(self, public_url: str, key: bytes) -> None:
-        self.base = public_url.rstrip("/")
+        self.base = ascii_url(public_url.rstrip("/"))
         self.key = key
 
     def unsubscribe(self, email: str) -> str:

@@ -36,6 +36,9 @@ def read(target: str, zone: ZoneInfo, timeout: float = 30.0) -> SourceResult:
         for child in sorted(p for p in path.rglob("*") if p.is_file()):
             if any(part.startswith(".") for part in child.relative_to(path).parts):
                 continue
+            if child.stem.upper() in ("README", "LICENSE", "CHANGELOG"):
+                result.skipped.append(str(child))  # a folder's own documentation
+                continue
             if child.suffix.lower() in TEXT_SUFFIXES | JSONL_SUFFIXES | FEED_SUFFIXES:
                 result.extend(read_file(child, zone))
             else:
@@ -60,7 +63,7 @@ def read_file(path: Path, zone: ZoneInfo) -> SourceResult:
         if suffix in JSONL_SUFFIXES:
             return jsonl.parse(text, where, zone)
         if suffix in TEXT_SUFFIXES:
-            if frontmatter.has_front_matter(text):
+            if frontmatter.has_front_matter(text) or suffix in (".md", ".markdown"):
                 return SourceResult(articles=[frontmatter.parse(text, where, zone)])
             if not text.strip():
                 raise InputError(where, "the file is empty")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import xml.sax
 from datetime import UTC, datetime
 
 import feedparser
@@ -18,6 +19,9 @@ from digest.sources.base import (
     trim_body,
 )
 
+# expat's complaints when the document ends too early (a truncated download or file)
+CUT_OFF = {"no element found", "unclosed token", "partial character", "unclosed CDATA section"}
+
 
 def looks_like_feed(head: bytes) -> bool:
     head = head.lstrip()[:2048].lower()
@@ -27,10 +31,16 @@ def looks_like_feed(head: bytes) -> bool:
 def parse(data: bytes, where: str, base_url: str | None = None) -> SourceResult:
     result = SourceResult()
     parsed = feedparser.parse(data, response_headers={"content-location": base_url or ""})
+    problem = parsed.get("bozo_exception")
+    if isinstance(problem, feedparser.NonXMLContentType):
+        problem = None  # we pass no Content-Type ourselves: not the feed's fault
     if not parsed.entries:
-        reason = parsed.get("bozo_exception") or "no entries"
+        reason = problem or ("no entries" if parsed.get("version") else "not RSS or Atom")
         result.errors.append(InputError(where, f"not a usable feed: {reason}"))
         return result
+    if isinstance(problem, xml.sax.SAXParseException) and problem.getMessage() in CUT_OFF:
+        reason = f"the feed is cut off ({problem}); kept {len(parsed.entries)} entries"
+        result.errors.append(InputError(where, reason))
     source = clean_title(parsed.feed.get("title", "")) or where
     for number, entry in enumerate(parsed.entries, start=1):
         try:

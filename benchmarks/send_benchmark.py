@@ -1,0 +1,186 @@
+"""How fast digest sends an edition, and how much memory it takes.
+
+Generates N subscribers in S topic segments and one day's articles in a fresh
+SQLite store, then runs the real ``digest send`` (a subprocess, so its peak
+RSS is its own) against:
+
+* the local SendGrid stand-in (``tests/standins/sendgrid_server.py``, schema
+  validation off, in its own process: its CPU time is reported separately);
+* an aiosmtpd sink (``tests/standins/smtp_server.py --count-only``).
+
+In the same run it times the naive path, rendering and premailer-inlining
+every recipient's copy, on a sample, extrapolated to N, and prints the ratio.
+
+    .venv/bin/python benchmarks/send_benchmark.py                 # 1,000,000 / 200
+    .venv/bin/python benchmarks/send_benchmark.py -n 100000 --smtp 20000
+
+Targets (2 cores): 1,000,000 subscribers in 200 segments in <= 30 s with peak
+RSS <= 150 MB to the SendGrid stand-in; >= 1,000 messages/s over SMTP.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from digest.config import Settings  # noqa: E402
+from digest.models import Article, Subscriber  # noqa: E402
+from digest.store import Store, subscribers, to_db, utcnow  # noqa: E402
+
+KEYWORDS = ["Climate", "Energy", "Space", "Health", "Technology", "Economy", "Politics",
+            "Science", "Sport", "Culture", "Travel", "Food", "Education", "Housing",
+            "Transport", "Media", "Law", "Business", "World", "Local"]
+API_KEY = "SG.benchmark-key-not-a-real-one"
+
+
+def topic_sets(count: int) -> list[list[str]]:
+    """``count`` distinct topic choices: everything, singles, pairs, triples…"""
+    sets: list[list[str]] = [[]]
+    for size in (1, 2, 3):
+        for combo in itertools.combinations(KEYWORDS, size):
+            if len(sets) == count:
+                return sets
+            sets.append(list(combo))
+    return sets
+
+
+def populate(db_url: str, n: int, segments: int) -> None:
+    store = Store(db_url)
+    now = utcnow()
+    articles = []
+    for i in range(80):
+        keys = random.Random(i).sample(KEYWORDS, 2)
+        articles.append(Article(
+            guid=f"bench-{i}", url=f"https://news.example.org/{i}", title=f"Story {i} on {keys[0]}",
+            summary=f"What happened in story {i}, in two sentences. " * 3, body="Body " * 200,
+            source="Bench Wire", published=now - timedelta(hours=random.Random(i).uniform(1, 20)),
+            keywords=keys))
+    store.save_articles(articles)
+    sets = [";".join(s) for s in topic_sets(segments)]
+    stamp = to_db(now)
+    with store.engine.begin() as conn:
+        for start in range(0, n, 50_000):
+            conn.execute(subscribers.insert(), [
+                {"email": f"reader{i}@example.com", "email_key": f"reader{i}@example.com",
+                 "name": f"Reader {i}", "topics": sets[i % len(sets)], "timezone": None,
+                 "active": True, "updated_at": stamp}
+                for i in range(start, min(n, start + 50_000))])
+    store.close()
+
+
+def start_server(args: list[str]) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    line = proc.stdout.readline().strip()
+    if not line.startswith("READY"):
+        proc.kill()
+        raise SystemExit(f"stand-in did not start: {line!r}")
+    return proc, line.split()[1]
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_send(env: dict, workdir: Path, provider: str) -> tuple[float, float, str]:
+    """Wall seconds and peak RSS (MB) of one ``digest send`` process."""
+    started = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "digest", "send", "--provider", provider],
+                            cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    out = proc.stdout.read().decode() + proc.stderr.read().decode()
+    if os.waitstatus_to_exitcode(status) != 0:
+        print(out)
+        raise SystemExit(f"digest send --provider {provider} failed")
+    return wall, usage.ru_maxrss / 1024, out.strip().splitlines()[-1]
+
+
+def naive_rate(db_url: str, sample: int) -> float:
+    """Recipients/s when every copy is rendered and inlined on its own."""
+    from digest.edition import EditionContent, propose_edition
+    from digest.ledger import Ledger
+    from digest.render import Renderer, greeting_for
+
+    settings = Settings(templates_dir=ROOT / "templates")
+    store = Store(db_url)
+    now = datetime.now(UTC)
+    edition = propose_edition(Ledger(store, "UTC"), settings, now.date(), "UTC", now)
+    renderer = Renderer(settings)
+    content = EditionContent(store, settings, edition, renderer)
+    sets = topic_sets(200)
+    started = time.perf_counter()
+    for i in range(sample):
+        segment, _ = content.segment_of(";".join(sets[i % len(sets)]))
+        renderer.render(edition, content.sections(segment), content.topic_names(segment),
+                        greeting_for(f"Reader {i}"), f"https://x.example/unsubscribe/{i}")
+    store.close()
+    return sample / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("-n", type=int, default=1_000_000, help="subscribers for SendGrid")
+    parser.add_argument("-s", "--segments", type=int, default=200)
+    parser.add_argument("--smtp", type=int, default=20_000, help="subscribers for SMTP (0: skip)")
+    parser.add_argument("--naive-sample", type=int, default=200)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        env = {**os.environ, "DIGEST_SECRET": "benchmark", "SENDGRID_API_KEY": API_KEY}
+        env.pop("DIGEST_CONFIG", None)
+
+        db = f"sqlite:///{work / 'sg.db'}"
+        t = time.perf_counter()
+        populate(db, args.n, args.segments)
+        print(f"setup: {args.n:,} subscribers in {args.segments} segments "
+              f"({time.perf_counter() - t:.1f} s, not counted)")
+        server, url = start_server(["tests/standins/sendgrid_server.py", "--port", "0",
+                                    "--api-key", API_KEY, "--no-schema"])
+        try:
+            wall, rss, line = run_send({**env, "DIGEST_DATABASE_URL": db,
+                                        "SENDGRID_API_HOST": url}, work, "sendgrid")
+            server_cpu = cpu_seconds(server.pid)
+        finally:
+            server.kill()
+        rate = args.n / wall
+        print(f"sendgrid: {args.n:,} recipients in {wall:.1f} s = {rate:,.0f} recipients/s, "
+              f"peak RSS {rss:.0f} MB (stand-in CPU {server_cpu:.1f} s, separate)")
+        print(f"  digest said: {line}")
+        naive = naive_rate(db, args.naive_sample)
+        print(f"naive (render + inline per recipient, {args.naive_sample} sampled): "
+              f"{naive:,.0f} recipients/s -> {args.n / naive:,.0f} s for {args.n:,}; "
+              f"per-segment rendering is {rate / naive:,.0f}x faster")
+
+        if args.smtp:
+            db = f"sqlite:///{work / 'smtp.db'}"
+            populate(db, args.smtp, args.segments)
+            sink, port = start_server(["tests/standins/smtp_server.py", "--port", "0",
+                                       "--count-only"])
+            try:
+                wall, rss, line = run_send({**env, "DIGEST_DATABASE_URL": db,
+                                            "DIGEST_SMTP_URL": f"smtp://127.0.0.1:{port}"},
+                                           work, "smtp")
+            finally:
+                sink.send_signal(signal.SIGTERM)
+                counted = sink.communicate(timeout=10)[0].strip()
+            print(f"smtp: {args.smtp:,} messages in {wall:.1f} s = {args.smtp / wall:,.0f} "
+                  f"messages/s, peak RSS {rss:.0f} MB (sink counted: {counted})")
+
+
+if __name__ == "__main__":
+    main()

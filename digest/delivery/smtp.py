@@ -1,0 +1,229 @@
+"""SMTP: reused connections, several in parallel, an optional rate limit.
+
+``DIGEST_SMTP_URL`` is ``smtp://user:pass@host:port`` (STARTTLS when the
+server offers it; ``smtp.require_starttls`` makes it mandatory) or
+``smtps://…`` (TLS from the first byte). AUTH is used when credentials are
+given. Per recipient: a 4xx reply is a temporary refusal (tried again later in
+the run), a 5xx reply fails that recipient with the server's words, and a
+dropped connection is re-opened and the message tried once more.
+"""
+
+from __future__ import annotations
+
+import queue
+import smtplib
+import socket
+import ssl
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+from digest.config import Settings, secret
+from digest.delivery.base import Outgoing
+from digest.errors import ConfigError, FatalDeliveryError
+from digest.ledger import Outcome
+from digest.models import Recipient
+
+DROPPED = (smtplib.SMTPServerDisconnected, ConnectionError, socket.timeout, TimeoutError)
+
+
+@dataclass(frozen=True)
+class Server:
+    host: str
+    port: int
+    user: str | None
+    password: str | None
+    implicit_tls: bool
+
+    @property
+    def where(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def parse_url(url: str) -> Server:
+    """Read DIGEST_SMTP_URL; errors never repeat the password."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ConfigError("DIGEST_SMTP_URL: expected smtp://user:pass@host:port or smtps://…")
+    try:
+        port = parts.port or (465 if parts.scheme == "smtps" else 587)
+    except ValueError:
+        raise ConfigError("DIGEST_SMTP_URL: the port is not a number") from None
+    return Server(
+        host=parts.hostname,
+        port=port,
+        user=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        implicit_tls=parts.scheme == "smtps",
+    )
+
+
+class RateLimit:
+    """At most ``rate`` messages a second across all connections (0: no limit)."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self.next = time.monotonic()
+        self.lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self.lock:
+            now = time.monotonic()
+            slot = max(now, self.next)
+            self.next = slot + self.interval
+        if slot > now:
+            time.sleep(slot - now)
+
+
+class Connection:
+    """One SMTP session, opened on first use and again after a drop."""
+
+    def __init__(self, server: Server, settings: Settings) -> None:
+        self.server = server
+        self.options = settings.smtp
+        self.smtp: smtplib.SMTP | None = None
+
+    def get(self) -> smtplib.SMTP:
+        if self.smtp is None:
+            self.smtp = self._open()
+        return self.smtp
+
+    def _open(self) -> smtplib.SMTP:
+        server, timeout = self.server, self.options.timeout
+        context = ssl.create_default_context()
+        try:
+            if server.implicit_tls:
+                smtp = smtplib.SMTP_SSL(server.host, server.port, timeout=timeout, context=context)
+            else:
+                smtp = smtplib.SMTP(server.host, server.port, timeout=timeout)
+                smtp.ehlo()
+                if smtp.has_extn("starttls"):
+                    smtp.starttls(context=context)
+                    smtp.ehlo()
+                elif self.options.require_starttls:
+                    smtp.close()
+                    raise FatalDeliveryError(
+                        f"SMTP server {server.where} does not offer STARTTLS, "
+                        "and smtp.require_starttls is set")
+            if server.user:
+                smtp.login(server.user, server.password or "")
+        except smtplib.SMTPAuthenticationError as err:
+            raise FatalDeliveryError(
+                f"SMTP server {server.where} refused the login for {server.user!r}: "
+                f"{err.smtp_code} {_text(err.smtp_error)}") from None
+        except smtplib.SMTPNotSupportedError:
+            raise FatalDeliveryError(
+                f"SMTP server {server.where} does not offer AUTH (credentials were given)"
+            ) from None
+        except (OSError, smtplib.SMTPException) as err:
+            raise FatalDeliveryError(f"cannot connect to SMTP server {server.where}: {err}") from None
+        return smtp
+
+    def reset(self) -> None:
+        if self.smtp is not None:
+            try:
+                self.smtp.close()
+            except OSError:
+                pass
+        self.smtp = None
+
+    def close(self) -> None:
+        if self.smtp is not None:
+            try:
+                self.smtp.quit()
+            except (OSError, smtplib.SMTPException):
+                pass
+        self.reset()
+
+
+class SMTPProvider:
+    name = "smtp"
+    max_batch = 100  # what one crash could resend: keep it small
+
+    def __init__(self, server: Server, settings: Settings) -> None:
+        self.server = server
+        self.workers = max(1, settings.smtp.connections)
+        self.connections: queue.Queue[Connection] = queue.Queue()
+        for _ in range(self.workers):
+            self.connections.put(Connection(server, settings))
+        self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="smtp")
+        self.limit = RateLimit(settings.smtp.rate)
+        self.stopped: FatalDeliveryError | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SMTPProvider:
+        url = secret("DIGEST_SMTP_URL")
+        if url is None:
+            raise ConfigError("the smtp provider needs DIGEST_SMTP_URL in the environment")
+        return cls(parse_url(url), settings)
+
+    def send(self, batch: Outgoing) -> list[Outcome]:
+        """Deliver a batch over the pooled connections, one message per recipient.
+
+        If the server becomes unusable (login refused, unreachable) part-way,
+        what was delivered is still reported, in ``FatalDeliveryError.outcomes``.
+        """
+        chunks = [batch.recipients[i :: self.workers] for i in range(self.workers)]
+        futures = [self.pool.submit(self._deliver_chunk, batch, c) for c in chunks if c]
+        outcomes = [o for f in futures for o in f.result()]
+        if self.stopped is not None:
+            error = FatalDeliveryError(str(self.stopped))
+            error.outcomes = [o for o in outcomes if o.status != "unsent"]
+            raise error
+        return outcomes
+
+    def _deliver_chunk(self, batch: Outgoing, recipients: list[Recipient]) -> list[Outcome]:
+        connection = self.connections.get()
+        try:
+            return [self._deliver(connection, batch, r) for r in recipients]
+        finally:
+            self.connections.put(connection)
+
+    def _deliver(self, connection: Connection, batch: Outgoing, recipient: Recipient) -> Outcome:
+        if self.stopped is not None:
+            return Outcome(recipient.subscriber_id, "unsent")
+        message = batch.message_for(recipient)
+        data = message.as_bytes()
+        for attempt in (1, 2):
+            self.limit.wait()
+            try:
+                smtp = connection.get()
+                smtp.sendmail(batch.sender.addr_spec, [recipient.email], data)
+                return Outcome(recipient.subscriber_id, "sent", message["Message-ID"])
+            except FatalDeliveryError as err:
+                self.stopped = err
+                return Outcome(recipient.subscriber_id, "unsent")
+            except smtplib.SMTPRecipientsRefused as err:
+                code, reply = next(iter(err.recipients.values()))
+                return _refused(recipient, code, reply)
+            except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as err:
+                return _refused(recipient, err.smtp_code, err.smtp_error)
+            except smtplib.SMTPResponseException as err:
+                if err.smtp_code != 421 or attempt == 2:  # 421: server closing, reconnect
+                    return _refused(recipient, err.smtp_code, err.smtp_error)
+                connection.reset()
+            except DROPPED as err:
+                connection.reset()
+                if attempt == 2:
+                    return Outcome(recipient.subscriber_id, "failed", retry=True,
+                                   error=f"connection to {self.server.where} lost: {err}")
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+        while not self.connections.empty():
+            self.connections.get().close()
+
+
+def _refused(recipient: Recipient, code: int, reply: bytes | str) -> Outcome:
+    return Outcome(
+        recipient.subscriber_id, "failed", error=f"{code} {_text(reply)}", retry=400 <= code < 500
+    )
+
+
+def _text(reply: bytes | str) -> str:
+    return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
