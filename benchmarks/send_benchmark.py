@@ -32,18 +32,35 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import sqlalchemy as sa
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from digest.config import Settings  # noqa: E402
-from digest.models import Article, Subscriber  # noqa: E402
+from digest.models import Article  # noqa: E402
 from digest.store import Store, subscribers, to_db, utcnow  # noqa: E402
 
-KEYWORDS = ["Climate", "Energy", "Space", "Health", "Technology", "Economy", "Politics",
-            "Science", "Sport", "Culture", "Travel", "Food", "Education", "Housing",
-            "Transport", "Media", "Law", "Business", "World", "Local"]
+KEYWORDS = [
+    "Climate",
+    "Energy",
+    "Space",
+    "Health",
+    "Technology",
+    "Economy",
+    "Politics",
+    "Science",
+    "Sport",
+    "Culture",
+    "Travel",
+    "Food",
+    "Education",
+    "Housing",
+    "Transport",
+    "Media",
+    "Law",
+    "Business",
+    "World",
+    "Local",
+]
 API_KEY = "SG.benchmark-key-not-a-real-one"
 
 
@@ -64,21 +81,38 @@ def populate(db_url: str, n: int, segments: int) -> None:
     articles = []
     for i in range(80):
         keys = random.Random(i).sample(KEYWORDS, 2)
-        articles.append(Article(
-            guid=f"bench-{i}", url=f"https://news.example.org/{i}", title=f"Story {i} on {keys[0]}",
-            summary=f"What happened in story {i}, in two sentences. " * 3, body="Body " * 200,
-            source="Bench Wire", published=now - timedelta(hours=random.Random(i).uniform(1, 20)),
-            keywords=keys))
+        articles.append(
+            Article(
+                guid=f"bench-{i}",
+                url=f"https://news.example.org/{i}",
+                title=f"Story {i} on {keys[0]}",
+                summary=f"What happened in story {i}, in two sentences. " * 3,
+                body="Body " * 200,
+                source="Bench Wire",
+                published=now - timedelta(hours=random.Random(i).uniform(1, 20)),
+                keywords=keys,
+            )
+        )
     store.save_articles(articles)
     sets = [";".join(s) for s in topic_sets(segments)]
     stamp = to_db(now)
     with store.engine.begin() as conn:
         for start in range(0, n, 50_000):
-            conn.execute(subscribers.insert(), [
-                {"email": f"reader{i}@example.com", "email_key": f"reader{i}@example.com",
-                 "name": f"Reader {i}", "topics": sets[i % len(sets)], "timezone": None,
-                 "active": True, "updated_at": stamp}
-                for i in range(start, min(n, start + 50_000))])
+            conn.execute(
+                subscribers.insert(),
+                [
+                    {
+                        "email": f"reader{i}@example.com",
+                        "email_key": f"reader{i}@example.com",
+                        "name": f"Reader {i}",
+                        "topics": sets[i % len(sets)],
+                        "timezone": None,
+                        "active": True,
+                        "updated_at": stamp,
+                    }
+                    for i in range(start, min(n, start + 50_000))
+                ],
+            )
     store.close()
 
 
@@ -99,8 +133,13 @@ def cpu_seconds(pid: int) -> float:
 def run_send(env: dict, workdir: Path, provider: str) -> tuple[float, float, str]:
     """Wall seconds and peak RSS (MB) of one ``digest send`` process."""
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "digest", "send", "--provider", provider],
-                            cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "digest", "send", "--provider", provider],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - started
     out = proc.stdout.read().decode() + proc.stderr.read().decode()
@@ -126,8 +165,13 @@ def naive_rate(db_url: str, sample: int) -> float:
     started = time.perf_counter()
     for i in range(sample):
         segment, _ = content.segment_of(";".join(sets[i % len(sets)]))
-        renderer.render(edition, content.sections(segment), content.topic_names(segment),
-                        greeting_for(f"Reader {i}"), f"https://x.example/unsubscribe/{i}")
+        renderer.render(
+            edition,
+            content.sections(segment),
+            content.topic_names(segment),
+            greeting_for(f"Reader {i}"),
+            f"https://x.example/unsubscribe/{i}",
+        )
     store.close()
     return sample / (time.perf_counter() - started)
 
@@ -147,39 +191,63 @@ def main() -> None:
         db = f"sqlite:///{work / 'sg.db'}"
         t = time.perf_counter()
         populate(db, args.n, args.segments)
-        print(f"setup: {args.n:,} subscribers in {args.segments} segments "
-              f"({time.perf_counter() - t:.1f} s, not counted)")
-        server, url = start_server(["tests/standins/sendgrid_server.py", "--port", "0",
-                                    "--api-key", API_KEY, "--no-schema"])
+        print(
+            f"setup: {args.n:,} subscribers in {args.segments} segments "
+            f"({time.perf_counter() - t:.1f} s, not counted)"
+        )
+        server, url = start_server(
+            [
+                "tests/standins/sendgrid_server.py",
+                "--port",
+                "0",
+                "--api-key",
+                API_KEY,
+                "--no-schema",
+            ]
+        )
         try:
-            wall, rss, line = run_send({**env, "DIGEST_DATABASE_URL": db,
-                                        "SENDGRID_API_HOST": url}, work, "sendgrid")
+            wall, rss, line = run_send(
+                {**env, "DIGEST_DATABASE_URL": db, "SENDGRID_API_HOST": url}, work, "sendgrid"
+            )
             server_cpu = cpu_seconds(server.pid)
         finally:
             server.kill()
         rate = args.n / wall
-        print(f"sendgrid: {args.n:,} recipients in {wall:.1f} s = {rate:,.0f} recipients/s, "
-              f"peak RSS {rss:.0f} MB (stand-in CPU {server_cpu:.1f} s, separate)")
+        print(
+            f"sendgrid: {args.n:,} recipients in {wall:.1f} s = {rate:,.0f} recipients/s, "
+            f"peak RSS {rss:.0f} MB (stand-in CPU {server_cpu:.1f} s, separate)"
+        )
         print(f"  digest said: {line}")
         naive = naive_rate(db, args.naive_sample)
-        print(f"naive (render + inline per recipient, {args.naive_sample} sampled): "
-              f"{naive:,.0f} recipients/s -> {args.n / naive:,.0f} s for {args.n:,}; "
-              f"per-segment rendering is {rate / naive:,.0f}x faster")
+        print(
+            f"naive (render + inline per recipient, {args.naive_sample} sampled): "
+            f"{naive:,.0f} recipients/s -> {args.n / naive:,.0f} s for {args.n:,}; "
+            f"per-segment rendering is {rate / naive:,.0f}x faster"
+        )
 
         if args.smtp:
             db = f"sqlite:///{work / 'smtp.db'}"
             populate(db, args.smtp, args.segments)
-            sink, port = start_server(["tests/standins/smtp_server.py", "--port", "0",
-                                       "--count-only"])
+            sink, port = start_server(
+                ["tests/standins/smtp_server.py", "--port", "0", "--count-only"]
+            )
             try:
-                wall, rss, line = run_send({**env, "DIGEST_DATABASE_URL": db,
-                                            "DIGEST_SMTP_URL": f"smtp://127.0.0.1:{port}"},
-                                           work, "smtp")
+                wall, rss, line = run_send(
+                    {
+                        **env,
+                        "DIGEST_DATABASE_URL": db,
+                        "DIGEST_SMTP_URL": f"smtp://127.0.0.1:{port}",
+                    },
+                    work,
+                    "smtp",
+                )
             finally:
                 sink.send_signal(signal.SIGTERM)
                 counted = sink.communicate(timeout=10)[0].strip()
-            print(f"smtp: {args.smtp:,} messages in {wall:.1f} s = {args.smtp / wall:,.0f} "
-                  f"messages/s, peak RSS {rss:.0f} MB (sink counted: {counted})")
+            print(
+                f"smtp: {args.smtp:,} messages in {wall:.1f} s = {args.smtp / wall:,.0f} "
+                f"messages/s, peak RSS {rss:.0f} MB (sink counted: {counted})"
+            )
 
 
 if __name__ == "__main__":

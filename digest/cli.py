@@ -53,7 +53,10 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 @click.group(cls=DigestGroup)
 @click.option(
-    "--config", "config_path", envvar="DIGEST_CONFIG", type=click.Path(dir_okay=False),
+    "--config",
+    "config_path",
+    envvar="DIGEST_CONFIG",
+    type=click.Path(dir_okay=False),
     help="Config file (default: ./digest.toml if present). Env: DIGEST_CONFIG.",
 )
 @click.version_option(__version__, prog_name="digest")
@@ -93,7 +96,9 @@ class _Lazy:
 
 pass_app = click.make_pass_decorator(_Lazy)
 date_option = click.option(
-    "--date", "day", type=click.DateTime(formats=["%Y-%m-%d"]),
+    "--date",
+    "day",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
     help="Edition date, YYYY-MM-DD (default: today in each delivery timezone).",
 )
 
@@ -187,7 +192,9 @@ def subscribers_list(app: _Lazy) -> None:
     for sub in app.store.list_subscribers():
         count += 1
         table.add_row(
-            sub.email, sub.name, "; ".join(sub.topics) or "(everything)",
+            sub.email,
+            sub.name,
+            "; ".join(sub.topics) or "(everything)",
             sub.timezone or f"{app.settings.timezone} (default)",
         )
     out.print(table)
@@ -200,8 +207,14 @@ def subscribers_list(app: _Lazy) -> None:
 @cli.command()
 @date_option
 @click.option("--email", help="Preview what this subscriber gets (default: everything).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              default=Path("preview.html"), show_default=True, help="Where to write the HTML.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("preview.html"),
+    show_default=True,
+    help="Where to write the HTML.",
+)
 @pass_app
 def preview(app: _Lazy, day, email: str | None, output: Path) -> None:
     """Write the HTML one subscriber would get to a file.
@@ -226,8 +239,11 @@ def preview(app: _Lazy, day, email: str | None, output: Path) -> None:
 
 @cli.command()
 @date_option
-@click.option("--provider", type=click.Choice(["outbox", "smtp", "sendgrid"]),
-              help="Where mail goes (default: the configured provider, else outbox).")
+@click.option(
+    "--provider",
+    type=click.Choice(["outbox", "smtp", "sendgrid"]),
+    help="Where mail goes (default: the configured provider, else outbox).",
+)
 @click.option("--dry-run", is_flag=True, help="Render and count, send and record nothing.")
 @click.option("--to", "to", metavar="ADDR", help="Send one test copy to ADDR; record nothing.")
 @pass_app

@@ -132,8 +132,10 @@ def _from_mapping(data: dict, where: str, base: Path) -> Settings:
                 f"{where}: '{secret_name}' does not belong in the config file; "
                 "secrets and the database URL come from the environment (see README)"
             )
-    sections = {name: _build(cls, data.pop(name, {}), f"{where}: {name}.") for name, cls in
-                _SECTIONS.items()}
+    sections = {
+        name: _build(cls, data.pop(name, {}), f"{where}: {name}.")
+        for name, cls in _SECTIONS.items()
+    }
     settings = _build(Settings, data, f"{where}: ")
     settings.sendgrid = sections["sendgrid"]
     settings.smtp = sections["smtp"]
@@ -212,7 +214,9 @@ def _validate(s: Settings, where: str) -> None:
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"{where}: timezone: unknown IANA timezone {s.timezone!r}") from None
     if s.provider not in ("outbox", "smtp", "sendgrid"):
-        raise ConfigError(f"{where}: provider: must be outbox, smtp or sendgrid, not {s.provider!r}")
+        raise ConfigError(
+            f"{where}: provider: must be outbox, smtp or sendgrid, not {s.provider!r}"
+        )
     if s.window_hours < 1:
         raise ConfigError(f"{where}: window_hours: must be at least 1")
     if s.max_per_section < 1:

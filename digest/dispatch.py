@@ -136,7 +136,7 @@ class Dispatcher:
             if report.aborted or not retry_later or attempt == self.settings.smtp.max_retries:
                 break
             # Temporary refusals (SMTP 4xx) are tried again later in the same run.
-            self.sleep(min(2 ** attempt, 30) * (0.5 + random.random()))
+            self.sleep(min(2**attempt, 30) * (0.5 + random.random()))
             self.ledger.requeue_failed(edition, retryable_only=True)
         after = self.ledger.counts(edition)
         # sent is counted from this run's own outcomes (another sender may share the
@@ -172,8 +172,9 @@ class Dispatcher:
                 if outcome.status == "failed":
                     retry_later = retry_later or outcome.retry
                     if len(result.failures) < MAX_LISTED_FAILURES and not outcome.retry:
-                        result.failures.append((by_id.get(outcome.subscriber_id, "?"),
-                                                outcome.error or "failed"))
+                        result.failures.append(
+                            (by_id.get(outcome.subscriber_id, "?"), outcome.error or "failed")
+                        )
             self.progress.advance(len(recipients))
         return retry_later
 
@@ -195,8 +196,10 @@ class Dispatcher:
         except FatalDeliveryError:
             raise
         except DeliveryError as err:
-            return [Outcome(r.subscriber_id, "failed", error=str(err), retry=err.retry)
-                    for r in recipients]
+            return [
+                Outcome(r.subscriber_id, "failed", error=str(err), retry=err.retry)
+                for r in recipients
+            ]
 
     # -- looking before sending ----------------------------------------------
 
@@ -213,10 +216,16 @@ class Dispatcher:
                 sections = content.sections(segment)
                 if sections:
                     content.rendered(segment)  # proves the templates render
-                rows.append(DryRunRow(
-                    edition, segment, content.topic_names(segment), count, len(sections),
-                    sum(len(s.articles) for s in sections),
-                ))
+                rows.append(
+                    DryRunRow(
+                        edition,
+                        segment,
+                        content.topic_names(segment),
+                        count,
+                        len(sections),
+                        sum(len(s.articles) for s in sections),
+                    )
+                )
         return rows
 
     def send_test(self, address: str, day: date | None = None) -> Outcome:
@@ -236,8 +245,13 @@ class Dispatcher:
         segment, _ = content.segment_of(";".join(subscriber.topics))
         recipient = Recipient(0, address, subscriber.name, self.links.unsubscribe(address))
         outgoing = Outgoing(
-            edition=edition, segment=segment, content=content.rendered(segment),
-            recipients=[recipient], renderer=self.renderer, sender=self.sender, test=True,
+            edition=edition,
+            segment=segment,
+            content=content.rendered(segment),
+            recipients=[recipient],
+            renderer=self.renderer,
+            sender=self.sender,
+            test=True,
         )
         outcomes = self.provider.send(outgoing)
         return outcomes[0]

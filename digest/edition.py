@@ -82,12 +82,17 @@ class EditionContent:
     def topic_names(self, segment: str) -> list[str]:
         """How the segment's topics are shown in its footer."""
         # A topic no article or setting has spelt yet keeps the subscriber's spelling.
-        given = {self.vocab.resolve(t): " ".join(t.split())
-                 for t in self._topic_names.get(segment, [])}
+        given = {
+            self.vocab.resolve(t): " ".join(t.split()) for t in self._topic_names.get(segment, [])
+        }
         names = []
         for key in (k for k in segment.split(";") if k):
-            names.append(self.vocab.display.get(key) or self.vocab.known_display.get(key)
-                         or given.get(key) or key)
+            names.append(
+                self.vocab.display.get(key)
+                or self.vocab.known_display.get(key)
+                or given.get(key)
+                or key
+            )
         return names
 
     def rendered(self, segment: str) -> Rendered:
@@ -107,7 +112,10 @@ class PreviewResult:
 
 
 def preview(
-    store: Store, settings: Settings, day: date | None, email: str | None,
+    store: Store,
+    settings: Settings,
+    day: date | None,
+    email: str | None,
     now: datetime | None = None,
 ) -> PreviewResult:
     """What one subscriber (or an everything-subscriber) gets in an edition, unsent."""

@@ -66,7 +66,9 @@ class Vocabulary:
         """Known keywords found as whole words in ``text`` (case-insensitive)."""
         if self._pattern is None:
             return []
-        found = dict.fromkeys(m.group(0) for m in self._pattern.finditer(normalise(text).casefold()))
+        found = dict.fromkeys(
+            m.group(0) for m in self._pattern.finditer(normalise(text).casefold())
+        )
         return [self.resolve(k) for k in found]
 
 
@@ -133,9 +135,7 @@ def build_sections(
         title = MORE_NEWS_TITLE if key == MORE_NEWS_KEY else _section_title(key, items, vocab)
         shown = [t.article for t in items[:max_per_section]]
         sections.append(Section(key, title, shown, more=len(items) - len(shown)))
-    sections.sort(
-        key=lambda s: (s.key == MORE_NEWS_KEY, -s.total, s.title.casefold(), s.title)
-    )
+    sections.sort(key=lambda s: (s.key == MORE_NEWS_KEY, -s.total, s.title.casefold(), s.title))
     return sections
 
 

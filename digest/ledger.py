@@ -181,20 +181,29 @@ class Ledger:
             conn.execute(
                 sa.select(editions.c.id).where(editions.c.id == edition.id).with_for_update()
             )
-            topic_groups = conn.execute(
-                sa.select(subscribers.c.topics)
-                .where(subscribers.c.active, in_zone, unplanned)
-                .distinct()
-                .order_by(subscribers.c.topics)
-            ).scalars().all()
+            topic_groups = (
+                conn.execute(
+                    sa.select(subscribers.c.topics)
+                    .where(subscribers.c.active, in_zone, unplanned)
+                    .distinct()
+                    .order_by(subscribers.c.topics)
+                )
+                .scalars()
+                .all()
+            )
             for raw in topic_groups:
                 segment, empty = segment_of(raw)
                 after = 0
                 while True:
                     page = conn.execute(
                         sa.select(subscribers.c.id, subscribers.c.email)
-                        .where(subscribers.c.active, in_zone, unplanned,
-                               subscribers.c.topics == raw, subscribers.c.id > after)
+                        .where(
+                            subscribers.c.active,
+                            in_zone,
+                            unplanned,
+                            subscribers.c.topics == raw,
+                            subscribers.c.id > after,
+                        )
                         .order_by(subscribers.c.id)
                         .limit(PLAN_PAGE)
                     ).all()
@@ -208,18 +217,28 @@ class Ledger:
                         if not empty:
                             batch_id = conn.execute(
                                 batches.insert()
-                                .values(edition_id=edition.id, segment=segment, state="pending",
-                                        size=len(chunk), attempts=0)
+                                .values(
+                                    edition_id=edition.id,
+                                    segment=segment,
+                                    state="pending",
+                                    size=len(chunk),
+                                    attempts=0,
+                                )
                                 .returning(batches.c.id)
                             ).scalar_one()
                         conn.execute(
                             ledger.insert(),
                             [
-                                {"edition_id": edition.id, "subscriber_id": r.id,
-                                 "batch_id": batch_id, "email": r.email,
-                                 "status": "skipped" if empty else "pending",
-                                 "error": "empty" if empty else None,
-                                 "retry": False, "updated_at": now}
+                                {
+                                    "edition_id": edition.id,
+                                    "subscriber_id": r.id,
+                                    "batch_id": batch_id,
+                                    "email": r.email,
+                                    "status": "skipped" if empty else "pending",
+                                    "error": "empty" if empty else None,
+                                    "retry": False,
+                                    "updated_at": now,
+                                }
                                 for r in chunk
                             ],
                         )
@@ -233,8 +252,11 @@ class Ledger:
 
     def requeue_failed(self, edition: Edition, retryable_only: bool = False) -> int:
         """Put failed recipients back to pending (and their batches), for another try."""
-        where = [ledger.c.edition_id == edition.id, ledger.c.status == "failed",
-                 ledger.c.batch_id.is_not(None)]
+        where = [
+            ledger.c.edition_id == edition.id,
+            ledger.c.status == "failed",
+            ledger.c.batch_id.is_not(None),
+        ]
         if retryable_only:
             where.append(ledger.c.retry)
         with self.engine.begin() as conn:
@@ -266,8 +288,11 @@ class Ledger:
             for row in dead:
                 conn.execute(
                     batches.update()
-                    .where(batches.c.id == row.id, batches.c.owner == row.owner,
-                           batches.c.state == "sending")
+                    .where(
+                        batches.c.id == row.id,
+                        batches.c.owner == row.owner,
+                        batches.c.state == "sending",
+                    )
                     .values(state="pending", owner=None, lease_until=None)
                 )
         return len(dead)
@@ -294,8 +319,12 @@ class Ledger:
             row = conn.execute(
                 batches.update()
                 .where(batches.c.id == candidate)
-                .values(state="sending", owner=owner, attempts=batches.c.attempts + 1,
-                        lease_until=to_db(now + timedelta(seconds=lease_seconds)))
+                .values(
+                    state="sending",
+                    owner=owner,
+                    attempts=batches.c.attempts + 1,
+                    lease_until=to_db(now + timedelta(seconds=lease_seconds)),
+                )
                 .returning(batches.c.id, batches.c.segment, batches.c.attempts)
             ).first()
         return Batch(row.id, edition.id, row.segment, row.attempts) if row else None
@@ -304,8 +333,12 @@ class Ledger:
         """The batch's recipients still to be mailed; the unsubscribed are skipped here."""
         with self.engine.begin() as conn:
             rows = conn.execute(
-                sa.select(ledger.c.subscriber_id, subscribers.c.email, subscribers.c.name,
-                          subscribers.c.active)
+                sa.select(
+                    ledger.c.subscriber_id,
+                    subscribers.c.email,
+                    subscribers.c.name,
+                    subscribers.c.active,
+                )
                 .join(subscribers, subscribers.c.id == ledger.c.subscriber_id)
                 .where(ledger.c.batch_id == batch.id, ledger.c.status == "pending")
                 .order_by(ledger.c.subscriber_id)
@@ -314,12 +347,16 @@ class Ledger:
             if gone:
                 conn.execute(
                     ledger.update()
-                    .where(ledger.c.edition_id == batch.edition_id,
-                           ledger.c.subscriber_id.in_(gone))
+                    .where(
+                        ledger.c.edition_id == batch.edition_id, ledger.c.subscriber_id.in_(gone)
+                    )
                     .values(status="skipped", error="unsubscribed", updated_at=to_db(utcnow()))
                 )
-        return [Recipient(r.subscriber_id, r.email, r.name, unsubscribe_url(r.email))
-                for r in rows if r.active]
+        return [
+            Recipient(r.subscriber_id, r.email, r.name, unsubscribe_url(r.email))
+            for r in rows
+            if r.active
+        ]
 
     def finish(self, batch: Batch, outcomes: list[Outcome], done: bool = True) -> None:
         """Write every outcome and close the batch, in one transaction.
@@ -335,32 +372,57 @@ class Ledger:
                 # one statement instead of a thousand.
                 conn.execute(
                     ledger.update()
-                    .where(ledger.c.batch_id == batch.id, ledger.c.status == "pending",
-                           ledger.c.subscriber_id.in_([o.subscriber_id for o in outcomes]))
-                    .values(status="sent", message_id=ids.pop(), error=None, retry=False,
-                            updated_at=now)
+                    .where(
+                        ledger.c.batch_id == batch.id,
+                        ledger.c.status == "pending",
+                        ledger.c.subscriber_id.in_([o.subscriber_id for o in outcomes]),
+                    )
+                    .values(
+                        status="sent", message_id=ids.pop(), error=None, retry=False, updated_at=now
+                    )
                 )
             elif outcomes:
                 conn.execute(
                     ledger.update()
-                    .where(ledger.c.edition_id == sa.bindparam("e"),
-                           ledger.c.subscriber_id == sa.bindparam("s"))
-                    .values(status=sa.bindparam("st"), message_id=sa.bindparam("m"),
-                            error=sa.bindparam("err"), retry=sa.bindparam("r"), updated_at=now),
-                    [{"e": batch.edition_id, "s": o.subscriber_id, "st": o.status,
-                      "m": o.message_id, "err": o.error, "r": o.retry} for o in outcomes],
+                    .where(
+                        ledger.c.edition_id == sa.bindparam("e"),
+                        ledger.c.subscriber_id == sa.bindparam("s"),
+                    )
+                    .values(
+                        status=sa.bindparam("st"),
+                        message_id=sa.bindparam("m"),
+                        error=sa.bindparam("err"),
+                        retry=sa.bindparam("r"),
+                        updated_at=now,
+                    ),
+                    [
+                        {
+                            "e": batch.edition_id,
+                            "s": o.subscriber_id,
+                            "st": o.status,
+                            "m": o.message_id,
+                            "err": o.error,
+                            "r": o.retry,
+                        }
+                        for o in outcomes
+                    ],
                 )
             conn.execute(
-                batches.update().where(batches.c.id == batch.id)
-                .values(state="done" if done else "pending", lease_until=None,
-                        owner=None if not done else batches.c.owner)
+                batches.update()
+                .where(batches.c.id == batch.id)
+                .values(
+                    state="done" if done else "pending",
+                    lease_until=None,
+                    owner=None if not done else batches.c.owner,
+                )
             )
 
     def release(self, batch: Batch) -> None:
         """Hand an unsent batch back (the run is stopping before it was sent)."""
         with self.engine.begin() as conn:
             conn.execute(
-                batches.update().where(batches.c.id == batch.id)
+                batches.update()
+                .where(batches.c.id == batch.id)
                 .values(state="pending", owner=None, lease_until=None)
             )
 

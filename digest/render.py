@@ -106,8 +106,11 @@ class Renderer:
     ) -> Rendered:
         """The expensive part, once per segment: placeholders for per-recipient values."""
         return self.render(
-            edition, sections, topics,
-            self.placeholders["greeting"], self.placeholders["unsubscribe_url"],
+            edition,
+            sections,
+            topics,
+            self.placeholders["greeting"],
+            self.placeholders["unsubscribe_url"],
         )
 
     def personalise(self, segment: Rendered, name: str, unsubscribe_url: str) -> Rendered:

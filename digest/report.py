@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import date
 
-import click
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -37,8 +36,13 @@ class RichProgress:
         if total < PROGRESS_THRESHOLD or not self.console.is_terminal:
             return
         self.bar = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TaskProgressColumn(), TimeRemainingColumn(), console=self.console, transient=True,
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TaskProgressColumn(),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=True,
         )
         self.bar.start()
         self.task = self.bar.add_task(label, total=total)
@@ -75,8 +79,10 @@ def run_send(
             outcome = dispatcher.send_test(to, day)
             if outcome.status != "sent":
                 raise Failed(f"test copy to {to} failed: {outcome.error}")
-            out.print(f"test copy sent to {to} via {provider.name} ({outcome.message_id}); "
-                      "nothing recorded")
+            out.print(
+                f"test copy sent to {to} via {provider.name} ({outcome.message_id}); "
+                "nothing recorded"
+            )
             return
         if dry_run:
             _print_dry_run(dispatcher, day, out)
@@ -89,18 +95,31 @@ def run_send(
     if report.aborted:
         raise Failed(f"send stopped: {report.aborted}; run the same command again to resume")
     if report.total("failed"):
-        raise Failed(f"{report.total('failed')} recipient(s) failed (named above); "
-                     "run the same command again to retry them")
+        raise Failed(
+            f"{report.total('failed')} recipient(s) failed (named above); "
+            "run the same command again to retry them"
+        )
 
 
 def _print_dry_run(dispatcher: Dispatcher, day: date | None, out: Console) -> None:
     rows = dispatcher.dry_run(day)
-    table = Table("edition", "topics", "recipients", "sections", "articles", "outcome",
-                  title="dry run: nothing sent, nothing recorded")
+    table = Table(
+        "edition",
+        "topics",
+        "recipients",
+        "sections",
+        "articles",
+        "outcome",
+        title="dry run: nothing sent, nothing recorded",
+    )
     for row in rows:
         table.add_row(
-            row.edition.label, ", ".join(row.topics) or "(everything)", str(row.recipients),
-            str(row.sections), str(row.articles), "send" if row.sections else "skip (empty)",
+            row.edition.label,
+            ", ".join(row.topics) or "(everything)",
+            str(row.recipients),
+            str(row.sections),
+            str(row.articles),
+            "send" if row.sections else "skip (empty)",
         )
     out.print(table)
     would = sum(r.recipients for r in rows if r.sections)
@@ -120,20 +139,26 @@ def _print_report(report: SendReport, provider: str, out: Console, err: Console)
             err.print(f"failed: {edition.edition.label}: {who}: {reason}", markup=False)
         hidden = edition.failed - len(edition.failures)
         if hidden > 0:
-            err.print(f"failed: {edition.edition.label}: … and {hidden} more "
-                      f"(digest status --date {edition.edition.date})")
+            err.print(
+                f"failed: {edition.edition.label}: … and {hidden} more "
+                f"(digest status --date {edition.edition.date})"
+            )
     sent = report.total("sent")
     if not (sent or report.total("failed") or report.total("planned") or report.aborted):
         already = report.total("already_sent")
         if already:
             out.print(f"nothing to send: {already} already sent")
             return
-    table = Table("edition", "sent", "skipped", "failed", "already sent",
-                  title=f"sent via {provider}")
+    table = Table(
+        "edition", "sent", "skipped", "failed", "already sent", title=f"sent via {provider}"
+    )
     for e in report.editions:
-        table.add_row(e.edition.label, str(e.sent), str(e.skipped), str(e.failed),
-                      str(e.already_sent))
+        table.add_row(
+            e.edition.label, str(e.sent), str(e.skipped), str(e.failed), str(e.already_sent)
+        )
     out.print(table)
     rate = sent / report.seconds if report.seconds > 0 else 0.0
-    out.print(f"{sent} sent, {report.total('skipped')} skipped, {report.total('failed')} failed "
-              f"in {report.seconds:.1f} s ({rate:,.0f} recipients/s)")
+    out.print(
+        f"{sent} sent, {report.total('skipped')} skipped, {report.total('failed')} failed "
+        f"in {report.seconds:.1f} s ({rate:,.0f} recipients/s)"
+    )

@@ -281,8 +281,15 @@ def _last_per_guid(items: Iterable[Article]) -> list[Article]:
 
 
 def content_hash(item: Article) -> str:
-    parts = [item.url or "", item.title, item.summary, item.body, item.source,
-             "\x1f".join(item.keywords), item.published.isoformat() if item.published else ""]
+    parts = [
+        item.url or "",
+        item.title,
+        item.summary,
+        item.body,
+        item.source,
+        "\x1f".join(item.keywords),
+        item.published.isoformat() if item.published else "",
+    ]
     return hashlib.sha256("\x1e".join(parts).encode("utf-8")).hexdigest()
 
 

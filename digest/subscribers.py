@@ -20,8 +20,10 @@ from digest.models import Subscriber
 from digest.sources.base import decode
 
 # Deliberately plain: one @, no spaces or control characters, a dotted domain.
-EMAIL = re.compile(r"^[^@\s\x00-\x1f\x7f]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?"
-                   r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$")
+EMAIL = re.compile(
+    r"^[^@\s\x00-\x1f\x7f]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$"
+)
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -40,7 +42,9 @@ def read_csv(path: Path) -> CSVResult:
     reader = csv.DictReader(io.StringIO(text, newline=""))
     columns = [c.strip().lower() for c in reader.fieldnames or []]
     if "email" not in columns:
-        raise ConfigError(f"{path}: no 'email' column in the header (expected email,name,topics,timezone)")
+        raise ConfigError(
+            f"{path}: no 'email' column in the header (expected email,name,topics,timezone)"
+        )
     reader.fieldnames = columns
     result = CSVResult()
     seen: dict[str, int] = {}
@@ -61,7 +65,10 @@ def read_csv(path: Path) -> CSVResult:
         key = subscriber.email.lower()
         if key in seen:
             result.errors.append(
-                InputError(f"{path}:{line}", f"duplicate email {subscriber.email} (first on line {seen[key]})")
+                InputError(
+                    f"{path}:{line}",
+                    f"duplicate email {subscriber.email} (first on line {seen[key]})",
+                )
             )
             continue
         seen[key] = line
@@ -88,5 +95,7 @@ def _subscriber(row: dict) -> Subscriber:
         try:
             ZoneInfo(timezone)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown timezone {timezone!r} (use an IANA name such as Europe/London)") from None
+            raise ValueError(
+                f"unknown timezone {timezone!r} (use an IANA name such as Europe/London)"
+            ) from None
     return Subscriber(email=email, name=name, topics=topics, timezone=timezone)

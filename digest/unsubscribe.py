@@ -69,8 +69,15 @@ def ascii_url(url: str) -> str:
             host = quote(host, safe="")
         netloc = f"{quote(userinfo, safe=':%')}{at}{host}{colon}{port}"
     safe = "/:@!$&'()*+,;=%~"
-    return urlunsplit((parts.scheme, netloc, quote(parts.path, safe=safe),
-                       quote(parts.query, safe=safe + "?"), quote(parts.fragment, safe=safe + "?")))
+    return urlunsplit(
+        (
+            parts.scheme,
+            netloc,
+            quote(parts.path, safe=safe),
+            quote(parts.query, safe=safe + "?"),
+            quote(parts.fragment, safe=safe + "?"),
+        )
+    )
 
 
 class Links:

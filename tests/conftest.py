@@ -89,9 +89,13 @@ def settings(tmp_path) -> Settings:
 def article(title: str, keywords=(), *, published: datetime | None = None, **extra) -> Article:
     """An article as a source would produce it; guid from the title unless given."""
     slug = title.lower().replace(" ", "-")
-    fields = {"guid": f"https://news.example.org/{slug}", "url": f"https://news.example.org/{slug}",
-              "summary": f"Summary of {title}.", "body": f"Body of {title}.",
-              "source": "Example Times"}
+    fields = {
+        "guid": f"https://news.example.org/{slug}",
+        "url": f"https://news.example.org/{slug}",
+        "summary": f"Summary of {title}.",
+        "body": f"Body of {title}.",
+        "source": "Example Times",
+    }
     fields.update(extra)
     return Article(title=title, keywords=list(keywords), published=published, **fields)
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import random
-import socket
 import time
 import urllib.error
 from collections.abc import Callable
@@ -41,7 +40,9 @@ def build_payload(batch: Outgoing, settings: Settings) -> dict:
     """The Mail Send body for one batch: content once, one personalization per recipient."""
     if len(batch.recipients) > MAX_RECIPIENTS:
         raise ValueError(f"a SendGrid request carries at most {MAX_RECIPIENTS} recipients")
-    greeting, unsubscribe = (batch.renderer.placeholders[k] for k in ("greeting", "unsubscribe_url"))
+    greeting, unsubscribe = (
+        batch.renderer.placeholders[k] for k in ("greeting", "unsubscribe_url")
+    )
     # Substitutions apply to both parts alike, but HTML needs escaped values and
     # text does not: the text part gets its own placeholder names.
     # (No key may contain another, or SendGrid's replacement would garble it.)
@@ -58,28 +59,38 @@ def build_payload(batch: Outgoing, settings: Settings) -> dict:
         name = clean_header(recipient.name)
         if name:
             to["name"] = name
-        personalizations.append({
-            "to": [to],
-            "substitutions": {
-                greeting: escape_text(hello), text_greeting: hello,
-                unsubscribe: escape_attr(url), text_unsubscribe: url,
-            },
-            "headers": list_unsubscribe_headers(url),
-            # SendGrid wants every custom_args value as a string (a number is a 400).
-            "custom_args": {"edition": edition.label, "edition_id": str(edition.id),
-                            "subscriber_id": str(recipient.subscriber_id)},
-        })
+        personalizations.append(
+            {
+                "to": [to],
+                "substitutions": {
+                    greeting: escape_text(hello),
+                    text_greeting: hello,
+                    unsubscribe: escape_attr(url),
+                    text_unsubscribe: url,
+                },
+                "headers": list_unsubscribe_headers(url),
+                # SendGrid wants every custom_args value as a string (a number is a 400).
+                "custom_args": {
+                    "edition": edition.label,
+                    "edition_id": str(edition.id),
+                    "subscriber_id": str(recipient.subscriber_id),
+                },
+            }
+        )
     payload: dict = {
-        "from": {"email": batch.sender.addr_spec, **(
-            {"name": batch.sender.display_name} if batch.sender.display_name else {})},
+        "from": {
+            "email": batch.sender.addr_spec,
+            **({"name": batch.sender.display_name} if batch.sender.display_name else {}),
+        },
         "subject": subject_of(batch),
         "content": [  # text/plain must come before text/html
             {"type": "text/plain", "value": text},
             {"type": "text/html", "value": batch.content.html},
         ],
         "personalizations": personalizations,
-        "categories": list(dict.fromkeys([*settings.sendgrid.categories,
-                                          edition.date.isoformat()]))[:10],
+        "categories": list(
+            dict.fromkeys([*settings.sendgrid.categories, edition.date.isoformat()])
+        )[:10],
     }
     if settings.sendgrid.asm_group_id is not None:
         payload["asm"] = {"group_id": settings.sendgrid.asm_group_id}
@@ -134,14 +145,17 @@ class SendGridProvider:
                 if status in (401, 403):
                     raise FatalDeliveryError(
                         f"SendGrid rejected the API key ({status}): check SENDGRID_API_KEY "
-                        "and its Mail Send permission", status=status) from None
+                        "and its Mail Send permission",
+                        status=status,
+                    ) from None
                 if status == 429 or status >= 500:
                     problem = f"SendGrid answered {status}{_first_error(err)}"
                     wait = self._wait(attempt, err.headers if status == 429 else None)
                 else:
-                    raise DeliveryError(f"SendGrid refused the batch ({status}){_first_error(err)}",
-                                        status=status) from None
-            except (urllib.error.URLError, TimeoutError, socket.timeout, ConnectionError) as err:
+                    raise DeliveryError(
+                        f"SendGrid refused the batch ({status}){_first_error(err)}", status=status
+                    ) from None
+            except (urllib.error.URLError, TimeoutError, ConnectionError) as err:
                 problem = f"cannot reach SendGrid at {self.host}: {getattr(err, 'reason', err)}"
                 wait = self._wait(attempt, None)
             if attempt > self.options.max_retries:

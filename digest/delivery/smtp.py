@@ -10,6 +10,7 @@ dropped connection is re-opened and the message tried once more.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import smtplib
 import socket
@@ -108,35 +109,35 @@ class Connection:
                     smtp.close()
                     raise FatalDeliveryError(
                         f"SMTP server {server.where} does not offer STARTTLS, "
-                        "and smtp.require_starttls is set")
+                        "and smtp.require_starttls is set"
+                    )
             if server.user:
                 smtp.login(server.user, server.password or "")
         except smtplib.SMTPAuthenticationError as err:
             raise FatalDeliveryError(
                 f"SMTP server {server.where} refused the login for {server.user!r}: "
-                f"{err.smtp_code} {_text(err.smtp_error)}") from None
+                f"{err.smtp_code} {_text(err.smtp_error)}"
+            ) from None
         except smtplib.SMTPNotSupportedError:
             raise FatalDeliveryError(
                 f"SMTP server {server.where} does not offer AUTH (credentials were given)"
             ) from None
         except (OSError, smtplib.SMTPException) as err:
-            raise FatalDeliveryError(f"cannot connect to SMTP server {server.where}: {err}") from None
+            raise FatalDeliveryError(
+                f"cannot connect to SMTP server {server.where}: {err}"
+            ) from None
         return smtp
 
     def reset(self) -> None:
         if self.smtp is not None:
-            try:
+            with contextlib.suppress(OSError):
                 self.smtp.close()
-            except OSError:
-                pass
         self.smtp = None
 
     def close(self) -> None:
         if self.smtp is not None:
-            try:
+            with contextlib.suppress(OSError, smtplib.SMTPException):
                 self.smtp.quit()
-            except (OSError, smtplib.SMTPException):
-                pass
         self.reset()
 
 
@@ -209,8 +210,12 @@ class SMTPProvider:
             except DROPPED as err:
                 connection.reset()
                 if attempt == 2:
-                    return Outcome(recipient.subscriber_id, "failed", retry=True,
-                                   error=f"connection to {self.server.where} lost: {err}")
+                    return Outcome(
+                        recipient.subscriber_id,
+                        "failed",
+                        retry=True,
+                        error=f"connection to {self.server.where} lost: {err}",
+                    )
         raise AssertionError("unreachable")
 
     def close(self) -> None:

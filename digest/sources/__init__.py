@@ -56,8 +56,9 @@ def read_file(path: Path, zone: ZoneInfo) -> SourceResult:
             raise InputError(where, f"larger than {MAX_FILE_BYTES // 2**20} MB")
         data = path.read_bytes()
         suffix = path.suffix.lower()
-        if suffix in FEED_SUFFIXES or (suffix not in TEXT_SUFFIXES | JSONL_SUFFIXES
-                                       and feed.looks_like_feed(data)):
+        if suffix in FEED_SUFFIXES or (
+            suffix not in TEXT_SUFFIXES | JSONL_SUFFIXES and feed.looks_like_feed(data)
+        ):
             return feed.parse(data, where)
         text = decode(data)
         if suffix in JSONL_SUFFIXES:

@@ -95,7 +95,9 @@ def keyword_list(value: object, where: str) -> list[str]:
     elif isinstance(value, list):
         items = [str(v) for v in value if v is not None]
     else:
-        raise InputError(where, f"keywords: expected a list or a comma-separated string, got {value!r}")
+        raise InputError(
+            where, f"keywords: expected a list or a comma-separated string, got {value!r}"
+        )
     return [" ".join(i.split()) for i in items if i.strip()]
 
 

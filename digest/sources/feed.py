@@ -74,5 +74,7 @@ def _article(entry, source: str) -> Article:
         body=body,
         source=source,
         published=published,
-        keywords=[" ".join(t.get("term", "").split()) for t in entry.get("tags", []) if t.get("term")],
+        keywords=[
+            " ".join(t.get("term", "").split()) for t in entry.get("tags", []) if t.get("term")
+        ],
     )

@@ -8,6 +8,7 @@ separated by blank lines, a credit line ("Translated and edited by …"), and a
 
 from __future__ import annotations
 
+import itertools
 import re
 
 from digest.errors import InputError
@@ -68,7 +69,7 @@ def _headline(lines: list[str]) -> tuple[tuple[list[str], str], list[str]] | tup
     Everything before it is site chrome. Returns ((chrome, headline), rest).
     """
     nonblank = [(i, line.strip()) for i, line in enumerate(lines) if line.strip()]
-    for (i, a), (j, b) in zip(nonblank, nonblank[1:], strict=False):
+    for (i, a), (j, b) in itertools.pairwise(nonblank):
         if a == b and j - i <= 2 and _is_headline(a):
             return ([c for k, c in nonblank if k < i], a), lines[j + 1 :]
         if i > 12:  # the headline sits near the top; past that it is body text

@@ -1,0 +1,551 @@
+"""Sending editions through the real outbox provider, on SQLite and PostgreSQL.
+
+Every test reads what a recipient would read: the ``.eml`` files in the outbox,
+and what an operator would read: the ledger.
+"""
+
+from __future__ import annotations
+
+import email
+import os
+import socket
+import subprocess
+import sys
+import threading
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+from email.policy import default
+from pathlib import Path
+
+import pytest
+from conftest import NOW, article, subscriber
+
+from digest.config import Settings
+from digest.delivery.base import Outgoing
+from digest.delivery.outbox import OutboxProvider
+from digest.dispatch import Dispatcher
+from digest.edition import EditionContent, preview
+from digest.ledger import Ledger
+from digest.store import Store
+
+TODAY = NOW.date()  # 2026-11-24, and NOW is 12:00 UTC
+TODAY_SLUG = "2026-11-24_UTC"
+
+
+@pytest.fixture(autouse=True)
+def _secret(monkeypatch):
+    monkeypatch.setenv("DIGEST_SECRET", "dispatch-test-secret")
+
+
+def make_dispatcher(store, settings, now=NOW, provider=None) -> Dispatcher:
+    provider = provider or OutboxProvider(settings.outbox_dir)
+    return Dispatcher(store, settings, provider, now=lambda: now)
+
+
+def read_outbox(folder: Path) -> dict[str, email.message.EmailMessage]:
+    """Every .eml in ``folder``, by the recipient's address; fails on two for one address."""
+    found: dict[str, email.message.EmailMessage] = {}
+    for path in sorted(folder.glob("*.eml")):
+        message = email.message_from_bytes(path.read_bytes(), policy=default)
+        address = message["To"].addresses[0].addr_spec
+        assert address not in found, f"two messages for {address}"
+        found[address] = message
+    return found
+
+
+def all_eml(outbox: Path) -> list[Path]:
+    return sorted(outbox.rglob("*.eml")) if outbox.exists() else []
+
+
+def text_of(message) -> str:
+    return message.get_body(("plain",)).get_content().replace("\r\n", "\n")
+
+
+def snapshot(outbox: Path) -> dict[Path, bytes]:
+    return {p: p.read_bytes() for p in all_eml(outbox)}
+
+
+def dead_pid() -> int:
+    """The pid of a process that has just exited."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+@pytest.fixture
+def newsroom(store):
+    """Three articles on three keywords in today's window, four UTC subscribers."""
+    store.save_articles(
+        [
+            article("Glacier melt sets record", ["Climate"], published=NOW - timedelta(hours=1)),
+            article("Solar beats forecasts", ["Energy"], published=NOW - timedelta(hours=2)),
+            article("Chipmaker builds fab", ["Technology"], published=NOW - timedelta(hours=3)),
+        ]
+    )
+    store.save_subscribers(
+        [
+            subscriber("alice@example.com", ["Climate"], name="Alice"),
+            subscriber("bob@example.org", name="Bob"),
+            subscriber("carol@example.net", ["Energy", "climate"], name="Carol"),
+            subscriber("sam@example.com", ["Space"], name="Sam"),  # nothing on Space today
+        ]
+    )
+    return store
+
+
+# -- one send ------------------------------------------------------------------
+
+
+def test_send_writes_one_eml_per_recipient_under_the_edition_folder(newsroom, settings):
+    report = make_dispatcher(newsroom, settings).send()
+
+    (edition_report,) = report.editions
+    assert edition_report.edition.label == "2026-11-24 UTC"
+    assert (edition_report.sent, edition_report.failed, edition_report.skipped) == (3, 0, 1)
+    folder = settings.outbox_dir / TODAY_SLUG
+    assert all_eml(settings.outbox_dir) == sorted(folder.glob("*.eml"))
+    mails = read_outbox(folder)
+    assert set(mails) == {"alice@example.com", "bob@example.org", "carol@example.net"}
+
+    alice, bob, carol = (text_of(mails[a]) for a in sorted(mails))
+    assert "Glacier melt sets record" in alice
+    assert "Solar beats forecasts" not in alice and "Chipmaker builds fab" not in alice
+    assert all(t in bob for t in ("Glacier melt", "Solar beats", "Chipmaker builds"))
+    assert "Glacier melt" in carol and "Solar beats" in carol and "Chipmaker" not in carol
+    assert "Hello Alice," in alice and "Hello Bob," in bob
+
+
+def test_a_second_send_mails_nobody(newsroom, settings):
+    make_dispatcher(newsroom, settings).send()
+    before = snapshot(settings.outbox_dir)
+
+    report = make_dispatcher(newsroom, settings, now=NOW + timedelta(minutes=5)).send()
+
+    (again,) = report.editions
+    assert (again.sent, again.already_sent, again.failed) == (0, 3, 0)
+    assert snapshot(settings.outbox_dir) == before
+
+
+def test_a_subscriber_with_nothing_in_their_topics_is_skipped_as_empty(newsroom, settings):
+    dispatcher = make_dispatcher(newsroom, settings)
+    (edition_report,) = dispatcher.send().editions
+
+    assert "sam@example.com" not in read_outbox(settings.outbox_dir / TODAY_SLUG)
+    (row,) = dispatcher.ledger.entries(edition_report.edition, "skipped")
+    assert (row.email, row.error) == ("sam@example.com", "empty")
+
+
+def test_the_ledger_agrees_with_the_files(newsroom, settings):
+    dispatcher = make_dispatcher(newsroom, settings)
+    (edition_report,) = dispatcher.send().editions
+    edition = edition_report.edition
+    mails = read_outbox(settings.outbox_dir / TODAY_SLUG)
+
+    ledger = Ledger(newsroom, settings.timezone)
+    assert ledger.counts(edition) == {"sent": 3, "failed": 0, "skipped": 1, "pending": 0}
+    sent = ledger.entries(edition, "sent")
+    assert {row.email for row in sent} == set(mails)
+    for row in sent:
+        assert row.message_id == mails[row.email]["Message-ID"]
+    assert len(ledger.entries(edition)) == 4
+
+
+def test_the_footer_names_the_topics_as_the_subscriber_spelt_them(newsroom, settings):
+    newsroom.save_subscribers([subscriber("quinn@example.com", ["climate", "Quantum Computing"])])
+
+    make_dispatcher(newsroom, settings).send()
+
+    body = text_of(read_outbox(settings.outbox_dir / TODAY_SLUG)["quinn@example.com"])
+    assert "Glacier melt sets record" in body
+    # "Climate" as the articles spell it; "Quantum Computing", which no article has yet,
+    # as the subscriber spelt it.
+    assert "because you subscribed to Climate, Quantum Computing." in body
+
+
+# -- the window ----------------------------------------------------------------
+
+
+def test_a_past_edition_is_cut_off_at_its_send_time_in_its_timezone(store, settings):
+    day = date(2026, 11, 22)
+    cutoff = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)  # 07:00 in New York (EST)
+    store.save_articles(
+        [
+            article("Just before the cut-off", published=cutoff - timedelta(minutes=1)),
+            article("Just after the cut-off", published=cutoff + timedelta(minutes=1)),
+            article("Inside the 36 hours", published=cutoff - timedelta(hours=35, minutes=59)),
+            article("Older than 36 hours", published=cutoff - timedelta(hours=36, minutes=1)),
+        ]
+    )
+    store.save_subscribers([subscriber("ny@example.com", timezone="America/New_York")])
+
+    (edition_report,) = make_dispatcher(store, settings).send(day).editions
+
+    edition = edition_report.edition
+    assert edition.label == "2026-11-22 America/New_York"
+    assert edition.cutoff == cutoff
+    assert edition.window_start == cutoff - timedelta(hours=settings.window_hours)
+    mails = read_outbox(settings.outbox_dir / "2026-11-22_America-New_York")
+    body = text_of(mails["ny@example.com"])
+    assert "Just before the cut-off" in body and "Inside the 36 hours" in body
+    assert "Just after the cut-off" not in body and "Older than 36 hours" not in body
+
+
+def test_todays_edition_is_cut_off_at_the_moment_of_sending(store, settings):
+    store.save_articles(
+        [
+            # After the 07:00 send time but before now: a one-off send takes it.
+            article("Late morning news", published=NOW - timedelta(hours=2)),
+            article("Dated a minute ahead", published=NOW + timedelta(minutes=1)),
+        ]
+    )
+    store.save_subscribers([subscriber("utc@example.com")])
+
+    (edition_report,) = make_dispatcher(store, settings).send().editions
+
+    assert edition_report.edition.cutoff == NOW
+    body = text_of(read_outbox(settings.outbox_dir / TODAY_SLUG)["utc@example.com"])
+    assert "Late morning news" in body
+    assert "Dated a minute ahead" not in body
+
+
+def test_an_edition_starts_at_the_previous_cut_off_of_its_own_timezone(store, settings):
+    ny_cutoff_22 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+    store.save_articles(
+        [
+            article("Saturday morning story", published=datetime(2026, 11, 22, 10, 0, tzinfo=UTC)),
+            article(
+                "Saturday afternoon story", published=datetime(2026, 11, 22, 13, 0, tzinfo=UTC)
+            ),
+        ]
+    )
+    store.save_subscribers(
+        [
+            subscriber("ny@example.com", timezone="America/New_York"),
+            subscriber("tokyo@example.com", timezone="Asia/Tokyo"),
+        ]
+    )
+    make_dispatcher(store, settings).send(date(2026, 11, 22))
+    first = read_outbox(settings.outbox_dir / "2026-11-22_America-New_York")
+    assert "Saturday morning story" in text_of(first["ny@example.com"])
+    # Tokyo's 22 November edition was cut off at 07:00 JST, before both stories.
+    assert read_outbox(settings.outbox_dir / "2026-11-22_Asia-Tokyo") == {}
+
+    report = make_dispatcher(store, settings).send(date(2026, 11, 23))
+
+    by_zone = {e.edition.timezone: e.edition for e in report.editions}
+    assert by_zone["America/New_York"].window_start == ny_cutoff_22
+    ny = text_of(read_outbox(settings.outbox_dir / "2026-11-23_America-New_York")["ny@example.com"])
+    assert "Saturday afternoon story" in ny
+    assert "Saturday morning story" not in ny  # already in the previous New York edition
+    # New York's cut-off is not Tokyo's: Tokyo's 23 November edition still has both.
+    tokyo = text_of(read_outbox(settings.outbox_dir / "2026-11-23_Asia-Tokyo")["tokyo@example.com"])
+    assert "Saturday morning story" in tokyo and "Saturday afternoon story" in tokyo
+
+
+def test_a_sent_edition_previews_later_with_the_same_articles(store, settings):
+    store.save_articles(
+        [
+            article("Early story", ["Climate"], published=NOW - timedelta(hours=6)),
+            # After the 07:00 send time: only in because today's send cut off at NOW.
+            article("Mid-morning story", ["Climate"], published=NOW - timedelta(hours=2)),
+        ]
+    )
+    store.save_subscribers([subscriber("utc@example.com", name="Uma")])
+    (edition_report,) = make_dispatcher(store, settings).send().editions
+    sent = text_of(read_outbox(settings.outbox_dir / TODAY_SLUG)["utc@example.com"])
+    assert "Early story" in sent and "Mid-morning story" in sent
+
+    store.save_articles(
+        [article("Afternoon story", ["Climate"], published=NOW + timedelta(hours=1))]
+    )
+    later = NOW + timedelta(days=1)
+    result = preview(store, settings, TODAY, "utc@example.com", now=later)
+
+    assert result.edition.cutoff == edition_report.edition.cutoff == NOW
+    assert result.articles == 2
+    assert "Early story" in result.rendered.html and "Mid-morning story" in result.rendered.html
+    assert "Afternoon story" not in result.rendered.html
+    assert result.rendered.text.split("Hello Uma,")[1] == sent.split("Hello Uma,")[1]
+
+
+# -- re-running ----------------------------------------------------------------
+
+
+def test_subscribers_who_joined_after_a_send_get_the_same_edition_next_time(newsroom, settings):
+    make_dispatcher(newsroom, settings).send()
+    before = snapshot(settings.outbox_dir)
+    newsroom.save_articles(
+        [article("Breaking after the send", ["Climate"], published=NOW + timedelta(minutes=30))]
+    )
+    newsroom.save_subscribers([subscriber("dora@example.com", ["Climate"], name="Dora")])
+
+    (again,) = (
+        make_dispatcher(newsroom, settings, now=NOW + timedelta(hours=1)).send(TODAY).editions
+    )
+
+    assert (again.sent, again.already_sent) == (1, 3)
+    after = snapshot(settings.outbox_dir)
+    assert {p: b for p, b in after.items() if p in before} == before  # nobody mailed twice
+    mails = read_outbox(settings.outbox_dir / TODAY_SLUG)
+    assert set(mails) == {
+        "alice@example.com",
+        "bob@example.org",
+        "carol@example.net",
+        "dora@example.com",
+    }
+    dora = text_of(mails["dora@example.com"])
+    assert "Glacier melt sets record" in dora
+    assert "Breaking after the send" not in dora  # the edition's window is fixed
+    counts = Ledger(newsroom, settings.timezone).counts(again.edition)
+    assert counts == {"sent": 4, "failed": 0, "skipped": 1, "pending": 0}
+
+
+def _planned(store, settings, provider):
+    """Start and plan today's edition the way a send does; return (dispatcher, edition, content)."""
+    dispatcher = make_dispatcher(store, settings, provider=provider)
+    (proposed,) = dispatcher.editions_for(None)
+    edition = dispatcher.ledger.start_edition(proposed)
+    content = EditionContent(store, settings, edition, dispatcher.renderer)
+    dispatcher.ledger.plan(edition, content.segment_of, provider.max_batch)
+    return dispatcher, edition, content
+
+
+@pytest.fixture
+def five_readers(store):
+    store.save_articles([article("Only story", ["Climate"], published=NOW - timedelta(hours=1))])
+    store.save_subscribers([subscriber(f"reader{i}@example.com", name=f"R{i}") for i in range(5)])
+    return store
+
+
+def test_a_batch_claimed_by_a_process_that_died_is_sent_exactly_once(five_readers, settings):
+    provider = OutboxProvider(settings.outbox_dir)
+    provider.max_batch = 2
+    dispatcher, edition, content = _planned(five_readers, settings, provider)
+    owner = f"{socket.gethostname()}:{dead_pid()}"
+    batch = dispatcher.ledger.claim(edition, owner, lease_seconds=3600)
+    assert batch is not None
+    # The dead process had written its first recipient's file before it died.
+    recipients = dispatcher.ledger.recipients(batch, dispatcher.links.unsubscribe)
+    assert len(recipients) == 2
+    written = provider.send(
+        Outgoing(
+            edition=edition,
+            segment=batch.segment,
+            content=content.rendered(batch.segment),
+            recipients=recipients[:1],
+            renderer=dispatcher.renderer,
+            sender=dispatcher.sender,
+        )
+    )
+    first_file = snapshot(settings.outbox_dir)
+    assert len(first_file) == 1
+
+    (result,) = make_dispatcher(five_readers, settings, provider=provider).send().editions
+
+    files = all_eml(settings.outbox_dir)
+    mails = read_outbox(settings.outbox_dir / TODAY_SLUG)
+    assert len(files) == 5
+    assert set(mails) == {f"reader{i}@example.com" for i in range(5)}
+    path, data = next(iter(first_file.items()))
+    assert path.read_bytes() == data  # not rewritten
+    ledger = Ledger(five_readers, settings.timezone)
+    assert ledger.counts(edition) == {"sent": 5, "failed": 0, "skipped": 0, "pending": 0}
+    entry = next(r for r in ledger.entries(edition) if r.email == recipients[0].email)
+    assert entry.message_id == written[0].message_id == mails[recipients[0].email]["Message-ID"]
+    assert result.failed == 0
+
+
+@pytest.mark.parametrize(
+    "owner",
+    [
+        "sender-2.example.internal:4242",  # another machine: its processes cannot be seen
+        f"{socket.gethostname()}:{os.getppid()}",  # alive on this machine
+    ],
+    ids=["other-host", "live-here"],
+)
+def test_a_batch_held_by_a_live_owner_with_a_lease_is_not_stolen(five_readers, settings, owner):
+    provider = OutboxProvider(settings.outbox_dir)
+    provider.max_batch = 2
+    dispatcher, edition, _ = _planned(five_readers, settings, provider)
+    batch = dispatcher.ledger.claim(edition, owner, lease_seconds=3600)
+    held = {r.email for r in dispatcher.ledger.recipients(batch, dispatcher.links.unsubscribe)}
+
+    make_dispatcher(five_readers, settings, provider=provider).send()
+
+    mails = read_outbox(settings.outbox_dir / TODAY_SLUG)
+    assert set(mails) == {f"reader{i}@example.com" for i in range(5)} - held
+    ledger = Ledger(five_readers, settings.timezone)
+    assert ledger.counts(edition) == {"sent": 3, "failed": 0, "skipped": 0, "pending": 2}
+    assert {r.email for r in ledger.entries(edition, "pending")} == held
+
+
+def test_a_batch_whose_lease_ran_out_is_taken_over(five_readers, settings):
+    provider = OutboxProvider(settings.outbox_dir)
+    provider.max_batch = 2
+    dispatcher, edition, _ = _planned(five_readers, settings, provider)
+    assert dispatcher.ledger.claim(edition, "sender-2.example.internal:4242", lease_seconds=-60)
+
+    make_dispatcher(five_readers, settings, provider=provider).send()
+
+    assert len(read_outbox(settings.outbox_dir / TODAY_SLUG)) == 5
+    counts = Ledger(five_readers, settings.timezone).counts(edition)
+    assert counts == {"sent": 5, "failed": 0, "skipped": 0, "pending": 0}
+
+
+def test_the_outbox_does_not_rewrite_a_message_that_exists(five_readers, settings):
+    provider = OutboxProvider(settings.outbox_dir)
+    dispatcher, edition, content = _planned(five_readers, settings, provider)
+    batch = dispatcher.ledger.claim(edition, dispatcher.owner, 600)
+    outgoing = Outgoing(
+        edition=edition,
+        segment=batch.segment,
+        content=content.rendered(batch.segment),
+        recipients=dispatcher.ledger.recipients(batch, dispatcher.links.unsubscribe),
+        renderer=dispatcher.renderer,
+        sender=dispatcher.sender,
+    )
+    first = provider.send(outgoing)
+    before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in all_eml(settings.outbox_dir)}
+
+    second = provider.send(outgoing)
+
+    assert [o.status for o in second] == ["sent"] * 5
+    assert [o.message_id for o in second] == [o.message_id for o in first]
+    after = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in all_eml(settings.outbox_dir)}
+    assert after == before
+
+
+# -- looking without sending ---------------------------------------------------
+
+
+def test_dry_run_counts_recipients_per_segment_and_records_nothing(newsroom, settings):
+    newsroom.save_subscribers(
+        [subscriber("al@example.com", ["CLIMATE"]), subscriber("bo@example.com")]
+    )
+    dispatcher = make_dispatcher(newsroom, settings)
+
+    rows = dispatcher.dry_run()
+
+    by_topics = {tuple(r.topics): r for r in rows}
+    assert {k: r.recipients for k, r in by_topics.items()} == {
+        ("Climate",): 2,  # alice and al: "Climate" and "CLIMATE" are one segment
+        (): 2,
+        ("Climate", "Energy"): 1,
+        ("Space",): 1,
+    }
+    assert (by_topics[()].sections, by_topics[()].articles) == (3, 3)
+    assert (by_topics[("Space",)].sections, by_topics[("Space",)].articles) == (0, 0)
+    assert all(r.edition.label == "2026-11-24 UTC" for r in rows)
+    assert dispatcher.ledger.editions() == []
+    assert all_eml(settings.outbox_dir) == []
+
+
+def test_send_test_writes_one_marked_copy_and_records_nothing(newsroom, settings):
+    dispatcher = make_dispatcher(newsroom, settings)
+
+    outcome = dispatcher.send_test("alice@example.com")
+
+    assert outcome.status == "sent"
+    (path,) = all_eml(settings.outbox_dir)
+    assert path.parent == settings.outbox_dir / "test"
+    message = email.message_from_bytes(path.read_bytes(), policy=default)
+    assert message["Subject"].startswith("[TEST] ")
+    assert message["To"].addresses[0].addr_spec == "alice@example.com"
+    body = text_of(message)
+    assert "Glacier melt sets record" in body and "Solar beats forecasts" not in body  # her topics
+    assert dispatcher.ledger.editions() == []
+    # A real send afterwards still mails everyone.
+    (edition_report,) = dispatcher.send().editions
+    assert edition_report.sent == 3
+
+
+# -- several senders at once (PostgreSQL) ----------------------------------------
+
+
+class RecordingProvider:
+    """The real outbox provider, noting every recipient it is handed."""
+
+    def __init__(self, inner: OutboxProvider, handed: list[str]) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.max_batch = inner.max_batch
+        self.handed = handed
+
+    def send(self, batch):
+        self.handed.extend(r.email for r in batch.recipients)
+        return self.inner.send(batch)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+@pytest.fixture
+def two_senders(pg_schema_url, tmp_path):
+    """Two senders, each with its own Store, send one edition at once in 5-recipient batches."""
+    url = pg_schema_url()
+    settings = Settings(outbox_dir=tmp_path / "outbox")
+    setup = Store(url)
+    topics = [[], ["Climate"], ["Energy"], ["Climate", "Energy"]]
+    setup.save_articles(
+        [
+            article("Glacier melt sets record", ["Climate"], published=NOW - timedelta(hours=1)),
+            article("Solar beats forecasts", ["Energy"], published=NOW - timedelta(hours=2)),
+        ]
+    )
+    setup.save_subscribers(
+        [subscriber(f"user{i:03}@example.com", topics[i % 4]) for i in range(200)]
+    )
+    names = ("worker-a", "worker-b")
+    handed: dict[str, list[str]] = {n: [] for n in names}
+    reports, errors = {}, []
+    barrier = threading.Barrier(len(names))
+
+    def worker(name: str) -> None:
+        store = Store(url)
+        try:
+            inner = OutboxProvider(settings.outbox_dir)
+            inner.max_batch = 5
+            provider = RecordingProvider(inner, handed[name])
+            dispatcher = make_dispatcher(store, settings, provider=provider)
+            dispatcher.owner = name
+            barrier.wait()
+            reports[name] = dispatcher.send()
+        except BaseException as err:
+            errors.append(err)
+        finally:
+            store.close()
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in names]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    yield settings, setup, handed, reports, errors
+    setup.close()
+
+
+@pytest.mark.postgres
+def test_two_senders_share_an_edition_without_mailing_anyone_twice(two_senders):
+    settings, store, handed, _, errors = two_senders
+
+    assert errors == []
+    everyone = [address for worker in handed.values() for address in worker]
+    assert {a: n for a, n in Counter(everyone).items() if n > 1} == {}
+    assert len(everyone) == 200
+    mails = read_outbox(settings.outbox_dir / TODAY_SLUG)
+    assert len(mails) == len(all_eml(settings.outbox_dir)) == 200
+    ledger = Ledger(store, settings.timezone)
+    (edition,) = ledger.editions()
+    assert ledger.counts(edition) == {"sent": 200, "failed": 0, "skipped": 0, "pending": 0}
+    assert {r.email for r in ledger.entries(edition, "sent")} == set(mails)
+
+
+@pytest.mark.postgres
+def test_two_senders_each_report_only_their_own_sends(two_senders):
+    _, _, handed, reports, errors = two_senders
+
+    assert errors == []
+    assert set(reports) == set(handed)
+    for name, report in reports.items():
+        assert report.total("sent") == len(handed[name])
+    assert sum(r.total("sent") for r in reports.values()) == 200

@@ -1,0 +1,218 @@
+"""The .eml files the outbox provider writes: what SMTP would have carried."""
+
+from __future__ import annotations
+
+import email
+import errno
+import re
+from datetime import timedelta
+from email.policy import default
+from email.utils import parsedate_to_datetime
+
+import pytest
+from conftest import NOW, article, subscriber
+
+import digest.delivery.outbox as outbox_module
+from digest.delivery.outbox import OutboxProvider
+from digest.dispatch import Dispatcher
+from digest.ledger import Ledger
+from digest.unsubscribe import make_token, read_token, signing_key
+
+SECRET = "outbox-test-secret"
+FOLDER = "2026-11-24_UTC"
+HEADER_LINE = re.compile(rb"^([A-Za-z0-9-]+):", re.M)
+
+
+@pytest.fixture(autouse=True)
+def _secret(monkeypatch):
+    monkeypatch.setenv("DIGEST_SECRET", SECRET)
+
+
+@pytest.fixture
+def newsroom(sqlite_store):
+    sqlite_store.save_articles(
+        [
+            article("Glacier melt sets record", ["Climate"], published=NOW - timedelta(hours=1)),
+            article("Solar beats forecasts", ["Energy"], published=NOW - timedelta(hours=2)),
+        ]
+    )
+    sqlite_store.save_subscribers(
+        [
+            subscriber("zoe.lambert@example.com", ["Climate"], name="Zoë Lambert"),
+            subscriber("sam@example.org", name="Sam O'Connor"),
+            subscriber("eve@example.net", name="Eve\r\nBcc: victim@example.com\nX-Evil: 1"),
+        ]
+    )
+    return sqlite_store
+
+
+def send(store, settings):
+    return Dispatcher(store, settings, OutboxProvider(settings.outbox_dir), now=lambda: NOW).send()
+
+
+def read_files(settings) -> dict[str, tuple[bytes, email.message.EmailMessage]]:
+    found = {}
+    for path in sorted((settings.outbox_dir / FOLDER).glob("*.eml")):
+        raw = path.read_bytes()
+        message = email.message_from_bytes(raw, policy=default)
+        found[message["To"].addresses[0].addr_spec] = (raw, message)
+    return found
+
+
+def header_block(raw: bytes) -> bytes:
+    return raw.split(b"\r\n\r\n", 1)[0]
+
+
+@pytest.fixture
+def mails(newsroom, settings):
+    send(newsroom, settings)
+    found = read_files(settings)
+    assert set(found) == {"zoe.lambert@example.com", "sam@example.org", "eve@example.net"}
+    return found
+
+
+def test_each_file_is_multipart_alternative_text_first(mails):
+    for raw, message in mails.values():
+        assert message.get_content_type() == "multipart/alternative"
+        parts = list(message.iter_parts())
+        assert [p.get_content_type() for p in parts] == ["text/plain", "text/html"]
+        assert all(p.get_content_charset() == "utf-8" for p in parts)
+        assert parts[1].get_content().lstrip().startswith("<!DOCTYPE html>")
+        assert b"\r\n" in raw and b"\n" not in raw.replace(b"\r\n", b"")  # CRLF, as on the wire
+
+
+def test_each_file_has_the_headers_a_mail_client_expects(mails):
+    ids = set()
+    for address, (raw, message) in mails.items():
+        assert message["From"] == "Daily Digest <digest@example.com>"
+        (to,) = message["To"].addresses
+        assert to.addr_spec == address
+        assert message["Subject"] == "Your digest for 24 November 2026: " + (
+            "Climate" if address.startswith("zoe") else "Climate, Energy"
+        )
+        assert parsedate_to_datetime(message["Date"]).tzinfo is not None
+        assert re.fullmatch(r"<[^<>@\s]+@example\.com>", message["Message-ID"])
+        ids.add(message["Message-ID"])
+        assert message["MIME-Version"] == "1.0"
+        assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert b"\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n" in header_block(raw)
+    assert len(ids) == len(mails)
+    zoe = mails["zoe.lambert@example.com"][1]
+    assert zoe["To"].addresses[0].display_name == "Zoë Lambert"
+    assert "Hello Zoë Lambert," in zoe.get_body(("plain",)).get_content()
+
+
+def test_list_unsubscribe_is_a_raw_one_click_link_with_the_recipients_token(mails):
+    for address, (raw, message) in mails.items():
+        header = header_block(raw)
+        match = re.search(
+            rb"\r\nList-Unsubscribe: <(http://localhost:8000/unsubscribe/([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+))>\r\n",
+            header,
+        )
+        assert match, header
+        url, token = match.group(1).decode(), match.group(2).decode()
+        assert b"=?" not in header.split(b"List-Unsubscribe:", 1)[1].split(b"\r\n", 1)[0]
+        assert read_token(token, SECRET.encode()) == address
+        assert read_token(token, b"some other key") is None
+        assert message["List-Unsubscribe"] == f"<{url}>"
+        # The same personal link is in both bodies.
+        assert f"Unsubscribe: {url}" in message.get_body(("plain",)).get_content()
+        assert f'href="{url}"' in message.get_body(("html",)).get_content()
+
+
+def test_tokens_cannot_be_forged_or_altered():
+    key = signing_key()
+    token = make_token("Alice@Example.com", key)
+    assert read_token(token, key) == "alice@example.com"
+    encoded, mac = token.split(".")
+    other = make_token("mallory@example.com", key).split(".")[0]
+    assert read_token(f"{other}.{mac}", key) is None
+    assert read_token(f"{encoded}.{mac[:-2]}AA", key) is None
+    assert read_token("garbage", key) is None
+
+
+def test_a_long_non_ascii_public_url_stays_one_raw_header_line(newsroom, settings):
+    settings.public_url = "https://bücher.example/" + "newsletter-" * 12 + "abmelden"
+    send(newsroom, settings)
+    for address, (raw, message) in read_files(settings).items():
+        line = next(
+            x for x in header_block(raw).split(b"\r\n") if x.startswith(b"List-Unsubscribe:")
+        )
+        assert line.isascii() and b"=?" not in line and len(line) > 150
+        url = message["List-Unsubscribe"].strip("<>")
+        assert url.startswith("https://xn--bcher-kva.example/newsletter-newsletter-")
+        assert read_token(url.rsplit("/", 1)[1], SECRET.encode()) == address
+
+
+def test_a_name_with_cr_lf_cannot_inject_a_header(mails):
+    raw, message = mails["eve@example.net"]
+    names = [m.group(1).lower() for m in HEADER_LINE.finditer(header_block(raw))]
+    assert b"bcc" not in names and b"x-evil" not in names
+    assert message["Bcc"] is None and message["X-Evil"] is None
+    (to,) = message["To"].addresses
+    assert to.addr_spec == "eve@example.net"
+    assert "\n" not in to.display_name and "\r" not in to.display_name
+    # Each header starts its own line: no name ever introduces a new one.
+    assert sorted(set(names)) == sorted(
+        {
+            b"from",
+            b"to",
+            b"subject",
+            b"date",
+            b"message-id",
+            b"list-unsubscribe",
+            b"list-unsubscribe-post",
+            b"x-digest-edition",
+            b"mime-version",
+            b"content-type",
+        }
+    )
+    greeting = message.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert "Hello Eve Bcc: victim@example.com X-Evil: 1," in greeting.splitlines()
+
+
+def test_files_are_complete_and_no_temporary_files_are_left(mails, settings):
+    leftovers = [p for p in settings.outbox_dir.rglob("*") if p.is_file()]
+    assert all(p.suffix == ".eml" and not p.name.startswith(".") for p in leftovers)
+    assert len(leftovers) == 3
+    for raw, message in mails.values():
+        boundary = message.get_boundary().encode()
+        assert raw.rstrip().endswith(b"--" + boundary + b"--")
+
+
+@pytest.fixture
+def disk_full_once(monkeypatch):
+    """The disk fills up while the first message is flushed; later writes succeed."""
+    real_fsync = outbox_module.os.fsync
+    calls = {"n": 0}
+
+    def fsync(fd):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_fsync(fd)
+
+    monkeypatch.setattr(outbox_module.os, "fsync", fsync)
+
+
+def test_a_failed_write_leaves_no_message_and_is_sent_by_the_next_run(
+    newsroom, settings, disk_full_once
+):
+    (first,) = send(newsroom, settings).editions
+    assert (first.sent, first.failed) == (2, 1)
+    ((address, reason),) = first.failures
+    assert "No space left on device" in reason
+    assert address not in read_files(settings)
+
+    (second,) = send(newsroom, settings).editions
+
+    assert (second.sent, second.failed) == (1, 0)
+    assert len(read_files(settings)) == 3
+    counts = Ledger(newsroom, "UTC").counts(first.edition)
+    assert counts == {"sent": 3, "failed": 0, "skipped": 0, "pending": 0}
+
+
+def test_a_failed_write_leaves_no_temporary_file(newsroom, settings, disk_full_once):
+    send(newsroom, settings)
+    stray = [p.name for p in settings.outbox_dir.rglob("*") if p.name.endswith(".tmp")]
+    assert stray == []

@@ -1,0 +1,245 @@
+"""The store, on SQLite and PostgreSQL alike: schema, articles, keywords, subscribers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+import sqlalchemy as sa
+from conftest import article, subscriber
+
+import digest.store as store_module
+from digest.errors import ConfigError
+from digest.store import SCHEMA_VERSION, Store, normalise_url, schema_version
+
+T0 = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """The store's idea of "now" (first-ingest times), set by the test."""
+    moments = {"now": T0}
+    monkeypatch.setattr(store_module, "utcnow", lambda: moments["now"])
+    return moments
+
+
+def _versions(url: str) -> list[int]:
+    engine = sa.create_engine(normalise_url(url))
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(sa.select(schema_version.c.version)).scalars())
+    finally:
+        engine.dispose()
+
+
+def _titles(found) -> list[str]:
+    return [a.title for a in found]
+
+
+# -- schema --------------------------------------------------------------------
+
+
+def test_tables_are_created_on_first_use_and_the_version_recorded(db_url):
+    first = Store(db_url)
+    try:
+        assert first.save_subscribers([subscriber("a@example.com")]) == {"added": 1, "updated": 0}
+        inspector = sa.inspect(first.engine)
+        assert {"articles", "keywords", "subscribers", "editions", "batches", "ledger"} <= set(
+            inspector.get_table_names()
+        )
+    finally:
+        first.close()
+    assert _versions(db_url) == [SCHEMA_VERSION]
+
+
+def test_opening_the_same_database_again_keeps_its_data(db_url):
+    first = Store(db_url)
+    first.save_articles([article("Kept", ["Climate"], published=T0)])
+    first.close()
+    again = Store(db_url)
+    try:
+        assert _titles(again.articles_between(T0 - timedelta(hours=1), T0)) == ["Kept"]
+    finally:
+        again.close()
+    assert _versions(db_url) == [SCHEMA_VERSION]  # one row, not one per opening
+
+
+def test_a_database_from_a_newer_release_is_refused(db_url):
+    Store(db_url).close()
+    engine = sa.create_engine(normalise_url(db_url))
+    with engine.begin() as conn:
+        conn.execute(schema_version.update().values(version=SCHEMA_VERSION + 1))
+    engine.dispose()
+    with pytest.raises(ConfigError, match=r"schema version .*newer"):
+        Store(db_url)
+
+
+# -- articles ------------------------------------------------------------------
+
+
+def test_reingesting_counts_new_updated_unchanged_and_never_duplicates(store):
+    a = article("Glacier melt", ["Climate"], published=T0)
+    b = article("Rate decision", ["Economy"], published=T0)
+    assert store.save_articles([a, b]) == {"new": 2, "updated": 0, "unchanged": 0}
+    assert store.save_articles([a, b]) == {"new": 0, "updated": 0, "unchanged": 2}
+
+    changed = article("Glacier melt", ["Climate"], published=T0, summary="Now with figures.")
+    c = article("Heat pumps", ["Energy"], published=T0)
+    assert store.save_articles([changed, b, c]) == {"new": 1, "updated": 1, "unchanged": 1}
+
+    found = store.articles_between(T0 - timedelta(days=1), T0 + timedelta(days=1))
+    assert sorted(_titles(found)) == ["Glacier melt", "Heat pumps", "Rate decision"]
+    glacier = next(x for x in found if x.title == "Glacier melt")
+    assert glacier.summary == "Now with figures."
+
+
+def test_a_feed_repeating_a_guid_in_one_batch_stores_its_last_entry(store):
+    first = article("Draft headline", guid="urn:story:1", published=T0)
+    last = article("Final headline", guid="urn:story:1", published=T0)
+    assert store.save_articles([first, last]) == {"new": 1, "updated": 0, "unchanged": 0}
+    assert _titles(store.articles_between(T0 - timedelta(hours=1), T0)) == ["Final headline"]
+
+
+def test_an_update_keeps_first_seen(store, clock):
+    undated = article("Undated story", ["Science"])
+    store.save_articles([undated])
+    clock["now"] = T0 + timedelta(hours=20)
+    edited = article("Undated story", ["Science"], body="A corrected body.")
+    assert store.save_articles([edited])["updated"] == 1
+
+    (found,) = store.articles_between(T0 - timedelta(hours=1), T0 + timedelta(days=2))
+    assert found.body == "A corrected body."
+    assert found.first_seen == T0
+    # Judged by its first ingest, it stays in the earlier window, not the later one.
+    assert _titles(store.articles_between(T0 - timedelta(hours=1), T0)) == ["Undated story"]
+    assert store.articles_between(T0, T0 + timedelta(days=2)) == []
+
+
+def test_articles_between_uses_published_else_first_ingest_with_half_open_bounds(store, clock):
+    start, end = T0, T0 + timedelta(hours=12)
+    store.save_articles(
+        [
+            article("At start", published=start),
+            article("Just after start", published=start + timedelta(seconds=1)),
+            article("At end", published=end),
+            article("After end", published=end + timedelta(seconds=1)),
+            # Published in another offset: the same instant as start + 3h.
+            article(
+                "Paris time",
+                published=datetime(2026, 11, 24, 10, 0, tzinfo=timezone(timedelta(hours=1))),
+            ),
+            # Published long ago but ingested inside the window: its date decides.
+            article("Old but new to us", published=start - timedelta(days=3)),
+        ]
+    )
+    clock["now"] = start + timedelta(hours=2)
+    store.save_articles([article("Undated, ingested in window")])
+    clock["now"] = end + timedelta(hours=2)
+    store.save_articles([article("Undated, ingested later")])
+
+    found = store.articles_between(start, end)
+    assert set(_titles(found)) == {
+        "Just after start",
+        "At end",
+        "Paris time",
+        "Undated, ingested in window",
+    }
+    paris = next(a for a in found if a.title == "Paris time")
+    assert paris.published == start + timedelta(hours=3)
+    assert paris.published.tzinfo is not None
+    undated = next(a for a in found if a.title.startswith("Undated"))
+    assert undated.published is None
+    assert undated.when == start + timedelta(hours=2)
+    # Newest first.
+    assert _titles(found)[0] == "At end"
+
+
+# -- keywords ------------------------------------------------------------------
+
+
+def test_keywords_are_remembered_once_with_their_first_spelling(store):
+    store.save_articles([article("One", ["Climate", "Heat Pumps"], published=T0)])
+    store.save_articles([article("Two", ["climate", "HEAT  PUMPS", "Space"], published=T0)])
+    store.save_articles([article("Three", ["Ｃｌｉｍａｔｅ", " "], published=T0)])  # NFKC: Climate
+    assert sorted(store.known_keywords()) == ["Climate", "Heat Pumps", "Space"]
+
+
+# -- subscribers ---------------------------------------------------------------
+
+
+def test_subscribers_are_unique_by_email_case_insensitively(store):
+    counts = store.save_subscribers(
+        [subscriber("Alice@Example.COM", ["Climate"], "Europe/London", name="Alice")]
+    )
+    assert counts == {"added": 1, "updated": 0}
+    counts = store.save_subscribers(
+        [
+            subscriber("alice@example.com", ["Space", "Energy"], None, name="Alice M."),
+            subscriber("bob@example.org"),
+        ]
+    )
+    assert counts == {"added": 1, "updated": 1}
+
+    listed = list(store.list_subscribers())
+    assert [s.email.lower() for s in listed] == ["alice@example.com", "bob@example.org"]
+    alice = store.find_subscriber("ALICE@example.com")
+    assert alice is not None
+    assert (alice.name, alice.topics, alice.timezone) == ("Alice M.", ["Space", "Energy"], None)
+
+
+def test_subscriber_timezones_maps_no_timezone_to_the_default(store):
+    store.save_subscribers(
+        [
+            subscriber("a@example.com", timezone=None),
+            subscriber("b@example.com", timezone="Asia/Tokyo"),
+            subscriber("c@example.com", timezone="Europe/London"),
+            subscriber("d@example.com", timezone="Asia/Tokyo"),
+        ]
+    )
+    assert store.subscriber_timezones("Europe/London") == ["Asia/Tokyo", "Europe/London"]
+    assert store.subscriber_timezones("UTC") == ["Asia/Tokyo", "Europe/London", "UTC"]
+
+
+def test_no_subscribers_means_no_timezones(store):
+    assert store.subscriber_timezones("UTC") == []
+
+
+# -- URLs ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("postgres://u:p@db.example:5432/news", "postgresql+psycopg://u:p@db.example:5432/news"),
+        ("postgresql://u@db.example/news", "postgresql+psycopg://u@db.example/news"),
+        ("postgresql+psycopg://u@db/news", "postgresql+psycopg://u@db/news"),
+        ("sqlite:///digest.db", "sqlite:///digest.db"),
+    ],
+)
+def test_normalise_url_picks_the_psycopg_driver(given, expected):
+    assert normalise_url(given) == expected
+
+
+def test_a_postgres_url_in_the_heroku_spelling_opens(pg_schema_url):
+    url = pg_schema_url().replace("postgresql+psycopg://", "postgres://", 1)
+    s = Store(url)
+    try:
+        assert not s.is_sqlite
+        assert s.engine.dialect.driver == "psycopg"
+        s.save_subscribers([subscriber("a@example.com")])
+        assert [x.email for x in s.list_subscribers()] == ["a@example.com"]
+    finally:
+        s.close()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "not a database url",
+        "nosuchdb://user@host/db",
+        "postgresql://postgres@127.0.0.1:1/test",  # nothing listens on port 1
+    ],
+)
+def test_a_bad_database_url_is_a_config_error(url):
+    with pytest.raises(ConfigError, match=r"database|DIGEST_DATABASE_URL"):
+        Store(url)
