@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Protocol
@@ -72,6 +73,13 @@ class DryRunRow:
     recipients: int
     sections: int
     articles: int
+
+
+@dataclass
+class _InFlight:
+    batch: Batch
+    recipients: list[Recipient]
+    future: Future
 
 
 class Dispatcher:
@@ -148,41 +156,49 @@ class Dispatcher:
     def _drain(
         self, edition: Edition, content: EditionContent, result: EditionReport, report: SendReport
     ) -> bool:
-        """Send batches until none is left to claim; True if some may succeed on retry."""
+        """Send batches until none is left to claim; True if some may succeed on retry.
+
+        Two stages overlap: while one batch is with the provider (a worker
+        thread, mostly waiting on the network), the next is claimed, loaded
+        and prepared here. Only one batch is ever being handed over, so a crash
+        can leave at most that one in doubt; the prepared one was never sent.
+        """
         retry_later = False
-        while batch := self.ledger.claim(edition, self.owner, self.settings.lease_seconds):
-            recipients = self.ledger.recipients(batch, self.links.unsubscribe)
+        in_flight: _InFlight | None = None  # handed to the provider, outcome not yet recorded
+        claimed: Batch | None = None  # claimed and prepared, not yet handed over
+        with ThreadPoolExecutor(1, thread_name_prefix="deliver") as worker:
             try:
-                outcomes = self._send_batch(edition, batch, content, recipients)
+                while True:
+                    claimed = self.ledger.claim(edition, self.owner, self.settings.lease_seconds)
+                    ready = self._prepare(edition, claimed, content) if claimed else None
+                    if in_flight is not None:
+                        flight, in_flight = in_flight, None
+                        retry_later |= self._record(flight, result)
+                    if claimed is None or ready is None:
+                        return retry_later
+                    recipients, prepared = ready
+                    future = worker.submit(self._deliver, prepared)
+                    in_flight, claimed = _InFlight(claimed, recipients, future), None
             except FatalDeliveryError as err:
-                if err.outcomes:  # part of the batch went out before the provider stopped
-                    self.ledger.finish(batch, err.outcomes, done=False)
-                    result.sent += sum(1 for o in err.outcomes if o.status == "sent")
-                else:
-                    self.ledger.release(batch)
                 report.aborted = str(err)
                 return False
-            except BaseException:
-                self.ledger.release(batch)
-                raise
-            self.ledger.finish(batch, outcomes)
-            by_id = {r.subscriber_id: r.email for r in recipients}
-            result.sent += sum(1 for o in outcomes if o.status == "sent")
-            for outcome in outcomes:
-                if outcome.status == "failed":
-                    retry_later = retry_later or outcome.retry
-                    if len(result.failures) < MAX_LISTED_FAILURES and not outcome.retry:
-                        result.failures.append(
-                            (by_id.get(outcome.subscriber_id, "?"), outcome.error or "failed")
-                        )
-            self.progress.advance(len(recipients))
-        return retry_later
+            finally:
+                if claimed is not None:
+                    self.ledger.release(claimed)
+                if in_flight is not None:
+                    self._settle(in_flight, result)
 
-    def _send_batch(
-        self, edition: Edition, batch: Batch, content: EditionContent, recipients: list[Recipient]
-    ) -> list[Outcome]:
+    def _settle(self, flight: _InFlight, result: EditionReport) -> None:
+        """Stopping on an error: record the in-flight batch if it got through, else hand it back."""
+        try:
+            self._record(flight, result)
+        except BaseException:
+            self.ledger.release(flight.batch)
+
+    def _prepare(self, edition: Edition, batch: Batch, content: EditionContent):
+        recipients = self.ledger.recipients(batch, self.links.unsubscribe)
         if not recipients:
-            return []
+            return recipients, None
         outgoing = Outgoing(
             edition=edition,
             segment=batch.segment,
@@ -191,15 +207,47 @@ class Dispatcher:
             renderer=self.renderer,
             sender=self.sender,
         )
+        return recipients, self.provider.prepare(outgoing)
+
+    def _deliver(self, prepared) -> list[Outcome] | DeliveryError:
+        if prepared is None:
+            return []
         try:
-            return self.provider.send(outgoing)
+            return self.provider.deliver(prepared)
         except FatalDeliveryError:
             raise
         except DeliveryError as err:
-            return [
-                Outcome(r.subscriber_id, "failed", error=str(err), retry=err.retry)
-                for r in recipients
+            return err
+
+    def _record(self, flight: _InFlight, result: EditionReport) -> bool:
+        """Write a delivered batch's outcomes; True if some may succeed on retry."""
+        try:
+            outcomes = flight.future.result()
+        except FatalDeliveryError as err:
+            if err.outcomes:  # part of the batch went out before the provider stopped
+                self.ledger.finish(flight.batch, err.outcomes, done=False)
+                result.sent += sum(1 for o in err.outcomes if o.status == "sent")
+            else:
+                self.ledger.release(flight.batch)
+            raise
+        if isinstance(outcomes, DeliveryError):
+            outcomes = [
+                Outcome(r.subscriber_id, "failed", error=str(outcomes), retry=outcomes.retry)
+                for r in flight.recipients
             ]
+        self.ledger.finish(flight.batch, outcomes)
+        by_id = {r.subscriber_id: r.email for r in flight.recipients}
+        result.sent += sum(1 for o in outcomes if o.status == "sent")
+        retry_later = False
+        for outcome in outcomes:
+            if outcome.status == "failed":
+                retry_later = retry_later or outcome.retry
+                if len(result.failures) < MAX_LISTED_FAILURES and not outcome.retry:
+                    result.failures.append(
+                        (by_id.get(outcome.subscriber_id, "?"), outcome.error or "failed")
+                    )
+        self.progress.advance(len(flight.recipients))
+        return retry_later
 
     # -- looking before sending ----------------------------------------------
 

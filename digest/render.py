@@ -13,6 +13,7 @@ import logging
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import ClassVar
 
 import jinja2
 from premailer import Premailer
@@ -122,8 +123,32 @@ class Renderer:
         return replace(segment, html=html, text=text)
 
 
+class _Inliner(Premailer):
+    """premailer, remembering the rules it derives from a stylesheet.
+
+    premailer re-parses and re-serialises every rule of the same stylesheet
+    for each document, which was most of its time per segment here. The
+    stylesheet is fixed for a run, and the derived rules are plain tuples
+    (read, never changed, by ``transform``), so they are safe to keep.
+    """
+
+    _rules: ClassVar[dict[tuple, tuple]] = {}
+
+    def _parse_style_rules(self, css_body, ruleset_index):
+        key = (
+            css_body,
+            ruleset_index,
+            self.strip_important,
+            self.exclude_pseudoclasses,
+            self.disable_validation,
+        )
+        if key not in self._rules:
+            self._rules[key] = super()._parse_style_rules(css_body, ruleset_index)
+        return self._rules[key]
+
+
 def inline_css(html: str) -> str:
-    return Premailer(
+    return _Inliner(
         html,
         allow_network=False,
         disable_validation=True,

@@ -32,12 +32,12 @@ def signing_key() -> bytes:
 
 
 def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
 
 
 def make_token(email: str, key: bytes) -> str:
     address = email.strip().lower().encode("utf-8")
-    mac = hmac.new(key, address, hashlib.sha256).digest()[:18]
+    mac = hmac.digest(key, address, hashlib.sha256)[:18]  # the C fast path: 1M links a run
     return f"{_b64(address)}.{_b64(mac)}"
 
 

@@ -471,9 +471,15 @@ class RecordingProvider:
         self.max_batch = inner.max_batch
         self.handed = handed
 
-    def send(self, batch):
+    def prepare(self, batch):
+        return self.inner.prepare(batch)
+
+    def deliver(self, batch):
         self.handed.extend(r.email for r in batch.recipients)
-        return self.inner.send(batch)
+        return self.inner.deliver(batch)
+
+    def send(self, batch):
+        return self.deliver(self.prepare(batch))
 
     def close(self) -> None:
         self.inner.close()

@@ -21,7 +21,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, make_msgid, parseaddr
-from typing import Protocol
+from typing import Any, Protocol
 
 from digest.errors import ConfigError
 from digest.ledger import Outcome
@@ -61,12 +61,40 @@ class Outgoing:
 
 
 class Provider(Protocol):
+    """Where mail goes. ``prepare`` is CPU work (build the request or messages);
+    ``deliver`` is the I/O, run on a worker thread so the next batch is prepared
+    meanwhile; ``send`` is both, for one-off sends."""
+
     name: str
-    max_batch: int  # recipients per ``send`` call
+    max_batch: int  # recipients per batch
+
+    def prepare(self, batch: Outgoing) -> Any: ...
+
+    def deliver(self, prepared: Any) -> list[Outcome]: ...
 
     def send(self, batch: Outgoing) -> list[Outcome]: ...
 
     def close(self) -> None: ...
+
+
+class BaseProvider:
+    """The shared shape: a provider fills in ``deliver`` and, if it has CPU work
+    worth doing ahead of the network, ``prepare``."""
+
+    name = "base"
+    max_batch = 100
+
+    def prepare(self, batch: Outgoing) -> Any:
+        return batch
+
+    def deliver(self, prepared: Any) -> list[Outcome]:
+        raise NotImplementedError
+
+    def send(self, batch: Outgoing) -> list[Outcome]:
+        return self.deliver(self.prepare(batch))
+
+    def close(self) -> None:
+        pass
 
 
 def parse_sender(value: str) -> Address:

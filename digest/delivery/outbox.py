@@ -14,13 +14,13 @@ from email import message_from_binary_file
 from email.policy import default
 from pathlib import Path
 
-from digest.delivery.base import Outgoing
+from digest.delivery.base import BaseProvider, Outgoing
 from digest.ledger import Outcome
 from digest.models import Recipient
 from digest.store import utcnow
 
 
-class OutboxProvider:
+class OutboxProvider(BaseProvider):
     name = "outbox"
     max_batch = 500
 
@@ -38,7 +38,7 @@ class OutboxProvider:
             return self.folder(batch) / f"{utcnow():%Y%m%dT%H%M%S%f}-{safe}.eml"
         return self.folder(batch) / f"{recipient.subscriber_id}-{safe}.eml"
 
-    def send(self, batch: Outgoing) -> list[Outcome]:
+    def deliver(self, batch: Outgoing) -> list[Outcome]:
         folder = self.folder(batch)
         folder.mkdir(parents=True, exist_ok=True)
         outcomes = []
@@ -56,9 +56,6 @@ class OutboxProvider:
                     Outcome(recipient.subscriber_id, "failed", error=f"{path}: {err.strerror}")
                 )
         return outcomes
-
-    def close(self) -> None:
-        pass
 
 
 def _message_id(path: Path) -> str | None:

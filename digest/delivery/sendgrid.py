@@ -26,7 +26,13 @@ import python_http_client.exceptions as http_errors
 import sendgrid
 
 from digest.config import Settings, secret
-from digest.delivery.base import Outgoing, clean_header, list_unsubscribe_headers, subject_of
+from digest.delivery.base import (
+    BaseProvider,
+    Outgoing,
+    clean_header,
+    list_unsubscribe_headers,
+    subject_of,
+)
 from digest.errors import ConfigError, DeliveryError, FatalDeliveryError
 from digest.ledger import Outcome
 from digest.render import escape_attr, escape_text, greeting_for
@@ -99,7 +105,7 @@ def build_payload(batch: Outgoing, settings: Settings) -> dict:
     return payload
 
 
-class SendGridProvider:
+class SendGridProvider(BaseProvider):
     name = "sendgrid"
     max_batch = MAX_RECIPIENTS
 
@@ -124,13 +130,14 @@ class SendGridProvider:
         host = secret("SENDGRID_API_HOST") or HOSTS[settings.sendgrid.data_residency]
         return cls(key, settings, host)
 
-    def send(self, batch: Outgoing) -> list[Outcome]:
-        response = self._post(build_payload(batch, self.settings))
-        message_id = response.headers.get("X-Message-Id")
-        return [Outcome(r.subscriber_id, "sent", message_id) for r in batch.recipients]
+    def prepare(self, batch: Outgoing) -> tuple[dict, list[int]]:
+        return build_payload(batch, self.settings), [r.subscriber_id for r in batch.recipients]
 
-    def close(self) -> None:
-        pass
+    def deliver(self, prepared: tuple[dict, list[int]]) -> list[Outcome]:
+        payload, subscriber_ids = prepared
+        response = self._post(payload)
+        message_id = response.headers.get("X-Message-Id")
+        return [Outcome(s, "sent", message_id) for s in subscriber_ids]
 
     def _post(self, payload: dict):
         attempt = 0

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from digest.config import Settings, secret
-from digest.delivery.base import Outgoing
+from digest.delivery.base import BaseProvider, Outgoing
 from digest.errors import ConfigError, FatalDeliveryError
 from digest.ledger import Outcome
 from digest.models import Recipient
@@ -141,7 +141,7 @@ class Connection:
         self.reset()
 
 
-class SMTPProvider:
+class SMTPProvider(BaseProvider):
     name = "smtp"
     max_batch = 100  # what one crash could resend: keep it small
 
@@ -162,7 +162,7 @@ class SMTPProvider:
             raise ConfigError("the smtp provider needs DIGEST_SMTP_URL in the environment")
         return cls(parse_url(url), settings)
 
-    def send(self, batch: Outgoing) -> list[Outcome]:
+    def deliver(self, batch: Outgoing) -> list[Outcome]:
         """Deliver a batch over the pooled connections, one message per recipient.
 
         If the server becomes unusable (login refused, unreachable) part-way,
