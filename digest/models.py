@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 
@@ -69,9 +70,11 @@ class Edition:
         return ZoneInfo(self.timezone)
 
 
-@dataclass(frozen=True)
-class Recipient:
-    """One person in a batch, with the values that personalise their copy."""
+class Recipient(NamedTuple):
+    """One person in a batch, with the values that personalise their copy.
+
+    A NamedTuple rather than a dataclass: a million are made per large send.
+    """
 
     subscriber_id: int
     email: str

@@ -65,7 +65,7 @@ subscribers = sa.Table(
     sa.Column("timezone", sa.String(64)),  # NULL: the configured default
     sa.Column("active", sa.Boolean, nullable=False, default=True),
     sa.Column("updated_at", sa.DateTime, nullable=False),
-    sa.Index("ix_subscribers_segment", "timezone", "topics", "id"),
+    sa.Index("ix_subscribers_segment", "timezone", "topics", "active", "id"),
 )
 
 
