@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
@@ -66,13 +66,13 @@ ledger = sa.Table(
     sa.Column("error", sa.Text),
     sa.Column("updated_at", sa.DateTime, nullable=False),
     sa.Index("ix_ledger_batch", "batch_id", "status"),
-    # Stored in key order (edition, subscriber), which is the order plan() writes:
-    # one b-tree fewer to keep than a rowid table.
-    sqlite_with_rowid=False,
 )
 
 STATUSES = ("sent", "failed", "skipped", "pending")
 PLAN_PAGE = 20_000
+# Rows held back so each batch's rows are written together: a batch's outcome is
+# then one run of pages to update, not a page per recipient.
+PLAN_BUFFER = 100_000
 # An equality, not a bare column, so the segment index (which ends in active, id)
 # answers "active subscribers of this group, by id" on its own.
 ACTIVE = subscribers.c.active == sa.true()
@@ -201,7 +201,7 @@ class Ledger:
             varying=("subscriber_id", "batch_id", "status", "error"),
         )
         segments: dict[str, tuple[str, bool]] = {}
-        open_batches: dict[str, list[int]] = {}  # segment -> [batch id, recipients so far]
+        open_batches: dict[str, _OpenBatch] = {}  # segment -> its batch being filled
         with self.engine.begin() as conn:
             # One planner per edition at a time: on PostgreSQL a second sender waits
             # here, then sees the first one's rows as planned (SQLite: BEGIN IMMEDIATE).
@@ -211,27 +211,32 @@ class Ledger:
             after = 0
             while page := conn.execute(page_query, {"after": after}).all():
                 after = page[-1].id
-                rows = []
+                skipped = []
                 for subscriber_id, raw in page:
                     if raw not in segments:
                         segments[raw] = segment_of(raw)
                     segment, empty = segments[raw]
-                    batch_id = None
-                    if not empty:
-                        slot = open_batches.get(segment)
-                        if slot is None or slot[1] == batch_size:
-                            slot = open_batches[segment] = [
-                                self._new_batch(conn, edition, segment),
-                                0,
-                            ]
-                        slot[1] += 1
-                        batch_id = slot[0]
                     if empty:
-                        rows.append((subscriber_id, None, "skipped", "empty"))
-                    else:
-                        rows.append((subscriber_id, batch_id, "pending", None))
-                insert.run(conn, rows)
-                planned += len(rows)
+                        skipped.append((subscriber_id, None, "skipped", "empty"))
+                        continue
+                    slot = open_batches.get(segment)
+                    if slot is None:
+                        slot = open_batches[segment] = _OpenBatch(
+                            self._new_batch(conn, edition, segment)
+                        )
+                    slot.rows.append((subscriber_id, slot.id, "pending", None))
+                    slot.count += 1
+                    if slot.count == batch_size:
+                        insert.run(conn, slot.rows)
+                        del open_batches[segment]
+                insert.run(conn, skipped)
+                planned += len(page)
+                if sum(len(b.rows) for b in open_batches.values()) > PLAN_BUFFER:
+                    for slot in open_batches.values():  # bound memory; runs stay contiguous
+                        insert.run(conn, slot.rows)
+                        slot.rows = []
+            for slot in open_batches.values():
+                insert.run(conn, slot.rows)
         return planned
 
     def _new_batch(self, conn: sa.Connection, edition: Edition, segment: str) -> int:
@@ -463,6 +468,13 @@ class Ledger:
             query = query.where(ledger.c.status == status)
         with self.engine.connect() as conn:
             return conn.execute(query.order_by(ledger.c.subscriber_id)).all()
+
+
+@dataclass
+class _OpenBatch:
+    id: int
+    count: int = 0
+    rows: list[tuple] = field(default_factory=list)
 
 
 class _BulkInsert:

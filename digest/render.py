@@ -31,7 +31,9 @@ class Rendered:
 
 
 def greeting_for(name: str) -> str:
-    name = " ".join(name.split())
+    # Capped, so one absurd name cannot push a SendGrid personalization past its
+    # 10,000-byte substitution limit and fail the whole batch.
+    name = " ".join(name.split())[:100].strip()
     return f"Hello {name}," if name else "Hello,"
 
 
@@ -63,10 +65,11 @@ class Renderer:
             undefined=jinja2.StrictUndefined,
         )
         # A fresh nonce per renderer: article text cannot smuggle in a placeholder.
-        nonce = secrets.token_hex(6)
+        # Short, because SendGrid carries them once per recipient (a million a send).
+        nonce = secrets.token_hex(5)
         self.placeholders = {
-            "greeting": f"%%digest-{nonce}-greeting%%",
-            "unsubscribe_url": f"%%digest-{nonce}-unsubscribe%%",
+            "greeting": f"%%{nonce}g%%",
+            "unsubscribe_url": f"%%{nonce}u%%",
         }
 
     def render(

@@ -8,6 +8,7 @@ lookup table. ``digest serve`` (a later release) verifies it.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import warnings
@@ -31,14 +32,20 @@ def signing_key() -> bytes:
     return value.encode("utf-8")
 
 
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
 def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
+    return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=").decode()
 
 
-def make_token(email: str, key: bytes) -> str:
+def make_token(email: str, key: bytes | hmac.HMAC) -> str:
+    """``key`` may be a prepared ``hmac.new(key, digestmod=sha256)``: copying it
+    skips the key set-up, which matters at a million links a send."""
     address = email.strip().lower().encode("utf-8")
-    mac = hmac.digest(key, address, hashlib.sha256)[:18]  # the C fast path: 1M links a run
-    return f"{_b64(address)}.{_b64(mac)}"
+    mac = key.copy() if isinstance(key, hmac.HMAC) else hmac.new(key, digestmod=hashlib.sha256)
+    mac.update(address)
+    return f"{_b64(address)}.{_b64(mac.digest()[:18])}"
 
 
 def read_token(token: str, key: bytes) -> str | None:
@@ -84,8 +91,8 @@ class Links:
     """Builds each recipient's unsubscribe URL under ``public_url``."""
 
     def __init__(self, public_url: str, key: bytes) -> None:
-        self.base = ascii_url(public_url.rstrip("/"))
-        self.key = key
+        self.base = ascii_url(public_url.rstrip("/")) + "/unsubscribe/"
+        self.mac = hmac.new(key, digestmod=hashlib.sha256)
 
     def unsubscribe(self, email: str) -> str:
-        return f"{self.base}/unsubscribe/{make_token(email, self.key)}"
+        return self.base + make_token(email, self.mac)

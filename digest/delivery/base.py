@@ -110,6 +110,8 @@ def parse_sender(value: str) -> Address:
 
 def clean_header(value: str) -> str:
     """One line of text: no CR/LF or other control characters can reach a header."""
+    if value.isprintable() and "  " not in value and value == value.strip():
+        return value  # the usual case, without the regex
     return " ".join(CONTROL.sub(" ", value).split())
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
 import urllib.error
 from collections.abc import Callable
@@ -39,7 +40,7 @@ from digest.render import escape_attr, escape_text, greeting_for
 
 HOSTS = {"global": "https://api.sendgrid.com", "eu": "https://api.eu.sendgrid.com"}
 MAX_RECIPIENTS = 1000  # personalizations and total recipients per request (documented limit)
-MAX_SUBSTITUTION_BYTES = 10_000  # per personalization (documented limit)
+NEEDS_ESCAPE = re.compile(r'[&<>"]')
 
 
 def build_payload(batch: Outgoing, settings: Settings) -> dict:
@@ -49,45 +50,45 @@ def build_payload(batch: Outgoing, settings: Settings) -> dict:
     greeting, unsubscribe = (
         batch.renderer.placeholders[k] for k in ("greeting", "unsubscribe_url")
     )
+    values = [(greeting_for(r.name), r.unsubscribe_url) for r in batch.recipients]
+    text = batch.content.text
     # Substitutions apply to both parts alike, but HTML needs escaped values and
-    # text does not: the text part gets its own placeholder names.
-    # (No key may contain another, or SendGrid's replacement would garble it.)
-    text_greeting = greeting.removesuffix("%%") + "-text%%"
-    text_unsubscribe = unsubscribe.removesuffix("%%") + "-text%%"
-    text = batch.content.text.replace(greeting, text_greeting)
-    text = text.replace(unsubscribe, text_unsubscribe)
-    edition = batch.edition
+    # text does not. Only when some value in the batch differs once escaped does
+    # the text part get placeholders of its own (no key may contain another, or
+    # SendGrid's replacement would garble it).
+    split = any(NEEDS_ESCAPE.search(hello + url) for hello, url in values)
+    if split:
+        text_greeting = greeting.removesuffix("%%") + "t%%"
+        text_unsubscribe = unsubscribe.removesuffix("%%") + "t%%"
+        text = text.replace(greeting, text_greeting).replace(unsubscribe, text_unsubscribe)
+    edition_id = str(batch.edition.id)
     personalizations = []
-    for recipient in batch.recipients:
-        hello = greeting_for(recipient.name)
-        url = recipient.unsubscribe_url
+    for recipient, (hello, url) in zip(batch.recipients, values, strict=True):
         to = {"email": recipient.email}
         name = clean_header(recipient.name)
         if name:
             to["name"] = name
+        substitutions = {greeting: escape_text(hello), unsubscribe: escape_attr(url)}
+        if split:
+            substitutions[text_greeting] = hello
+            substitutions[text_unsubscribe] = url
         personalizations.append(
             {
                 "to": [to],
-                "substitutions": {
-                    greeting: escape_text(hello),
-                    text_greeting: hello,
-                    unsubscribe: escape_attr(url),
-                    text_unsubscribe: url,
-                },
+                "substitutions": substitutions,
                 "headers": list_unsubscribe_headers(url),
                 # SendGrid wants every custom_args value as a string (a number is a 400).
                 "custom_args": {
-                    "edition": edition.label,
-                    "edition_id": str(edition.id),
+                    "edition_id": edition_id,
                     "subscriber_id": str(recipient.subscriber_id),
                 },
             }
         )
+    sender = {"email": batch.sender.addr_spec}
+    if batch.sender.display_name:
+        sender["name"] = batch.sender.display_name
     payload: dict = {
-        "from": {
-            "email": batch.sender.addr_spec,
-            **({"name": batch.sender.display_name} if batch.sender.display_name else {}),
-        },
+        "from": sender,
         "subject": subject_of(batch),
         "content": [  # text/plain must come before text/html
             {"type": "text/plain", "value": text},
@@ -95,7 +96,7 @@ def build_payload(batch: Outgoing, settings: Settings) -> dict:
         ],
         "personalizations": personalizations,
         "categories": list(
-            dict.fromkeys([*settings.sendgrid.categories, edition.date.isoformat()])
+            dict.fromkeys([*settings.sendgrid.categories, batch.edition.date.isoformat()])
         )[:10],
     }
     if settings.sendgrid.asm_group_id is not None:
