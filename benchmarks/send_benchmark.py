@@ -130,8 +130,8 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_send(env: dict, workdir: Path, provider: str) -> tuple[float, float, str]:
-    """Wall seconds and peak RSS (MB) of one ``digest send`` process."""
+def run_send(env: dict, workdir: Path, provider: str) -> tuple[float, float, float, str]:
+    """Wall seconds, peak RSS (MB) and CPU seconds of one ``digest send`` process."""
     started = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "digest", "send", "--provider", provider],
@@ -146,7 +146,8 @@ def run_send(env: dict, workdir: Path, provider: str) -> tuple[float, float, str
     if os.waitstatus_to_exitcode(status) != 0:
         print(out)
         raise SystemExit(f"digest send --provider {provider} failed")
-    return wall, usage.ru_maxrss / 1024, out.strip().splitlines()[-1]
+    cpu = usage.ru_utime + usage.ru_stime
+    return wall, usage.ru_maxrss / 1024, cpu, out.strip().splitlines()[-1]
 
 
 def naive_rate(db_url: str, sample: int) -> float:
@@ -206,7 +207,7 @@ def main() -> None:
             ]
         )
         try:
-            wall, rss, line = run_send(
+            wall, rss, cpu, line = run_send(
                 {**env, "DIGEST_DATABASE_URL": db, "SENDGRID_API_HOST": url}, work, "sendgrid"
             )
             server_cpu = cpu_seconds(server.pid)
@@ -215,7 +216,7 @@ def main() -> None:
         rate = args.n / wall
         print(
             f"sendgrid: {args.n:,} recipients in {wall:.1f} s = {rate:,.0f} recipients/s, "
-            f"peak RSS {rss:.0f} MB (stand-in CPU {server_cpu:.1f} s, separate)"
+            f"peak RSS {rss:.0f} MB, digest CPU {cpu:.1f} s (stand-in CPU {server_cpu:.1f} s, separate)"
         )
         print(f"  digest said: {line}")
         naive = naive_rate(db, args.naive_sample)
@@ -232,7 +233,7 @@ def main() -> None:
                 ["tests/standins/smtp_server.py", "--port", "0", "--count-only"]
             )
             try:
-                wall, rss, line = run_send(
+                wall, rss, cpu, line = run_send(
                     {
                         **env,
                         "DIGEST_DATABASE_URL": db,
@@ -241,12 +242,14 @@ def main() -> None:
                     work,
                     "smtp",
                 )
+                sink_cpu = cpu_seconds(sink.pid)
             finally:
                 sink.send_signal(signal.SIGTERM)
                 counted = sink.communicate(timeout=10)[0].strip()
             print(
                 f"smtp: {args.smtp:,} messages in {wall:.1f} s = {args.smtp / wall:,.0f} "
-                f"messages/s, peak RSS {rss:.0f} MB (sink counted: {counted})"
+                f"messages/s, peak RSS {rss:.0f} MB, digest CPU {cpu:.1f} s "
+                f"(aiosmtpd sink CPU {sink_cpu:.1f} s, separate; it counted {counted})"
             )
 
 

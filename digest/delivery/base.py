@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
-from email.utils import format_datetime, make_msgid, parseaddr
+from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 from typing import Any, Protocol
 
 from digest.errors import ConfigError
 from digest.ledger import Outcome
 from digest.models import Edition, Recipient
-from digest.render import Rendered, Renderer
+from digest.render import Rendered, Renderer, escape_attr, escape_text, greeting_for
 from digest.store import utcnow
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
@@ -48,12 +48,33 @@ class Outgoing:
     sender: Address
     test: bool = False  # a --to test copy: not recorded, subject marked
     headers: dict[str, str] = field(default_factory=dict)
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     def personalised(self, recipient: Recipient) -> Rendered:
         return self.renderer.personalise(self.content, recipient.name, recipient.unsubscribe_url)
 
     def message_for(self, recipient: Recipient) -> EmailMessage:
         return build_message(self, recipient, self.personalised(recipient))
+
+    def wire_bytes(self, recipient: Recipient, eight_bit: bool = True) -> tuple[bytes, str]:
+        """(the message as it goes on the wire, its Message-ID), cheaply.
+
+        The segment's message is built once by ``email.message`` with 8-bit
+        bodies and placeholders (``MessageTemplate``); each copy is then a few
+        string replacements, a hundred times cheaper than building it anew.
+        Where 8-bit is not allowed (a server without 8BITMIME) or a line is
+        too long for it, the copy is built in full instead.
+        """
+        template = self._template() if eight_bit else None
+        if template is None:
+            message = self.message_for(recipient)
+            return message.as_bytes(), str(message["Message-ID"])
+        return template.personalise(recipient)
+
+    def _template(self) -> MessageTemplate | None:
+        if "template" not in self._cache:
+            self._cache["template"] = MessageTemplate.build(self)
+        return self._cache["template"]
 
     def messages(self) -> Iterator[tuple[Recipient, EmailMessage]]:
         for recipient in self.recipients:
@@ -145,3 +166,60 @@ def build_message(batch: Outgoing, recipient: Recipient, content: Rendered) -> E
     message.set_content(content.text, subtype="plain", charset="utf-8")
     message.add_alternative(content.html, subtype="html", charset="utf-8")
     return message
+
+
+class MessageTemplate:
+    """One segment's message, built once; each recipient's copy by substitution.
+
+    ``email.message`` builds the whole message (8-bit bodies, so placeholders
+    survive encoding) without the three headers that differ per recipient;
+    ``personalise`` puts those first and swaps the placeholders for the
+    recipient's values, escaped for HTML where they land in HTML.
+    """
+
+    def __init__(self, wire: str, tokens: dict[str, str], domain: str) -> None:
+        self.wire = wire
+        self.tokens = tokens
+        self.domain = domain
+
+    @classmethod
+    def build(cls, batch: Outgoing) -> MessageTemplate | None:
+        greeting = batch.renderer.placeholders["greeting"]
+        url = batch.renderer.placeholders["unsubscribe_url"]
+        tokens = {
+            "greeting": greeting,
+            "url": url,
+            "text_greeting": greeting.removesuffix("%%") + "t%%",
+            "text_url": url.removesuffix("%%") + "t%%",
+        }
+        text = batch.content.text.replace(greeting, tokens["text_greeting"])
+        text = text.replace(url, tokens["text_url"])
+        message = EmailMessage(policy=POLICY)
+        message["From"] = batch.sender
+        message["Subject"] = subject_of(batch)
+        message["Date"] = format_datetime(utcnow())
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        message["X-Digest-Edition"] = batch.edition.label
+        for name, value in batch.headers.items():
+            message[name] = clean_header(value)
+        try:
+            message.set_content(text, subtype="plain", charset="utf-8", cte="8bit")
+            message.add_alternative(batch.content.html, subtype="html", charset="utf-8", cte="8bit")
+        except ValueError:  # a line over 998 characters cannot go as 8-bit
+            return None
+        return cls(message.as_bytes().decode("utf-8"), tokens, batch.sender.domain or "localhost")
+
+    def personalise(self, recipient: Recipient) -> tuple[bytes, str]:
+        hello = greeting_for(recipient.name)
+        url = recipient.unsubscribe_url
+        t = self.tokens
+        body = (
+            self.wire.replace(t["greeting"], escape_text(hello))
+            .replace(t["url"], escape_attr(url))
+            .replace(t["text_greeting"], hello)
+            .replace(t["text_url"], url)
+        )
+        message_id = make_msgid("digest", domain=self.domain)
+        to = formataddr((clean_header(recipient.name), recipient.email), charset="utf-8")
+        head = f"To: {to}\r\nMessage-ID: {message_id}\r\nList-Unsubscribe: <{url}>\r\n"
+        return (head + body).encode("utf-8"), message_id

@@ -48,9 +48,9 @@ class OutboxProvider(BaseProvider):
                 if path.exists():  # written before a crash: already delivered
                     outcomes.append(Outcome(recipient.subscriber_id, "sent", _message_id(path)))
                     continue
-                message = batch.message_for(recipient)
-                _write_atomically(path, message.as_bytes())
-                outcomes.append(Outcome(recipient.subscriber_id, "sent", message["Message-ID"]))
+                data, message_id = batch.wire_bytes(recipient)
+                _write_atomically(path, data)
+                outcomes.append(Outcome(recipient.subscriber_id, "sent", message_id))
             except OSError as err:
                 outcomes.append(
                     Outcome(recipient.subscriber_id, "failed", error=f"{path}: {err.strerror}")

@@ -187,14 +187,17 @@ class SMTPProvider(BaseProvider):
     def _deliver(self, connection: Connection, batch: Outgoing, recipient: Recipient) -> Outcome:
         if self.stopped is not None:
             return Outcome(recipient.subscriber_id, "unsent")
-        message = batch.message_for(recipient)
-        data = message.as_bytes()
+        wire: tuple[bytes, str] | None = None
         for attempt in (1, 2):
             self.limit.wait()
             try:
                 smtp = connection.get()
-                smtp.sendmail(batch.sender.addr_spec, [recipient.email], data)
-                return Outcome(recipient.subscriber_id, "sent", message["Message-ID"])
+                eight_bit = smtp.has_extn("8bitmime")
+                if wire is None:
+                    wire = batch.wire_bytes(recipient, eight_bit=eight_bit)
+                options = ["BODY=8BITMIME"] if eight_bit else []
+                smtp.sendmail(batch.sender.addr_spec, [recipient.email], wire[0], options)
+                return Outcome(recipient.subscriber_id, "sent", wire[1])
             except FatalDeliveryError as err:
                 self.stopped = err
                 return Outcome(recipient.subscriber_id, "unsent")
