@@ -216,7 +216,8 @@ def main() -> None:
         rate = args.n / wall
         print(
             f"sendgrid: {args.n:,} recipients in {wall:.1f} s = {rate:,.0f} recipients/s, "
-            f"peak RSS {rss:.0f} MB, digest CPU {cpu:.1f} s (stand-in CPU {server_cpu:.1f} s, separate)"
+            f"peak RSS {rss:.0f} MB, digest CPU {cpu:.1f} s "
+            f"(stand-in CPU {server_cpu:.1f} s, separate)"
         )
         print(f"  digest said: {line}")
         naive = naive_rate(db, args.naive_sample)

@@ -147,6 +147,12 @@ class Dispatcher:
             self.sleep(min(2**attempt, 30) * (0.5 + random.random()))
             self.ledger.requeue_failed(edition, retryable_only=True)
         after = self.ledger.counts(edition)
+        # Named from the ledger once the run is over, so a recipient still refused
+        # after the last retry round is named like any other failure.
+        result.failures = [
+            (row.email, row.error or "failed")
+            for row in self.ledger.entries(edition, "failed", limit=MAX_LISTED_FAILURES)
+        ]
         # sent is counted from this run's own outcomes (another sender may share the
         # edition); failed and skipped are the edition's state as the ledger has it.
         result.failed = after["failed"]
@@ -230,24 +236,18 @@ class Dispatcher:
             else:
                 self.ledger.release(flight.batch)
             raise
+        except BaseException:  # a bug, or an interrupt: hand the batch back, then stop
+            self.ledger.release(flight.batch)
+            raise
         if isinstance(outcomes, DeliveryError):
             outcomes = [
                 Outcome(r.subscriber_id, "failed", error=str(outcomes), retry=outcomes.retry)
                 for r in flight.recipients
             ]
         self.ledger.finish(flight.batch, outcomes)
-        by_id = {r.subscriber_id: r.email for r in flight.recipients}
         result.sent += sum(1 for o in outcomes if o.status == "sent")
-        retry_later = False
-        for outcome in outcomes:
-            if outcome.status == "failed":
-                retry_later = retry_later or outcome.retry
-                if len(result.failures) < MAX_LISTED_FAILURES and not outcome.retry:
-                    result.failures.append(
-                        (by_id.get(outcome.subscriber_id, "?"), outcome.error or "failed")
-                    )
         self.progress.advance(len(flight.recipients))
-        return retry_later
+        return any(o.retry for o in outcomes if o.status == "failed")
 
     # -- looking before sending ----------------------------------------------
 

@@ -357,9 +357,9 @@ class Ledger:
                     .values(status="skipped", error="unsubscribed", updated_at=to_db(utcnow()))
                 )
         return [
-            Recipient(r.subscriber_id, r.email, r.name, unsubscribe_url(r.email))
-            for r in rows
-            if r.active
+            Recipient(sid, email, name, unsubscribe_url(email))
+            for sid, email, name, active in rows
+            if active
         ]
 
     def finish(self, batch: Batch, outcomes: list[Outcome], done: bool = True) -> None:
@@ -457,7 +457,9 @@ class Ledger:
         found.update({status: n for status, n in rows})
         return found
 
-    def entries(self, edition: Edition, status: str | None = None) -> list[sa.Row]:
+    def entries(
+        self, edition: Edition, status: str | None = None, limit: int | None = None
+    ) -> list[sa.Row]:
         """The edition's ledger rows, each with the subscriber's address."""
         query = (
             sa.select(ledger, subscribers.c.email)
@@ -467,7 +469,7 @@ class Ledger:
         if status:
             query = query.where(ledger.c.status == status)
         with self.engine.connect() as conn:
-            return conn.execute(query.order_by(ledger.c.subscriber_id)).all()
+            return conn.execute(query.order_by(ledger.c.subscriber_id).limit(limit)).all()
 
 
 @dataclass

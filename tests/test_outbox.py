@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import email
 import errno
+import os
 import re
+import subprocess
+import sys
 from datetime import timedelta
 from email.policy import default
 from email.utils import parsedate_to_datetime
@@ -216,3 +219,21 @@ def test_a_failed_write_leaves_no_temporary_file(newsroom, settings, disk_full_o
     send(newsroom, settings)
     stray = [p.name for p in settings.outbox_dir.rglob("*") if p.name.endswith(".tmp")]
     assert stray == []
+
+
+def test_a_killed_writers_half_written_file_is_cleared_on_the_next_send(newsroom, settings):
+    """A process killed mid-write leaves ``.<name>.<pid>.tmp``; the next send removes it."""
+    folder = settings.outbox_dir / FOLDER
+    folder.mkdir(parents=True)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = folder / f".1-zoe.lambert@example.com.eml.{dead.pid}.tmp"
+    stale.write_bytes(b"From: half a mess")
+    mine = folder / f".9-other@example.com.eml.{os.getpid()}.tmp"  # a live writer's: kept
+    mine.write_bytes(b"in progress")
+
+    send(newsroom, settings)
+
+    assert not stale.exists()
+    assert mine.exists()
+    assert len(list(folder.glob("*.eml"))) == 3

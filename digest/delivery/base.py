@@ -136,8 +136,14 @@ def clean_header(value: str) -> str:
     return " ".join(CONTROL.sub(" ", value).split())
 
 
+def display_name(name: str) -> str:
+    """The name as it goes in To: one line, and short enough that even fully
+    RFC 2047-encoded it stays far inside the 998-character line limit."""
+    return clean_header(name)[:100].strip()
+
+
 def recipient_address(recipient: Recipient) -> Address:
-    return Address(display_name=clean_header(recipient.name), addr_spec=recipient.email)
+    return Address(display_name=display_name(recipient.name), addr_spec=recipient.email)
 
 
 def subject_of(batch: Outgoing) -> str:
@@ -220,6 +226,6 @@ class MessageTemplate:
             .replace(t["text_url"], url)
         )
         message_id = make_msgid("digest", domain=self.domain)
-        to = formataddr((clean_header(recipient.name), recipient.email), charset="utf-8")
+        to = formataddr((display_name(recipient.name), recipient.email), charset="utf-8")
         head = f"To: {to}\r\nMessage-ID: {message_id}\r\nList-Unsubscribe: <{url}>\r\n"
         return (head + body).encode("utf-8"), message_id

@@ -26,6 +26,7 @@ class OutboxProvider(BaseProvider):
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        self._ready: set[Path] = set()
 
     def folder(self, batch: Outgoing) -> Path:
         if batch.test:
@@ -40,7 +41,10 @@ class OutboxProvider(BaseProvider):
 
     def deliver(self, batch: Outgoing) -> list[Outcome]:
         folder = self.folder(batch)
-        folder.mkdir(parents=True, exist_ok=True)
+        if folder not in self._ready:
+            folder.mkdir(parents=True, exist_ok=True)
+            _remove_stale_temporaries(folder)
+            self._ready.add(folder)
         outcomes = []
         for recipient in batch.recipients:
             path = self.path_for(batch, recipient)
@@ -74,3 +78,21 @@ def _write_atomically(path: Path, data: bytes) -> None:
     except OSError:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _remove_stale_temporaries(folder: Path) -> None:
+    """Half-written files of a process killed mid-write (``.<name>.<pid>.tmp``)."""
+    for tmp in folder.glob(".*.tmp"):
+        pid = tmp.suffixes[-2].lstrip(".") if len(tmp.suffixes) >= 2 else ""
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

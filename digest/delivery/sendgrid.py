@@ -30,7 +30,7 @@ from digest.config import Settings, secret
 from digest.delivery.base import (
     BaseProvider,
     Outgoing,
-    clean_header,
+    display_name,
     list_unsubscribe_headers,
     subject_of,
 )
@@ -65,7 +65,7 @@ def build_payload(batch: Outgoing, settings: Settings) -> dict:
     personalizations = []
     for recipient, (hello, url) in zip(batch.recipients, values, strict=True):
         to = {"email": recipient.email}
-        name = clean_header(recipient.name)
+        name = display_name(recipient.name)
         if name:
             to["name"] = name
         substitutions = {greeting: escape_text(hello), unsubscribe: escape_attr(url)}

@@ -45,15 +45,20 @@ class Server:
 
 def parse_url(url: str) -> Server:
     """Read DIGEST_SMTP_URL; errors never repeat the password."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-        raise ConfigError("DIGEST_SMTP_URL: expected smtp://user:pass@host:port or smtps://…")
+    usage = "DIGEST_SMTP_URL: expected smtp://user:pass@host:port or smtps://…"
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:  # e.g. an unclosed [IPv6 bracket
+        raise ConfigError(usage) from None
+    if parts.scheme not in ("smtp", "smtps") or not host:
+        raise ConfigError(usage)
     try:
         port = parts.port or (465 if parts.scheme == "smtps" else 587)
     except ValueError:
         raise ConfigError("DIGEST_SMTP_URL: the port is not a number") from None
     return Server(
-        host=parts.hostname,
+        host=host,
         port=port,
         user=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password else None,
@@ -117,6 +122,11 @@ class Connection:
             raise FatalDeliveryError(
                 f"SMTP server {server.where} refused the login for {server.user!r}: "
                 f"{err.smtp_code} {_text(err.smtp_error)}"
+            ) from None
+        except UnicodeEncodeError:
+            raise FatalDeliveryError(
+                f"SMTP login to {server.where} for {server.user!r}: the user name or password "
+                "has non-ASCII characters, which SMTP AUTH here cannot send"
             ) from None
         except smtplib.SMTPNotSupportedError:
             raise FatalDeliveryError(
