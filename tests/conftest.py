@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -105,3 +107,17 @@ def subscriber(email: str, topics=(), timezone: str | None = None, name: str = "
 
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+
+def run_digest(
+    *args: str, cwd: Path, env: dict[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess:
+    """The real CLI in a subprocess, as an operator runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "digest", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

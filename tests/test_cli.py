@@ -12,7 +12,6 @@ import email
 import os
 import re
 import subprocess
-import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT
+from conftest import run_digest as digest
 
 from digest.store import Store
 from digest.unsubscribe import read_token
@@ -35,17 +35,6 @@ def cli_env(database_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DIGEST_", "SENDGRID_"))}
     env.update(DIGEST_DATABASE_URL=database_url, DIGEST_SECRET=SECRET, COLUMNS="200")
     return env
-
-
-def digest(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "digest", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def parse(path: Path) -> email.message.EmailMessage:

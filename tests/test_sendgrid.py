@@ -13,17 +13,15 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import jsonschema
 import pytest
 from conftest import DATA, NOW, article, subscriber
+from conftest import run_digest as digest
 from standins.sendgrid_server import SendGridStandIn
 
 from digest.config import Settings, load_settings
@@ -603,17 +601,6 @@ def cli_env(database_url: str, standin: SendGridStandIn, key: str) -> dict[str, 
         COLUMNS="200",
     )
     return env
-
-
-def digest(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "digest", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 @pytest.fixture

@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from conftest import NOW, article, subscriber
+from conftest import run_digest as digest
 from standins.smtp_server import SMTPStandIn
 
 from digest.delivery import make_provider
@@ -390,17 +388,6 @@ def cli_env(database_url: str, smtp_url: str) -> dict[str, str]:
         COLUMNS="200",
     )
     return env
-
-
-def digest(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "digest", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 @pytest.fixture
