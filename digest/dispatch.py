@@ -175,8 +175,11 @@ class Dispatcher:
         with ThreadPoolExecutor(1, thread_name_prefix="deliver") as worker:
             try:
                 while True:
-                    claimed = self.ledger.claim(edition, self.owner, self.settings.lease_seconds)
-                    ready = self._prepare(edition, claimed, content) if claimed else None
+                    taken = self.ledger.claim_with_recipients(
+                        edition, self.owner, self.settings.lease_seconds, self.links.unsubscribe
+                    )
+                    claimed = taken[0] if taken else None
+                    ready = self._prepare(edition, *taken, content) if taken else None
                     if in_flight is not None:
                         flight, in_flight = in_flight, None
                         retry_later |= self._record(flight, result)
@@ -201,8 +204,9 @@ class Dispatcher:
         except BaseException:
             self.ledger.release(flight.batch)
 
-    def _prepare(self, edition: Edition, batch: Batch, content: EditionContent):
-        recipients = self.ledger.recipients(batch, self.links.unsubscribe)
+    def _prepare(
+        self, edition: Edition, batch: Batch, recipients: list[Recipient], content: EditionContent
+    ):
         if not recipients:
             return recipients, None
         outgoing = Outgoing(

@@ -221,59 +221,81 @@ class Ledger:
 
     def claim(self, edition: Edition, owner: str, lease_seconds: int) -> Batch | None:
         """Take the next batch to send: a pending one, else one whose lease ran out."""
+        with self.engine.begin() as conn:
+            return self._claim(conn, edition, owner, lease_seconds)
+
+    def _claim(
+        self, conn: sa.Connection, edition: Edition, owner: str, lease_seconds: int
+    ) -> Batch | None:
         now = utcnow()
         pending = batches.c.state == "pending"
         expired = sa.and_(batches.c.state == "sending", batches.c.lease_until < to_db(now))
-        with self.engine.begin() as conn:
-            # Two plain look-ups rather than one with OR, so each walks the claim
-            # index straight to its first row (an OR made SQLite scan every batch).
-            for ready in (pending, expired):
-                candidate = (
-                    sa.select(batches.c.id)
-                    .where(batches.c.edition_id == edition.id, ready)
-                    .order_by(batches.c.id)
-                    .limit(1)
-                    .with_for_update(skip_locked=True)
-                    .scalar_subquery()
+        # Two plain look-ups rather than one with OR, so each walks the claim
+        # index straight to its first row (an OR made SQLite scan every batch).
+        for ready in (pending, expired):
+            candidate = (
+                sa.select(batches.c.id)
+                .where(batches.c.edition_id == edition.id, ready)
+                .order_by(batches.c.id)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+                .scalar_subquery()
+            )
+            row = conn.execute(
+                batches.update()
+                .where(batches.c.id == candidate, ready)
+                .values(
+                    state="sending",
+                    owner=owner,
+                    attempts=batches.c.attempts + 1,
+                    lease_until=to_db(now + timedelta(seconds=lease_seconds)),
                 )
-                row = conn.execute(
-                    batches.update()
-                    .where(batches.c.id == candidate, ready)
-                    .values(
-                        state="sending",
-                        owner=owner,
-                        attempts=batches.c.attempts + 1,
-                        lease_until=to_db(now + timedelta(seconds=lease_seconds)),
-                    )
-                    .returning(batches.c.id, batches.c.segment, batches.c.attempts)
-                ).first()
-                if row is not None:
-                    return Batch(row.id, edition.id, row.segment, row.attempts)
+                .returning(batches.c.id, batches.c.segment, batches.c.attempts)
+            ).first()
+            if row is not None:
+                return Batch(row.id, edition.id, row.segment, row.attempts)
         return None
 
     def recipients(self, batch: Batch, unsubscribe_url: Callable[[str], str]) -> list[Recipient]:
         """The batch's recipients still to be mailed; the unsubscribed are skipped here."""
         with self.engine.begin() as conn:
-            rows = conn.execute(
-                sa.select(
-                    ledger.c.subscriber_id,
-                    subscribers.c.email,
-                    subscribers.c.name,
-                    subscribers.c.active,
-                )
-                .join(subscribers, subscribers.c.id == ledger.c.subscriber_id)
-                .where(ledger.c.batch_id == batch.id, ledger.c.status == "pending")
-                .order_by(ledger.c.subscriber_id)
-            ).all()
-            gone = [r.subscriber_id for r in rows if not r.active]
-            if gone:
-                conn.execute(
-                    ledger.update()
-                    .where(
-                        ledger.c.edition_id == batch.edition_id, ledger.c.subscriber_id.in_(gone)
-                    )
-                    .values(status="skipped", error="unsubscribed", updated_at=to_db(utcnow()))
-                )
+            return self._recipients(conn, batch, unsubscribe_url)
+
+    def claim_with_recipients(
+        self,
+        edition: Edition,
+        owner: str,
+        lease_seconds: int,
+        unsubscribe_url: Callable[[str], str],
+    ) -> tuple[Batch, list[Recipient]] | None:
+        """``claim`` and ``recipients`` in one transaction: one commit a batch fewer."""
+        with self.engine.begin() as conn:
+            batch = self._claim(conn, edition, owner, lease_seconds)
+            return (
+                None if batch is None else (batch, self._recipients(conn, batch, unsubscribe_url))
+            )
+
+    def _recipients(
+        self, conn: sa.Connection, batch: Batch, unsubscribe_url: Callable[[str], str]
+    ) -> list[Recipient]:
+        rows = conn.execute(
+            sa.select(
+                ledger.c.subscriber_id,
+                subscribers.c.email,
+                subscribers.c.name,
+                subscribers.c.active,
+            )
+            .join(subscribers, subscribers.c.id == ledger.c.subscriber_id)
+            .where(ledger.c.batch_id == batch.id, ledger.c.status == "pending")
+            .order_by(ledger.c.subscriber_id)
+        ).all()
+        gone = [r.subscriber_id for r in rows if not r.active]
+        if gone:
+            conn.execute(
+                ledger.update()
+                .where(ledger.c.edition_id == batch.edition_id, ledger.c.subscriber_id.in_(gone))
+                .values(status="skipped", error="unsubscribed", updated_at=to_db(utcnow()))
+            )
         return [
             Recipient(sid, email, name, unsubscribe_url(email))
             for sid, email, name, active in rows

@@ -47,17 +47,7 @@ def plan(
     # coalesce() rather than "= tz OR IS NULL": it keeps the planner on the
     # primary key, walking subscribers in id order instead of sorting them.
     zone = sa.func.coalesce(subscribers.c.timezone, owner.default_timezone)
-    page_query = (
-        sa.select(subscribers.c.id, subscribers.c.topics)
-        .where(
-            subscribers.c.id > sa.bindparam("after"),
-            zone == edition.timezone,
-            ACTIVE,
-            unplanned,
-        )
-        .order_by(subscribers.c.id)
-        .limit(PLAN_PAGE)
-    )
+    conditions = [subscribers.c.id > sa.bindparam("after"), zone == edition.timezone, ACTIVE]
     insert = _BulkInsert(
         ledger,
         constant={"edition_id": edition.id, "retry": False, "updated_at": now},
@@ -69,6 +59,16 @@ def plan(
         # One planner per edition at a time: on PostgreSQL a second sender waits
         # here, then sees the first one's rows as planned (SQLite: BEGIN IMMEDIATE).
         conn.execute(sa.select(editions.c.id).where(editions.c.id == edition.id).with_for_update())
+        # A re-run plans only those without a row; the first run need not ask.
+        started = sa.select(ledger.c.subscriber_id).where(ledger.c.edition_id == edition.id)
+        if conn.execute(started.limit(1)).first() is not None:
+            conditions.append(unplanned)
+        page_query = (
+            sa.select(subscribers.c.id, subscribers.c.topics)
+            .where(*conditions)
+            .order_by(subscribers.c.id)
+            .limit(PLAN_PAGE)
+        )
         after = 0
         while page := conn.execute(page_query, {"after": after}).all():
             after = page[-1].id
