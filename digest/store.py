@@ -16,7 +16,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import OperationalError
 
 from digest.errors import ConfigError
 from digest.models import Article, StoredArticle, Subscriber
@@ -343,6 +343,3 @@ def _sqlite_begin(conn) -> None:
     # lock up front: concurrent senders queue instead of failing half-way.
     if conn.dialect.name == "sqlite":
         conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-
-__all__ = ["SQLAlchemyError", "Store", "from_db", "to_db", "utcnow"]

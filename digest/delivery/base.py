@@ -3,9 +3,9 @@
 A provider gets an ``Outgoing`` batch: one segment's content, rendered once
 with placeholders, and up to ``max_batch`` recipients. It returns one
 ``Outcome`` per recipient. Per-message providers (outbox, SMTP) call
-``Outgoing.messages()``, which personalises each copy by substitution and
-builds it with ``email.message``; SendGrid sends the segment once with
-per-recipient substitutions instead.
+``Outgoing.wire_bytes()``: the segment's message built once with
+``email.message``, each copy made by substitution; SendGrid sends the
+segment once with per-recipient substitutions instead.
 
 Failures: an ``Outcome(status="failed")`` for a recipient the provider refused,
 ``DeliveryError`` when the whole batch failed, ``FatalDeliveryError`` when
@@ -15,7 +15,6 @@ nothing more can be sent in this run (bad credentials).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -75,10 +74,6 @@ class Outgoing:
         if "template" not in self._cache:
             self._cache["template"] = MessageTemplate.build(self)
         return self._cache["template"]
-
-    def messages(self) -> Iterator[tuple[Recipient, EmailMessage]]:
-        for recipient in self.recipients:
-            yield recipient, self.message_for(recipient)
 
 
 class Provider(Protocol):

@@ -17,6 +17,7 @@ from digest.models import Article
 # Longest article body we keep; the rest of a huge export is dropped at a paragraph end.
 MAX_BODY_CHARS = 200_000
 SUMMARY_CHARS = 320
+CP1252_UNDEFINED = {b"\x81", b"\x8d", b"\x8f", b"\x90", b"\x9d"}
 
 
 @dataclass
@@ -46,15 +47,12 @@ def decode(data: bytes) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         pass
+    # The five bytes Windows-1252 leaves undefined are taken as Latin-1.
     return "".join(
-        chunk.decode("cp1252", errors="strict") if _cp1252_ok(chunk) else chunk.decode("latin-1")
+        chunk.decode("latin-1") if chunk in CP1252_UNDEFINED else chunk.decode("cp1252")
         for chunk in re.split(rb"([\x81\x8d\x8f\x90\x9d])", data)
         if chunk
     )
-
-
-def _cp1252_ok(chunk: bytes) -> bool:
-    return chunk not in (b"\x81", b"\x8d", b"\x8f", b"\x90", b"\x9d")
 
 
 def make_guid(url: str | None, guid: str | None, source: str, title: str) -> str:
