@@ -56,7 +56,6 @@ class Settings:
     window_hours: int = 36
     max_per_section: int = 8
     subject: str = "Your digest for {date}: {keywords}"
-    summary_chars: int = 320
     provider: str = "outbox"
     outbox_dir: Path = Path("outbox")
     templates_dir: Path = PACKAGE_TEMPLATES
