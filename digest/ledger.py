@@ -412,21 +412,22 @@ class Ledger:
             return conn.execute(query.order_by(ledger.c.subscriber_id).limit(limit)).all()
 
 
-def _dead_here(owner: str | None, host: str) -> bool:
-    if not owner or ":" not in owner:
-        return False
-    owner_host, _, pid = owner.rpartition(":")
-    if owner_host != host or not pid.isdigit():
-        return False
-    if int(pid) == os.getpid():
-        return False
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this host still runs (one we may not signal counts as alive)."""
     try:
-        os.kill(int(pid), 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
-        return True
-    except PermissionError:
         return False
-    return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _dead_here(owner: str | None, host: str) -> bool:
+    owner_host, _, pid = (owner or "").rpartition(":")
+    if owner_host != host or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    return not pid_alive(int(pid))
 
 
 def _edition(row) -> Edition:

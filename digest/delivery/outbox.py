@@ -15,7 +15,7 @@ from email.policy import default
 from pathlib import Path
 
 from digest.delivery.base import BaseProvider, Outgoing
-from digest.ledger import Outcome
+from digest.ledger import Outcome, pid_alive
 from digest.models import Recipient
 from digest.store import utcnow
 
@@ -84,15 +84,5 @@ def _remove_stale_temporaries(folder: Path) -> None:
     """Half-written files of a process killed mid-write (``.<name>.<pid>.tmp``)."""
     for tmp in folder.glob(".*.tmp"):
         pid = tmp.suffixes[-2].lstrip(".") if len(tmp.suffixes) >= 2 else ""
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
             tmp.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
