@@ -35,6 +35,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import sqlalchemy as sa  # noqa: E402
+
 from digest.config import Settings  # noqa: E402
 from digest.models import Article  # noqa: E402
 from digest.store import Store, subscribers, to_db, utcnow  # noqa: E402
@@ -62,6 +64,7 @@ KEYWORDS = [
     "Local",
 ]
 API_KEY = "SG.benchmark-key-not-a-real-one"
+CREATED_SCHEMAS: list[tuple[str, str]] = []
 
 
 def topic_sets(count: int) -> list[list[str]]:
@@ -114,6 +117,31 @@ def populate(db_url: str, n: int, segments: int) -> None:
                 ],
             )
     store.close()
+
+
+def fresh_database(postgres: str | None, sqlite_path: Path) -> str:
+    """An empty database: a SQLite file, or a new schema on the given PostgreSQL."""
+    if not postgres:
+        return f"sqlite:///{sqlite_path}"
+    from digest.store import normalise_url
+
+    url = normalise_url(postgres)
+    schema = f"digest_bench_{os.getpid()}_{sqlite_path.stem}"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    engine.dispose()
+    CREATED_SCHEMAS.append((url, schema))
+    return f"{url}?options=-csearch_path%3D{schema}"
+
+
+def drop_schemas() -> None:
+    for url, schema in CREATED_SCHEMAS:
+        engine = sa.create_engine(url)
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        engine.dispose()
 
 
 def start_server(args: list[str]) -> tuple[subprocess.Popen, str]:
@@ -183,13 +211,19 @@ def main() -> None:
     parser.add_argument("-s", "--segments", type=int, default=200)
     parser.add_argument("--smtp", type=int, default=20_000, help="subscribers for SMTP (0: skip)")
     parser.add_argument("--naive-sample", type=int, default=200)
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="run against this PostgreSQL server (a throwaway schema is made and dropped), "
+        "e.g. postgresql://postgres@127.0.0.1:5432/test",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         env = {**os.environ, "DIGEST_SECRET": "benchmark", "SENDGRID_API_KEY": API_KEY}
         env.pop("DIGEST_CONFIG", None)
 
-        db = f"sqlite:///{work / 'sg.db'}"
+        db = fresh_database(args.postgres, work / "sg.db")
         t = time.perf_counter()
         populate(db, args.n, args.segments)
         print(
@@ -228,7 +262,7 @@ def main() -> None:
         )
 
         if args.smtp:
-            db = f"sqlite:///{work / 'smtp.db'}"
+            db = fresh_database(args.postgres, work / "smtp.db")
             populate(db, args.smtp, args.segments)
             sink, port = start_server(
                 ["tests/standins/smtp_server.py", "--port", "0", "--count-only"]
@@ -255,4 +289,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    finally:
+        drop_schemas()
