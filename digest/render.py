@@ -71,6 +71,19 @@ class Renderer:
             "greeting": f"%%{nonce}g%%",
             "unsubscribe_url": f"%%{nonce}u%%",
         }
+        # For senders that substitute into both parts at once (SendGrid, the
+        # MIME template): the text part's own names, since only HTML is escaped.
+        # No name contains another, or replacing one would garble the other.
+        self.text_placeholders = {
+            "greeting": f"%%{nonce}gt%%",
+            "unsubscribe_url": f"%%{nonce}ut%%",
+        }
+
+    def with_text_placeholders(self, text: str) -> str:
+        """A segment's text part, its placeholders renamed to ``text_placeholders``."""
+        for key, name in self.placeholders.items():
+            text = text.replace(name, self.text_placeholders[key])
+        return text
 
     def render(
         self,

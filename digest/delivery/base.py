@@ -153,19 +153,25 @@ def list_unsubscribe_headers(url: str) -> dict[str, str]:
 
 def build_message(batch: Outgoing, recipient: Recipient, content: Rendered) -> EmailMessage:
     """An RFC 5322 message: multipart/alternative, text/plain first, then HTML."""
-    message = EmailMessage(policy=POLICY)
-    message["From"] = batch.sender
+    message = _shared_headers(batch)
     message["To"] = recipient_address(recipient)
-    message["Subject"] = subject_of(batch)
-    message["Date"] = format_datetime(utcnow())
     message["Message-ID"] = make_msgid("digest", domain=batch.sender.domain or "localhost")
     for name, value in list_unsubscribe_headers(recipient.unsubscribe_url).items():
         message[name] = value
+    message.set_content(content.text, subtype="plain", charset="utf-8")
+    message.add_alternative(content.html, subtype="html", charset="utf-8")
+    return message
+
+
+def _shared_headers(batch: Outgoing) -> EmailMessage:
+    """A message with the headers every copy of the batch has in common."""
+    message = EmailMessage(policy=POLICY)
+    message["From"] = batch.sender
+    message["Subject"] = subject_of(batch)
+    message["Date"] = format_datetime(utcnow())
     message["X-Digest-Edition"] = batch.edition.label
     for name, value in batch.headers.items():
         message[name] = clean_header(value)
-    message.set_content(content.text, subtype="plain", charset="utf-8")
-    message.add_alternative(content.html, subtype="html", charset="utf-8")
     return message
 
 
@@ -185,24 +191,16 @@ class MessageTemplate:
 
     @classmethod
     def build(cls, batch: Outgoing) -> MessageTemplate | None:
-        greeting = batch.renderer.placeholders["greeting"]
-        url = batch.renderer.placeholders["unsubscribe_url"]
+        renderer = batch.renderer
         tokens = {
-            "greeting": greeting,
-            "url": url,
-            "text_greeting": greeting.removesuffix("%%") + "t%%",
-            "text_url": url.removesuffix("%%") + "t%%",
+            "greeting": renderer.placeholders["greeting"],
+            "url": renderer.placeholders["unsubscribe_url"],
+            "text_greeting": renderer.text_placeholders["greeting"],
+            "text_url": renderer.text_placeholders["unsubscribe_url"],
         }
-        text = batch.content.text.replace(greeting, tokens["text_greeting"])
-        text = text.replace(url, tokens["text_url"])
-        message = EmailMessage(policy=POLICY)
-        message["From"] = batch.sender
-        message["Subject"] = subject_of(batch)
-        message["Date"] = format_datetime(utcnow())
+        message = _shared_headers(batch)
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        message["X-Digest-Edition"] = batch.edition.label
-        for name, value in batch.headers.items():
-            message[name] = clean_header(value)
+        text = renderer.with_text_placeholders(batch.content.text)
         try:
             message.set_content(text, subtype="plain", charset="utf-8", cte="8bit")
             message.add_alternative(batch.content.html, subtype="html", charset="utf-8", cte="8bit")

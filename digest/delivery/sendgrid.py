@@ -54,13 +54,13 @@ def build_payload(batch: Outgoing, settings: Settings) -> dict:
     text = batch.content.text
     # Substitutions apply to both parts alike, but HTML needs escaped values and
     # text does not. Only when some value in the batch differs once escaped does
-    # the text part get placeholders of its own (no key may contain another, or
-    # SendGrid's replacement would garble it).
+    # the text part get placeholders of its own.
     split = any(NEEDS_ESCAPE.search(hello + url) for hello, url in values)
     if split:
-        text_greeting = greeting.removesuffix("%%") + "t%%"
-        text_unsubscribe = unsubscribe.removesuffix("%%") + "t%%"
-        text = text.replace(greeting, text_greeting).replace(unsubscribe, text_unsubscribe)
+        text_greeting, text_unsubscribe = (
+            batch.renderer.text_placeholders[k] for k in ("greeting", "unsubscribe_url")
+        )
+        text = batch.renderer.with_text_placeholders(text)
     edition_id = str(batch.edition.id)
     personalizations = []
     for recipient, (hello, url) in zip(batch.recipients, values, strict=True):
