@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,6 +22,11 @@ from digest.errors import ConfigError
 from digest.models import Article, StoredArticle, Subscriber
 
 SCHEMA_VERSION = 1
+
+# Steps that bring an existing database from version N-1 to N, run in order in
+# one transaction. New tables need no step (``create_all`` makes them); a step
+# alters tables that already exist (a column, an index, a backfill).
+MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {}
 
 metadata = sa.MetaData()
 
@@ -136,6 +141,10 @@ class Store:
                         f"database schema version {found} is newer than this digest "
                         f"understands ({SCHEMA_VERSION}); upgrade digest"
                     )
+                elif found < SCHEMA_VERSION:
+                    for version in range(found + 1, SCHEMA_VERSION + 1):
+                        MIGRATIONS[version](conn)
+                    conn.execute(schema_version.update().values(version=SCHEMA_VERSION))
         except OperationalError as err:
             raise ConfigError(f"cannot open the database {self.url}: {err.orig}") from None
 

@@ -1,0 +1,128 @@
+"""The rules every value meets at the edge, before it is stored, printed or mailed.
+
+One home for them, so a CSV row, a front matter block, a feed entry, a
+setting and a ``--to`` address are held to the same limits on SQLite and on
+PostgreSQL: a value that breaks a rule is refused (or shortened, with a
+warning) here, never by a database error that would take other records with
+it. This module imports nothing of digest's, so anything may use it.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import zoneinfo
+from email.headerregistry import Address
+from urllib.parse import urljoin, urlsplit
+
+# Lengths are in characters and sit inside the columns that hold them.
+MAX_EMAIL = 254  # RFC 5321: a path is at most 256 octets, brackets included
+MAX_NAME = 200
+MAX_KEYWORD = 100
+MAX_KEYWORDS = 50  # an article's keywords, and a subscriber's topics
+MAX_TITLE = 300
+MAX_SOURCE = 200
+MAX_URL = 2048
+MAX_GUID = 2048
+MAX_TIMEZONE = 64
+
+# Control characters (C0 but tab/newline, DEL, C1) and the bidirectional
+# overrides that make a terminal or a mail client show text out of order.
+_CONTROL_IN_BLOCK = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_LINE_BREAKS = re.compile("[\t\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+
+# Deliberately plain: one @, no spaces or control characters, a dotted domain.
+EMAIL = re.compile(
+    r"^[^@\s\x00-\x1f\x7f]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$"
+)
+LINK_SCHEMES = ("http", "https", "mailto")
+
+
+def clean_line(text: str) -> str:
+    """One line of plain text: no control characters, white space folded."""
+    if text.isprintable() and "  " not in text and text == text.strip():
+        return text  # the usual case, without a regex
+    text = _LINE_BREAKS.sub(" ", text)
+    return " ".join(_CONTROL_IN_BLOCK.sub("", text).split())
+
+
+def clean_block(text: str) -> str:
+    """Paragraphs of plain text: line ends kept (as ``\\n``), other controls removed."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return _CONTROL_IN_BLOCK.sub("", text)
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut at a word boundary to at most ``limit`` characters, with an ellipsis."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if " " in cut[limit // 2 :]:
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(",;:.-— ") + "…"
+
+
+def safe_link(url: str | None, base: str | None = None) -> str | None:
+    """``url`` if it may become a clickable link, else None.
+
+    Only http(s) and mailto links are kept; ``javascript:``, ``data:`` and
+    every other scheme are dropped whatever their case or padding. A relative
+    link is resolved against ``base`` when that is an http(s) address, and
+    dropped otherwise (it would point nowhere from inside an email).
+    """
+    if not url:
+        return None
+    url = url.strip()
+    if not url or len(url) > MAX_URL or _CONTROL_IN_BLOCK.search(url) or _LINE_BREAKS.search(url):
+        return None
+    try:
+        scheme = urlsplit(url).scheme.lower()
+        if not scheme and base and urlsplit(base).scheme.lower() in ("http", "https"):
+            url = urljoin(base, url)
+            scheme = urlsplit(url).scheme.lower()
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed [IPv6 bracket
+        return None
+    if scheme not in LINK_SCHEMES or len(url) > MAX_URL or " " in url:
+        return None
+    if scheme in ("http", "https") and not parts.hostname:
+        return None
+    return url
+
+
+@functools.cache
+def _timezones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def check_timezone(name: str) -> str:
+    """An IANA timezone name, or ValueError saying what is wrong.
+
+    Checked against the list of zones rather than by opening one: a folder of
+    the tz database (``America``, ``Etc``) would otherwise raise
+    ``IsADirectoryError``, and a name with ``..`` could look outside it.
+    """
+    name = name.strip()
+    if name not in _timezones() and name != "UTC":
+        raise ValueError(
+            f"unknown timezone {clean_line(name)[:80]!r} (use an IANA name such as Europe/London)"
+        )
+    return name
+
+
+def check_email(address: str) -> str:
+    """A plain deliverable address (``user@example.org``), or ValueError."""
+    address = address.strip()
+    if not address:
+        raise ValueError("email is empty")
+    shown = repr(clean_line(address)[: MAX_EMAIL + 20])
+    if len(address) > MAX_EMAIL:
+        raise ValueError(f"email address longer than {MAX_EMAIL} characters: {shown}")
+    if not EMAIL.match(address):
+        raise ValueError(f"not a valid email address: {shown}")
+    try:
+        Address(addr_spec=address)
+    except (ValueError, IndexError):
+        raise ValueError(f"not a valid email address: {shown}") from None
+    return address
