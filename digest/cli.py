@@ -37,6 +37,14 @@ class Failed(click.ClickException):
     exit_code = 1
 
 
+class Stopped(click.ClickException):
+    """Stopped by a signal after recording what was sent: exit 128 + the signal's number."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
 class DigestGroup(click.Group):
     def invoke(self, ctx: click.Context):
         try:
@@ -244,19 +252,61 @@ def preview(app: _Lazy, day, email: str | None, output: Path) -> None:
     type=click.Choice(["outbox", "smtp", "sendgrid"]),
     help="Where mail goes (default: the configured provider, else outbox).",
 )
+@click.option(
+    "--timezone",
+    "timezones",
+    metavar="ZONE",
+    multiple=True,
+    help="Only this delivery timezone's edition (repeat for several; default: all).",
+)
 @click.option("--dry-run", is_flag=True, help="Render and count, send and record nothing.")
 @click.option("--to", "to", metavar="ADDR", help="Send one test copy to ADDR; record nothing.")
+@click.option(
+    "--resend-in-doubt",
+    is_flag=True,
+    help="Also send again to recipients in doubt (the provider may have delivered them).",
+)
 @pass_app
-def send(app: _Lazy, day, provider: str | None, dry_run: bool, to: str | None) -> None:
-    """Send an edition now (every delivery timezone).
+def send(
+    app: _Lazy,
+    day,
+    provider: str | None,
+    timezones: tuple[str, ...],
+    dry_run: bool,
+    to: str | None,
+    resend_in_doubt: bool,
+) -> None:
+    """Send an edition now (every delivery timezone, or those given).
 
     Sending again mails only those not yet mailed, and retries failures.
+    Recipients in doubt (handed to the provider, no answer) are sent again
+    only with --resend-in-doubt. SIGINT or SIGTERM: the batch with the
+    provider is finished and recorded, then the command exits (130 / 143);
+    a second signal exits at once.
 
     Examples: digest send · digest send --dry-run · digest send --to me@example.com
     """
     from digest.report import run_send
+    from digest.validate import check_timezone
 
-    run_send(app.store, app.settings, _day(day), provider, dry_run, to, out, err)
+    zones = []
+    for zone in timezones:
+        try:
+            zones.append(check_timezone(zone))
+        except ValueError as error:
+            raise UsageProblem(f"--timezone: {error}") from None
+    run_send(
+        app.store,
+        app.settings,
+        _day(day),
+        provider,
+        dry_run,
+        to,
+        out,
+        err,
+        timezones=zones or None,
+        resend_in_doubt=resend_in_doubt,
+    )
 
 
 # -- status -------------------------------------------------------------------
@@ -277,15 +327,24 @@ def status(app: _Lazy, day) -> None:
     if not found:
         out.print("no editions sent yet" + (f" for {_day(day)}" if day else ""))
         return
-    table = Table("edition", "window (UTC)", "sent", "failed", "skipped", "pending")
+    columns = ("sent", "failed", "in_doubt", "skipped", "pending")
+    table = Table("edition", "window (UTC)", *(c.replace("_", " ") for c in columns))
+    doubted = 0
     for edition in found:
         counts = ledger.counts(edition)
+        doubted += counts["in_doubt"]
         table.add_row(
             edition.label,
             f"{edition.window_start:%Y-%m-%d %H:%M} → {edition.cutoff:%Y-%m-%d %H:%M}",
-            *(str(counts[k]) for k in ("sent", "failed", "skipped", "pending")),
+            *(str(counts[k]) for k in columns),
         )
     out.print(table)
+    if doubted:
+        err.print(
+            f"warning: {doubted} recipient(s) in doubt: handed to the provider, no answer "
+            "recorded; check the provider's activity log, then `digest send --date D "
+            "--resend-in-doubt` sends them again"
+        )
 
 
 def main() -> None:

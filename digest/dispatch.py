@@ -4,12 +4,18 @@ The single-machine path is the many-machine path with one worker: every
 ``digest send`` plans whatever is unplanned, then claims batches until none
 is left, so a second process (or a second host on PostgreSQL) simply helps.
 Re-running a send after a crash or by mistake mails only those not yet
-mailed; failed recipients are tried again.
+mailed; failed recipients are tried again; recipients *in doubt* (handed to
+the provider, no answer) are left alone unless the operator says otherwise.
+
+Stopping: when ``stop`` is set (the CLI sets it on SIGINT/SIGTERM), no new
+batch is handed over; the one with the provider is waited for and recorded.
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -20,7 +26,7 @@ from typing import Protocol
 from digest.config import Settings
 from digest.delivery.base import Outgoing, Provider, parse_sender
 from digest.edition import EditionContent, local_today, propose_edition
-from digest.errors import DeliveryError, FatalDeliveryError
+from digest.errors import ConfigError, DeliveryError, DeliveryInDoubt, FatalDeliveryError
 from digest.ledger import Batch, Ledger, Outcome, worker_name
 from digest.models import Edition, Recipient, Subscriber
 from digest.render import Renderer
@@ -50,9 +56,12 @@ class EditionReport:
     sent: int = 0  # by this run
     failed: int = 0
     skipped: int = 0
+    in_doubt: int = 0
     already_sent: int = 0  # by earlier runs
     planned: int = 0  # recipients newly taken into the edition by this run
+    pending: int = 0  # left unsent (a stop, or a batch another sender holds)
     failures: list[tuple[str, str]] = field(default_factory=list)  # (address, reason)
+    doubts: list[tuple[str, str]] = field(default_factory=list)  # (address, reason)
 
 
 @dataclass
@@ -60,6 +69,7 @@ class SendReport:
     editions: list[EditionReport] = field(default_factory=list)
     seconds: float = 0.0
     aborted: str | None = None  # why the run stopped early
+    stopped: bool = False  # asked to stop (a signal) before the work was done
 
     def total(self, attr: str) -> int:
         return sum(getattr(e, attr) for e in self.editions)
@@ -92,6 +102,7 @@ class Dispatcher:
         progress: Progress | None = None,
         now: Callable[[], datetime] = utcnow,
         sleep: Callable[[float], None] = time.sleep,
+        stop: threading.Event | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
@@ -103,49 +114,81 @@ class Dispatcher:
         self.progress = progress or NoProgress()
         self.now = now
         self.sleep = sleep
+        self.stop = stop or threading.Event()
         self.owner = worker_name()
 
-    def editions_for(self, day: date | None) -> list[Edition]:
+    def editions_for(self, day: date | None, timezones: list[str] | None = None) -> list[Edition]:
         """One edition per delivery timezone: ``day``, or each zone's own today."""
         moment = self.now()
+        zones = self.store.subscriber_timezones(self.settings.timezone)
+        if timezones:
+            zones = [z for z in zones if z in timezones]
         found = []
-        for zone in self.store.subscriber_timezones(self.settings.timezone):
+        for zone in zones:
             when = day or local_today(zone, moment)
             found.append(propose_edition(self.ledger, self.settings, when, zone, moment))
         return found
 
     # -- sending -----------------------------------------------------------
 
-    def send(self, day: date | None = None) -> SendReport:
+    def send(
+        self,
+        day: date | None = None,
+        *,
+        timezones: list[str] | None = None,
+        resend_in_doubt: bool = False,
+    ) -> SendReport:
+        """Send ``day``'s edition (default: each zone's today) in every delivery timezone.
+
+        An edition whose date has not begun in its zone is refused: sending it
+        now would fix its cut-off before its news exists (``preview`` and
+        ``dry_run`` may look ahead; they record nothing).
+        """
         started = time.monotonic()
         report = SendReport()
+        proposed = self.editions_for(day, timezones)
+        early = [e for e in proposed if e.date > local_today(e.timezone, self.now())]
+        if early:
+            zones = ", ".join(e.timezone for e in early)
+            raise ConfigError(
+                f"--date {early[0].date}: that day has not begun yet in {zones}; an edition "
+                "cannot be sent before its day (preview it with digest preview --date, or "
+                "digest send --dry-run)"
+            )
         try:
-            for proposed in self.editions_for(day):
-                edition = self.ledger.start_edition(proposed)
-                report.editions.append(self._send_edition(edition, report))
+            for edition in proposed:
+                if self.stop.is_set():
+                    report.stopped = True
+                    break
+                edition = self.ledger.start_edition(edition)
+                report.editions.append(self._send_edition(edition, report, resend_in_doubt))
                 if report.aborted:
                     break
         finally:
             report.seconds = time.monotonic() - started
         return report
 
-    def _send_edition(self, edition: Edition, report: SendReport) -> EditionReport:
+    def _send_edition(
+        self, edition: Edition, report: SendReport, resend_in_doubt: bool = False
+    ) -> EditionReport:
         result = EditionReport(edition)
         content = EditionContent(self.store, self.settings, edition, self.renderer)
         before = self.ledger.counts(edition)
         result.already_sent = before["sent"]
         result.planned = self.ledger.plan(edition, content.segment_of, self.provider.max_batch)
-        self.ledger.requeue_failed(edition)
-        self.ledger.release_dead(edition)
+        self.ledger.recover(edition, resendable=self.provider.resendable)
+        self.ledger.requeue(edition, in_doubt=resend_in_doubt)
         counts = self.ledger.counts(edition)
         self.progress.start(edition.label, counts["pending"])
         for attempt in range(self.settings.smtp.max_retries + 1):
             retry_later = self._drain(edition, content, result, report)
-            if report.aborted or not retry_later or attempt == self.settings.smtp.max_retries:
+            if report.aborted or report.stopped or not retry_later:
+                break
+            if attempt == self.settings.smtp.max_retries:
                 break
             # Temporary refusals (SMTP 4xx) are tried again later in the same run.
             self.sleep(min(2**attempt, 30) * (0.5 + random.random()))
-            self.ledger.requeue_failed(edition, retryable_only=True)
+            self.ledger.requeue(edition, retryable_only=True)
         after = self.ledger.counts(edition)
         # Named from the ledger once the run is over, so a recipient still refused
         # after the last retry round is named like any other failure.
@@ -153,10 +196,16 @@ class Dispatcher:
             (row.email, row.error or "failed")
             for row in self.ledger.entries(edition, "failed", limit=MAX_LISTED_FAILURES)
         ]
+        result.doubts = [
+            (row.email, row.error or "in doubt")
+            for row in self.ledger.entries(edition, "in_doubt", limit=MAX_LISTED_FAILURES)
+        ]
         # sent is counted from this run's own outcomes (another sender may share the
-        # edition); failed and skipped are the edition's state as the ledger has it.
+        # edition); the rest are the edition's state as the ledger has it.
         result.failed = after["failed"]
+        result.in_doubt = after["in_doubt"]
         result.skipped = after["skipped"]
+        result.pending = after["pending"]
         return result
 
     def _drain(
@@ -166,8 +215,9 @@ class Dispatcher:
 
         Two stages overlap: while one batch is with the provider (a worker
         thread, mostly waiting on the network), the next is claimed, loaded
-        and prepared here. Only one batch is ever being handed over, so a crash
-        can leave at most that one in doubt; the prepared one was never sent.
+        and prepared here. Only one batch is ever handed over at a time, and
+        it is marked ``handed`` before the provider sees it, so a crash leaves
+        at most that one in doubt; the prepared one was never sent.
         """
         retry_later = False
         in_flight: _InFlight | None = None  # handed to the provider, outcome not yet recorded
@@ -175,17 +225,30 @@ class Dispatcher:
         with ThreadPoolExecutor(1, thread_name_prefix="deliver") as worker:
             try:
                 while True:
-                    taken = self.ledger.claim_with_recipients(
-                        edition, self.owner, self.settings.lease_seconds, self.links.unsubscribe
-                    )
+                    taken = None
+                    if not self.stop.is_set():
+                        taken = self.ledger.claim_with_recipients(
+                            edition, self.owner, self.settings.lease_seconds, self.links.unsubscribe
+                        )
+                        if taken is None and in_flight is None:
+                            # Nothing pending: take back what dead or expired owners held.
+                            released, _ = self.ledger.recover(edition, self.provider.resendable)
+                            if released:
+                                continue
                     claimed = taken[0] if taken else None
                     ready = self._prepare(edition, *taken, content) if taken else None
                     if in_flight is not None:
                         flight, in_flight = in_flight, None
                         retry_later |= self._record(flight, result)
+                    if self.stop.is_set():
+                        report.stopped = True
+                        return False
                     if claimed is None or ready is None:
                         return retry_later
                     recipients, prepared = ready
+                    if not self.ledger.hand_over(claimed, self.owner):
+                        claimed = None  # its lease ran out and another sender took it
+                        continue
                     future = worker.submit(self._deliver, prepared)
                     in_flight, claimed = _InFlight(claimed, recipients, future), None
             except FatalDeliveryError as err:
@@ -198,11 +261,13 @@ class Dispatcher:
                     self._settle(in_flight, result)
 
     def _settle(self, flight: _InFlight, result: EditionReport) -> None:
-        """Stopping on an error: record the in-flight batch if it got through, else hand it back."""
-        try:
+        """Stopping on an error: record the in-flight batch's outcome if it can be had.
+
+        If it cannot (the error came from recording it), the batch stays
+        ``handed``: the next run finds it in doubt rather than sending it again.
+        """
+        with contextlib.suppress(Exception):  # the first error is the one being raised
             self._record(flight, result)
-        except BaseException:
-            self.ledger.release(flight.batch)
 
     def _prepare(
         self, edition: Edition, batch: Batch, recipients: list[Recipient], content: EditionContent
@@ -230,7 +295,11 @@ class Dispatcher:
             return err
 
     def _record(self, flight: _InFlight, result: EditionReport) -> bool:
-        """Write a delivered batch's outcomes; True if some may succeed on retry."""
+        """Write a delivered batch's outcomes; True if some may succeed on retry.
+
+        An error that is not the provider's answer (a bug, the database gone)
+        leaves the batch ``handed``, so it is never sent again unseen.
+        """
         try:
             outcomes = flight.future.result()
         except FatalDeliveryError as err:
@@ -240,12 +309,10 @@ class Dispatcher:
             else:
                 self.ledger.release(flight.batch)
             raise
-        except BaseException:  # a bug, or an interrupt: hand the batch back, then stop
-            self.ledger.release(flight.batch)
-            raise
         if isinstance(outcomes, DeliveryError):
+            status = "in_doubt" if isinstance(outcomes, DeliveryInDoubt) else "failed"
             outcomes = [
-                Outcome(r.subscriber_id, "failed", error=str(outcomes), retry=outcomes.retry)
+                Outcome(r.subscriber_id, status, error=str(outcomes), retry=outcomes.retry)
                 for r in flight.recipients
             ]
         self.ledger.finish(flight.batch, outcomes)
@@ -255,10 +322,12 @@ class Dispatcher:
 
     # -- looking before sending ----------------------------------------------
 
-    def dry_run(self, day: date | None = None) -> list[DryRunRow]:
+    def dry_run(
+        self, day: date | None = None, timezones: list[str] | None = None
+    ) -> list[DryRunRow]:
         """What a send would do now: recipients per segment, each segment rendered once."""
         rows = []
-        for edition in self.editions_for(day):
+        for edition in self.editions_for(day, timezones):
             content = EditionContent(self.store, self.settings, edition, self.renderer)
             groups: dict[str, int] = {}
             for raw, count in self.ledger.unsent_topic_counts(edition):

@@ -40,6 +40,15 @@ class DeliveryError(DigestError):
         self.status = status
 
 
+class DeliveryInDoubt(DeliveryError):
+    """The request reached the provider but its answer never came back.
+
+    The provider may have accepted it (a read timeout, a connection lost after
+    the SMTP ``DATA`` was sent): its recipients are recorded ``in_doubt`` and
+    are not sent again unless the operator asks for it.
+    """
+
+
 class FatalDeliveryError(DeliveryError):
     """Nothing more can be sent in this run (rejected credentials, provider unreachable).
 
@@ -48,7 +57,3 @@ class FatalDeliveryError(DeliveryError):
     """
 
     outcomes: list = []  # noqa: RUF012  (replaced per instance when set)
-
-
-class SendInProgress(DigestError):
-    """Another process holds the lock this command needs."""

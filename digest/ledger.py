@@ -2,13 +2,18 @@
 
 An edition's work is planned as batches (one segment, at most the provider's
 per-request limit of recipients), each recipient a ledger row in state
-``pending``. A worker claims a batch by moving it to ``sending`` with a lease,
-hands it to the provider, then writes every recipient's outcome and closes the
-batch in one transaction. So after a crash at any point the same command
-finds the work where it stopped: ``done`` batches are never resent, ``pending``
-ones are sent, and only a batch caught in ``sending`` (handed to the provider,
-outcome not yet written) is sent again once its lease runs out or its owner
-is seen to be dead.
+``pending``. A batch moves ``pending`` → ``sending`` (claimed, with a lease,
+being prepared) → ``handed`` (given to the provider; written *before* the
+provider sees it) → ``done`` (every recipient's outcome written, in one
+transaction with the state change).
+
+That one extra step is what lets a crash be told apart from a clean stop:
+a batch found in ``sending`` after its owner died never reached the
+provider and is simply sent again, while one found in ``handed`` may have
+been accepted, so its recipients become ``in_doubt`` and are never resent
+without the operator's word (``digest send --resend-in-doubt``). Providers
+that can tell for themselves what they already delivered (the outbox finds
+its files) declare it, and their handed batches are sent again instead.
 
 Claiming is one ``UPDATE … WHERE id = (SELECT … FOR UPDATE SKIP LOCKED)``, so
 any number of processes on PostgreSQL share an edition without overlap; on
@@ -47,7 +52,7 @@ batches = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("edition_id", sa.Integer, sa.ForeignKey("editions.id"), nullable=False),
     sa.Column("segment", sa.Text, nullable=False),  # sorted topic keys, ";"-joined
-    sa.Column("state", sa.String(10), nullable=False),  # pending | sending | done
+    sa.Column("state", sa.String(10), nullable=False),  # pending | sending | handed | done
     sa.Column("owner", sa.String(300)),
     sa.Column("lease_until", sa.DateTime),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
@@ -60,7 +65,8 @@ ledger = sa.Table(
     sa.Column("edition_id", sa.Integer, sa.ForeignKey("editions.id"), primary_key=True),
     sa.Column("subscriber_id", sa.Integer, primary_key=True),
     sa.Column("batch_id", sa.Integer),
-    sa.Column("status", sa.String(10), nullable=False),  # pending | sent | failed | skipped
+    # pending | sent | failed | in_doubt | skipped
+    sa.Column("status", sa.String(10), nullable=False),
     sa.Column("retry", sa.Boolean, nullable=False, default=False),
     sa.Column("message_id", sa.String(300)),
     sa.Column("error", sa.Text),
@@ -68,7 +74,10 @@ ledger = sa.Table(
     sa.Index("ix_ledger_batch", "batch_id", "status"),
 )
 
-STATUSES = ("sent", "failed", "skipped", "pending")
+STATUSES = ("sent", "failed", "in_doubt", "skipped", "pending")
+# Rows a delivered batch's outcome may be written over: an answer that arrives
+# after a recovering worker put the batch in doubt is still the truth.
+OPEN = ("pending", "in_doubt")
 # An equality, not a bare column, so the segment index (which ends in active, id)
 # answers "active subscribers of this group, by id" on its own.
 ACTIVE = subscribers.c.active == sa.true()
@@ -87,7 +96,7 @@ class Outcome:
     """What happened to one recipient of a batch."""
 
     subscriber_id: int
-    status: str  # sent | failed | skipped
+    status: str  # sent | failed | in_doubt | skipped | unsent (never tried: stays pending)
     message_id: str | None = None
     error: str | None = None
     retry: bool = False  # a later attempt may succeed
@@ -170,11 +179,18 @@ class Ledger:
             clause = sa.or_(clause, subscribers.c.timezone.is_(None))
         return clause
 
-    def requeue_failed(self, edition: Edition, retryable_only: bool = False) -> int:
-        """Put failed recipients back to pending (and their batches), for another try."""
+    def requeue(
+        self, edition: Edition, retryable_only: bool = False, in_doubt: bool = False
+    ) -> int:
+        """Put failed recipients back to pending (and their batches), for another try.
+
+        ``in_doubt`` takes the in-doubt ones too: only on the operator's word,
+        since the provider may already have delivered them.
+        """
+        statuses = ["failed", "in_doubt"] if in_doubt else ["failed"]
         where = [
             ledger.c.edition_id == edition.id,
-            ledger.c.status == "failed",
+            ledger.c.status.in_(statuses),
             ledger.c.batch_id.is_not(None),
         ]
         if retryable_only:
@@ -190,32 +206,65 @@ class Ledger:
                 ledger.update().where(*where).values(status="pending", retry=False)
             ).rowcount
 
-    def release_dead(self, edition: Edition) -> int:
-        """Free batches left in ``sending`` by a process of this host that has died.
+    def recover(self, edition: Edition, resendable: bool = False) -> tuple[int, int]:
+        """Take back batches whose owner died (on this host) or whose lease ran out.
 
-        Without this, a crashed send would hold its in-flight batch until the
-        lease ran out, and an operator's immediate re-run would leave it unsent.
+        A batch still ``sending`` never reached the provider: it goes back to
+        pending. A ``handed`` one may have: its pending recipients become
+        ``in_doubt`` — unless the current provider is ``resendable`` (it
+        recognises what it already delivered), when it too goes back to
+        pending. Returns (batches made pending, recipients put in doubt).
+
+        Without the liveness check a crashed send would hold its batches until
+        the lease ran out, and an operator's immediate re-run would leave them.
         """
         host = socket.gethostname()
+        now = utcnow()
         with self.engine.connect() as conn:
             owned = conn.execute(
-                sa.select(batches.c.id, batches.c.owner).where(
-                    batches.c.edition_id == edition.id, batches.c.state == "sending"
+                sa.select(
+                    batches.c.id, batches.c.owner, batches.c.state, batches.c.lease_until
+                ).where(
+                    batches.c.edition_id == edition.id,
+                    batches.c.state.in_(("sending", "handed")),
                 )
             ).all()
-        dead = [r for r in owned if _dead_here(r.owner, host)]
-        with self.engine.begin() as conn:
-            for row in dead:
-                conn.execute(
-                    batches.update()
-                    .where(
-                        batches.c.id == row.id,
-                        batches.c.owner == row.owner,
-                        batches.c.state == "sending",
+        stale = [
+            r
+            for r in owned
+            if _dead_here(r.owner, host)
+            or (r.lease_until is not None and from_db(r.lease_until) < now)
+        ]
+        released = doubted = 0
+        for row in stale:
+            # Each change is conditional on the batch being as we saw it, so two
+            # recovering workers (or a late owner) never both act on one batch.
+            same = sa.and_(
+                batches.c.id == row.id,
+                batches.c.owner == row.owner,
+                batches.c.state == row.state,
+            )
+            with self.engine.begin() as conn:
+                if row.state == "sending" or resendable:
+                    released += conn.execute(
+                        batches.update()
+                        .where(same)
+                        .values(state="pending", owner=None, lease_until=None)
+                    ).rowcount
+                    continue
+                if not conn.execute(batches.update().where(same).values(state="done")).rowcount:
+                    continue
+                doubted += conn.execute(
+                    ledger.update()
+                    .where(ledger.c.batch_id == row.id, ledger.c.status == "pending")
+                    .values(
+                        status="in_doubt",
+                        error=f"handed to the provider by {row.owner}, which stopped before "
+                        "recording the answer",
+                        updated_at=to_db(now),
                     )
-                    .values(state="pending", owner=None, lease_until=None)
-                )
-        return len(dead)
+                ).rowcount
+        return released, doubted
 
     # -- sending -----------------------------------------------------------
 
@@ -229,32 +278,45 @@ class Ledger:
     ) -> Batch | None:
         now = utcnow()
         pending = batches.c.state == "pending"
-        expired = sa.and_(batches.c.state == "sending", batches.c.lease_until < to_db(now))
-        # Two plain look-ups rather than one with OR, so each walks the claim
-        # index straight to its first row (an OR made SQLite scan every batch).
-        for ready in (pending, expired):
-            candidate = (
-                sa.select(batches.c.id)
-                .where(batches.c.edition_id == edition.id, ready)
-                .order_by(batches.c.id)
-                .limit(1)
-                .with_for_update(skip_locked=True)
-                .scalar_subquery()
+        candidate = (
+            sa.select(batches.c.id)
+            .where(batches.c.edition_id == edition.id, pending)
+            .order_by(batches.c.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        row = conn.execute(
+            batches.update()
+            .where(batches.c.id == candidate, pending)
+            .values(
+                state="sending",
+                owner=owner,
+                attempts=batches.c.attempts + 1,
+                lease_until=to_db(now + timedelta(seconds=lease_seconds)),
             )
-            row = conn.execute(
-                batches.update()
-                .where(batches.c.id == candidate, ready)
-                .values(
-                    state="sending",
-                    owner=owner,
-                    attempts=batches.c.attempts + 1,
-                    lease_until=to_db(now + timedelta(seconds=lease_seconds)),
-                )
-                .returning(batches.c.id, batches.c.segment, batches.c.attempts)
-            ).first()
-            if row is not None:
-                return Batch(row.id, edition.id, row.segment, row.attempts)
-        return None
+            .returning(batches.c.id, batches.c.segment, batches.c.attempts)
+        ).first()
+        return None if row is None else Batch(row.id, edition.id, row.segment, row.attempts)
+
+    def hand_over(self, batch: Batch, owner: str) -> bool:
+        """Note that ``batch`` is about to reach the provider; False if it is no longer ours.
+
+        Written and committed before the provider sees a byte, so that after a
+        crash the batch is known to be in doubt rather than unsent.
+        """
+        with self.engine.begin() as conn:
+            return bool(
+                conn.execute(
+                    batches.update()
+                    .where(
+                        batches.c.id == batch.id,
+                        batches.c.owner == owner,
+                        batches.c.state == "sending",
+                    )
+                    .values(state="handed")
+                ).rowcount
+            )
 
     def recipients(self, batch: Batch, unsubscribe_url: Callable[[str], str]) -> list[Recipient]:
         """The batch's recipients still to be mailed; the unsubscribed are skipped here."""
@@ -317,12 +379,12 @@ class Ledger:
                 # still pending in the batch, which this worker alone holds.
                 conn.execute(
                     ledger.update()
-                    .where(ledger.c.batch_id == batch.id, ledger.c.status == "pending")
+                    .where(ledger.c.batch_id == batch.id, ledger.c.status.in_(OPEN))
                     .values(
                         status="sent", message_id=ids.pop(), error=None, retry=False, updated_at=now
                     )
                 )
-            elif outcomes:
+            elif outcomes := [o for o in outcomes if o.status != "unsent"]:
                 conn.execute(
                     ledger.update()
                     .where(
@@ -359,7 +421,7 @@ class Ledger:
             )
 
     def release(self, batch: Batch) -> None:
-        """Hand an unsent batch back (the run is stopping before it was sent)."""
+        """Hand back a batch that never reached the provider (claimed, not handed)."""
         with self.engine.begin() as conn:
             conn.execute(
                 batches.update()

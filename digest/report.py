@@ -18,7 +18,9 @@ from rich.table import Table
 from digest.config import Settings
 from digest.delivery import make_provider
 from digest.dispatch import Dispatcher, SendReport
+from digest.stopping import GracefulStop
 from digest.store import Store
+from digest.validate import check_email
 
 PROGRESS_THRESHOLD = 300  # below this a bar is noise
 
@@ -66,14 +68,26 @@ def run_send(
     to: str | None,
     out: Console,
     err: Console,
+    *,
+    timezones: list[str] | None = None,
+    resend_in_doubt: bool = False,
 ) -> None:
-    from digest.cli import Failed, UsageProblem
+    from digest.cli import Failed, Stopped, UsageProblem
 
     if dry_run and to:
         raise UsageProblem("--dry-run and --to do not go together")
+    if to is not None:
+        try:
+            to = check_email(to)
+        except ValueError as error:
+            raise UsageProblem(f"--to: {error}") from None
     provider = make_provider(provider_name or settings.provider, settings)
     progress = RichProgress(err)
-    dispatcher = Dispatcher(store, settings, provider, progress=progress)
+    stop = GracefulStop(
+        "stopping after the batch with the provider is recorded (again to stop at once)",
+        "stopping at once; the batch with the provider will be in doubt",
+    )
+    dispatcher = Dispatcher(store, settings, provider, progress=progress, stop=stop.event)
     try:
         if to:
             outcome = dispatcher.send_test(to, day)
@@ -81,28 +95,47 @@ def run_send(
                 raise Failed(f"test copy to {to} failed: {outcome.error}")
             out.print(
                 f"test copy sent to {to} via {provider.name} ({outcome.message_id}); "
-                "nothing recorded"
+                "nothing recorded",
+                markup=False,
             )
             return
         if dry_run:
-            _print_dry_run(dispatcher, day, out)
+            _print_dry_run(dispatcher, day, timezones, out)
             return
-        report = dispatcher.send(day)
+        with stop:
+            report = dispatcher.send(day, timezones=timezones, resend_in_doubt=resend_in_doubt)
     finally:
         progress.stop()
         provider.close()
     _print_report(report, provider.name, out, err)
+    if report.stopped:
+        raise Stopped(
+            f"stopped by {stop.name}: {report.total('sent')} sent by this run, "
+            f"{report.total('pending')} not yet sent; run the same command again to resume",
+            stop.exit_code,
+        )
     if report.aborted:
         raise Failed(f"send stopped: {report.aborted}; run the same command again to resume")
+    problems = []
     if report.total("failed"):
-        raise Failed(
+        problems.append(
             f"{report.total('failed')} recipient(s) failed (named above); "
             "run the same command again to retry them"
         )
+    if report.total("in_doubt"):
+        problems.append(
+            f"{report.total('in_doubt')} recipient(s) in doubt (named above): the provider may "
+            "have delivered them; check its activity log, then "
+            "`digest send --resend-in-doubt` sends them again"
+        )
+    if problems:
+        raise Failed("; ".join(problems))
 
 
-def _print_dry_run(dispatcher: Dispatcher, day: date | None, out: Console) -> None:
-    rows = dispatcher.dry_run(day)
+def _print_dry_run(
+    dispatcher: Dispatcher, day: date | None, timezones: list[str] | None, out: Console
+) -> None:
+    rows = dispatcher.dry_run(day, timezones)
     table = Table(
         "edition",
         "topics",
@@ -128,37 +161,51 @@ def _print_dry_run(dispatcher: Dispatcher, day: date | None, out: Console) -> No
 
 def _print_report(report: SendReport, provider: str, out: Console, err: Console) -> None:
     for edition in report.editions:
-        # One line per reason: a refused batch is a thousand recipients, one cause.
-        by_reason: dict[str, list[str]] = {}
-        for address, reason in edition.failures:
-            by_reason.setdefault(reason, []).append(address)
-        for reason, addresses in by_reason.items():
-            who = ", ".join(addresses[:3])
-            if len(addresses) > 3:
-                who = f"{len(addresses)} recipients ({who}, …)"
-            err.print(f"failed: {edition.edition.label}: {who}: {reason}", markup=False)
-        hidden = edition.failed - len(edition.failures)
-        if hidden > 0:
-            err.print(
-                f"failed: {edition.edition.label}: … and {hidden} more "
-                f"(digest status --date {edition.edition.date})"
-            )
+        _print_named(err, "failed", edition.edition.label, edition.failures, edition.failed)
+        _print_named(err, "in doubt", edition.edition.label, edition.doubts, edition.in_doubt)
     sent = report.total("sent")
-    if not (sent or report.total("failed") or report.total("planned") or report.aborted):
+    busy = sent or report.total("failed") or report.total("in_doubt") or report.total("planned")
+    if not (busy or report.aborted or report.stopped):
         already = report.total("already_sent")
         if already:
             out.print(f"nothing to send: {already} already sent")
             return
     table = Table(
-        "edition", "sent", "skipped", "failed", "already sent", title=f"sent via {provider}"
+        "edition",
+        "sent",
+        "skipped",
+        "failed",
+        "in doubt",
+        "already sent",
+        title=f"sent via {provider}",
     )
     for e in report.editions:
         table.add_row(
-            e.edition.label, str(e.sent), str(e.skipped), str(e.failed), str(e.already_sent)
+            e.edition.label,
+            *(str(n) for n in (e.sent, e.skipped, e.failed, e.in_doubt, e.already_sent)),
         )
     out.print(table)
     rate = sent / report.seconds if report.seconds > 0 else 0.0
     out.print(
-        f"{sent} sent, {report.total('skipped')} skipped, {report.total('failed')} failed "
-        f"in {report.seconds:.1f} s ({rate:,.0f} recipients/s)"
+        f"{sent} sent, {report.total('skipped')} skipped, {report.total('failed')} failed, "
+        f"{report.total('in_doubt')} in doubt in {report.seconds:.1f} s "
+        f"({rate:,.0f} recipients/s)"
     )
+
+
+def _print_named(
+    err: Console, what: str, label: str, named: list[tuple[str, str]], total: int
+) -> None:
+    """One line per reason: a refused batch is a thousand recipients, one cause."""
+    by_reason: dict[str, list[str]] = {}
+    for address, reason in named:
+        by_reason.setdefault(reason, []).append(address)
+    for reason, addresses in by_reason.items():
+        who = ", ".join(addresses[:3])
+        if len(addresses) > 3:
+            who = f"{len(addresses)} recipients ({who}, …)"
+        err.print(f"{what}: {label}: {who}: {reason}", markup=False)
+    hidden = total - len(named)
+    if hidden > 0:
+        day = label.split()[0]
+        err.print(f"{what}: {label}: … and {hidden} more (digest status --date {day})")

@@ -109,6 +109,25 @@ def subscriber(email: str, topics=(), timezone: str | None = None, name: str = "
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
 
+@pytest.fixture(autouse=True)
+def _reap():
+    """No ``digest`` process a test started in the background outlives the test."""
+    yield
+    from sites import reap
+
+    reap()
+
+
+@pytest.fixture(scope="module")
+def sqlite_template(tmp_path_factory) -> Path:
+    """One SQLite site set up through the CLI (``sites.make_site``), copied per test."""
+    from sites import make_site
+
+    folder = tmp_path_factory.mktemp("template")
+    make_site(folder, f"sqlite:///{folder / 'digest.db'}")
+    return folder / "digest.db"
+
+
 def run_digest(
     *args: str, cwd: Path, env: dict[str, str], timeout: float = 120
 ) -> subprocess.CompletedProcess:

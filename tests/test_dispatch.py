@@ -142,7 +142,13 @@ def test_the_ledger_agrees_with_the_files(newsroom, settings):
     mails = read_outbox(settings.outbox_dir / TODAY_SLUG)
 
     ledger = Ledger(newsroom, settings.timezone)
-    assert ledger.counts(edition) == {"sent": 3, "failed": 0, "skipped": 1, "pending": 0}
+    assert ledger.counts(edition) == {
+        "sent": 3,
+        "failed": 0,
+        "in_doubt": 0,
+        "skipped": 1,
+        "pending": 0,
+    }
     sent = ledger.entries(edition, "sent")
     assert {row.email for row in sent} == set(mails)
     for row in sent:
@@ -297,7 +303,7 @@ def test_subscribers_who_joined_after_a_send_get_the_same_edition_next_time(news
     assert "Glacier melt sets record" in dora
     assert "Breaking after the send" not in dora  # the edition's window is fixed
     counts = Ledger(newsroom, settings.timezone).counts(again.edition)
-    assert counts == {"sent": 4, "failed": 0, "skipped": 1, "pending": 0}
+    assert counts == {"sent": 4, "failed": 0, "in_doubt": 0, "skipped": 1, "pending": 0}
 
 
 def _planned(store, settings, provider):
@@ -349,7 +355,13 @@ def test_a_batch_claimed_by_a_process_that_died_is_sent_exactly_once(five_reader
     path, data = next(iter(first_file.items()))
     assert path.read_bytes() == data  # not rewritten
     ledger = Ledger(five_readers, settings.timezone)
-    assert ledger.counts(edition) == {"sent": 5, "failed": 0, "skipped": 0, "pending": 0}
+    assert ledger.counts(edition) == {
+        "sent": 5,
+        "failed": 0,
+        "in_doubt": 0,
+        "skipped": 0,
+        "pending": 0,
+    }
     entry = next(r for r in ledger.entries(edition) if r.email == recipients[0].email)
     assert entry.message_id == written[0].message_id == mails[recipients[0].email]["Message-ID"]
     assert result.failed == 0
@@ -375,7 +387,13 @@ def test_a_batch_held_by_a_live_owner_with_a_lease_is_not_stolen(five_readers, s
     mails = read_outbox(settings.outbox_dir / TODAY_SLUG)
     assert set(mails) == {f"reader{i}@example.com" for i in range(5)} - held
     ledger = Ledger(five_readers, settings.timezone)
-    assert ledger.counts(edition) == {"sent": 3, "failed": 0, "skipped": 0, "pending": 2}
+    assert ledger.counts(edition) == {
+        "sent": 3,
+        "failed": 0,
+        "in_doubt": 0,
+        "skipped": 0,
+        "pending": 2,
+    }
     assert {r.email for r in ledger.entries(edition, "pending")} == held
 
 
@@ -389,7 +407,7 @@ def test_a_batch_whose_lease_ran_out_is_taken_over(five_readers, settings):
 
     assert len(read_outbox(settings.outbox_dir / TODAY_SLUG)) == 5
     counts = Ledger(five_readers, settings.timezone).counts(edition)
-    assert counts == {"sent": 5, "failed": 0, "skipped": 0, "pending": 0}
+    assert counts == {"sent": 5, "failed": 0, "in_doubt": 0, "skipped": 0, "pending": 0}
 
 
 def test_the_outbox_does_not_rewrite_a_message_that_exists(five_readers, settings):
@@ -469,6 +487,7 @@ class RecordingProvider:
         self.inner = inner
         self.name = inner.name
         self.max_batch = inner.max_batch
+        self.resendable = inner.resendable
         self.handed = handed
 
     def prepare(self, batch):
@@ -542,7 +561,13 @@ def test_two_senders_share_an_edition_without_mailing_anyone_twice(two_senders):
     assert len(mails) == len(all_eml(settings.outbox_dir)) == 200
     ledger = Ledger(store, settings.timezone)
     (edition,) = ledger.editions()
-    assert ledger.counts(edition) == {"sent": 200, "failed": 0, "skipped": 0, "pending": 0}
+    assert ledger.counts(edition) == {
+        "sent": 200,
+        "failed": 0,
+        "in_doubt": 0,
+        "skipped": 0,
+        "pending": 0,
+    }
     assert {r.email for r in ledger.entries(edition, "sent")} == set(mails)
 
 

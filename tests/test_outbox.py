@@ -212,7 +212,7 @@ def test_a_failed_write_leaves_no_message_and_is_sent_by_the_next_run(
     assert (second.sent, second.failed) == (1, 0)
     assert len(read_files(settings)) == 3
     counts = Ledger(newsroom, "UTC").counts(first.edition)
-    assert counts == {"sent": 3, "failed": 0, "skipped": 0, "pending": 0}
+    assert counts == {"sent": 3, "failed": 0, "in_doubt": 0, "skipped": 0, "pending": 0}
 
 
 def test_a_failed_write_leaves_no_temporary_file(newsroom, settings, disk_full_once):

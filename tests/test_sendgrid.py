@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -498,27 +499,74 @@ def test_a_key_revoked_mid_send_leaves_later_batches_pending(store, settings, st
     assert standin.deliveries() == Counter(dict.fromkeys(addresses, 1))
     assert (again.sent, again.already_sent) == (9, 3)
     counts = Ledger(store, settings.timezone).counts(again.edition)
-    assert counts == {"sent": 12, "failed": 0, "skipped": 0, "pending": 0}
+    assert counts == {"sent": 12, "failed": 0, "in_doubt": 0, "skipped": 0, "pending": 0}
 
 
-def test_a_timeout_is_retried(sqlite_store, settings, standin):
-    addresses = segments_of(sqlite_store, settings, 1, 3)
+def test_a_request_whose_answer_never_comes_is_in_doubt_and_never_resent_unasked(
+    store, settings, standin
+):
+    addresses = segments_of(store, settings, 1, 3)
     settings.sendgrid.timeout = 0.3
-    # A 202 that arrives too late: the client must not wait for it, nor take it as sent.
-    standin.fail_next(202, delay=1.5)
+    # SendGrid accepts the request but answers after the client stopped waiting.
+    standin.answer_delay = 1.0
     waits: list[float] = []
     started = time.monotonic()
 
-    _, result = send(sqlite_store, settings, provider_for(standin, settings, waits=waits))
+    _, result = send(store, settings, provider_for(standin, settings, waits=waits))
 
-    assert time.monotonic() - started < 1.4
-    assert standin.requests == 2 and len(waits) == 1
-    ids = accepted_message_ids(standin)
-    assert ids.keys() == set(addresses)
+    assert time.monotonic() - started < 1.0  # did not wait for the late answer
+    assert standin.requests == 1 and waits == []  # and did not retry it
+    assert standin.deliveries() == Counter(dict.fromkeys(addresses, 1))
+    rows = ledger_rows(store, settings, result.edition)
+    assert {rows[a].status for a in addresses} == {"in_doubt"}
+    assert "did not answer within 0.3 s" in rows[addresses[0]].error
+    assert (result.sent, result.failed, result.in_doubt) == (0, 0, 3)
+    assert {a for a, _ in result.doubts} == set(addresses)
+
+    standin.answer_delay = 0.0
+    _, again = send(store, settings, provider_for(standin, settings))  # the same command again
+
+    assert standin.requests == 1  # nobody mailed a second time
+    assert again.in_doubt == 3 and again.sent == 0
+
+    dispatcher = dispatcher_for(store, settings, provider_for(standin, settings))
+    (resent,) = dispatcher.send(resend_in_doubt=True).editions  # the operator's word
+
+    assert resent.sent == 3 and resent.in_doubt == 0
+    assert standin.deliveries() == Counter(dict.fromkeys(addresses, 2))
+
+
+def test_a_refused_connection_is_retried_and_then_fails_for_the_next_run(sqlite_store, settings):
+    addresses = segments_of(sqlite_store, settings, 1, 2)
+    settings.sendgrid.max_retries = 2
+    with socket.socket() as unused:  # a port nobody listens on
+        unused.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{unused.getsockname()[1]}"
+    waits: list[float] = []
+    provider = RecordingProvider(KEY, settings, url, sleep=waits.append)
+
+    _, result = send(sqlite_store, settings, provider)
+
+    assert len(waits) == 2  # three attempts: nothing reached SendGrid, so retrying is safe
     rows = ledger_rows(sqlite_store, settings, result.edition)
-    for address in addresses:
-        assert rows[address].status == "sent"
-        assert [rows[address].message_id] == ids[address]
+    assert {rows[a].status for a in addresses} == {"failed"}
+    assert "cannot reach SendGrid" in rows[addresses[0]].error
+    with SendGridStandIn(KEY) as later:
+        _, again = send(sqlite_store, settings, RecordingProvider(KEY, settings, later.url))
+        assert again.sent == 2
+        assert later.deliveries() == Counter(dict.fromkeys(addresses, 1))
+
+
+def test_429_and_5xx_answers_are_retried_without_doubling(sqlite_store, settings, standin):
+    addresses = segments_of(sqlite_store, settings, 1, 2)
+    standin.fail_next(503)
+    standin.fail_next(429, headers={"X-RateLimit-Reset": "0"})
+
+    _, result = send(sqlite_store, settings, provider_for(standin, settings))
+
+    assert standin.statuses == [503, 429, 202]
+    assert result.sent == 2
+    assert standin.deliveries() == Counter(dict.fromkeys(addresses, 1))
 
 
 def test_a_second_run_retries_only_the_failed_and_the_never_sent(store, settings, standin):
@@ -549,7 +597,7 @@ def test_a_second_run_retries_only_the_failed_and_the_never_sent(store, settings
     assert standin.deliveries() == Counter(dict.fromkeys(addresses, 1))
     assert (again.sent, again.failed) == (9, 0)
     counts = Ledger(store, settings.timezone).counts(again.edition)
-    assert counts == {"sent": 12, "failed": 0, "skipped": 0, "pending": 0}
+    assert counts == {"sent": 12, "failed": 0, "in_doubt": 0, "skipped": 0, "pending": 0}
 
 
 # -- configuration --------------------------------------------------------------------
@@ -570,7 +618,7 @@ def test_the_api_host_comes_from_the_environment(monkeypatch, settings):
     provider = SendGridProvider.from_settings(settings)
 
     assert provider.host == "http://127.0.0.1:9"
-    assert provider.client.host == "http://127.0.0.1:9"
+    assert str(provider.client.base_url) == "http://127.0.0.1:9"
 
 
 @pytest.mark.parametrize("residency", ["eu", "global"])

@@ -275,7 +275,7 @@ def test_a_refused_login_stops_the_send_without_showing_the_password(store, sett
     assert "not-the-password-Qz7" not in str(report)
     assert auth_server.messages == []
     counts = Ledger(store, settings.timezone).counts(result.edition)
-    assert counts == {"sent": 0, "failed": 0, "skipped": 0, "pending": 6}
+    assert counts == {"sent": 0, "failed": 0, "in_doubt": 0, "skipped": 0, "pending": 6}
     rows = ledger_rows(store, settings, result.edition)
     assert all("not-the-password-Qz7" not in (r.error or "") for r in rows.values())
 
@@ -311,16 +311,40 @@ def test_a_550_fails_that_recipient_only_with_the_servers_words(store, settings,
     assert result.failures == [("reader02@example.com", rejected.error)]
 
 
-def test_a_dropped_connection_is_reopened_and_the_message_resent(sqlite_store, settings, server):
+def test_a_connection_dropped_before_the_message_is_reopened_and_the_message_sent(
+    sqlite_store, settings, server
+):
     people = readers(sqlite_store, 8)
     settings.smtp.connections = 1
-    server.drop_after(3)  # the 4th message is cut off after DATA and not kept
+    server.drop_after(3, at="rcpt")  # the 4th message's connection is cut before DATA
 
     report, result = smtp_send(sqlite_store, settings, server.url())
 
     assert report.aborted is None
     assert server.deliveries() == once_each(people)
-    assert (result.sent, result.failed) == (8, 0)
+    assert (result.sent, result.failed, result.in_doubt) == (8, 0, 0)
+
+
+def test_a_reply_lost_after_the_message_was_sent_leaves_it_in_doubt_not_resent(
+    store, settings, server
+):
+    people = readers(store, 8)
+    settings.smtp.connections = 1
+    server.drop_after(3, at="data", queued=True)  # the 4th is queued, then the line goes dead
+
+    _, result = smtp_send(store, settings, server.url())
+
+    assert server.deliveries() == once_each(people)  # nobody twice
+    rows = ledger_rows(store, settings, result.edition)
+    doubted = [a for a, r in rows.items() if r.status == "in_doubt"]
+    assert len(doubted) == 1
+    assert "may have been delivered" in rows[doubted[0]].error
+    assert (result.sent, result.failed, result.in_doubt) == (7, 0, 1)
+
+    _, again = smtp_send(store, settings, server.url())  # the same command again
+
+    assert server.deliveries() == once_each(people)
+    assert (again.sent, again.in_doubt) == (0, 1)
 
 
 def test_parallel_connections_deliver_everyone_once(store, settings, server):

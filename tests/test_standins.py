@@ -280,6 +280,18 @@ def test_smtp_drop_after_cuts_the_connection_once() -> None:
         assert server.deliveries() == {"ann@example.org": 1, "bob@example.org": 1}
 
 
+@pytest.mark.parametrize(("at", "queued", "kept"), [("rcpt", False, 0), ("data", True, 1)])
+def test_smtp_drop_after_can_cut_before_the_message_or_after_queuing_it(at, queued, kept) -> None:
+    with SMTPStandIn() as server:
+        server.drop_after(0, at=at, queued=queued)
+        with (
+            smtplib.SMTP(server.host, server.port, timeout=10) as client,
+            pytest.raises(smtplib.SMTPServerDisconnected),
+        ):
+            client.send_message(message())
+        assert server.deliveries() == ({"ann@example.org": kept} if kept else {})
+
+
 def test_smtp_subprocess_counts_until_sigterm() -> None:
     command = [sys.executable, str(STANDINS / "smtp_server.py"), "--port", "0", "--count-only"]
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as server:

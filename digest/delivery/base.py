@@ -7,9 +7,11 @@ with placeholders, and up to ``max_batch`` recipients. It returns one
 ``email.message``, each copy made by substitution; SendGrid sends the
 segment once with per-recipient substitutions instead.
 
-Failures: an ``Outcome(status="failed")`` for a recipient the provider refused,
-``DeliveryError`` when the whole batch failed, ``FatalDeliveryError`` when
-nothing more can be sent in this run (bad credentials).
+Failures: an ``Outcome(status="failed")`` for a recipient the provider refused
+(``"in_doubt"`` for one whose answer never came), ``DeliveryError`` when the
+whole batch provably failed, ``DeliveryInDoubt`` when the whole batch reached
+the provider and its answer was lost, ``FatalDeliveryError`` when nothing more
+can be sent in this run (bad credentials).
 """
 
 from __future__ import annotations
@@ -83,6 +85,7 @@ class Provider(Protocol):
 
     name: str
     max_batch: int  # recipients per batch
+    resendable: bool  # sending a batch again cannot mail anyone twice (see ledger.recover)
 
     def prepare(self, batch: Outgoing) -> Any: ...
 
@@ -99,6 +102,7 @@ class BaseProvider:
 
     name = "base"
     max_batch = 100
+    resendable = False
 
     def prepare(self, batch: Outgoing) -> Any:
         return batch

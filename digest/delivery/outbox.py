@@ -23,6 +23,7 @@ from digest.store import utcnow
 class OutboxProvider(BaseProvider):
     name = "outbox"
     max_batch = 500
+    resendable = True  # a copy already written is found by its fixed file name
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory

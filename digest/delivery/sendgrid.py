@@ -7,11 +7,18 @@ values and its own ``List-Unsubscribe`` headers. Building the request body
 apart from moving it (``SendGridProvider._post``: the sendgrid client, retries).
 
 Responses: 202 → all sent, with ``X-Message-Id``; 429 → wait for
-``X-RateLimit-Reset`` (bounded) or back off, then retry; 5xx, timeouts and
-connection errors → back off and retry up to a limit, then the batch fails;
-400 → the batch fails at once with SendGrid's own message; 401/403 → the whole
-send stops ("SendGrid rejected the API key"): every further request would
-fail the same way.
+``X-RateLimit-Reset`` (bounded) or back off, then retry; 5xx and failures to
+connect → back off and retry up to a limit, then the batch fails; 400 → the
+batch fails at once with SendGrid's own message; 401/403 → the whole send stops
+("SendGrid rejected the API key"): every further request would fail the same way.
+
+What is retried is only what provably did not reach SendGrid: a refused or
+timed-out connection, a body that could not be written in full, or an answer
+of 429/5xx. A request that was sent whole and whose answer never came (a read
+timeout, a connection dropped while waiting) may have been accepted: the
+batch is *in doubt* and is not retried (a retry is how one run used to mail
+people twice). httpx, rather than SendGrid's own client, because it tells
+those cases apart and keeps one connection alive across requests.
 """
 
 from __future__ import annotations
@@ -20,12 +27,12 @@ import json
 import random
 import re
 import time
-import urllib.error
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
-import python_http_client.exceptions as http_errors
-import sendgrid
+import httpx
 
+from digest import __version__
 from digest.config import Settings, secret
 from digest.delivery.base import (
     BaseProvider,
@@ -34,11 +41,12 @@ from digest.delivery.base import (
     list_unsubscribe_headers,
     subject_of,
 )
-from digest.errors import ConfigError, DeliveryError, FatalDeliveryError
+from digest.errors import ConfigError, DeliveryError, DeliveryInDoubt, FatalDeliveryError
 from digest.ledger import Outcome
 from digest.render import escape_attr, escape_text, greeting_for
 
 HOSTS = {"global": "https://api.sendgrid.com", "eu": "https://api.eu.sendgrid.com"}
+SEND_PATH = "/v3/mail/send"
 MAX_RECIPIENTS = 1000  # personalizations and total recipients per request (documented limit)
 NEEDS_ESCAPE = re.compile(r'[&<>"]')
 
@@ -120,52 +128,79 @@ class SendGridProvider(BaseProvider):
         self.settings = settings
         self.options = settings.sendgrid
         self.host = host.rstrip("/")
-        self.client = sendgrid.SendGridAPIClient(api_key=api_key, host=self.host)
         self.sleep = sleep
+        self.client = httpx.Client(
+            base_url=self.host,
+            headers={
+                "Authorization": f"Bearer {api_key}",
+                "Content-Type": "application/json",
+                "User-Agent": f"digest/{__version__}",
+            },
+            timeout=httpx.Timeout(self.options.timeout),
+            # Short, so an idle connection the server may have closed is not reused
+            # for a request whose loss would put a batch in doubt.
+            limits=httpx.Limits(max_keepalive_connections=1, keepalive_expiry=5.0),
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SendGridProvider:
-        key = secret("SENDGRID_API_KEY")
-        if key is None:
-            raise ConfigError("the sendgrid provider needs SENDGRID_API_KEY in the environment")
-        host = secret("SENDGRID_API_HOST") or HOSTS[settings.sendgrid.data_residency]
-        return cls(key, settings, host)
+        return cls(api_key(), settings, api_host(settings))
 
-    def prepare(self, batch: Outgoing) -> tuple[dict, list[int]]:
-        return build_payload(batch, self.settings), [r.subscriber_id for r in batch.recipients]
+    def prepare(self, batch: Outgoing) -> tuple[bytes, list[int]]:
+        body = json.dumps(build_payload(batch, self.settings), ensure_ascii=False)
+        return body.encode("utf-8"), [r.subscriber_id for r in batch.recipients]
 
-    def deliver(self, prepared: tuple[dict, list[int]]) -> list[Outcome]:
-        payload, subscriber_ids = prepared
-        response = self._post(payload)
+    def deliver(self, prepared: tuple[bytes, list[int]]) -> list[Outcome]:
+        body, subscriber_ids = prepared
+        response = self._post(body)
         message_id = response.headers.get("X-Message-Id")
         return [Outcome(s, "sent", message_id) for s in subscriber_ids]
 
-    def _post(self, payload: dict):
+    def close(self) -> None:
+        self.client.close()
+
+    def _post(self, body: bytes) -> httpx.Response:
         attempt = 0
         while True:
             attempt += 1
             try:
-                return self.client.client.mail.send.post(
-                    request_body=payload, timeout=self.options.timeout
-                )
-            except http_errors.HTTPError as err:
-                status = err.status_code
+                response = self.client.post(SEND_PATH, content=body)
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as err:
+                # Never connected: nothing reached SendGrid.
+                problem = f"cannot reach SendGrid at {self.host}: {_reason(err)}"
+                wait = self._wait(attempt, None)
+            except (httpx.WriteError, httpx.WriteTimeout) as err:
+                # The body was not written in full: SendGrid cannot have accepted it.
+                problem = f"the request to SendGrid at {self.host} broke off: {_reason(err)}"
+                wait = self._wait(attempt, None)
+            except httpx.ReadTimeout:
+                raise DeliveryInDoubt(
+                    f"SendGrid did not answer within {self.options.timeout:g} s after the "
+                    "request was sent; it may have accepted it"
+                ) from None
+            except httpx.TransportError as err:
+                raise DeliveryInDoubt(
+                    f"the connection to SendGrid broke after the request was sent "
+                    f"({_reason(err)}); it may have accepted it"
+                ) from None
+            else:
+                status = response.status_code
+                if 200 <= status < 300:
+                    return response
                 if status in (401, 403):
                     raise FatalDeliveryError(
                         f"SendGrid rejected the API key ({status}): check SENDGRID_API_KEY "
                         "and its Mail Send permission",
                         status=status,
-                    ) from None
+                    )
                 if status == 429 or status >= 500:
-                    problem = f"SendGrid answered {status}{_first_error(err)}"
-                    wait = self._wait(attempt, err.headers if status == 429 else None)
+                    problem = f"SendGrid answered {status}{_first_error(response)}"
+                    wait = self._wait(attempt, response.headers if status == 429 else None)
                 else:
                     raise DeliveryError(
-                        f"SendGrid refused the batch ({status}){_first_error(err)}", status=status
-                    ) from None
-            except (urllib.error.URLError, TimeoutError, ConnectionError) as err:
-                problem = f"cannot reach SendGrid at {self.host}: {getattr(err, 'reason', err)}"
-                wait = self._wait(attempt, None)
+                        f"SendGrid refused the batch ({status}){_first_error(response)}",
+                        status=status,
+                    )
             if attempt > self.options.max_retries:
                 raise DeliveryError(f"{problem} (gave up after {attempt} attempts)")
             self.sleep(wait)
@@ -179,13 +214,48 @@ class SendGridProvider(BaseProvider):
         return min(0.5 * 2 ** (attempt - 1), cap) * random.uniform(0.5, 1.0)
 
 
-def _first_error(err: http_errors.HTTPError) -> str:
+def api_key() -> str:
+    """``SENDGRID_API_KEY``, trimmed; refused (without echoing it) if it cannot be a key."""
+    key = (secret("SENDGRID_API_KEY") or "").strip()
+    if not key:
+        raise ConfigError("the sendgrid provider needs SENDGRID_API_KEY in the environment")
+    if not key.isascii() or not key.isprintable() or " " in key:
+        raise ConfigError(
+            "SENDGRID_API_KEY contains spaces, control or non-ASCII characters; "
+            "copy the key again (it is not shown here)"
+        )
+    return key
+
+
+def api_host(settings: Settings) -> str:
+    """``SENDGRID_API_HOST`` (an http(s) base URL) or the data-residency default."""
+    host = secret("SENDGRID_API_HOST")
+    if host is None:
+        return HOSTS[settings.sendgrid.data_residency]
+    try:
+        parts = urlsplit(host.strip())
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # a bad port or an unclosed [IPv6 bracket
+        ok = False
+    if not ok or parts.query or parts.fragment:
+        raise ConfigError(
+            "SENDGRID_API_HOST: expected an http(s) base URL such as "
+            f"https://api.sendgrid.com, got {host.strip()[:100]!r}"
+        )
+    return host.strip()
+
+
+def _reason(err: Exception) -> str:
+    return str(err) or type(err).__name__
+
+
+def _first_error(response: httpx.Response) -> str:
     """SendGrid's own words for a refusal: ': field: message' (first of its errors)."""
     try:
-        errors = json.loads(err.body or b"{}").get("errors") or []
+        errors = response.json().get("errors") or []
     except (ValueError, AttributeError):
         return ""
-    if not errors:
+    if not errors or not isinstance(errors, list) or not isinstance(errors[0], dict):
         return ""
     first = errors[0]
     field = f"{first['field']}: " if first.get("field") else ""

@@ -5,7 +5,10 @@ server offers it; ``smtp.require_starttls`` makes it mandatory) or
 ``smtps://…`` (TLS from the first byte). AUTH is used when credentials are
 given. Per recipient: a 4xx reply is a temporary refusal (tried again later in
 the run), a 5xx reply fails that recipient with the server's words, and a
-dropped connection is re-opened and the message tried once more.
+connection dropped before the message was sent whole is re-opened and the
+message tried once more. A connection lost *after* the message and its final
+dot were sent, before the server's reply, leaves the message in doubt: the
+server may have queued it, so it is recorded ``in_doubt`` and not resent.
 """
 
 from __future__ import annotations
@@ -28,6 +31,42 @@ from digest.ledger import Outcome
 from digest.models import Recipient
 
 DROPPED = (smtplib.SMTPServerDisconnected, ConnectionError, socket.timeout, TimeoutError)
+
+
+class AnswerLost(Exception):
+    """The whole message was sent after DATA, and the server's reply never came."""
+
+
+class _DataInDoubt:
+    """``smtplib``'s DATA, with the one moment that matters told apart.
+
+    A failure before the terminating ``.`` has been sent means the server holds
+    an unfinished message, which it discards; a failure while waiting for its
+    reply afterwards means it may have queued the message. smtplib reports
+    both as ``SMTPServerDisconnected``; this raises ``AnswerLost`` for the second.
+    """
+
+    def data(self, msg):
+        self.putcmd("data")
+        code, reply = self.getreply()
+        if code != 354:
+            raise smtplib.SMTPDataError(code, reply)
+        payload = smtplib._quote_periods(msg)
+        if payload[-2:] != smtplib.bCRLF:
+            payload += smtplib.bCRLF
+        self.send(payload + b"." + smtplib.bCRLF)
+        try:
+            return self.getreply()
+        except smtplib.SMTPServerDisconnected as err:  # also a timeout: getreply wraps it
+            raise AnswerLost(str(err)) from None
+
+
+class _SMTP(_DataInDoubt, smtplib.SMTP):
+    pass
+
+
+class _SMTP_SSL(_DataInDoubt, smtplib.SMTP_SSL):
+    pass
 
 
 @dataclass(frozen=True)
@@ -103,9 +142,9 @@ class Connection:
         context = ssl.create_default_context()
         try:
             if server.implicit_tls:
-                smtp = smtplib.SMTP_SSL(server.host, server.port, timeout=timeout, context=context)
+                smtp = _SMTP_SSL(server.host, server.port, timeout=timeout, context=context)
             else:
-                smtp = smtplib.SMTP(server.host, server.port, timeout=timeout)
+                smtp = _SMTP(server.host, server.port, timeout=timeout)
                 smtp.ehlo()
                 if smtp.has_extn("starttls"):
                     smtp.starttls(context=context)
@@ -211,6 +250,15 @@ class SMTPProvider(BaseProvider):
             except FatalDeliveryError as err:
                 self.stopped = err
                 return Outcome(recipient.subscriber_id, "unsent")
+            except AnswerLost as err:
+                connection.reset()
+                return Outcome(
+                    recipient.subscriber_id,
+                    "in_doubt",
+                    wire[1] if wire else None,
+                    error=f"{self.server.where} took the message but its reply was lost "
+                    f"({err or 'connection closed'}); it may have been delivered",
+                )
             except smtplib.SMTPRecipientsRefused as err:
                 code, reply = next(iter(err.recipients.values()))
                 return _refused(recipient, code, reply)

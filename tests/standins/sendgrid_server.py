@@ -204,11 +204,17 @@ class SendGridStandIn:
         record_path: str | Path | None = None,
         port: int = 0,
         delay: float = 0.0,
+        answer_delay: float = 0.0,
         keep_bodies: bool = True,
     ) -> None:
-        """``delay`` (seconds) slows every accepted request; ``keep_bodies=False`` stores
-        ``body=None``, so a million-recipient benchmark stays small in memory."""
+        """``delay`` (seconds) slows every accepted request before it is accepted (a client
+        that leaves meanwhile gets nothing sent); ``answer_delay`` accepts at once and
+        answers late, as a loaded SendGrid does: a client that stops waiting has still had
+        its mail sent. ``keep_bodies=False`` stores ``body=None``, so a million-recipient
+        benchmark stays small in memory."""
         self.api_key, self.validate_schema, self.delay = api_key, validate_schema, delay
+        self.answer_delay = answer_delay
+        self.slow_answers: int | None = None  # answer_delay for this many requests only
         self.record_path, self.keep_bodies, self.port = record_path, keep_bodies, port
         self.accepted: list[dict[str, Any]] = []
         self.statuses: list[int] = []
@@ -360,6 +366,12 @@ class SendGridStandIn:
             if self._record:
                 self._record.write("".join(f"{message_id}\t{e}\n" for e in emails))
                 self._record.flush()
+        with self._lock:
+            slow = self.answer_delay if self.slow_answers != 0 else 0.0
+            if slow and self.slow_answers is not None:
+                self.slow_answers -= 1
+        if slow:
+            time.sleep(slow)
         self._reply(h, 202, None, {"X-Message-Id": message_id})
 
 
@@ -371,12 +383,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--record", help="append '<message_id>\\t<email>' per delivery")
     parser.add_argument("--no-schema", action="store_true", help="skip JSON Schema validation")
     parser.add_argument("--delay-ms", type=float, default=0.0, help="delay per accepted request")
+    parser.add_argument(
+        "--answer-delay-ms", type=float, default=0.0, help="accept at once, answer this late"
+    )
+    parser.add_argument("--slow-answers", type=int, help="answer late this many times only")
     args = parser.parse_args(argv)
     signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)  # for sigwait, in every thread
-    options = {"port": args.port, "delay": args.delay_ms / 1000, "keep_bodies": False}
+    options = {
+        "port": args.port,
+        "delay": args.delay_ms / 1000,
+        "answer_delay": args.answer_delay_ms / 1000,
+        "keep_bodies": False,
+    }
     with SendGridStandIn(
         args.api_key, validate_schema=not args.no_schema, record_path=args.record, **options
     ) as standin:
+        standin.slow_answers = args.slow_answers
         print(f"READY {standin.url}", flush=True)
         signal.sigwait(STOP_SIGNALS)
     return 0

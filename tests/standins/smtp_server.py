@@ -71,6 +71,8 @@ class SMTPStandIn:
         self._tempfail: collections.Counter[str] = collections.Counter()
         self._rejected: set[str] = set()
         self._drop_countdown: int | None = None
+        self._drop_at = "data"
+        self._drop_queued = False
         self._running = False
         # AUTH is offered without TLS (fine on 127.0.0.1) and required in handle_MAIL: aiosmtpd's
         # own auth_required would warn about the missing TLS on every connection.
@@ -127,10 +129,32 @@ class SMTPStandIn:
         with self._lock:
             self._rejected.add(address.lower())
 
-    def drop_after(self, n: int) -> None:
-        """Accept ``n`` more messages, then cut the connection after the next DATA, once."""
+    def drop_after(self, n: int, *, at: str = "data", queued: bool = False) -> None:
+        """Accept ``n`` more messages, then cut the connection once, without a reply.
+
+        ``at="rcpt"`` cuts it at the next RCPT TO (nothing of the message was sent:
+        a client may safely send it again); ``at="data"`` after the next message has
+        arrived whole, before the reply, which is the moment a client cannot know
+        about. With ``queued=True`` the message is kept first, as a real server that
+        crashed after queuing it would have done.
+        """
+        if at not in ("rcpt", "data"):
+            raise ValueError("at is 'rcpt' or 'data'")
         with self._lock:
-            self._drop_countdown = n
+            self._drop_countdown, self._drop_at, self._drop_queued = n, at, queued
+
+    def _drop_now(self, where: str) -> bool:
+        """Whether the connection is to be cut at ``where`` (counts messages at DATA)."""
+        with self._lock:
+            if self._drop_countdown is None:
+                return False
+            if where == "data" and self._drop_countdown > 0:
+                self._drop_countdown -= 1
+                return False
+            if self._drop_countdown == 0 and self._drop_at == where:
+                self._drop_countdown = None
+                return True
+            return False
 
     # -- aiosmtpd hooks (run in the server thread) -----------------------------
     def _authenticate(
@@ -154,6 +178,9 @@ class SMTPStandIn:
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
+        if self._drop_now("rcpt"):
+            cast(asyncio.Transport, server.transport).abort()
+            return "421 4.4.2 Connection dropped"  # written to nobody
         key = address.lower()
         with self._lock:
             if key in self._rejected:
@@ -165,11 +192,8 @@ class SMTPStandIn:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        with self._lock:
-            drop = self._drop_countdown == 0
-            if self._drop_countdown is not None:
-                self._drop_countdown = None if drop else self._drop_countdown - 1
-        if drop:
+        drop = self._drop_now("data")
+        if drop and not self._drop_queued:
             cast(asyncio.Transport, server.transport).abort()  # no reply: the connection vanishes
             return "421 4.4.2 Connection dropped"  # written to nobody
         parsed: EmailMessage | None = None
@@ -182,6 +206,9 @@ class SMTPStandIn:
             if parsed is not None:
                 self._messages.append((envelope.mail_from or "", list(envelope.rcpt_tos), parsed))
                 self._deliveries.update(envelope.rcpt_tos)
+        if drop:  # queued, then gone before the reply
+            cast(asyncio.Transport, server.transport).abort()
+            return "421 4.4.2 Connection dropped"
         return "250 OK: queued"
 
 

@@ -1,0 +1,61 @@
+"""Stopping cleanly on SIGINT or SIGTERM: finish what is with the provider, then exit.
+
+The first signal sets an event that the dispatcher checks before it hands
+over the next batch; the batch already with the provider is waited for and
+its outcome recorded, so nothing sent is forgotten and nothing is sent twice.
+A second signal exits at once: the batch in flight stays ``handed`` and the
+next run records its recipients as in doubt (see ``ledger.recover``).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from types import FrameType
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+NAMES = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM"}
+
+
+class GracefulStop:
+    """Install the two-step handlers for the duration of a ``with`` block.
+
+    Messages go straight to file descriptor 2: a signal handler may run while
+    the main thread is half-way through printing, and ``os.write`` cannot be
+    caught in the middle of itself the way a buffered stream can.
+    """
+
+    def __init__(self, first: str, second: str) -> None:
+        self.event = threading.Event()
+        self.signum: int | None = None
+        self._messages = (first, second)
+        self._previous: dict[int, object] = {}
+
+    @property
+    def name(self) -> str:
+        return NAMES.get(self.signum, str(self.signum)) if self.signum else ""
+
+    @property
+    def exit_code(self) -> int:
+        """128 + the signal's number, as shells report a process a signal ended."""
+        return 128 + (self.signum or 0)
+
+    def __enter__(self) -> GracefulStop:
+        if threading.current_thread() is threading.main_thread():
+            for signum in SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
+        self._previous.clear()
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        if self.event.is_set():
+            os.write(2, f"{NAMES.get(signum, signum)}: {self._messages[1]}\n".encode())
+            os._exit(128 + signum)
+        self.signum = signum
+        self.event.set()
+        os.write(2, f"{NAMES.get(signum, signum)}: {self._messages[0]}\n".encode())

@@ -1,0 +1,126 @@
+"""SIGINT and SIGTERM in the middle of a real ``digest send``, then the same command again.
+
+The promise: the first signal stops the send after the batch with the provider is
+answered and recorded (exit 130 for SIGINT, 143 for SIGTERM, one line saying so);
+nothing the provider accepted is forgotten, so resuming mails nobody twice. A second
+signal exits at once, and the batch it abandoned is in doubt, never silently resent.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from sites import (
+    BATCH,
+    SUBSCRIBERS,
+    Site,
+    everyone,
+    sendgrid_process,
+    sqlite_site,
+)
+from standins.smtp_server import SMTPStandIn
+
+
+def wait_for(condition, process, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert process.poll() is None, "the send finished before the signal"
+        assert time.monotonic() < deadline, "the send made no progress"
+        time.sleep(0.01)
+
+
+def assert_stopped_cleanly(site: Site, log: str, name: str) -> None:
+    out, err = site.output(log)
+    assert "Traceback" not in err
+    assert f"{name}: stopping after the batch with the provider is recorded" in err
+    assert f"stopped by {name}: " in err and "run the same command again to resume" in err
+    assert "sent via sendgrid" in out or "sent via smtp" in out  # the usual summary table
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_mid_send_finishes_the_batch_with_sendgrid_then_stops(
+    tmp_path, sqlite_template, signum, code
+):
+    with sendgrid_process(tmp_path, "--answer-delay-ms", "200") as server:
+        site = sqlite_site(tmp_path, sqlite_template, server.url)
+        send = site.start("send", "--provider", "sendgrid")
+        wait_for(lambda: len(server.lines()) >= 2 * BATCH, send)
+
+        send.send_signal(signum)
+        signalled = time.monotonic()
+        assert send.wait(timeout=30) == code
+        took = time.monotonic() - signalled
+
+        assert took < 3  # one batch's answer, not the whole send
+        assert_stopped_cleanly(site, "send", signal.Signals(signum).name)
+        accepted = server.deliveries()
+        assert max(accepted.values()) == 1
+        assert len(accepted) < SUBSCRIBERS  # it did stop early
+        counts = site.ledger_counts()
+        # Everything SendGrid accepted, and only that, is recorded as sent.
+        assert site.addresses("sent") == set(accepted)
+        assert counts["in_doubt"] == counts["failed"] == 0
+        assert counts["pending"] == SUBSCRIBERS - len(accepted)
+
+        again = site.run("send", "--provider", "sendgrid")
+
+        assert again.returncode == 0, again.stderr
+        assert server.deliveries() == Counter(dict.fromkeys(everyone(), 1))
+
+
+def test_sigterm_mid_smtp_send_records_every_message_the_server_took(tmp_path, sqlite_template):
+    with SMTPStandIn() as server:
+        site = sqlite_site(tmp_path, sqlite_template)
+        site.env["DIGEST_SMTP_URL"] = server.url()
+        (tmp_path / "digest.toml").write_text("[smtp]\nrate = 400\nconnections = 2\n")
+        send = site.start("send", "--provider", "smtp")
+        wait_for(lambda: sum(server.deliveries().values()) >= 300, send)
+
+        send.send_signal(signal.SIGTERM)
+        assert send.wait(timeout=30) == 143
+
+        assert_stopped_cleanly(site, "send", "SIGTERM")
+        got = server.deliveries()
+        assert max(got.values()) == 1
+        assert site.addresses("sent") == set(got)
+        assert site.ledger_counts()["in_doubt"] == 0
+
+        (tmp_path / "digest.toml").write_text("[smtp]\nconnections = 4\n")  # no need to dawdle
+        again = site.run("send", "--provider", "smtp")
+
+        assert again.returncode == 0, again.stderr
+        assert server.deliveries() == Counter(dict.fromkeys(everyone(), 1))
+
+
+def test_a_second_signal_exits_at_once_and_leaves_that_batch_in_doubt(
+    tmp_path: Path, sqlite_template
+):
+    options = ("--answer-delay-ms", "4000", "--slow-answers", "1")
+    with sendgrid_process(tmp_path, *options) as server:
+        site = sqlite_site(tmp_path, sqlite_template, server.url)
+        send = site.start("send", "--provider", "sendgrid")
+        wait_for(lambda: len(server.lines()) >= BATCH, send)  # accepted, answer on its way
+
+        send.send_signal(signal.SIGINT)
+        time.sleep(0.2)
+        send.send_signal(signal.SIGINT)
+        signalled = time.monotonic()
+        assert send.wait(timeout=30) == 130
+        assert time.monotonic() - signalled < 2  # did not wait for the 4-second answer
+
+        _, err = site.output("send")
+        assert "stopping at once" in err and "Traceback" not in err
+        first = set(server.deliveries())
+
+        again = site.run("send", "--provider", "sendgrid")
+
+        assert again.returncode == 1  # some recipients are in doubt
+        assert "in doubt" in again.stderr and "--resend-in-doubt" in again.stderr
+        got = server.deliveries()
+        assert max(got.values()) == 1  # the abandoned batch was not resent
+        assert site.addresses("in_doubt") == first
+        assert set(got) == everyone()
