@@ -34,9 +34,11 @@ def propose_edition(
     if recorded is not None:
         return recorded
     zone = ZoneInfo(timezone)
-    if day >= local_today(timezone, now):
+    if day == local_today(timezone, now):
         cutoff = now  # a one-off send of today's edition takes everything so far
     else:
+        # A past edition that was never sent, or a look ahead (preview, dry run: a
+        # future edition cannot be sent): its scheduled cut-off, never "now".
         cutoff = datetime.combine(day, settings.send_time, zone).astimezone(UTC)
     floor = cutoff - timedelta(hours=settings.window_hours)
     previous = ledger.previous_cutoff(timezone, cutoff)

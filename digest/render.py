@@ -21,6 +21,7 @@ from premailer import Premailer
 from digest.config import Settings
 from digest.grouping import MORE_NEWS_KEY, Section
 from digest.models import Edition
+from digest.validate import safe_link
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,9 @@ class Renderer:
             keep_trailing_newline=True,
             undefined=jinja2.StrictUndefined,
         )
+        # Links are checked again here, not only at ingest: an article stored by an
+        # older release (or straight into the database) must not become a script link.
+        self.env.filters["href"] = safe_link
         # A fresh nonce per renderer: article text cannot smuggle in a placeholder.
         # Short, because SendGrid carries them once per recipient (a million a send).
         nonce = secrets.token_hex(5)

@@ -214,6 +214,46 @@ def test_todays_edition_is_cut_off_at_the_moment_of_sending(store, settings):
     assert "Dated a minute ahead" not in body
 
 
+def test_tomorrows_edition_cannot_be_sent_today_and_is_left_untouched(newsroom, settings):
+    from digest.errors import ConfigError
+
+    tomorrow = TODAY + timedelta(days=1)
+    with pytest.raises(ConfigError, match="has not begun yet in UTC"):
+        make_dispatcher(newsroom, settings).send(tomorrow)
+
+    ledger = Ledger(newsroom, settings.timezone)
+    assert ledger.editions() == []  # nothing recorded, no cut-off fixed
+    assert not settings.outbox_dir.exists()
+    # Looking ahead is fine, and records nothing either.
+    rows = make_dispatcher(newsroom, settings).dry_run(tomorrow)
+    assert sum(r.recipients for r in rows) == 4
+    ahead = preview(newsroom, settings, tomorrow, None, now=NOW)
+    assert ahead.edition.cutoff == datetime(2026, 11, 25, 7, 0, tzinfo=UTC)  # its send time
+    assert ledger.editions() == []
+
+    # On the day, the edition is sent as usual.
+    on_the_day = NOW + timedelta(days=1)
+    (result,) = make_dispatcher(newsroom, settings, now=on_the_day).send(tomorrow).editions
+    assert result.edition.cutoff == on_the_day
+    assert result.sent > 0
+
+
+def test_a_date_already_begun_in_one_zone_but_not_another_names_the_early_zone(store, settings):
+    from digest.errors import ConfigError
+
+    store.save_subscribers(
+        [subscriber("nz@example.com", timezone="Pacific/Auckland"), subscriber("utc@example.com")]
+    )
+    late_evening = datetime(2026, 11, 24, 23, 30, tzinfo=UTC)  # already the 25th in Auckland
+    dispatcher = make_dispatcher(store, settings, now=late_evening)
+
+    with pytest.raises(ConfigError, match=r"not begun yet in UTC\b"):
+        dispatcher.send(date(2026, 11, 25))
+
+    (result,) = dispatcher.send(date(2026, 11, 25), timezones=["Pacific/Auckland"]).editions
+    assert result.edition.label == "2026-11-25 Pacific/Auckland"
+
+
 def test_an_edition_starts_at_the_previous_cut_off_of_its_own_timezone(store, settings):
     ny_cutoff_22 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
     store.save_articles(
@@ -408,6 +448,101 @@ def test_a_batch_whose_lease_ran_out_is_taken_over(five_readers, settings):
     assert len(read_outbox(settings.outbox_dir / TODAY_SLUG)) == 5
     counts = Ledger(five_readers, settings.timezone).counts(edition)
     assert counts == {"sent": 5, "failed": 0, "in_doubt": 0, "skipped": 0, "pending": 0}
+
+
+class NotResendable(OutboxProvider):
+    """The outbox, made to behave like SendGrid or SMTP: it cannot tell what it delivered."""
+
+    resendable = False
+
+    def deliver(self, batch):
+        # Write afresh every time, as a provider that cannot check would mail again.
+        for recipient in batch.recipients:
+            self.path_for(batch, recipient).unlink(missing_ok=True)
+        return super().deliver(batch)
+
+
+@pytest.mark.parametrize(
+    ("state", "provider_cls", "expected"),
+    [
+        ("sending", NotResendable, "sent"),  # claimed, never handed over: sent again
+        ("handed", NotResendable, "in_doubt"),  # may have been accepted: not resent
+        ("handed", OutboxProvider, "sent"),  # the outbox finds what it wrote
+    ],
+)
+def test_a_dead_senders_batch_is_resent_only_if_it_never_reached_the_provider(
+    five_readers, settings, state, provider_cls, expected
+):
+    provider = provider_cls(settings.outbox_dir)
+    provider.max_batch = 2
+    dispatcher, edition, _ = _planned(five_readers, settings, provider)
+    owner = f"{socket.gethostname()}:{dead_pid()}"
+    batch = dispatcher.ledger.claim(edition, owner, lease_seconds=3600)
+    held = {r.email for r in dispatcher.ledger.recipients(batch, dispatcher.links.unsubscribe)}
+    if state == "handed":
+        assert dispatcher.ledger.hand_over(batch, owner)
+
+    (result,) = make_dispatcher(five_readers, settings, provider=provider).send().editions
+
+    ledger = Ledger(five_readers, settings.timezone)
+    assert {r.email for r in ledger.entries(edition, expected)} >= held
+    mails = read_outbox(settings.outbox_dir / TODAY_SLUG)
+    everyone = {f"reader{i}@example.com" for i in range(5)}
+    if expected == "in_doubt":
+        assert set(mails) == everyone - held
+        assert result.in_doubt == 2 and {a for a, _ in result.doubts} == held
+        assert all("stopped before recording the answer" in why for _, why in result.doubts)
+        # Only the operator's word sends them again.
+        (again,) = (
+            make_dispatcher(five_readers, settings, provider=provider)
+            .send(resend_in_doubt=True)
+            .editions
+        )
+        assert again.sent == 2 and again.in_doubt == 0
+    else:
+        assert set(mails) == everyone and result.in_doubt == 0
+
+
+def test_an_expired_lease_on_a_handed_batch_puts_it_in_doubt(five_readers, settings):
+    provider = NotResendable(settings.outbox_dir)
+    provider.max_batch = 2
+    dispatcher, edition, _ = _planned(five_readers, settings, provider)
+    owner = "sender-2.example.internal:4242"  # another host: only its lease tells
+    batch = dispatcher.ledger.claim(edition, owner, lease_seconds=-60)
+    assert dispatcher.ledger.hand_over(batch, owner)
+
+    (result,) = make_dispatcher(five_readers, settings, provider=provider).send().editions
+
+    assert (result.sent, result.in_doubt) == (3, 2)
+
+
+def test_an_answer_that_comes_after_all_replaces_in_doubt(five_readers, settings):
+    from digest.ledger import Outcome
+
+    provider = NotResendable(settings.outbox_dir)
+    provider.max_batch = 5
+    dispatcher, edition, _ = _planned(five_readers, settings, provider)
+    owner = "sender-2.example.internal:4242"
+    batch = dispatcher.ledger.claim(edition, owner, lease_seconds=-60)
+    held = dispatcher.ledger.recipients(batch, dispatcher.links.unsubscribe)
+    assert dispatcher.ledger.hand_over(batch, owner)
+    assert dispatcher.ledger.recover(edition) == (0, 5)  # its lease ran out: in doubt
+
+    # The slow sender's answer arrives: the truth is written over "in doubt".
+    dispatcher.ledger.finish(batch, [Outcome(r.subscriber_id, "sent", "<id@x>") for r in held])
+
+    counts = Ledger(five_readers, settings.timezone).counts(edition)
+    assert (counts["sent"], counts["in_doubt"]) == (5, 0)
+
+
+def test_a_batch_another_sender_took_over_is_not_handed_over_twice(five_readers, settings):
+    provider = OutboxProvider(settings.outbox_dir)
+    dispatcher, edition, _ = _planned(five_readers, settings, provider)
+    batch = dispatcher.ledger.claim(edition, "me:1", lease_seconds=-60)
+    dispatcher.ledger.recover(edition)  # the lease ran out: back to pending
+    assert dispatcher.ledger.claim(edition, "other:2", lease_seconds=600)
+
+    assert not dispatcher.ledger.hand_over(batch, "me:1")
 
 
 def test_the_outbox_does_not_rewrite_a_message_that_exists(five_readers, settings):

@@ -182,6 +182,43 @@ def test_article_content_is_escaped(renderer):
     }
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "javascript:alert(1)",
+        "JavaScript:alert(1)",
+        "  javascript:alert(1)",
+        "java\tscript:alert(1)",  # browsers drop tabs and newlines inside a URL
+        "java\nscript:alert(1)",
+        "vbscript:msgbox(1)",
+        "data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==",
+        "//evil.example/path",  # protocol-relative: nothing to resolve it against
+        "/local/path",
+        "file:///etc/passwd",
+        "https://",  # no host
+    ],
+)
+def test_only_web_and_mail_links_become_clickable(renderer, url):
+    article = stored("Clickable or not", ["Climate"], 0, url=url)
+
+    rendered = renderer.render(
+        EDITION, sections_of([article]), [], "Hello,", "http://localhost:8000/u/t"
+    )
+
+    hrefs = re.findall(r'href="([^"]*)"', rendered.html)
+    assert hrefs == ["http://localhost:8000/u/t"]  # only the unsubscribe link
+    assert "Clickable or not" in rendered.html  # the article is still there, as text
+    assert "script:" not in rendered.text and "data:" not in rendered.text
+
+
+@pytest.mark.parametrize("url", ["https://news.example.org/a?b=1&c=2", "mailto:desk@example.org"])
+def test_web_and_mail_links_stay_links(renderer, url):
+    article = stored("A link", ["Climate"], 0, url=url)
+    rendered = renderer.render(EDITION, sections_of([article]), [], "Hello,", "https://x/u/t")
+    assert f'href="{url.replace("&", "&amp;")}"' in rendered.html
+    assert url in rendered.text
+
+
 def test_article_text_cannot_inject_a_placeholder(settings):
     earlier = Renderer(settings)  # e.g. a previous run whose placeholders leaked
     renderer = Renderer(settings)

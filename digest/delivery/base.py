@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -54,9 +55,6 @@ class Outgoing:
     def personalised(self, recipient: Recipient) -> Rendered:
         return self.renderer.personalise(self.content, recipient.name, recipient.unsubscribe_url)
 
-    def message_for(self, recipient: Recipient) -> EmailMessage:
-        return build_message(self, recipient, self.personalised(recipient))
-
     def wire_bytes(self, recipient: Recipient, eight_bit: bool = True) -> tuple[bytes, str]:
         """(the message as it goes on the wire, its Message-ID), cheaply.
 
@@ -68,8 +66,7 @@ class Outgoing:
         """
         template = self._template() if eight_bit else None
         if template is None:
-            message = self.message_for(recipient)
-            return message.as_bytes(), str(message["Message-ID"])
+            return build_message(self, recipient, self.personalised(recipient))
         return template.personalise(recipient)
 
     def _template(self) -> MessageTemplate | None:
@@ -141,8 +138,32 @@ def display_name(name: str) -> str:
     return clean_header(name)[:100].strip()
 
 
-def recipient_address(recipient: Recipient) -> Address:
-    return Address(display_name=display_name(recipient.name), addr_spec=recipient.email)
+def address_header(name: str, email: str) -> str:
+    """A ``To:`` value whose encoded words stay within RFC 2047's 75 characters.
+
+    ``email.headerregistry`` would make one encoded word as long as the line
+    allows (998 here, so that a long List-Unsubscribe URL is never folded into
+    encoded words), which mail clients may refuse to decode; ``Header`` splits
+    a non-ASCII name into several short words, folded onto lines of their own.
+    """
+    name = display_name(name)
+    if not name:
+        return email
+    if name.isascii():
+        return formataddr((name, email))
+    words = Header(name, "utf-8", maxlinelen=76, header_name="To").encode(linesep="\r\n")
+    last = len(words.rsplit("\n", 1)[-1])
+    fold = "\r\n " if last + len(email) + 3 > 78 else " "
+    return f"{words}{fold}<{email}>"
+
+
+def recipient_head(recipient: Recipient, message_id: str) -> str:
+    """The header lines that differ per recipient, in wire form, put before the rest."""
+    url = recipient.unsubscribe_url
+    return (
+        f"To: {address_header(recipient.name, recipient.email)}\r\n"
+        f"Message-ID: {message_id}\r\nList-Unsubscribe: <{url}>\r\n"
+    )
 
 
 def subject_of(batch: Outgoing) -> str:
@@ -155,16 +176,16 @@ def list_unsubscribe_headers(url: str) -> dict[str, str]:
     return {"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
 
 
-def build_message(batch: Outgoing, recipient: Recipient, content: Rendered) -> EmailMessage:
-    """An RFC 5322 message: multipart/alternative, text/plain first, then HTML."""
+def build_message(batch: Outgoing, recipient: Recipient, content: Rendered) -> tuple[bytes, str]:
+    """An RFC 5322 message built whole (7-bit safe): multipart/alternative, text
+    then HTML. Returns (the message as it goes on the wire, its Message-ID)."""
     message = _shared_headers(batch)
-    message["To"] = recipient_address(recipient)
-    message["Message-ID"] = make_msgid("digest", domain=batch.sender.domain or "localhost")
-    for name, value in list_unsubscribe_headers(recipient.unsubscribe_url).items():
-        message[name] = value
+    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message.set_content(content.text, subtype="plain", charset="utf-8")
     message.add_alternative(content.html, subtype="html", charset="utf-8")
-    return message
+    message_id = make_msgid("digest", domain=batch.sender.domain or "localhost")
+    head = recipient_head(recipient, message_id).encode("ascii")
+    return head + message.as_bytes(), message_id
 
 
 def _shared_headers(batch: Outgoing) -> EmailMessage:
@@ -223,6 +244,4 @@ class MessageTemplate:
             .replace(t["text_url"], url)
         )
         message_id = make_msgid("digest", domain=self.domain)
-        to = formataddr((display_name(recipient.name), recipient.email), charset="utf-8")
-        head = f"To: {to}\r\nMessage-ID: {message_id}\r\nList-Unsubscribe: <{url}>\r\n"
-        return (head + body).encode("utf-8"), message_id
+        return (recipient_head(recipient, message_id) + body).encode("utf-8"), message_id
