@@ -706,3 +706,33 @@ def test_cli_counts_failed_recipients_and_exits_1(cli_newsroom, tmp_path, standi
     assert len(failed_lines) == 1  # one line per reason, not one per recipient
     assert "500" in failed_lines[0]
     assert sum(standin.deliveries().values()) == 8
+
+
+def test_cli_a_slow_sendgrid_puts_the_batch_in_doubt_once_never_twice(
+    cli_newsroom, tmp_path, standin
+):
+    """The case that once mailed each recipient four times: a 1.5 s server, timeout = 1."""
+    url, addresses = cli_newsroom
+    (tmp_path / "digest.toml").write_text("[sendgrid]\ntimeout = 1\n", encoding="utf-8")
+    standin.answer_delay = 1.5
+    env = cli_env(url, standin, KEY)
+
+    first = digest("send", "--provider", "sendgrid", cwd=tmp_path, env=env)
+    again = digest("send", "--provider", "sendgrid", cwd=tmp_path, env=env)
+    status = digest("status", cwd=tmp_path, env=env)
+
+    for result in (first, again):
+        assert result.returncode == 1, result.stderr
+        assert "Traceback" not in result.stderr
+        assert "12 recipient(s) in doubt" in result.stderr
+        assert "--resend-in-doubt" in result.stderr
+    assert first.stderr.count("in doubt: ") == 1  # one line per reason
+    assert "did not answer within 1 s" in first.stderr
+    assert standin.deliveries() == Counter(dict.fromkeys(addresses, 1))  # each mailed once
+    assert "in doubt" in status.stdout and "12 recipient(s) in doubt" in status.stderr
+
+    standin.answer_delay = 0.0
+    resent = digest("send", "--provider", "sendgrid", "--resend-in-doubt", cwd=tmp_path, env=env)
+
+    assert resent.returncode == 0, resent.stderr
+    assert standin.deliveries() == Counter(dict.fromkeys(addresses, 2))  # the operator's choice

@@ -215,6 +215,7 @@ class SendGridStandIn:
         self.api_key, self.validate_schema, self.delay = api_key, validate_schema, delay
         self.answer_delay = answer_delay
         self.slow_answers: int | None = None  # answer_delay for this many requests only
+        self._late: collections.deque[float] = collections.deque()
         self.record_path, self.keep_bodies, self.port = record_path, keep_bodies, port
         self.accepted: list[dict[str, Any]] = []
         self.statuses: list[int] = []
@@ -297,6 +298,12 @@ class SendGridStandIn:
         with self._lock:
             self._faults.extend((status, dict(headers or {}), body, delay) for _ in range(count))
 
+    def accept_late(self, delay: float, *, count: int = 1) -> None:
+        """Accept the next ``count`` valid requests at once and answer ``delay`` seconds
+        later (a loaded SendGrid: a client that stops waiting has had its mail sent)."""
+        with self._lock:
+            self._late.extend([delay] * count)
+
     def _reply(self, h: _Handler, status: int, body: Body, headers: dict[str, str]) -> None:
         data = b"" if body is None else json.dumps(body).encode()
         if data:
@@ -370,6 +377,8 @@ class SendGridStandIn:
             slow = self.answer_delay if self.slow_answers != 0 else 0.0
             if slow and self.slow_answers is not None:
                 self.slow_answers -= 1
+            if self._late:
+                slow = self._late.popleft()
         if slow:
             time.sleep(slow)
         self._reply(h, 202, None, {"X-Message-Id": message_id})
