@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -148,7 +149,7 @@ def _print_dry_run(
     for row in rows:
         table.add_row(
             row.edition.label,
-            ", ".join(row.topics) or "(everything)",
+            escape(", ".join(row.topics)) or "(everything)",  # subscriber text: not markup
             str(row.recipients),
             str(row.sections),
             str(row.articles),
