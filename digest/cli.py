@@ -20,6 +20,7 @@ from rich.table import Table
 from digest import __version__
 from digest.config import Settings, load_settings
 from digest.errors import ConfigError, DigestError, InputError
+from digest.validate import clean_line
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -38,13 +39,42 @@ class Failed(click.ClickException):
 
 
 class DigestGroup(click.Group):
+    """Turns the library's expected failures into one line on stderr and an exit code."""
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except ConfigError as error:
-            raise UsageProblem(str(error)) from None
+            raise UsageProblem(clean_line(str(error))) from None
         except DigestError as error:
-            raise Failed(str(error)) from None
+            raise Failed(clean_line(str(error))) from None
+        except Exception as error:
+            if not _is_database_error(error):
+                raise
+            raise _database_failure(error, ctx.obj) from None
+
+
+def _is_database_error(error: Exception) -> bool:
+    # sqlalchemy is imported only by commands that open the store (--help stays
+    # fast); an error cannot come from it if it was never imported.
+    exc = sys.modules.get("sqlalchemy.exc")
+    return exc is not None and isinstance(error, exc.SQLAlchemyError)
+
+
+def _database_failure(error: Exception, app: _Lazy | None) -> click.ClickException:
+    """A safety net: any database error that escapes a command, as one line.
+
+    A problem with the file itself (read-only, damaged) is the operator's to
+    fix: exit 2, as when it is found on opening. Anything else happened
+    mid-run, and the transaction it broke was rolled back: exit 1.
+    """
+    store = app.opened_store if isinstance(app, _Lazy) else None
+    if store is None:
+        return Failed(f"database error: {clean_line(str(error)).split(' [SQL:')[0][:300]}")
+    known = store.problem(error)
+    if known:
+        return UsageProblem(known)
+    return Failed(f"database error: {store.describe(error)}")
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -91,6 +121,11 @@ class _Lazy:
             from digest.store import Store
 
             self._store = Store(self.settings.database_url)
+        return self._store
+
+    @property
+    def opened_store(self):
+        """The store if a command opened it, without opening it."""
         return self._store
 
 
@@ -224,7 +259,10 @@ def preview(app: _Lazy, day, email: str | None, output: Path) -> None:
     from digest.edition import preview as render_preview
 
     result = render_preview(app.store, app.settings, _day(day), email)
-    output.write_text(result.rendered.html, encoding="utf-8")
+    try:
+        output.write_text(result.rendered.html, encoding="utf-8")
+    except OSError as error:
+        raise UsageProblem(f"{output}: cannot write the preview: {error.strerror}") from None
     who = email or "a subscriber of everything"
     out.print(
         f"preview of {result.edition.label} for {who}: {result.articles} article(s) "
