@@ -130,10 +130,22 @@ class _Lazy:
 
 
 pass_app = click.make_pass_decorator(_Lazy)
+# An edition's window reaches back from its date and across timezones; dates
+# near the ends of the calendar would overflow it.
+FIRST_DATE, LAST_DATE = date(1970, 1, 1), date(2999, 12, 31)
+
+
+def _check_day(ctx: click.Context, param: click.Parameter, value):
+    if value is not None and not FIRST_DATE <= value.date() <= LAST_DATE:
+        raise click.BadParameter(f"must be between {FIRST_DATE} and {LAST_DATE}")
+    return value
+
+
 date_option = click.option(
     "--date",
     "day",
     type=click.DateTime(formats=["%Y-%m-%d"]),
+    callback=_check_day,
     help="Edition date, YYYY-MM-DD (default: today in each delivery timezone).",
 )
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import time
 from email.utils import parseaddr
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from digest import validate
@@ -168,6 +169,8 @@ def load_settings(explicit: str | None = None) -> Settings:
             ) from None
         except tomllib.TOMLDecodeError as err:
             raise ConfigError(f"{path}: not valid TOML: {err}") from None
+        except RecursionError:  # tomllib recurses once per level of [[[…]]]
+            raise ConfigError(f"{path}: not valid TOML: nested too deeply") from None
         except OSError as err:
             raise ConfigError(f"{path}: cannot read the config file: {err.strerror}") from None
     base = path.resolve().parent if path else Path.cwd()
@@ -381,6 +384,8 @@ def _check_public_url(value: str) -> None:
     link = validate.safe_link(value)
     if not link or not re.match(r"^https?://[^/?#]", link):
         raise ValueError(f"must be an http(s) URL, not {_show(value)}")
+    if "?" in link or "#" in link:  # links are made by appending /unsubscribe/<token>
+        raise ValueError(f"must have no ?query or #fragment, not {_show(value)}")
 
 
 def _check_folder(path: Path) -> None:
@@ -400,8 +405,31 @@ def _number(value: float) -> str:
 
 
 def _show(value) -> str:
-    """A short, escaped excerpt of a value for an error message."""
-    return validate.shorten(repr(value), 60)
+    """A short, escaped excerpt of a value for an error message.
+
+    An operator who pastes a secret into the wrong setting must not see it
+    echoed back (into a terminal log, a CI job): the environment's secrets,
+    and the passwords inside its URLs, are masked wherever they appear.
+    """
+    text = repr(value)
+    for hidden in _secrets():
+        text = text.replace(hidden, "***")
+    return validate.shorten(text, 60)
+
+
+def _secrets() -> list[str]:
+    """The environment's secrets, and the passwords in its URLs."""
+    found = []
+    for name in (*SECRET_VARIABLES, "DIGEST_DATABASE_URL"):
+        value = secret(name)
+        if not value:
+            continue
+        try:
+            password = urlsplit(value).password
+        except ValueError:
+            password = None
+        found += [v for v in (value, password) if v and len(v) >= 4]
+    return found
 
 
 def _key(key: str) -> str:

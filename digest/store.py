@@ -151,6 +151,11 @@ class Store:
             found = conn.execute(sa.select(schema_version.c.version)).scalar()
             if found is None:
                 conn.execute(schema_version.insert().values(version=SCHEMA_VERSION))
+            elif not isinstance(found, int) or isinstance(found, bool) or found < 1:
+                raise ConfigError(
+                    f"the database {self.url} records schema version {found!r:.40}, which no "
+                    "digest writes: it is not digest's database, or it is damaged"
+                )
             elif found > SCHEMA_VERSION:
                 raise ConfigError(
                     f"database schema version {found} is newer than this digest "

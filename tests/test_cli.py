@@ -22,6 +22,7 @@ import pytest
 from conftest import ROOT
 from conftest import run_digest as digest
 
+from digest import __version__
 from digest.store import Store
 from digest.unsubscribe import read_token
 
@@ -317,3 +318,25 @@ def test_a_bad_database_url_exits_2_with_one_line(tmp_path):
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert "DIGEST_DATABASE_URL" in result.stderr
+
+
+def test_version(tmp_path):
+    (tmp_path / "digest.toml").write_text("lease_seconds = 0\n", "utf-8")  # not even read
+    result = digest("--version", cwd=tmp_path, env=cli_env(f"sqlite:///{tmp_path / 'x.db'}"))
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"digest, version {__version__}"
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_status_with_a_bad_setting_exits_2_with_one_line(tmp_path):
+    (tmp_path / "digest.toml").write_text("lease_seconds = 0\n", "utf-8")
+    url = f"sqlite:///{tmp_path / 'digest.db'}"
+
+    result = digest("status", cwd=tmp_path, env=cli_env(url))
+
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines() == [
+        "Error: digest.toml: lease_seconds: must be from 30 to 86400, got 0"
+    ]
+    assert result.stdout == ""

@@ -410,6 +410,7 @@ def test_a_folder_is_not_a_config_file(tmp_path):
         ('public_url = "https://example.org\\nBcc: x"\n', "public_url"),
         ('public_url = "javascript:alert(1)"\n', "public_url"),
         ('public_url = "https://"\n', "public_url"),
+        ('public_url = "https://digest.example.com/?from=mail"\n', "public_url"),
         ('from_address = "Digest <digest@example.com>\\r\\nBcc: x@example.com"\n', "from_address"),
         ('from_address = "nobody"\n', "from_address"),
         ('outbox_dir = "out\\u0000box"\n', "outbox_dir"),
@@ -440,3 +441,8 @@ def test_an_unknown_key_with_escape_codes_is_shown_escaped(tmp_path):
 
 def test_the_same_setting_twice_is_refused(tmp_path):
     assert "set twice" in config_error("max-per-section = 3\nmax_per_section = 4\n", tmp_path)
+
+
+def test_toml_nested_too_deeply_is_refused(tmp_path):
+    message = config_error("sources = " + "[" * 5000 + "]" * 5000 + "\n", tmp_path)
+    assert "not valid TOML: nested too deeply" in message

@@ -168,3 +168,18 @@ def test_any_other_database_error_is_one_line_and_exit_1(db_url, tmp_path):
     with engine.connect() as conn:  # nothing of the other application's was lost
         assert conn.exec_driver_sql("SELECT handle FROM subscribers").scalars().all() == ["someone"]
     engine.dispose()
+
+
+@pytest.mark.parametrize("recorded", ["'abc'", "0", "-5"])
+def test_a_schema_version_no_digest_wrote_is_named(tmp_path, recorded):
+    path = tmp_path / "digest.db"
+    filled_database(path)
+    engine = sa.create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"UPDATE schema_version SET version = {recorded}")
+    engine.dispose()
+
+    message = open_error(f"sqlite:///{path}")
+
+    assert message.startswith(f"the database sqlite:///{path} records schema version ")
+    assert "not digest's database, or it is damaged" in message
