@@ -22,8 +22,10 @@ from digest.config import Settings, load_settings
 from digest.errors import ConfigError, DigestError, InputError
 from digest.validate import clean_line
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# Plain text only: names, titles and paths come from untrusted files, and
+# rich would read "[/x]" in one as markup (and fail) or ":fire:" as an emoji.
+out = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
 
 
 class UsageProblem(click.ClickException):

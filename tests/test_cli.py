@@ -23,6 +23,7 @@ from conftest import ROOT
 from conftest import run_digest as digest
 
 from digest import __version__
+from digest.models import Subscriber
 from digest.store import Store
 from digest.unsubscribe import read_token
 
@@ -340,3 +341,19 @@ def test_status_with_a_bad_setting_exits_2_with_one_line(tmp_path):
         "Error: digest.toml: lease_seconds: must be from 30 to 86400, got 0"
     ]
     assert result.stdout == ""
+
+
+def test_brackets_and_colons_in_untrusted_text_are_printed_as_they_are(tmp_path):
+    # rich would read "[/x]" as a closing tag (and crash) and ":fire:" as an emoji.
+    url = f"sqlite:///{tmp_path / 'digest.db'}"
+    store = Store(url)
+    store.save_subscribers(
+        [Subscriber(email="ann@example.com", name="Ann [/x] Lee :fire:", topics=["[bold]Tech"])]
+    )
+    store.close()
+
+    result = digest("subscribers", "list", cwd=tmp_path, env=cli_env(url))
+
+    assert result.returncode == 0, result.stderr
+    assert "Ann [/x] Lee :fire:" in result.stdout
+    assert "[bold]Tech" in result.stdout
