@@ -28,13 +28,20 @@ out = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
 
 
-class UsageProblem(click.ClickException):
+class OneLine(click.ClickException):
+    """An error shown as one line: no line breaks or terminal escapes from what it quotes."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(clean_line(message))
+
+
+class UsageProblem(OneLine):
     """Bad usage, configuration or input: exit 2."""
 
     exit_code = 2
 
 
-class Failed(click.ClickException):
+class Failed(OneLine):
     """The work finished, but some of it failed (each failure already named): exit 1."""
 
     exit_code = 1
@@ -47,9 +54,9 @@ class DigestGroup(click.Group):
         try:
             return super().invoke(ctx)
         except ConfigError as error:
-            raise UsageProblem(clean_line(str(error))) from None
+            raise UsageProblem(str(error)) from None
         except DigestError as error:
-            raise Failed(clean_line(str(error))) from None
+            raise Failed(str(error)) from None
         except Exception as error:
             if not _is_database_error(error):
                 raise
@@ -72,7 +79,7 @@ def _database_failure(error: Exception, app: _Lazy | None) -> click.ClickExcepti
     """
     store = app.opened_store if isinstance(app, _Lazy) else None
     if store is None:
-        return Failed(f"database error: {clean_line(str(error)).split(' [SQL:')[0][:300]}")
+        return Failed(f"database error: {str(error).split('[SQL:')[0][:300]}")
     known = store.problem(error)
     if known:
         return UsageProblem(known)

@@ -172,6 +172,9 @@ CASES: dict[str, Case] = {
     "preview-to-missing-folder": Case(
         ("preview", "-o", "{site}/no/such/folder/p.html"), 2, "cannot write the preview"
     ),
+    "preview-path-with-escapes": Case(
+        ("preview", "-o", "{site}/no/\x1b[2J\x1b]0;pwned\x07\n.html"), 2, "cannot write the preview"
+    ),
     "preview-unknown-subscriber": Case(
         ("preview", "--email", "nobody@example.com"), 2, "nobody@example.com"
     ),
@@ -221,6 +224,7 @@ def make_site(case: Case, newsroom: Path, tmp_path: Path) -> tuple[Path, dict[st
 def check(case: Case, exit_code: int, stdout: str, stderr: str) -> None:
     seen = stdout + stderr
     assert "Traceback" not in seen, seen
+    assert "\x1b" not in stderr and "\x07" not in stderr, stderr
     for secret in NEVER_SHOWN:
         assert secret not in seen, f"{secret!r} shown:\n{seen}"
     assert exit_code == case.exit, seen
