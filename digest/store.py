@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from digest import database
 from digest.errors import ConfigError
 from digest.models import Article, StoredArticle, Subscriber
+from digest.validate import clean_line
 
 SCHEMA_VERSION = 1
 
@@ -109,6 +110,12 @@ class Store:
         self._parsed_url = parsed
         self.url = database.redact(parsed)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+            # The upserts and SKIP LOCKED claims are written for these two.
+            raise ConfigError(
+                "DIGEST_DATABASE_URL: digest stores its data in SQLite or PostgreSQL, "
+                f"not {clean_line(parsed.get_backend_name())[:40]!r}"
+            )
         path = database.sqlite_file(parsed)
         if path is not None:
             database.make_folder(path)

@@ -183,3 +183,10 @@ def test_a_schema_version_no_digest_wrote_is_named(tmp_path, recorded):
 
     assert message.startswith(f"the database sqlite:///{path} records schema version ")
     assert "not digest's database, or it is damaged" in message
+
+
+@pytest.mark.parametrize("url", ["mysql://digest:pg-pw-1f3e@db/digest", "nosuchdb://x@y/z"])
+def test_only_sqlite_and_postgresql(url):
+    message = open_error(url)
+    assert "digest stores its data in SQLite or PostgreSQL" in message
+    assert "pg-pw-1f3e" not in message
