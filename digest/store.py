@@ -22,6 +22,7 @@ from digest.models import Article, StoredArticle, Subscriber
 from digest.validate import clean_line
 
 SCHEMA_VERSION = 1
+MIGRATION_LOCK = 0x6469676573740001  # a PostgreSQL advisory lock key: "digest", 1
 
 # Steps that bring an existing database from version N-1 to N, run in order in
 # one transaction. New tables need no step (``create_all`` makes them); a step
@@ -130,7 +131,8 @@ class Store:
             self._migrate()
         except sa.exc.SQLAlchemyError as err:
             self.engine.dispose()
-            verb = "open" if self.is_sqlite else "connect to"
+            unreachable = not self.is_sqlite and isinstance(err, sa.exc.OperationalError)
+            verb = "connect to" if unreachable else "open"
             raise ConfigError(
                 self.problem(err)
                 or f"cannot {verb} the database {self.url}: {database.first_line(err, parsed)}"
@@ -154,6 +156,11 @@ class Store:
         import digest.ledger  # noqa: F401  (its tables join the metadata)
 
         with self.engine.begin() as conn:
+            if not self.is_sqlite:
+                # Two senders starting at once on a new database would both
+                # create the tables, and one would fail; this waits instead
+                # (SQLite's BEGIN IMMEDIATE already does).
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK)))
             metadata.create_all(conn)
             found = conn.execute(sa.select(schema_version.c.version)).scalar()
             if found is None:

@@ -9,6 +9,7 @@ that escapes a command is one line too, exit 1, never a traceback.
 from __future__ import annotations
 
 import os
+import threading
 
 import pytest
 import sqlalchemy as sa
@@ -190,3 +191,25 @@ def test_only_sqlite_and_postgresql(url):
     message = open_error(url)
     assert "digest stores its data in SQLite or PostgreSQL" in message
     assert "pg-pw-1f3e" not in message
+
+
+def test_senders_starting_at_once_on_a_new_postgresql_all_start(pg_schema_url):
+    # Two schedulers firing together on a fresh database both create the tables.
+    url = pg_schema_url()
+    start = threading.Barrier(4)
+    outcomes: list[str] = []
+
+    def open_store() -> None:
+        start.wait()
+        try:
+            Store(url).close()
+            outcomes.append("opened")
+        except ConfigError as err:
+            outcomes.append(str(err))
+
+    threads = [threading.Thread(target=open_store) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcomes == ["opened"] * 4
