@@ -389,7 +389,9 @@ def _check_public_url(value: str) -> None:
 
 
 def _check_folder(path: Path) -> None:
-    if not path.is_dir():
+    # Only a folder the operator chose: the shipped templates are checked by
+    # the renderer, so a broken install does not stop `digest ingest` too.
+    if path != PACKAGE_TEMPLATES and not path.is_dir():
         raise ValueError(f"no such folder {path}")
 
 
