@@ -279,6 +279,7 @@ def preview(app: _Lazy, day, email: str | None, output: Path) -> None:
     """
     from digest.edition import preview as render_preview
 
+    _not_ours(output, app)
     result = render_preview(app.store, app.settings, _day(day), email)
     try:
         output.write_text(result.rendered.html, encoding="utf-8")
@@ -291,6 +292,17 @@ def preview(app: _Lazy, day, email: str | None, output: Path) -> None:
     )
     if result.articles == 0:
         err.print(f"warning: {who} would get no email for {result.edition.label} (nothing new)")
+
+
+def _not_ours(output: Path, app: _Lazy) -> None:
+    """Refuse to write over the database or the config file (a slip of the tab key)."""
+    ours = {app.settings.config_path: "the config file"}
+    if app.store.file is not None:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            ours[app.store.file.with_name(app.store.file.name + suffix)] = "the database"
+    for path, what in ours.items():
+        if path is not None and output.resolve() == path.resolve():
+            raise UsageProblem(f"-o {output}: that is {what}; choose another file")
 
 
 # -- send ---------------------------------------------------------------------

@@ -117,7 +117,7 @@ class Store:
                 "DIGEST_DATABASE_URL: digest stores its data in SQLite or PostgreSQL, "
                 f"not {clean_line(parsed.get_backend_name())[:40]!r}"
             )
-        path = database.sqlite_file(parsed)
+        path = self.file = database.sqlite_file(parsed)  # None on PostgreSQL
         if path is not None:
             database.make_folder(path)
         try:

@@ -46,6 +46,7 @@ class Case:
     config: str = ""
     env: dict[str, str | None] = field(default_factory=dict)
     prepare: Callable[[Path], None] | None = None  # break something in the site
+    unchanged: tuple[str, ...] = ()  # files in the site the command must leave as they were
 
 
 def junk_database(site: Path) -> None:
@@ -175,6 +176,12 @@ CASES: dict[str, Case] = {
     "preview-path-with-escapes": Case(
         ("preview", "-o", "{site}/no/\x1b[2J\x1b]0;pwned\x07\n.html"), 2, "cannot write the preview"
     ),
+    "preview-over-the-database": Case(
+        ("preview", "-o", "digest.db"), 2, "that is the database", unchanged=("digest.db",)
+    ),
+    "preview-over-the-config": Case(
+        ("preview", "-o", "./digest.toml"), 2, "the config file", unchanged=("digest.toml",)
+    ),
     "preview-unknown-subscriber": Case(
         ("preview", "--email", "nobody@example.com"), 2, "nobody@example.com"
     ),
@@ -239,6 +246,7 @@ def test_an_error_path_shows_no_secret_and_no_traceback(name, newsroom, tmp_path
     site, env = make_site(case, newsroom, tmp_path)
     monkeypatch.chdir(site)
     args = [a.format(site=site) for a in case.args]
+    before = {name: (site / name).read_bytes() for name in case.unchanged}
 
     result = CliRunner().invoke(cli, args, env=env, prog_name="digest")
 
@@ -246,6 +254,7 @@ def test_an_error_path_shows_no_secret_and_no_traceback(name, newsroom, tmp_path
         result.exception
     )
     check(case, result.exit_code, result.stdout, result.stderr)
+    assert {name: (site / name).read_bytes() for name in case.unchanged} == before
 
 
 @pytest.mark.parametrize("name", ["key-as-a-value", "postgres-unreachable"])
