@@ -20,18 +20,28 @@ from rich.table import Table
 from digest import __version__
 from digest.config import Settings, load_settings
 from digest.errors import ConfigError, DigestError, InputError
+from digest.validate import clean_line
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# Plain text only: names, titles and paths come from untrusted files, and
+# rich would read "[/x]" in one as markup (and fail) or ":fire:" as an emoji.
+out = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
 
 
-class UsageProblem(click.ClickException):
+class OneLine(click.ClickException):
+    """An error shown as one line: no line breaks or terminal escapes from what it quotes."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(clean_line(message))
+
+
+class UsageProblem(OneLine):
     """Bad usage, configuration or input: exit 2."""
 
     exit_code = 2
 
 
-class Failed(click.ClickException):
+class Failed(OneLine):
     """The work finished, but some of it failed (each failure already named): exit 1."""
 
     exit_code = 1
@@ -46,6 +56,8 @@ class Stopped(click.ClickException):
 
 
 class DigestGroup(click.Group):
+    """Turns the library's expected failures into one line on stderr and an exit code."""
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
@@ -53,6 +65,33 @@ class DigestGroup(click.Group):
             raise UsageProblem(str(error)) from None
         except DigestError as error:
             raise Failed(str(error)) from None
+        except Exception as error:
+            if not _is_database_error(error):
+                raise
+            raise _database_failure(error, ctx.obj) from None
+
+
+def _is_database_error(error: Exception) -> bool:
+    # sqlalchemy is imported only by commands that open the store (--help stays
+    # fast); an error cannot come from it if it was never imported.
+    exc = sys.modules.get("sqlalchemy.exc")
+    return exc is not None and isinstance(error, exc.SQLAlchemyError)
+
+
+def _database_failure(error: Exception, app: _Lazy | None) -> click.ClickException:
+    """A safety net: any database error that escapes a command, as one line.
+
+    A problem with the file itself (read-only, damaged) is the operator's to
+    fix: exit 2, as when it is found on opening. Anything else happened
+    mid-run, and the transaction it broke was rolled back: exit 1.
+    """
+    store = app.opened_store if isinstance(app, _Lazy) else None
+    if store is None:
+        return Failed(f"database error: {str(error).split('[SQL:')[0][:300]}")
+    known = store.problem(error)
+    if known:
+        return UsageProblem(known)
+    return Failed(f"database error: {store.describe(error)}")
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -101,12 +140,29 @@ class _Lazy:
             self._store = Store(self.settings.database_url)
         return self._store
 
+    @property
+    def opened_store(self):
+        """The store if a command opened it, without opening it."""
+        return self._store
+
 
 pass_app = click.make_pass_decorator(_Lazy)
+# An edition's window reaches back from its date and across timezones; dates
+# near the ends of the calendar would overflow it.
+FIRST_DATE, LAST_DATE = date(1970, 1, 1), date(2999, 12, 31)
+
+
+def _check_day(ctx: click.Context, param: click.Parameter, value):
+    if value is not None and not FIRST_DATE <= value.date() <= LAST_DATE:
+        raise click.BadParameter(f"must be between {FIRST_DATE} and {LAST_DATE}")
+    return value
+
+
 date_option = click.option(
     "--date",
     "day",
     type=click.DateTime(formats=["%Y-%m-%d"]),
+    callback=_check_day,
     help="Edition date, YYYY-MM-DD (default: today in each delivery timezone).",
 )
 
@@ -231,8 +287,12 @@ def preview(app: _Lazy, day, email: str | None, output: Path) -> None:
     """
     from digest.edition import preview as render_preview
 
+    _not_ours(output, app)
     result = render_preview(app.store, app.settings, _day(day), email)
-    output.write_text(result.rendered.html, encoding="utf-8")
+    try:
+        output.write_text(result.rendered.html, encoding="utf-8")
+    except OSError as error:
+        raise UsageProblem(f"{output}: cannot write the preview: {error.strerror}") from None
     who = email or "a subscriber of everything"
     out.print(
         f"preview of {result.edition.label} for {who}: {result.articles} article(s) "
@@ -240,6 +300,17 @@ def preview(app: _Lazy, day, email: str | None, output: Path) -> None:
     )
     if result.articles == 0:
         err.print(f"warning: {who} would get no email for {result.edition.label} (nothing new)")
+
+
+def _not_ours(output: Path, app: _Lazy) -> None:
+    """Refuse to write over the database or the config file (a slip of the tab key)."""
+    ours = {app.settings.config_path: "the config file"}
+    if app.store.file is not None:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            ours[app.store.file.with_name(app.store.file.name + suffix)] = "the database"
+    for path, what in ours.items():
+        if path is not None and output.resolve() == path.resolve():
+            raise UsageProblem(f"-o {output}: that is {what}; choose another file")
 
 
 # -- send ---------------------------------------------------------------------

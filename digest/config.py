@@ -5,6 +5,12 @@ Where the file is: ``--config PATH``, else ``DIGEST_CONFIG``, else
 has a default, so the demo runs without one). Relative paths in the file are
 relative to the file's folder. Secrets are never read from the file: they come
 from the environment only (see ``secret()``).
+
+Every value is checked here, once, before any work starts: a lease of 0 (two
+senders mail the same people), a NaN timeout or a subject that reads an
+attribute would otherwise surface half-way through a send. Errors name the
+file and the setting, on one line, and never echo more than a short, escaped
+excerpt of the value.
 """
 
 from __future__ import annotations
@@ -16,14 +22,25 @@ import tomllib
 from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
+from digest import validate
+from digest.config_values import SECRET_VARIABLES as SECRET_VARIABLES
+from digest.config_values import (
+    Range,
+    check_public_url,
+    check_sender,
+    check_subject,
+    key_name,
+    one_of,
+    read,
+)
+from digest.config_values import secret as secret
 from digest.errors import ConfigError
 
 PACKAGE_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-
-# Secrets: environment only, never the file or the command line.
-SECRET_VARIABLES = ("SENDGRID_API_KEY", "DIGEST_SMTP_URL", "DIGEST_SECRET")
+PROVIDERS = ("outbox", "smtp", "sendgrid")
+_SECRET_KEYS = ("api_key", "password", "smtp_url", "secret", "database_url")
 
 
 @dataclass
@@ -73,14 +90,32 @@ class Settings:
         return ZoneInfo(self.timezone)
 
 
-def secret(name: str) -> str | None:
-    """Read a secret from the environment; empty counts as unset."""
-    return os.environ.get(name) or None
+# Every number setting, by its name in the file. The upper ends are generous
+# but finite, so no value can overflow a timedelta, a sleep or a socket.
+RANGES: dict[str, Range] = {
+    "window_hours": Range(1, 24 * 31),
+    "max_per_section": Range(1, 1000),
+    # A lease shorter than one batch takes to send lets a second sender claim
+    # the batch while the first is still mailing it: people get two copies.
+    "lease_seconds": Range(30, 24 * 3600),
+    "sendgrid.timeout": Range(0, 600, above=True),
+    "sendgrid.max_retries": Range(0, 100),
+    "sendgrid.max_wait": Range(0, 3600),
+    "sendgrid.asm_group_id": Range(1, 2**31 - 1),
+    "smtp.connections": Range(1, 64),
+    "smtp.rate": Range(0.01, 100_000, zero=True),
+    "smtp.timeout": Range(0, 600, above=True),
+    "smtp.max_retries": Range(0, 100),
+}
+SENDGRID_MAX_CATEGORIES = 9  # SendGrid takes 10; the edition date is added
+SENDGRID_MAX_CATEGORY = 255
 
 
 def find_config(explicit: str | None) -> Path | None:
     if explicit:
         path = Path(explicit)
+        if path.is_dir():
+            raise ConfigError(f"config file {path} is a folder, not a file")
         if not path.is_file():
             raise ConfigError(f"config file not found: {path}")
         return path
@@ -94,9 +129,18 @@ def load_settings(explicit: str | None = None) -> Settings:
     data: dict = {}
     if path is not None:
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+            # utf-8-sig: Windows editors start the file with a byte order mark.
+            data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+        except UnicodeDecodeError as err:
+            raise ConfigError(
+                f"{path}: not UTF-8 text ({err.reason} at byte {err.start})"
+            ) from None
+        except tomllib.TOMLDecodeError as err:
             raise ConfigError(f"{path}: not valid TOML: {err}") from None
+        except RecursionError:  # tomllib recurses once per level of [[[…]]]
+            raise ConfigError(f"{path}: not valid TOML: nested too deeply") from None
+        except OSError as err:
+            raise ConfigError(f"{path}: cannot read the config file: {err.strerror}") from None
     base = path.resolve().parent if path else Path.cwd()
     settings = _from_mapping(data, str(path or "defaults"), base)
     settings.config_path = path
@@ -109,21 +153,18 @@ def load_settings(explicit: str | None = None) -> Settings:
 
 
 _SECTIONS = {"sendgrid": SendGridSettings, "smtp": SMTPSettings}
+_NOT_IN_FILE = ("sendgrid", "smtp", "config_path", "database_url")
 
 
 def _from_mapping(data: dict, where: str, base: Path) -> Settings:
     data = dict(data)
     keywords = data.pop("keywords", {})
     if not isinstance(keywords, dict):
-        raise ConfigError(f"{where}: [keywords] must be a table")
+        raise ConfigError(f"{where}: keywords: must be a table ([keywords])")
     extra = set(keywords) - {"aliases", "topics"}
     if extra:
-        raise ConfigError(f"{where}: unknown setting keywords.{sorted(extra)[0]}")
-    if "topics" in keywords:
-        data["topics"] = keywords["topics"]
-    if "aliases" in keywords:
-        data["aliases"] = keywords["aliases"]
-    for secret_name in ("api_key", "password", "smtp_url", "secret", "database_url"):
+        raise ConfigError(f"{where}: unknown setting keywords.{key_name(sorted(extra)[0])}")
+    for secret_name in _SECRET_KEYS:
         if secret_name in data or any(
             isinstance(v, dict) and secret_name in v for v in data.values()
         ):
@@ -132,10 +173,10 @@ def _from_mapping(data: dict, where: str, base: Path) -> Settings:
                 "secrets and the database URL come from the environment (see README)"
             )
     sections = {
-        name: _build(cls, data.pop(name, {}), f"{where}: {name}.")
-        for name, cls in _SECTIONS.items()
+        name: _build(cls, data.pop(name, {}), where, name) for name, cls in _SECTIONS.items()
     }
-    settings = _build(Settings, data, f"{where}: ")
+    data.update({f"keywords.{k}": v for k, v in keywords.items()})
+    settings = _build(Settings, data, where, "")
     settings.sendgrid = sections["sendgrid"]
     settings.smtp = sections["smtp"]
     for attr in ("outbox_dir", "templates_dir"):
@@ -150,83 +191,55 @@ def _from_mapping(data: dict, where: str, base: Path) -> Settings:
     return settings
 
 
-def _build(cls, values: dict, prefix: str):
+def _build(cls, values: dict, where: str, section: str):
     if not isinstance(values, dict):
-        raise ConfigError(f"{prefix.rstrip('.: ')} must be a table")
+        raise ConfigError(f"{where}: {section}: must be a table ([{section}])")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs = {}
     for key, value in values.items():
-        name = key.replace("-", "_")
-        if name not in fields or name in ("sendgrid", "smtp", "config_path", "database_url"):
-            raise ConfigError(f"{prefix}unknown setting '{key}'")
-        kwargs[name] = _coerce(fields[name], value, f"{prefix}{key}")
+        name = key.removeprefix("keywords.").replace("-", "_")
+        shown = f"{section}.{key_name(key)}" if section else key_name(key)
+        if name not in fields or name in _NOT_IN_FILE:
+            raise ConfigError(f"{where}: unknown setting {shown}")
+        if name in kwargs:
+            raise ConfigError(f"{where}: {shown}: set twice (with '-' and with '_')")
+        try:
+            limits = RANGES.get(f"{section}.{name}".lstrip("."))
+            kwargs[name] = read(fields[name].type, value, limits)
+        except ValueError as err:
+            raise ConfigError(f"{where}: {shown}: {err}") from None
     return cls(**kwargs)
 
 
-def _coerce(f: dataclasses.Field, value, where: str):
-    kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
-    try:
-        if kind == "time":
-            if isinstance(value, time):  # a TOML local time: send_time = 07:00:00
-                return value
-            hours, minutes = str(value).split(":")
-            return time(int(hours), int(minutes))
-        if kind == "Path":
-            return Path(str(value))
-        if kind == "bool":
-            if not isinstance(value, bool):
-                raise ValueError("expected true or false")
-            return value
-        if kind == "int":
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise ValueError("expected a whole number")
-            return value
-        if kind == "float":
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ValueError("expected a number")
-            return float(value)
-        if kind == "int | None":
-            return None if value in ("", None) else int(value)
-        if kind == "str":
-            if not isinstance(value, str):
-                raise ValueError("expected a string")
-            return value
-        if kind == "list[str]":
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise ValueError("expected a list of strings")
-            return value
-        if kind == "dict[str, list[str]]":
-            if not isinstance(value, dict):
-                raise ValueError("expected a table of canonical = [aliases]")
-            table = {k: [v] if isinstance(v, str) else list(v) for k, v in value.items()}
-            if not all(isinstance(a, str) for aliases in table.values() for a in aliases):
-                raise ValueError("expected a table of canonical = [aliases] (strings)")
-            return table
-    except (ValueError, TypeError) as err:
-        raise ConfigError(f"{where}: {err or 'bad value'} (got {value!r})") from None
-    return value
-
-
 def _validate(s: Settings, where: str) -> None:
-    try:
-        ZoneInfo(s.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"{where}: timezone: unknown IANA timezone {s.timezone!r}") from None
-    if s.provider not in ("outbox", "smtp", "sendgrid"):
-        raise ConfigError(
-            f"{where}: provider: must be outbox, smtp or sendgrid, not {s.provider!r}"
-        )
-    if s.window_hours < 1:
-        raise ConfigError(f"{where}: window_hours: must be at least 1")
-    if s.max_per_section < 1:
-        raise ConfigError(f"{where}: max_per_section: must be at least 1")
-    if s.sendgrid.data_residency not in ("global", "eu"):
-        raise ConfigError(f"{where}: sendgrid.data_residency: must be 'global' or 'eu'")
-    if not re.match(r"^https?://[^\s/]+", s.public_url):
-        raise ConfigError(f"{where}: public_url: must be an http(s) URL")
-    try:
-        s.subject.format(date="", keywords="", count=0)
-    except (KeyError, IndexError, ValueError) as err:
-        raise ConfigError(
-            f"{where}: subject: unknown field {err}; use {{date}}, {{keywords}}, {{count}}"
-        ) from None
+    """The rules that look at a value's meaning, not just its type."""
+    rules = {
+        "timezone": lambda: validate.check_timezone(s.timezone),
+        "provider": lambda: one_of(s.provider, PROVIDERS),
+        "subject": lambda: check_subject(s.subject),
+        "from_address": lambda: check_sender(s.from_address),
+        "public_url": lambda: check_public_url(s.public_url),
+        "templates_dir": lambda: _check_folder(s.templates_dir),
+        "sendgrid.data_residency": lambda: one_of(s.sendgrid.data_residency, ("global", "eu")),
+        "sendgrid.categories": lambda: _check_categories(s.sendgrid.categories),
+    }
+    for setting, rule in rules.items():
+        try:
+            rule()
+        except ValueError as err:
+            raise ConfigError(f"{where}: {setting}: {err}") from None
+    s.timezone = s.timezone.strip()
+
+
+def _check_folder(path: Path) -> None:
+    # Only a folder the operator chose: the shipped templates are checked by
+    # the renderer, so a broken install does not stop `digest ingest` too.
+    if path != PACKAGE_TEMPLATES and not path.is_dir():
+        raise ValueError(f"no such folder {path}")
+
+
+def _check_categories(categories: list[str]) -> None:
+    if len(categories) > SENDGRID_MAX_CATEGORIES:
+        raise ValueError(f"at most {SENDGRID_MAX_CATEGORIES} (SendGrid adds the date as a tenth)")
+    if any(len(c) > SENDGRID_MAX_CATEGORY for c in categories):
+        raise ValueError(f"each at most {SENDGRID_MAX_CATEGORY} characters")

@@ -13,12 +13,14 @@ import logging
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import ClassVar
 
 import jinja2
 from premailer import Premailer
 
 from digest.config import Settings
+from digest.errors import ConfigError
 from digest.grouping import MORE_NEWS_KEY, Section
 from digest.models import Edition
 from digest.validate import safe_link
@@ -115,11 +117,11 @@ class Renderer:
         try:
             html = self.env.get_template("digest.html.j2").render(context)
             text = self.env.get_template("digest.txt.j2").render(context)
-        except jinja2.TemplateError as err:
-            from digest.errors import ConfigError
-
-            where = getattr(err, "filename", None) or self.settings.templates_dir
-            raise ConfigError(f"template {where}: {err}") from None
+        except Exception as err:
+            problem = template_problem(err, self.settings.templates_dir)
+            if problem is None:
+                raise
+            raise ConfigError(problem) from None
         return Rendered(subject=subject, html=inline_css(html), text=text)
 
     def render_segment(
@@ -141,6 +143,55 @@ class Renderer:
         text = segment.text.replace(self.placeholders["greeting"], greeting)
         text = text.replace(self.placeholders["unsubscribe_url"], unsubscribe_url)
         return replace(segment, html=html, text=text)
+
+
+def template_problem(err: Exception, folder: Path) -> str | None:
+    """``template FILE:LINE: reason`` for an error in the operator's templates, else None.
+
+    The templates are the operator's code: a typo or an undefined variable in
+    one is a configuration error, reported with its line, not a crash of
+    digest. An error is the template's when Jinja raised it, or when the
+    traceback passes through a template file.
+    """
+    if isinstance(err, jinja2.TemplateSyntaxError):
+        return f"template {err.filename or err.name}:{err.lineno}: {err.message}"
+    where = _template_frame(err, folder)
+    if isinstance(err, jinja2.TemplateNotFound):
+        included = f" (included at {where})" if where else ""
+        return f"template {err.name}: not found in {folder}{included}"
+    reason = str(err) or type(err).__name__
+    if isinstance(err, UnicodeDecodeError):
+        return f"template {where or 'in ' + str(folder)}: not UTF-8 text ({err.reason})"
+    if where is None and not isinstance(err, jinja2.TemplateError):
+        return None
+    if not isinstance(err, jinja2.TemplateError):
+        reason = f"{type(err).__name__}: {reason}"
+    return f"template {where or 'in ' + str(folder)}: {reason}"
+
+
+def _template_frame(err: Exception, folder: Path) -> str | None:
+    """``FILE:LINE`` of the innermost template frame in ``err``'s traceback.
+
+    Jinja rewrites tracebacks so that template code shows its file and line.
+    A file the loader could not decode is in its ``get_source`` frame.
+    """
+    found = None
+    root = folder.resolve()
+    tb = err.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        filename = frame.f_code.co_filename
+        if isinstance(err, UnicodeDecodeError):
+            if frame.f_code.co_name == "get_source":
+                found = frame.f_locals.get("filename")
+        elif filename[:1] != "<" and not filename.endswith(".py") and _inside(filename, root):
+            found = f"{filename}:{tb.tb_lineno}"
+        tb = tb.tb_next
+    return found if isinstance(found, str) else None
+
+
+def _inside(filename: str, folder: Path) -> bool:
+    return Path(filename).resolve().is_relative_to(folder)
 
 
 class _Inliner(Premailer):

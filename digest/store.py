@@ -12,16 +12,17 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import OperationalError
 
+from digest import database
 from digest.errors import ConfigError
 from digest.models import Article, StoredArticle, Subscriber
+from digest.validate import clean_line
 
 SCHEMA_VERSION = 1
+MIGRATION_LOCK = 0x6469676573740001  # a PostgreSQL advisory lock key: "digest", 1
 
 # Steps that bring an existing database from version N-1 to N, run in order in
 # one transaction. New tables need no step (``create_all`` makes them); a step
@@ -106,47 +107,78 @@ class Store:
     """A database connection and the plain queries the pipeline needs."""
 
     def __init__(self, url: str) -> None:
-        url = normalise_url(url)
-        try:
-            parsed = sa.engine.make_url(url)
-        except sa.exc.ArgumentError:
-            raise ConfigError(f"DIGEST_DATABASE_URL: not a database URL: {url!r}") from None
+        parsed = database.parse_url(normalise_url(url))
+        self._parsed_url = parsed
+        self.url = database.redact(parsed)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
-        if self.is_sqlite and parsed.database not in (None, "", ":memory:"):
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+            # The upserts and SKIP LOCKED claims are written for these two.
+            raise ConfigError(
+                "DIGEST_DATABASE_URL: digest stores its data in SQLite or PostgreSQL, "
+                f"not {clean_line(parsed.get_backend_name())[:40]!r}"
+            )
+        path = self.file = database.sqlite_file(parsed)  # None on PostgreSQL
+        if path is not None:
+            database.make_folder(path)
         try:
-            self.engine = sa.create_engine(parsed, **_engine_options(self.is_sqlite))
+            self.engine = sa.create_engine(parsed, **_engine_options(parsed))
         except (ImportError, sa.exc.NoSuchModuleError) as err:
             raise ConfigError(
                 f"DIGEST_DATABASE_URL: no driver for {parsed.drivername} ({err}); "
                 "for PostgreSQL install digest[postgres]"
             ) from None
-        self.url = redact_url(url)
-        self._migrate()
+        try:
+            self._migrate()
+        except sa.exc.SQLAlchemyError as err:
+            self.engine.dispose()
+            unreachable = not self.is_sqlite and isinstance(err, sa.exc.OperationalError)
+            verb = "connect to" if unreachable else "open"
+            raise ConfigError(
+                self.problem(err)
+                or f"cannot {verb} the database {self.url}: {database.first_line(err, parsed)}"
+            ) from None
+        except ConfigError:
+            self.engine.dispose()
+            raise
 
     def close(self) -> None:
         self.engine.dispose()
 
+    def problem(self, error: sa.exc.SQLAlchemyError) -> str | None:
+        """One line for a problem with the database file the operator must fix, else None."""
+        return database.known_problem(error, self._parsed_url)
+
+    def describe(self, error: sa.exc.SQLAlchemyError) -> str:
+        """The driver's first line about ``error``: no SQL, no parameters, no password."""
+        return database.first_line(error, self._parsed_url)
+
     def _migrate(self) -> None:
         import digest.ledger  # noqa: F401  (its tables join the metadata)
 
-        try:
-            with self.engine.begin() as conn:
-                metadata.create_all(conn)
-                found = conn.execute(sa.select(schema_version.c.version)).scalar()
-                if found is None:
-                    conn.execute(schema_version.insert().values(version=SCHEMA_VERSION))
-                elif found > SCHEMA_VERSION:
-                    raise ConfigError(
-                        f"database schema version {found} is newer than this digest "
-                        f"understands ({SCHEMA_VERSION}); upgrade digest"
-                    )
-                elif found < SCHEMA_VERSION:
-                    for version in range(found + 1, SCHEMA_VERSION + 1):
-                        MIGRATIONS[version](conn)
-                    conn.execute(schema_version.update().values(version=SCHEMA_VERSION))
-        except OperationalError as err:
-            raise ConfigError(f"cannot open the database {self.url}: {err.orig}") from None
+        with self.engine.begin() as conn:
+            if not self.is_sqlite:
+                # Two senders starting at once on a new database would both
+                # create the tables, and one would fail; this waits instead
+                # (SQLite's BEGIN IMMEDIATE already does).
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK)))
+            metadata.create_all(conn)
+            found = conn.execute(sa.select(schema_version.c.version)).scalar()
+            if found is None:
+                conn.execute(schema_version.insert().values(version=SCHEMA_VERSION))
+            elif not isinstance(found, int) or isinstance(found, bool) or found < 1:
+                raise ConfigError(
+                    f"the database {self.url} records schema version {found!r:.40}, which no "
+                    "digest writes: it is not digest's database, or it is damaged"
+                )
+            elif found > SCHEMA_VERSION:
+                raise ConfigError(
+                    f"database schema version {found} is newer than this digest "
+                    f"understands ({SCHEMA_VERSION}); upgrade digest"
+                )
+            elif found < SCHEMA_VERSION:
+                for version in range(found + 1, SCHEMA_VERSION + 1):
+                    MIGRATIONS[version](conn)
+                conn.execute(schema_version.update().values(version=SCHEMA_VERSION))
 
     def insert_ignore(self, table: sa.Table):
         """An INSERT that skips rows whose key already exists (both dialects)."""
@@ -327,10 +359,12 @@ def _subscriber(row) -> Subscriber:
     )
 
 
-def _engine_options(is_sqlite: bool) -> dict:
-    if not is_sqlite:
-        return {"pool_pre_ping": True}
-    return {"connect_args": {"timeout": 60}}
+def _engine_options(url: sa.URL) -> dict:
+    if url.get_backend_name() == "sqlite":
+        return {"connect_args": {"timeout": 60}}
+    # libpq waits for an unreachable host for minutes; the URL may ask otherwise.
+    connect = {} if "connect_timeout" in url.query else {"connect_timeout": 10}
+    return {"pool_pre_ping": True, "connect_args": connect}
 
 
 @sa.event.listens_for(sa.engine.Engine, "connect")

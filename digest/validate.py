@@ -47,6 +47,15 @@ def clean_line(text: str) -> str:
     return " ".join(_CONTROL_IN_BLOCK.sub("", text).split())
 
 
+def has_control(text: str) -> bool:
+    """Whether ``text`` holds a control character, a line break or a bidi override.
+
+    For values that are refused rather than cleaned (settings): the operator
+    can fix them, and a silently changed value would surprise them later.
+    """
+    return bool(_CONTROL_IN_BLOCK.search(text) or _LINE_BREAKS.search(text))
+
+
 def clean_block(text: str) -> str:
     """Paragraphs of plain text: line ends kept (as ``\\n``), other controls removed."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")

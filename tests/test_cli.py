@@ -22,6 +22,8 @@ import pytest
 from conftest import ROOT
 from conftest import run_digest as digest
 
+from digest import __version__
+from digest.models import Subscriber
 from digest.store import Store
 from digest.unsubscribe import read_token
 
@@ -318,3 +320,41 @@ def test_a_bad_database_url_exits_2_with_one_line(tmp_path):
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert "DIGEST_DATABASE_URL" in result.stderr
+
+
+def test_version(tmp_path):
+    (tmp_path / "digest.toml").write_text("lease_seconds = 0\n", "utf-8")  # not even read
+    result = digest("--version", cwd=tmp_path, env=cli_env(f"sqlite:///{tmp_path / 'x.db'}"))
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"digest, version {__version__}"
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_status_with_a_bad_setting_exits_2_with_one_line(tmp_path):
+    (tmp_path / "digest.toml").write_text("lease_seconds = 0\n", "utf-8")
+    url = f"sqlite:///{tmp_path / 'digest.db'}"
+
+    result = digest("status", cwd=tmp_path, env=cli_env(url))
+
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines() == [
+        "Error: digest.toml: lease_seconds: must be from 30 to 86400, got 0"
+    ]
+    assert result.stdout == ""
+
+
+def test_brackets_and_colons_in_untrusted_text_are_printed_as_they_are(tmp_path):
+    # rich would read "[/x]" as a closing tag (and crash) and ":fire:" as an emoji.
+    url = f"sqlite:///{tmp_path / 'digest.db'}"
+    store = Store(url)
+    store.save_subscribers(
+        [Subscriber(email="ann@example.com", name="Ann [/x] Lee :fire:", topics=["[bold]Tech"])]
+    )
+    store.close()
+
+    result = digest("subscribers", "list", cwd=tmp_path, env=cli_env(url))
+
+    assert result.returncode == 0, result.stderr
+    assert "Ann [/x] Lee :fire:" in result.stdout
+    assert "[bold]Tech" in result.stdout

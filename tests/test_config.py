@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from datetime import time
 from pathlib import Path
 
 import pytest
 
-from digest.config import Settings, load_settings
+from digest.config import RANGES, SendGridSettings, Settings, SMTPSettings, load_settings
 from digest.errors import ConfigError
 
 
@@ -249,3 +251,198 @@ def test_bad_values(tmp_path, text, setting):
 def test_invalid_toml_names_the_file(tmp_path):
     message = config_error('title = "unclosed\n', tmp_path)
     assert "TOML" in message
+
+
+# -- every number in its range ------------------------------------------------------
+
+
+def number_fields() -> dict[str, bool]:
+    """Every number setting, by its name in the file (``smtp.rate``): is it whole?"""
+    found = {}
+    for prefix, cls in (("", Settings), ("sendgrid.", SendGridSettings), ("smtp.", SMTPSettings)):
+        for f in dataclasses.fields(cls):
+            if f.type in ("int", "float", "int | None"):
+                found[prefix + f.name] = f.type != "float"
+    return found
+
+
+def toml_for(setting: str, value: str) -> str:
+    section, _, key = setting.rpartition(".")
+    return f"[{section}]\n{key} = {value}\n" if section else f"{key} = {value}\n"
+
+
+def test_every_number_setting_has_a_declared_range():
+    assert sorted(number_fields()) == sorted(RANGES)
+
+
+@pytest.mark.parametrize("setting", sorted(RANGES))
+def test_numbers_outside_the_range_are_refused_naming_the_setting(tmp_path, setting):
+    limits = RANGES[setting]
+    too_low = limits.low - (1 if number_fields()[setting] else 0.001)
+    if limits.above:
+        too_low = limits.low
+    for value in (too_low, limits.high + 1, 10**30, -(10**400)):
+        if limits.zero and value == 0:
+            continue
+        shown = repr(value) if isinstance(value, float) else str(value)
+        message = config_error(toml_for(setting, shown), tmp_path)
+        assert setting in message, message
+        assert "must be" in message
+
+
+@pytest.mark.parametrize("setting", sorted(RANGES))
+def test_the_ends_of_each_range_are_accepted(clean_env, setting):
+    limits = RANGES[setting]
+    section, _, key = setting.rpartition(".")
+    for value in (limits.high, limits.low + (1 if limits.above else 0)):
+        (clean_env / "digest.toml").write_text(toml_for(setting, str(value)), "utf-8")
+        settings = load_settings()
+        got = getattr(getattr(settings, section) if section else settings, key)
+        assert got == value
+
+
+@pytest.mark.parametrize("setting", sorted(RANGES))
+@pytest.mark.parametrize("value", ["true", "nan", "inf", "-inf", '"12"', "[1]", "{ a = 1 }"])
+def test_booleans_nan_infinity_and_strings_are_not_numbers(tmp_path, setting, value):
+    assert setting in config_error(toml_for(setting, value), tmp_path)
+
+
+def test_a_lease_shorter_than_a_batch_is_refused(tmp_path):
+    # A lease of 0 lets a second sender claim a batch the first is mailing.
+    for value in ("0", "-600", "29"):
+        message = config_error(f"lease_seconds = {value}\n", tmp_path)
+        assert "lease_seconds: must be from 30 to" in message
+
+
+@pytest.mark.parametrize("value", ["true", "1.5", '"12"', "0", "-3", "1.0"])
+def test_asm_group_id_is_a_positive_whole_number(tmp_path, value):
+    assert "sendgrid.asm_group_id" in config_error(
+        f"[sendgrid]\nasm_group_id = {value}\n", tmp_path
+    )
+
+
+def test_an_smtp_rate_of_zero_means_unlimited(clean_env):
+    (clean_env / "digest.toml").write_text("[smtp]\nrate = 0\n", "utf-8")
+    assert load_settings().smtp.rate == 0.0
+
+
+# -- subject, send_time, timezone ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("subject", "named"),
+    [
+        ("{date.year.__class__}", "{date.year.__class__}"),
+        ("{date.__class__.__mro__}", "{date.__class__.__mro__}"),
+        ("{keywords[0]}", "{keywords[0]}"),
+        ("Digest {}", "{}"),
+        ("Digest {0}", "{0}"),
+        ("{unknown}", "{unknown}"),
+        ("{count:{date}}", "{count}"),
+        ("{count:999999999}", "{count}"),
+        ("{date:%Y}", "format"),
+        ("{date!x}", "format"),
+        ("{count:c}", "control character"),
+        ("Digest {date", "brace"),
+        ("Digest }", "brace"),
+    ],
+)
+def test_the_subject_may_use_only_its_three_fields(tmp_path, subject, named):
+    text = f"subject = {json.dumps(subject)}\n"
+    message = config_error(text, tmp_path)
+    assert "subject:" in message
+    assert named in message
+
+
+@pytest.mark.parametrize(
+    "subject", ["{date}", "{keywords} ({count} stories)", "{count:>3} on {date!s}", "{{braces}}"]
+)
+def test_subject_fields_with_format_specs_are_fine(clean_env, subject):
+    (clean_env / "digest.toml").write_text(f"subject = {json.dumps(subject)}\n", "utf-8")
+    assert load_settings().subject == subject
+
+
+@pytest.mark.parametrize("value", ['"7am"', '"24:00"', '"07:60"', '"7"', '"07:00 pm"', "7"])
+def test_send_time_says_what_it_expects(tmp_path, value):
+    message = config_error(f"send_time = {value}\n", tmp_path)
+    assert "send_time: expected HH:MM (24-hour clock), got " in message
+    assert "unpack" not in message
+
+
+def test_send_time_with_one_digit_hour(clean_env):
+    (clean_env / "digest.toml").write_text('send_time = "6:05"\n', "utf-8")
+    assert load_settings().send_time == time(6, 5)
+
+
+@pytest.mark.parametrize("zone", ["America", "Europe", "Etc", "../../etc/passwd", ""])
+def test_a_timezone_folder_is_not_a_timezone(tmp_path, zone):
+    message = config_error(f'timezone = "{zone}"\n', tmp_path)
+    assert "timezone: unknown timezone" in message
+
+
+def test_a_byte_order_mark_is_fine(clean_env):
+    (clean_env / "digest.toml").write_bytes(b'\xef\xbb\xbftitle = "Morning Brief"\n')
+    assert load_settings().title == "Morning Brief"
+
+
+def test_a_file_that_is_not_utf8_is_named(tmp_path):
+    path = tmp_path / "digest.toml"
+    path.write_bytes(b'title = "caf\xe9"\n')
+    with pytest.raises(ConfigError, match=r"digest\.toml: not UTF-8"):
+        load_settings(str(path))
+
+
+def test_a_folder_is_not_a_config_file(tmp_path):
+    with pytest.raises(ConfigError, match="is a folder"):
+        load_settings(str(tmp_path))
+
+
+# -- text settings: one line, no control characters --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "setting"),
+    [
+        ('title = "Daily\\u0000Digest"\n', "title"),
+        ('title = "\\u001b[31mRed alert"\n', "title"),
+        ('title = "Daily \\u202eDigest"\n', "title"),
+        ('subject = "{date}\\r\\nBcc: victim@example.com"\n', "subject"),
+        ('public_url = "https://example.org\\nBcc: x"\n', "public_url"),
+        ('public_url = "javascript:alert(1)"\n', "public_url"),
+        ('public_url = "https://"\n', "public_url"),
+        ('public_url = "https://digest.example.com/?from=mail"\n', "public_url"),
+        ('from_address = "Digest <digest@example.com>\\r\\nBcc: x@example.com"\n', "from_address"),
+        ('from_address = "nobody"\n', "from_address"),
+        ('outbox_dir = "out\\u0000box"\n', "outbox_dir"),
+        ('outbox_dir = ""\n', "outbox_dir"),
+        ("outbox_dir = 5\n", "outbox_dir"),
+        ('templates_dir = "no/such/folder"\n', "templates_dir"),
+        ('sources = ["articles", ""]\n', "sources"),
+        ('[keywords]\ntopics = [""]\n', "topics"),
+        ("[keywords.aliases]\nClimate = { warming = 1 }\n", "aliases"),
+        ('[sendgrid]\ncategories = ["a\\tb"]\n', "categories"),
+        (f"[sendgrid]\ncategories = {json.dumps(list('abcdefghij'))}\n", "categories"),
+        (f'title = "{"x" * 5000}"\n', "title"),
+    ],
+)
+def test_text_settings_are_single_clean_lines(tmp_path, text, setting):
+    message = config_error(text, tmp_path)
+    assert setting in message
+    assert "\x1b" not in message and "\x00" not in message and "\u202e" not in message
+    assert len(message) < 400
+
+
+def test_an_unknown_key_with_escape_codes_is_shown_escaped(tmp_path):
+    message = config_error('"\\u001b[2Jcolour" = 1\n', tmp_path)
+    assert "unknown setting" in message
+    assert "\x1b" not in message
+    assert "\\x1b[2Jcolour" in message
+
+
+def test_the_same_setting_twice_is_refused(tmp_path):
+    assert "set twice" in config_error("max-per-section = 3\nmax_per_section = 4\n", tmp_path)
+
+
+def test_toml_nested_too_deeply_is_refused(tmp_path):
+    message = config_error("sources = " + "[" * 5000 + "]" * 5000 + "\n", tmp_path)
+    assert "not valid TOML: nested too deeply" in message

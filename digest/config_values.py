@@ -1,0 +1,220 @@
+"""One value from ``digest.toml``: its type, its range, its text, and how errors show it.
+
+Each reader returns the value as its setting's type or raises ValueError
+saying why not; ``digest.config`` adds the file and the setting's name. An
+error shows at most a short, escaped excerpt of the value, with any secret
+from the environment masked.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import string
+from dataclasses import dataclass
+from datetime import time
+from email.utils import parseaddr
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from digest import validate
+
+# Secrets: environment only, never the file or the command line.
+SECRET_VARIABLES = ("SENDGRID_API_KEY", "DIGEST_SMTP_URL", "DIGEST_SECRET")
+SUBJECT_FIELDS = ("date", "keywords", "count")
+MAX_SETTING = 1000  # characters in one text setting
+MAX_LIST = 1000  # entries in one list setting
+
+
+def secret(name: str) -> str | None:
+    """Read a secret from the environment; empty counts as unset."""
+    return os.environ.get(name) or None
+
+
+@dataclass(frozen=True)
+class Range:
+    """Where a number setting may lie.
+
+    ``above`` leaves out the low end itself (a timeout of 0 would be no
+    timeout at all); ``zero`` also allows 0 below ``low``, meaning "off"
+    (an SMTP rate of 0 is unlimited, but 1e-300 a second would never send).
+    """
+
+    low: float
+    high: float
+    above: bool = False
+    zero: bool = False
+
+    def allows(self, value: float) -> bool:
+        if self.zero and value == 0:
+            return True
+        return (self.low < value if self.above else self.low <= value) and value <= self.high
+
+    def __str__(self) -> str:
+        if self.above:
+            text = f"more than {number(self.low)} and at most {number(self.high)}"
+        else:
+            text = f"from {number(self.low)} to {number(self.high)}"
+        return f"0 (off) or {text}" if self.zero else text
+
+
+def read(kind: str, value, limits: Range | None = None):
+    """``value`` from the file as a setting of type ``kind``, or ValueError saying why not."""
+    if kind in ("int", "int | None", "float"):
+        return _read_number(value, limits, whole=kind != "float")
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise ValueError(f"expected true or false, got {show(value)}")
+        return value
+    if kind == "str":
+        return _read_line(value)
+    if kind == "Path":
+        return Path(_read_line(value, empty=False))
+    if kind == "time":
+        return _read_time(value)
+    if kind == "list[str]":
+        if not isinstance(value, list) or len(value) > MAX_LIST:
+            raise ValueError(f"expected a list of strings, got {show(value)}")
+        return [_read_line(v, empty=False) for v in value]
+    if kind == "dict[str, list[str]]":
+        if not isinstance(value, dict):
+            raise ValueError(f"expected a table of canonical = [aliases], got {show(value)}")
+        table = {}
+        for canonical, aliases in value.items():
+            if isinstance(aliases, str):
+                aliases = [aliases]
+            if not isinstance(aliases, list):
+                raise ValueError(
+                    f"{key_name(canonical)}: expected a list of aliases, got {show(aliases)}"
+                )
+            try:
+                table[_read_line(canonical, empty=False)] = [
+                    _read_line(a, empty=False) for a in aliases
+                ]
+            except ValueError as err:
+                raise ValueError(f"{key_name(canonical)}: {err}") from None
+        return table
+    raise AssertionError(f"no reader for settings of type {kind}")
+
+
+def _read_number(value, limits: Range | None, whole: bool) -> float:
+    wanted = "a whole number" if whole else "a number"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"expected {wanted}, got {show(value)}")
+    if whole and isinstance(value, float):
+        raise ValueError(f"expected {wanted}, got {show(value)}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"expected a finite number, got {value}")
+    if limits is not None and not limits.allows(value):
+        raise ValueError(f"must be {limits}, got {show(value)}")
+    return value if whole else float(value)
+
+
+def _read_line(value, empty: bool = True) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {show(value)}")
+    if not empty and not value.strip():
+        raise ValueError("must not be empty")
+    if len(value) > MAX_SETTING:
+        raise ValueError(f"longer than {MAX_SETTING} characters")
+    if validate.has_control(value):
+        raise ValueError(f"contains a control character or line break: {show(value)}")
+    return value
+
+
+def _read_time(value) -> time:
+    if isinstance(value, time):  # a TOML local time: send_time = 07:00:00
+        return value
+    found = None
+    if isinstance(value, str):
+        found = re.fullmatch(r"([0-9]{1,2}):([0-9]{2})", value.strip())
+    if not found or int(found[1]) > 23 or int(found[2]) > 59:
+        raise ValueError(f"expected HH:MM (24-hour clock), got {show(value)}")
+    return time(int(found[1]), int(found[2]))
+
+
+def check_subject(template: str) -> None:
+    """ValueError unless ``template`` uses only ``{date}``, ``{keywords}``, ``{count}``.
+
+    ``str.format`` would otherwise read attributes and items of what it is
+    given (``{date.__class__}``) and fail, or worse, at send time.
+    """
+    try:
+        parts = list(string.Formatter().parse(template))
+    except ValueError as err:  # a lone "{" or "}"
+        raise ValueError(f"{err} (write {{{{ or }}}} for a brace)") from None
+    for _text, name, spec, _conversion in parts:
+        if name is None:
+            continue
+        if name not in SUBJECT_FIELDS:
+            shown = "{" + validate.shorten(validate.clean_line(name), 60) + "}"
+            raise ValueError(f"unknown field {shown}; use {{date}}, {{keywords}} or {{count}}")
+        if "{" in spec or "}" in spec:
+            raise ValueError(f"the format of {{{name}}} cannot hold another field")
+        if any(len(width) > 3 for width in re.findall(r"[0-9]+", spec)):
+            raise ValueError(f"the format of {{{name}}} is too wide")
+    for count in (0, 1, 12, 10**6):
+        try:
+            text = template.format(date="24 November 2026", keywords="Climate, Energy", count=count)
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"bad field format: {err}") from None
+        if validate.has_control(text):
+            raise ValueError("a field format makes a control character")
+
+
+def one_of(value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"must be {', '.join(choices)}; not {show(value)}")
+
+
+def check_sender(value: str) -> None:
+    _name, address = parseaddr(value)
+    try:
+        validate.check_email(address)
+    except ValueError as err:
+        raise ValueError(f"expected 'Name <user@example.org>': {err}") from None
+
+
+def check_public_url(value: str) -> None:
+    link = validate.safe_link(value)
+    if not link or not re.match(r"^https?://[^/?#]", link):
+        raise ValueError(f"must be an http(s) URL, not {show(value)}")
+    if "?" in link or "#" in link:  # links are made by appending /unsubscribe/<token>
+        raise ValueError(f"must have no ?query or #fragment, not {show(value)}")
+
+
+def number(value: float) -> str:
+    return str(int(value)) if value == int(value) else repr(value)
+
+
+def show(value) -> str:
+    """A short, escaped excerpt of a value for an error message.
+
+    An operator who pastes a secret into the wrong setting must not see it
+    echoed back (into a terminal log, a CI job): the environment's secrets,
+    and the passwords inside its URLs, are masked wherever they appear.
+    """
+    text = repr(value)
+    for hidden in _secrets():
+        text = text.replace(hidden, "***")
+    return validate.shorten(text, 60)
+
+
+def _secrets() -> list[str]:
+    """The environment's secrets, and the passwords in its URLs."""
+    found = []
+    for name in (*SECRET_VARIABLES, "DIGEST_DATABASE_URL"):
+        value = secret(name)
+        if not value:
+            continue
+        try:
+            password = urlsplit(value).password
+        except ValueError:
+            password = None
+        found += [v for v in (value, password) if v and len(v) >= 4]
+    return found
+
+
+def key_name(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_.-]{1,60}", key) else show(key)

@@ -1,0 +1,101 @@
+"""What is wrong with the database, said in one line an operator can act on.
+
+SQLAlchemy's own errors are several lines long, carry the SQL and its
+parameters, and say "file is not a database" without saying which file. The
+store and the CLI turn them into one line here: the file (or the URL, its
+password hidden) and what to do about it. Nothing here prints a password:
+URLs are shown redacted, and the password is also cut out of any driver
+message that happens to repeat it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import sqlalchemy as sa
+
+from digest.errors import ConfigError
+from digest.validate import clean_line, shorten
+
+URL_EXAMPLES = "sqlite:///path/to/digest.db or postgresql://user@host/dbname"
+
+# SQLite's words for problems with the file itself, which no retry will fix.
+_SQLITE_FILE_PROBLEMS = {
+    "file is not a database": "is not a SQLite database",
+    "database disk image is malformed": "is damaged (database disk image is malformed)",
+    "readonly database": "is read-only",
+}
+
+
+def parse_url(url: str) -> sa.URL:
+    """``url`` parsed, or ConfigError that does not repeat it (it may hold a password)."""
+    try:
+        return sa.engine.make_url(url)
+    except (sa.exc.ArgumentError, ValueError) as err:
+        reason = "cannot read its host or port" if isinstance(err, ValueError) else "not a URL"
+        raise ConfigError(
+            f"DIGEST_DATABASE_URL: not a database URL ({reason}); expected {URL_EXAMPLES}"
+        ) from None
+
+
+def sqlite_file(url: sa.URL) -> Path | None:
+    """The file an SQLite URL names, or None for an in-memory database."""
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    name = url.database
+    if name.startswith("file:") and str(url.query.get("uri", "")).lower() in ("true", "1"):
+        name = unquote(urlsplit(name).path)  # sqlite:///file:/x/digest.db?mode=ro&uri=true
+    return Path(name) if name else None
+
+
+def make_folder(path: Path) -> None:
+    """Create the folder an SQLite file goes in, or say why it cannot be."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(
+            f"the database file {path}: its folder cannot be created ({err.strerror})"
+        ) from None
+
+
+def known_problem(error: sa.exc.SQLAlchemyError, url: sa.URL) -> str | None:
+    """A one-line description of a problem with the SQLite file itself, or None.
+
+    Those are for the operator to fix (a file that is not a database, is
+    damaged or read-only, or cannot be opened), whenever they show up.
+    """
+    path = sqlite_file(url)
+    if path is None:
+        return None
+    reason = first_line(error, url)
+    for words, problem in _SQLITE_FILE_PROBLEMS.items():
+        if words in reason:
+            return f"the database file {path} {problem}"
+    if "unable to open database file" in reason:
+        return f"the database file {path} {_why_unopenable(path)}"
+    return None
+
+
+def first_line(error: BaseException, url: sa.URL | None = None) -> str:
+    """The driver's own first line, without SQL, parameters or the password."""
+    original = getattr(error, "orig", None) or error
+    lines = [line for line in str(original).splitlines() if line.strip()]
+    text = clean_line(lines[0]) if lines else type(original).__name__
+    if url is not None and url.password:
+        text = text.replace(str(url.password), "***")
+    return shorten(text, 300)
+
+
+def redact(url: sa.URL) -> str:
+    return url.render_as_string(hide_password=True)
+
+
+def _why_unopenable(path: Path) -> str:
+    if path.is_dir():
+        return "is a folder, not a file"
+    if not path.parent.is_dir():
+        return f"cannot be opened: no folder {path.parent}"
+    if not path.exists():
+        return "does not exist and cannot be created"
+    return "cannot be opened (check that digest may read and write it and its folder)"
