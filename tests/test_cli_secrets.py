@@ -186,6 +186,32 @@ CASES: dict[str, Case] = {
         ("preview", "--email", "nobody@example.com"), 2, "nobody@example.com"
     ),
     "dry-run-and-to": Case(("send", "--dry-run", "--to", "me@example.com"), 2, "--dry-run"),
+    "to-injects-a-header": Case(
+        ("send", "--to", "me@example.com\r\nBcc: evil@example.net"), 2, "--to: not a valid"
+    ),
+    "to-not-an-address": Case(("send", "--to", "notanaddress"), 2, "--to: not a valid"),
+    "to-two-addresses": Case(("send", "--to", "a@example.com, b@example.org"), 2, "--to:"),
+    "to-display-name": Case(("send", "--to", "Me <me@example.com>"), 2, "--to:"),
+    "future-edition": Case(("send", "--date", "2999-01-01"), 2, "has not begun yet"),
+    "unknown-timezone-option": Case(("send", "--timezone", "Mars/Olympus"), 2, "--timezone"),
+    "sendgrid-key-with-newline": Case(
+        ("send", "--provider", "sendgrid"),
+        2,
+        "SENDGRID_API_KEY contains",
+        env={"SENDGRID_API_KEY": f"{KEY}\nX-Injected: 1"},
+    ),
+    "sendgrid-host-not-a-url": Case(
+        ("send", "--provider", "sendgrid"),
+        2,
+        "SENDGRID_API_HOST",
+        env={"SENDGRID_API_HOST": "notaurl"},
+    ),
+    "sendgrid-host-ftp": Case(
+        ("send", "--provider", "sendgrid"),
+        2,
+        "SENDGRID_API_HOST",
+        env={"SENDGRID_API_HOST": "ftp://127.0.0.1:21/"},
+    ),
     "import-missing-file": Case(("subscribers", "import", "{site}/none.csv"), 2, "none.csv"),
     "bad-date": Case(("status", "--date", "2026-13-45"), 2, "2026-13-45"),
     "date-out-of-range": Case(("preview", "--date", "0001-01-01"), 2, "must be between"),
