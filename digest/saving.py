@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from digest import validate
-from digest.errors import InputError
+from digest.errors import DigestError, InputError
 from digest.grouping import keyword_key
 from digest.models import Article
 from digest.store import articles, content_hash, from_db, to_db
@@ -30,6 +30,9 @@ if TYPE_CHECKING:
     from digest.store import Store
 
 CHUNK = 500  # articles per SELECT and bulk write
+# What the database says about one record (a constraint, a value it cannot hold),
+# as against the database as a whole (a lost connection, a full disk, a lock).
+RECORD_ERRORS = (sa.exc.IntegrityError, sa.exc.DataError)
 
 
 @dataclass
@@ -134,19 +137,22 @@ def save_articles(store: Store, items: Iterable[Article], now: datetime) -> Save
             good.append(item)
     if not good:
         return result
-    with store.engine.begin() as conn:
-        for start in range(0, len(good), CHUNK):
-            chunk = good[start : start + CHUNK]
-            try:
-                with conn.begin_nested():
-                    result.add(_save_chunk(store, conn, chunk, now))
-            except sa.exc.DBAPIError:
-                for item in chunk:
-                    try:
-                        with conn.begin_nested():
-                            result.add(_save_chunk(store, conn, [item], now))
-                    except sa.exc.DBAPIError as err:
-                        result.failed.append(_refused(item, _db_reason(err)))
+    try:
+        with store.engine.begin() as conn:
+            for start in range(0, len(good), CHUNK):
+                chunk = good[start : start + CHUNK]
+                try:
+                    with conn.begin_nested():
+                        result.add(_save_chunk(store, conn, chunk, now))
+                except RECORD_ERRORS:
+                    for item in chunk:
+                        try:
+                            with conn.begin_nested():
+                                result.add(_save_chunk(store, conn, [item], now))
+                        except RECORD_ERRORS as err:
+                            result.failed.append(_refused(item, _db_reason(err)))
+    except sa.exc.DBAPIError as err:  # the database as a whole: gone, full, locked
+        raise DigestError(f"cannot store articles in {store.url}: {_db_reason(err)}") from None
     return result
 
 
