@@ -332,6 +332,7 @@ def _keywords(spellings: Iterable[str], where: str, warnings: list[InputError]) 
 
 def html_to_text(markup: str) -> str:
     """Plain text from untrusted HTML, paragraphs kept apart by blank lines."""
+    markup = clean_block(markup)  # nh3 cannot take a lone surrogate
     if "<" not in markup and "&" not in markup:
         return "\n\n".join(p for p in (" ".join(p.split()) for p in _PARAGRAPH.split(markup)) if p)
     # [^<>]* rather than [^>]*: an unclosed "<br" must not scan to the end each time.

@@ -71,7 +71,8 @@ def _article(entry, source: str, base: str | None, where: str, warnings) -> Arti
         title = summarise(summary, 80)
     if not title:
         raise InputError(where, "no title and no text")
-    when = entry.get("published_parsed") or entry.get("updated_parsed")
+    # dict.get: feedparser's own get() warns when it maps one key to the other.
+    when = dict.get(entry, "published_parsed") or dict.get(entry, "updated_parsed")
     return make_article(
         where,
         warnings,
