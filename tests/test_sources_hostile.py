@@ -7,7 +7,9 @@ it still has a title; nothing raises.
 from __future__ import annotations
 
 import codecs
+import http.server
 import json
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -356,3 +358,80 @@ def test_relative_links_resolve_against_the_feed_link_else_are_dropped(tmp_path)
     result = read(str(write(tmp_path / "r.jsonl", line)), LONDON)
     assert only(result).url is None
     assert "relative link" in result.warnings[0].reason
+
+
+# -- beyond the list: targets and feeds over HTTP ------------------------------------------
+
+
+def test_an_empty_target_is_not_the_current_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "a.md", front())
+    result = read("", LONDON)
+    assert result.articles == []
+    assert [e.reason for e in result.errors] == ["an empty name; nothing read"]
+
+
+class _Hostile(http.server.BaseHTTPRequestHandler):
+    """A feed server that misbehaves in the way its path says."""
+
+    def log_message(self, format, *args):
+        pass
+
+    def do_GET(self):
+        if self.path == "/drip.xml":  # a byte at a time, never finishing in time
+            self.send_response(200)
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            for _ in range(100):
+                self.wfile.write(b" ")
+                self.wfile.flush()
+                time.sleep(0.1)
+        elif self.path == "/to-ftp.xml":
+            self.send_response(302)
+            self.send_header("Location", "ftp://127.0.0.1/feed.xml")
+            self.end_headers()
+        elif self.path == "/relative.xml":
+            body = (
+                b'<rss version="2.0"><channel><title>Private</title><item>'
+                b"<title>Members only story</title><link>/posts/1</link></item></channel></rss>"
+            )
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        else:
+            self.send_response(404)
+            self.end_headers()
+
+
+@pytest.fixture
+def hostile_server():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hostile)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_feed_that_drips_is_given_up_at_the_deadline(hostile_server):
+    started = time.monotonic()
+    result = read(f"http://{hostile_server}/drip.xml", LONDON, timeout=1)
+    assert time.monotonic() - started < 4  # not the ten seconds the server wants
+    assert "not complete after 1 seconds" in result.errors[0].reason
+
+
+def test_a_redirect_away_from_http_is_not_followed(hostile_server):
+    result = read(f"http://{hostile_server}/to-ftp.xml", LONDON, timeout=2)
+    assert result.articles == []
+    assert result.errors[0].reason.startswith("cannot fetch")
+
+
+def test_a_feed_password_is_neither_printed_nor_copied_into_links(hostile_server):
+    a = only(read(f"http://reader:s3cret@{hostile_server}/relative.xml", LONDON, timeout=2))
+    assert a.url == f"http://{hostile_server}/posts/1"
+    missing = read(f"http://reader:s3cret@{hostile_server}/gone.xml", LONDON, timeout=2)
+    assert [str(e) for e in missing.errors] == [
+        f"http://reader:***@{hostile_server}/gone.xml: HTTP 404 Not Found"
+    ]

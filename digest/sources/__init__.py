@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -79,6 +80,8 @@ def ingest(
 
 
 def read(target: str, zone: ZoneInfo, timeout: float = 30.0) -> SourceResult:
+    if not target.strip():  # Path("") is the current folder: never what was meant
+        return SourceResult(errors=[InputError(repr(target), "an empty name; nothing read")])
     if re.match(r"^https?://", target, re.I):
         return read_url(target, timeout)
     path = Path(target)
@@ -200,6 +203,7 @@ def read_url(url: str, timeout: float) -> SourceResult:
     """
     deadline = time.monotonic() + timeout
     headers = {"User-Agent": f"digest/{__version__}"}
+    where = _without_password(url)
     try:
         with httpx.stream(
             "GET", url, headers=headers, timeout=timeout, follow_redirects=True
@@ -207,18 +211,34 @@ def read_url(url: str, timeout: float) -> SourceResult:
             if response.status_code >= 400:
                 reason = response.reason_phrase or ""
                 return SourceResult(
-                    errors=[InputError(url, f"HTTP {response.status_code} {reason}".strip())]
+                    errors=[InputError(where, f"HTTP {response.status_code} {reason}".strip())]
                 )
             chunks, size = [], 0
             for chunk in response.iter_bytes():
                 chunks.append(chunk)
                 size += len(chunk)
                 if size > MAX_FILE_BYTES:
-                    return SourceResult(errors=[InputError(url, "feed larger than 20 MB")])
+                    return SourceResult(errors=[InputError(where, "feed larger than 20 MB")])
                 if time.monotonic() > deadline:
                     reason = f"cannot fetch: not complete after {timeout:g} seconds"
-                    return SourceResult(errors=[InputError(url, reason)])
-            final_url = str(response.url)
+                    return SourceResult(errors=[InputError(where, reason)])
+            # The base for relative links: with a user:password@ it would be copied
+            # into every resolved link, and so into emails.
+            final_url = str(response.url.copy_with(username=None, password=None))
     except (httpx.HTTPError, httpx.InvalidURL, OSError, ValueError) as err:
-        return SourceResult(errors=[InputError(url, f"cannot fetch: {err or type(err).__name__}")])
-    return feed.parse(b"".join(chunks), url, base_url=final_url)
+        return SourceResult(
+            errors=[InputError(where, f"cannot fetch: {err or type(err).__name__}")]
+        )
+    return feed.parse(b"".join(chunks), where, base_url=final_url)
+
+
+def _without_password(url: str) -> str:
+    """``url`` fit to print and store (it names the feed in messages and as its source)."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+    except ValueError:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
