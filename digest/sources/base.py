@@ -198,7 +198,7 @@ def published_from_feed(when, where: str, warnings: list[InputError]) -> datetim
         return datetime.fromtimestamp(calendar.timegm(when), UTC)
     except (OverflowError, ValueError, OSError, TypeError):
         shown_date = "-".join(str(part) for part in tuple(when)[:3])
-        return _no_date(where, warnings, f"out of range: {shown_date}")
+        return _no_date(where, warnings, f"out of range: {shown(shown_date)}")
 
 
 def _no_date(where: str, warnings: list[InputError], reason: str) -> None:
