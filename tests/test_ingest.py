@@ -275,3 +275,28 @@ def test_the_command_reports_each_poisoned_file_and_stores_every_good_article(db
         ]
     finally:
         store.close()
+
+
+def test_warnings_alone_leave_the_exit_code_at_zero(db_url, tmp_path):
+    folder = write(tmp_path / "in" / "a.md", "---\ntitle: A story\nurl: data:x\n---\nB.\n").parent
+    (tmp_path / "device.md").symlink_to("/dev/zero")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
+    env["DIGEST_DATABASE_URL"] = db_url
+    done = run_digest("ingest", str(folder), cwd=tmp_path, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines() == [
+        f"warning: {folder / 'a.md'}: url: not an http(s) or mailto link: 'data:x';"
+        " stored without a link"
+    ]
+    assert "ingested: 1 new, 0 updated, 0 skipped, 0 failed" in done.stdout
+    # A FIFO or device named directly is refused without being opened or read.
+    os.mkfifo(tmp_path / "pipe.xml")
+    done = run_digest(
+        "ingest", str(tmp_path / "pipe.xml"), str(tmp_path / "device.md"),
+        cwd=tmp_path, env=env, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert [line.split(": ", 2)[1:] for line in done.stderr.splitlines()[:2]] == [
+        [str(tmp_path / "pipe.xml"), "not a regular file (a FIFO, device or socket); not read"],
+        [str(tmp_path / "device.md"), "not a regular file (a FIFO, device or socket); not read"],
+    ]

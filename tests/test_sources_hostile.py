@@ -435,3 +435,20 @@ def test_a_feed_password_is_neither_printed_nor_copied_into_links(hostile_server
     assert [str(e) for e in missing.errors] == [
         f"http://reader:***@{hostile_server}/gone.xml: HTTP 404 Not Found"
     ]
+
+
+def test_a_link_to_a_folder_is_not_followed_but_said(tmp_path):
+    write(tmp_path / "in" / "a.md", front())
+    (tmp_path / "in" / "loop").symlink_to(tmp_path / "in")
+    result = read(str(tmp_path / "in"), LONDON)
+    assert [a.title for a in result.articles] == ["A story of four words"]
+    assert [str(w) for w in result.warnings] == [
+        f"{tmp_path / 'in' / 'loop'}: a link to a folder; not followed"
+    ]
+
+
+def test_json_lines_files_joined_with_their_byte_order_marks(tmp_path):
+    one = codecs.BOM_UTF8 + json.dumps({"title": "First file story"}).encode() + b"\n"
+    two = codecs.BOM_UTF8 + json.dumps({"title": "Second file story"}).encode() + b"\n"
+    result = read(str(write(tmp_path / "joined.jsonl", one + two)), LONDON)
+    assert [a.title for a in result.articles] == ["First file story", "Second file story"]

@@ -104,6 +104,8 @@ def read_folder(root: Path, zone: ZoneInfo) -> SourceResult:
     for child in sorted(files):
         if child.stem.upper() in ("README", "LICENSE", "CHANGELOG"):
             result.skipped.append(str(child))  # a folder's own documentation
+        elif child.is_dir():
+            result.warnings.append(InputError(str(child), "a link to a folder; not followed"))
         elif not _is_regular(child):
             result.errors.append(InputError(str(child), _NOT_REGULAR))
         elif child.suffix.lower() in TEXT_SUFFIXES | JSONL_SUFFIXES | FEED_SUFFIXES:

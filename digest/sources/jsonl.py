@@ -26,7 +26,7 @@ from digest.sources.base import (
 def parse(text: str, where: str, zone: ZoneInfo) -> SourceResult:
     result = SourceResult()
     for number, line in enumerate(text.split("\n"), start=1):
-        line = line.removesuffix("\r")
+        line = line.removesuffix("\r").removeprefix("\ufeff")  # files joined with cat
         if not line.strip():
             continue
         place = f"{where}:{number}"
