@@ -6,6 +6,7 @@ poisoned file of each kind next to good ones.
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -243,6 +244,15 @@ GOOD = {
     "</entry></feed>",
     "good.txt": "Site logo\nHome | News\nGood page export story here\n\nThe body.\n",
     "\x1b[31mred.md": "---\ntitle: Escaped name story\n---\nBody.\n",
+    # Each of these once made PostgreSQL refuse the whole ingest.
+    "limits.jsonl": "\n".join(
+        json.dumps(line)
+        for line in [
+            {"title": "Keyword of 600", "keywords": ["k" * 600, "Kept"]},
+            {"title": "Link of 3000", "url": "https://x.example/" + "a" * 3000},
+            {"title": "Nul in keyword", "keywords": ["Cli\x00mate"]},
+        ]
+    ),
 }
 
 
@@ -261,9 +271,13 @@ def test_the_command_reports_each_poisoned_file_and_stores_every_good_article(db
     named = sorted(line.removeprefix("error: ").split(":")[0] for line in errors)
     assert named == sorted(str(folder / name) for name in [*POISON, "fifo.xml"])
     warnings = [line for line in done.stderr.splitlines() if line.startswith("warning: ")]
-    assert len(warnings) == 2  # the feed entry's link and its date
-    assert all(f"{folder / 'sub/good.atom'}: entry 1: " in line for line in warnings)
-    assert "ingested: 5 new, 0 updated, 0 skipped, 7 failed" in done.stdout
+    assert [line.split(": ")[1:3] for line in warnings] == [
+        [str(folder / "limits.jsonl:1"), "keywords"],
+        [str(folder / "limits.jsonl:2"), "url"],
+        [str(folder / "sub/good.atom"), "entry 1"],  # its link
+        [str(folder / "sub/good.atom"), "entry 1"],  # its date
+    ]
+    assert "ingested: 8 new, 0 updated, 0 skipped, 7 failed" in done.stdout
     store = Store(db_url)
     try:
         assert sorted(stored(store)) == [
@@ -272,7 +286,11 @@ def test_the_command_reports_each_poisoned_file_and_stores_every_good_article(db
             "Good front matter story",
             "Good page export story here",
             "Good wire story",
+            "Keyword of 600",
+            "Link of 3000",
+            "Nul in keyword",
         ]
+        assert stored(store)["Nul in keyword"].keywords == ["Climate"]
     finally:
         store.close()
 
