@@ -39,6 +39,8 @@ TEXTS = postgresql.ARRAY(sa.String)
 
 @dataclass
 class Counts:
+    """How many articles were new, changed, or the same as stored."""
+
     new: int = 0
     updated: int = 0
     unchanged: int = 0
