@@ -190,28 +190,25 @@ def ingest(app: _Lazy, targets: tuple[str, ...]) -> None:
 
     Example: digest ingest examples/articles https://example.org/feed.xml
     """
-    from digest.sources import read
+    from digest.sources import ingest as ingest_targets
+    from digest.validate import clean_line
 
     settings = app.settings
     targets = targets or tuple(settings.sources)
     if not targets:
         raise UsageProblem("nothing to ingest: name files, folders or feed URLs, or set 'sources'")
-    totals = {"new": 0, "updated": 0, "unchanged": 0}
-    failed = skipped = 0
-    for target in targets:
-        result = read(target, settings.zone)
-        counts = app.store.save_articles(result.articles)
-        for key in totals:
-            totals[key] += counts[key]
-        _report_errors(result.errors)
-        failed += len(result.errors)
-        skipped += len(result.skipped)
+    report = ingest_targets(app.store, targets, settings.zone)
+    # File names and feed text may hold terminal escapes: one clean line each.
+    for warning in report.warnings:
+        err.print(f"warning: {clean_line(str(warning))}", markup=False)
+    for error in report.errors:
+        err.print(f"error: {clean_line(str(error))}", markup=False)
     out.print(
-        f"ingested: {totals['new']} new, {totals['updated']} updated, "
-        f"{totals['unchanged'] + skipped} skipped, {failed} failed"
+        f"ingested: {report.new} new, {report.updated} updated, "
+        f"{report.skipped} skipped, {report.failed} failed"
     )
-    if failed:
-        raise Failed(f"{failed} input(s) could not be used (named above)")
+    if report.failed:
+        raise Failed(f"{report.failed} input(s) could not be used (named above)")
 
 
 # -- subscribers --------------------------------------------------------------

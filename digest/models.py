@@ -24,6 +24,8 @@ class Article:
     source: str = ""
     published: datetime | None = None  # aware; None when the source gave no date
     keywords: list[str] = field(default_factory=list)
+    # Where it was read (FILE, FILE:LINE, a feed entry), to name it in messages; not stored.
+    origin: str = field(default="", compare=False, repr=False)
 
 
 @dataclass

@@ -12,16 +12,20 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from digest import database
+from digest import database, validate
 from digest.errors import ConfigError
 from digest.models import Article, StoredArticle, Subscriber
 from digest.validate import clean_line
 
-SCHEMA_VERSION = 1
+if TYPE_CHECKING:
+    from digest.saving import SaveResult
+
+SCHEMA_VERSION = 2
 MIGRATION_LOCK = 0x6469676573740001  # a PostgreSQL advisory lock key: "digest", 1
 
 # Steps that bring an existing database from version N-1 to N, run in order in
@@ -51,6 +55,8 @@ articles = sa.Table(
     # published, else first_seen: what an edition's window is judged by.
     sa.Column("sort_time", sa.DateTime, nullable=False, index=True),
     sa.Column("content_hash", sa.String(64), nullable=False),
+    # validate.url_key(url): finds the same link under another guid (schema version 2).
+    sa.Column("url_key", sa.String(64), index=True),
 )
 
 keywords = sa.Table(
@@ -194,46 +200,21 @@ class Store:
 
     # -- articles ----------------------------------------------------------
 
-    def save_articles(self, items: Iterable[Article]) -> dict[str, int]:
+    def save_articles(self, items: Iterable[Article], now: datetime | None = None) -> SaveResult:
         """Insert new articles, update changed ones, leave identical ones alone.
 
-        Returns counts of ``new``, ``updated`` and ``unchanged``. Re-ingesting
-        keeps ``first_seen``, so an undated article does not come back in the
-        next edition just because its file was read again.
+        An article is the stored one with its guid, else the one from the same
+        source with the same canonical link (``url_key``): the same story
+        under a second guid updates the first rather than adding a row.
+        Re-ingesting keeps ``first_seen`` (``now`` for new articles), so an
+        undated article does not come back in the next edition just because
+        its file was read again; a publish time later than ``first_seen`` is
+        clamped to it. An article the store cannot hold is named in
+        ``failed``, and the others are stored (see ``digest.saving``).
         """
-        counts = {"new": 0, "updated": 0, "unchanged": 0}
-        now = to_db(utcnow())
-        with self.engine.begin() as conn:
-            for item in _last_per_guid(items):
-                digest = content_hash(item)
-                row = conn.execute(
-                    sa.select(articles.c.id, articles.c.content_hash, articles.c.first_seen).where(
-                        articles.c.guid == item.guid
-                    )
-                ).first()
-                values = {
-                    "url": item.url,
-                    "title": item.title,
-                    "summary": item.summary,
-                    "body": item.body,
-                    "source": item.source,
-                    "keywords": json.dumps(item.keywords, ensure_ascii=False),
-                    "published": to_db(item.published),
-                    "content_hash": digest,
-                }
-                if row is None:
-                    values.update(guid=item.guid, first_seen=now)
-                    values["sort_time"] = values["published"] or now
-                    conn.execute(articles.insert().values(**values))
-                    counts["new"] += 1
-                elif row.content_hash != digest:
-                    values["sort_time"] = values["published"] or row.first_seen
-                    conn.execute(articles.update().where(articles.c.id == row.id).values(**values))
-                    counts["updated"] += 1
-                else:
-                    counts["unchanged"] += 1
-                self._remember_keywords(conn, item.keywords)
-        return counts
+        from digest.saving import save_articles
+
+        return save_articles(self, items, now or utcnow())
 
     def _remember_keywords(self, conn: sa.Connection, spellings: list[str]) -> None:
         from digest.grouping import keyword_key
@@ -312,15 +293,6 @@ class Store:
             return sorted({tz or default for tz in found})
 
 
-def _last_per_guid(items: Iterable[Article]) -> list[Article]:
-    """A feed that repeats a guid means its last entry: keep one per guid."""
-    by_guid: dict[str, Article] = {}
-    for item in items:
-        by_guid.pop(item.guid, None)
-        by_guid[item.guid] = item
-    return list(by_guid.values())
-
-
 def content_hash(item: Article) -> str:
     parts = [
         item.url or "",
@@ -331,7 +303,33 @@ def content_hash(item: Article) -> str:
         "\x1f".join(item.keywords),
         item.published.isoformat() if item.published else "",
     ]
-    return hashlib.sha256("\x1e".join(parts).encode("utf-8")).hexdigest()
+    return hashlib.sha256("\x1e".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _add_url_key(conn: sa.Connection) -> None:
+    """Version 2: articles.url_key, indexed, filled in for the articles already stored."""
+    conn.execute(sa.text("ALTER TABLE articles ADD COLUMN url_key VARCHAR(64)"))
+    conn.execute(sa.text("CREATE INDEX ix_articles_url_key ON articles (url_key)"))
+    last = 0
+    while True:
+        rows = conn.execute(
+            sa.select(articles.c.id, articles.c.url)
+            .where(articles.c.id > last, articles.c.url.is_not(None))
+            .order_by(articles.c.id)
+            .limit(5000)
+        ).all()
+        if not rows:
+            return
+        conn.execute(
+            articles.update()
+            .where(articles.c.id == sa.bindparam("_id"))
+            .values(url_key=sa.bindparam("_key")),
+            [{"_id": row.id, "_key": validate.url_key(row.url)} for row in rows],
+        )
+        last = rows[-1].id
+
+
+MIGRATIONS[2] = _add_url_key
 
 
 def _article(row) -> StoredArticle:

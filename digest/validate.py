@@ -10,10 +10,11 @@ it. This module imports nothing of digest's, so anything may use it.
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 import zoneinfo
 from email.headerregistry import Address
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 # Lengths are in characters and sit inside the columns that hold them.
 MAX_EMAIL = 254  # RFC 5321: a path is at most 256 octets, brackets included
@@ -26,9 +27,12 @@ MAX_URL = 2048
 MAX_GUID = 2048
 MAX_TIMEZONE = 64
 
-# Control characters (C0 but tab/newline, DEL, C1) and the bidirectional
-# overrides that make a terminal or a mail client show text out of order.
-_CONTROL_IN_BLOCK = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# Control characters (C0 but tab/newline, DEL, C1), the bidirectional
+# overrides that make a terminal or a mail client show text out of order, and
+# lone surrogates (from a JSON "\\ud800" escape), which no database can encode.
+_CONTROL_IN_BLOCK = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
 _LINE_BREAKS = re.compile("[\t\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 
 # Deliberately plain: one @, no spaces or control characters, a dotted domain.
@@ -98,6 +102,48 @@ def safe_link(url: str | None, base: str | None = None) -> str | None:
     if scheme in ("http", "https") and not parts.hostname:
         return None
     return url
+
+
+# Query parameters that only say where a click came from, never which page it is.
+_TRACKING = re.compile(r"(?i)^(utm_[^=]*|fbclid|gclid)$")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def canonical_url(url: str) -> str:
+    """One spelling for the links that lead to the same page, to tell duplicates apart.
+
+    Scheme and host are lower-cased, a default port, the fragment and
+    click-tracking parameters (``utm_*``, ``fbclid``, ``gclid``) are removed,
+    and an empty http(s) path becomes ``/``. The path and the other
+    parameters are kept as they are: servers may treat their case and order
+    as meaningful. Not a link to show anyone: only a key to compare with.
+    """
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:  # an unclosed [IPv6 bracket, a port that is not a number
+        return url
+    scheme = parts.scheme.lower()
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    if port is not None and port != _DEFAULT_PORTS.get(scheme):
+        host = f"{host}:{port}"
+    userinfo = parts.netloc.rpartition("@")[0]
+    netloc = f"{userinfo}@{host}" if userinfo else host
+    path = parts.path or ("/" if scheme in _DEFAULT_PORTS else "")
+    query = "&".join(
+        pair
+        for pair in parts.query.split("&")
+        if pair and not _TRACKING.match(pair.split("=", 1)[0])
+    )
+    return urlunsplit((scheme, netloc, path, query, ""))
+
+
+def url_key(url: str) -> str:
+    """A fixed-length key of ``canonical_url(url)``: sha256, hex."""
+    return hashlib.sha256(canonical_url(url).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @functools.cache

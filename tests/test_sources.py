@@ -502,7 +502,7 @@ def test_same_guid_in_several_feed_snapshots_is_one_stored_article(sqlite_store)
     assert len({a.guid for a in found}) == 1
     sqlite_store.save_articles(found[:1])
     counts = sqlite_store.save_articles(found[1:])
-    assert counts["new"] == 0
+    assert counts.new == 0
     stored = sqlite_store.articles_between(
         datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
     )

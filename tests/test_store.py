@@ -10,6 +10,7 @@ from conftest import article, subscriber
 
 import digest.store as store_module
 from digest.errors import ConfigError
+from digest.saving import SaveResult
 from digest.store import SCHEMA_VERSION, Store, normalise_url, schema_version
 
 T0 = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
@@ -80,12 +81,12 @@ def test_a_database_from_a_newer_release_is_refused(db_url):
 def test_reingesting_counts_new_updated_unchanged_and_never_duplicates(store):
     a = article("Glacier melt", ["Climate"], published=T0)
     b = article("Rate decision", ["Economy"], published=T0)
-    assert store.save_articles([a, b]) == {"new": 2, "updated": 0, "unchanged": 0}
-    assert store.save_articles([a, b]) == {"new": 0, "updated": 0, "unchanged": 2}
+    assert store.save_articles([a, b]) == SaveResult(new=2, updated=0, unchanged=0)
+    assert store.save_articles([a, b]) == SaveResult(new=0, updated=0, unchanged=2)
 
     changed = article("Glacier melt", ["Climate"], published=T0, summary="Now with figures.")
     c = article("Heat pumps", ["Energy"], published=T0)
-    assert store.save_articles([changed, b, c]) == {"new": 1, "updated": 1, "unchanged": 1}
+    assert store.save_articles([changed, b, c]) == SaveResult(new=1, updated=1, unchanged=1)
 
     found = store.articles_between(T0 - timedelta(days=1), T0 + timedelta(days=1))
     assert sorted(_titles(found)) == ["Glacier melt", "Heat pumps", "Rate decision"]
@@ -96,7 +97,7 @@ def test_reingesting_counts_new_updated_unchanged_and_never_duplicates(store):
 def test_a_feed_repeating_a_guid_in_one_batch_stores_its_last_entry(store):
     first = article("Draft headline", guid="urn:story:1", published=T0)
     last = article("Final headline", guid="urn:story:1", published=T0)
-    assert store.save_articles([first, last]) == {"new": 1, "updated": 0, "unchanged": 0}
+    assert store.save_articles([first, last]) == SaveResult(new=1, updated=0, unchanged=0)
     assert _titles(store.articles_between(T0 - timedelta(hours=1), T0)) == ["Final headline"]
 
 
@@ -105,7 +106,7 @@ def test_an_update_keeps_first_seen(store, clock):
     store.save_articles([undated])
     clock["now"] = T0 + timedelta(hours=20)
     edited = article("Undated story", ["Science"], body="A corrected body.")
-    assert store.save_articles([edited])["updated"] == 1
+    assert store.save_articles([edited]).updated == 1
 
     (found,) = store.articles_between(T0 - timedelta(hours=1), T0 + timedelta(days=2))
     assert found.body == "A corrected body."
@@ -130,7 +131,8 @@ def test_articles_between_uses_published_else_first_ingest_with_half_open_bounds
             ),
             # Published long ago but ingested inside the window: its date decides.
             article("Old but new to us", published=start - timedelta(days=3)),
-        ]
+        ],
+        now=end + timedelta(hours=1),  # after every publish time: none is clamped
     )
     clock["now"] = start + timedelta(hours=2)
     store.save_articles([article("Undated, ingested in window")])

@@ -3,72 +3,193 @@
 ``read(target)`` takes a file, a folder (read recursively, in name order) or
 an http(s) feed URL and returns a ``SourceResult``: good articles plus one
 ``InputError`` per file, line or entry that could not be used, so a single
-bad input never stops the rest.
+bad input never stops the rest. ``ingest`` reads targets into a store; the
+``digest ingest`` command is a thin layer over it.
 """
 
 from __future__ import annotations
 
+import os
 import re
-import urllib.error
-import urllib.request
+import stat
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
+
+import httpx
 
 from digest import __version__
 from digest.errors import InputError
 from digest.sources import feed, frontmatter, jsonl, webpage
-from digest.sources.base import SourceResult, decode
+from digest.sources.base import SourceResult, decode_text
+
+if TYPE_CHECKING:
+    from digest.store import Store
 
 TEXT_SUFFIXES = {".md", ".markdown", ".txt", ".text"}
 JSONL_SUFFIXES = {".jsonl", ".ndjson"}
 FEED_SUFFIXES = {".xml", ".rss", ".atom", ".rdf"}
 MAX_FILE_BYTES = 20 * 1024 * 1024
 
-__all__ = ["SourceResult", "read"]
+__all__ = ["IngestReport", "SourceResult", "ingest", "read"]
+
+
+@dataclass
+class IngestReport:
+    """What an ingest did: counts, and every failure and warning, each naming its input."""
+
+    new: int = 0
+    updated: int = 0
+    skipped: int = 0  # articles unchanged since last time, and files of other kinds
+    errors: list[InputError] = field(default_factory=list)
+    warnings: list[InputError] = field(default_factory=list)
+
+    @property
+    def failed(self) -> int:
+        return len(self.errors)
+
+
+def ingest(
+    store: Store,
+    targets: Iterable[str],
+    zone: ZoneInfo,
+    now: datetime | None = None,
+    timeout: float = 30.0,
+) -> IngestReport:
+    """Read each target (file, folder, feed URL) and save its articles.
+
+    A target that cannot be read, and an article the store refuses, are
+    errors in the report; everything else is stored. ``now`` is the ingest
+    time (first-seen of new articles), by default the current time.
+    """
+    report = IngestReport()
+    for target in targets:
+        result = read(target, zone, timeout)
+        saved = store.save_articles(result.articles, now=now)
+        report.new += saved.new
+        report.updated += saved.updated
+        report.skipped += saved.unchanged + len(result.skipped)
+        report.errors += result.errors + saved.failed
+        report.warnings += result.warnings
+    return report
 
 
 def read(target: str, zone: ZoneInfo, timeout: float = 30.0) -> SourceResult:
+    if not target.strip():  # Path("") is the current folder: never what was meant
+        return SourceResult(errors=[InputError(repr(target), "an empty name; nothing read")])
     if re.match(r"^https?://", target, re.I):
         return read_url(target, timeout)
     path = Path(target)
-    if path.is_dir():
-        result = SourceResult()
-        for child in sorted(p for p in path.rglob("*") if p.is_file()):
-            if any(part.startswith(".") for part in child.relative_to(path).parts):
-                continue
-            if child.stem.upper() in ("README", "LICENSE", "CHANGELOG"):
-                result.skipped.append(str(child))  # a folder's own documentation
-                continue
-            if child.suffix.lower() in TEXT_SUFFIXES | JSONL_SUFFIXES | FEED_SUFFIXES:
-                result.extend(read_file(child, zone))
-            else:
-                result.skipped.append(str(child))
-        return result
-    if not path.exists():
+    try:
+        is_dir = path.is_dir()
+    except OSError as err:  # a name too long, a loop of symlinks
+        return SourceResult(errors=[InputError(target, err.strerror or str(err))])
+    if is_dir:
+        return read_folder(path, zone)
+    if not path.exists() and not path.is_symlink():
         return SourceResult(errors=[InputError(str(path), "no such file or folder")])
     return read_file(path, zone)
+
+
+def read_folder(root: Path, zone: ZoneInfo) -> SourceResult:
+    """Every article file under ``root``, in name order, hidden files and folders aside."""
+    result = SourceResult()
+    files: list[Path] = []
+    _walk(root, files, result.errors)
+    for child in sorted(files):
+        if child.stem.upper() in ("README", "LICENSE", "CHANGELOG"):
+            result.skipped.append(str(child))  # a folder's own documentation
+        elif child.is_dir():
+            result.warnings.append(InputError(str(child), "a link to a folder; not followed"))
+        elif not _is_regular(child):
+            result.errors.append(InputError(str(child), _NOT_REGULAR))
+        elif child.suffix.lower() in TEXT_SUFFIXES | JSONL_SUFFIXES | FEED_SUFFIXES:
+            result.extend(read_file(child, zone))
+        else:
+            result.skipped.append(str(child))
+    return result
+
+
+def _walk(folder: Path, files: list[Path], errors: list[InputError]) -> None:
+    # Symlinked folders are not followed (no loops); hidden entries are not entered.
+    try:
+        with os.scandir(folder) as entries:
+            children = list(entries)
+    except OSError as err:
+        errors.append(InputError(str(folder), f"cannot read the folder: {err.strerror or err}"))
+        return
+    for entry in children:
+        if entry.name.startswith("."):
+            continue
+        path = folder / entry.name
+        try:
+            is_dir = entry.is_dir(follow_symlinks=False)
+        except OSError:
+            is_dir = False
+        if is_dir:
+            _walk(path, files, errors)
+        else:
+            files.append(path)
+
+
+_NOT_REGULAR = "not a regular file (a FIFO, device or socket); not read"
+
+
+def _is_regular(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except OSError:
+        return True  # a dangling link: reading it reports why
+
+
+def read_bytes(path: Path, where: str) -> bytes:
+    """A regular file's bytes, at most ``MAX_FILE_BYTES`` of them, or an ``InputError``.
+
+    A FIFO would block forever and ``/dev/zero`` never ends, so only regular
+    files are opened (checked again on the open descriptor, in case the name
+    was swapped in between), and the size is found by reading one byte more
+    than allowed rather than trusting ``stat``.
+    """
+    if not _is_regular(path):
+        raise InputError(where, _NOT_REGULAR)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    fd = os.open(path, flags)
+    with open(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise InputError(where, _NOT_REGULAR)
+        data = handle.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise InputError(where, f"larger than {MAX_FILE_BYTES // 2**20} MB; not read")
+    return data
 
 
 def read_file(path: Path, zone: ZoneInfo) -> SourceResult:
     where = str(path)
     try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise InputError(where, f"larger than {MAX_FILE_BYTES // 2**20} MB")
-        data = path.read_bytes()
+        data = read_bytes(path, where)
         suffix = path.suffix.lower()
         if suffix in FEED_SUFFIXES or (
             suffix not in TEXT_SUFFIXES | JSONL_SUFFIXES and feed.looks_like_feed(data)
         ):
             return feed.parse(data, where)
-        text = decode(data)
+        text = decode_text(data, where)
         if suffix in JSONL_SUFFIXES:
             return jsonl.parse(text, where, zone)
         if suffix in TEXT_SUFFIXES:
+            result = SourceResult()
             if frontmatter.has_front_matter(text) or suffix in (".md", ".markdown"):
-                return SourceResult(articles=[frontmatter.parse(text, where, zone)])
-            if not text.strip():
+                article = frontmatter.parse(text, where, zone, result.warnings)
+            elif not text.strip():
                 raise InputError(where, "the file is empty")
-            return SourceResult(articles=[webpage.parse(text, where, path.stem)])
+            else:
+                article = webpage.parse(text, where, path.stem, result.warnings)
+            result.articles.append(article)
+            return result
         raise InputError(where, f"unknown kind of file ({path.suffix or 'no suffix'})")
     except InputError as err:
         return SourceResult(errors=[err])
@@ -77,16 +198,49 @@ def read_file(path: Path, zone: ZoneInfo) -> SourceResult:
 
 
 def read_url(url: str, timeout: float) -> SourceResult:
-    request = urllib.request.Request(url, headers={"User-Agent": f"digest/{__version__}"})
+    """A feed over http(s), within ``timeout`` seconds for the whole download.
+
+    A per-read timeout alone would let a server that sends a byte every few
+    seconds hold the ingest forever; the size is capped like a file's.
+    """
+    deadline = time.monotonic() + timeout
+    headers = {"User-Agent": f"digest/{__version__}"}
+    where = _without_password(url)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            data = response.read(MAX_FILE_BYTES + 1)
-            final_url = response.geturl()
-    except urllib.error.HTTPError as err:
-        return SourceResult(errors=[InputError(url, f"HTTP {err.code} {err.reason}")])
-    except (urllib.error.URLError, TimeoutError, OSError) as err:
-        reason = getattr(err, "reason", err)
-        return SourceResult(errors=[InputError(url, f"cannot fetch: {reason}")])
-    if len(data) > MAX_FILE_BYTES:
-        return SourceResult(errors=[InputError(url, "feed larger than 20 MB")])
-    return feed.parse(data, url, base_url=final_url)
+        with httpx.stream(
+            "GET", url, headers=headers, timeout=timeout, follow_redirects=True
+        ) as response:
+            if response.status_code >= 400:
+                reason = response.reason_phrase or ""
+                return SourceResult(
+                    errors=[InputError(where, f"HTTP {response.status_code} {reason}".strip())]
+                )
+            chunks, size = [], 0
+            for chunk in response.iter_bytes():
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > MAX_FILE_BYTES:
+                    return SourceResult(errors=[InputError(where, "feed larger than 20 MB")])
+                if time.monotonic() > deadline:
+                    reason = f"cannot fetch: not complete after {timeout:g} seconds"
+                    return SourceResult(errors=[InputError(where, reason)])
+            # The base for relative links: with a user:password@ it would be copied
+            # into every resolved link, and so into emails.
+            final_url = str(response.url.copy_with(username=None, password=None))
+    except (httpx.HTTPError, httpx.InvalidURL, OSError, ValueError) as err:
+        return SourceResult(
+            errors=[InputError(where, f"cannot fetch: {err or type(err).__name__}")]
+        )
+    return feed.parse(b"".join(chunks), where, base_url=final_url)
+
+
+def _without_password(url: str) -> str:
+    """``url`` fit to print and store (it names the feed in messages and as its source)."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+    except ValueError:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))

@@ -13,9 +13,10 @@ import re
 
 from digest.errors import InputError
 from digest.models import Article
-from digest.sources.base import make_guid, summarise, trim_body
+from digest.sources.base import make_article
 
-KEYWORDS_HEADING = re.compile(r"^\s*helpful\s+keywords\s*:?\s*$", re.I)
+# Lines are right-stripped; one \s* either side of ":" would backtrack quadratically.
+KEYWORDS_HEADING = re.compile(r"^\s*helpful\s+keywords\s*:?$", re.I)
 CREDIT = re.compile(
     r"^\s*(translated|edited|written|reported|compiled|produced|reporting|additional reporting)"
     r"\b.{0,80}\bby\b",
@@ -24,14 +25,19 @@ CREDIT = re.compile(
 URL_LINE = re.compile(r"^\s*(https?://\S+)\s*$")
 NAV_SEPARATORS = re.compile(r"\s[|·•›»/]\s")
 CHROME_WORDS = re.compile(r"(?i)\b(logo|menu|skip to|sign in|subscribe|search)\b")
+LOGO = re.compile(r"(?i)\b(logo|home\s{0,3}page)\b")
 
 
-def parse(text: str, where: str, fallback_source: str) -> Article:
+def parse(
+    text: str, where: str, fallback_source: str, warnings: list[InputError] | None = None
+) -> Article:
+    """The article in a page export; what had to change is added to ``warnings``."""
+    warnings = [] if warnings is None else warnings
     lines = [line.rstrip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
     keywords: list[str] = []
     for index in range(len(lines) - 1, -1, -1):
         if KEYWORDS_HEADING.match(lines[index]):
-            keywords = [" ".join(k.split()) for k in lines[index + 1 :] if k.strip()]
+            keywords = [k for k in lines[index + 1 :] if k.strip()]
             lines = lines[:index]
             break
     url = None
@@ -50,16 +56,16 @@ def parse(text: str, where: str, fallback_source: str) -> Article:
     while paragraphs and CREDIT.match(paragraphs[-1]):
         paragraphs.pop()
     paragraphs = [p for p in paragraphs if not CREDIT.match(p)]
-    body = trim_body("\n\n".join(paragraphs))
-    source = _source_name(chrome) or fallback_source
-    return Article(
-        guid=make_guid(url, None, source, title),
+    return make_article(
+        where,
+        warnings,
         title=title,
         url=url,
-        summary=summarise(paragraphs[0] if paragraphs else ""),
-        body=body,
-        source=source,
+        summary=paragraphs[0] if paragraphs else "",
+        body="\n\n".join(paragraphs),
+        source=_source_name(chrome) or fallback_source,
         keywords=keywords,
+        html_title=False,
     )
 
 
@@ -114,7 +120,10 @@ def _source_name(chrome: list[str]) -> str:
     for line in chrome:
         if NAV_SEPARATORS.search(f" {line} "):
             continue
-        name = re.sub(r"(?i)\s*[-—–:|]?\s*\b(logo|home\s*page)\b.*$", "", line).strip(" -—–")
+        # A search, then strip: "\s*[-—–:|]?\s*\blogo" as one pattern takes cubic time
+        # on a chrome line with a long run of spaces.
+        logo = LOGO.search(line)
+        name = (line[: logo.start()] if logo else line).strip().rstrip("-—–:|").strip(" -—–")
         if name:
             return name
     return ""

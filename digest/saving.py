@@ -1,0 +1,235 @@
+"""How articles are written: checked, matched, and stored in bulk, one bad one alone.
+
+Every article is first checked against the column limits (``_problem``), the
+same rules on SQLite and PostgreSQL, so a value one database would refuse and
+the other silently accept is refused on both. Then articles go in chunks of
+``CHUNK``: one SELECT finds the stored ones (by guid, or by ``url_key``), and
+one bulk INSERT and one bulk UPDATE write the chunk. A chunk the database
+still refuses is retried one article at a time, each in its own SAVEPOINT,
+so the article at fault is named in ``failed`` and the others are stored.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+from digest import validate
+from digest.errors import DigestError, InputError
+from digest.grouping import keyword_key
+from digest.models import Article
+from digest.store import articles, content_hash, from_db, to_db
+
+if TYPE_CHECKING:
+    from digest.store import Store
+
+CHUNK = 500  # articles per SELECT and bulk write
+# What the database says about one record (a constraint, a value it cannot hold),
+# as against the database as a whole (a lost connection, a full disk, a lock).
+RECORD_ERRORS = (sa.exc.IntegrityError, sa.exc.DataError)
+TEXTS = postgresql.ARRAY(sa.String)
+
+
+@dataclass
+class Counts:
+    """How many articles were new, changed, or the same as stored."""
+
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+@dataclass
+class SaveResult(Counts):
+    """What ``save_articles`` did; ``failed`` names each article it could not store."""
+
+    failed: list[InputError] = field(default_factory=list)
+
+    def add(self, counts: Counts) -> None:
+        self.new += counts.new
+        self.updated += counts.updated
+        self.unchanged += counts.unchanged
+
+
+def _last_per_guid(items: Iterable[Article]) -> list[Article]:
+    """A feed that repeats a guid means its last entry: keep one per guid."""
+    by_guid: dict[str, Article] = {}
+    for item in items:
+        by_guid.pop(item.guid, None)
+        by_guid[item.guid] = item
+    return list(by_guid.values())
+
+
+def _values(item: Article, key: str | None, digest: str, first_seen: datetime) -> dict:
+    """The stored columns of ``item`` but guid and first_seen."""
+    published = item.published
+    if published is not None and published > first_seen:
+        published = first_seen  # "published" tomorrow: we have it now, not then
+    return {
+        "url": item.url,
+        "url_key": key,
+        "title": item.title,
+        "summary": item.summary,
+        "body": item.body,
+        "source": item.source,
+        "keywords": json.dumps(item.keywords, ensure_ascii=False),
+        "published": to_db(published),
+        "sort_time": to_db(published or first_seen),
+        "content_hash": digest,
+    }
+
+
+# What PostgreSQL cannot hold in text at all: NUL, and lone surrogates (not UTF-8).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _problem(item: Article) -> str | None:
+    """Why ``item`` breaks the column limits, or None. The sources keep within them;
+    this holds any other caller to the same rules on both databases."""
+    limits = (
+        ("guid", item.guid, validate.MAX_GUID),
+        ("url", item.url or "", validate.MAX_URL),
+        ("title", item.title, validate.MAX_TITLE),
+        ("source", item.source, validate.MAX_SOURCE),
+    )
+    if not item.guid:
+        return "no guid"
+    for name, value, limit in limits:
+        if len(value) > limit:
+            return f"{name} longer than {limit} characters"
+    if len(item.keywords) > validate.MAX_KEYWORDS:
+        return f"more than {validate.MAX_KEYWORDS} keywords"
+    for word in item.keywords:
+        if max(len(word), len(keyword_key(word))) > validate.MAX_KEYWORD:
+            return f"a keyword longer than {validate.MAX_KEYWORD} characters"
+    texts = (item.guid, item.url or "", item.title, item.summary, item.body, item.source)
+    if any(_UNSTORABLE.search(text) for text in (*texts, *item.keywords)):
+        return "contains a NUL character or a lone surrogate"
+    if item.published is not None and item.published.tzinfo is None:
+        return "published has no timezone"
+    return None
+
+
+def _refused(item: Article, reason: str) -> InputError:
+    title = validate.shorten(validate.clean_line(item.title), 80)
+    return InputError(item.origin or "article", f"{title!r} not stored: {reason}")
+
+
+def _db_reason(err: sa.exc.DBAPIError) -> str:
+    # Only the driver's first line: str(err) would repeat the statement and a whole body.
+    first = str(err.orig).strip().splitlines()[0] if str(err.orig).strip() else ""
+    reason = f"{type(err.orig).__name__}: {first}" if first else type(err.orig).__name__
+    return "the database refused it (" + validate.shorten(validate.clean_line(reason), 200) + ")"
+
+
+def save_articles(store: Store, items: Iterable[Article], now: datetime) -> SaveResult:
+    """``Store.save_articles``: checked, then written in chunks (see the module doc)."""
+    result = SaveResult()
+    good = []
+    for item in _last_per_guid(items):
+        problem = _problem(item)
+        if problem:
+            result.failed.append(_refused(item, problem))
+        else:
+            good.append(item)
+    if not good:
+        return result
+    try:
+        with store.engine.begin() as conn:
+            for start in range(0, len(good), CHUNK):
+                chunk = good[start : start + CHUNK]
+                try:
+                    with conn.begin_nested():
+                        result.add(_save_chunk(store, conn, chunk, now))
+                except RECORD_ERRORS:
+                    for item in chunk:
+                        try:
+                            with conn.begin_nested():
+                                result.add(_save_chunk(store, conn, [item], now))
+                        except RECORD_ERRORS as err:
+                            result.failed.append(_refused(item, _db_reason(err)))
+    except sa.exc.DBAPIError as err:  # the database as a whole: gone, full, locked
+        raise DigestError(f"cannot store articles in {store.url}: {_db_reason(err)}") from None
+    return result
+
+
+def _save_chunk(store: Store, conn: sa.Connection, items: list[Article], now: datetime) -> Counts:
+    """Save ``items`` (distinct guids) as if one at a time, in three statements."""
+    keys = {id(item): validate.url_key(item.url) if item.url else None for item in items}
+    columns = (
+        articles.c.id,
+        articles.c.guid,
+        articles.c.source,
+        articles.c.url_key,
+        articles.c.content_hash,
+        articles.c.first_seen,
+    )
+    # One statement, two index lookups. PostgreSQL gets each list as one array:
+    # "IN (500 parameters)" in a prepared statement's generic plan becomes a
+    # scan of the whole table with 500 comparisons a row.
+    guids = [item.guid for item in items]
+    links = sorted({k for k in keys.values() if k})
+    if store.is_sqlite:
+        same_guid, same_link = articles.c.guid.in_(guids), articles.c.url_key.in_(links)
+    else:
+        same_guid = articles.c.guid == sa.any_(sa.bindparam("guids", guids, type_=TEXTS))
+        same_link = articles.c.url_key == sa.any_(sa.bindparam("links", links, type_=TEXTS))
+    by_guid_query = sa.select(*columns).where(same_guid)
+    by_key_query = sa.select(*columns).where(same_link)
+    found = sorted(
+        set(conn.execute(sa.union(by_guid_query, by_key_query)).all()), key=lambda row: row.id
+    )
+    by_guid = {row.guid: row for row in found}
+    # Where an article's (source, url_key) leads: a stored row's id, or the
+    # guid of an article inserted earlier in this chunk.
+    by_link: dict[tuple[str, str], int | str] = {}
+    for row in found:
+        by_link.setdefault((row.source, row.url_key), row.id)
+    first_seen = {row.id: from_db(row.first_seen) for row in found}
+    hashes: dict[int | str, str] = {row.id: row.content_hash for row in found}
+    inserts: dict[str, dict] = {}
+    updates: dict[int, dict] = {}
+    counts = Counts()
+    for item in items:
+        key = keys[id(item)]
+        row = by_guid.get(item.guid)
+        target = row.id if row else by_link.get((item.source, key)) if key else None
+        digest = content_hash(item)
+        if target is None:
+            target = item.guid
+            inserts[target] = {
+                "guid": item.guid,
+                "first_seen": to_db(now),
+                **_values(item, key, digest, now),
+            }
+            counts.new += 1
+        elif hashes[target] == digest:
+            counts.unchanged += 1
+        elif isinstance(target, str):  # an article inserted earlier in this chunk
+            inserts[target].update(_values(item, key, digest, now))
+            counts.updated += 1
+        else:
+            updates[target] = {"_id": target, **_values(item, key, digest, first_seen[target])}
+            counts.updated += 1
+        hashes[target] = digest
+        if key:
+            by_link[(item.source, key)] = target
+    if inserts:
+        conn.execute(articles.insert(), list(inserts.values()))
+    if updates:
+        columns = [c for c in next(iter(updates.values())) if c != "_id"]
+        conn.execute(
+            articles.update()
+            .where(articles.c.id == sa.bindparam("_id"))
+            .values({c: sa.bindparam(f"_{c}") for c in columns}),
+            [{"_id": u["_id"], **{f"_{c}": u[c] for c in columns}} for u in updates.values()],
+        )
+    store._remember_keywords(conn, [k for item in items for k in item.keywords])
+    return counts
