@@ -1,11 +1,15 @@
 """What goes into an edition: its window of articles and each segment's sections.
 
-An edition (date D, timezone Z) covers the articles published — or first
-ingested, when undated — after the previous edition's cut-off in Z and up to
-its own cut-off: D's ``send_time`` in Z, or the moment of sending for a
-one-off send of today's edition; never more than ``window_hours`` back. The
-cut-off is recorded when the edition is sent, so previewing a past edition
-later shows the same articles.
+An edition (date D, timezone Z) covers the articles digest first ingested
+after the previous edition's cut-off in Z and up to its own cut-off: D's
+``send_time`` in Z, or the moment of sending for a one-off send of today's
+edition. Of those, only articles published (or, undated, ingested) within
+``window_hours`` of the cut-off are shown. Judging by ingest time puts each
+article into the first edition cut off after it arrived: a late arrival
+(published before yesterday's cut-off, ingested after it) goes out today,
+and an edited article never goes out again. The cut-off is recorded when
+the edition is sent, so previewing a past edition later shows the same
+articles.
 """
 
 from __future__ import annotations
@@ -60,7 +64,8 @@ class EditionContent:
         self.vocab = Vocabulary(
             aliases=settings.aliases, known=[*store.known_keywords(), *settings.topics]
         )
-        articles = store.articles_between(edition.window_start, edition.cutoff)
+        oldest = edition.cutoff - timedelta(hours=settings.window_hours)
+        articles = store.window_articles(edition.window_start, edition.cutoff, oldest)
         self.tagged: list[Tagged] = tag_articles(articles, self.vocab)
         self._sections: dict[str, list[Section]] = {}
         self._rendered: dict[str, Rendered] = {}

@@ -25,7 +25,7 @@ from digest.validate import clean_line
 if TYPE_CHECKING:
     from digest.saving import SaveResult
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 MIGRATION_LOCK = 0x6469676573740001  # a PostgreSQL advisory lock key: "digest", 1
 
 # Steps that bring an existing database from version N-1 to N, run in order in
@@ -51,8 +51,10 @@ articles = sa.Table(
     sa.Column("source", sa.Text, nullable=False, default=""),
     sa.Column("keywords", sa.Text, nullable=False, default="[]"),  # JSON list, as spelt
     sa.Column("published", sa.DateTime),
-    sa.Column("first_seen", sa.DateTime, nullable=False),
-    # published, else first_seen: what an edition's window is judged by.
+    # When digest first had it: which edition it belongs to (the first one cut off
+    # after it arrived), so a late arrival still goes out and an edit never again.
+    sa.Column("first_seen", sa.DateTime, nullable=False, index=True),
+    # published (never later than first_seen), else first_seen: how old it is.
     sa.Column("sort_time", sa.DateTime, nullable=False, index=True),
     sa.Column("content_hash", sa.String(64), nullable=False),
     # validate.url_key(url): finds the same link under another guid (schema version 2).
@@ -115,6 +117,7 @@ class Store:
     def __init__(self, url: str) -> None:
         parsed = database.parse_url(normalise_url(url))
         self._parsed_url = parsed
+        self.clock: Callable[[], datetime] | None = None  # "now" for ingest times (tests)
         self.url = database.redact(parsed)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         if parsed.get_backend_name() not in ("sqlite", "postgresql"):
@@ -214,7 +217,7 @@ class Store:
         """
         from digest.saving import save_articles
 
-        return save_articles(self, items, now or utcnow())
+        return save_articles(self, items, now or (self.clock or utcnow)())
 
     def _remember_keywords(self, conn: sa.Connection, spellings: list[str]) -> None:
         from digest.grouping import keyword_key
@@ -225,11 +228,23 @@ class Store:
                 self.insert_ignore(keywords), [{"key": k, "display": d} for k, d in rows.items()]
             )
 
-    def articles_between(self, start: datetime, end: datetime) -> list[StoredArticle]:
-        """Articles whose publish (or first-ingest) time is in ``(start, end]``."""
+    def window_articles(
+        self, start: datetime, cutoff: datetime, oldest: datetime
+    ) -> list[StoredArticle]:
+        """The articles of an edition: first ingested in ``(start, cutoff]`` and
+        published (or, undated, ingested) after ``oldest``; newest first.
+
+        Judged by when digest first had an article, each goes into the first
+        edition cut off after it arrived: one published before yesterday's
+        cut-off but ingested after it is in today's edition, not in none.
+        """
         query = (
             sa.select(articles)
-            .where(articles.c.sort_time > to_db(start), articles.c.sort_time <= to_db(end))
+            .where(
+                articles.c.first_seen > to_db(start),
+                articles.c.first_seen <= to_db(cutoff),
+                articles.c.sort_time > to_db(oldest),
+            )
             .order_by(articles.c.sort_time.desc(), articles.c.id)
         )
         with self.engine.connect() as conn:
@@ -329,7 +344,13 @@ def _add_url_key(conn: sa.Connection) -> None:
         last = rows[-1].id
 
 
+def _index_first_seen(conn: sa.Connection) -> None:
+    """Version 3: editions are collected by first-ingest time, so index it."""
+    conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_articles_first_seen ON articles (first_seen)"))
+
+
 MIGRATIONS[2] = _add_url_key
+MIGRATIONS[3] = _index_first_seen
 
 
 def _article(row) -> StoredArticle:

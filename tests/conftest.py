@@ -71,7 +71,9 @@ def db_url(request, tmp_path) -> str:
 
 @pytest.fixture
 def store(db_url):
+    """A store whose articles are ingested at ``NOW`` unless a test says otherwise."""
     s = Store(db_url)
+    s.clock = lambda: NOW
     yield s
     s.close()
 
@@ -79,6 +81,7 @@ def store(db_url):
 @pytest.fixture
 def sqlite_store(tmp_path):
     s = Store(f"sqlite:///{tmp_path / 'digest.db'}")
+    s.clock = lambda: NOW
     yield s
     s.close()
 
@@ -107,6 +110,12 @@ def subscriber(email: str, topics=(), timezone: str | None = None, name: str = "
 
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+EVER = (datetime(1, 1, 2, tzinfo=UTC), datetime(9999, 12, 30, tzinfo=UTC))
+
+
+def every_article(store: Store) -> list:
+    """Everything stored, whenever ingested or published (newest first)."""
+    return store.window_articles(EVER[0], EVER[1], EVER[0])
 
 
 @pytest.fixture(autouse=True)

@@ -14,12 +14,11 @@ import re
 import subprocess
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from email.policy import default
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, every_article
 from conftest import run_digest as digest
 
 from digest import __version__
@@ -281,7 +280,7 @@ def test_a_malformed_article_file_is_named_and_the_good_ones_kept(tmp_path):
     assert "ingested: 2 new, 0 updated, 0 skipped, 2 failed" in result.stdout
     store = Store(url)
     try:
-        found = store.articles_between(datetime(2000, 1, 1, tzinfo=UTC), datetime.now(UTC))
+        found = every_article(store)
         assert sorted(a.title for a in found) == ["Good article", "Wire story"]
     finally:
         store.close()

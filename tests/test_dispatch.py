@@ -65,6 +65,12 @@ def snapshot(outbox: Path) -> dict[Path, bytes]:
     return {p: p.read_bytes() for p in all_eml(outbox)}
 
 
+def ingest_as_published(store, articles) -> None:
+    """Ingest each article at its own publish time, as a feed read every minute would."""
+    for item in articles:
+        store.save_articles([item], now=item.published)
+
+
 def dead_pid() -> int:
     """The pid of a process that has just exited."""
     child = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -174,13 +180,14 @@ def test_the_footer_names_the_topics_as_the_subscriber_spelt_them(newsroom, sett
 def test_a_past_edition_is_cut_off_at_its_send_time_in_its_timezone(store, settings):
     day = date(2026, 11, 22)
     cutoff = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)  # 07:00 in New York (EST)
-    store.save_articles(
+    ingest_as_published(
+        store,
         [
             article("Just before the cut-off", published=cutoff - timedelta(minutes=1)),
             article("Just after the cut-off", published=cutoff + timedelta(minutes=1)),
             article("Inside the 36 hours", published=cutoff - timedelta(hours=35, minutes=59)),
             article("Older than 36 hours", published=cutoff - timedelta(hours=36, minutes=1)),
-        ]
+        ],
     )
     store.save_subscribers([subscriber("ny@example.com", timezone="America/New_York")])
 
@@ -197,12 +204,13 @@ def test_a_past_edition_is_cut_off_at_its_send_time_in_its_timezone(store, setti
 
 
 def test_todays_edition_is_cut_off_at_the_moment_of_sending(store, settings):
-    store.save_articles(
+    ingest_as_published(
+        store,
         [
             # After the 07:00 send time but before now: a one-off send takes it.
             article("Late morning news", published=NOW - timedelta(hours=2)),
-            article("Dated a minute ahead", published=NOW + timedelta(minutes=1)),
-        ]
+            article("Ingested a minute later", published=NOW + timedelta(minutes=1)),
+        ],
     )
     store.save_subscribers([subscriber("utc@example.com")])
 
@@ -211,7 +219,7 @@ def test_todays_edition_is_cut_off_at_the_moment_of_sending(store, settings):
     assert edition_report.edition.cutoff == NOW
     body = text_of(read_outbox(settings.outbox_dir / TODAY_SLUG)["utc@example.com"])
     assert "Late morning news" in body
-    assert "Dated a minute ahead" not in body
+    assert "Ingested a minute later" not in body
 
 
 def test_tomorrows_edition_cannot_be_sent_today_and_is_left_untouched(newsroom, settings):
@@ -256,13 +264,14 @@ def test_a_date_already_begun_in_one_zone_but_not_another_names_the_early_zone(s
 
 def test_an_edition_starts_at_the_previous_cut_off_of_its_own_timezone(store, settings):
     ny_cutoff_22 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
-    store.save_articles(
+    ingest_as_published(
+        store,
         [
             article("Saturday morning story", published=datetime(2026, 11, 22, 10, 0, tzinfo=UTC)),
             article(
                 "Saturday afternoon story", published=datetime(2026, 11, 22, 13, 0, tzinfo=UTC)
             ),
-        ]
+        ],
     )
     store.save_subscribers(
         [
@@ -288,21 +297,46 @@ def test_an_edition_starts_at_the_previous_cut_off_of_its_own_timezone(store, se
     assert "Saturday morning story" in tokyo and "Saturday afternoon story" in tokyo
 
 
+def test_a_late_arrival_goes_into_the_next_edition_and_an_edit_into_none(store, settings):
+    yesterday_cutoff = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
+    store.save_subscribers([subscriber("utc@example.com")])
+    ingest_as_published(
+        store, [article("Sent yesterday", published=yesterday_cutoff - timedelta(hours=1))]
+    )
+    make_dispatcher(store, settings).send(date(2026, 11, 23))  # cut off at 07:00 yesterday
+    # Published before yesterday's cut-off, but it reached us only afterwards ...
+    late = article("Late arrival", published=yesterday_cutoff - timedelta(hours=3))
+    store.save_articles([late], now=yesterday_cutoff + timedelta(hours=5))
+    # ... and yesterday's story was corrected (a new body, a new "updated" date).
+    edited = article(
+        "Sent yesterday", published=yesterday_cutoff + timedelta(hours=4), body="Corrected."
+    )
+    assert store.save_articles([edited], now=NOW - timedelta(hours=1)).updated == 1
+
+    (today,) = make_dispatcher(store, settings).send().editions
+
+    body = text_of(read_outbox(settings.outbox_dir / TODAY_SLUG)["utc@example.com"])
+    assert today.edition.window_start == yesterday_cutoff
+    assert "Late arrival" in body  # in the first edition cut off after it arrived
+    assert "Sent yesterday" not in body  # an edit never sends a story again
+
+
 def test_a_sent_edition_previews_later_with_the_same_articles(store, settings):
-    store.save_articles(
+    ingest_as_published(
+        store,
         [
             article("Early story", ["Climate"], published=NOW - timedelta(hours=6)),
             # After the 07:00 send time: only in because today's send cut off at NOW.
             article("Mid-morning story", ["Climate"], published=NOW - timedelta(hours=2)),
-        ]
+        ],
     )
     store.save_subscribers([subscriber("utc@example.com", name="Uma")])
     (edition_report,) = make_dispatcher(store, settings).send().editions
     sent = text_of(read_outbox(settings.outbox_dir / TODAY_SLUG)["utc@example.com"])
     assert "Early story" in sent and "Mid-morning story" in sent
 
-    store.save_articles(
-        [article("Afternoon story", ["Climate"], published=NOW + timedelta(hours=1))]
+    ingest_as_published(
+        store, [article("Afternoon story", ["Climate"], published=NOW + timedelta(hours=1))]
     )
     later = NOW + timedelta(days=1)
     result = preview(store, settings, TODAY, "utc@example.com", now=later)
@@ -320,8 +354,9 @@ def test_a_sent_edition_previews_later_with_the_same_articles(store, settings):
 def test_subscribers_who_joined_after_a_send_get_the_same_edition_next_time(newsroom, settings):
     make_dispatcher(newsroom, settings).send()
     before = snapshot(settings.outbox_dir)
-    newsroom.save_articles(
-        [article("Breaking after the send", ["Climate"], published=NOW + timedelta(minutes=30))]
+    ingest_as_published(
+        newsroom,
+        [article("Breaking after the send", ["Climate"], published=NOW + timedelta(minutes=30))],
     )
     newsroom.save_subscribers([subscriber("dora@example.com", ["Climate"], name="Dora")])
 
@@ -650,7 +685,8 @@ def two_senders(pg_schema_url, tmp_path):
         [
             article("Glacier melt sets record", ["Climate"], published=NOW - timedelta(hours=1)),
             article("Solar beats forecasts", ["Energy"], published=NOW - timedelta(hours=2)),
-        ]
+        ],
+        now=NOW,
     )
     setup.save_subscribers(
         [subscriber(f"user{i:03}@example.com", topics[i % 4]) for i in range(200)]

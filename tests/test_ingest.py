@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
-from conftest import article, run_digest
+from conftest import article, every_article, run_digest
 
 from digest.sources import ingest
 from digest.store import SCHEMA_VERSION, Store, articles, normalise_url, schema_version
@@ -22,11 +22,10 @@ from digest.validate import canonical_url, url_key
 
 LONDON = ZoneInfo("Europe/London")
 T0 = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
-EVER = (datetime(1, 1, 2, tzinfo=UTC), datetime(9999, 12, 30, tzinfo=UTC))
 
 
 def stored(store: Store) -> dict[str, object]:
-    return {a.title: a for a in store.articles_between(*EVER)}
+    return {a.title: a for a in every_article(store)}
 
 
 def write(path: Path, text: str | bytes) -> Path:
@@ -114,12 +113,12 @@ def test_saving_is_bulk_not_one_query_per_article(store):
 def test_a_future_publish_time_is_clamped_to_first_seen(store):
     later = T0 + timedelta(days=2)
     store.save_articles([article("From the future", published=later)], now=T0)
-    (found,) = store.articles_between(T0 - timedelta(hours=1), T0)
+    (found,) = every_article(store)
     assert found.published == T0 == found.first_seen
     # Edited and ingested again the next day: still clamped to when it was first seen.
     edited = article("From the future", published=later, body="Edited.")
     assert store.save_articles([edited], now=T0 + timedelta(days=1)).updated == 1
-    (found,) = store.articles_between(T0 - timedelta(hours=1), T0)
+    (found,) = every_article(store)
     assert (found.body, found.published, found.first_seen) == ("Edited.", T0, T0)
 
 
@@ -162,7 +161,7 @@ def test_the_same_link_under_a_second_guid_updates_the_first(store):
     assert store.save_articles([first], now=T0).new == 1
     saved = store.save_articles([again], now=T0 + timedelta(hours=1))
     assert (saved.new, saved.updated) == (0, 1)
-    (found,) = store.articles_between(*EVER)
+    (found,) = every_article(store)
     assert (found.title, found.guid, found.first_seen) == ("Same story, corrected", first.guid, T0)
     # Read again: unchanged, whichever of the two guids it comes under.
     assert store.save_articles([again], now=T0).unchanged == 1
@@ -171,7 +170,7 @@ def test_the_same_link_under_a_second_guid_updates_the_first(store):
     two = article("Twice in a batch", guid="g2", url="https://news.example.org/t")
     saved = store.save_articles([one, two], now=T0)
     assert (saved.new, saved.updated, saved.unchanged) == (1, 0, 1)
-    assert len(store.articles_between(*EVER)) == 2
+    assert len(every_article(store)) == 2
 
 
 def test_the_same_link_from_two_sources_is_two_articles(store):
@@ -180,7 +179,7 @@ def test_the_same_link_from_two_sources_is_two_articles(store):
     assert store.save_articles([a, b], now=T0).new == 2
 
 
-def test_a_version_1_database_gains_url_key_and_keeps_its_articles(db_url):
+def test_a_version_1_database_is_migrated_and_keeps_its_articles(db_url):
     first = Store(db_url)
     first.save_articles(
         [article("Old story", guid="urn:old:1", url="https://news.example.org/old?id=1")], now=T0
@@ -191,22 +190,23 @@ def test_a_version_1_database_gains_url_key_and_keeps_its_articles(db_url):
     with engine.begin() as conn:
         conn.exec_driver_sql("DROP INDEX ix_articles_url_key")
         conn.exec_driver_sql("ALTER TABLE articles DROP COLUMN url_key")
+        conn.exec_driver_sql("DROP INDEX ix_articles_first_seen")  # version 3's
         conn.execute(schema_version.update().values(version=1))
     engine.dispose()
 
     store = Store(db_url)
     try:
         with store.engine.connect() as conn:
-            assert conn.execute(sa.select(schema_version.c.version)).scalar() == SCHEMA_VERSION == 2
+            assert conn.execute(sa.select(schema_version.c.version)).scalar() == SCHEMA_VERSION
             assert conn.execute(sa.select(articles.c.url_key)).scalar() == url_key(
                 "https://news.example.org/old?id=1"
             )
-        assert "ix_articles_url_key" in {
+        assert {"ix_articles_url_key", "ix_articles_first_seen"} <= {
             i["name"] for i in sa.inspect(store.engine).get_indexes("articles")
         }
         again = article("Old story", guid="urn:new:1", url="https://news.example.org/old?id=1#x")
         assert store.save_articles([again], now=T0).new == 0
-        assert [a.guid for a in store.articles_between(*EVER)] == ["urn:old:1"]
+        assert [a.guid for a in every_article(store)] == ["urn:old:1"]
     finally:
         store.close()
 
@@ -223,7 +223,7 @@ def test_ingest_counts_and_uses_the_given_time(store, tmp_path):
     assert (report.new, report.updated, report.skipped, report.failed) == (2, 0, 1, 1)
     assert [e.where for e in report.errors] == [f"{folder / 'b.jsonl'}:2"]
     assert [w.where for w in report.warnings] == [str(folder / "a.md")]
-    assert {a.first_seen for a in store.articles_between(*EVER)} == {T0}
+    assert {a.first_seen for a in every_article(store)} == {T0}
     again = ingest(store, [str(folder)], LONDON, now=T0 + timedelta(days=1))
     assert (again.new, again.updated, again.skipped) == (0, 0, 3)
 

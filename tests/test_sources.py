@@ -12,6 +12,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from conftest import every_article
 
 from digest.errors import InputError
 from digest.sources import frontmatter, jsonl, read, read_file, webpage
@@ -503,9 +504,7 @@ def test_same_guid_in_several_feed_snapshots_is_one_stored_article(sqlite_store)
     sqlite_store.save_articles(found[:1])
     counts = sqlite_store.save_articles(found[1:])
     assert counts.new == 0
-    stored = sqlite_store.articles_between(
-        datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
-    )
+    stored = every_article(sqlite_store)
     assert len(stored) == 1
     assert stored[0].published == datetime(2020, 2, 6, 12, 0, tzinfo=UTC)
 

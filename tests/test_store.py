@@ -6,9 +6,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
-from conftest import article, subscriber
+from conftest import EVER, article, every_article, subscriber
 
-import digest.store as store_module
 from digest.errors import ConfigError
 from digest.saving import SaveResult
 from digest.store import SCHEMA_VERSION, Store, normalise_url, schema_version
@@ -17,10 +16,10 @@ T0 = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def clock(monkeypatch):
+def clock(store):
     """The store's idea of "now" (first-ingest times), set by the test."""
     moments = {"now": T0}
-    monkeypatch.setattr(store_module, "utcnow", lambda: moments["now"])
+    store.clock = lambda: moments["now"]
     return moments
 
 
@@ -59,7 +58,7 @@ def test_opening_the_same_database_again_keeps_its_data(db_url):
     first.close()
     again = Store(db_url)
     try:
-        assert _titles(again.articles_between(T0 - timedelta(hours=1), T0)) == ["Kept"]
+        assert _titles(every_article(again)) == ["Kept"]
     finally:
         again.close()
     assert _versions(db_url) == [SCHEMA_VERSION]  # one row, not one per opening
@@ -88,7 +87,7 @@ def test_reingesting_counts_new_updated_unchanged_and_never_duplicates(store):
     c = article("Heat pumps", ["Energy"], published=T0)
     assert store.save_articles([changed, b, c]) == SaveResult(new=1, updated=1, unchanged=1)
 
-    found = store.articles_between(T0 - timedelta(days=1), T0 + timedelta(days=1))
+    found = every_article(store)
     assert sorted(_titles(found)) == ["Glacier melt", "Heat pumps", "Rate decision"]
     glacier = next(x for x in found if x.title == "Glacier melt")
     assert glacier.summary == "Now with figures."
@@ -98,7 +97,7 @@ def test_a_feed_repeating_a_guid_in_one_batch_stores_its_last_entry(store):
     first = article("Draft headline", guid="urn:story:1", published=T0)
     last = article("Final headline", guid="urn:story:1", published=T0)
     assert store.save_articles([first, last]) == SaveResult(new=1, updated=0, unchanged=0)
-    assert _titles(store.articles_between(T0 - timedelta(hours=1), T0)) == ["Final headline"]
+    assert _titles(every_article(store)) == ["Final headline"]
 
 
 def test_an_update_keeps_first_seen(store, clock):
@@ -108,52 +107,64 @@ def test_an_update_keeps_first_seen(store, clock):
     edited = article("Undated story", ["Science"], body="A corrected body.")
     assert store.save_articles([edited]).updated == 1
 
-    (found,) = store.articles_between(T0 - timedelta(hours=1), T0 + timedelta(days=2))
+    (found,) = every_article(store)
     assert found.body == "A corrected body."
     assert found.first_seen == T0
     # Judged by its first ingest, it stays in the earlier window, not the later one.
-    assert _titles(store.articles_between(T0 - timedelta(hours=1), T0)) == ["Undated story"]
-    assert store.articles_between(T0, T0 + timedelta(days=2)) == []
+    oldest = EVER[0]
+    assert _titles(store.window_articles(T0 - timedelta(hours=1), T0, oldest)) == ["Undated story"]
+    assert store.window_articles(T0, T0 + timedelta(days=2), oldest) == []
 
 
-def test_articles_between_uses_published_else_first_ingest_with_half_open_bounds(store, clock):
-    start, end = T0, T0 + timedelta(hours=12)
+def test_an_editions_articles_are_judged_by_when_they_arrived(store, clock):
+    """First ingested in (start, cutoff], and published within the window's hours."""
+    start, cutoff = T0, T0 + timedelta(hours=12)
+    oldest = cutoff - timedelta(hours=36)
+    clock["now"] = start
+    store.save_articles([article("Ingested at the previous cut-off", published=start)])
+    clock["now"] = start + timedelta(seconds=1)
     store.save_articles(
         [
-            article("At start", published=start),
-            article("Just after start", published=start + timedelta(seconds=1)),
-            article("At end", published=end),
-            article("After end", published=end + timedelta(seconds=1)),
-            # Published in another offset: the same instant as start + 3h.
+            article("Just after start", published=start),
+            # Published before the previous cut-off, but it reached us after it: a late
+            # arrival goes into this edition rather than into none.
+            article("Late arrival", published=start - timedelta(hours=20)),
+            # Published in another offset: the same instant as start + 3h, later than
+            # it was ingested, so clamped to its first ingest.
             article(
                 "Paris time",
                 published=datetime(2026, 11, 24, 10, 0, tzinfo=timezone(timedelta(hours=1))),
             ),
-            # Published long ago but ingested inside the window: its date decides.
-            article("Old but new to us", published=start - timedelta(days=3)),
-        ],
-        now=end + timedelta(hours=1),  # after every publish time: none is clamped
+            article("Older than the window", published=oldest - timedelta(seconds=1)),
+        ]
     )
     clock["now"] = start + timedelta(hours=2)
     store.save_articles([article("Undated, ingested in window")])
-    clock["now"] = end + timedelta(hours=2)
-    store.save_articles([article("Undated, ingested later")])
+    clock["now"] = cutoff
+    store.save_articles([article("At the cut-off", published=cutoff - timedelta(hours=1))])
+    clock["now"] = cutoff + timedelta(seconds=1)
+    store.save_articles([article("After the cut-off", published=cutoff - timedelta(hours=1))])
 
-    found = store.articles_between(start, end)
+    found = store.window_articles(start, cutoff, oldest)
+
     assert set(_titles(found)) == {
         "Just after start",
-        "At end",
+        "Late arrival",
         "Paris time",
         "Undated, ingested in window",
+        "At the cut-off",
     }
     paris = next(a for a in found if a.title == "Paris time")
-    assert paris.published == start + timedelta(hours=3)
+    assert paris.published == start + timedelta(seconds=1)  # clamped: we had it earlier
     assert paris.published.tzinfo is not None
     undated = next(a for a in found if a.title.startswith("Undated"))
     assert undated.published is None
     assert undated.when == start + timedelta(hours=2)
-    # Newest first.
-    assert _titles(found)[0] == "At end"
+    # Newest first, by publish time.
+    assert _titles(found)[0] == "At the cut-off"
+    # The next edition takes what arrived after this cut-off, and nothing twice.
+    later = store.window_articles(cutoff, cutoff + timedelta(hours=24), oldest)
+    assert _titles(later) == ["After the cut-off"]
 
 
 # -- keywords ------------------------------------------------------------------
