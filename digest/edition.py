@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from digest.config import Settings
-from digest.grouping import Section, Tagged, Vocabulary, build_sections, tag_articles
+from digest.grouping import Section, Tagged, Vocabulary, build_sections, distinct, tag_articles
 from digest.ledger import Ledger
 from digest.models import Edition, Subscriber
 from digest.render import Rendered, Renderer, greeting_for
@@ -65,7 +65,7 @@ class EditionContent:
             aliases=settings.aliases, known=[*store.known_keywords(), *settings.topics]
         )
         oldest = edition.cutoff - timedelta(hours=settings.window_hours)
-        articles = store.window_articles(edition.window_start, edition.cutoff, oldest)
+        articles = distinct(store.window_articles(edition.window_start, edition.cutoff, oldest))
         self.tagged: list[Tagged] = tag_articles(articles, self.vocab)
         self._sections: dict[str, list[Section]] = {}
         self._rendered: dict[str, Rendered] = {}

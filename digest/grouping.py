@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from digest.models import StoredArticle
+from digest.validate import canonical_url
 
 MORE_NEWS_KEY = "\x00more-news"  # sorts and compares apart from any real keyword
 MORE_NEWS_TITLE = "More news"
@@ -70,6 +71,20 @@ class Vocabulary:
             m.group(0) for m in self._pattern.finditer(normalise(text).casefold())
         )
         return [self.resolve(k) for k in found]
+
+
+def distinct(articles: Sequence[StoredArticle]) -> list[StoredArticle]:
+    """One article per page: the same link stored twice (under two guids, or from two
+    sources, tracking parameters aside) is shown once, as the one ingested first."""
+    seen: set[str] = set()
+    kept = []
+    for item in sorted(articles, key=lambda a: (a.first_seen or a.when, a.id)):
+        key = canonical_url(item.url) if item.url else f"id:{item.id}"
+        if key not in seen:
+            seen.add(key)
+            kept.append(item)
+    order = {id(a): n for n, a in enumerate(articles)}
+    return sorted(kept, key=lambda a: order[id(a)])
 
 
 @dataclass

@@ -346,7 +346,9 @@ def _add_url_key(conn: sa.Connection) -> None:
 
 def _index_first_seen(conn: sa.Connection) -> None:
     """Version 3: editions are collected by first-ingest time, so index it."""
-    conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_articles_first_seen ON articles (first_seen)"))
+    conn.execute(
+        sa.text("CREATE INDEX IF NOT EXISTS ix_articles_first_seen ON articles (first_seen)")
+    )
 
 
 MIGRATIONS[2] = _add_url_key

@@ -321,6 +321,30 @@ def test_a_late_arrival_goes_into_the_next_edition_and_an_edit_into_none(store, 
     assert "Sent yesterday" not in body  # an edit never sends a story again
 
 
+def test_the_same_link_from_two_sources_or_guids_is_in_an_email_once(store, settings):
+    store.save_subscribers([subscriber("utc@example.com")])
+    link = "https://news.example.org/glacier"
+    store.save_articles(
+        [
+            article("Glacier melt", ["Climate"], guid="wire:1", url=link, source="Wire"),
+            article(
+                "Glacier melt (updated)",
+                ["Climate"],
+                guid="paper:77",
+                url=link + "?utm_source=rss&utm_medium=feed#top",
+                source="Paper",
+            ),
+        ],
+        now=NOW - timedelta(hours=1),
+    )
+
+    make_dispatcher(store, settings).send()
+
+    body = text_of(read_outbox(settings.outbox_dir / TODAY_SLUG)["utc@example.com"])
+    assert body.count("* Glacier melt") == 1  # one entry, not two
+    assert "1 story" in body
+
+
 def test_a_sent_edition_previews_later_with_the_same_articles(store, settings):
     ingest_as_published(
         store,
