@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from digest import __version__
 from digest.config import Settings, load_settings
@@ -164,39 +165,59 @@ def subscribers() -> None:
 def subscribers_import(app: _Lazy, csv_file: Path) -> None:
     """Add or update subscribers from a CSV file (email,name,topics,timezone).
 
-    Each bad row is reported as FILE:LINE: reason; the good rows are imported.
+    Each bad line is reported as FILE:LINE: reason; the good rows are imported.
+    People who unsubscribed stay unsubscribed.
 
     Example: digest subscribers import subscribers.csv
     """
-    from digest.subscribers import read_csv
+    import sqlalchemy as sa
+
+    from digest.subscribers import import_csv
 
     if not csv_file.is_file():
         raise UsageProblem(f"{csv_file}: no such file")
-    result = read_csv(csv_file)
-    counts = app.store.save_subscribers(result.subscribers)
-    _report_errors(result.errors)
+    try:
+        result = import_csv(csv_file, app.store, _print_error, _print_warning)
+    except sa.exc.OperationalError as error:
+        raise Failed(
+            f"the database failed during the import ({error.orig}); the rows written so far "
+            "are kept: run the same import again"
+        ) from None
     out.print(
-        f"subscribers: {counts['added']} added, {counts['updated']} updated, "
-        f"{len(result.errors)} rejected"
+        f"subscribers: {result.added} added, {result.updated} updated, {result.rejected} rejected"
     )
-    if result.errors:
-        raise Failed(f"{len(result.errors)} row(s) rejected (named above)")
+    if result.rejected:
+        raise Failed(f"{result.rejected} line(s) rejected (named above)")
+
+
+def _print_error(error: InputError) -> None:
+    # Plain writes, not rich: a hostile file can have a million bad lines.
+    sys.stderr.write(f"error: {error}\n")
+
+
+def _print_warning(message: str) -> None:
+    sys.stderr.write(f"warning: {message}\n")
 
 
 @subscribers.command("list")
 @pass_app
 def subscribers_list(app: _Lazy) -> None:
     """Who is subscribed, to what, in which timezone."""
+    from digest.validate import clean_line
+
     table = Table("email", "name", "topics", "timezone")
     count = 0
     for sub in app.store.list_subscribers():
         count += 1
-        table.add_row(
+        # Text, not markup: a name such as "[bold]" is shown as written. Cleaned
+        # again for rows stored before import removed control characters.
+        cells = (
             sub.email,
             sub.name,
             "; ".join(sub.topics) or "(everything)",
             sub.timezone or f"{app.settings.timezone} (default)",
         )
+        table.add_row(*(Text(clean_line(cell)) for cell in cells))
     out.print(table)
     out.print(f"{count} subscriber(s)")
 

@@ -1,0 +1,111 @@
+"""``digest subscribers import`` and ``list`` as an operator runs them, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+from conftest import run_digest
+
+from digest.store import Store
+
+GOOD = [
+    "ana@example.com,Ana Silva,Space;Climate,Europe/Lisbon",
+    'bo@example.org,"Okafor, Bo",,',
+    "cy@example.net,[bold]Cy[/bold] [/],Energy,UTC",  # rich markup, shown as written
+    "dee@example.com,\x1b[31mDee\x1b[0m,\x1b[1mSpace\x1b[0m;Heat\x00 Pumps,",  # ANSI, NUL
+    "eve@example.com,Eve \u202eevE,,Asia/Tokyo",  # a bidi override
+]
+POISONED = {
+    # line number in the file below -> what the error must say
+    3: "a quoted value does not end on this line",
+    5: "email address longer than 254 characters",
+    7: "unknown timezone 'America'",
+    9: "topic longer than 100 characters",
+    10: "5 fields, but the header has 4",
+    12: "duplicate email ANA@example.com (first on line 2)",
+}
+
+
+def poisoned_file(folder: Path) -> Path:
+    rows = [
+        GOOD[0],  # 2
+        'first@example.com,"Smith, J,,',  # 3: an unterminated quote
+        GOOD[1],  # 4
+        "u@" + "d" * 360 + ".example.com,Long,,",  # 5: 371 characters, over varchar(320)
+        GOOD[2],  # 6
+        "tz@example.com,Tz,,America",  # 7: a folder of the tz database
+        GOOD[3],  # 8
+        "topic@example.com,T," + "x" * 150 + ",",  # 9
+        "shift@example.com,Smith, John,,UTC",  # 10
+        GOOD[4],  # 11
+        "ANA@example.com,Again,,",  # 12
+    ]
+    path = folder / "subscribers.csv"
+    path.write_bytes(("email,name,topics,timezone\n" + "\n".join(rows) + "\n").encode("utf-8"))
+    return path
+
+
+@pytest.fixture
+def env(db_url) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DIGEST_", "SENDGRID_"))}
+    env.update(DIGEST_DATABASE_URL=db_url, DIGEST_SECRET="test", COLUMNS="200")
+    return env
+
+
+def test_each_poisoned_row_is_named_once_and_every_good_row_is_stored(tmp_path, env, db_url):
+    path = poisoned_file(tmp_path)
+    result = run_digest("subscribers", "import", str(path), cwd=tmp_path, env=env)
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stdout + result.stderr
+    named = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(named) == len(POISONED)
+    for line, (number, reason) in zip(named, POISONED.items(), strict=True):
+        assert line.startswith(f"error: {path}:{number}: "), line
+        assert reason in line
+    assert "subscribers: 5 added, 0 updated, 6 rejected" in result.stdout
+
+    store = Store(db_url)
+    try:
+        stored = {s.email: s for s in store.list_subscribers()}
+    finally:
+        store.close()
+    assert sorted(stored) == sorted(row.split(",", 1)[0] for row in GOOD)
+    assert stored["bo@example.org"].name == "Okafor, Bo"
+    dee = stored["dee@example.com"]
+    assert (dee.name, dee.topics) == ("[31mDee[0m", ["[1mSpace[0m", "Heat Pumps"])
+    assert stored["eve@example.com"].name == "Eve evE"
+
+    # What was imported is shown as written, with nothing for a terminal to obey.
+    listed = run_digest("subscribers", "list", cwd=tmp_path, env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert "[bold]Cy[/bold] [/]" in listed.stdout  # markup shown, not applied or refused
+    assert not re.search("[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e]", listed.stdout)
+    assert "5 subscriber(s)" in listed.stdout
+    dry = run_digest("send", "--dry-run", cwd=tmp_path, env=env)
+    assert dry.returncode == 0, dry.stderr
+    assert "\x1b" not in dry.stdout
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ("name,topics\nAna,Space\n", "no 'email' column"),
+        ("", "empty file"),
+    ],
+)
+def test_a_file_that_is_not_a_subscribers_csv_is_exit_2_with_one_line(tmp_path, content, reason):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
+    env["DIGEST_DATABASE_URL"] = f"sqlite:///{tmp_path / 'd.db'}"  # nothing is stored
+    path = tmp_path / "odd.csv"
+    path.write_text(content)
+    result = run_digest("subscribers", "import", str(path), cwd=tmp_path, env=env)
+    assert result.returncode == 2
+    message = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(message) == 1
+    assert str(path) in message[0]
+    assert reason in message[0]
+    assert "Traceback" not in result.stderr
