@@ -271,6 +271,28 @@ class Store:
             for row in conn.execute(query):
                 yield _subscriber(row)
 
+    def subscriber_widths(self, active_only: bool = True) -> dict[str, int]:
+        """The longest email, name, topics ("; "-joined) and timezone, in characters.
+
+        So a listing can be laid out before its rows are read, and printed a
+        page at a time instead of held whole.
+        """
+        c = subscribers.c
+        separators = sa.func.length(c.topics) - sa.func.length(sa.func.replace(c.topics, ";", ""))
+        query = sa.select(
+            sa.func.max(sa.func.length(c.email)),
+            sa.func.max(sa.func.length(c.name)),
+            sa.func.max(sa.func.length(c.topics) + separators),
+            sa.func.max(sa.func.length(c.timezone)),
+        )
+        if active_only:
+            query = query.where(c.active)
+        with self.engine.connect() as conn:
+            found = conn.execute(query).one()
+        return {
+            k: v or 0 for k, v in zip(("email", "name", "topics", "timezone"), found, strict=True)
+        }
+
     def find_subscriber(self, email: str) -> Subscriber | None:
         with self.engine.connect() as conn:
             row = conn.execute(

@@ -24,6 +24,7 @@ import csv
 import functools
 import itertools
 import sqlite3
+import zoneinfo
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -245,7 +246,18 @@ def _topics(raw: str) -> tuple[str, ...]:
 @functools.lru_cache(maxsize=1024)
 def _timezone(raw: str) -> str | None:
     name = validate.clean_line(raw)
-    return validate.check_timezone(name) if name else None
+    if not name:
+        return None
+    try:
+        return validate.check_timezone(name)
+    except ValueError as err:
+        meant = _zones_by_folded_name().get(name.casefold())
+        raise ValueError(f"{err}; did you mean {meant!r}?" if meant else str(err)) from None
+
+
+@functools.cache
+def _zones_by_folded_name() -> dict[str, str]:
+    return {zone.casefold(): zone for zone in zoneinfo.available_timezones()}
 
 
 def _split(text: str) -> list[str]:

@@ -163,3 +163,15 @@ def test_identical_rows_are_left_as_they_were(store):
     with store.engine.connect() as conn:
         after = dict(conn.execute(sa.select(subscribers.c.email, subscribers.c.updated_at)).all())
     assert after == before
+
+
+def test_column_widths_for_a_listing_come_from_the_store(store):
+    assert store.subscriber_widths() == {"email": 0, "name": 0, "topics": 0, "timezone": 0}
+    store.save_subscribers(
+        [
+            subscriber("a@example.com", ["Climate", "Heat Pumps"], "America/New_York", name="Ann"),
+            subscriber("much.longer@example.com", [], None, name="Bo"),
+        ]
+    )
+    widths = store.subscriber_widths()
+    assert widths == {"email": 23, "name": 3, "topics": len("Climate; Heat Pumps"), "timezone": 16}

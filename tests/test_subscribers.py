@@ -364,3 +364,13 @@ def test_a_reimport_keeps_unsubscribed_people_unsubscribed(tmp_path, store):
     assert store.find_subscriber("bo@example.org").name == "Bo B."  # updated, still unsubscribed
     result = import_csv(path, store, print, print, resubscribe=True)
     assert len(list(store.list_subscribers())) == 2
+
+
+def test_a_timezone_in_the_wrong_case_is_refused_with_the_right_spelling(tmp_path):
+    path = write_csv(tmp_path / "tz.csv", "a@example.com,A,,europe/london")
+    errors, _, subs = read(path)
+    assert subs == {}
+    assert errors == [
+        "2: unknown timezone 'europe/london' (use an IANA name such as Europe/London); "
+        "did you mean 'Europe/London'?"
+    ]

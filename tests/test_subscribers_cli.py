@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from conftest import run_digest
+from rich.console import Console
 
+import digest.cli as cli_module
 from digest.store import Store
 
 GOOD = [
@@ -79,12 +83,15 @@ def test_each_poisoned_row_is_named_once_and_every_good_row_is_stored(tmp_path, 
     assert (dee.name, dee.topics) == ("[31mDee[0m", ["[1mSpace[0m", "Heat Pumps"])
     assert stored["eve@example.com"].name == "Eve evE"
 
-    # What was imported is shown as written, with nothing for a terminal to obey.
+    # What was imported is listed as written, with nothing for a terminal to obey;
+    # piped, one tab-separated line a subscriber.
     listed = run_digest("subscribers", "list", cwd=tmp_path, env=env)
     assert listed.returncode == 0, listed.stderr
-    assert "[bold]Cy[/bold] [/]" in listed.stdout  # markup shown, not applied or refused
+    assert listed.stdout.splitlines()[0] == "email\tname\ttopics\ttimezone"
+    assert "bo@example.org\tOkafor, Bo\t(everything)\tUTC (default)\n" in listed.stdout
+    assert "cy@example.net\t[bold]Cy[/bold] [/]\tEnergy\tUTC\n" in listed.stdout
     assert not re.search("[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e]", listed.stdout)
-    assert "5 subscriber(s)" in listed.stdout
+    assert listed.stdout.endswith("5 subscriber(s)\n")
     dry = run_digest("send", "--dry-run", cwd=tmp_path, env=env)
     assert dry.returncode == 0, dry.stderr
     assert "\x1b" not in dry.stdout
@@ -109,3 +116,30 @@ def test_a_file_that_is_not_a_subscribers_csv_is_exit_2_with_one_line(tmp_path, 
     assert str(path) in message[0]
     assert reason in message[0]
     assert "Traceback" not in result.stderr
+
+
+def test_on_a_terminal_the_list_is_a_table_printed_a_page_at_a_time(tmp_path, monkeypatch):
+    """In-process, with the CLI's console writing to a string as if to a terminal."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DIGEST_DATABASE_URL", f"sqlite:///{tmp_path / 'd.db'}")
+    monkeypatch.delenv("DIGEST_CONFIG", raising=False)
+    screen = io.StringIO()
+    monkeypatch.setattr(cli_module, "out", Console(file=screen, force_terminal=True, width=200))
+    monkeypatch.setattr(cli_module, "LIST_PAGE", 2)
+    runner = CliRunner()
+    path = poisoned_file(tmp_path)
+    assert runner.invoke(cli_module.cli, ["subscribers", "import", str(path)]).exit_code == 1
+    screen.truncate(0)
+
+    result = runner.invoke(cli_module.cli, ["subscribers", "list"])
+
+    assert result.exit_code == 0, result.output
+    shown = re.sub("\x1b\\[[0-9;]*m", "", screen.getvalue())  # the table's own styles
+    assert shown.count("email") == 1  # one header over three pages
+    assert "[bold]Cy[/bold] [/]" in shown  # markup shown, not applied or refused
+    assert "\x1b[31m" not in screen.getvalue()
+    rows = [line for line in shown.splitlines() if "@" in line]
+    assert len(rows) == 5
+    # bo (first page), cy and dee (second): the timezone column lines up across pages.
+    assert len({line.find("UTC") for line in rows if "UTC" in line}) == 1
+    assert shown.rstrip().endswith("5 subscriber(s)")
