@@ -73,6 +73,15 @@ def import_csv(
     ``email`` column). People who unsubscribed stay unsubscribed unless
     ``resubscribe``.
     """
+    try:
+        return _import(path, store, on_error, on_warning, resubscribe)
+    except sqlite3.Error as err:  # the temporary file's, not the store's (SQLAlchemy wraps those)
+        raise InputError(
+            str(path), f"sorting the rows in a temporary file failed: {err} (is TMPDIR full?)"
+        ) from None
+
+
+def _import(path, store, on_error, on_warning, resubscribe) -> ImportResult:
     result = ImportResult()
     with SubscriberCSV(path) as rows:
         for line, is_error, message in rows.read():

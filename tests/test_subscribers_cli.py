@@ -5,6 +5,9 @@ from __future__ import annotations
 import io
 import os
 import re
+import resource
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -143,3 +146,31 @@ def test_on_a_terminal_the_list_is_a_table_printed_a_page_at_a_time(tmp_path, mo
     # bo (first page), cy and dee (second): the timezone column lines up across pages.
     assert len({line.find("UTC") for line in rows if "UTC" in line}) == 1
     assert shown.rstrip().endswith("5 subscriber(s)")
+
+
+def test_a_full_disk_under_the_temporary_file_is_one_line_not_a_traceback(tmp_path):
+    """A real fault: the child may write no file larger than 2 MB (RLIMIT_FSIZE)."""
+    path = tmp_path / "wide.csv"
+    topics = ";".join(f"Topic{j}" for j in range(40))
+    with path.open("w") as out:
+        out.write("email,name,topics,timezone\n")
+        for i in range(40_000):  # ~20 MB: more than the temporary file's page cache
+            out.write(f"r{i}@example.com,{'N' * 190},{topics},UTC\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
+    env["DIGEST_DATABASE_URL"] = f"sqlite:///{tmp_path / 'd.db'}"
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2 * 1024 * 1024, resource.RLIM_INFINITY))
+
+    result = subprocess.run(
+        [sys.executable, "-m", "digest", "subscribers", "import", str(path)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=small_files,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert f"{path}: sorting the rows in a temporary file failed" in result.stderr
