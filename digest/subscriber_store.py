@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from digest.models import Subscriber
 from digest.store import Store, subscribers, to_db, utcnow
 
-CHUNK = 20_000  # rows sorted and handed to the writing thread together
+CHUNK = 10_000  # rows sorted and handed to the writing thread together
 # Rows per transaction: on SQLite about 2 s of the write lock, which a sender
 # waits out; ten times fewer commits than one per chunk halved the time.
 COMMIT_ROWS = 200_000

@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import functools
 import itertools
+import operator
 import sqlite3
 import zoneinfo
 from collections.abc import Callable, Iterator
@@ -43,7 +44,7 @@ EXPECTED = "expected a header line such as email,name,topics,timezone"
 # not text at all, is read past in pieces of this size, never held whole.
 MAX_LINE = 64 * 1024
 _BLOCK = 1 << 20  # bytes read at a time
-_STAGING_CACHE_KIB = 16_384  # page cache (and sort memory) of the temporary file
+_STAGING_CACHE_KIB = 8_192  # page cache (and sort memory) of the temporary file
 
 ErrorSink = Callable[[InputError], None]
 WarningSink = Callable[[str], None]
@@ -120,10 +121,12 @@ class SubscriberCSV:
             raise ConfigError(f"{path}: {err.strerror or err}") from None
         self._lines = _numbered_lines(self._file)
         try:
-            self._positions, self._width = self._header()
+            positions, self._width = self._header()
         except BaseException:
             self._file.close()
             raise
+        self._pick = operator.itemgetter(*positions)  # email, name, topics, timezone
+        self._needed = max(positions) + 1  # fields a row is padded to with empty ones
         self._staging = _Staging()
 
     def __enter__(self) -> SubscriberCSV:
@@ -202,9 +205,9 @@ class SubscriberCSV:
                 f"{len(fields)} fields, but the header has {width} "
                 "(a comma in an unquoted value? put the value in double quotes)"
             )
-        fields.extend([""] * (width + 1 - len(fields)))
-        email, name, topics, timezone = (fields[i] for i in self._positions)
-        subscriber = parse_subscriber(email, name, topics, timezone)
+        if len(fields) < self._needed:
+            fields.extend([""] * (self._needed - len(fields)))
+        subscriber = parse_subscriber(*self._pick(fields))
         if len(subscriber.name) > validate.MAX_NAME:
             subscriber.name = validate.shorten(subscriber.name, validate.MAX_NAME)
             self._staging.note(
