@@ -182,9 +182,10 @@ def subscribers_import(app: _Lazy, csv_file: Path) -> None:
         raise UsageProblem(f"{csv_file}: no such file")
     try:
         result = import_csv(csv_file, app.store, _print_error, _print_warning)
-    except sa.exc.OperationalError as error:
+    except (sa.exc.OperationalError, sa.exc.InterfaceError) as error:  # locked, lost, full
+        reason = (str(error.orig).strip().splitlines() or ["unknown error"])[0]
         raise Failed(
-            f"the database failed during the import ({error.orig}); the rows written so far "
+            f"the database failed during the import ({reason}); the rows committed so far "
             "are kept: run the same import again"
         ) from None
     out.print(
