@@ -174,3 +174,17 @@ def test_a_full_disk_under_the_temporary_file_is_one_line_not_a_traceback(tmp_pa
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert f"{path}: sorting the rows in a temporary file failed" in result.stderr
+
+
+def test_a_database_that_refuses_all_writes_is_one_line_not_a_traceback(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text("email,name,topics,timezone\nana@example.com,Ana,,\n")
+    Store(f"sqlite:///{tmp_path / 'd.db'}").close()  # the tables exist; the file is read-only
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
+    env["DIGEST_DATABASE_URL"] = f"sqlite:///file:{tmp_path / 'd.db'}?mode=ro&uri=true"
+    result = run_digest("subscribers", "import", str(path), cwd=tmp_path, env=env)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "the database failed during the import (attempt to write a readonly database)" in (
+        result.stderr
+    )
