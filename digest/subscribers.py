@@ -292,24 +292,31 @@ def _split(text: str) -> list[str]:
 def _numbered_lines(stream: BinaryIO) -> Iterator[tuple[int, bytes | None]]:
     """Each physical line with its number (from 1), line end removed.
 
-    Lines end at ``\\r\\n``, ``\\n`` or ``\\r``. A line longer than
-    ``MAX_LINE`` comes as None, and what follows it is still read.
+    Lines end at ``\r\n``, ``\n`` or ``\r``. A line longer than
+    ``MAX_LINE`` comes as None as soon as it is that long (so even an endless
+    stream without line ends, such as /dev/zero, is answered at once), and
+    the rest of it is passed over.
     """
     number = 0
     pending = b""
-    overlong = False
+    skipping = False  # in the rest of a line already given as too long
     while block := stream.read(_BLOCK):
         lines = (pending + block).splitlines(keepends=True)
         pending = lines.pop()  # may be cut short; read again with the next block
         for line in lines:
+            if skipping:  # the end of the long line
+                skipping = False
+                continue
             number += 1
-            yield number, None if overlong or len(line) > MAX_LINE else line.rstrip(b"\r\n")
-            overlong = False
-        if len(pending) > MAX_LINE:
-            overlong = True
+            yield number, None if len(line) > MAX_LINE else line.rstrip(b"\r\n")
+        if len(pending) > MAX_LINE and not skipping:
+            number += 1
+            yield number, None
+            skipping = True
+        if skipping:
             pending = pending[-1:]  # a "\r" here may pair with the next block's "\n"
-    if pending or overlong:
-        yield number + 1, None if overlong else pending.rstrip(b"\r\n")
+    if pending and not skipping:
+        yield number + 1, pending.rstrip(b"\r\n")
 
 
 class _Staging:

@@ -143,6 +143,12 @@ def test_a_file_that_cannot_be_a_subscribers_csv_is_refused_whole(tmp_path, cont
         SubscriberCSV(path)
 
 
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
+def test_an_endless_stream_without_line_ends_is_refused_at_once():
+    with pytest.raises(ConfigError, match="first line longer"):
+        SubscriberCSV(Path("/dev/zero"))
+
+
 def test_missing_file_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="nope"):
         SubscriberCSV(tmp_path / "nope.csv")

@@ -10,6 +10,8 @@ On SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import io
+import re
 import string
 from email.errors import HeaderParseError
 from email.headerregistry import Address
@@ -18,6 +20,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import digest.subscribers as subscribers_module
 from digest import validate
 from digest.store import subscribers
 from digest.subscribers import import_csv, parse_subscriber
@@ -182,3 +185,20 @@ def test_the_fast_check_of_common_addresses_agrees_with_the_full_parse(local, do
         parsed = False
     full = parsed and bool(validate.EMAIL.match(address)) and len(address) <= validate.MAX_EMAIL
     assert _accepted(address) == full
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    data=st.lists(st.sampled_from([b"a", b"bc", b"\r", b"\n", b"\r\n"]), max_size=40).map(b"".join)
+)
+def test_lines_are_split_at_every_kind_of_end_across_block_boundaries(monkeypatch, data):
+    """Tiny blocks and a tiny line limit, against a one-regex reading of the whole input."""
+    monkeypatch.setattr(subscribers_module, "_BLOCK", 3)
+    monkeypatch.setattr(subscribers_module, "MAX_LINE", 5)
+    expected = [
+        (number, None if len(line) > 5 else line.rstrip(b"\r\n"))
+        for number, line in enumerate(re.findall(rb"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$", data), 1)
+    ]
+    assert list(subscribers_module._numbered_lines(io.BytesIO(data))) == expected
