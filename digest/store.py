@@ -237,15 +237,15 @@ class Store:
     ) -> dict[str, int]:
         """Add or update subscribers, matched by email case-insensitively.
 
-        ``items`` is consumed as a stream and written in chunks, each in its
-        own transaction (see ``subscriber_store``): memory stays flat, and a
-        sender waiting for SQLite's write lock waits for one chunk, not for a
-        whole import. An update never re-activates someone who unsubscribed,
-        unless ``resubscribe``.
+        ``items`` is consumed as a stream, written in large statements and
+        committed every 200,000 rows (see ``subscriber_store``): memory stays
+        flat, and a sender waiting for SQLite's write lock waits a couple of
+        seconds, not for a whole import. An update never re-activates someone
+        who unsubscribed, unless ``resubscribe``.
 
         Values are checked before they get here (``validate``); should the
-        database still refuse a row, its chunk is written again row by row,
-        each in a SAVEPOINT, so only that row is lost. It goes to
+        database still refuse a row, its statement's rows are written again
+        one by one, each in a SAVEPOINT, so only that row is lost. It goes to
         ``on_refused(subscriber, reason)``; without that callback the first
         refusal is raised as InputError once everything else is stored.
         """
