@@ -29,13 +29,16 @@ import zoneinfo
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from digest import validate
 from digest.errors import ConfigError, InputError
 from digest.grouping import keyword_key
 from digest.models import Subscriber
 from digest.sources.base import decode
+
+if TYPE_CHECKING:
+    from digest.store import Store
 
 COLUMNS = ("email", "name", "topics", "timezone")
 EXPECTED = "expected a header line such as email,name,topics,timezone"
@@ -60,7 +63,7 @@ class ImportResult:
 
 def import_csv(
     path: Path,
-    store,
+    store: Store,
     on_error: ErrorSink,
     on_warning: WarningSink,
     *,
@@ -82,7 +85,9 @@ def import_csv(
         ) from None
 
 
-def _import(path, store, on_error, on_warning, resubscribe) -> ImportResult:
+def _import(
+    path: Path, store: Store, on_error: ErrorSink, on_warning: WarningSink, resubscribe: bool
+) -> ImportResult:
     result = ImportResult()
     with SubscriberCSV(path) as rows:
         for line, is_error, message in rows.read():
@@ -122,6 +127,9 @@ class SubscriberCSV:
         self._lines = _numbered_lines(self._file)
         try:
             positions, self._width = self._header()
+        except OSError as err:
+            self._file.close()
+            raise ConfigError(f"{path}: {err.strerror or err}") from None
         except BaseException:
             self._file.close()
             raise
