@@ -8,14 +8,18 @@ sources or recipients failed.
 
 from __future__ import annotations
 
+import itertools
 import sys
 import warnings
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
 import click
+from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from digest import __version__
 from digest.config import Settings, load_settings
@@ -147,6 +151,7 @@ class _Lazy:
 
 
 pass_app = click.make_pass_decorator(_Lazy)
+LIST_PAGE = 1_000  # subscribers printed per table by ``subscribers list``
 # An edition's window reaches back from its date and across timezones; dates
 # near the ends of the calendar would overflow it.
 FIRST_DATE, LAST_DATE = date(1970, 1, 1), date(2999, 12, 31)
@@ -225,41 +230,102 @@ def subscribers() -> None:
 def subscribers_import(app: _Lazy, csv_file: Path) -> None:
     """Add or update subscribers from a CSV file (email,name,topics,timezone).
 
-    Each bad row is reported as FILE:LINE: reason; the good rows are imported.
+    Each bad line is reported as FILE:LINE: reason; the good rows are imported.
+    People who unsubscribed stay unsubscribed.
 
     Example: digest subscribers import subscribers.csv
     """
-    from digest.subscribers import read_csv
+    import sqlalchemy as sa
 
-    if not csv_file.is_file():
+    from digest.subscribers import import_csv
+
+    if not csv_file.exists():  # a pipe or /dev/stdin is read as it streams in
         raise UsageProblem(f"{csv_file}: no such file")
-    result = read_csv(csv_file)
-    counts = app.store.save_subscribers(result.subscribers)
-    _report_errors(result.errors)
+    try:
+        result = import_csv(csv_file, app.store, _print_error, _print_warning)
+    except (sa.exc.OperationalError, sa.exc.InterfaceError) as error:  # locked, lost, full
+        reason = (str(error.orig).strip().splitlines() or ["unknown error"])[0]
+        raise Failed(
+            f"the database failed during the import ({reason}); the rows committed so far "
+            "are kept: run the same import again"
+        ) from None
     out.print(
-        f"subscribers: {counts['added']} added, {counts['updated']} updated, "
-        f"{len(result.errors)} rejected"
+        f"subscribers: {result.added} added, {result.updated} updated, {result.rejected} rejected"
     )
-    if result.errors:
-        raise Failed(f"{len(result.errors)} row(s) rejected (named above)")
+    if result.rejected:
+        raise Failed(f"{result.rejected} line(s) rejected (named above)")
+
+
+def _print_error(error: InputError) -> None:
+    # Plain writes, not rich: a hostile file can have a million bad lines.
+    sys.stderr.write(f"error: {error}\n")
+
+
+def _print_warning(message: str) -> None:
+    sys.stderr.write(f"warning: {message}\n")
 
 
 @subscribers.command("list")
 @pass_app
 def subscribers_list(app: _Lazy) -> None:
-    """Who is subscribed, to what, in which timezone."""
-    table = Table("email", "name", "topics", "timezone")
-    count = 0
-    for sub in app.store.list_subscribers():
-        count += 1
-        table.add_row(
-            sub.email,
-            sub.name,
-            "; ".join(sub.topics) or "(everything)",
-            sub.timezone or f"{app.settings.timezone} (default)",
-        )
-    out.print(table)
+    """Who is subscribed, to what, in which timezone.
+
+    A table on a terminal; piped or redirected, one tab-separated line each.
+    """
+    from digest.validate import clean_line
+
+    default = f"{app.settings.timezone} (default)"
+    rows = (
+        # Cleaned again: rows stored before imports removed control characters.
+        [
+            clean_line(value)
+            for value in (
+                s.email,
+                s.name,
+                "; ".join(s.topics) or "(everything)",
+                s.timezone or default,
+            )
+        ]
+        for s in app.store.list_subscribers()
+    )
+    if out.is_terminal:
+        count = _table(rows, app.store.subscriber_widths(), default)
+    else:
+        count = 0
+        sys.stdout.write("email\tname\ttopics\ttimezone\n")
+        for cells in rows:
+            count += 1
+            sys.stdout.write("\t".join(cells) + "\n")
     out.print(f"{count} subscriber(s)")
+
+
+def _table(rows: Iterator[list[str]], longest: dict[str, int], default: str) -> int:
+    """Print ``rows`` as a table a page at a time; returns how many there were.
+
+    A rich table measures every row it holds (a million took gigabytes), so
+    the columns are sized from the store first and each page is its own table.
+    """
+    widths = {
+        "email": min(max(longest["email"], 5), 80),
+        "name": min(max(longest["name"], 4), 40),
+        "topics": min(max(longest["topics"], len("(everything)")), 60),
+        "timezone": min(max(longest["timezone"], len(default)), 40),
+    }
+    count = 0
+    while page := list(itertools.islice(rows, LIST_PAGE)):
+        table = Table(box=box.SIMPLE, show_header=count == 0, show_edge=False)
+        for name, width in widths.items():
+            # On a narrow terminal names and topics give way; addresses and zones do not.
+            if name in ("email", "timezone"):
+                table.add_column(name, min_width=width, no_wrap=True)
+            else:
+                table.add_column(name, width=width, no_wrap=True, overflow="ellipsis")
+        for email, name, topics, timezone in page:
+            # Text, not markup: a name such as "[bold]" is shown as written.
+            table.add_row(Text(email), Text(name), Text(topics), Text(timezone))
+        out.print(table)
+        count += len(page)
+    return count
 
 
 # -- preview ------------------------------------------------------------------

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from digest import database, validate
-from digest.errors import ConfigError
+from digest.errors import ConfigError, InputError
 from digest.models import Article, StoredArticle, Subscriber
 from digest.validate import clean_line
 
@@ -256,41 +256,70 @@ class Store:
 
     # -- subscribers -------------------------------------------------------
 
-    def save_subscribers(self, items: Iterable[Subscriber]) -> dict[str, int]:
-        """Add or update subscribers, matched by email case-insensitively."""
-        counts = {"added": 0, "updated": 0}
-        now = to_db(utcnow())
-        with self.engine.begin() as conn:
-            for sub in items:
-                key = sub.email.lower()
-                existing = conn.execute(
-                    sa.select(subscribers.c.id).where(subscribers.c.email_key == key)
-                ).scalar()
-                values = {
-                    "email": sub.email,
-                    "name": sub.name,
-                    "topics": ";".join(sub.topics),
-                    "timezone": sub.timezone,
-                    "active": True,
-                    "updated_at": now,
-                }
-                if existing is None:
-                    conn.execute(subscribers.insert().values(email_key=key, **values))
-                    counts["added"] += 1
-                else:
-                    conn.execute(
-                        subscribers.update().where(subscribers.c.id == existing).values(**values)
-                    )
-                    counts["updated"] += 1
+    def save_subscribers(
+        self,
+        items: Iterable[Subscriber],
+        *,
+        resubscribe: bool = False,
+        on_refused: Callable[[Subscriber, str], None] | None = None,
+    ) -> dict[str, int]:
+        """Add or update subscribers, matched by email case-insensitively.
+
+        ``items`` is consumed as a stream, written in large statements and
+        committed every 200,000 rows (see ``subscriber_store``): memory stays
+        flat, and a sender waiting for SQLite's write lock waits a couple of
+        seconds, not for a whole import. An update never re-activates someone
+        who unsubscribed, unless ``resubscribe``.
+
+        Values are checked before they get here (``validate``); should the
+        database still refuse a row, its statement's rows are written again
+        one by one, each in a SAVEPOINT, so only that row is lost. It goes to
+        ``on_refused(subscriber, reason)``; without that callback the first
+        refusal is raised as InputError once everything else is stored.
+        """
+        from digest.subscriber_store import save
+
+        refused: list[tuple[Subscriber, str]] = []
+        counts = save(self, items, resubscribe, on_refused or (lambda *r: refused.append(r)))
+        if refused:
+            sub, reason = refused[0]
+            more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
+            raise InputError(
+                f"subscriber {sub.email!r}", f"refused by the database: {reason}{more}"
+            )
         return counts
 
     def list_subscribers(self, active_only: bool = True) -> Iterator[Subscriber]:
         query = sa.select(subscribers).order_by(subscribers.c.email_key)
         if active_only:
             query = query.where(subscribers.c.active)
-        with self.engine.connect() as conn:
+        # yield_per: a server-side cursor on PostgreSQL, so a million rows are
+        # never fetched at once.
+        with self.engine.connect().execution_options(yield_per=1_000) as conn:
             for row in conn.execute(query):
                 yield _subscriber(row)
+
+    def subscriber_widths(self, active_only: bool = True) -> dict[str, int]:
+        """The longest email, name, topics ("; "-joined) and timezone, in characters.
+
+        So a listing can be laid out before its rows are read, and printed a
+        page at a time instead of held whole.
+        """
+        c = subscribers.c
+        separators = sa.func.length(c.topics) - sa.func.length(sa.func.replace(c.topics, ";", ""))
+        query = sa.select(
+            sa.func.max(sa.func.length(c.email)),
+            sa.func.max(sa.func.length(c.name)),
+            sa.func.max(sa.func.length(c.topics) + separators),
+            sa.func.max(sa.func.length(c.timezone)),
+        )
+        if active_only:
+            query = query.where(c.active)
+        with self.engine.connect() as conn:
+            found = conn.execute(query).one()
+        return {
+            k: v or 0 for k, v in zip(("email", "name", "topics", "timezone"), found, strict=True)
+        }
 
     def find_subscriber(self, email: str) -> Subscriber | None:
         with self.engine.connect() as conn:

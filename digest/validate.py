@@ -13,6 +13,7 @@ import functools
 import hashlib
 import re
 import zoneinfo
+from email.errors import HeaderParseError
 from email.headerregistry import Address
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
@@ -40,6 +41,10 @@ EMAIL = re.compile(
     r"^[^@\s\x00-\x1f\x7f]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$"
 )
+# The usual address: a dot-atom of ASCII letters, digits and RFC 5322 specials
+# before the @. The email package's full parse cannot refuse one of these, and
+# it costs ~30 µs an address; a million-row import checks a million.
+_PLAIN_EMAIL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@")
 LINK_SCHEMES = ("http", "https", "mailto")
 
 
@@ -171,13 +176,18 @@ def check_email(address: str) -> str:
     address = address.strip()
     if not address:
         raise ValueError("email is empty")
-    shown = repr(clean_line(address)[: MAX_EMAIL + 20])
     if len(address) > MAX_EMAIL:
-        raise ValueError(f"email address longer than {MAX_EMAIL} characters: {shown}")
+        raise ValueError(f"email address longer than {MAX_EMAIL} characters: {_shown(address)}")
     if not EMAIL.match(address):
-        raise ValueError(f"not a valid email address: {shown}")
+        raise ValueError(f"not a valid email address: {_shown(address)}")
+    if _PLAIN_EMAIL.match(address):
+        return address  # EMAIL has checked the domain; the local part is a dot-atom
     try:
         Address(addr_spec=address)
-    except (ValueError, IndexError):
-        raise ValueError(f"not a valid email address: {shown}") from None
+    except (ValueError, IndexError, HeaderParseError):  # "[@example.com" raises the last
+        raise ValueError(f"not a valid email address: {_shown(address)}") from None
     return address
+
+
+def _shown(address: str) -> str:
+    return repr(clean_line(address)[: MAX_EMAIL + 20])

@@ -1,4 +1,4 @@
-"""Subscribers CSV: good rows kept, each bad row named by file and line; the import CLI."""
+"""Subscribers CSV: good rows kept, each bad line named by file and line, nothing swallowed."""
 
 from __future__ import annotations
 
@@ -9,12 +9,9 @@ from email.utils import formataddr
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from digest.cli import cli
 from digest.errors import ConfigError
-from digest.models import Subscriber
-from digest.subscribers import read_csv
+from digest.subscribers import MAX_LINE, SubscriberCSV, import_csv, parse_subscriber
 
 HEADER = "email,name,topics,timezone"
 
@@ -24,11 +21,21 @@ def write_csv(path: Path, *rows: str, header: str = HEADER, newline: str = "\n")
     return path
 
 
-def by_email(subscribers):
-    return {s.email: s for s in subscribers}
+def read(path: Path):
+    """(problems as "LINE: message", warnings likewise, subscribers by email) of one file."""
+    with SubscriberCSV(path) as rows:
+        notes = list(rows.read())
+        subscribers = {s.email: s for s in rows}
+    errors = [f"{line}: {message}" for line, is_error, message in notes if is_error]
+    warnings = [f"{line}: {message}" for line, is_error, message in notes if not is_error]
+    return errors, warnings, subscribers
 
 
-# -- reading ------------------------------------------------------------------
+def lines(errors: list[str]) -> list[int]:
+    return [int(e.split(":", 1)[0]) for e in errors]
+
+
+# -- what a good row becomes --------------------------------------------------
 
 
 def test_fields_topics_and_timezone(tmp_path):
@@ -38,17 +45,27 @@ def test_fields_topics_and_timezone(tmp_path):
         "bo@example.org,Bo,,",
         "cy@example.net,,Energy,America/New_York",
     )
-    result = read_csv(path)
-    assert result.errors == []
-    subs = by_email(result.subscribers)
-    assert list(subs) == ["ana@example.com", "bo@example.org", "cy@example.net"]
-    assert subs["ana@example.com"].name == "Ana Silva"
-    assert subs["ana@example.com"].topics == ["Space", "Climate", "Local Politics"]
-    assert subs["ana@example.com"].timezone == "Europe/Lisbon"
+    errors, warnings, subs = read(path)
+    assert errors == warnings == []
+    assert sorted(subs) == ["ana@example.com", "bo@example.org", "cy@example.net"]
+    ana = subs["ana@example.com"]
+    assert (ana.name, ana.timezone) == ("Ana Silva", "Europe/Lisbon")
+    assert ana.topics == ["Space", "Climate", "Local Politics"]
     assert subs["bo@example.org"].topics == []  # empty: everything
     assert subs["bo@example.org"].timezone is None  # empty: the configured default
     assert subs["cy@example.net"].name == ""
-    assert subs["cy@example.net"].topics == ["Energy"]
+
+
+def test_columns_in_any_order_others_ignored_missing_ones_empty(tmp_path):
+    path = write_csv(
+        tmp_path / "export.csv",
+        "Space,ana@example.com,ACME,Ana",
+        header="Topics,EMAIL,company,Name",
+    )
+    errors, _, subs = read(path)
+    assert errors == []
+    ana = subs["ana@example.com"]
+    assert (ana.name, ana.topics, ana.timezone) == ("Ana", ["Space"], None)
 
 
 def test_bom_crlf_and_quoted_fields(tmp_path):
@@ -59,65 +76,131 @@ def test_bom_crlf_and_quoted_fields(tmp_path):
         "eve@example.com,Eve,,\r\n"
     )
     path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
-    result = read_csv(path)
-    assert result.errors == []
-    dee, eve = result.subscribers
-    assert dee.email == "dee@example.com"  # not "\ufeffemail" mangling the first column
+    errors, _, subs = read(path)
+    assert errors == []
+    dee = subs["dee@example.com"]  # not "\ufeffemail" mangling the first column
     assert dee.name == 'Doe, Dee "DJ"'
     assert dee.topics == ["Space", "Science, Policy"]
     assert dee.timezone == "Europe/Paris"
-    assert eve.timezone is None
-    assert "\r" not in eve.name
+    assert "\r" not in subs["eve@example.com"].name
+
+
+def test_old_mac_line_ends_are_lines_too(tmp_path):
+    path = write_csv(
+        tmp_path / "mac.csv", "a@example.com,A,,", "x,B,,", "c@example.com,C,,", newline="\r"
+    )
+    errors, _, subs = read(path)
+    assert lines(errors) == [3]
+    assert sorted(subs) == ["a@example.com", "c@example.com"]
 
 
 def test_cp1252_names(tmp_path):
     path = tmp_path / "ansi.csv"
     path.write_bytes(f"{HEADER}\nzoe@example.com,Zoë Müller,,\n".encode("cp1252"))
-    (zoe,) = read_csv(path).subscribers
-    assert zoe.name == "Zoë Müller"
+    assert read(path)[2]["zoe@example.com"].name == "Zoë Müller"
+
+
+def test_blank_lines_are_passed_over_and_still_counted(tmp_path):
+    path = write_csv(tmp_path / "gaps.csv", "", "a@example.com,A,,", "   ", "broken,B,,")
+    errors, _, subs = read(path)
+    assert list(subs) == ["a@example.com"]
+    assert lines(errors) == [5]
+
+
+# -- what the file as a whole must be -----------------------------------------
 
 
 def test_missing_email_column_is_a_config_error_naming_the_file(tmp_path):
     path = write_csv(tmp_path / "wrong.csv", "ana@example.com,Ana", header="address,name")
     with pytest.raises(ConfigError) as caught:
-        read_csv(path)
+        SubscriberCSV(path)
     assert str(path) in str(caught.value)
     assert "email" in str(caught.value)
 
 
-def test_bad_rows_are_named_by_line_and_good_rows_kept(tmp_path):
+def test_a_semicolon_separated_export_is_refused_with_a_hint(tmp_path):
+    path = write_csv(
+        tmp_path / "excel-fr.csv", "ana@example.com;Ana;;", header="email;name;topics;timezone"
+    )
+    with pytest.raises(ConfigError, match="separated by ';'"):
+        SubscriberCSV(path)
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"", "empty file"),
+        ("email,name\nana@example.com,Ana\n".encode("utf-16"), "UTF-16"),
+        (b"PK\x03\x04\x14\x00\x06\x00email", "not a text file"),
+        (b"email," + b"x" * (MAX_LINE + 10), "first line longer"),
+        (b"email,name,Email\n", "appears twice"),
+    ],
+)
+def test_a_file_that_cannot_be_a_subscribers_csv_is_refused_whole(tmp_path, content, reason):
+    path = tmp_path / "odd.csv"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError, match=reason):
+        SubscriberCSV(path)
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
+def test_an_endless_stream_without_line_ends_is_refused_at_once():
+    with pytest.raises(ConfigError, match="first line longer"):
+        SubscriberCSV(Path("/dev/zero"))
+
+
+def test_missing_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="nope"):
+        SubscriberCSV(tmp_path / "nope.csv")
+
+
+# -- bad lines: each named, none taking another with it ------------------------
+
+
+def test_an_unterminated_quote_costs_one_line_not_the_rest_of_the_file(tmp_path):
+    good = [f"reader{i}@example.com,Reader {i},," for i in range(1000)]
+    path = write_csv(tmp_path / "quote.csv", 'first@example.com,"Smith, J,,', *good)
+    errors, _, subs = read(path)
+    assert len(errors) == 1
+    assert errors[0].startswith("2: a quoted value does not end on this line")
+    assert len(subs) == 1000
+    assert "first@example.com" not in subs
+
+
+def test_the_row_after_an_unterminated_quote_is_its_own_subscriber(tmp_path):
+    path = write_csv(
+        tmp_path / "two.csv", 'first@example.com,"Smith, J,,', "second@example.com,Ann,,"
+    )
+    errors, _, subs = read(path)
+    assert lines(errors) == [2]
+    assert list(subs) == ["second@example.com"]
+    assert subs["second@example.com"].name == "Ann"
+
+
+def test_bad_rows_are_named_by_line_in_order_and_good_rows_kept(tmp_path):
     path = write_csv(
         tmp_path / "mixed.csv",
         "ok1@example.com,One,,",  # line 2
         "not-an-address,Two,,",  # line 3
         "ok2@example.com,Three,,Mars/Olympus_Mons",  # line 4
-        '"multi@example.com","Line one',  # lines 5-6: one quoted field over two lines
+        '"multi@example.com","Line one',  # lines 5-6: a quoted value over two lines
         'line two",,',
         "OK1@Example.COM,Dup,,",  # line 7: same address as line 2
         "two@@example.com,Bad,,",  # line 8
         ",No address,,",  # line 9
-        "ok3@example.com,Four,Space,UTC",  # line 10
+        'ok3@example.com,"Four"x,Space,UTC',  # line 10
+        "ok4@example.com,Five,Space,UTC",  # line 11
     )
-    result = read_csv(path)
-    assert [s.email for s in result.subscribers] == [
-        "ok1@example.com",
-        "multi@example.com",
-        "ok3@example.com",
-    ]
-    messages = [str(e) for e in result.errors]
-    assert [m.split(": ", 1)[0] for m in messages] == [
-        f"{path}:3",
-        f"{path}:4",
-        f"{path}:7",
-        f"{path}:8",
-        f"{path}:9",
-    ]
-    assert "not-an-address" in messages[0]
-    assert "timezone" in messages[1]
-    assert "Mars/Olympus_Mons" in messages[1]
-    assert "duplicate" in messages[2]
-    assert "line 2" in messages[2]
-    assert "email" in messages[4]
+    errors, _, subs = read(path)
+    assert sorted(subs) == ["ok1@example.com", "ok4@example.com"]
+    assert subs["ok1@example.com"].name == "One"  # the first of a repeated address wins
+    assert lines(errors) == [3, 4, 5, 6, 7, 8, 9, 10]
+    assert "not-an-address" in errors[0]
+    assert "Mars/Olympus_Mons" in errors[1]
+    assert "does not end on this line" in errors[2]
+    assert errors[4] == "7: duplicate email OK1@Example.COM (first on line 2)"
+    assert "email is empty" in errors[6]
+    assert "after a closing quote" in errors[7]
 
 
 @pytest.mark.parametrize(
@@ -130,23 +213,85 @@ def test_bad_rows_are_named_by_line_and_good_rows_kept(tmp_path):
         "dotless@localhost",
         "a@b@example.com",
         "trailing-dot@example.com.",
+        "ünïcode@example.com",
+        "[@example.com",  # the email package raised HeaderParseError, not ValueError
+        "a(b@example.com",
+        "a" * 64 + "x@example.com",  # local part over 64 characters
+        "user@" + "d" * 300 + ".example.com",  # the 371-character case: over 254
     ],
 )
 def test_invalid_addresses_are_rejected(tmp_path, address):
     path = write_csv(tmp_path / "one.csv", f'"{address}",X,,', "good@example.com,Good,,")
-    result = read_csv(path)
-    assert [s.email for s in result.subscribers] == ["good@example.com"]
-    assert [e.where for e in result.errors] == [f"{path}:2"]
+    errors, _, subs = read(path)
+    assert list(subs) == ["good@example.com"]
+    assert lines(errors) == [2]
 
 
-def test_name_with_line_breaks_cannot_inject_a_header(tmp_path):
+@pytest.mark.parametrize(
+    "zone", ["America", "Europe", "Etc", "Mars/Base", "../../etc/passwd", "europe/london"]
+)
+def test_a_folder_of_the_tz_database_is_an_unknown_timezone_not_a_crash(tmp_path, zone):
     path = write_csv(
-        tmp_path / "evil.csv",
-        '"mallory@example.com","Mallory\r\nBcc: victim@example.org\rX\x00Y\tZ",,',
+        tmp_path / "tz.csv", f"a@example.com,A,,{zone}", "b@example.com,B,,Europe/London"
     )
-    (mallory,) = read_csv(path).subscribers
-    assert not re.search(r"[\x00-\x1f\x7f]", mallory.name)
-    assert mallory.name == "Mallory Bcc: victim@example.org X Y Z"
+    errors, _, subs = read(path)
+    assert lines(errors) == [2]
+    assert "unknown timezone" in errors[0]
+    assert list(subs) == ["b@example.com"]
+
+
+def test_extra_fields_are_an_error_for_that_row_but_trailing_empty_ones_are_not(tmp_path):
+    path = write_csv(
+        tmp_path / "extra.csv",
+        "a@example.com,Smith, John,,UTC",
+        "b@example.com,B,,,,",
+        "c@example.com",
+    )
+    errors, _, subs = read(path)
+    assert sorted(subs) == ["b@example.com", "c@example.com"]
+    assert lines(errors) == [2]
+    assert "5 fields, but the header has 4" in errors[0]
+
+
+def test_a_second_header_line_says_so(tmp_path):
+    path = write_csv(tmp_path / "joined.csv", "a@example.com,A,,", HEADER, "b@example.com,B,,")
+    errors, _, subs = read(path)
+    assert errors == ["3: a second header line (were two files joined?)"]
+    assert len(subs) == 2
+
+
+def test_an_overlong_line_is_named_and_the_next_ones_read(tmp_path):
+    huge = "c@example.com," + "N" * (3 * MAX_LINE) + ",,"
+    path = write_csv(tmp_path / "huge.csv", "a@example.com,A,,", huge, "b@example.com,B,,")
+    errors, _, subs = read(path)
+    assert lines(errors) == [3]
+    assert "longer than" in errors[0]
+    assert sorted(subs) == ["a@example.com", "b@example.com"]
+
+
+# -- values cleaned and capped at the edge ------------------------------------
+
+
+def test_control_characters_escapes_and_bidi_overrides_are_removed_from_every_field(tmp_path):
+    path = write_csv(
+        tmp_path / "ansi.csv",
+        "\x00ann@example.com,\x1b[31mAnn\x1b[0m \u202eevil,\x1b[1mSpace\x1b[0m;Cli\x00mate,\x07UTC",
+    )
+    errors, _, subs = read(path)
+    assert errors == []
+    ann = subs["ann@example.com"]
+    for value in (ann.email, ann.name, *ann.topics, ann.timezone):
+        assert not re.search("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]", value)
+    assert ann.name == "[31mAnn[0m evil"
+    assert ann.topics == ["[1mSpace[0m", "Climate"]
+    assert ann.timezone == "UTC"
+
+
+def test_name_with_line_breaks_cannot_inject_a_header():
+    mallory = parse_subscriber(
+        "mallory@example.com", "Mallory\r\nBcc: victim@example.org\rX\x00Y\tZ"
+    )
+    assert mallory.name == "Mallory Bcc: victim@example.org XY Z"  # NUL removed, not spaced
     message = EmailMessage(policy=SMTP)
     message["To"] = formataddr((mallory.name, mallory.email))
     message["Subject"] = "digest"
@@ -154,132 +299,84 @@ def test_name_with_line_breaks_cannot_inject_a_header(tmp_path):
     assert not any(line.lower().startswith("bcc:") for line in headers.split("\r\n"))
 
 
-def test_extra_fields_are_an_error_for_that_row(tmp_path):
-    path = write_csv(tmp_path / "extra.csv", "a@example.com,A,,UTC,surprise", "b@example.com,B,,")
-    result = read_csv(path)
-    assert [s.email for s in result.subscribers] == ["b@example.com"]
-    assert [e.where for e in result.errors] == [f"{path}:2"]
+def test_a_long_name_is_shortened_with_a_warning_and_the_row_kept(tmp_path):
+    path = write_csv(tmp_path / "long.csv", "a@example.com," + "Word " * 100 + ",,")
+    errors, warnings, subs = read(path)
+    assert errors == []
+    assert warnings == ["2: name longer than 200 characters, shortened"]
+    assert len(subs["a@example.com"].name) <= 200
+    assert subs["a@example.com"].name.endswith("…")
 
 
-def test_missing_file_is_a_config_error(tmp_path):
-    with pytest.raises(ConfigError, match="nope"):
-        read_csv(tmp_path / "nope.csv")
+def test_topics_are_capped_in_length_and_number_and_repeats_dropped(tmp_path):
+    many = ";".join(f"T{i}" for i in range(51))
+    path = write_csv(
+        tmp_path / "topics.csv",
+        "long@example.com,L," + "x" * 101 + ",",
+        f"many@example.com,M,{many},",
+        "fifty@example.com,F," + ";".join(f"T{i}" for i in range(50)) + ",",
+        "rep@example.com,R,Space;SPACE; space ;Ｓｐａｃｅ;Climate,",
+    )
+    errors, _, subs = read(path)
+    assert lines(errors) == [2, 3]
+    assert "topic longer than 100 characters" in errors[0]
+    assert "51 topics; at most 50" in errors[1]
+    assert len(subs["fifty@example.com"].topics) == 50
+    assert subs["rep@example.com"].topics == ["Space", "Climate"]
 
 
-# -- storing ------------------------------------------------------------------
+# -- into the store ------------------------------------------------------------
 
 
-def test_reimport_updates_instead_of_duplicating(sqlite_store):
-    first = [
-        Subscriber("Ana@Example.com", "Ana", ["Space"], "Europe/Lisbon"),
-        Subscriber("bo@example.org", "Bo", [], None),
+def import_file(store, path: Path):
+    errors, warnings = [], []
+    result = import_csv(path, store, errors.append, warnings.append)
+    return result, [str(e) for e in errors], warnings
+
+
+def test_import_counts_add_up_and_a_reimport_updates(tmp_path, store):
+    path = write_csv(
+        tmp_path / "s.csv", "Ana@Example.com,Ana,Space,", "bo@example.org,Bo,,", "bad,X,,"
+    )
+    result, errors, _ = import_file(store, path)
+    assert (result.added, result.updated, result.rejected) == (2, 0, 1)
+    assert errors == [f"{path}:4: not a valid email address: 'bad'"]
+    path = write_csv(
+        tmp_path / "s.csv", "ana@example.COM,Ana Silva,Climate;Energy,UTC", "cy@example.net,Cy,,"
+    )
+    result, errors, _ = import_file(store, path)
+    assert (result.added, result.updated, result.rejected) == (1, 1, 0)
+    ana = store.find_subscriber("ANA@EXAMPLE.COM")
+    assert (ana.email, ana.name, ana.topics, ana.timezone) == (
+        "ana@example.COM",
+        "Ana Silva",
+        ["Climate", "Energy"],
+        "UTC",
+    )
+    assert len(list(store.list_subscribers())) == 3
+
+
+def test_a_reimport_keeps_unsubscribed_people_unsubscribed(tmp_path, store):
+    path = write_csv(tmp_path / "s.csv", "ana@example.com,Ana,,", "bo@example.org,Bo,,")
+    import_file(store, path)
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql(
+            "UPDATE subscribers SET active = false WHERE email_key = 'bo@example.org'"
+        )
+    path = write_csv(tmp_path / "s.csv", "ana@example.com,Ana,,", "BO@example.org,Bo B.,,")
+    result, _, _ = import_file(store, path)
+    assert (result.added, result.updated) == (0, 2)
+    assert [s.email for s in store.list_subscribers()] == ["ana@example.com"]
+    assert store.find_subscriber("bo@example.org").name == "Bo B."  # updated, still unsubscribed
+    result = import_csv(path, store, print, print, resubscribe=True)
+    assert len(list(store.list_subscribers())) == 2
+
+
+def test_a_timezone_in_the_wrong_case_is_refused_with_the_right_spelling(tmp_path):
+    path = write_csv(tmp_path / "tz.csv", "a@example.com,A,,europe/london")
+    errors, _, subs = read(path)
+    assert subs == {}
+    assert errors == [
+        "2: unknown timezone 'europe/london' (use an IANA name such as Europe/London); "
+        "did you mean 'Europe/London'?"
     ]
-    assert sqlite_store.save_subscribers(first) == {"added": 2, "updated": 0}
-    again = [
-        Subscriber("ana@example.COM", "Ana Silva", ["Climate", "Energy"], None),
-        Subscriber("cy@example.net", "Cy", [], "UTC"),
-    ]
-    assert sqlite_store.save_subscribers(again) == {"added": 1, "updated": 1}
-    stored = list(sqlite_store.list_subscribers())
-    assert len(stored) == 3
-    ana = sqlite_store.find_subscriber("ANA@EXAMPLE.COM")
-    assert ana is not None
-    assert ana.name == "Ana Silva"
-    assert ana.topics == ["Climate", "Energy"]
-    assert ana.timezone is None
-    bo = sqlite_store.find_subscriber("bo@example.org")
-    assert bo.topics == []
-    assert bo.timezone is None
-
-
-def test_csv_to_store_round_trip(tmp_path, sqlite_store):
-    path = write_csv(
-        tmp_path / "s.csv",
-        'ana@example.com,"Silva, Ana",Space;Local Politics,Europe/Lisbon',
-        "bo@example.org,Bo,,",
-    )
-    sqlite_store.save_subscribers(read_csv(path).subscribers)
-    stored = by_email(sqlite_store.list_subscribers())
-    assert stored["ana@example.com"].name == "Silva, Ana"
-    assert stored["ana@example.com"].topics == ["Space", "Local Politics"]
-    assert stored["ana@example.com"].timezone == "Europe/Lisbon"
-    assert stored["bo@example.org"].topics == []
-    assert stored["bo@example.org"].timezone is None
-
-
-# -- the CLI ------------------------------------------------------------------
-
-
-@pytest.fixture
-def run(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # no stray ./digest.toml
-    runner = CliRunner()
-    env = {"DIGEST_DATABASE_URL": f"sqlite:///{tmp_path / 'd.db'}", "DIGEST_CONFIG": None}
-
-    def invoke(*args):
-        return runner.invoke(cli, list(args), env=env)
-
-    return invoke
-
-
-def test_cli_import_reports_bad_rows_and_keeps_good_ones(tmp_path, run):
-    path = write_csv(
-        tmp_path / "s.csv",
-        "ana@example.com,Ana,Space,Europe/Lisbon",
-        "broken,Nobody,,",
-        "bo@example.org,Bo,,",
-        "cy@example.net,Cy,,Not/AZone",
-    )
-    result = run("subscribers", "import", str(path))
-    assert result.exit_code == 1
-    assert "Traceback" not in result.output + result.stderr
-    assert f"{path}:3:" in result.stderr
-    assert f"{path}:5:" in result.stderr
-    assert "2 added" in result.stdout
-
-    listed = run("subscribers", "list")
-    assert listed.exit_code == 0
-    assert "ana@example.com" in listed.stdout
-    assert "bo@example.org" in listed.stdout
-    assert "cy@example.net" not in listed.stdout
-    assert "broken" not in listed.stdout
-    assert "2 subscriber(s)" in listed.stdout
-
-
-def test_cli_import_error_lines_are_one_per_bad_row(tmp_path, run):
-    path = write_csv(
-        tmp_path / "s.csv",
-        "ana@example.com,Ana,,",
-        "broken-address-without-an-at-sign,Nobody,,",
-        "cy@example.net,Cy,,Not/AZone",
-    )
-    result = run("subscribers", "import", str(path))
-    assert result.exit_code == 1
-    lines = [line for line in result.stderr.splitlines() if str(path) in line]
-    assert len(lines) == 2
-    assert re.fullmatch(rf"(error: )?{re.escape(str(path))}:3: .*broken-address.*", lines[0])
-    assert re.fullmatch(rf"(error: )?{re.escape(str(path))}:4: .*Not/AZone.*", lines[1])
-
-
-def test_cli_reimport_updates(tmp_path, run):
-    path = write_csv(tmp_path / "s.csv", "ana@example.com,Ana,,")
-    assert run("subscribers", "import", str(path)).exit_code == 0
-    path = write_csv(tmp_path / "s.csv", "ANA@example.com,Ana Silva,Space,")
-    result = run("subscribers", "import", str(path))
-    assert result.exit_code == 0
-    assert "0 added, 1 updated" in result.stdout
-    listed = run("subscribers", "list")
-    assert "1 subscriber(s)" in listed.stdout
-    assert "Ana Silva" in listed.stdout
-
-
-def test_cli_missing_email_column_is_exit_2_with_one_line(tmp_path, run):
-    path = write_csv(tmp_path / "nomail.csv", "Ana,Space", header="name,topics")
-    result = run("subscribers", "import", str(path))
-    assert result.exit_code == 2
-    assert "Traceback" not in result.output + result.stderr
-    message = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(message) == 1
-    assert str(path) in message[0]
-    assert "email" in message[0]
-    assert "0 subscriber(s)" in run("subscribers", "list").stdout

@@ -1,0 +1,177 @@
+"""Writing subscribers in bulk, on SQLite and PostgreSQL: counts, unsubscribed people, refusals.
+
+The writer's chunk, statement and commit sizes are made tiny here, so a few
+dozen rows cross every boundary that a million-row import does.
+"""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from conftest import subscriber
+
+import digest.subscriber_store as writer_module
+from digest.errors import InputError
+from digest.store import Store, subscribers
+
+
+@pytest.fixture(autouse=True)
+def small_batches(monkeypatch):
+    monkeypatch.setattr(writer_module, "CHUNK", 5)
+    monkeypatch.setattr(writer_module, "ROWS_PER_STATEMENT", 3)
+    monkeypatch.setattr(writer_module, "COMMIT_ROWS", 7)
+
+
+def people(count: int, start: int = 0, name: str = "Reader") -> list:
+    return [
+        subscriber(f"reader{i}@example.com", ["Climate"], "UTC", name=f"{name} {i}")
+        for i in range(start, start + count)
+    ]
+
+
+def stored(store: Store) -> dict:
+    return {s.email: s for s in store.list_subscribers(active_only=False)}
+
+
+def test_counts_add_up_across_chunks_statements_and_commits(store):
+    assert store.save_subscribers(people(23)) == {"added": 23, "updated": 0}
+    again = [*people(30, start=10, name="Renamed"), subscriber("READER12@example.com", name="Last")]
+    assert store.save_subscribers(again) == {"added": 17, "updated": 14}
+    found = stored(store)
+    assert len(found) == 40
+    assert found["reader3@example.com"].name == "Reader 3"
+    assert found["reader20@example.com"].name == "Renamed 20"
+    # An address twice in the input: the later row wins, as a stream of updates would.
+    assert "reader12@example.com" not in found
+    assert found["READER12@example.com"].name == "Last"
+
+
+def test_an_import_never_reactivates_someone_who_unsubscribed(store):
+    store.save_subscribers(people(3))
+    with store.engine.begin() as conn:
+        conn.execute(
+            subscribers.update()
+            .where(subscribers.c.email_key == "reader1@example.com")
+            .values(active=False)
+        )
+    counts = store.save_subscribers(people(3, name="New name"))
+    assert counts == {"added": 0, "updated": 3}
+    assert [s.email for s in store.list_subscribers()] == [
+        "reader0@example.com",
+        "reader2@example.com",
+    ]
+    assert stored(store)["reader1@example.com"].name == "New name 1"  # updated, still unsubscribed
+
+    store.save_subscribers(people(3), resubscribe=True)
+    assert len(list(store.list_subscribers())) == 3
+
+
+@pytest.fixture
+def refusing(store):
+    """The store, made to refuse rows whose name starts with "poison" (a trigger).
+
+    On PostgreSQL the values it refuses by itself are added by the test: an
+    address longer than its varchar(320) and a NUL character.
+    """
+    with store.engine.begin() as conn:
+        if store.is_sqlite:
+            for event in ("INSERT", "UPDATE"):
+                conn.exec_driver_sql(
+                    f"CREATE TRIGGER refuse_{event.lower()} BEFORE {event} ON subscribers "
+                    "WHEN NEW.name LIKE 'poison%' BEGIN SELECT RAISE(ABORT, 'poisoned row'); END"
+                )
+        else:
+            conn.exec_driver_sql(
+                "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                "IF NEW.name LIKE 'poison%%' THEN RAISE check_violation USING MESSAGE = "
+                "'poisoned row'; END IF; RETURN NEW; END $$"
+            )
+            conn.exec_driver_sql(
+                "CREATE TRIGGER refuse BEFORE INSERT OR UPDATE ON subscribers "
+                "FOR EACH ROW EXECUTE FUNCTION refuse()"
+            )
+    return store
+
+
+def test_a_row_the_database_refuses_is_lost_alone(refusing):
+    store = refusing
+    store.save_subscribers(people(4))
+    bad = [
+        subscriber("poisoned@example.com", name="poison one"),
+        subscriber("reader2@example.com", name="poison update"),  # refused as an update too
+    ]
+    if not store.is_sqlite:
+        bad += [
+            subscriber("x" * 300 + "@" + "d" * 60 + ".example.com"),  # 371 characters
+            subscriber("nul@example.com", ["Cli\x00mate"]),
+        ]
+    items = [*people(8, start=10), bad[0], *people(5, start=30), *bad[1:], *people(4, start=40)]
+    refused = []
+    counts = store.save_subscribers(items, on_refused=lambda sub, why: refused.append((sub, why)))
+
+    assert sorted(sub.email for sub, _ in refused) == sorted(sub.email for sub in bad)
+    reasons = {sub.email: why for sub, why in refused}
+    assert "poisoned row" in reasons["poisoned@example.com"]
+    if not store.is_sqlite:
+        assert "too long" in reasons[bad[2].email]
+        assert "0x00" in reasons["nul@example.com"]  # the server names the NUL byte
+    assert counts == {"added": 17, "updated": 0}
+    found = stored(store)
+    assert len(found) == 4 + 17
+    assert found["reader2@example.com"].name == "Reader 2"  # the refused update changed nothing
+    assert "poisoned@example.com" not in found
+
+
+def test_without_a_callback_the_first_refusal_is_raised_after_the_rest_are_stored(refusing):
+    items = [*people(6), subscriber("poisoned@example.com", name="poison"), *people(6, start=6)]
+    with pytest.raises(InputError, match=r"poisoned@example\.com.*refused by the database"):
+        refusing.save_subscribers(items)
+    assert len(stored(refusing)) == 12
+
+
+def test_a_stream_that_fails_keeps_what_was_committed_and_holds_no_lock(store, db_url):
+    def stream():
+        yield from people(12)
+        raise RuntimeError("the file went away")
+
+    with pytest.raises(RuntimeError, match="went away"):
+        store.save_subscribers(stream())
+    # Two chunks of five reached a commit (every 7 rows here); the third never
+    # got whole, so it was not written: no row half-imported.
+    assert sorted(stored(store)) == sorted(s.email for s in people(10))
+    other = Store(db_url)  # another process writes at once: no lock was left held
+    try:
+        assert other.save_subscribers(people(1, start=99)) == {"added": 1, "updated": 0}
+    finally:
+        other.close()
+
+
+def test_an_in_memory_sqlite_store_is_written_from_the_callers_thread():
+    memory = Store("sqlite://")
+    try:
+        assert memory.save_subscribers(people(12)) == {"added": 12, "updated": 0}
+        assert len(list(memory.list_subscribers())) == 12
+    finally:
+        memory.close()
+
+
+def test_identical_rows_are_left_as_they_were(store):
+    store.save_subscribers(people(6))
+    with store.engine.connect() as conn:
+        before = dict(conn.execute(sa.select(subscribers.c.email, subscribers.c.updated_at)).all())
+    assert store.save_subscribers(people(6)) == {"added": 0, "updated": 6}
+    with store.engine.connect() as conn:
+        after = dict(conn.execute(sa.select(subscribers.c.email, subscribers.c.updated_at)).all())
+    assert after == before
+
+
+def test_column_widths_for_a_listing_come_from_the_store(store):
+    assert store.subscriber_widths() == {"email": 0, "name": 0, "topics": 0, "timezone": 0}
+    store.save_subscribers(
+        [
+            subscriber("a@example.com", ["Climate", "Heat Pumps"], "America/New_York", name="Ann"),
+            subscriber("much.longer@example.com", [], None, name="Bo"),
+        ]
+    )
+    widths = store.subscriber_widths()
+    assert widths == {"email": 23, "name": 3, "topics": len("Climate; Heat Pumps"), "timezone": 16}

@@ -1,0 +1,190 @@
+"""``digest subscribers import`` and ``list`` as an operator runs them, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import run_digest
+from rich.console import Console
+
+import digest.cli as cli_module
+from digest.store import Store
+
+GOOD = [
+    "ana@example.com,Ana Silva,Space;Climate,Europe/Lisbon",
+    'bo@example.org,"Okafor, Bo",,',
+    "cy@example.net,[bold]Cy[/bold] [/],Energy,UTC",  # rich markup, shown as written
+    "dee@example.com,\x1b[31mDee\x1b[0m,\x1b[1mSpace\x1b[0m;Heat\x00 Pumps,",  # ANSI, NUL
+    "eve@example.com,Eve \u202eevE,,Asia/Tokyo",  # a bidi override
+]
+POISONED = {
+    # line number in the file below -> what the error must say
+    3: "a quoted value does not end on this line",
+    5: "email address longer than 254 characters",
+    7: "unknown timezone 'America'",
+    9: "topic longer than 100 characters",
+    10: "5 fields, but the header has 4",
+    12: "duplicate email ANA@example.com (first on line 2)",
+}
+
+
+def poisoned_file(folder: Path) -> Path:
+    rows = [
+        GOOD[0],  # 2
+        'first@example.com,"Smith, J,,',  # 3: an unterminated quote
+        GOOD[1],  # 4
+        "u@" + "d" * 360 + ".example.com,Long,,",  # 5: 371 characters, over varchar(320)
+        GOOD[2],  # 6
+        "tz@example.com,Tz,,America",  # 7: a folder of the tz database
+        GOOD[3],  # 8
+        "topic@example.com,T," + "x" * 150 + ",",  # 9
+        "shift@example.com,Smith, John,,UTC",  # 10
+        GOOD[4],  # 11
+        "ANA@example.com,Again,,",  # 12
+    ]
+    path = folder / "subscribers.csv"
+    path.write_bytes(("email,name,topics,timezone\n" + "\n".join(rows) + "\n").encode("utf-8"))
+    return path
+
+
+@pytest.fixture
+def env(db_url) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DIGEST_", "SENDGRID_"))}
+    env.update(DIGEST_DATABASE_URL=db_url, DIGEST_SECRET="test", COLUMNS="200")
+    return env
+
+
+def test_each_poisoned_row_is_named_once_and_every_good_row_is_stored(tmp_path, env, db_url):
+    path = poisoned_file(tmp_path)
+    result = run_digest("subscribers", "import", str(path), cwd=tmp_path, env=env)
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stdout + result.stderr
+    named = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(named) == len(POISONED)
+    for line, (number, reason) in zip(named, POISONED.items(), strict=True):
+        assert line.startswith(f"error: {path}:{number}: "), line
+        assert reason in line
+    assert "subscribers: 5 added, 0 updated, 6 rejected" in result.stdout
+
+    store = Store(db_url)
+    try:
+        stored = {s.email: s for s in store.list_subscribers()}
+    finally:
+        store.close()
+    assert sorted(stored) == sorted(row.split(",", 1)[0] for row in GOOD)
+    assert stored["bo@example.org"].name == "Okafor, Bo"
+    dee = stored["dee@example.com"]
+    assert (dee.name, dee.topics) == ("[31mDee[0m", ["[1mSpace[0m", "Heat Pumps"])
+    assert stored["eve@example.com"].name == "Eve evE"
+
+    # What was imported is listed as written, with nothing for a terminal to obey;
+    # piped, one tab-separated line a subscriber.
+    listed = run_digest("subscribers", "list", cwd=tmp_path, env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines()[0] == "email\tname\ttopics\ttimezone"
+    assert "bo@example.org\tOkafor, Bo\t(everything)\tUTC (default)\n" in listed.stdout
+    assert "cy@example.net\t[bold]Cy[/bold] [/]\tEnergy\tUTC\n" in listed.stdout
+    assert not re.search("[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e]", listed.stdout)
+    assert listed.stdout.endswith("5 subscriber(s)\n")
+    dry = run_digest("send", "--dry-run", cwd=tmp_path, env=env)
+    assert dry.returncode == 0, dry.stderr
+    assert "\x1b" not in dry.stdout
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ("name,topics\nAna,Space\n", "no 'email' column"),
+        ("", "empty file"),
+    ],
+)
+def test_a_file_that_is_not_a_subscribers_csv_is_exit_2_with_one_line(tmp_path, content, reason):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
+    env["DIGEST_DATABASE_URL"] = f"sqlite:///{tmp_path / 'd.db'}"  # nothing is stored
+    path = tmp_path / "odd.csv"
+    path.write_text(content)
+    result = run_digest("subscribers", "import", str(path), cwd=tmp_path, env=env)
+    assert result.returncode == 2
+    message = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(message) == 1
+    assert str(path) in message[0]
+    assert reason in message[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_on_a_terminal_the_list_is_a_table_printed_a_page_at_a_time(tmp_path, monkeypatch):
+    """In-process, with the CLI's console writing to a string as if to a terminal."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DIGEST_DATABASE_URL", f"sqlite:///{tmp_path / 'd.db'}")
+    monkeypatch.delenv("DIGEST_CONFIG", raising=False)
+    screen = io.StringIO()
+    monkeypatch.setattr(cli_module, "out", Console(file=screen, force_terminal=True, width=200))
+    monkeypatch.setattr(cli_module, "LIST_PAGE", 2)
+    runner = CliRunner()
+    path = poisoned_file(tmp_path)
+    assert runner.invoke(cli_module.cli, ["subscribers", "import", str(path)]).exit_code == 1
+    screen.truncate(0)
+
+    result = runner.invoke(cli_module.cli, ["subscribers", "list"])
+
+    assert result.exit_code == 0, result.output
+    shown = re.sub("\x1b\\[[0-9;]*m", "", screen.getvalue())  # the table's own styles
+    assert shown.count("email") == 1  # one header over three pages
+    assert "[bold]Cy[/bold] [/]" in shown  # markup shown, not applied or refused
+    assert "\x1b[31m" not in screen.getvalue()
+    rows = [line for line in shown.splitlines() if "@" in line]
+    assert len(rows) == 5
+    # bo (first page), cy and dee (second): the timezone column lines up across pages.
+    assert len({line.find("UTC") for line in rows if "UTC" in line}) == 1
+    assert shown.rstrip().endswith("5 subscriber(s)")
+
+
+def test_a_full_disk_under_the_temporary_file_is_one_line_not_a_traceback(tmp_path):
+    """A real fault: the child may write no file larger than 2 MB (RLIMIT_FSIZE)."""
+    path = tmp_path / "wide.csv"
+    topics = ";".join(f"Topic{j}" for j in range(40))
+    with path.open("w") as out:
+        out.write("email,name,topics,timezone\n")
+        for i in range(40_000):  # ~20 MB: more than the temporary file's page cache
+            out.write(f"r{i}@example.com,{'N' * 190},{topics},UTC\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
+    env["DIGEST_DATABASE_URL"] = f"sqlite:///{tmp_path / 'd.db'}"
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2 * 1024 * 1024, resource.RLIM_INFINITY))
+
+    result = subprocess.run(
+        [sys.executable, "-m", "digest", "subscribers", "import", str(path)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=small_files,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert f"{path}: sorting the rows in a temporary file failed" in result.stderr
+
+
+def test_a_database_that_refuses_all_writes_is_one_line_not_a_traceback(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text("email,name,topics,timezone\nana@example.com,Ana,,\n")
+    Store(f"sqlite:///{tmp_path / 'd.db'}").close()  # the tables exist; the file is read-only
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
+    env["DIGEST_DATABASE_URL"] = f"sqlite:///file:{tmp_path / 'd.db'}?mode=ro&uri=true"
+    result = run_digest("subscribers", "import", str(path), cwd=tmp_path, env=env)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "the database failed during the import (attempt to write a readonly database)" in (
+        result.stderr
+    )

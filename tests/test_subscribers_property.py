@@ -1,0 +1,204 @@
+"""Random subscriber files, hostile content included: each line judged alone, nothing lost.
+
+Every generated file mixes rows that are valid on their own line (with
+commas, quotes, control characters, escapes, bidi overrides and non-ASCII in
+their values) and rows poisoned in a known way, some spanning two lines. The
+properties: no exception; each valid row stored exactly as ``validate``
+normalises it; each other line named once, by number; the counts add up.
+On SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import string
+from email.errors import HeaderParseError
+from email.headerregistry import Address
+
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import digest.subscribers as subscribers_module
+from digest import validate
+from digest.store import subscribers
+from digest.subscribers import import_csv, parse_subscriber
+
+ATEXT = string.ascii_letters + string.digits + "!#$%&'*+/=?^_`{|}~-"
+# Anything a line may hold: no line break, which would make it two lines.
+HOSTILE = st.sampled_from(
+    [
+        *"aZ9 ,;\"'[]/\\",
+        *["\x00", "\x07", "\x1b[31m", "\x7f", "\x9b", "\u202e", "\u2066"],
+        *["é", "ß", "日本", "\U0001f600", "\x85", "\u2028", "\t", "\x0b", "  "],
+    ]
+)
+ZONES = ["", "UTC", "Europe/London", " Asia/Tokyo ", "\x00America/New_York"]
+
+
+def hostile_text(max_size: int) -> st.SearchStrategy[str]:
+    return st.lists(HOSTILE, max_size=max_size).map("".join)
+
+
+def address(local: str, domain: str, tld: str, upper: bool, pad: str) -> str:
+    plain = f"{local}@{domain}.{tld}"
+    return pad + (plain.upper() if upper else plain)
+
+
+addresses = st.builds(
+    address,
+    st.text(ATEXT, min_size=1, max_size=10),
+    st.text(string.ascii_lowercase + string.digits, min_size=1, max_size=8),
+    st.sampled_from(["com", "org", "example"]),
+    st.booleans(),
+    st.sampled_from(["", " ", "\x00"]),  # removed at the edge
+)
+valid_rows = st.fixed_dictionaries(
+    {
+        "name": st.one_of(hostile_text(12), hostile_text(40).map(lambda t: t * 6)),
+        "topics": st.lists(hostile_text(8).filter(lambda t: ";" not in t), max_size=4),
+        "timezone": st.sampled_from(ZONES),
+        "quote_all": st.booleans(),
+    }
+)
+POISONS = ["unterminated", "two_lines", "bad_email", "long_email", "zone", "long_topic", "extra"]
+poisons = st.sampled_from(POISONS)
+
+
+def field(value: str, quote: bool) -> str:
+    if quote or any(c in value for c in ',"') or value != value.strip(" "):
+        return '"' + value.replace('"', '""') + '"'
+    return value
+
+
+def valid_line(email: str, row: dict) -> tuple[str, tuple]:
+    values = (email, row["name"], ";".join(row["topics"]), row["timezone"])
+    return ",".join(field(v, row["quote_all"]) for v in values), values
+
+
+def poisoned_lines(kind: str, email: str, row: dict) -> list[str]:
+    line, _ = valid_line(email, row)
+    plain = row["name"].replace('"', "")
+    return {
+        "unterminated": [f'{email},"{plain},,'],
+        # A quoted value with a line break: two lines, each with an odd number of quotes.
+        "two_lines": [f'{email},"first half', f'second half {plain.replace("@", "")}",,'],
+        "bad_email": [f"{email.replace('@', ' at ')},{field(row['name'], True)},,"],
+        "long_email": ["x" * 60 + "@" + "d" * 200 + ".example.com,Long,,"],
+        "zone": [f"{email},x,,America"],
+        "long_topic": [f"{email},x,{'t' * (validate.MAX_KEYWORD + 1)},"],
+        "extra": [line + ",surprise"],
+    }[kind]
+
+
+@st.composite
+def subscriber_files(draw):
+    emails = draw(
+        st.lists(addresses, min_size=1, max_size=12, unique_by=lambda a: a.strip("\x00 ").lower())
+    )
+    lines: list[str] = []
+    valid: dict[int, tuple] = {}  # line number -> raw field values
+    bad: set[int] = set()
+    used: list[str] = []
+    for email in emails:
+        number = len(lines) + 2  # the header is line 1
+        choice = draw(st.sampled_from(["valid", "valid", "poison", "duplicate", "blank"]))
+        if choice == "blank":
+            lines.append(draw(st.sampled_from(["", "  ", "\t"])))
+        if choice in ("valid", "blank") or (choice == "duplicate" and not used):
+            number = len(lines) + 2
+            text, values = valid_line(email, draw(valid_rows))
+            lines.append(text)
+            valid[number] = values
+            used.append(email)
+        elif choice == "duplicate":
+            again = draw(st.sampled_from(used)).strip("\x00 ").upper()
+            lines.append(f"{again},Again,,")
+            bad.add(number)
+        else:
+            new = poisoned_lines(draw(poisons), email.strip("\x00 "), draw(valid_rows))
+            bad.update(range(number, number + len(new)))
+            lines.extend(new)
+    newline = draw(st.sampled_from(["\n", "\r\n", "\r"]))
+    bom = draw(st.sampled_from(["", "\ufeff"]))
+    text = bom + newline.join(["email,name,topics,timezone", *lines]) + newline
+    return text.encode("utf-8"), valid, bad, len([line for line in lines if line.strip()])
+
+
+@settings(
+    max_examples=50,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(case=subscriber_files())
+def test_every_line_is_stored_or_named(store, tmp_path, case):
+    content, valid, bad, data_lines = case
+    with store.engine.begin() as conn:
+        conn.execute(subscribers.delete())
+    path = tmp_path / "random.csv"
+    path.write_bytes(content)
+    errors, warnings = [], []
+
+    result = import_csv(path, store, errors.append, warnings.append)
+
+    named = [int(error.where.rsplit(":", 1)[1]) for error in errors]
+    assert sorted(named) == sorted(bad), [str(e) for e in errors]
+    assert all(error.where.startswith(f"{path}:") for error in errors)
+    expected = {}
+    for values in valid.values():
+        sub = parse_subscriber(*values)
+        if len(sub.name) > validate.MAX_NAME:
+            sub.name = validate.shorten(sub.name, validate.MAX_NAME)
+        expected[sub.email] = (sub.name, sub.topics, sub.timezone)
+    with store.engine.connect() as conn:
+        rows = conn.execute(sa.select(subscribers)).all()
+    stored = {r.email: (r.name, [t for t in r.topics.split(";") if t], r.timezone) for r in rows}
+    assert stored == expected
+    assert len(warnings) == sum(
+        len(validate.clean_line(v[1])) > validate.MAX_NAME for v in valid.values()
+    )
+    assert (result.added, result.updated, result.rejected) == (len(valid), 0, len(bad))
+    assert result.added + result.updated + result.rejected == data_lines
+
+
+def _accepted(address: str) -> bool:
+    try:
+        validate.check_email(address)
+    except ValueError:
+        return False
+    return True
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    local=st.text(ATEXT + '.."(),:;<>[]\\@é', min_size=1, max_size=20),
+    domain=st.sampled_from(["example.com", "b.co", "-x.org", "x..org", "ex_ample.com"]),
+)
+def test_the_fast_check_of_common_addresses_agrees_with_the_full_parse(local, domain):
+    """check_email skips the email package's slow parse for plain dot-atoms: same verdicts."""
+    address = f"{local}@{domain}"
+    try:
+        Address(addr_spec=address)
+        parsed = True
+    except (ValueError, IndexError, HeaderParseError):
+        parsed = False
+    full = parsed and bool(validate.EMAIL.match(address)) and len(address) <= validate.MAX_EMAIL
+    assert _accepted(address) == full
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    data=st.lists(st.sampled_from([b"a", b"bc", b"\r", b"\n", b"\r\n"]), max_size=40).map(b"".join)
+)
+def test_lines_are_split_at_every_kind_of_end_across_block_boundaries(monkeypatch, data):
+    """Tiny blocks and a tiny line limit, against a one-regex reading of the whole input."""
+    monkeypatch.setattr(subscribers_module, "_BLOCK", 3)
+    monkeypatch.setattr(subscribers_module, "MAX_LINE", 5)
+    expected = [
+        (number, None if len(line) > 5 else line.rstrip(b"\r\n"))
+        for number, line in enumerate(re.findall(rb"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$", data), 1)
+    ]
+    assert list(subscribers_module._numbered_lines(io.BytesIO(data))) == expected
