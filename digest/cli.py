@@ -244,7 +244,10 @@ def subscribers_import(app: _Lazy, csv_file: Path) -> None:
     try:
         result = import_csv(csv_file, app.store, _print_error, _print_warning)
     except (sa.exc.OperationalError, sa.exc.InterfaceError) as error:  # locked, lost, full
-        reason = (str(error.orig).strip().splitlines() or ["unknown error"])[0]
+        problem = app.store.problem(error)  # the file itself (read-only, damaged): exit 2
+        if problem:
+            raise UsageProblem(problem) from None
+        reason = app.store.describe(error)
         raise Failed(
             f"the database failed during the import ({reason}); the rows committed so far "
             "are kept: run the same import again"
