@@ -69,6 +69,10 @@ class DigestGroup(click.Group):
             raise UsageProblem(str(error)) from None
         except DigestError as error:
             raise Failed(str(error)) from None
+        except KeyboardInterrupt:
+            # click would print "Aborted!" and exit 1; a shell expects 130 for Ctrl-C.
+            # (digest send handles SIGINT itself, to finish the batch in flight.)
+            raise Stopped("interrupted (SIGINT); run the same command again", 130) from None
         except Exception as error:
             if not _is_database_error(error):
                 raise
@@ -485,8 +489,4 @@ def status(app: _Lazy, day) -> None:
 
 
 def main() -> None:
-    try:
-        cli(prog_name="digest")
-    except KeyboardInterrupt:
-        err.print("interrupted")
-        sys.exit(130)
+    cli(prog_name="digest")

@@ -8,7 +8,10 @@ signal exits at once, and the batch it abandoned is in doubt, never silently res
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -124,3 +127,28 @@ def test_a_second_signal_exits_at_once_and_leaves_that_batch_in_doubt(
         assert max(got.values()) == 1  # the abandoned batch was not resent
         assert site.addresses("in_doubt") == first
         assert set(got) == everyone()
+
+
+def test_ctrl_c_in_any_other_command_exits_130_with_one_line(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
+    env["DIGEST_DATABASE_URL"] = f"sqlite:///{tmp_path / 'digest.db'}"
+    # An import reading from a pipe that stays open: it waits for more lines.
+    importing = subprocess.Popen(
+        [sys.executable, "-m", "digest", "subscribers", "import", "/dev/stdin"],
+        cwd=tmp_path,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    importing.stdin.write("email,name,topics,timezone\nana@example.com,Ana,,\n")
+    importing.stdin.flush()
+    time.sleep(1.5)
+
+    importing.send_signal(signal.SIGINT)
+    _, err = importing.communicate(timeout=30)
+
+    assert importing.returncode == 130
+    assert "Traceback" not in err and "Aborted!" not in err
+    assert err.strip().splitlines()[-1].startswith("Error: interrupted (SIGINT)")
