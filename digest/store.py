@@ -25,7 +25,7 @@ from digest.validate import clean_line
 if TYPE_CHECKING:
     from digest.saving import SaveResult
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 MIGRATION_LOCK = 0x6469676573740001  # a PostgreSQL advisory lock key: "digest", 1
 
 # Steps that bring an existing database from version N-1 to N, run in order in
@@ -380,8 +380,56 @@ def _index_first_seen(conn: sa.Connection) -> None:
     )
 
 
+def _clean_stored_text(conn: sa.Connection) -> None:
+    """Version 4: text stored before the edge rules existed loses its control characters
+    (terminal escapes, NULs, bidi overrides), as everything stored since does."""
+
+    def topics(raw: str) -> str:
+        return ";".join(t for t in (clean_line(t) for t in raw.split(";")) if t)
+
+    def keywords(raw: str) -> str:
+        cleaned = [k for k in (clean_line(str(k)) for k in json.loads(raw)) if k]
+        return json.dumps(cleaned, ensure_ascii=False)
+
+    _clean_rows(conn, subscribers, {"name": clean_line, "topics": topics})
+    _clean_rows(
+        conn,
+        articles,
+        {
+            "title": clean_line,
+            "summary": clean_line,
+            "source": clean_line,
+            "body": validate.clean_block,
+            "keywords": keywords,
+        },
+    )
+
+
+def _clean_rows(conn: sa.Connection, table: sa.Table, cleaners: dict) -> None:
+    """Rewrite the rows of ``table`` whose text a cleaner changes, a page at a time."""
+    last = 0
+    columns = [table.c[name] for name in cleaners]
+    while rows := conn.execute(
+        sa.select(table.c.id, *columns).where(table.c.id > last).order_by(table.c.id).limit(5000)
+    ).all():
+        last = rows[-1].id
+        changed = []
+        for row in rows:
+            values = {name: clean(getattr(row, name)) for name, clean in cleaners.items()}
+            if any(values[name] != getattr(row, name) for name in cleaners):
+                changed.append({"_id": row.id, **{f"_{k}": v for k, v in values.items()}})
+        if changed:
+            conn.execute(
+                table.update()
+                .where(table.c.id == sa.bindparam("_id"))
+                .values({name: sa.bindparam(f"_{name}") for name in cleaners}),
+                changed,
+            )
+
+
 MIGRATIONS[2] = _add_url_key
 MIGRATIONS[3] = _index_first_seen
+MIGRATIONS[4] = _clean_stored_text
 
 
 def _article(row) -> StoredArticle:

@@ -256,3 +256,31 @@ def test_a_postgres_url_in_the_heroku_spelling_opens(pg_schema_url):
 def test_a_bad_database_url_is_a_config_error(url):
     with pytest.raises(ConfigError, match=r"database|DIGEST_DATABASE_URL"):
         Store(url)
+
+
+def test_text_stored_before_the_edge_rules_is_cleaned_on_upgrade(db_url):
+    first = Store(db_url)
+    first.save_subscribers([subscriber("ana@example.com", ["Climate"], name="Ana")])
+    first.save_articles([article("Clean title", ["Climate"], published=T0)], now=T0)
+    first.close()
+    # What an older release could have stored, straight into the tables.
+    engine = sa.create_engine(normalise_url(db_url))
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "UPDATE subscribers SET name = 'Ana \x1b[31mRed\x1b[0m', topics = 'Clim\x1bate;\u202eX'"
+        )
+        conn.exec_driver_sql(
+            "UPDATE articles SET title = 'Bad\x07 title', keywords = '[\"Cli\\u001bmate\"]'"
+        )
+        conn.execute(schema_version.update().values(version=3))
+    engine.dispose()
+
+    again = Store(db_url)
+    try:
+        (ana,) = again.list_subscribers()
+        assert (ana.name, ana.topics) == ("Ana [31mRed[0m", ["Climate", "X"])
+        (story,) = every_article(again)
+        assert (story.title, story.keywords) == ("Bad title", ["Climate"])
+    finally:
+        again.close()
+    assert _versions(db_url) == [SCHEMA_VERSION]
