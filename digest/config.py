@@ -21,6 +21,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from datetime import time
+from importlib import resources
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -38,7 +39,17 @@ from digest.config_values import (
 from digest.config_values import secret as secret
 from digest.errors import ConfigError
 
-PACKAGE_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+def _package_templates() -> Path:
+    """The templates shipped with digest: inside the installed package (a wheel
+    puts ``templates/`` there), else beside it in a source checkout."""
+    shipped = Path(str(resources.files("digest").joinpath("templates")))
+    if shipped.is_dir():
+        return shipped
+    return Path(__file__).resolve().parent.parent / "templates"
+
+
+PACKAGE_TEMPLATES = _package_templates()
 PROVIDERS = ("outbox", "smtp", "sendgrid")
 _SECRET_KEYS = ("api_key", "password", "smtp_url", "secret", "database_url")
 

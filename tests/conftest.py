@@ -32,6 +32,14 @@ def _pg_available() -> str | None:
         return f"PostgreSQL at {PG_SERVER} unavailable: {type(err).__name__}"
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--regen-golden",
+        action="store_true",
+        help="rewrite tests/data/render/*/expected.* from the current templates (then review)",
+    )
+
+
 @pytest.fixture(scope="session")
 def pg_schema_url():
     """A throwaway schema on the local PostgreSQL; dropped at the end of the run.
