@@ -15,7 +15,8 @@ from click.testing import CliRunner
 from conftest import run_digest
 from rich.console import Console
 
-import digest.cli as cli_module
+import digest.cli.subscribers as cli_module
+from digest.cli import cli
 from digest.store import Store
 
 GOOD = [
@@ -131,10 +132,10 @@ def test_on_a_terminal_the_list_is_a_table_printed_a_page_at_a_time(tmp_path, mo
     monkeypatch.setattr(cli_module, "LIST_PAGE", 2)
     runner = CliRunner()
     path = poisoned_file(tmp_path)
-    assert runner.invoke(cli_module.cli, ["subscribers", "import", str(path)]).exit_code == 1
+    assert runner.invoke(cli, ["subscribers", "import", str(path)]).exit_code == 1
     screen.truncate(0)
 
-    result = runner.invoke(cli_module.cli, ["subscribers", "list"])
+    result = runner.invoke(cli, ["subscribers", "list"])
 
     assert result.exit_code == 0, result.output
     shown = re.sub("\x1b\\[[0-9;]*m", "", screen.getvalue())  # the table's own styles

@@ -1,9 +1,15 @@
-"""What ``digest send`` shows an operator: a progress bar, a summary table, failures."""
+"""``digest send``: an edition now, a dry run, or one test copy; what the operator sees.
+
+The command parses its options and calls the dispatcher; this module also draws
+the progress bar, the summary table and one line per reason for failures and
+recipients in doubt.
+"""
 
 from __future__ import annotations
 
 from datetime import date
 
+import click
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
@@ -16,12 +22,86 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from digest.cli.app import (
+    App,
+    Failed,
+    Stopped,
+    UsageProblem,
+    cli,
+    date_option,
+    day_of,
+    err,
+    out,
+    pass_app,
+)
 from digest.config import Settings
 from digest.delivery import make_provider
 from digest.dispatch import Dispatcher, SendReport
 from digest.stopping import GracefulStop
 from digest.store import Store
-from digest.validate import check_email
+from digest.validate import check_email, check_timezone
+
+
+@cli.command()
+@date_option
+@click.option(
+    "--provider",
+    type=click.Choice(["outbox", "smtp", "sendgrid"]),
+    help="Where mail goes (default: the configured provider, else outbox).",
+)
+@click.option(
+    "--timezone",
+    "timezones",
+    metavar="ZONE",
+    multiple=True,
+    help="Only this delivery timezone's edition (repeat for several; default: all).",
+)
+@click.option("--dry-run", is_flag=True, help="Render and count, send and record nothing.")
+@click.option("--to", "to", metavar="ADDR", help="Send one test copy to ADDR; record nothing.")
+@click.option(
+    "--resend-in-doubt",
+    is_flag=True,
+    help="Also send again to recipients in doubt (the provider may have delivered them).",
+)
+@pass_app
+def send(
+    app: App,
+    day,
+    provider: str | None,
+    timezones: tuple[str, ...],
+    dry_run: bool,
+    to: str | None,
+    resend_in_doubt: bool,
+) -> None:
+    """Send an edition now (every delivery timezone, or those given).
+
+    Sending again mails only those not yet mailed, and retries failures.
+    Recipients in doubt (handed to the provider, no answer) are sent again
+    only with --resend-in-doubt. SIGINT or SIGTERM: the batch with the
+    provider is finished and recorded, then the command exits (130 / 143);
+    a second signal exits at once.
+
+    Examples: digest send · digest send --dry-run · digest send --to me@example.com
+    """
+    zones = []
+    for zone in timezones:
+        try:
+            zones.append(check_timezone(zone))
+        except ValueError as error:
+            raise UsageProblem(f"--timezone: {error}") from None
+    run_send(
+        app.store,
+        app.settings,
+        day_of(day),
+        provider,
+        dry_run,
+        to,
+        out,
+        err,
+        timezones=zones or None,
+        resend_in_doubt=resend_in_doubt,
+    )
+
 
 PROGRESS_THRESHOLD = 300  # below this a bar is noise
 
@@ -73,8 +153,6 @@ def run_send(
     timezones: list[str] | None = None,
     resend_in_doubt: bool = False,
 ) -> None:
-    from digest.cli import Failed, Stopped, UsageProblem
-
     if dry_run and to:
         raise UsageProblem("--dry-run and --to do not go together")
     if to is not None:

@@ -1,0 +1,179 @@
+"""What every command shares: the group, the lazily opened settings and store, the
+consoles, and the translation of expected failures into one line and an exit code.
+
+Every command is a thin layer over a library call (sources, store, dispatch, …):
+it parses, calls, prints. Expected failures become one line on stderr: exit 2 for
+bad usage, configuration or input files; exit 1 when the work finished but some
+sources or recipients failed.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from datetime import date
+
+import click
+from rich.console import Console
+
+from digest import __version__
+from digest.config import Settings, load_settings
+from digest.errors import ConfigError, DigestError, InputError
+from digest.validate import clean_line
+
+# Plain text only: names, titles and paths come from untrusted files, and
+# rich would read "[/x]" in one as markup (and fail) or ":fire:" as an emoji.
+out = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
+
+
+class OneLine(click.ClickException):
+    """An error shown as one line: no line breaks or terminal escapes from what it quotes."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(clean_line(message))
+
+
+class UsageProblem(OneLine):
+    """Bad usage, configuration or input: exit 2."""
+
+    exit_code = 2
+
+
+class Failed(OneLine):
+    """The work finished, but some of it failed (each failure already named): exit 1."""
+
+    exit_code = 1
+
+
+class Stopped(click.ClickException):
+    """Stopped by a signal after recording what was sent: exit 128 + the signal's number."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class DigestGroup(click.Group):
+    """Turns the library's expected failures into one line on stderr and an exit code."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except ConfigError as error:
+            raise UsageProblem(str(error)) from None
+        except DigestError as error:
+            raise Failed(str(error)) from None
+        except KeyboardInterrupt:
+            # click would print "Aborted!" and exit 1; a shell expects 130 for Ctrl-C.
+            # (digest send handles SIGINT itself, to finish the batch in flight.)
+            raise Stopped("interrupted (SIGINT); run the same command again", 130) from None
+        except Exception as error:
+            if not _is_database_error(error):
+                raise
+            raise _database_failure(error, ctx.obj) from None
+
+
+def _is_database_error(error: Exception) -> bool:
+    # sqlalchemy is imported only by commands that open the store (--help stays
+    # fast); an error cannot come from it if it was never imported.
+    exc = sys.modules.get("sqlalchemy.exc")
+    return exc is not None and isinstance(error, exc.SQLAlchemyError)
+
+
+def _database_failure(error: Exception, app: App | None) -> click.ClickException:
+    """A safety net: any database error that escapes a command, as one line.
+
+    A problem with the file itself (read-only, damaged) is the operator's to
+    fix: exit 2, as when it is found on opening. Anything else happened
+    mid-run, and the transaction it broke was rolled back: exit 1.
+    """
+    store = app.opened_store if isinstance(app, App) else None
+    if store is None:
+        return Failed(f"database error: {str(error).split('[SQL:')[0][:300]}")
+    known = store.problem(error)
+    if known:
+        return UsageProblem(known)
+    return Failed(f"database error: {store.describe(error)}")
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    err.print(f"warning: {message}", markup=False)
+
+
+@click.group(cls=DigestGroup)
+@click.option(
+    "--config",
+    "config_path",
+    envvar="DIGEST_CONFIG",
+    type=click.Path(dir_okay=False),
+    help="Config file (default: ./digest.toml if present). Env: DIGEST_CONFIG.",
+)
+@click.version_option(__version__, prog_name="digest")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None) -> None:
+    """digest: a daily newsletter digest emailer.
+
+    Ingest tagged articles, group them by keyword, render one email-safe
+    digest per audience and send it through outbox, smtp or sendgrid.
+    """
+    warnings.showwarning = _show_warning
+    ctx.obj = App(config_path)
+
+
+class App:
+    """Settings and store are opened on first use, so ``--help`` never touches them."""
+
+    def __init__(self, config_path: str | None) -> None:
+        self.config_path = config_path
+        self._settings: Settings | None = None
+        self._store = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.config_path)
+        return self._settings
+
+    @property
+    def store(self):
+        if self._store is None:
+            from digest.store import Store
+
+            self._store = Store(self.settings.database_url)
+        return self._store
+
+    @property
+    def opened_store(self):
+        """The store if a command opened it, without opening it."""
+        return self._store
+
+
+pass_app = click.make_pass_decorator(App)
+# An edition's window reaches back from its date and across timezones; dates
+# near the ends of the calendar would overflow it.
+FIRST_DATE, LAST_DATE = date(1970, 1, 1), date(2999, 12, 31)
+
+
+def _check_day(ctx: click.Context, param: click.Parameter, value):
+    if value is not None and not FIRST_DATE <= value.date() <= LAST_DATE:
+        raise click.BadParameter(f"must be between {FIRST_DATE} and {LAST_DATE}")
+    return value
+
+
+date_option = click.option(
+    "--date",
+    "day",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    callback=_check_day,
+    help="Edition date, YYYY-MM-DD (default: today in each delivery timezone).",
+)
+
+
+def day_of(value) -> date | None:
+    return value.date() if value else None
+
+
+def report_errors(errors: list[InputError]) -> None:
+    for error in errors:
+        err.print(f"error: {error}", markup=False)
