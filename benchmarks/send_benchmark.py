@@ -37,9 +37,11 @@ sys.path.insert(0, str(ROOT))
 
 import sqlalchemy as sa  # noqa: E402
 
+from digest.clock import utcnow  # noqa: E402
 from digest.config import Settings  # noqa: E402
 from digest.models import Article  # noqa: E402
-from digest.store import Store, subscribers, to_db, utcnow  # noqa: E402
+from digest.schema import subscribers, to_db  # noqa: E402
+from digest.store import Store  # noqa: E402
 
 KEYWORDS = [
     "Climate",

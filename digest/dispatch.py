@@ -23,14 +23,17 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Protocol
 
+from digest.clock import utcnow
 from digest.config import Settings
 from digest.delivery.base import Outgoing, Provider, parse_sender
 from digest.edition import EditionContent, local_today, propose_edition
 from digest.errors import ConfigError, DeliveryError, DeliveryInDoubt, FatalDeliveryError
-from digest.ledger import Batch, Ledger, Outcome, worker_name
-from digest.models import Edition, Recipient, Subscriber
+from digest.ledger import Ledger
+from digest.liveness import worker_name
+from digest.models import Batch, Edition, Outcome, Recipient, Subscriber
+from digest.planning import plan
 from digest.render import Renderer
-from digest.store import Store, utcnow
+from digest.store import Store
 from digest.unsubscribe import Links, signing_key
 
 MAX_LISTED_FAILURES = 200
@@ -175,7 +178,7 @@ class Dispatcher:
         content = EditionContent(self.store, self.settings, edition, self.renderer)
         before = self.ledger.counts(edition)
         result.already_sent = before["sent"]
-        result.planned = self.ledger.plan(edition, content.segment_of, self.provider.max_batch)
+        result.planned = plan(self.ledger, edition, content.segment_of, self.provider.max_batch)
         self.ledger.recover(edition, resendable=self.provider.resendable)
         self.ledger.requeue(edition, in_doubt=resend_in_doubt)
         counts = self.ledger.counts(edition)

@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from digest.clock import utcnow
 from digest.config import Settings
 from digest.grouping import Section, Tagged, Vocabulary, build_sections, distinct, tag_articles
 from digest.ledger import Ledger
 from digest.models import Edition, Subscriber
 from digest.render import Rendered, Renderer, greeting_for
-from digest.store import Store, utcnow
+from digest.store import Store
 
 
 def local_today(timezone: str, now: datetime) -> date:

@@ -22,88 +22,31 @@ SQLite every write transaction is ``BEGIN IMMEDIATE``, which serialises them.
 
 from __future__ import annotations
 
-import os
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from digest.models import Edition, Recipient
-from digest.store import Store, from_db, metadata, subscribers, to_db, utcnow
-
-editions = sa.Table(
-    "editions",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("date", sa.String(10), nullable=False),
-    sa.Column("timezone", sa.String(64), nullable=False),
-    sa.Column("window_start", sa.DateTime, nullable=False),
-    sa.Column("cutoff", sa.DateTime, nullable=False),
-    sa.Column("created_at", sa.DateTime, nullable=False),
-    sa.UniqueConstraint("date", "timezone", name="uq_editions_date_timezone"),
+from digest.clock import utcnow
+from digest.liveness import dead_here
+from digest.models import Batch, Edition, Outcome, Recipient
+from digest.schema import (
+    ACTIVE,
+    OPEN,
+    STATUSES,
+    batches,
+    editions,
+    from_db,
+    ledger,
+    subscribers,
+    to_db,
 )
 
-batches = sa.Table(
-    "batches",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("edition_id", sa.Integer, sa.ForeignKey("editions.id"), nullable=False),
-    sa.Column("segment", sa.Text, nullable=False),  # sorted topic keys, ";"-joined
-    sa.Column("state", sa.String(10), nullable=False),  # pending | sending | handed | done
-    sa.Column("owner", sa.String(300)),
-    sa.Column("lease_until", sa.DateTime),
-    sa.Column("attempts", sa.Integer, nullable=False, default=0),
-    sa.Index("ix_batches_claim", "edition_id", "state", "id"),
-)
-
-ledger = sa.Table(
-    "ledger",
-    metadata,
-    sa.Column("edition_id", sa.Integer, sa.ForeignKey("editions.id"), primary_key=True),
-    sa.Column("subscriber_id", sa.Integer, primary_key=True),
-    sa.Column("batch_id", sa.Integer),
-    # pending | sent | failed | in_doubt | skipped
-    sa.Column("status", sa.String(10), nullable=False),
-    sa.Column("retry", sa.Boolean, nullable=False, default=False),
-    sa.Column("message_id", sa.String(300)),
-    sa.Column("error", sa.Text),
-    sa.Column("updated_at", sa.DateTime, nullable=False),
-    sa.Index("ix_ledger_batch", "batch_id", "status"),
-)
-
-STATUSES = ("sent", "failed", "in_doubt", "skipped", "pending")
-# Rows a delivered batch's outcome may be written over: an answer that arrives
-# after a recovering worker put the batch in doubt is still the truth.
-OPEN = ("pending", "in_doubt")
-# An equality, not a bare column, so the segment index (which ends in active, id)
-# answers "active subscribers of this group, by id" on its own.
-ACTIVE = subscribers.c.active == sa.true()
-
-
-@dataclass(frozen=True)
-class Batch:
-    id: int
-    edition_id: int
-    segment: str
-    attempts: int
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What happened to one recipient of a batch."""
-
-    subscriber_id: int
-    status: str  # sent | failed | in_doubt | skipped | unsent (never tried: stays pending)
-    message_id: str | None = None
-    error: str | None = None
-    retry: bool = False  # a later attempt may succeed
-
-
-def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+if TYPE_CHECKING:
+    from digest.store import Store
 
 
 class Ledger:
@@ -161,17 +104,6 @@ class Ledger:
             query = query.where(editions.c.date == day.isoformat())
         with self.engine.connect() as conn:
             return [_edition(row) for row in conn.execute(query)]
-
-    # -- planning ----------------------------------------------------------
-
-    def plan(
-        self, edition: Edition, segment_of: Callable[[str], tuple[str, bool]], batch_size: int
-    ) -> int:
-        """Give every active subscriber of the edition's zone a ledger row and a batch
-        (see ``digest.planning``); safe to run again. Returns how many were planned."""
-        from digest.planning import plan
-
-        return plan(self, edition, segment_of, batch_size)
 
     def timezone_clause(self, timezone: str):
         clause = subscribers.c.timezone == timezone
@@ -232,7 +164,7 @@ class Ledger:
         stale = [
             r
             for r in owned
-            if _dead_here(r.owner, host)
+            if dead_here(r.owner, host)
             or (r.lease_until is not None and from_db(r.lease_until) < now)
         ]
         released = doubted = 0
@@ -472,24 +404,6 @@ class Ledger:
             query = query.where(ledger.c.status == status)
         with self.engine.connect() as conn:
             return conn.execute(query.order_by(ledger.c.subscriber_id).limit(limit)).all()
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process of this host still runs (one we may not signal counts as alive)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _dead_here(owner: str | None, host: str) -> bool:
-    owner_host, _, pid = (owner or "").rpartition(":")
-    if owner_host != host or not pid.isdigit() or int(pid) == os.getpid():
-        return False
-    return not pid_alive(int(pid))
 
 
 def _edition(row) -> Edition:

@@ -82,3 +82,24 @@ class Recipient(NamedTuple):
     email: str
     name: str
     unsubscribe_url: str
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A claimed batch of an edition: one segment's recipients, one provider request."""
+
+    id: int
+    edition_id: int
+    segment: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one recipient of a batch."""
+
+    subscriber_id: int
+    status: str  # sent | failed | in_doubt | skipped | unsent (never tried: stays pending)
+    message_id: str | None = None
+    error: str | None = None
+    retry: bool = False  # a later attempt may succeed

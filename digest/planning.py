@@ -11,12 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from digest.ledger import ACTIVE, Ledger, batches, editions, ledger
+from digest.clock import utcnow
 from digest.models import Edition
-from digest.store import subscribers, to_db, utcnow
+from digest.schema import ACTIVE, batches, editions, ledger, subscribers, to_db
+
+if TYPE_CHECKING:
+    from digest.ledger import Ledger
 
 PLAN_PAGE = 20_000
 # Rows held back so each batch's rows are written together: a batch's outcome is

@@ -1,102 +1,38 @@
-"""The store: articles, keywords, subscribers, and (in ``ledger``) editions and sends.
+"""The store: one database connection and the queries the pipeline reads with.
 
 SQLAlchemy Core on SQLite (the default, one machine) or PostgreSQL (larger
-installs, several senders). Tables are created on first use and the schema
-version is recorded, so later releases can migrate an existing database.
-Datetimes are stored as naive UTC and handed out as aware UTC.
+installs, several senders). The tables are in ``schema``; opening a store
+creates them on first use and upgrades an older database. Writes of many
+records have modules of their own (``article_store``, ``subscriber_store``);
+the ledger's queries are in ``ledger``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
-from digest import database, validate
+from digest import article_store, database, subscriber_store
+from digest.article_store import SaveResult
+from digest.clock import utcnow
 from digest.errors import ConfigError, InputError
 from digest.models import Article, StoredArticle, Subscriber
+from digest.schema import (
+    MIGRATION_LOCK,
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    articles,
+    from_db,
+    keywords,
+    metadata,
+    schema_version,
+    subscribers,
+    to_db,
+)
 from digest.validate import clean_line
-
-if TYPE_CHECKING:
-    from digest.saving import SaveResult
-
-SCHEMA_VERSION = 4
-MIGRATION_LOCK = 0x6469676573740001  # a PostgreSQL advisory lock key: "digest", 1
-
-# Steps that bring an existing database from version N-1 to N, run in order in
-# one transaction. New tables need no step (``create_all`` makes them); a step
-# alters tables that already exist (a column, an index, a backfill).
-MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {}
-
-metadata = sa.MetaData()
-
-schema_version = sa.Table(
-    "schema_version", metadata, sa.Column("version", sa.Integer, nullable=False)
-)
-
-articles = sa.Table(
-    "articles",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("guid", sa.String(2048), nullable=False, unique=True),
-    sa.Column("url", sa.String(2048)),
-    sa.Column("title", sa.Text, nullable=False),
-    sa.Column("summary", sa.Text, nullable=False, default=""),
-    sa.Column("body", sa.Text, nullable=False, default=""),
-    sa.Column("source", sa.Text, nullable=False, default=""),
-    sa.Column("keywords", sa.Text, nullable=False, default="[]"),  # JSON list, as spelt
-    sa.Column("published", sa.DateTime),
-    # When digest first had it: which edition it belongs to (the first one cut off
-    # after it arrived), so a late arrival still goes out and an edit never again.
-    sa.Column("first_seen", sa.DateTime, nullable=False, index=True),
-    # published (never later than first_seen), else first_seen: how old it is.
-    sa.Column("sort_time", sa.DateTime, nullable=False, index=True),
-    sa.Column("content_hash", sa.String(64), nullable=False),
-    # validate.url_key(url): finds the same link under another guid (schema version 2).
-    sa.Column("url_key", sa.String(64), index=True),
-)
-
-keywords = sa.Table(
-    "keywords",
-    metadata,
-    sa.Column("key", sa.String(512), primary_key=True),  # normalised, case-folded
-    sa.Column("display", sa.Text, nullable=False),  # first spelling seen
-)
-
-subscribers = sa.Table(
-    "subscribers",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("email", sa.String(320), nullable=False),
-    sa.Column("email_key", sa.String(320), nullable=False, unique=True),  # lower-cased
-    sa.Column("name", sa.Text, nullable=False, default=""),
-    sa.Column("topics", sa.Text, nullable=False, default=""),  # ";"-joined, as given
-    sa.Column("timezone", sa.String(64)),  # NULL: the configured default
-    sa.Column("active", sa.Boolean, nullable=False, default=True),
-    sa.Column("updated_at", sa.DateTime, nullable=False),
-    sa.Index("ix_subscribers_segment", "timezone", "topics", "active", "id"),
-)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def to_db(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        raise ValueError("naive datetime reached the store")
-    return value.astimezone(UTC).replace(tzinfo=None)
-
-
-def from_db(value: datetime | None) -> datetime | None:
-    return None if value is None else value.replace(tzinfo=UTC)
 
 
 def normalise_url(url: str) -> str:
@@ -162,8 +98,6 @@ class Store:
         return database.first_line(error, self._parsed_url)
 
     def _migrate(self) -> None:
-        import digest.ledger  # noqa: F401  (its tables join the metadata)
-
         with self.engine.begin() as conn:
             if not self.is_sqlite:
                 # Two senders starting at once on a new database would both
@@ -189,18 +123,6 @@ class Store:
                     MIGRATIONS[version](conn)
                 conn.execute(schema_version.update().values(version=SCHEMA_VERSION))
 
-    def insert_ignore(self, table: sa.Table):
-        """An INSERT that skips rows whose key already exists (both dialects)."""
-        dialect = sqlite if self.is_sqlite else postgresql
-        return dialect.insert(table).on_conflict_do_nothing()
-
-    def upsert(self, table: sa.Table, key: str, update: list[str]):
-        dialect = sqlite if self.is_sqlite else postgresql
-        stmt = dialect.insert(table)
-        return stmt.on_conflict_do_update(
-            index_elements=[key], set_={c: stmt.excluded[c] for c in update}
-        )
-
     # -- articles ----------------------------------------------------------
 
     def save_articles(self, items: Iterable[Article], now: datetime | None = None) -> SaveResult:
@@ -213,20 +135,9 @@ class Store:
         undated article does not come back in the next edition just because
         its file was read again; a publish time later than ``first_seen`` is
         clamped to it. An article the store cannot hold is named in
-        ``failed``, and the others are stored (see ``digest.saving``).
+        ``failed``, and the others are stored (see ``digest.article_store``).
         """
-        from digest.saving import save_articles
-
-        return save_articles(self, items, now or (self.clock or utcnow)())
-
-    def _remember_keywords(self, conn: sa.Connection, spellings: list[str]) -> None:
-        from digest.grouping import keyword_key
-
-        rows = {keyword_key(s): s.strip() for s in reversed(spellings) if keyword_key(s)}
-        if rows:
-            conn.execute(
-                self.insert_ignore(keywords), [{"key": k, "display": d} for k, d in rows.items()]
-            )
+        return article_store.save_articles(self, items, now or (self.clock or utcnow)())
 
     def window_articles(
         self, start: datetime, cutoff: datetime, oldest: datetime
@@ -277,10 +188,10 @@ class Store:
         ``on_refused(subscriber, reason)``; without that callback the first
         refusal is raised as InputError once everything else is stored.
         """
-        from digest.subscriber_store import save
-
         refused: list[tuple[Subscriber, str]] = []
-        counts = save(self, items, resubscribe, on_refused or (lambda *r: refused.append(r)))
+        counts = subscriber_store.save(
+            self, items, resubscribe, on_refused or (lambda *r: refused.append(r))
+        )
         if refused:
             sub, reason = refused[0]
             more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
@@ -335,101 +246,6 @@ class Store:
                 sa.select(subscribers.c.timezone).where(subscribers.c.active).distinct()
             ).scalars()
             return sorted({tz or default for tz in found})
-
-
-def content_hash(item: Article) -> str:
-    parts = [
-        item.url or "",
-        item.title,
-        item.summary,
-        item.body,
-        item.source,
-        "\x1f".join(item.keywords),
-        item.published.isoformat() if item.published else "",
-    ]
-    return hashlib.sha256("\x1e".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _add_url_key(conn: sa.Connection) -> None:
-    """Version 2: articles.url_key, indexed, filled in for the articles already stored."""
-    conn.execute(sa.text("ALTER TABLE articles ADD COLUMN url_key VARCHAR(64)"))
-    conn.execute(sa.text("CREATE INDEX ix_articles_url_key ON articles (url_key)"))
-    last = 0
-    while True:
-        rows = conn.execute(
-            sa.select(articles.c.id, articles.c.url)
-            .where(articles.c.id > last, articles.c.url.is_not(None))
-            .order_by(articles.c.id)
-            .limit(5000)
-        ).all()
-        if not rows:
-            return
-        conn.execute(
-            articles.update()
-            .where(articles.c.id == sa.bindparam("_id"))
-            .values(url_key=sa.bindparam("_key")),
-            [{"_id": row.id, "_key": validate.url_key(row.url)} for row in rows],
-        )
-        last = rows[-1].id
-
-
-def _index_first_seen(conn: sa.Connection) -> None:
-    """Version 3: editions are collected by first-ingest time, so index it."""
-    conn.execute(
-        sa.text("CREATE INDEX IF NOT EXISTS ix_articles_first_seen ON articles (first_seen)")
-    )
-
-
-def _clean_stored_text(conn: sa.Connection) -> None:
-    """Version 4: text stored before the edge rules existed loses its control characters
-    (terminal escapes, NULs, bidi overrides), as everything stored since does."""
-
-    def topics(raw: str) -> str:
-        return ";".join(t for t in (clean_line(t) for t in raw.split(";")) if t)
-
-    def keywords(raw: str) -> str:
-        cleaned = [k for k in (clean_line(str(k)) for k in json.loads(raw)) if k]
-        return json.dumps(cleaned, ensure_ascii=False)
-
-    _clean_rows(conn, subscribers, {"name": clean_line, "topics": topics})
-    _clean_rows(
-        conn,
-        articles,
-        {
-            "title": clean_line,
-            "summary": clean_line,
-            "source": clean_line,
-            "body": validate.clean_block,
-            "keywords": keywords,
-        },
-    )
-
-
-def _clean_rows(conn: sa.Connection, table: sa.Table, cleaners: dict) -> None:
-    """Rewrite the rows of ``table`` whose text a cleaner changes, a page at a time."""
-    last = 0
-    columns = [table.c[name] for name in cleaners]
-    while rows := conn.execute(
-        sa.select(table.c.id, *columns).where(table.c.id > last).order_by(table.c.id).limit(5000)
-    ).all():
-        last = rows[-1].id
-        changed = []
-        for row in rows:
-            values = {name: clean(getattr(row, name)) for name, clean in cleaners.items()}
-            if any(values[name] != getattr(row, name) for name in cleaners):
-                changed.append({"_id": row.id, **{f"_{k}": v for k, v in values.items()}})
-        if changed:
-            conn.execute(
-                table.update()
-                .where(table.c.id == sa.bindparam("_id"))
-                .values({name: sa.bindparam(f"_{name}") for name in cleaners}),
-                changed,
-            )
-
-
-MIGRATIONS[2] = _add_url_key
-MIGRATIONS[3] = _index_first_seen
-MIGRATIONS[4] = _clean_stored_text
 
 
 def _article(row) -> StoredArticle:

@@ -25,11 +25,16 @@ import itertools
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
+from digest.clock import utcnow
 from digest.models import Subscriber
-from digest.store import Store, subscribers, to_db, utcnow
+from digest.schema import subscribers, to_db
+
+if TYPE_CHECKING:
+    from digest.store import Store
 
 CHUNK = 10_000  # rows sorted and handed to the writing thread together
 # Rows per transaction: on SQLite about 2 s of the write lock, which a sender

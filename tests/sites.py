@@ -26,7 +26,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from digest.ledger import Ledger, ledger
+from digest.ledger import Ledger
+from digest.schema import ledger
 from digest.store import Store, normalise_url
 
 KEY = "SG.crash-test-key.V8n2pQ"

@@ -26,6 +26,7 @@ from digest.delivery.outbox import OutboxProvider
 from digest.dispatch import Dispatcher
 from digest.edition import EditionContent, preview
 from digest.ledger import Ledger
+from digest.planning import plan
 from digest.store import Store
 
 TODAY = NOW.date()  # 2026-11-24, and NOW is 12:00 UTC
@@ -411,7 +412,7 @@ def _planned(store, settings, provider):
     (proposed,) = dispatcher.editions_for(None)
     edition = dispatcher.ledger.start_edition(proposed)
     content = EditionContent(store, settings, edition, dispatcher.renderer)
-    dispatcher.ledger.plan(edition, content.segment_of, provider.max_batch)
+    plan(dispatcher.ledger, edition, content.segment_of, provider.max_batch)
     return dispatcher, edition, content
 
 
@@ -576,7 +577,7 @@ def test_an_expired_lease_on_a_handed_batch_puts_it_in_doubt(five_readers, setti
 
 
 def test_an_answer_that_comes_after_all_replaces_in_doubt(five_readers, settings):
-    from digest.ledger import Outcome
+    from digest.models import Outcome
 
     provider = NotResendable(settings.outbox_dir)
     provider.max_batch = 5

@@ -16,8 +16,9 @@ import pytest
 import sqlalchemy as sa
 from conftest import article, every_article, run_digest
 
+from digest.schema import SCHEMA_VERSION, articles, schema_version
 from digest.sources import ingest
-from digest.store import SCHEMA_VERSION, Store, articles, normalise_url, schema_version
+from digest.store import Store, normalise_url
 from digest.validate import canonical_url, url_key
 
 LONDON = ZoneInfo("Europe/London")

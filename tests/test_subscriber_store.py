@@ -12,7 +12,8 @@ from conftest import subscriber
 
 import digest.subscriber_store as writer_module
 from digest.errors import InputError
-from digest.store import Store, subscribers
+from digest.schema import subscribers
+from digest.store import Store
 
 
 @pytest.fixture(autouse=True)

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 import digest.subscribers as subscribers_module
 from digest import validate
-from digest.store import subscribers
+from digest.schema import subscribers
 from digest.subscribers import import_csv, parse_subscriber
 
 ATEXT = string.ascii_letters + string.digits + "!#$%&'*+/=?^_`{|}~-"

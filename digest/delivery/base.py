@@ -25,11 +25,10 @@ from email.policy import SMTP
 from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 from typing import Any, Protocol
 
+from digest.clock import utcnow
 from digest.errors import ConfigError
-from digest.ledger import Outcome
-from digest.models import Edition, Recipient
+from digest.models import Edition, Outcome, Recipient
 from digest.render import Rendered, Renderer, escape_attr, escape_text, greeting_for
-from digest.store import utcnow
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 # CRLF line ends as on the wire; lines folded only past 998 (RFC 5322's hard limit),

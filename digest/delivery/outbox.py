@@ -14,10 +14,10 @@ from email import message_from_binary_file
 from email.policy import default
 from pathlib import Path
 
+from digest.clock import utcnow
 from digest.delivery.base import BaseProvider, Outgoing
-from digest.ledger import Outcome, pid_alive
-from digest.models import Recipient
-from digest.store import utcnow
+from digest.liveness import pid_alive
+from digest.models import Outcome, Recipient
 
 
 class OutboxProvider(BaseProvider):

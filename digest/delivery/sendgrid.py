@@ -42,7 +42,7 @@ from digest.delivery.base import (
     subject_of,
 )
 from digest.errors import ConfigError, DeliveryError, DeliveryInDoubt, FatalDeliveryError
-from digest.ledger import Outcome
+from digest.models import Outcome
 from digest.render import escape_attr, escape_text, greeting_for
 
 HOSTS = {"global": "https://api.sendgrid.com", "eu": "https://api.eu.sendgrid.com"}

@@ -27,8 +27,7 @@ from urllib.parse import unquote, urlsplit
 from digest.config import Settings, secret
 from digest.delivery.base import BaseProvider, Outgoing
 from digest.errors import ConfigError, FatalDeliveryError
-from digest.ledger import Outcome
-from digest.models import Recipient
+from digest.models import Outcome, Recipient
 
 DROPPED = (smtplib.SMTPServerDisconnected, ConnectionError, socket.timeout, TimeoutError)
 

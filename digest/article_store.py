@@ -11,6 +11,7 @@ so the article at fault is named in ``failed`` and the others are stored.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterable
@@ -19,13 +20,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import postgresql, sqlite
 
 from digest import validate
 from digest.errors import DigestError, InputError
 from digest.grouping import keyword_key
 from digest.models import Article
-from digest.store import articles, content_hash, from_db, to_db
+from digest.schema import articles, from_db, keywords, to_db
 
 if TYPE_CHECKING:
     from digest.store import Store
@@ -231,5 +232,30 @@ def _save_chunk(store: Store, conn: sa.Connection, items: list[Article], now: da
             .values({c: sa.bindparam(f"_{c}") for c in columns}),
             [{"_id": u["_id"], **{f"_{c}": u[c] for c in columns}} for u in updates.values()],
         )
-    store._remember_keywords(conn, [k for item in items for k in item.keywords])
+    _remember_keywords(store, conn, [k for item in items for k in item.keywords])
     return counts
+
+
+def _remember_keywords(store: Store, conn: sa.Connection, spellings: list[str]) -> None:
+    """Every keyword spelling seen, first spelling kept: the vocabulary for tagging."""
+    rows = {keyword_key(s): s.strip() for s in reversed(spellings) if keyword_key(s)}
+    if rows:
+        dialect = sqlite if store.is_sqlite else postgresql
+        conn.execute(
+            dialect.insert(keywords).on_conflict_do_nothing(),
+            [{"key": k, "display": d} for k, d in rows.items()],
+        )
+
+
+def content_hash(item: Article) -> str:
+    """What decides whether a re-ingested article changed."""
+    parts = [
+        item.url or "",
+        item.title,
+        item.summary,
+        item.body,
+        item.source,
+        "\x1f".join(item.keywords),
+        item.published.isoformat() if item.published else "",
+    ]
+    return hashlib.sha256("\x1e".join(parts).encode("utf-8", "surrogatepass")).hexdigest()

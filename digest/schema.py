@@ -1,0 +1,222 @@
+"""Every table digest keeps, in one place, and the steps that upgrade an older database.
+
+The bottom of the data layer: it imports nothing of digest's but the edge rules
+(``validate``, for the migrations that clean or key old data), so the store, the
+ledger and the planner all build on it without importing each other. Datetimes
+are stored as naive UTC (``to_db``) and handed out as aware UTC (``from_db``).
+
+A new table needs no migration (``create_all`` makes it on first use); a change
+to a table that already exists is a step in ``MIGRATIONS``, run in order, in one
+transaction, by ``Store`` when it opens a database of an older version.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from digest import validate
+from digest.validate import clean_line
+
+SCHEMA_VERSION = 4
+MIGRATION_LOCK = 0x6469676573740001  # a PostgreSQL advisory lock key: "digest", 1
+
+MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {}
+
+metadata = sa.MetaData()
+
+schema_version = sa.Table(
+    "schema_version", metadata, sa.Column("version", sa.Integer, nullable=False)
+)
+
+articles = sa.Table(
+    "articles",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("guid", sa.String(2048), nullable=False, unique=True),
+    sa.Column("url", sa.String(2048)),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("summary", sa.Text, nullable=False, default=""),
+    sa.Column("body", sa.Text, nullable=False, default=""),
+    sa.Column("source", sa.Text, nullable=False, default=""),
+    sa.Column("keywords", sa.Text, nullable=False, default="[]"),  # JSON list, as spelt
+    sa.Column("published", sa.DateTime),
+    # When digest first had it: which edition it belongs to (the first one cut off
+    # after it arrived), so a late arrival still goes out and an edit never again.
+    sa.Column("first_seen", sa.DateTime, nullable=False, index=True),
+    # published (never later than first_seen), else first_seen: how old it is.
+    sa.Column("sort_time", sa.DateTime, nullable=False, index=True),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    # validate.url_key(url): finds the same link under another guid (schema version 2).
+    sa.Column("url_key", sa.String(64), index=True),
+)
+
+keywords = sa.Table(
+    "keywords",
+    metadata,
+    sa.Column("key", sa.String(512), primary_key=True),  # normalised, case-folded
+    sa.Column("display", sa.Text, nullable=False),  # first spelling seen
+)
+
+subscribers = sa.Table(
+    "subscribers",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("email", sa.String(320), nullable=False),
+    sa.Column("email_key", sa.String(320), nullable=False, unique=True),  # lower-cased
+    sa.Column("name", sa.Text, nullable=False, default=""),
+    sa.Column("topics", sa.Text, nullable=False, default=""),  # ";"-joined, as given
+    sa.Column("timezone", sa.String(64)),  # NULL: the configured default
+    sa.Column("active", sa.Boolean, nullable=False, default=True),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.Index("ix_subscribers_segment", "timezone", "topics", "active", "id"),
+)
+
+
+editions = sa.Table(
+    "editions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("date", sa.String(10), nullable=False),
+    sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("window_start", sa.DateTime, nullable=False),
+    sa.Column("cutoff", sa.DateTime, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.UniqueConstraint("date", "timezone", name="uq_editions_date_timezone"),
+)
+
+batches = sa.Table(
+    "batches",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("edition_id", sa.Integer, sa.ForeignKey("editions.id"), nullable=False),
+    sa.Column("segment", sa.Text, nullable=False),  # sorted topic keys, ";"-joined
+    sa.Column("state", sa.String(10), nullable=False),  # pending | sending | handed | done
+    sa.Column("owner", sa.String(300)),
+    sa.Column("lease_until", sa.DateTime),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Index("ix_batches_claim", "edition_id", "state", "id"),
+)
+
+ledger = sa.Table(
+    "ledger",
+    metadata,
+    sa.Column("edition_id", sa.Integer, sa.ForeignKey("editions.id"), primary_key=True),
+    sa.Column("subscriber_id", sa.Integer, primary_key=True),
+    sa.Column("batch_id", sa.Integer),
+    # pending | sent | failed | in_doubt | skipped
+    sa.Column("status", sa.String(10), nullable=False),
+    sa.Column("retry", sa.Boolean, nullable=False, default=False),
+    sa.Column("message_id", sa.String(300)),
+    sa.Column("error", sa.Text),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.Index("ix_ledger_batch", "batch_id", "status"),
+)
+
+STATUSES = ("sent", "failed", "in_doubt", "skipped", "pending")
+# Rows a delivered batch's outcome may be written over: an answer that arrives
+# after a recovering worker put the batch in doubt is still the truth.
+OPEN = ("pending", "in_doubt")
+# An equality, not a bare column, so the segment index (which ends in active, id)
+# answers "active subscribers of this group, by id" on its own.
+ACTIVE = subscribers.c.active == sa.true()
+
+
+def to_db(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime reached the store")
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+def from_db(value: datetime | None) -> datetime | None:
+    return None if value is None else value.replace(tzinfo=UTC)
+
+
+# -- migrations ------------------------------------------------------------
+
+
+def _add_url_key(conn: sa.Connection) -> None:
+    """Version 2: articles.url_key, indexed, filled in for the articles already stored."""
+    conn.execute(sa.text("ALTER TABLE articles ADD COLUMN url_key VARCHAR(64)"))
+    conn.execute(sa.text("CREATE INDEX ix_articles_url_key ON articles (url_key)"))
+    last = 0
+    while True:
+        rows = conn.execute(
+            sa.select(articles.c.id, articles.c.url)
+            .where(articles.c.id > last, articles.c.url.is_not(None))
+            .order_by(articles.c.id)
+            .limit(5000)
+        ).all()
+        if not rows:
+            return
+        conn.execute(
+            articles.update()
+            .where(articles.c.id == sa.bindparam("_id"))
+            .values(url_key=sa.bindparam("_key")),
+            [{"_id": row.id, "_key": validate.url_key(row.url)} for row in rows],
+        )
+        last = rows[-1].id
+
+
+def _index_first_seen(conn: sa.Connection) -> None:
+    """Version 3: editions are collected by first-ingest time, so index it."""
+    conn.execute(
+        sa.text("CREATE INDEX IF NOT EXISTS ix_articles_first_seen ON articles (first_seen)")
+    )
+
+
+def _clean_stored_text(conn: sa.Connection) -> None:
+    """Version 4: text stored before the edge rules existed loses its control characters
+    (terminal escapes, NULs, bidi overrides), as everything stored since does."""
+
+    def topics(raw: str) -> str:
+        return ";".join(t for t in (clean_line(t) for t in raw.split(";")) if t)
+
+    def keywords(raw: str) -> str:
+        cleaned = [k for k in (clean_line(str(k)) for k in json.loads(raw)) if k]
+        return json.dumps(cleaned, ensure_ascii=False)
+
+    _clean_rows(conn, subscribers, {"name": clean_line, "topics": topics})
+    _clean_rows(
+        conn,
+        articles,
+        {
+            "title": clean_line,
+            "summary": clean_line,
+            "source": clean_line,
+            "body": validate.clean_block,
+            "keywords": keywords,
+        },
+    )
+
+
+def _clean_rows(conn: sa.Connection, table: sa.Table, cleaners: dict) -> None:
+    """Rewrite the rows of ``table`` whose text a cleaner changes, a page at a time."""
+    last = 0
+    columns = [table.c[name] for name in cleaners]
+    while rows := conn.execute(
+        sa.select(table.c.id, *columns).where(table.c.id > last).order_by(table.c.id).limit(5000)
+    ).all():
+        last = rows[-1].id
+        changed = []
+        for row in rows:
+            values = {name: clean(getattr(row, name)) for name, clean in cleaners.items()}
+            if any(values[name] != getattr(row, name) for name in cleaners):
+                changed.append({"_id": row.id, **{f"_{k}": v for k, v in values.items()}})
+        if changed:
+            conn.execute(
+                table.update()
+                .where(table.c.id == sa.bindparam("_id"))
+                .values({name: sa.bindparam(f"_{name}") for name in cleaners}),
+                changed,
+            )
+
+
+MIGRATIONS[2] = _add_url_key
+MIGRATIONS[3] = _index_first_seen
+MIGRATIONS[4] = _clean_stored_text
