@@ -230,7 +230,7 @@ class Dispatcher:
                 while True:
                     taken = None
                     if not self.stop.is_set():
-                        taken = self.ledger.claim_with_recipients(
+                        taken = self.ledger.claim(
                             edition, self.owner, self.settings.lease_seconds, self.links.unsubscribe
                         )
                         if taken is None and in_flight is None:

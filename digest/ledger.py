@@ -200,11 +200,6 @@ class Ledger:
 
     # -- sending -----------------------------------------------------------
 
-    def claim(self, edition: Edition, owner: str, lease_seconds: int) -> Batch | None:
-        """Take the next batch to send: a pending one, else one whose lease ran out."""
-        with self.engine.begin() as conn:
-            return self._claim(conn, edition, owner, lease_seconds)
-
     def _claim(
         self, conn: sa.Connection, edition: Edition, owner: str, lease_seconds: int
     ) -> Batch | None:
@@ -250,12 +245,7 @@ class Ledger:
                 ).rowcount
             )
 
-    def recipients(self, batch: Batch, unsubscribe_url: Callable[[str], str]) -> list[Recipient]:
-        """The batch's recipients still to be mailed; the unsubscribed are skipped here."""
-        with self.engine.begin() as conn:
-            return self._recipients(conn, batch, unsubscribe_url)
-
-    def claim_with_recipients(
+    def claim(
         self,
         edition: Edition,
         owner: str,

@@ -428,10 +428,8 @@ def test_a_batch_claimed_by_a_process_that_died_is_sent_exactly_once(five_reader
     provider.max_batch = 2
     dispatcher, edition, content = _planned(five_readers, settings, provider)
     owner = f"{socket.gethostname()}:{dead_pid()}"
-    batch = dispatcher.ledger.claim(edition, owner, lease_seconds=3600)
-    assert batch is not None
+    batch, recipients = dispatcher.ledger.claim(edition, owner, 3600, dispatcher.links.unsubscribe)
     # The dead process had written its first recipient's file before it died.
-    recipients = dispatcher.ledger.recipients(batch, dispatcher.links.unsubscribe)
     assert len(recipients) == 2
     written = provider.send(
         Outgoing(
@@ -479,8 +477,8 @@ def test_a_batch_held_by_a_live_owner_with_a_lease_is_not_stolen(five_readers, s
     provider = OutboxProvider(settings.outbox_dir)
     provider.max_batch = 2
     dispatcher, edition, _ = _planned(five_readers, settings, provider)
-    batch = dispatcher.ledger.claim(edition, owner, lease_seconds=3600)
-    held = {r.email for r in dispatcher.ledger.recipients(batch, dispatcher.links.unsubscribe)}
+    _, taken = dispatcher.ledger.claim(edition, owner, 3600, dispatcher.links.unsubscribe)
+    held = {r.email for r in taken}
 
     make_dispatcher(five_readers, settings, provider=provider).send()
 
@@ -501,7 +499,7 @@ def test_a_batch_whose_lease_ran_out_is_taken_over(five_readers, settings):
     provider = OutboxProvider(settings.outbox_dir)
     provider.max_batch = 2
     dispatcher, edition, _ = _planned(five_readers, settings, provider)
-    assert dispatcher.ledger.claim(edition, "sender-2.example.internal:4242", lease_seconds=-60)
+    assert dispatcher.ledger.claim(edition, "sender-2.example.internal:4242", -60, str)
 
     make_dispatcher(five_readers, settings, provider=provider).send()
 
@@ -537,8 +535,8 @@ def test_a_dead_senders_batch_is_resent_only_if_it_never_reached_the_provider(
     provider.max_batch = 2
     dispatcher, edition, _ = _planned(five_readers, settings, provider)
     owner = f"{socket.gethostname()}:{dead_pid()}"
-    batch = dispatcher.ledger.claim(edition, owner, lease_seconds=3600)
-    held = {r.email for r in dispatcher.ledger.recipients(batch, dispatcher.links.unsubscribe)}
+    batch, taken = dispatcher.ledger.claim(edition, owner, 3600, dispatcher.links.unsubscribe)
+    held = {r.email for r in taken}
     if state == "handed":
         assert dispatcher.ledger.hand_over(batch, owner)
 
@@ -568,7 +566,7 @@ def test_an_expired_lease_on_a_handed_batch_puts_it_in_doubt(five_readers, setti
     provider.max_batch = 2
     dispatcher, edition, _ = _planned(five_readers, settings, provider)
     owner = "sender-2.example.internal:4242"  # another host: only its lease tells
-    batch = dispatcher.ledger.claim(edition, owner, lease_seconds=-60)
+    batch, _ = dispatcher.ledger.claim(edition, owner, -60, str)
     assert dispatcher.ledger.hand_over(batch, owner)
 
     (result,) = make_dispatcher(five_readers, settings, provider=provider).send().editions
@@ -583,8 +581,7 @@ def test_an_answer_that_comes_after_all_replaces_in_doubt(five_readers, settings
     provider.max_batch = 5
     dispatcher, edition, _ = _planned(five_readers, settings, provider)
     owner = "sender-2.example.internal:4242"
-    batch = dispatcher.ledger.claim(edition, owner, lease_seconds=-60)
-    held = dispatcher.ledger.recipients(batch, dispatcher.links.unsubscribe)
+    batch, held = dispatcher.ledger.claim(edition, owner, -60, dispatcher.links.unsubscribe)
     assert dispatcher.ledger.hand_over(batch, owner)
     assert dispatcher.ledger.recover(edition) == (0, 5)  # its lease ran out: in doubt
 
@@ -598,9 +595,9 @@ def test_an_answer_that_comes_after_all_replaces_in_doubt(five_readers, settings
 def test_a_batch_another_sender_took_over_is_not_handed_over_twice(five_readers, settings):
     provider = OutboxProvider(settings.outbox_dir)
     dispatcher, edition, _ = _planned(five_readers, settings, provider)
-    batch = dispatcher.ledger.claim(edition, "me:1", lease_seconds=-60)
+    batch, _ = dispatcher.ledger.claim(edition, "me:1", -60, str)
     dispatcher.ledger.recover(edition)  # the lease ran out: back to pending
-    assert dispatcher.ledger.claim(edition, "other:2", lease_seconds=600)
+    assert dispatcher.ledger.claim(edition, "other:2", 600, str)
 
     assert not dispatcher.ledger.hand_over(batch, "me:1")
 
@@ -608,12 +605,16 @@ def test_a_batch_another_sender_took_over_is_not_handed_over_twice(five_readers,
 def test_the_outbox_does_not_rewrite_a_message_that_exists(five_readers, settings):
     provider = OutboxProvider(settings.outbox_dir)
     dispatcher, edition, content = _planned(five_readers, settings, provider)
-    batch = dispatcher.ledger.claim(edition, dispatcher.owner, 600)
+    batch, taken = dispatcher.ledger.claim(
+        edition, dispatcher.owner, 600, dispatcher.links.unsubscribe
+    )
     outgoing = Outgoing(
         edition=edition,
         segment=batch.segment,
         content=content.rendered(batch.segment),
-        recipients=dispatcher.ledger.recipients(batch, dispatcher.links.unsubscribe),
+        recipients=[
+            r._replace(unsubscribe_url=dispatcher.links.unsubscribe(r.email)) for r in taken
+        ],
         renderer=dispatcher.renderer,
         sender=dispatcher.sender,
     )
