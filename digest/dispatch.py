@@ -26,7 +26,7 @@ from typing import Protocol
 from digest.clock import utcnow
 from digest.config import Settings
 from digest.delivery.base import Outgoing, Provider, parse_sender
-from digest.edition import EditionContent, local_today, propose_edition
+from digest.edition import EditionContent, local_today, propose_edition, subscriber_copy
 from digest.errors import ConfigError, DeliveryError, DeliveryInDoubt, FatalDeliveryError
 from digest.ledger import Ledger
 from digest.liveness import worker_name
@@ -360,19 +360,14 @@ class Dispatcher:
         default timezone.
         """
         subscriber = self.store.find_subscriber(address) or Subscriber(email=address)
-        zone = subscriber.timezone or self.settings.timezone
-        moment = self.now()
-        edition = propose_edition(
-            self.ledger, self.settings, day or local_today(zone, moment), zone, moment
+        copy = subscriber_copy(
+            self.store, self.settings, subscriber, day, self.now(), self.renderer, self.links
         )
-        content = EditionContent(self.store, self.settings, edition, self.renderer)
-        segment, _ = content.segment_of(";".join(subscriber.topics))
-        recipient = Recipient(0, address, subscriber.name, self.links.unsubscribe(address))
         outgoing = Outgoing(
-            edition=edition,
-            segment=segment,
-            content=content.rendered(segment),
-            recipients=[recipient],
+            edition=copy.edition,
+            segment=copy.segment,
+            content=copy.segment_render,
+            recipients=[copy.recipient._replace(subscriber_id=0, email=address)],
             renderer=self.renderer,
             sender=self.sender,
             test=True,

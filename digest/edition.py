@@ -20,11 +20,13 @@ from zoneinfo import ZoneInfo
 
 from digest.clock import utcnow
 from digest.config import Settings
+from digest.errors import ConfigError
 from digest.grouping import Section, Tagged, Vocabulary, build_sections, distinct, tag_articles
 from digest.ledger import Ledger
-from digest.models import Edition, Subscriber
-from digest.render import Rendered, Renderer, greeting_for
+from digest.models import Edition, Recipient, Subscriber
+from digest.render import Rendered, Renderer
 from digest.store import Store
+from digest.unsubscribe import Links, signing_key
 
 
 def local_today(timezone: str, now: datetime) -> date:
@@ -112,6 +114,53 @@ class EditionContent:
 
 
 @dataclass
+class SubscriberCopy:
+    """One subscriber's copy of an edition: its segment rendered once, and who it is for.
+
+    The one path by which ``preview`` and ``send --to`` find what a subscriber
+    gets, so the test copy an operator mails themself is the previewed page.
+    """
+
+    edition: Edition
+    content: EditionContent
+    segment: str
+    recipient: Recipient
+
+    @property
+    def sections(self) -> list[Section]:
+        return self.content.sections(self.segment)
+
+    @property
+    def segment_render(self) -> Rendered:
+        return self.content.rendered(self.segment)
+
+    def personalised(self) -> Rendered:
+        r = self.recipient
+        return self.content.renderer.personalise(self.segment_render, r.name, r.unsubscribe_url)
+
+
+def subscriber_copy(
+    store: Store,
+    settings: Settings,
+    subscriber: Subscriber,
+    day: date | None,
+    now: datetime,
+    renderer: Renderer,
+    links: Links,
+) -> SubscriberCopy:
+    """What ``subscriber`` gets in ``day``'s edition of their timezone (default: today)."""
+    zone = subscriber.timezone or settings.timezone
+    ledger = Ledger(store, settings.timezone)
+    edition = propose_edition(ledger, settings, day or local_today(zone, now), zone, now)
+    content = EditionContent(store, settings, edition, renderer)
+    segment, _ = content.segment_of(";".join(subscriber.topics))
+    recipient = Recipient(
+        subscriber.id, subscriber.email, subscriber.name, links.unsubscribe(subscriber.email)
+    )
+    return SubscriberCopy(edition, content, segment, recipient)
+
+
+@dataclass
 class PreviewResult:
     edition: Edition
     rendered: Rendered
@@ -127,25 +176,17 @@ def preview(
     now: datetime | None = None,
 ) -> PreviewResult:
     """What one subscriber (or an everything-subscriber) gets in an edition, unsent."""
-    from digest.errors import ConfigError
-    from digest.unsubscribe import Links, signing_key
-
     subscriber = Subscriber(email="subscriber@example.com")
     if email:
         found = store.find_subscriber(email)
         if found is None:
             raise ConfigError(f"--email: no subscriber {email}")
         subscriber = found
-    zone = subscriber.timezone or settings.timezone
-    now = now or utcnow()
-    ledger = Ledger(store, settings.timezone)
-    edition = propose_edition(ledger, settings, day or local_today(zone, now), zone, now)
-    renderer = Renderer(settings)
-    content = EditionContent(store, settings, edition, renderer)
-    segment, _ = content.segment_of(";".join(subscriber.topics))
-    sections = content.sections(segment)
-    url = Links(settings.public_url, signing_key()).unsubscribe(subscriber.email)
-    rendered = renderer.render(
-        edition, sections, content.topic_names(segment), greeting_for(subscriber.name), url
+    links = Links(settings.public_url, signing_key())
+    copy = subscriber_copy(
+        store, settings, subscriber, day, now or utcnow(), Renderer(settings), links
     )
-    return PreviewResult(edition, rendered, len(sections), sum(len(s.articles) for s in sections))
+    sections = copy.sections
+    return PreviewResult(
+        copy.edition, copy.personalised(), len(sections), sum(len(s.articles) for s in sections)
+    )

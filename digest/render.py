@@ -72,24 +72,12 @@ class Renderer:
         self.env.filters["href"] = safe_link
         # A fresh nonce per renderer: article text cannot smuggle in a placeholder.
         # Short, because SendGrid carries them once per recipient (a million a send).
+        # The text part has names of its own, since only HTML values are escaped and
+        # some senders substitute into both parts at once (SendGrid, the MIME
+        # template). No name contains another, or replacing one would garble it.
         nonce = secrets.token_hex(5)
-        self.placeholders = {
-            "greeting": f"%%{nonce}g%%",
-            "unsubscribe_url": f"%%{nonce}u%%",
-        }
-        # For senders that substitute into both parts at once (SendGrid, the
-        # MIME template): the text part's own names, since only HTML is escaped.
-        # No name contains another, or replacing one would garble the other.
-        self.text_placeholders = {
-            "greeting": f"%%{nonce}gt%%",
-            "unsubscribe_url": f"%%{nonce}ut%%",
-        }
-
-    def with_text_placeholders(self, text: str) -> str:
-        """A segment's text part, its placeholders renamed to ``text_placeholders``."""
-        for key, name in self.placeholders.items():
-            text = text.replace(name, self.text_placeholders[key])
-        return text
+        self.placeholders = {field: f"%%{nonce}{field[0]}%%" for field in PERSONAL}
+        self.text_placeholders = {field: f"%%{nonce}{field[0]}t%%" for field in PERSONAL}
 
     def render(
         self,
@@ -100,6 +88,44 @@ class Renderer:
         unsubscribe_url: str,
     ) -> Rendered:
         """One finished copy, with whatever greeting and link it is given."""
+        values = {"greeting": greeting, "unsubscribe_url": unsubscribe_url}
+        return self._render(edition, sections, topics, values, values)
+
+    def render_segment(
+        self, edition: Edition, sections: Sequence[Section], topics: Sequence[str]
+    ) -> Rendered:
+        """The expensive part, once per segment: placeholders for per-recipient values."""
+        return self._render(edition, sections, topics, self.placeholders, self.text_placeholders)
+
+    def substitutions(self, name: str, unsubscribe_url: str) -> tuple[dict, dict]:
+        """One recipient's values by placeholder: (HTML's, escaped; the text part's, as is).
+
+        The one place that knows how a recipient's values go into a segment:
+        ``personalise``, the MIME template and SendGrid's personalizations all
+        use it, so a copy built any of those ways reads the same.
+        """
+        raw = {"greeting": greeting_for(name), "unsubscribe_url": unsubscribe_url}
+        html = {self.placeholders[f]: PERSONAL[f](v) for f, v in raw.items()}
+        text = {self.text_placeholders[f]: v for f, v in raw.items()}
+        return html, text
+
+    def personalise(self, segment: Rendered, name: str, unsubscribe_url: str) -> Rendered:
+        html, text = self.substitutions(name, unsubscribe_url)
+        return replace(segment, html=fill(segment.html, html), text=fill(segment.text, text))
+
+    def text_with_html_placeholders(self, text: str) -> str:
+        """A segment's text part with the HTML placeholders' names, for a sender
+        whose values need no escaping: one set of substitutions serves both parts."""
+        return fill(text, {self.text_placeholders[f]: p for f, p in self.placeholders.items()})
+
+    def _render(
+        self,
+        edition: Edition,
+        sections: Sequence[Section],
+        topics: Sequence[str],
+        html_values: dict[str, str],
+        text_values: dict[str, str],
+    ) -> Rendered:
         subject = subject_for(self.settings.subject, edition, sections)
         day = edition.date
         context = {
@@ -111,12 +137,10 @@ class Renderer:
             "topics": topics,
             "article_count": sum(len(s.articles) for s in sections),
             "preheader": "; ".join(a.title for s in sections for a in s.articles[:1])[:150],
-            "greeting": greeting,
-            "unsubscribe_url": unsubscribe_url,
         }
         try:
-            html = self.env.get_template("digest.html.j2").render(context)
-            text = self.env.get_template("digest.txt.j2").render(context)
+            html = self.env.get_template("digest.html.j2").render(context | html_values)
+            text = self.env.get_template("digest.txt.j2").render(context | text_values)
         except Exception as err:
             problem = template_problem(err, self.settings.templates_dir)
             if problem is None:
@@ -124,25 +148,12 @@ class Renderer:
             raise ConfigError(problem) from None
         return Rendered(subject=subject, html=inline_css(html), text=text)
 
-    def render_segment(
-        self, edition: Edition, sections: Sequence[Section], topics: Sequence[str]
-    ) -> Rendered:
-        """The expensive part, once per segment: placeholders for per-recipient values."""
-        return self.render(
-            edition,
-            sections,
-            topics,
-            self.placeholders["greeting"],
-            self.placeholders["unsubscribe_url"],
-        )
 
-    def personalise(self, segment: Rendered, name: str, unsubscribe_url: str) -> Rendered:
-        greeting = greeting_for(name)
-        html = segment.html.replace(self.placeholders["greeting"], escape_text(greeting))
-        html = html.replace(self.placeholders["unsubscribe_url"], escape_attr(unsubscribe_url))
-        text = segment.text.replace(self.placeholders["greeting"], greeting)
-        text = text.replace(self.placeholders["unsubscribe_url"], unsubscribe_url)
-        return replace(segment, html=html, text=text)
+def fill(text: str, values: dict[str, str]) -> str:
+    """``text`` with every placeholder in ``values`` replaced by its value."""
+    for placeholder, value in values.items():
+        text = text.replace(placeholder, value)
+    return text
 
 
 def template_problem(err: Exception, folder: Path) -> str | None:
@@ -237,3 +248,7 @@ def escape_text(value: str) -> str:
 
 def escape_attr(value: str) -> str:
     return value.replace("&", "&amp;").replace('"', "&quot;")
+
+
+# Each per-recipient value, and how it is escaped where it lands in HTML.
+PERSONAL = {"greeting": escape_text, "unsubscribe_url": escape_attr}

@@ -34,7 +34,7 @@ from digest.cli.app import (
     out,
     pass_app,
 )
-from digest.config import Settings
+from digest.config import PROVIDERS, Settings
 from digest.delivery import make_provider
 from digest.dispatch import Dispatcher, SendReport
 from digest.stopping import GracefulStop
@@ -46,7 +46,7 @@ from digest.validate import check_email, check_timezone
 @date_option
 @click.option(
     "--provider",
-    type=click.Choice(["outbox", "smtp", "sendgrid"]),
+    type=click.Choice(PROVIDERS),
     help="Where mail goes (default: the configured provider, else outbox).",
 )
 @click.option(

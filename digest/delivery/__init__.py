@@ -1,25 +1,25 @@
-"""Providers: where mail goes. One module each, behind ``base.Provider``."""
+"""Providers: where mail goes. One module each, behind ``base.Provider``.
+
+A provider's name (``config.PROVIDERS``, the one list of them) is its module's
+name here, and the module's ``PROVIDER`` is its class: adding a provider is a
+module and a name, nothing else to keep in step.
+"""
 
 from __future__ import annotations
 
-from digest.config import Settings
-from digest.delivery.base import Outgoing, Provider
+import importlib
+from typing import TYPE_CHECKING
+
+from digest.config import PROVIDERS
 from digest.errors import ConfigError
 
-__all__ = ["Outgoing", "Provider", "make_provider"]
+if TYPE_CHECKING:
+    from digest.config import Settings
+    from digest.delivery.base import Provider
 
 
 def make_provider(name: str, settings: Settings) -> Provider:
-    if name == "outbox":
-        from digest.delivery.outbox import OutboxProvider
-
-        return OutboxProvider(settings.outbox_dir)
-    if name == "smtp":
-        from digest.delivery.smtp import SMTPProvider
-
-        return SMTPProvider.from_settings(settings)
-    if name == "sendgrid":
-        from digest.delivery.sendgrid import SendGridProvider
-
-        return SendGridProvider.from_settings(settings)
-    raise ConfigError(f"unknown provider {name!r}: use outbox, smtp or sendgrid")
+    if name not in PROVIDERS:
+        raise ConfigError(f"unknown provider {name!r}: use {', '.join(PROVIDERS)}")
+    module = importlib.import_module(f"digest.delivery.{name}")
+    return module.PROVIDER.from_settings(settings)

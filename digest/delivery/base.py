@@ -28,7 +28,7 @@ from typing import Any, Protocol
 from digest.clock import utcnow
 from digest.errors import ConfigError
 from digest.models import Edition, Outcome, Recipient
-from digest.render import Rendered, Renderer, escape_attr, escape_text, greeting_for
+from digest.render import Rendered, Renderer, fill
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 # CRLF line ends as on the wire; lines folded only past 998 (RFC 5322's hard limit),
@@ -94,7 +94,7 @@ class Provider(Protocol):
 
 class BaseProvider:
     """The shared shape: a provider fills in ``deliver`` and, if it has CPU work
-    worth doing ahead of the network, ``prepare``."""
+    worth doing ahead of the network, ``prepare``; ``from_settings`` builds it."""
 
     name = "base"
     max_batch = 100
@@ -205,42 +205,29 @@ class MessageTemplate:
     ``email.message`` builds the whole message (8-bit bodies, so placeholders
     survive encoding) without the three headers that differ per recipient;
     ``personalise`` puts those first and swaps the placeholders for the
-    recipient's values, escaped for HTML where they land in HTML.
+    recipient's values (``Renderer.substitutions``: escaped where they land in
+    HTML, as they are in the text part).
     """
 
-    def __init__(self, wire: str, tokens: dict[str, str], domain: str) -> None:
+    def __init__(self, wire: str, renderer: Renderer, domain: str) -> None:
         self.wire = wire
-        self.tokens = tokens
+        self.renderer = renderer
         self.domain = domain
 
     @classmethod
     def build(cls, batch: Outgoing) -> MessageTemplate | None:
-        renderer = batch.renderer
-        tokens = {
-            "greeting": renderer.placeholders["greeting"],
-            "url": renderer.placeholders["unsubscribe_url"],
-            "text_greeting": renderer.text_placeholders["greeting"],
-            "text_url": renderer.text_placeholders["unsubscribe_url"],
-        }
         message = _shared_headers(batch)
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        text = renderer.with_text_placeholders(batch.content.text)
         try:
-            message.set_content(text, subtype="plain", charset="utf-8", cte="8bit")
+            message.set_content(batch.content.text, subtype="plain", charset="utf-8", cte="8bit")
             message.add_alternative(batch.content.html, subtype="html", charset="utf-8", cte="8bit")
         except ValueError:  # a line over 998 characters cannot go as 8-bit
             return None
-        return cls(message.as_bytes().decode("utf-8"), tokens, batch.sender.domain or "localhost")
+        wire = message.as_bytes().decode("utf-8")
+        return cls(wire, batch.renderer, batch.sender.domain or "localhost")
 
     def personalise(self, recipient: Recipient) -> tuple[bytes, str]:
-        hello = greeting_for(recipient.name)
-        url = recipient.unsubscribe_url
-        t = self.tokens
-        body = (
-            self.wire.replace(t["greeting"], escape_text(hello))
-            .replace(t["url"], escape_attr(url))
-            .replace(t["text_greeting"], hello)
-            .replace(t["text_url"], url)
-        )
+        html, text = self.renderer.substitutions(recipient.name, recipient.unsubscribe_url)
+        body = fill(fill(self.wire, html), text)
         message_id = make_msgid("digest", domain=self.domain)
         return (recipient_head(recipient, message_id) + body).encode("utf-8"), message_id

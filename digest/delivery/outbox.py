@@ -15,6 +15,7 @@ from email.policy import default
 from pathlib import Path
 
 from digest.clock import utcnow
+from digest.config import Settings
 from digest.delivery.base import BaseProvider, Outgoing
 from digest.liveness import pid_alive
 from digest.models import Outcome, Recipient
@@ -28,6 +29,10 @@ class OutboxProvider(BaseProvider):
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self._ready: set[Path] = set()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> OutboxProvider:
+        return cls(settings.outbox_dir)
 
     def folder(self, batch: Outgoing) -> Path:
         if batch.test:
@@ -87,3 +92,6 @@ def _remove_stale_temporaries(folder: Path) -> None:
         pid = tmp.suffixes[-2].lstrip(".") if len(tmp.suffixes) >= 2 else ""
         if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
             tmp.unlink(missing_ok=True)
+
+
+PROVIDER = OutboxProvider

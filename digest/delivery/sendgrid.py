@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import random
-import re
 import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
@@ -43,43 +42,32 @@ from digest.delivery.base import (
 )
 from digest.errors import ConfigError, DeliveryError, DeliveryInDoubt, FatalDeliveryError
 from digest.models import Outcome
-from digest.render import escape_attr, escape_text, greeting_for
 
 HOSTS = {"global": "https://api.sendgrid.com", "eu": "https://api.eu.sendgrid.com"}
 SEND_PATH = "/v3/mail/send"
 MAX_RECIPIENTS = 1000  # personalizations and total recipients per request (documented limit)
-NEEDS_ESCAPE = re.compile(r'[&<>"]')
 
 
 def build_payload(batch: Outgoing, settings: Settings) -> dict:
     """The Mail Send body for one batch: content once, one personalization per recipient."""
     if len(batch.recipients) > MAX_RECIPIENTS:
         raise ValueError(f"a SendGrid request carries at most {MAX_RECIPIENTS} recipients")
-    greeting, unsubscribe = (
-        batch.renderer.placeholders[k] for k in ("greeting", "unsubscribe_url")
-    )
-    values = [(greeting_for(r.name), r.unsubscribe_url) for r in batch.recipients]
-    text = batch.content.text
+    renderer = batch.renderer
+    values = [renderer.substitutions(r.name, r.unsubscribe_url) for r in batch.recipients]
     # Substitutions apply to both parts alike, but HTML needs escaped values and
     # text does not. Only when some value in the batch differs once escaped does
-    # the text part get placeholders of its own.
-    split = any(NEEDS_ESCAPE.search(hello + url) for hello, url in values)
-    if split:
-        text_greeting, text_unsubscribe = (
-            batch.renderer.text_placeholders[k] for k in ("greeting", "unsubscribe_url")
-        )
-        text = batch.renderer.with_text_placeholders(text)
+    # the text part keep placeholders of its own (half the bytes a recipient, else).
+    split = any(list(html.values()) != list(text.values()) for html, text in values)
+    text = batch.content.text if split else renderer.text_with_html_placeholders(batch.content.text)
     edition_id = str(batch.edition.id)
     personalizations = []
-    for recipient, (hello, url) in zip(batch.recipients, values, strict=True):
+    for recipient, (html, text_values) in zip(batch.recipients, values, strict=True):
         to = {"email": recipient.email}
         name = display_name(recipient.name)
         if name:
             to["name"] = name
-        substitutions = {greeting: escape_text(hello), unsubscribe: escape_attr(url)}
-        if split:
-            substitutions[text_greeting] = hello
-            substitutions[text_unsubscribe] = url
+        substitutions = html | text_values if split else html
+        url = recipient.unsubscribe_url
         personalizations.append(
             {
                 "to": [to],
@@ -261,3 +249,6 @@ def _first_error(response: httpx.Response) -> str:
     field = f"{first['field']}: " if first.get("field") else ""
     more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
     return f": {field}{first.get('message', '')}{more}"
+
+
+PROVIDER = SendGridProvider

@@ -292,3 +292,6 @@ def _refused(recipient: Recipient, code: int, reply: bytes | str) -> Outcome:
 
 def _text(reply: bytes | str) -> str:
     return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+
+
+PROVIDER = SMTPProvider
