@@ -183,11 +183,12 @@ class Dispatcher:
         self.ledger.requeue(edition, in_doubt=resend_in_doubt)
         counts = self.ledger.counts(edition)
         self.progress.start(edition.label, counts["pending"])
-        for attempt in range(self.settings.smtp.max_retries + 1):
+        rounds = self.provider.retry_rounds
+        for attempt in range(rounds + 1):
             retry_later = self._drain(edition, content, result, report)
             if report.aborted or report.stopped or not retry_later:
                 break
-            if attempt == self.settings.smtp.max_retries:
+            if attempt == rounds:
                 break
             # Temporary refusals (SMTP 4xx) are tried again later in the same run.
             self.sleep(min(2**attempt, 30) * (0.5 + random.random()))

@@ -684,6 +684,7 @@ class RecordingProvider:
         self.name = inner.name
         self.max_batch = inner.max_batch
         self.resendable = inner.resendable
+        self.retry_rounds = inner.retry_rounds
         self.handed = handed
 
     def prepare(self, batch):

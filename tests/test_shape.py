@@ -8,10 +8,13 @@ in some order nobody tried.
 from __future__ import annotations
 
 import ast
+import importlib
 from pathlib import Path
 
 import pytest
 from conftest import ROOT
+
+from digest.config import PROVIDERS
 
 PACKAGE = ROOT / "digest"
 
@@ -120,3 +123,9 @@ def test_layers_import_downwards(module, forbidden):
     if module == "digest.validate":
         reached = {t for t in GRAPH[module] if t.startswith("digest")}
     assert reached == set(), f"{module} imports {sorted(reached)}"
+
+
+@pytest.mark.parametrize("name", PROVIDERS)
+def test_each_provider_name_is_a_module_whose_provider_has_that_name(name):
+    module = importlib.import_module(f"digest.delivery.{name}")
+    assert module.PROVIDER.name == name

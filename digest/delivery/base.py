@@ -82,6 +82,9 @@ class Provider(Protocol):
     name: str
     max_batch: int  # recipients per batch
     resendable: bool  # sending a batch again cannot mail anyone twice (see ledger.recover)
+    # Rounds in one run for recipients refused for now (an SMTP 4xx): the dispatcher
+    # sends them again after a pause, this many times. An API retries inside deliver.
+    retry_rounds: int
 
     def prepare(self, batch: Outgoing) -> Any: ...
 
@@ -99,6 +102,7 @@ class BaseProvider:
     name = "base"
     max_batch = 100
     resendable = False
+    retry_rounds = 0
 
     def prepare(self, batch: Outgoing) -> Any:
         return batch

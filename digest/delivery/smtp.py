@@ -201,6 +201,7 @@ class SMTPProvider(BaseProvider):
             self.connections.put(Connection(server, settings))
         self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="smtp")
         self.limit = RateLimit(settings.smtp.rate)
+        self.retry_rounds = settings.smtp.max_retries  # greylisting: 4xx now, fine later
         self.stopped: FatalDeliveryError | None = None
 
     @classmethod
