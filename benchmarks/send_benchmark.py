@@ -8,8 +8,15 @@ RSS is its own) against:
   validation off, in its own process: its CPU time is reported separately);
 * an aiosmtpd sink (``tests/standins/smtp_server.py --count-only``).
 
-In the same run it times the naive path, rendering and premailer-inlining
-every recipient's copy, on a sample, extrapolated to N, and prints the ratio.
+In the same run it times two references:
+
+* the **floor**: the least work any sender must do for the same recipients —
+  build each personalization (address, greeting, HMAC-signed unsubscribe URL),
+  JSON-encode 1,000 of them with the segment's content a request and POST them
+  over one keep-alive connection to the same stand-in — and prints
+  ``ratio = send / floor`` (target: <= 2);
+* the naive path, rendering and premailer-inlining every recipient's copy, on a
+  sample, extrapolated to N.
 
     .venv/bin/python benchmarks/send_benchmark.py                 # 1,000,000 / 200
     .venv/bin/python benchmarks/send_benchmark.py -n 100000 --smtp 20000
@@ -180,6 +187,70 @@ def run_send(env: dict, workdir: Path, provider: str) -> tuple[float, float, flo
     return wall, usage.ru_maxrss / 1024, cpu, out.strip().splitlines()[-1]
 
 
+def floor_seconds(url: str, n: int, segments: int, db_url: str) -> float:
+    """The floor: personalizations built, JSON-encoded and POSTed, nothing else.
+
+    No database, no ledger, no retries: what is left is what every sender of
+    these recipients must do, measured against the same stand-in as the send.
+    The content is a real segment's HTML and text (one segment's, for all).
+    """
+    import hashlib
+    import hmac
+    import http.client
+    import json
+    from urllib.parse import urlsplit
+
+    from digest.edition import EditionContent, propose_edition
+    from digest.ledger import Ledger
+    from digest.render import Renderer
+
+    settings = Settings(templates_dir=ROOT / "templates")
+    store = Store(db_url)
+    now = datetime.now(UTC)
+    edition = propose_edition(Ledger(store, "UTC"), settings, now.date(), "UTC", now)
+    content = EditionContent(store, settings, edition, Renderer(settings))
+    segment, _ = content.segment_of("")
+    rendered = content.rendered(segment)
+    store.close()
+    key = hmac.new(b"benchmark", digestmod=hashlib.sha256)
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port)
+    headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
+    started = time.perf_counter()
+    for start in range(0, n, 1000):
+        personalizations = []
+        for i in range(start, min(n, start + 1000)):
+            email = f"reader{i}@example.com"
+            mac = key.copy()
+            mac.update(email.encode())
+            link = f"https://digest.example.com/unsubscribe/{mac.hexdigest()[:32]}"
+            personalizations.append(
+                {
+                    "to": [{"email": email, "name": f"Reader {i}"}],
+                    "substitutions": {"%%g%%": f"Hello Reader {i},", "%%u%%": link},
+                    "headers": {"List-Unsubscribe": f"<{link}>"},
+                }
+            )
+        body = json.dumps(
+            {
+                "from": {"email": "digest@example.com"},
+                "subject": rendered.subject,
+                "content": [
+                    {"type": "text/plain", "value": rendered.text},
+                    {"type": "text/html", "value": rendered.html},
+                ],
+                "personalizations": personalizations,
+            }
+        ).encode()
+        conn.request("POST", "/v3/mail/send", body, headers)
+        response = conn.getresponse()
+        response.read()
+        if response.status != 202:
+            raise SystemExit(f"floor: the stand-in answered {response.status}")
+    conn.close()
+    return time.perf_counter() - started
+
+
 def naive_rate(db_url: str, sample: int) -> float:
     """Recipients/s when every copy is rendered and inlined on its own."""
     from digest.edition import EditionContent, propose_edition
@@ -247,6 +318,7 @@ def main() -> None:
                 {**env, "DIGEST_DATABASE_URL": db, "SENDGRID_API_HOST": url}, work, "sendgrid"
             )
             server_cpu = cpu_seconds(server.pid)
+            floor = floor_seconds(url, args.n, args.segments, db)
         finally:
             server.kill()
         rate = args.n / wall
@@ -256,6 +328,10 @@ def main() -> None:
             f"(stand-in CPU {server_cpu:.1f} s, separate)"
         )
         print(f"  digest said: {line}")
+        print(
+            f"floor (build, encode and POST the same personalizations, nothing else): "
+            f"{floor:.1f} s; ratio = send / floor = {wall / floor:.2f} (target <= 2)"
+        )
         naive = naive_rate(db, args.naive_sample)
         print(
             f"naive (render + inline per recipient, {args.naive_sample} sampled): "

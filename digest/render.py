@@ -97,16 +97,25 @@ class Renderer:
         """The expensive part, once per segment: placeholders for per-recipient values."""
         return self._render(edition, sections, topics, self.placeholders, self.text_placeholders)
 
+    def personal_values(self, name: str, unsubscribe_url: str) -> tuple[str, ...]:
+        """One recipient's values, raw, in the order of ``PERSONAL`` (and of
+        ``placeholders``): what a sender substitutes, escaped or not by field."""
+        return greeting_for(name), unsubscribe_url
+
     def substitutions(self, name: str, unsubscribe_url: str) -> tuple[dict, dict]:
         """One recipient's values by placeholder: (HTML's, escaped; the text part's, as is).
 
         The one place that knows how a recipient's values go into a segment:
         ``personalise``, the MIME template and SendGrid's personalizations all
-        use it, so a copy built any of those ways reads the same.
+        use it (SendGrid through ``personal_values`` and ``PERSONAL``, for
+        speed), so a copy built any of those ways reads the same.
         """
-        raw = {"greeting": greeting_for(name), "unsubscribe_url": unsubscribe_url}
-        html = {self.placeholders[f]: PERSONAL[f](v) for f, v in raw.items()}
-        text = {self.text_placeholders[f]: v for f, v in raw.items()}
+        values = self.personal_values(name, unsubscribe_url)
+        html = {
+            self.placeholders[f]: escape(v)
+            for (f, escape), v in zip(PERSONAL.items(), values, strict=True)
+        }
+        text = {self.text_placeholders[f]: v for f, v in zip(PERSONAL, values, strict=True)}
         return html, text
 
     def personalise(self, segment: Rendered, name: str, unsubscribe_url: str) -> Rendered:

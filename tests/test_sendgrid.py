@@ -183,7 +183,7 @@ def test_every_request_body_validates_against_sendgrids_schema(
 
     assert len(provider.batches) == 5  # one request per segment
     for batch in provider.batches:
-        body = build_payload(batch, settings)
+        body = json.loads(build_payload(batch, settings))
         errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(body)]
         assert errors == []
         assert [c["type"] for c in body["content"]] == ["text/plain", "text/html"]

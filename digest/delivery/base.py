@@ -174,11 +174,6 @@ def subject_of(batch: Outgoing) -> str:
     return f"[TEST] {subject}" if batch.test else subject
 
 
-def list_unsubscribe_headers(url: str) -> dict[str, str]:
-    # RFC 8058 one-click: mail clients POST "List-Unsubscribe=One-Click" to the URL.
-    return {"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
-
-
 def build_message(batch: Outgoing, recipient: Recipient, content: Rendered) -> tuple[bytes, str]:
     """An RFC 5322 message built whole (7-bit safe): multipart/alternative, text
     then HTML. Returns (the message as it goes on the wire, its Message-ID)."""
