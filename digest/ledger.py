@@ -262,18 +262,10 @@ class Ledger:
     def _recipients(
         self, conn: sa.Connection, batch: Batch, unsubscribe_url: Callable[[str], str]
     ) -> list[Recipient]:
-        rows = conn.execute(
-            sa.select(
-                ledger.c.subscriber_id,
-                subscribers.c.email,
-                subscribers.c.name,
-                subscribers.c.active,
-            )
-            .join(subscribers, subscribers.c.id == ledger.c.subscriber_id)
-            .where(ledger.c.batch_id == batch.id, ledger.c.status == "pending")
-            .order_by(ledger.c.subscriber_id)
-        ).all()
-        gone = [r.subscriber_id for r in rows if not r.active]
+        # A million rows pass through here in a large send: the statement is
+        # compiled once per dialect and its rows come back as the driver's tuples.
+        rows = _raw(conn, RECIPIENTS, batch=batch.id).all()
+        gone = [sid for sid, _, _, active in rows if not active]
         if gone:
             conn.execute(
                 ledger.update()
@@ -394,6 +386,32 @@ class Ledger:
             query = query.where(ledger.c.status == status)
         with self.engine.connect() as conn:
             return conn.execute(query.order_by(ledger.c.subscriber_id).limit(limit)).all()
+
+
+RECIPIENTS = (
+    sa.select(ledger.c.subscriber_id, subscribers.c.email, subscribers.c.name, subscribers.c.active)
+    .join(subscribers, subscribers.c.id == ledger.c.subscriber_id)
+    .where(
+        ledger.c.batch_id == sa.bindparam("batch"),
+        ledger.c.status == sa.literal_column("'pending'"),
+    )
+    .order_by(ledger.c.subscriber_id)
+)
+_COMPILED: dict[tuple[int, str], tuple[str, tuple[str, ...] | None]] = {}
+
+
+def _raw(conn: sa.Connection, statement: sa.Select, **values):
+    """Run ``statement`` as its dialect's SQL text, compiled once, rows as driver tuples.
+
+    For queries that a large send runs a thousand times over a million rows,
+    where SQLAlchemy's per-row processing was a tenth of the time.
+    """
+    key = (id(statement), conn.dialect.name)
+    if key not in _COMPILED:
+        compiled = statement.compile(dialect=conn.dialect)
+        _COMPILED[key] = (str(compiled), compiled.positiontup)
+    sql, order = _COMPILED[key]
+    return conn.exec_driver_sql(sql, tuple(values[n] for n in order) if order else values)
 
 
 def _edition(row) -> Edition:

@@ -1,16 +1,26 @@
 """Planning an edition: every recipient a ledger row, every row in a batch.
 
-Subscribers are walked in id order, a page at a time (memory stays flat), and
-each joins its segment's open batch of up to ``batch_size``. A batch's rows
-are written together, so recording its outcome later touches one run of
-pages instead of a page per recipient; and rows go to the driver as plain
-tuples, since a million pass through here.
+Done by the database in a few set-based statements rather than row by row in
+Python, since a large edition plans a million recipients before the first is
+sent:
+
+1. the distinct topics strings of the recipients still to plan are read (a few
+   hundred at most, from the segment index) and each is mapped, in Python, to
+   its segment and whether that segment's digest is empty: a temporary table;
+2. the recipients are numbered within their segment in id order (a window
+   function), so recipient *n* of a segment goes to its batch *n // size*;
+3. the batches are created, in segment and number order, and their ids noted in
+   a second temporary table;
+4. one ``INSERT … SELECT`` writes every ledger row, ordered by batch, so that a
+   batch's rows lie together and recording its outcome later touches one run
+   of pages instead of a page per recipient.
+
+Recipients of an empty segment are written ``skipped`` ("empty"), in no batch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -22,10 +32,25 @@ from digest.schema import ACTIVE, batches, editions, ledger, subscribers, to_db
 if TYPE_CHECKING:
     from digest.ledger import Ledger
 
-PLAN_PAGE = 20_000
-# Rows held back so each batch's rows are written together: a batch's outcome is
-# then one run of pages to update, not a page per recipient.
-PLAN_BUFFER = 100_000
+# Per-planning scratch tables, one set per connection (TEMPORARY): two planners
+# on PostgreSQL never see each other's, and SQLite keeps them out of the file.
+_scratch = sa.MetaData()
+segment_map = sa.Table(
+    "plan_segments",
+    _scratch,
+    sa.Column("topics", sa.Text, primary_key=True),
+    sa.Column("segment", sa.Text, nullable=False),
+    sa.Column("empty", sa.Boolean, nullable=False),
+    prefixes=["TEMPORARY"],
+)
+batch_map = sa.Table(
+    "plan_batches",
+    _scratch,
+    sa.Column("segment", sa.Text, primary_key=True),
+    sa.Column("number", sa.Integer, primary_key=True),
+    sa.Column("batch_id", sa.Integer, nullable=False),
+    prefixes=["TEMPORARY"],
+)
 
 
 def plan(
@@ -37,115 +62,110 @@ def plan(
     """Plan ``edition`` in the ledger; returns how many recipients were planned.
 
     Only subscribers without a row yet are planned, so this is safe to run
-    again (after a crash, or to take in people who subscribed since).
-    ``segment_of(raw_topics)`` says which segment a topics string belongs to
-    and whether that segment's digest is empty (then: skipped, "empty").
+    again (after a crash, or to take in people who subscribed since: they go
+    into batches of their own). ``segment_of(raw_topics)`` says which segment
+    a topics string belongs to and whether that segment's digest is empty.
     """
-    planned = 0
-    now = to_db(utcnow())
-    unplanned = sa.not_(
-        sa.exists().where(
-            ledger.c.edition_id == edition.id, ledger.c.subscriber_id == subscribers.c.id
-        )
-    )
-    # coalesce() rather than "= tz OR IS NULL": it keeps the planner on the
-    # primary key, walking subscribers in id order instead of sorting them.
     zone = sa.func.coalesce(subscribers.c.timezone, owner.default_timezone)
-    conditions = [subscribers.c.id > sa.bindparam("after"), zone == edition.timezone, ACTIVE]
-    insert = _BulkInsert(
-        ledger,
-        constant={"edition_id": edition.id, "retry": False, "updated_at": now},
-        varying=("subscriber_id", "batch_id", "status", "error"),
-    )
-    segments: dict[str, tuple[str, bool]] = {}
-    open_batches: dict[str, _OpenBatch] = {}  # segment -> its batch being filled
+    audience = [zone == edition.timezone, ACTIVE]
     with owner.engine.begin() as conn:
         # One planner per edition at a time: on PostgreSQL a second sender waits
         # here, then sees the first one's rows as planned (SQLite: BEGIN IMMEDIATE).
         conn.execute(sa.select(editions.c.id).where(editions.c.id == edition.id).with_for_update())
-        # A re-run plans only those without a row; the first run need not ask.
         started = sa.select(ledger.c.subscriber_id).where(ledger.c.edition_id == edition.id)
         if conn.execute(started.limit(1)).first() is not None:
-            conditions.append(unplanned)
-        page_query = (
-            sa.select(subscribers.c.id, subscribers.c.topics)
-            .where(*conditions)
-            .order_by(subscribers.c.id)
-            .limit(PLAN_PAGE)
+            # A re-run plans only those without a row; the first run need not ask.
+            audience.append(
+                sa.not_(
+                    sa.exists().where(
+                        ledger.c.edition_id == edition.id,
+                        ledger.c.subscriber_id == subscribers.c.id,
+                    )
+                )
+            )
+        raw = conn.execute(sa.select(subscribers.c.topics).where(*audience).distinct()).scalars()
+        mapping = [
+            dict(zip(("topics", "segment", "empty"), (t, *segment_of(t)), strict=True)) for t in raw
+        ]
+        if not mapping:
+            return 0
+        _scratch.create_all(conn)
+        try:
+            conn.execute(segment_map.insert(), mapping)
+            numbered = _numbered(audience, batch_size)
+            _create_batches(conn, edition, numbered)
+            return _write_ledger(conn, edition, numbered)
+        finally:
+            _scratch.drop_all(conn)
+
+
+def _numbered(audience: list, batch_size: int) -> sa.Subquery:
+    """Each recipient to plan, with its segment and its batch number within it."""
+    position = sa.func.row_number().over(
+        partition_by=segment_map.c.segment, order_by=subscribers.c.id
+    )
+    return (
+        sa.select(
+            subscribers.c.id.label("subscriber_id"),
+            segment_map.c.segment,
+            segment_map.c.empty,
+            ((position - 1) // batch_size).label("number"),  # integer division, both databases
         )
-        after = 0
-        while page := conn.execute(page_query, {"after": after}).all():
-            after = page[-1].id
-            skipped = []
-            for subscriber_id, raw in page:
-                if raw not in segments:
-                    segments[raw] = segment_of(raw)
-                segment, empty = segments[raw]
-                if empty:
-                    skipped.append((subscriber_id, None, "skipped", "empty"))
-                    continue
-                slot = open_batches.get(segment)
-                if slot is None:
-                    slot = open_batches[segment] = _OpenBatch(_new_batch(conn, edition, segment))
-                slot.rows.append((subscriber_id, slot.id, "pending", None))
-                slot.count += 1
-                if slot.count == batch_size:
-                    insert.run(conn, slot.rows)
-                    del open_batches[segment]
-            insert.run(conn, skipped)
-            planned += len(page)
-            if sum(len(b.rows) for b in open_batches.values()) > PLAN_BUFFER:
-                for slot in open_batches.values():  # bound memory; runs stay contiguous
-                    insert.run(conn, slot.rows)
-                    slot.rows = []
-        for slot in open_batches.values():
-            insert.run(conn, slot.rows)
-    return planned
+        .join(segment_map, segment_map.c.topics == subscribers.c.topics)
+        .where(*audience)
+        .subquery("numbered")
+    )
 
 
-def _new_batch(conn: sa.Connection, edition: Edition, segment: str) -> int:
-    return conn.execute(
-        batches.insert()
-        .values(edition_id=edition.id, segment=segment, state="pending", attempts=0)
-        .returning(batches.c.id)
-    ).scalar_one()
+def _create_batches(conn: sa.Connection, edition: Edition, numbered: sa.Subquery) -> None:
+    """One batch per (segment, number), created in that order: ids ascend as they are sent."""
+    wanted = conn.execute(
+        sa.select(numbered.c.segment, numbered.c.number)
+        .where(numbered.c.empty == sa.false())
+        .distinct()
+        .order_by(numbered.c.segment, numbered.c.number)
+    ).all()
+    if not wanted:
+        return
+    ids = conn.execute(
+        batches.insert().returning(batches.c.id, sort_by_parameter_order=True),
+        [
+            {"edition_id": edition.id, "segment": segment, "state": "pending", "attempts": 0}
+            for segment, _ in wanted
+        ],
+    ).scalars()
+    conn.execute(
+        batch_map.insert(),
+        [
+            {"segment": segment, "number": number, "batch_id": batch_id}
+            for (segment, number), batch_id in zip(wanted, ids, strict=True)
+        ],
+    )
 
 
-@dataclass
-class _OpenBatch:
-    id: int
-    count: int = 0
-    rows: list[tuple] = field(default_factory=list)
-
-
-class _BulkInsert:
-    """Many rows into one table at driver speed: the planner writes a million.
-
-    SQLAlchemy's executemany processes every value of every row in Python
-    (~10 µs a row here); this renders the INSERT once for the connection's
-    driver, converts the per-plan constants once with SQLAlchemy's own type
-    processors, and hands the driver plain tuples.
-    """
-
-    def __init__(self, table: sa.Table, constant: dict, varying: tuple[str, ...]) -> None:
-        self.table = table
-        self.constant = constant
-        self.varying = varying
-
-    def run(self, conn: sa.Connection, rows: list[tuple]) -> None:
-        if not rows:
-            return
-        dialect = conn.dialect
-        quote = dialect.identifier_preparer.quote
-        mark = "?" if dialect.paramstyle == "qmark" else "%s"
-        names = [*self.constant, *self.varying]
-        sql = (
-            f"INSERT INTO {dialect.identifier_preparer.format_table(self.table)} "
-            f"({', '.join(quote(n) for n in names)}) VALUES ({', '.join([mark] * len(names))})"
+def _write_ledger(conn: sa.Connection, edition: Edition, numbered: sa.Subquery) -> int:
+    """Every recipient's ledger row, in one statement, batch by batch."""
+    now = to_db(utcnow())
+    empty = numbered.c.empty == sa.true()
+    rows = (
+        sa.select(
+            sa.literal(edition.id).label("edition_id"),
+            numbered.c.subscriber_id,
+            batch_map.c.batch_id,
+            sa.case((empty, "skipped"), else_="pending").label("status"),
+            sa.case((empty, "empty"), else_=sa.null()).label("error"),
+            sa.false().label("retry"),
+            sa.literal(now, sa.DateTime).label("updated_at"),
         )
-        fixed = []
-        for name, value in self.constant.items():
-            process = self.table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-            fixed.append(process(value) if process else value)
-        prefix = tuple(fixed)
-        conn.exec_driver_sql(sql, [prefix + row for row in rows])
+        .select_from(numbered)
+        .outerjoin(
+            batch_map,
+            sa.and_(
+                batch_map.c.segment == numbered.c.segment,
+                batch_map.c.number == numbered.c.number,
+            ),
+        )
+        .order_by(batch_map.c.batch_id, numbered.c.subscriber_id)
+    )
+    columns = ["edition_id", "subscriber_id", "batch_id", "status", "error", "retry", "updated_at"]
+    return conn.execute(ledger.insert().from_select(columns, rows)).rowcount
