@@ -274,3 +274,19 @@ def test_a_long_non_ascii_name_is_split_into_short_encoded_words(newsroom, setti
     phrase, address = to.decode("ascii").replace("\r\n ", " ").rsplit(" ", 1)
     assert address == "<lukasz@example.com>"
     assert str(make_header(decode_header(phrase))) == " ".join(name.split())[:100].strip()
+
+
+def test_an_encoded_word_in_a_keyword_cannot_become_a_header(sqlite_store, settings):
+    """A keyword (it reaches the subject) that is an RFC 2047 word hiding CR LF + Bcc:."""
+    evil = "=?utf-8?q?News=0D=0ABcc:_attacker@evil.example=0D=0AReply-To:_x@evil.example?="
+    sqlite_store.save_articles([article("Harmless looking story", [evil], published=NOW)])
+    sqlite_store.save_subscribers([subscriber("ann@example.com", name=evil)])
+
+    send(sqlite_store, settings)
+
+    (raw, message) = read_files(settings)["ann@example.com"]
+    names = {m.group(1).lower() for m in HEADER_LINE.finditer(header_block(raw))}
+    assert b"bcc" not in names and b"reply-to" not in names
+    assert message["Bcc"] is None and message["Reply-To"] is None
+    assert "attacker@evil.example" in message["Subject"]  # still there, as text
+    assert "\n" not in message["Subject"] and "\n" not in str(message["To"])

@@ -129,10 +129,17 @@ def parse_sender(value: str) -> Address:
 
 
 def clean_header(value: str) -> str:
-    """One line of text: no CR/LF or other control characters can reach a header."""
-    if value.isprintable() and "  " not in value and value == value.strip():
+    """One line of text that stays text in a header.
+
+    No CR/LF or other control characters; and no ``=?`` either, because
+    ``email``'s policy decodes an RFC 2047 encoded word it finds in a value it is
+    given (``=?utf-8?q?News=0D=0ABcc:_x?=`` in an article keyword became a real
+    ``Bcc:`` header) and mail clients decode them too. A word joiner between the
+    two characters keeps them visible and inert.
+    """
+    if value.isprintable() and "  " not in value and value == value.strip() and "=?" not in value:
         return value  # the usual case, without the regex
-    return " ".join(CONTROL.sub(" ", value).split())
+    return " ".join(CONTROL.sub(" ", value).split()).replace("=?", "=\u2060?")
 
 
 def display_name(name: str) -> str:
