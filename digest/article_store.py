@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from digest import validate
+from digest.database import record_error
 from digest.errors import DigestError, InputError
 from digest.grouping import keyword_key
 from digest.models import Article
@@ -34,7 +35,8 @@ if TYPE_CHECKING:
 CHUNK = 500  # articles per SELECT and bulk write
 # What the database says about one record (a constraint, a value it cannot hold),
 # as against the database as a whole (a lost connection, a full disk, a lock).
-RECORD_ERRORS = (sa.exc.IntegrityError, sa.exc.DataError)
+
+
 TEXTS = postgresql.ARRAY(sa.String)
 
 
@@ -105,6 +107,8 @@ def _problem(item: Article) -> str | None:
     for name, value, limit in limits:
         if len(value) > limit:
             return f"{name} longer than {limit} characters"
+    if validate.key_bytes(item.guid) > validate.MAX_KEY_BYTES:
+        return f"guid longer than {validate.MAX_KEY_BYTES} bytes (too long to index)"
     if len(item.keywords) > validate.MAX_KEYWORDS:
         return f"more than {validate.MAX_KEYWORDS} keywords"
     for word in item.keywords:
@@ -149,12 +153,16 @@ def save_articles(store: Store, items: Iterable[Article], now: datetime) -> Save
                 try:
                     with conn.begin_nested():
                         result.add(_save_chunk(store, conn, chunk, now))
-                except RECORD_ERRORS:
+                except sa.exc.DBAPIError as err:
+                    if not record_error(err):
+                        raise
                     for item in chunk:
                         try:
                             with conn.begin_nested():
                                 result.add(_save_chunk(store, conn, [item], now))
-                        except RECORD_ERRORS as err:
+                        except sa.exc.DBAPIError as err:
+                            if not record_error(err):
+                                raise
                             result.failed.append(_refused(item, _db_reason(err)))
     except sa.exc.DBAPIError as err:  # the database as a whole: gone, full, locked
         raise DigestError(f"cannot store articles in {store.url}: {_db_reason(err)}") from None

@@ -99,3 +99,16 @@ def _why_unopenable(path: Path) -> str:
     if not path.exists():
         return "does not exist and cannot be created"
     return "cannot be opened (check that digest may read and write it and its folder)"
+
+
+def record_error(error: Exception) -> bool:
+    """Whether the database refused one record rather than failing as a whole.
+
+    A constraint or a value it cannot hold, and on PostgreSQL also a value over
+    one of its program limits (SQLSTATE class 54: an index row too large), which
+    psycopg reports as an OperationalError like a lost connection.
+    """
+    if isinstance(error, (sa.exc.IntegrityError, sa.exc.DataError)):
+        return True
+    state = getattr(getattr(error, "orig", None), "sqlstate", None) or ""
+    return isinstance(error, sa.exc.OperationalError) and state[:2] in ("54", "22")

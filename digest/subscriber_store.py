@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from digest.clock import utcnow
+from digest.database import record_error
 from digest.models import Subscriber
 from digest.schema import subscribers, to_db
 
@@ -52,7 +53,6 @@ SQLITE_CACHE_KIB = 16_384
 # What the database may refuse one row for (a value too long, a NUL on
 # PostgreSQL). Anything else (a lost connection, a locked file) is not the
 # row's fault and stops the import.
-ROW_ERRORS = (sa.exc.IntegrityError, sa.exc.DataError)
 
 Row = tuple[Subscriber, tuple]
 
@@ -176,7 +176,9 @@ class SubscriberWriter:
                 with conn.begin_nested():
                     existing = self._existing(conn, [values[1] for _, values in part])
                     self._upsert(conn, [values for _, values in part])
-            except ROW_ERRORS:
+            except sa.exc.DBAPIError as err:
+                if not record_error(err):
+                    raise
                 self._row_by_row(conn, part)
                 continue
             self.added += len(part) - existing
@@ -231,7 +233,9 @@ class SubscriberWriter:
                 with conn.begin_nested():
                     existed = self._existing(conn, [values[1]])
                     self._upsert(conn, [values])
-            except ROW_ERRORS as err:
+            except sa.exc.DBAPIError as err:
+                if not record_error(err):
+                    raise
                 self.refused.append((sub, _reason(err)))
                 continue
             self.updated += existed

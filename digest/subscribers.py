@@ -260,6 +260,11 @@ def _topics(raw: str) -> tuple[str, ...]:
         found.setdefault(keyword_key(topic), topic)
     if len(found) > validate.MAX_KEYWORDS:
         raise ValueError(f"{len(found)} topics; at most {validate.MAX_KEYWORDS} are allowed")
+    size = validate.key_bytes(";".join(found.values()))
+    if size > validate.MAX_KEY_BYTES:
+        raise ValueError(
+            f"the topics take {size} bytes in all; at most {validate.MAX_KEY_BYTES} are allowed"
+        )
     return tuple(found.values())
 
 

@@ -26,6 +26,10 @@ MAX_TITLE = 300
 MAX_SOURCE = 200
 MAX_URL = 2048
 MAX_GUID = 2048
+# A value in a PostgreSQL btree index (a guid, a subscriber's topics) must fit in
+# 2,704 bytes with the rest of its row's key: far below the characters above once
+# text is Chinese or emoji, so these are counted in UTF-8 bytes.
+MAX_KEY_BYTES = 1000
 MAX_TIMEZONE = 64
 
 # Control characters (C0 but tab/newline, DEL, C1), the bidirectional
@@ -46,6 +50,11 @@ EMAIL = re.compile(
 # it costs ~30 µs an address; a million-row import checks a million.
 _PLAIN_EMAIL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@")
 LINK_SCHEMES = ("http", "https", "mailto")
+
+
+def key_bytes(text: str) -> int:
+    """How many bytes ``text`` takes in an index (see ``MAX_KEY_BYTES``)."""
+    return len(text.encode("utf-8", "surrogatepass"))
 
 
 def clean_line(text: str) -> str:

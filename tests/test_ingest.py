@@ -323,3 +323,27 @@ def test_a_fifo_or_device_named_directly_is_refused_without_being_read(tmp_path)
         [str(tmp_path / "pipe.xml"), "not a regular file (a FIFO, device or socket); not read"],
         [str(tmp_path / "device.md"), "not a regular file (a FIFO, device or socket); not read"],
     ]
+
+
+def test_a_long_link_in_chinese_is_stored_on_both_databases_not_refused_by_an_index(
+    store, tmp_path
+):
+    """2,000 characters are 6,000 bytes in Chinese: more than a PostgreSQL index row holds."""
+    long_link = "https://example.com/" + "新闻" * 500
+    lines = [
+        {"title": "First good story", "url": "https://example.com/1"},
+        {"title": "A story with a very long link", "url": long_link, "keywords": ["World"]},
+        {"title": "Another good story", "url": "https://example.com/2"},
+        {"title": "A very long guid", "guid": "标识" * 1000, "url": "https://example.com/3"},
+    ]
+    path = tmp_path / "cjk.jsonl"
+    path.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines), "utf-8")
+
+    report = ingest(store, [str(path)], ZoneInfo("UTC"), now=T0)
+
+    assert report.failed == 0 and report.new == 4
+    titles = {a.title: a for a in every_article(store)}
+    assert titles["A story with a very long link"].url == long_link  # the link itself is kept
+    assert titles["A story with a very long link"].guid.startswith("sha256:")
+    again = ingest(store, [str(path)], ZoneInfo("UTC"), now=T0)  # and found again by it
+    assert (again.new, again.failed) == (0, 0)

@@ -6,6 +6,9 @@ dozen rows cross every boundary that a million-row import does.
 
 from __future__ import annotations
 
+import random
+import string
+
 import pytest
 import sqlalchemy as sa
 from conftest import subscriber
@@ -176,3 +179,41 @@ def test_column_widths_for_a_listing_come_from_the_store(store):
     )
     widths = store.subscriber_widths()
     assert widths == {"email": 23, "name": 3, "topics": len("Climate; Heat Pumps"), "timezone": 16}
+
+
+def test_topics_too_big_for_an_index_are_refused_alone_on_both_databases(store, tmp_path):
+    """40 topics of 100 letters are within the per-topic limits, but 4,000 bytes in all:
+    more than a PostgreSQL index row holds. The row is named; the others are imported."""
+    from digest.subscribers import import_csv
+
+    many = ";".join(f"{i:02}" + "x" * 98 for i in range(40))
+    path = tmp_path / "s.csv"
+    path.write_text(
+        f"email,name,topics,timezone\nann@example.com,Ann,,\nzed@example.com,Zed,{many},\n"
+        "bob@example.com,Bob,,\n",
+        "utf-8",
+    )
+    errors = []
+
+    result = import_csv(path, store, errors.append, lambda _w: None)
+
+    assert [str(e) for e in errors] == [
+        f"{path}:3: the topics take 4039 bytes in all; at most 1000 are allowed"
+    ]
+    assert {s.email for s in store.list_subscribers()} == {"ann@example.com", "bob@example.com"}
+    assert result.added == 2
+
+
+def test_an_index_limit_on_postgresql_refuses_that_row_alone(store):
+    """Past the edge rules (a library caller), PostgreSQL's own limit is still one row's
+    problem: SQLSTATE 54000 is read as a refused record, not as a failed database."""
+    letters = random.Random(1)  # random, so PostgreSQL cannot compress the index row
+    big = ["".join(letters.choices(string.ascii_lowercase, k=99)) for _ in range(50)]
+    people = [subscriber("ann@example.com"), subscriber("big@example.com", big)]
+    people.append(subscriber("bob@example.com"))
+    if store.is_sqlite:  # SQLite's indexes hold any size: nothing to refuse
+        assert store.save_subscribers(people)["added"] == 3
+        return
+    with pytest.raises(InputError, match=r"refused by the database.*index row size"):
+        store.save_subscribers(people)
+    assert {s.email for s in store.list_subscribers()} == {"ann@example.com", "bob@example.com"}

@@ -28,6 +28,7 @@ from digest.grouping import keyword_key
 from digest.models import Article
 from digest.validate import (
     MAX_GUID,
+    MAX_KEY_BYTES,
     MAX_KEYWORD,
     MAX_KEYWORDS,
     MAX_SOURCE,
@@ -35,6 +36,7 @@ from digest.validate import (
     MAX_URL,
     clean_block,
     clean_line,
+    key_bytes,
     safe_link,
     shorten,
 )
@@ -271,8 +273,11 @@ def make_article(
         )
         guid = "sha256:" + hashlib.sha256(guid.encode("utf-8")).hexdigest()
     body = trim_body(clean_block(body).strip())
+    identity = make_guid(link, guid, source, title)
+    if key_bytes(identity) > MAX_KEY_BYTES:  # a long link in Chinese, say: too big to index
+        identity = "sha256:" + hashlib.sha256(identity.encode("utf-8")).hexdigest()
     return Article(
-        guid=make_guid(link, guid, source, title),
+        guid=identity,
         title=title,
         url=link,
         summary=clean_line(summarise(clean_block(summary) or body)),
