@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import time
 from email.utils import parseaddr
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from digest import validate
 
@@ -189,30 +189,64 @@ def number(value: float) -> str:
 
 
 def show(value) -> str:
-    """A short, escaped excerpt of a value for an error message.
+    """A short, escaped excerpt of a value for an error message (secrets masked)."""
+    return validate.shorten(mask_secrets(repr(value)), 60)
 
-    An operator who pastes a secret into the wrong setting must not see it
-    echoed back (into a terminal log, a CI job): the environment's secrets,
-    and the passwords inside its URLs, are masked wherever they appear.
+
+def mask_secrets(text: str) -> str:
+    """``text`` with anything of the environment's secrets in it replaced by ``***``.
+
+    An operator who pastes a secret into the wrong setting (or a file name, or a
+    topic) must not see it echoed into a terminal log or a CI job. Every message
+    the CLI prints passes through here, so the rule does not depend on each
+    message remembering it. Any 6 characters in a row of a secret (or of a URL's
+    password, or of their escaped spellings) are masked: a value cut short in a
+    message is still hidden.
     """
-    text = repr(value)
-    for hidden in _secrets():
+    for hidden, pieces in _secrets():
         text = text.replace(hidden, "***")
-    return validate.shorten(text, 60)
+        for start in range(len(hidden) - 5 if pieces else 0):  # what is left, cut short
+            piece = hidden[start : start + 6]
+            if piece in text:
+                text = text.replace(piece, "***")
+    return text
 
 
-def _secrets() -> list[str]:
-    """The environment's secrets, and the passwords in its URLs."""
-    found = []
+def _secrets() -> list[tuple[str, bool]]:
+    """(secret, whether any 6 characters of it are masked too), longest first.
+
+    The keys and the passwords inside URLs, with their escaped spellings; a
+    whole secret URL is masked as itself, not by its pieces (its host is not
+    secret, and "127.0.0.1" must stay readable in an error).
+    """
+    found: set[tuple[str, bool]] = set()
     for name in (*SECRET_VARIABLES, "DIGEST_DATABASE_URL"):
         value = secret(name)
         if not value:
             continue
         try:
-            password = urlsplit(value).password
+            parts = urlsplit(value)
+            passwords = [parts.password, *_query_passwords(parts.query)] if parts.netloc else []
         except ValueError:
-            password = None
-        found += [v for v in (value, password) if v and len(v) >= 4]
+            passwords = []
+        if passwords or name == "DIGEST_DATABASE_URL":
+            found.add((value, False))
+        else:
+            passwords = [value]
+        for password in passwords:
+            if password and len(password) >= 4:
+                escaped = password.encode("unicode_escape").decode()
+                found |= {(password, True), (repr(password)[1:-1], True), (escaped, True)}
+    return sorted(found, key=lambda s: len(s[0]), reverse=True)
+
+
+def _query_passwords(query: str) -> list[str]:
+    """``password=…`` (and the like) in a URL's query: PostgreSQL takes them there too."""
+    found = []
+    for pair in query.split("&"):
+        key, _, value = pair.partition("=")
+        if "pass" in key.lower() and value:
+            found.append(unquote(value))
     return found
 
 

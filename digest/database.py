@@ -88,7 +88,10 @@ def first_line(error: BaseException, url: sa.URL | None = None) -> str:
 
 
 def redact(url: sa.URL) -> str:
-    return url.render_as_string(hide_password=True)
+    """The URL as it may be shown: its password hidden, in the userinfo or the query
+    (PostgreSQL takes ``?password=…`` too)."""
+    hidden = {k: "***" for k in url.query if "pass" in k.lower()}
+    return url.update_query_dict(hidden).render_as_string(hide_password=True)
 
 
 def _why_unopenable(path: Path) -> str:

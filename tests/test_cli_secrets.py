@@ -33,7 +33,7 @@ SMTP_URL = f"smtp://mailer:{SMTP_PASSWORD}@127.0.0.1:1"
 SIGNING_SECRET = "unsubscribe-signing-secret-51f2"
 PG_PASSWORD = "pg-pw-77a1c3"
 SECRETS = {"SENDGRID_API_KEY": KEY, "DIGEST_SMTP_URL": SMTP_URL, "DIGEST_SECRET": SIGNING_SECRET}
-NEVER_SHOWN = [KEY, SMTP_URL, SMTP_PASSWORD, SIGNING_SECRET, PG_PASSWORD]
+NEVER_SHOWN = [KEY, SMTP_URL, SMTP_PASSWORD, SIGNING_SECRET, PG_PASSWORD, "Secret42"]
 
 
 @dataclass(frozen=True)
@@ -216,6 +216,34 @@ CASES: dict[str, Case] = {
     "bad-date": Case(("status", "--date", "2026-13-45"), 2, "2026-13-45"),
     "date-out-of-range": Case(("preview", "--date", "0001-01-01"), 2, "must be between"),
     "unknown-command": Case(("frobnicate",), 2, "frobnicate"),
+    # -- found by a hostile tester: a secret pasted into another setting or option ------
+    "key-as-from-address": Case(("status",), 2, "from_address", f'from_address = "{KEY}"\n'),
+    "password-as-from-name": Case(
+        ("status",), 2, "from_address", f'from_address = "Me <{SMTP_PASSWORD}>"\n'
+    ),
+    "key-as-timezone": Case(("status",), 2, "timezone", f'timezone = "{KEY}"\n'),
+    "key-as-templates-dir": Case(("status",), 2, "templates_dir", f'templates_dir = "{KEY}"\n'),
+    "key-as-subject-field": Case(("status",), 2, "subject", f'subject = "{{{KEY}}}"\n'),
+    "key-as-setting-name": Case(("status",), 2, "unknown setting", f'"{KEY}" = 1\n'),
+    "key-as-alias": Case(
+        ("status",), 2, "keywords.aliases", f'[keywords]\naliases = {{ "{KEY}" = 5 }}\n'
+    ),
+    "escaped-secret-as-send-time": Case(
+        ("status",),
+        2,
+        "send_time",
+        'send_time = "esc\\\\nape\\"Secret42"\n',
+        env={"DIGEST_SECRET": 'esc\\nape"Secret42'},
+    ),
+    "key-as-date-option": Case(("status", "--date", KEY), 2, "--date"),
+    "database-password-in-query": Case(
+        ("status",),
+        2,
+        "cannot connect",
+        env={
+            "DIGEST_DATABASE_URL": f"postgresql://postgres@127.0.0.1:1/test?password={PG_PASSWORD}"
+        },
+    ),
 }
 
 

@@ -18,20 +18,30 @@ from rich.console import Console
 
 from digest import __version__
 from digest.config import Settings, load_settings
+from digest.config_values import mask_secrets
 from digest.errors import ConfigError, DigestError, InputError
 from digest.validate import clean_line
 
+
 # Plain text only: names, titles and paths come from untrusted files, and
 # rich would read "[/x]" in one as markup (and fail) or ":fire:" as an emoji.
-out = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
-err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
+class _Console(Console):
+    """Plain text only, and never a secret: every string printed is masked first."""
+
+    def print(self, *objects, **kwargs) -> None:
+        masked = [mask_secrets(o) if isinstance(o, str) else o for o in objects]
+        super().print(*masked, **kwargs)
+
+
+out = _Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
+err = _Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
 
 
 class OneLine(click.ClickException):
     """An error shown as one line: no line breaks or terminal escapes from what it quotes."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(clean_line(message))
+        super().__init__(mask_secrets(clean_line(message)))
 
 
 class UsageProblem(OneLine):
@@ -56,6 +66,23 @@ class Stopped(click.ClickException):
 
 class DigestGroup(click.Group):
     """Turns the library's expected failures into one line on stderr and an exit code."""
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        """click's own handling, but no message shows a secret: a value click quotes
+        back (``--date SG.…``, a bad choice) goes through the same mask as ours."""
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        except click.exceptions.Exit as done:
+            sys.exit(done.exit_code)
+        except click.ClickException as error:
+            error.message = mask_secrets(error.message)
+            error.show()
+            sys.exit(error.exit_code)
+        except click.Abort:
+            err.print("Aborted!")
+            sys.exit(1)
 
     def invoke(self, ctx: click.Context):
         try:
