@@ -16,7 +16,6 @@ excerpt of the value.
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -136,7 +135,7 @@ def find_config(explicit: str | None) -> Path | None:
 
 def load_settings(explicit: str | None = None) -> Settings:
     """Build the settings from the config file (if any) and the environment."""
-    path = find_config(explicit or os.environ.get("DIGEST_CONFIG"))
+    path = find_config(explicit or secret("DIGEST_CONFIG"))
     data: dict = {}
     if path is not None:
         try:
@@ -155,7 +154,7 @@ def load_settings(explicit: str | None = None) -> Settings:
     base = path.resolve().parent if path else Path.cwd()
     settings = _from_mapping(data, str(path or "defaults"), base)
     settings.config_path = path
-    url = os.environ.get("DIGEST_DATABASE_URL")
+    url = secret("DIGEST_DATABASE_URL")
     if url:
         settings.database_url = url
     else:

@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from digest import validate
+from digest.errors import ConfigError
 
 # Secrets: environment only, never the file or the command line.
 SECRET_VARIABLES = ("SENDGRID_API_KEY", "DIGEST_SMTP_URL", "DIGEST_SECRET")
@@ -28,8 +29,12 @@ MAX_LIST = 1000  # entries in one list setting
 
 
 def secret(name: str) -> str | None:
-    """Read a secret from the environment; empty counts as unset."""
-    return os.environ.get(name) or None
+    """Read a setting from the environment (secrets come only from there); empty
+    counts as unset, and a value that is not valid UTF-8 is refused, unshown."""
+    value = os.environ.get(name) or None
+    if value is not None and any("\udc80" <= c <= "\udcff" for c in value):
+        raise ConfigError(f"{name} has bytes that are not UTF-8 text (not shown): set it again")
+    return value
 
 
 @dataclass(frozen=True)
@@ -221,7 +226,7 @@ def _secrets() -> list[tuple[str, bool]]:
     """
     found: set[tuple[str, bool]] = set()
     for name in (*SECRET_VARIABLES, "DIGEST_DATABASE_URL"):
-        value = secret(name)
+        value = os.environ.get(name)  # as it is: masking must not fail on a bad value
         if not value:
             continue
         try:

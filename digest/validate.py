@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import ipaddress
 import re
 import zoneinfo
 from email.errors import HeaderParseError
@@ -178,6 +179,28 @@ def check_timezone(name: str) -> str:
             f"unknown timezone {clean_line(name)[:80]!r} (use an IANA name such as Europe/London)"
         )
     return name
+
+
+def check_host(host: str) -> str:
+    """A host name or IP address a connection can be made to, or ValueError.
+
+    ``.``, an empty label or one over 63 characters would otherwise fail deep in
+    the socket layer (``UnicodeError`` from the IDNA codec), after a batch was
+    handed to the provider.
+    """
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return host
+    except ValueError:
+        pass
+    try:
+        ascii_host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise ValueError(f"not a host name: {clean_line(host)[:80]!r}") from None
+    labels = ascii_host.rstrip(".").split(".")
+    if not ascii_host or any(not 0 < len(label) <= 63 for label in labels):
+        raise ValueError(f"not a host name: {clean_line(host)[:80]!r}")
+    return host
 
 
 def check_email(address: str) -> str:

@@ -216,6 +216,51 @@ CASES: dict[str, Case] = {
     "bad-date": Case(("status", "--date", "2026-13-45"), 2, "2026-13-45"),
     "date-out-of-range": Case(("preview", "--date", "0001-01-01"), 2, "must be between"),
     "unknown-command": Case(("frobnicate",), 2, "frobnicate"),
+    # -- found by a hostile tester: settings that failed only once a batch was handed over
+    "outbox-dir-is-a-file": Case(
+        ("send",),
+        2,
+        "outbox_dir: cannot make the folder",
+        'outbox_dir = "afile/sub"\n',
+        prepare=lambda site: (site / "afile").write_text("not a folder"),
+    ),
+    "test-copy-outbox-dir-is-a-file": Case(
+        ("send", "--to", "me@example.com"),
+        2,
+        "outbox_dir",
+        'outbox_dir = "afile/sub"\n',
+        prepare=lambda site: (site / "afile").write_text("not a folder"),
+    ),
+    "smtp-host-is-a-dot": Case(
+        ("send", "--provider", "smtp"),
+        2,
+        "DIGEST_SMTP_URL: not a host name",
+        env={"DIGEST_SMTP_URL": f"smtp://u:{SMTP_PASSWORD}@.:2525"},
+    ),
+    "smtp-host-label-too-long": Case(
+        ("send", "--provider", "smtp"),
+        2,
+        "not a host name",
+        env={"DIGEST_SMTP_URL": f"smtp://u:{SMTP_PASSWORD}@{'a' * 64}.example:25"},
+    ),
+    "sendgrid-host-is-a-dot": Case(
+        ("send", "--provider", "sendgrid"),
+        2,
+        "SENDGRID_API_HOST",
+        env={"SENDGRID_API_HOST": "http://."},
+    ),
+    "secret-not-utf8": Case(
+        ("send",),
+        2,
+        "DIGEST_SECRET has bytes that are not UTF-8",
+        env={"DIGEST_SECRET": "se\udcffcret"},
+    ),
+    "database-url-not-utf8": Case(
+        ("status",),
+        2,
+        "DIGEST_DATABASE_URL has bytes",
+        env={"DIGEST_DATABASE_URL": "sqlite:///db\udcff.db"},
+    ),
     # -- found by a hostile tester: a secret pasted into another setting or option ------
     "key-as-from-address": Case(("status",), 2, "from_address", f'from_address = "{KEY}"\n'),
     "password-as-from-name": Case(

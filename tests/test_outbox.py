@@ -290,3 +290,19 @@ def test_an_encoded_word_in_a_keyword_cannot_become_a_header(sqlite_store, setti
     assert message["Bcc"] is None and message["Reply-To"] is None
     assert "attacker@evil.example" in message["Subject"]  # still there, as text
     assert "\n" not in message["Subject"] and "\n" not in str(message["To"])
+
+
+def test_an_outbox_folder_that_cannot_be_made_stops_before_anything_is_handed_over(
+    newsroom, settings, tmp_path
+):
+    from digest.errors import ConfigError
+
+    (tmp_path / "afile").write_text("not a folder")
+    settings.outbox_dir = tmp_path / "afile" / "sub"
+    with pytest.raises(ConfigError, match="outbox_dir: cannot make the folder"):
+        send(newsroom, settings)
+
+    settings.outbox_dir = tmp_path / "outbox"  # the operator fixes the setting
+    (result,) = send(newsroom, settings).editions
+
+    assert (result.sent, result.in_doubt, result.failed) == (3, 0, 0)

@@ -17,6 +17,7 @@ from pathlib import Path
 from digest.clock import utcnow
 from digest.config import Settings
 from digest.delivery.base import BaseProvider, Outgoing
+from digest.errors import ConfigError
 from digest.liveness import pid_alive
 from digest.models import Outcome, Recipient
 
@@ -45,12 +46,22 @@ class OutboxProvider(BaseProvider):
             return self.folder(batch) / f"{utcnow():%Y%m%dT%H%M%S%f}-{safe}.eml"
         return self.folder(batch) / f"{recipient.subscriber_id}-{safe}.eml"
 
-    def deliver(self, batch: Outgoing) -> list[Outcome]:
+    def prepare(self, batch: Outgoing) -> Outgoing:
+        """The edition's folder, made before the batch is handed over: a folder that
+        cannot be made is the operator's to fix, not a delivery that might have begun."""
         folder = self.folder(batch)
         if folder not in self._ready:
-            folder.mkdir(parents=True, exist_ok=True)
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise ConfigError(
+                    f"outbox_dir: cannot make the folder {folder}: {err.strerror or err}"
+                ) from None
             _remove_stale_temporaries(folder)
             self._ready.add(folder)
+        return batch
+
+    def deliver(self, batch: Outgoing) -> list[Outcome]:
         outcomes = []
         for recipient in batch.recipients:
             path = self.path_for(batch, recipient)

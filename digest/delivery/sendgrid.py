@@ -42,6 +42,7 @@ from digest.delivery.base import (
 from digest.errors import ConfigError, DeliveryError, DeliveryInDoubt, FatalDeliveryError
 from digest.models import Outcome
 from digest.render import PERSONAL
+from digest.validate import check_host
 
 HOSTS = {"global": "https://api.sendgrid.com", "eu": "https://api.eu.sendgrid.com"}
 SEND_PATH = "/v3/mail/send"
@@ -237,7 +238,8 @@ def api_host(settings: Settings) -> str:
     try:
         parts = urlsplit(host.strip())
         ok = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
-    except ValueError:  # a bad port or an unclosed [IPv6 bracket
+        ok = ok and bool(check_host(parts.hostname)) and host.isascii()
+    except ValueError:  # a bad port, an unclosed [IPv6 bracket, a host that is no name
         ok = False
     if not ok or parts.query or parts.fragment:
         raise ConfigError(

@@ -28,6 +28,7 @@ from digest.config import Settings, secret
 from digest.delivery.base import BaseProvider, Outgoing
 from digest.errors import ConfigError, FatalDeliveryError
 from digest.models import Outcome, Recipient
+from digest.validate import check_host
 
 DROPPED = (smtplib.SMTPServerDisconnected, ConnectionError, socket.timeout, TimeoutError)
 
@@ -95,6 +96,10 @@ def parse_url(url: str) -> Server:
         port = parts.port or (465 if parts.scheme == "smtps" else 587)
     except ValueError:
         raise ConfigError("DIGEST_SMTP_URL: the port is not a number") from None
+    try:
+        check_host(host)
+    except ValueError as err:
+        raise ConfigError(f"DIGEST_SMTP_URL: {err}") from None
     return Server(
         host=host,
         port=port,
