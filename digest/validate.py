@@ -40,6 +40,14 @@ _CONTROL_IN_BLOCK = re.compile(
     "[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
 )
 _LINE_BREAKS = re.compile("[\t\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+# Terminal escape sequences, whole: removing only ESC would leave "[31m" or
+# "]0;title" behind. CSI (colours, cursor), OSC (window title, links) and the
+# two-character escapes, in their 7-bit and C1 spellings.
+_ESCAPES = re.compile(
+    "(?:\x1b\\[|\x9b)[0-?]*[ -/]*[@-~]?"
+    "|(?:\x1b\\]|\x9d)[^\x07\x1b\x9c]*(?:\x07|\x1b\\\\|\x9c)?"
+    "|\x1b[ -~]?"
+)
 
 # Deliberately plain: one @, no spaces or control characters, a dotted domain.
 EMAIL = re.compile(
@@ -62,7 +70,7 @@ def clean_line(text: str) -> str:
     """One line of plain text: no control characters, white space folded."""
     if text.isprintable() and "  " not in text and text == text.strip():
         return text  # the usual case, without a regex
-    text = _LINE_BREAKS.sub(" ", text)
+    text = _LINE_BREAKS.sub(" ", _ESCAPES.sub("", text))
     return " ".join(_CONTROL_IN_BLOCK.sub("", text).split())
 
 
@@ -78,7 +86,7 @@ def has_control(text: str) -> bool:
 def clean_block(text: str) -> str:
     """Paragraphs of plain text: line ends kept (as ``\\n``), other controls removed."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return _CONTROL_IN_BLOCK.sub("", text)
+    return _CONTROL_IN_BLOCK.sub("", _ESCAPES.sub("", text))
 
 
 def shorten(text: str, limit: int) -> str:

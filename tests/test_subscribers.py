@@ -282,8 +282,8 @@ def test_control_characters_escapes_and_bidi_overrides_are_removed_from_every_fi
     ann = subs["ann@example.com"]
     for value in (ann.email, ann.name, *ann.topics, ann.timezone):
         assert not re.search("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]", value)
-    assert ann.name == "[31mAnn[0m evil"
-    assert ann.topics == ["[1mSpace[0m", "Climate"]
+    assert ann.name == "Ann evil"  # the whole escape sequence, not just its ESC
+    assert ann.topics == ["Space", "Climate"]
     assert ann.timezone == "UTC"
 
 

@@ -22,7 +22,7 @@ from digest.store import Store
 GOOD = [
     "ana@example.com,Ana Silva,Space;Climate,Europe/Lisbon",
     'bo@example.org,"Okafor, Bo",,',
-    "cy@example.net,[bold]Cy[/bold] [/],Energy,UTC",  # rich markup, shown as written
+    "cy@example.net,[bold]Cy[/bold] [/],Energy;[b]Kw[/b],UTC",  # rich markup, shown as written
     "dee@example.com,\x1b[31mDee\x1b[0m,\x1b[1mSpace\x1b[0m;Heat\x00 Pumps,",  # ANSI, NUL
     "eve@example.com,Eve \u202eevE,,Asia/Tokyo",  # a bidi override
 ]
@@ -84,7 +84,7 @@ def test_each_poisoned_row_is_named_once_and_every_good_row_is_stored(tmp_path, 
     assert sorted(stored) == sorted(row.split(",", 1)[0] for row in GOOD)
     assert stored["bo@example.org"].name == "Okafor, Bo"
     dee = stored["dee@example.com"]
-    assert (dee.name, dee.topics) == ("[31mDee[0m", ["[1mSpace[0m", "Heat Pumps"])
+    assert (dee.name, dee.topics) == ("Dee", ["Space", "Heat Pumps"])  # whole escapes gone
     assert stored["eve@example.com"].name == "Eve evE"
 
     # What was imported is listed as written, with nothing for a terminal to obey;
@@ -93,12 +93,13 @@ def test_each_poisoned_row_is_named_once_and_every_good_row_is_stored(tmp_path, 
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout.splitlines()[0] == "email\tname\ttopics\ttimezone"
     assert "bo@example.org\tOkafor, Bo\t(everything)\tUTC (default)\n" in listed.stdout
-    assert "cy@example.net\t[bold]Cy[/bold] [/]\tEnergy\tUTC\n" in listed.stdout
+    assert "cy@example.net\t[bold]Cy[/bold] [/]\tEnergy; [b]Kw[/b]\tUTC\n" in listed.stdout
     assert not re.search("[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e]", listed.stdout)
     assert listed.stdout.endswith("5 subscriber(s)\n")
     dry = run_digest("send", "--dry-run", cwd=tmp_path, env=env)
     assert dry.returncode == 0, dry.stderr
     assert "\x1b" not in dry.stdout
+    assert "[b]Kw[/b]" in dry.stdout and "\\[" not in dry.stdout  # as stored, unescaped
 
 
 @pytest.mark.parametrize(
