@@ -41,12 +41,12 @@ _CONTROL_IN_BLOCK = re.compile(
 )
 _LINE_BREAKS = re.compile("[\t\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 # Terminal escape sequences, whole: removing only ESC would leave "[31m" or
-# "]0;title" behind. CSI (colours, cursor), OSC (window title, links) and the
-# two-character escapes, in their 7-bit and C1 spellings.
+# "]0;title" behind. CSI (colours, cursor) and OSC (window title, links), in their
+# 7-bit and C1 spellings; a C1 CSI needs a parameter, so a stray U+009B before a
+# word takes nothing with it. Any ESC left over goes with the control characters.
 _ESCAPES = re.compile(
-    "(?:\x1b\\[|\x9b)[0-?]*[ -/]*[@-~]?"
+    "(?:\x1b\\[[0-?]*|\x9b[0-?]+)[ -/]*[@-~]"
     "|(?:\x1b\\]|\x9d)[^\x07\x1b\x9c]*(?:\x07|\x1b\\\\|\x9c)?"
-    "|\x1b[ -~]?"
 )
 
 # Deliberately plain: one @, no spaces or control characters, a dotted domain.

@@ -162,7 +162,9 @@ def test_long_fields_are_capped_with_one_warning_each(tmp_path):
     ("bad", "left"),
     [
         ("\x00", ""),
-        ("\x1b[31m", "[31m"),  # the escape goes; the rest is harmless text
+        ("\x1b[31m", ""),  # the whole escape sequence goes
+        ("\x1b]0;pwned\x07", ""),  # a window title too
+        ("\x1b", ""),
         ("\u202e", ""),
         ("\x07", ""),
         ("\ud800", ""),
