@@ -73,6 +73,7 @@ class SendReport:
     seconds: float = 0.0
     aborted: str | None = None  # why the run stopped early
     stopped: bool = False  # asked to stop (a signal) before the work was done
+    not_started: int = 0  # recipients of editions a stop kept from starting
 
     def total(self, attr: str) -> int:
         return sum(getattr(e, attr) for e in self.editions)
@@ -118,6 +119,8 @@ class Dispatcher:
         self.now = now
         self.sleep = sleep
         self.stop = stop or threading.Event()
+        # The provider's own waits (a 429's reset, a back-off) end early on a stop too.
+        provider.stopping = self.stop
         self.owner = worker_name()
 
     def editions_for(self, day: date | None, timezones: list[str] | None = None) -> list[Edition]:
@@ -159,9 +162,10 @@ class Dispatcher:
                 "digest send --dry-run)"
             )
         try:
-            for edition in proposed:
+            for number, edition in enumerate(proposed):
                 if self.stop.is_set():
                     report.stopped = True
+                    report.not_started = self._audience(proposed[number:])
                     break
                 edition = self.ledger.start_edition(edition)
                 report.editions.append(self._send_edition(edition, report, resend_in_doubt))
@@ -190,8 +194,11 @@ class Dispatcher:
                 break
             if attempt == rounds:
                 break
-            # Temporary refusals (SMTP 4xx) are tried again later in the same run.
-            self.sleep(min(2**attempt, 30) * (0.5 + random.random()))
+            # Temporary refusals (SMTP 4xx) are tried again later in the same run,
+            # unless the operator asks to stop meanwhile.
+            if self._pause(min(2**attempt, 30) * (0.5 + random.random())):
+                report.stopped = True
+                break
             self.ledger.requeue(edition, retryable_only=True)
         after = self.ledger.counts(edition)
         # Named from the ledger once the run is over, so a recipient still refused
@@ -272,6 +279,17 @@ class Dispatcher:
         """
         with contextlib.suppress(Exception):  # the first error is the one being raised
             self._record(flight, result)
+
+    def _pause(self, seconds: float) -> bool:
+        """Wait ``seconds``, or less if a stop is asked for; True if it was."""
+        if self.sleep is time.sleep:
+            return self.stop.wait(seconds)
+        self.sleep(seconds)  # a test's clock
+        return self.stop.is_set()
+
+    def _audience(self, editions: list[Edition]) -> int:
+        """How many active subscribers the (not yet started) ``editions`` would go to."""
+        return sum(n for e in editions for _, n in self.ledger.unsent_topic_counts(e))
 
     def _prepare(
         self, edition: Edition, batch: Batch, recipients: list[Recipient], content: EditionContent

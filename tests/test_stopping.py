@@ -152,3 +152,72 @@ def test_ctrl_c_in_any_other_command_exits_130_with_one_line(tmp_path):
     assert importing.returncode == 130
     assert "Traceback" not in err and "Aborted!" not in err
     assert err.strip().splitlines()[-1].startswith("Error: interrupted (SIGINT)")
+
+
+def _two_zone_site(tmp_path: Path, env_extra: dict[str, str]) -> tuple[dict[str, str], Path]:
+    """Two subscribers in two zones (two editions), today's news, through the CLI."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DIGEST_", "SENDGRID_"))}
+    env.update(
+        DIGEST_DATABASE_URL=f"sqlite:///{tmp_path / 'digest.db'}",
+        DIGEST_SECRET="stop-test",
+        NO_PROXY="127.0.0.1",
+        no_proxy="127.0.0.1",
+        **env_extra,
+    )
+    (tmp_path / "news.jsonl").write_text(
+        '{"title": "A story of the day", "url": "https://news.example.org/a"}\n'
+    )
+    (tmp_path / "people.csv").write_text(
+        "email,name,topics,timezone\nann@example.com,Ann,,UTC\nbob@example.com,Bob,,Asia/Tokyo\n"
+    )
+    for args in (("ingest", "news.jsonl"), ("subscribers", "import", "people.csv")):
+        done = subprocess.run(
+            [sys.executable, "-m", "digest", *args], cwd=tmp_path, env=env, capture_output=True
+        )
+        assert done.returncode == 0, done.stderr
+    return env, tmp_path
+
+
+def _interrupt_after(
+    seconds: float, args: list[str], cwd: Path, env: dict
+) -> tuple[int, str, float]:
+    send = subprocess.Popen(
+        [sys.executable, "-m", "digest", *args], cwd=cwd, env=env, stderr=subprocess.PIPE, text=True
+    )
+    time.sleep(seconds)
+    send.send_signal(signal.SIGINT)
+    signalled = time.monotonic()
+    _, err = send.communicate(timeout=60)
+    return send.returncode, err, time.monotonic() - signalled
+
+
+def test_a_stop_does_not_wait_out_a_rate_limit_back_off(tmp_path):
+    from standins.sendgrid_server import SendGridStandIn
+
+    with SendGridStandIn("SG.stop-key") as standin:
+        env, cwd = _two_zone_site(
+            tmp_path, {"SENDGRID_API_KEY": "SG.stop-key", "SENDGRID_API_HOST": standin.url}
+        )
+        (cwd / "digest.toml").write_text("[sendgrid]\nmax_wait = 60\nmax_retries = 5\n")
+        far = str(int(time.time()) + 3600)
+        standin.fail_next(429, count=10, headers={"X-RateLimit-Reset": far})
+
+        code, err, took = _interrupt_after(2.5, ["send", "--provider", "sendgrid"], cwd, env)
+
+    assert code == 130 and took < 5, err  # not the minute's back-off, nor the retries after
+    assert "Traceback" not in err
+    assert "stopped by SIGINT: 0 sent by this run, 2 not yet sent" in err
+    assert standin.accepted == []
+
+
+def test_a_stop_does_not_wait_out_smtp_retry_rounds(tmp_path):
+    with SMTPStandIn() as server:
+        env, cwd = _two_zone_site(tmp_path, {"DIGEST_SMTP_URL": server.url()})
+        (cwd / "digest.toml").write_text("[smtp]\nmax_retries = 10\n")
+        server.tempfail("ann@example.com", 1000)
+        server.tempfail("bob@example.com", 1000)
+
+        code, err, took = _interrupt_after(4, ["send", "--provider", "smtp"], cwd, env)
+
+    assert code == 130 and took < 5, err
+    assert "stopped by SIGINT: 0 sent by this run, 2 not yet sent" in err

@@ -187,9 +187,10 @@ def run_send(
         provider.close()
     _print_report(report, provider.name, out, err)
     if report.stopped:
+        left = report.total("pending") + report.total("failed") + report.not_started
         raise Stopped(
             f"stopped by {stop.name}: {report.total('sent')} sent by this run, "
-            f"{report.total('pending')} not yet sent; run the same command again to resume",
+            f"{left} not yet sent; run the same command again to resume",
             stop.exit_code,
         )
     if report.aborted:

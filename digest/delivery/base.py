@@ -17,6 +17,7 @@ can be sent in this run (bad credentials).
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass, field
 from email.header import Header
 from email.headerregistry import Address
@@ -85,6 +86,7 @@ class Provider(Protocol):
     # Rounds in one run for recipients refused for now (an SMTP 4xx): the dispatcher
     # sends them again after a pause, this many times. An API retries inside deliver.
     retry_rounds: int
+    stopping: threading.Event
 
     def prepare(self, batch: Outgoing) -> Any: ...
 
@@ -103,6 +105,8 @@ class BaseProvider:
     max_batch = 100
     resendable = False
     retry_rounds = 0
+    # Set by the dispatcher: a provider that waits (to retry) stops waiting when it is.
+    stopping: threading.Event = threading.Event()
 
     def prepare(self, batch: Outgoing) -> Any:
         return batch

@@ -206,7 +206,15 @@ class SendGridProvider(BaseProvider):
                     )
             if attempt > self.options.max_retries:
                 raise DeliveryError(f"{problem} (gave up after {attempt} attempts)")
-            self.sleep(wait)
+            if self._pause(wait):  # nothing of this batch reached SendGrid: safe to stop
+                raise DeliveryError(f"{problem} (stopped before trying again)")
+
+    def _pause(self, seconds: float) -> bool:
+        """Wait before a retry, or less if the send is asked to stop; True if it was."""
+        if self.sleep is time.sleep:
+            return self.stopping.wait(seconds)
+        self.sleep(seconds)  # a test's clock
+        return self.stopping.is_set()
 
     def _wait(self, attempt: int, headers) -> float:
         """Seconds before the next try: the rate-limit reset if given, else back-off."""
