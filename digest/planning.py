@@ -72,6 +72,7 @@ def plan(
         # One planner per edition at a time: on PostgreSQL a second sender waits
         # here, then sees the first one's rows as planned (SQLite: BEGIN IMMEDIATE).
         conn.execute(sa.select(editions.c.id).where(editions.c.id == edition.id).with_for_update())
+        _skip_those_with_another_edition(conn, edition, audience)
         started = sa.select(ledger.c.subscriber_id).where(ledger.c.edition_id == edition.id)
         if conn.execute(started.limit(1)).first() is not None:
             # A re-run plans only those without a row; the first run need not ask.
@@ -97,6 +98,35 @@ def plan(
             return _write_ledger(conn, edition, numbered)
         finally:
             _scratch.drop_all(conn)
+
+
+def _skip_those_with_another_edition(conn: sa.Connection, edition: Edition, audience: list) -> None:
+    """One digest a day: someone already in another zone's edition of this date (they
+    moved timezone since) is written ``skipped`` here, naming that edition."""
+    others = conn.execute(
+        sa.select(editions.c.id, editions.c.timezone).where(
+            editions.c.date == edition.date.isoformat(), editions.c.id != edition.id
+        )
+    ).all()
+    for other_id, zone in others:
+        had = sa.exists().where(
+            ledger.c.edition_id == other_id,
+            ledger.c.subscriber_id == subscribers.c.id,
+            ledger.c.status != "skipped",
+        )
+        mine = sa.exists().where(
+            ledger.c.edition_id == edition.id, ledger.c.subscriber_id == subscribers.c.id
+        )
+        rows = sa.select(
+            sa.literal(edition.id),
+            subscribers.c.id,
+            sa.literal("skipped"),
+            sa.literal(f"already in the {edition.date} {zone} edition"),
+            sa.false(),
+            sa.literal(to_db(utcnow()), sa.DateTime),
+        ).where(*audience, had, sa.not_(mine))
+        columns = ["edition_id", "subscriber_id", "status", "error", "retry", "updated_at"]
+        conn.execute(ledger.insert().from_select(columns, rows))
 
 
 def _numbered(audience: list, batch_size: int) -> sa.Subquery:

@@ -778,3 +778,21 @@ def test_two_senders_each_report_only_their_own_sends(two_senders):
     for name, report in reports.items():
         assert report.total("sent") == len(handed[name])
     assert sum(r.total("sent") for r in reports.values()) == 200
+
+
+def test_someone_who_moved_timezone_gets_one_digest_that_day_not_two(store, settings):
+    ingest_as_published(store, [article("Story of the day", published=NOW - timedelta(hours=1))])
+    store.save_subscribers(
+        [subscriber("ann@example.com", timezone="Europe/London"), subscriber("bob@example.com")]
+    )
+    make_dispatcher(store, settings).send()  # ann: the London edition of the 24th
+    store.save_subscribers([subscriber("ann@example.com")])  # ann moves to UTC
+
+    report = make_dispatcher(store, settings, now=NOW + timedelta(minutes=5)).send()
+
+    everything = all_eml(settings.outbox_dir)
+    assert sum(1 for p in everything if "ann@example.com" in p.name) == 1
+    utc = next(e for e in report.editions if e.edition.timezone == "UTC")
+    ledger = Ledger(store, settings.timezone)
+    (row,) = [r for r in ledger.entries(utc.edition) if r.email == "ann@example.com"]
+    assert (row.status, row.error) == ("skipped", "already in the 2026-11-24 Europe/London edition")
