@@ -192,6 +192,7 @@ CASES: dict[str, Case] = {
     "to-not-an-address": Case(("send", "--to", "notanaddress"), 2, "--to: not a valid"),
     "to-two-addresses": Case(("send", "--to", "a@example.com, b@example.org"), 2, "--to:"),
     "to-display-name": Case(("send", "--to", "Me <me@example.com>"), 2, "--to:"),
+    "to-with-a-comment": Case(("send", "--to", "(c)me@example.com"), 2, "--to: not a valid"),
     "future-edition": Case(("send", "--date", "2999-01-01"), 2, "has not begun yet"),
     "unknown-timezone-option": Case(("send", "--timezone", "Mars/Olympus"), 2, "--timezone"),
     "sendgrid-key-with-newline": Case(

@@ -13,7 +13,6 @@ from __future__ import annotations
 import io
 import re
 import string
-from email.errors import HeaderParseError
 from email.headerregistry import Address
 
 import sqlalchemy as sa
@@ -175,16 +174,15 @@ def _accepted(address: str) -> bool:
     local=st.text(ATEXT + '.."(),:;<>[]\\@é', min_size=1, max_size=20),
     domain=st.sampled_from(["example.com", "b.co", "-x.org", "x..org", "ex_ample.com"]),
 )
-def test_the_fast_check_of_common_addresses_agrees_with_the_full_parse(local, domain):
-    """check_email skips the email package's slow parse for plain dot-atoms: same verdicts."""
+def test_an_accepted_address_is_one_plain_address_the_email_package_reads_alike(local, domain):
+    """Whatever check_email accepts, a mail library reads as that same single address:
+    no comment, quoted string or route that a server could take for another."""
     address = f"{local}@{domain}"
-    try:
-        Address(addr_spec=address)
-        parsed = True
-    except (ValueError, IndexError, HeaderParseError):
-        parsed = False
-    full = parsed and bool(validate.EMAIL.match(address)) and len(address) <= validate.MAX_EMAIL
-    assert _accepted(address) == full
+    if not _accepted(address):
+        return
+    assert Address(addr_spec=address).addr_spec == address
+    assert not set(local) & set('"(),:;<>[]\\@é')
+    assert ".." not in local and not local.startswith(".") and not local.endswith(".")
 
 
 @settings(
