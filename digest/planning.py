@@ -43,6 +43,15 @@ segment_map = sa.Table(
     sa.Column("empty", sa.Boolean, nullable=False),
     prefixes=["TEMPORARY"],
 )
+planned = sa.Table(
+    "plan_recipients",
+    _scratch,
+    sa.Column("subscriber_id", sa.Integer, nullable=False),
+    sa.Column("segment", sa.Text, nullable=False),
+    sa.Column("empty", sa.Boolean, nullable=False),
+    sa.Column("number", sa.Integer, nullable=False),
+    prefixes=["TEMPORARY"],
+)
 batch_map = sa.Table(
     "plan_batches",
     _scratch,
@@ -93,9 +102,12 @@ def plan(
         _scratch.create_all(conn)
         try:
             conn.execute(segment_map.insert(), mapping)
+            # Numbered once (the window function sorts every recipient), used twice.
             numbered = _numbered(audience, batch_size)
-            _create_batches(conn, edition, numbered)
-            return _write_ledger(conn, edition, numbered)
+            columns = ["subscriber_id", "segment", "empty", "number"]
+            conn.execute(planned.insert().from_select(columns, numbered))
+            _create_batches(conn, edition)
+            return _write_ledger(conn, edition)
         finally:
             _scratch.drop_all(conn)
 
@@ -129,7 +141,7 @@ def _skip_those_with_another_edition(conn: sa.Connection, edition: Edition, audi
         conn.execute(ledger.insert().from_select(columns, rows))
 
 
-def _numbered(audience: list, batch_size: int) -> sa.Subquery:
+def _numbered(audience: list, batch_size: int) -> sa.Select:
     """Each recipient to plan, with its segment and its batch number within it."""
     position = sa.func.row_number().over(
         partition_by=segment_map.c.segment, order_by=subscribers.c.id
@@ -143,17 +155,16 @@ def _numbered(audience: list, batch_size: int) -> sa.Subquery:
         )
         .join(segment_map, segment_map.c.topics == subscribers.c.topics)
         .where(*audience)
-        .subquery("numbered")
     )
 
 
-def _create_batches(conn: sa.Connection, edition: Edition, numbered: sa.Subquery) -> None:
+def _create_batches(conn: sa.Connection, edition: Edition) -> None:
     """One batch per (segment, number), created in that order: ids ascend as they are sent."""
     wanted = conn.execute(
-        sa.select(numbered.c.segment, numbered.c.number)
-        .where(numbered.c.empty == sa.false())
+        sa.select(planned.c.segment, planned.c.number)
+        .where(planned.c.empty == sa.false())
         .distinct()
-        .order_by(numbered.c.segment, numbered.c.number)
+        .order_by(planned.c.segment, planned.c.number)
     ).all()
     if not wanted:
         return
@@ -173,29 +184,29 @@ def _create_batches(conn: sa.Connection, edition: Edition, numbered: sa.Subquery
     )
 
 
-def _write_ledger(conn: sa.Connection, edition: Edition, numbered: sa.Subquery) -> int:
+def _write_ledger(conn: sa.Connection, edition: Edition) -> int:
     """Every recipient's ledger row, in one statement, batch by batch."""
     now = to_db(utcnow())
-    empty = numbered.c.empty == sa.true()
+    empty = planned.c.empty == sa.true()
     rows = (
         sa.select(
             sa.literal(edition.id).label("edition_id"),
-            numbered.c.subscriber_id,
+            planned.c.subscriber_id,
             batch_map.c.batch_id,
             sa.case((empty, "skipped"), else_="pending").label("status"),
             sa.case((empty, "empty"), else_=sa.null()).label("error"),
             sa.false().label("retry"),
             sa.literal(now, sa.DateTime).label("updated_at"),
         )
-        .select_from(numbered)
+        .select_from(planned)
         .outerjoin(
             batch_map,
             sa.and_(
-                batch_map.c.segment == numbered.c.segment,
-                batch_map.c.number == numbered.c.number,
+                batch_map.c.segment == planned.c.segment,
+                batch_map.c.number == planned.c.number,
             ),
         )
-        .order_by(batch_map.c.batch_id, numbered.c.subscriber_id)
+        .order_by(batch_map.c.batch_id, planned.c.subscriber_id)
     )
     columns = ["edition_id", "subscriber_id", "batch_id", "status", "error", "retry", "updated_at"]
     return conn.execute(ledger.insert().from_select(columns, rows)).rowcount
