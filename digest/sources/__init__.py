@@ -26,7 +26,7 @@ import httpx
 from digest import __version__
 from digest.errors import InputError
 from digest.sources import feed, frontmatter, jsonl, webpage
-from digest.sources.base import SourceResult, decode_text
+from digest.sources.base import SourceResult, decode_text, unify_line_ends
 
 if TYPE_CHECKING:
     from digest.store import Store
@@ -181,6 +181,7 @@ def read_file(path: Path, zone: ZoneInfo) -> SourceResult:
         if suffix in JSONL_SUFFIXES:
             return jsonl.parse(text, where, zone)
         if suffix in TEXT_SUFFIXES:
+            text = unify_line_ends(text)  # Windows and old-Mac files too
             result = SourceResult()
             if frontmatter.has_front_matter(text) or suffix in (".md", ".markdown"):
                 article = frontmatter.parse(text, where, zone, result.warnings)

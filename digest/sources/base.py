@@ -105,6 +105,17 @@ def decode_text(data: bytes, where: str) -> str:
     return decode(data)
 
 
+def unify_line_ends(text: str) -> str:
+    """``text`` with Windows (CRLF) and old-Mac (CR) line ends as ``\\n``.
+
+    Every line-based reader (front matter fences, page exports) then sees one
+    kind of line end; a ``^---$`` fence never matches before a ``\\r``.
+    """
+    if "\r" not in text:
+        return text
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def shown(value: object, limit: int = 80) -> str:
     """A value quoted for a message: one clean line, at most ``limit`` characters."""
     try:

@@ -22,9 +22,11 @@ from digest.sources.base import (
     parse_published,
     strip_markdown,
     text_value,
+    unify_line_ends,
 )
 
-FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)^(?:---|\.\.\.)[ \t]*$\r?\n?", re.S | re.M)
+# Matched after ``unify_line_ends``: with a "\r" left before each "\n", "$" would never match.
+FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)^(?:---|\.\.\.)[ \t]*$\n?", re.S | re.M)
 MAX_FRONT_MATTER = 64 * 1024  # characters; real blocks are a few hundred
 MAX_DEPTH = 20  # nesting of lists and mappings; real blocks use two
 
@@ -70,7 +72,7 @@ FrontMatterLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
 
 
 def has_front_matter(text: str) -> bool:
-    return FRONT_MATTER.match(text) is not None
+    return FRONT_MATTER.match(unify_line_ends(text)) is not None
 
 
 def parse(
@@ -78,6 +80,7 @@ def parse(
 ) -> Article:
     """The article in a front matter file; what had to change is added to ``warnings``."""
     warnings = [] if warnings is None else warnings
+    text = unify_line_ends(text)
     match = FRONT_MATTER.match(text)
     if match is None:
         raise InputError(where, "no front matter block (--- ... ---) at the top")

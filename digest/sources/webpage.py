@@ -13,7 +13,7 @@ import re
 
 from digest.errors import InputError
 from digest.models import Article
-from digest.sources.base import make_article
+from digest.sources.base import make_article, unify_line_ends
 
 # Lines are right-stripped; one \s* either side of ":" would backtrack quadratically.
 KEYWORDS_HEADING = re.compile(r"^\s*helpful\s+keywords\s*:?$", re.I)
@@ -33,7 +33,7 @@ def parse(
 ) -> Article:
     """The article in a page export; what had to change is added to ``warnings``."""
     warnings = [] if warnings is None else warnings
-    lines = [line.rstrip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    lines = [line.rstrip() for line in unify_line_ends(text).split("\n")]
     keywords: list[str] = []
     for index in range(len(lines) - 1, -1, -1):
         if KEYWORDS_HEADING.match(lines[index]):
