@@ -7,6 +7,9 @@ of the folder is still ingested.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -89,3 +92,92 @@ def test_any_line_ends_give_the_same_article(tmp_path_factory, newlines, title):
     assert article.keywords == ["Energy"]
     assert article.published == datetime(2026, 1, 2, tzinfo=UTC)
     assert "\r" not in article.body
+
+
+# -- 2. symlinks -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def tangled(tmp_path) -> Path:
+    """A folder with one good article and every kind of bad link beside it."""
+    folder = tmp_path / "in"
+    write(folder / "good.md", FRONT)
+    (folder / "dangling.md").symlink_to(folder / "gone.md")
+    (folder / "a.md").symlink_to(folder / "b.md")
+    (folder / "b.md").symlink_to(folder / "a.md")
+    (folder / "self.md").symlink_to("self.md")
+    (folder / "sub").mkdir()
+    (folder / "sub" / "up").symlink_to("..")  # a folder link to its own parent
+    (folder / "sub" / "top").symlink_to(folder)  # ... and to its grandparent
+    return folder
+
+
+def test_broken_links_and_link_loops_are_named_once_each_and_the_rest_is_read(tangled):
+    result = read(str(tangled), UTC_ZONE)
+    assert [a.title for a in result.articles] == ["Solar farms outpace forecasts"]
+    file_loop = "link loop (a symlink that leads back to itself); not read"
+    folder_loop = "link loop (a link to a folder that holds it); not followed"
+    assert [str(e) for e in result.errors] == [
+        f"{tangled / 'a.md'}: {file_loop}",
+        f"{tangled / 'b.md'}: {file_loop}",
+        f"{tangled / 'dangling.md'}: broken link (its target {tangled / 'gone.md'} does not exist)",
+        f"{tangled / 'self.md'}: {file_loop}",
+        f"{tangled / 'sub' / 'top'}: {folder_loop}",
+        f"{tangled / 'sub' / 'up'}: {folder_loop}",
+    ]
+
+
+def test_a_link_named_directly_says_broken_or_loop(tangled):
+    dangling = read(str(tangled / "dangling.md"), UTC_ZONE)
+    loop = read(str(tangled / "a.md"), UTC_ZONE)
+    assert [e.reason for e in dangling.errors] == [
+        f"broken link (its target {tangled / 'gone.md'} does not exist)"
+    ]
+    assert [e.reason for e in loop.errors] == [
+        "link loop (a symlink that leads back to itself); not read"
+    ]
+
+
+def test_a_link_to_another_folder_is_still_only_a_warning(tmp_path):
+    write(tmp_path / "elsewhere" / "x.md", FRONT)
+    write(tmp_path / "in" / "good.md", FRONT.replace("Solar", "Wind"))
+    (tmp_path / "in" / "other").symlink_to(tmp_path / "elsewhere")
+    result = read(str(tmp_path / "in"), UTC_ZONE)
+    assert result.errors == []
+    assert [str(w) for w in result.warnings] == [
+        f"{tmp_path / 'in' / 'other'}: a link to a folder; not followed"
+    ]
+
+
+def test_the_command_names_each_bad_link_ingests_the_rest_and_exits_1(tangled, tmp_path):
+    env = {**os.environ, "DIGEST_DATABASE_URL": f"sqlite:///{tmp_path / 'd.db'}"}
+    run = subprocess.run(
+        [sys.executable, "-m", "digest", "ingest", str(tangled)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr
+    assert run.stdout.strip() == "ingested: 1 new, 0 updated, 0 skipped, 6 failed"
+    assert run.stderr.count("link loop") == 5
+    assert run.stderr.count("broken link") == 1
+
+
+def test_a_folder_nested_deeper_than_python_recurses_is_read(tmp_path):
+    deep = tmp_path / "in"
+    bottom = deep  # 1,200 levels, 2,400 characters: within PATH_MAX
+    for _ in range(1201):  # one at a time: os.makedirs recurses, and would fail too
+        bottom.mkdir()
+        bottom /= "d"
+    bottom = bottom.parent
+    (bottom / "deep.md").write_text(FRONT)
+    write(deep / "top.md", FRONT.replace("Solar", "Wind"))
+    result = read(str(deep), UTC_ZONE)
+    assert result.errors == []
+    assert sorted(a.title for a in result.articles) == [
+        "Solar farms outpace forecasts",
+        "Wind farms outpace forecasts",
+    ]

@@ -439,13 +439,13 @@ def test_a_feed_password_is_neither_printed_nor_copied_into_links(hostile_server
     ]
 
 
-def test_a_link_to_a_folder_is_not_followed_but_said(tmp_path):
+def test_a_link_to_its_own_folder_is_a_loop_not_followed_but_said(tmp_path):
     write(tmp_path / "in" / "a.md", front())
     (tmp_path / "in" / "loop").symlink_to(tmp_path / "in")
     result = read(str(tmp_path / "in"), LONDON)
     assert [a.title for a in result.articles] == ["A story of four words"]
-    assert [str(w) for w in result.warnings] == [
-        f"{tmp_path / 'in' / 'loop'}: a link to a folder; not followed"
+    assert [str(w) for w in result.errors] == [
+        f"{tmp_path / 'in' / 'loop'}: link loop (a link to a folder that holds it); not followed"
     ]
 
 

@@ -9,6 +9,7 @@ bad input never stops the rest. ``ingest`` reads targets into a store; the
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import stat
@@ -85,9 +86,11 @@ def read(target: str, zone: ZoneInfo, timeout: float = 30.0) -> SourceResult:
     if re.match(r"^https?://", target, re.I):
         return read_url(target, timeout)
     path = Path(target)
+    if path.is_symlink() and (reason := _unreadable_link(path)):
+        return SourceResult(errors=[InputError(target, reason)])
     try:
         is_dir = path.is_dir()
-    except OSError as err:  # a name too long, a loop of symlinks
+    except OSError as err:  # a name too long
         return SourceResult(errors=[InputError(target, err.strerror or str(err))])
     if is_dir:
         return read_folder(path, zone)
@@ -97,15 +100,20 @@ def read(target: str, zone: ZoneInfo, timeout: float = 30.0) -> SourceResult:
 
 
 def read_folder(root: Path, zone: ZoneInfo) -> SourceResult:
-    """Every article file under ``root``, in name order, hidden files and folders aside."""
+    """Every article file under ``root``, in name order, hidden files and folders aside.
+
+    Symlinks to files are read; symlinks to folders are not followed (a
+    warning), and a broken link or a link loop is an error naming it.
+    """
     result = SourceResult()
-    files: list[Path] = []
-    _walk(root, files, result.errors)
-    for child in sorted(files):
-        if child.stem.upper() in ("README", "LICENSE", "CHANGELOG"):
+    for found in sorted(_walk(root, result.errors)):
+        child = found.path
+        if found.error:
+            result.errors.append(InputError(str(child), found.error))
+        elif found.warning:
+            result.warnings.append(InputError(str(child), found.warning))
+        elif child.stem.upper() in ("README", "LICENSE", "CHANGELOG"):
             result.skipped.append(str(child))  # a folder's own documentation
-        elif child.is_dir():
-            result.warnings.append(InputError(str(child), "a link to a folder; not followed"))
         elif not _is_regular(child):
             result.errors.append(InputError(str(child), _NOT_REGULAR))
         elif child.suffix.lower() in TEXT_SUFFIXES | JSONL_SUFFIXES | FEED_SUFFIXES:
@@ -115,26 +123,75 @@ def read_folder(root: Path, zone: ZoneInfo) -> SourceResult:
     return result
 
 
-def _walk(folder: Path, files: list[Path], errors: list[InputError]) -> None:
-    # Symlinked folders are not followed (no loops); hidden entries are not entered.
-    try:
-        with os.scandir(folder) as entries:
-            children = list(entries)
-    except OSError as err:
-        errors.append(InputError(str(folder), f"cannot read the folder: {err.strerror or err}"))
-        return
-    for entry in children:
-        if entry.name.startswith("."):
-            continue
-        path = folder / entry.name
+@dataclass(frozen=True, order=True)
+class _Found:
+    """A file found in a folder walk, or a link with what is wrong with it."""
+
+    path: Path
+    error: str = ""
+    warning: str = ""
+
+
+def _walk(root: Path, errors: list[InputError]) -> list[_Found]:
+    """Every file under ``root``; hidden entries are not entered.
+
+    A loop over a stack, not recursion: a folder may nest deeper than
+    Python's recursion limit. Symlinked folders are not entered, so a link
+    can never lead the walk in a circle.
+    """
+    found: list[_Found] = []
+    pending = [root]
+    while pending:
+        folder = pending.pop()
         try:
-            is_dir = entry.is_dir(follow_symlinks=False)
-        except OSError:
-            is_dir = False
-        if is_dir:
-            _walk(path, files, errors)
-        else:
-            files.append(path)
+            with os.scandir(folder) as entries:
+                children = list(entries)
+        except OSError as err:
+            reason = f"cannot read the folder: {err.strerror or err}"
+            errors.append(InputError(str(folder), reason))
+            continue
+        for entry in children:
+            if entry.name.startswith("."):
+                continue
+            path = folder / entry.name
+            try:
+                is_link = entry.is_symlink()
+                is_dir = not is_link and entry.is_dir(follow_symlinks=False)
+            except OSError:
+                is_link = is_dir = False  # read_file says what is wrong
+            if is_link:
+                found.append(_link_in_folder(path))
+            elif is_dir:
+                pending.append(path)
+            else:
+                found.append(_Found(path))
+    return found
+
+
+def _unreadable_link(link: Path) -> str | None:
+    """Why following ``link`` leads to nothing (broken, or round in a circle), if it does."""
+    try:
+        link.stat()
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            return "link loop (a symlink that leads back to itself); not read"
+        if err.errno in (errno.ENOENT, errno.ENOTDIR):
+            return f"broken link (its target {os.path.realpath(link)} does not exist)"
+        return err.strerror or str(err)
+    return None
+
+
+def _link_in_folder(link: Path) -> _Found:
+    """A symlink met in a folder walk: a file to read, or why it is not read."""
+    reason = _unreadable_link(link)
+    if reason:
+        return _Found(link, error=reason)
+    if not link.is_dir():
+        return _Found(link)
+    target, home = Path(os.path.realpath(link)), Path(os.path.realpath(link.parent))
+    if target == home or target in home.parents:
+        return _Found(link, error="link loop (a link to a folder that holds it); not followed")
+    return _Found(link, warning="a link to a folder; not followed")
 
 
 _NOT_REGULAR = "not a regular file (a FIFO, device or socket); not read"
