@@ -87,6 +87,7 @@ class Settings:
     outbox_dir: Path = Path("outbox")
     templates_dir: Path = PACKAGE_TEMPLATES
     sources: list[str] = field(default_factory=list)
+    feed_timeout: float = 30.0  # seconds for a whole feed download: connect, redirects, body
     topics: list[str] = field(default_factory=list)  # extra vocabulary for auto-tagging
     aliases: dict[str, list[str]] = field(default_factory=dict)  # canonical -> aliases
     lease_seconds: int = 600
@@ -108,6 +109,7 @@ RANGES: dict[str, Range] = {
     # A lease shorter than one batch takes to send lets a second sender claim
     # the batch while the first is still mailing it: people get two copies.
     "lease_seconds": Range(30, 24 * 3600),
+    "feed_timeout": Range(0, 600, above=True),
     "sendgrid.timeout": Range(0, 600, above=True),
     "sendgrid.max_retries": Range(0, 100),
     "sendgrid.max_wait": Range(0, 3600),

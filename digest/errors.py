@@ -8,6 +8,8 @@ into exit 2 and ``DigestError`` into a one-line message.
 
 from __future__ import annotations
 
+from digest.validate import hide_passwords
+
 
 class ConfigError(Exception):
     """Bad configuration or usage: the operator must fix something before retrying."""
@@ -18,9 +20,14 @@ class DigestError(Exception):
 
 
 class InputError(DigestError):
-    """One input (file, line, feed, row) could not be used; the rest carry on."""
+    """One input (file, line, feed, row) could not be used; the rest carry on.
+
+    A feed URL's password never reaches the message, however the URL got into
+    it (the name of the input, an error quoting a malformed URL).
+    """
 
     def __init__(self, where: str, reason: str) -> None:
+        where, reason = hide_passwords(where), hide_passwords(reason)
         super().__init__(f"{where}: {reason}")
         self.where = where
         self.reason = reason

@@ -47,6 +47,29 @@ _ESCAPES = re.compile(
     "|(?:\x1b\\]|\x9d)[^\x07\x1b\x9c]*(?:\x07|\x1b\\\\|\x9c)?"
 )
 
+# "scheme://user:password@" anywhere in a text, even in a URL no parser accepts
+# (an unclosed "[", a port of 99999, spaces, a Unicode host). The user part stops
+# at the first ":", the password runs to the last "@" before the authority ends
+# (at "/", "?" or "#", as urlsplit and httpx read it), so a password holding "@"
+# or ":" is hidden whole. A scheme starts only where no scheme character goes
+# before it, which keeps the search linear on long runs of letters.
+_PASSWORD_IN_URL = re.compile(
+    r"(?<![A-Za-z0-9+.\-])([A-Za-z][A-Za-z0-9+.\-]*://[^/?#:\r\n]*):[^/?#\r\n]*@"
+)
+
+
+def hide_passwords(text: str) -> str:
+    """``text`` with the password of every ``scheme://user:password@`` in it as ``***``.
+
+    A regular expression rather than a URL parser: the URLs that most need
+    hiding are the malformed ones a parser refuses, and error messages quote
+    them whole.
+    """
+    if "://" not in text:
+        return text
+    return _PASSWORD_IN_URL.sub(r"\1:***@", text)
+
+
 # Deliberately plain: one @, no spaces or control characters, a dotted domain.
 # The local part is an ASCII dot-atom (RFC 5322 atext): no quoted strings, no
 # "(comments)", nothing a mail server or client could read as another address.

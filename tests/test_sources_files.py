@@ -166,16 +166,30 @@ def test_the_command_names_each_bad_link_ingests_the_rest_and_exits_1(tangled, t
     assert run.stderr.count("broken link") == 1
 
 
-def test_a_folder_nested_deeper_than_python_recurses_is_read(tmp_path):
-    deep = tmp_path / "in"
-    bottom = deep  # 1,200 levels, 2,400 characters: within PATH_MAX
-    for _ in range(1201):  # one at a time: os.makedirs recurses, and would fail too
-        bottom.mkdir()
-        bottom /= "d"
-    bottom = bottom.parent
+@pytest.fixture
+def deep_folder(tmp_path):
+    """1,200 folders inside each other (2,400 characters: within PATH_MAX).
+
+    Made and removed one level at a time: ``os.makedirs`` and ``shutil.rmtree``
+    recurse, and would fail on it too (and so would pytest's clean-up of old runs).
+    """
+    top = tmp_path / "in"
+    levels = [top / "/".join(["d"] * n) if n else top for n in range(1201)]
+    for level in levels:
+        level.mkdir()
+    yield top, levels[-1]
+    for level in reversed(levels):
+        for child in level.iterdir():
+            if not child.is_dir():
+                child.unlink()
+        level.rmdir()
+
+
+def test_a_folder_nested_deeper_than_python_recurses_is_read(deep_folder):
+    top, bottom = deep_folder
     (bottom / "deep.md").write_text(FRONT)
-    write(deep / "top.md", FRONT.replace("Solar", "Wind"))
-    result = read(str(deep), UTC_ZONE)
+    write(top / "top.md", FRONT.replace("Solar", "Wind"))
+    result = read(str(top), UTC_ZONE)
     assert result.errors == []
     assert sorted(a.title for a in result.articles) == [
         "Solar farms outpace forecasts",

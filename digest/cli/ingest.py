@@ -25,7 +25,7 @@ def ingest(app: App, targets: tuple[str, ...]) -> None:
     targets = targets or tuple(settings.sources)
     if not targets:
         raise UsageProblem("nothing to ingest: name files, folders or feed URLs, or set 'sources'")
-    report = ingest_targets(app.store, targets, settings.zone)
+    report = ingest_targets(app.store, targets, settings.zone, timeout=settings.feed_timeout)
     # File names and feed text may hold terminal escapes: one clean line each.
     for warning in report.warnings:
         err.print(f"warning: {clean_line(str(warning))}", markup=False)

@@ -13,21 +13,17 @@ import errno
 import os
 import re
 import stat
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
-import httpx
-
-from digest import __version__
 from digest.errors import InputError
 from digest.sources import feed, frontmatter, jsonl, webpage
 from digest.sources.base import SourceResult, decode_text, unify_line_ends
+from digest.sources.fetch import read_url
 
 if TYPE_CHECKING:
     from digest.store import Store
@@ -253,52 +249,3 @@ def read_file(path: Path, zone: ZoneInfo) -> SourceResult:
         return SourceResult(errors=[err])
     except OSError as err:
         return SourceResult(errors=[InputError(where, err.strerror or str(err))])
-
-
-def read_url(url: str, timeout: float) -> SourceResult:
-    """A feed over http(s), within ``timeout`` seconds for the whole download.
-
-    A per-read timeout alone would let a server that sends a byte every few
-    seconds hold the ingest forever; the size is capped like a file's.
-    """
-    deadline = time.monotonic() + timeout
-    headers = {"User-Agent": f"digest/{__version__}"}
-    where = _without_password(url)
-    try:
-        with httpx.stream(
-            "GET", url, headers=headers, timeout=timeout, follow_redirects=True
-        ) as response:
-            if response.status_code >= 400:
-                reason = response.reason_phrase or ""
-                return SourceResult(
-                    errors=[InputError(where, f"HTTP {response.status_code} {reason}".strip())]
-                )
-            chunks, size = [], 0
-            for chunk in response.iter_bytes():
-                chunks.append(chunk)
-                size += len(chunk)
-                if size > MAX_FILE_BYTES:
-                    return SourceResult(errors=[InputError(where, "feed larger than 20 MB")])
-                if time.monotonic() > deadline:
-                    reason = f"cannot fetch: not complete after {timeout:g} seconds"
-                    return SourceResult(errors=[InputError(where, reason)])
-            # The base for relative links: with a user:password@ it would be copied
-            # into every resolved link, and so into emails.
-            final_url = str(response.url.copy_with(username=None, password=None))
-    except (httpx.HTTPError, httpx.InvalidURL, OSError, ValueError) as err:
-        return SourceResult(
-            errors=[InputError(where, f"cannot fetch: {err or type(err).__name__}")]
-        )
-    return feed.parse(b"".join(chunks), where, base_url=final_url)
-
-
-def _without_password(url: str) -> str:
-    """``url`` fit to print and store (it names the feed in messages and as its source)."""
-    try:
-        parts = urlsplit(url)
-        if parts.password is None:
-            return url
-    except ValueError:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))

@@ -1,0 +1,154 @@
+"""Feeds over http against a real loopback server that misbehaves slowly.
+
+A timeout of ``feed_timeout`` seconds is the whole download: connecting, the
+status line and headers, every redirect hop and the body. Each slow server
+here stays inside any per-read timeout (it sends something every 0.1 s), so
+only a total deadline stops it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socketserver
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from conftest import every_article
+
+from digest.sources import ingest, read
+
+ZONE = ZoneInfo("UTC")
+TIMEOUT = 1.0
+FEED = (
+    b'<?xml version="1.0"?><rss version="2.0"><channel><title>Quick news</title>'
+    b"<item><title>A feed that arrives at once</title><link>/posts/1</link>"
+    b"<guid>quick-1</guid></item></channel></rss>"
+)
+
+
+class SlowHandler(socketserver.StreamRequestHandler):
+    """HTTP/1.1 spoken by hand, so the status line itself can be trickled."""
+
+    def handle(self) -> None:
+        request = self.rfile.readline().decode("latin-1").split()
+        while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+            pass
+        path = request[1] if len(request) > 1 else "/"
+        with contextlib.suppress(OSError):  # the client gave up, as it should
+            self.answer(path)
+
+    def trickle(self, data: bytes, every: float = 0.1) -> None:
+        for byte in data:
+            self.wfile.write(bytes([byte]))
+            self.wfile.flush()
+            time.sleep(every)
+
+    def answer(self, path: str) -> None:
+        if path == "/slow-headers.xml":  # a byte every 0.1 s of a never-ending status line
+            self.trickle(b"HTTP/1.1 200 OK\r\nX-Padding: " + b"x" * 600)
+        elif path == "/slow-body.xml":
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+            self.trickle(b" " * 600)
+        elif path.startswith("/hop/"):  # five redirects, each 0.8 s of trickled headers
+            hop = int(path.removeprefix("/hop/"))
+            if hop < 5:
+                head = f"HTTP/1.1 302 Found\r\nLocation: /hop/{hop + 1}\r\nContent-Length: 0\r\n"
+                self.trickle(head.encode(), every=0.8 / len(head))
+                self.wfile.write(b"\r\n")
+            else:
+                self.send_feed()
+        elif path == "/feed.xml":
+            self.send_feed()
+        else:
+            self.wfile.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+
+    def send_feed(self) -> None:
+        head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(FEED)}\r\n\r\n".encode()
+        self.wfile.write(head + FEED)
+
+
+@pytest.fixture
+def slow_server():
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), SlowHandler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("path", ["/slow-headers.xml", "/slow-body.xml", "/hop/0"])
+def test_a_slow_server_is_cut_off_at_the_deadline_whatever_the_phase(slow_server, path):
+    url = slow_server + path
+    started = time.monotonic()
+    result = read(url, ZONE, timeout=TIMEOUT)
+    elapsed = time.monotonic() - started
+    assert elapsed < TIMEOUT + 1.5, f"took {elapsed:.1f} s"
+    assert result.articles == []
+    assert [str(e) for e in result.errors] == [f"{url}: cannot fetch: not complete after 1 seconds"]
+
+
+def test_slow_hops_within_the_deadline_are_followed(slow_server):
+    result = read(slow_server + "/hop/0", ZONE, timeout=6)
+    assert result.errors == []
+    [article] = result.articles
+    assert article.url == f"{slow_server}/posts/1"  # resolved against the last hop
+
+
+def test_the_other_sources_still_ingest(slow_server, sqlite_store, tmp_path):
+    story = tmp_path / "story.md"
+    story.write_text("---\ntitle: A file beside the feeds\n---\nBody.\n")
+    slow = [slow_server + p for p in ("/slow-headers.xml", "/slow-body.xml", "/hop/0")]
+    started = time.monotonic()
+    report = ingest(sqlite_store, [*slow, str(story), slow_server + "/feed.xml"], ZONE, timeout=1)
+    assert time.monotonic() - started < 3 * (TIMEOUT + 1.5)
+    assert report.new == 2
+    assert [e.where for e in report.errors] == slow
+    assert sorted(a.title for a in every_article(sqlite_store)) == [
+        "A feed that arrives at once",
+        "A file beside the feeds",
+    ]
+
+
+def test_feed_timeout_setting_bounds_the_command(slow_server, tmp_path):
+    sources = f'["{slow_server}/slow-headers.xml", "{slow_server}/feed.xml"]'
+    (tmp_path / "digest.toml").write_text(f"feed_timeout = 1.5\nsources = {sources}\n")
+    env = {**os.environ, "DIGEST_DATABASE_URL": f"sqlite:///{tmp_path / 'd.db'}"}
+    started = time.monotonic()
+    run = subprocess.run(
+        [sys.executable, "-m", "digest", "ingest"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert time.monotonic() - started < 1.5 + 1.5 + 3  # the deadline, plus starting Python
+    assert run.returncode == 1
+    assert (
+        f"error: {slow_server}/slow-headers.xml: cannot fetch: not complete after 1.5 seconds"
+        in run.stderr.splitlines()
+    )
+    assert "Traceback" not in run.stderr
+    assert run.stdout.strip() == "ingested: 1 new, 0 updated, 0 skipped, 1 failed"
+
+
+def test_an_out_of_range_feed_timeout_is_refused(tmp_path):
+    (tmp_path / "digest.toml").write_text("feed_timeout = 0\n")
+    run = subprocess.run(
+        [sys.executable, "-m", "digest", "ingest", str(Path(tmp_path))],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 2
+    assert "feed_timeout" in run.stderr
+    assert "Traceback" not in run.stderr
