@@ -199,7 +199,8 @@ def show(value) -> str:
 
 
 def mask_secrets(text: str) -> str:
-    """``text`` with anything of the environment's secrets in it replaced by ``***``.
+    """``text`` with anything of the environment's secrets in it replaced by ``***``,
+    and so is the password of any ``scheme://user:password@`` in it.
 
     An operator who pastes a secret into the wrong setting (or a file name, or a
     topic) must not see it echoed into a terminal log or a CI job. Every message
@@ -208,6 +209,7 @@ def mask_secrets(text: str) -> str:
     password, or of their escaped spellings) are masked: a value cut short in a
     message is still hidden.
     """
+    text = validate.hide_passwords(text)
     for hidden, pieces in _secrets():
         text = text.replace(hidden, "***")
         for start in range(len(hidden) - 5 if pieces else 0):  # what is left, cut short

@@ -36,6 +36,7 @@ from digest.validate import (
     MAX_URL,
     clean_block,
     clean_line,
+    hide_passwords,
     key_bytes,
     safe_link,
     shorten,
@@ -277,7 +278,7 @@ def make_article(
         )
         source = shorten(source, MAX_SOURCE)
     link = _link(url, base_url, where, warnings)
-    guid = clean_line(guid or "")
+    guid = hide_passwords(clean_line(guid or ""))
     if len(guid) > MAX_GUID:
         warnings.append(
             InputError(where, f"guid: longer than {MAX_GUID} characters; its hash is used")
@@ -300,10 +301,19 @@ def make_article(
     )
 
 
+# An http(s) link's "user:password@" (up to the last "@" before the path).
+_USER_PART = re.compile(r"(?i)^(https?://)[^/?#]*@")
+
+
 def _link(url: str | None, base: str | None, where: str, warnings: list[InputError]) -> str | None:
     if not url or not url.strip():
         return None
     link = safe_link(url, base)
+    if link is not None and _USER_PART.match(link):
+        # A password would go out in every email; a user part alone can pass off
+        # one host as another ("https://bank.example@evil.example/").
+        warnings.append(InputError(where, "url: a user name or password in the link; removed"))
+        link = _USER_PART.sub(r"\1", link, count=1)
     if link is None:
         if len(url.strip()) > MAX_URL:
             reason = f"longer than {MAX_URL} characters"

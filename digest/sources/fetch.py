@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from dataclasses import dataclass
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 import httpx
 
@@ -119,26 +119,37 @@ def _run(work) -> _Download:
 
 
 def shown_url(url: str) -> str:
-    """``url`` fit to print and store: it names the feed in messages and as its source."""
+    """``url`` fit to print and store: it names the feed in messages and as its source.
+
+    A URL that does not parse shows nothing between ``://`` and its last "@":
+    in "https://user:pa/ss@host/feed" the password holds a "/", so no parser
+    (and no pattern) can say where it ends.
+    """
+    scheme, sep, rest = url.partition("://")
+    if sep and "@" in rest and _malformed(url):
+        return f"{scheme}://***@{rest.rpartition('@')[2]}"
     return hide_passwords(url)
 
 
 def _malformed(url: str) -> str:
     """Why ``url`` cannot be fetched at all, or "".
 
-    httpx's own complaint is kept only when the URL has no user part: it may
-    quote any piece of the URL, and a password with a "/" in it is read as
-    a port and a path.
+    Both httpx and urlsplit must read it, with a host and a port from 1 to
+    65535: httpx alone takes "[bad" for a host name (and asks DNS for it),
+    and a port of 99999 would fail deep inside the connection code. httpx's
+    own complaint is kept only when the URL has no user part: it may quote any
+    piece of the URL, and a password with a "/" in it is read as a port.
     """
     try:
-        parsed = httpx.URL(url)
-        if not parsed.host:
-            raise httpx.InvalidURL("no host")
-        if parsed.port is not None and not 0 < parsed.port < 65536:
-            raise httpx.InvalidURL(f"port {parsed.port} is out of range")
+        parsed, parts = httpx.URL(url), urlsplit(url)
+        port = parts.port  # a ValueError when it is not a number from 0 to 65535
+        if not parsed.host or not parts.hostname or "%" in parsed.host:
+            raise ValueError("no host name")
+        if port == 0:
+            raise ValueError("port 0")
     except (httpx.InvalidURL, ValueError) as err:
         if "@" in url.partition("://")[2]:
-            return "not a valid http(s) URL"
+            return "not a valid http(s) URL (not quoted: it has a user part)"
         return f"not a valid http(s) URL: {err}"
     return ""
 
