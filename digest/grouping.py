@@ -3,7 +3,8 @@
 Keywords are matched on a normalised, case-folded key (Unicode NFKC, spaces
 collapsed) and shown with a human spelling; configured aliases fold several
 keys into one canonical keyword. Untagged articles are tagged from the known
-vocabulary (whole words, in title and body), else they go to "More news".
+vocabulary (whole words, in the title, summary and the body's first 5,000
+characters), else they go to "More news".
 """
 
 from __future__ import annotations
@@ -48,13 +49,14 @@ class Vocabulary:
         self.known_display = {keyword_key(k): normalise(k) for k in reversed(list(self.known))}
         phrases = set(self.known_display) | set(self.canonical)
         phrases.discard("")
-        # Longest first, so "solar energy" wins over "energy" at the same place.
-        ordered = sorted(phrases, key=lambda p: (-len(p), p))
-        self._pattern = (
-            re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, ordered)) + r")(?!\w)")
-            if ordered
-            else None
-        )
+        self._phrases = frozenset(phrases)
+        # First token of a phrase -> its lengths in tokens, longest first, so that
+        # "solar energy" wins over "solar" at the same place.
+        lengths: dict[str, set[int]] = {}
+        for phrase in phrases:
+            tokens = _TOKEN.findall(phrase)
+            lengths.setdefault(tokens[0], set()).add(len(tokens))
+        self._lengths = {first: sorted(n, reverse=True) for first, n in lengths.items()}
 
     def resolve(self, spelling: str) -> str:
         key = keyword_key(spelling)
@@ -64,13 +66,54 @@ class Vocabulary:
         return frozenset(self.resolve(t) for t in topics if keyword_key(t))
 
     def infer(self, text: str) -> list[str]:
-        """Known keywords found as whole words in ``text`` (case-insensitive)."""
-        if self._pattern is None:
+        """Known keywords found as whole words in ``text`` (case-insensitive), in order.
+
+        The text is cut into tokens (a run of word characters, or any one other
+        character); a phrase is a run of whole tokens, so it is looked up in a
+        set, never searched for: the cost grows with the text, not with the
+        vocabulary. It finds what ``(?<!\\w)(?:longest|…|shortest)(?!\\w)`` over
+        the casefolded text would: left to right, the longest phrase at each
+        place, no overlaps.
+        """
+        if not self._phrases:
             return []
-        found = dict.fromkeys(
-            m.group(0) for m in self._pattern.finditer(normalise(text).casefold())
-        )
+        tokens = _TOKEN.findall(normalise(text).casefold())
+        lengths, phrases, word = self._lengths, self._phrases, _WORD.match
+        found: dict[str, None] = {}
+        after = 0  # matches do not overlap: the next starts after the last one's end
+        for i in [i for i, token in enumerate(tokens) if token in lengths]:
+            # A phrase starts where no word character goes before it ...
+            if i < after or (i and not word(tokens[i]) and word(tokens[i - 1])):
+                continue
+            for length in lengths[tokens[i]]:
+                end = i + length
+                # ... and ends where no word character comes after it.
+                if end > len(tokens) or (end < len(tokens) and word(tokens[end])):
+                    continue
+                phrase = "".join(tokens[i:end])
+                if phrase in phrases:
+                    found[phrase] = None
+                    after = end
+                    break
         return [self.resolve(k) for k in found]
+
+
+# What tagging reads of an article's body: its opening, where what it is about is
+# said. A 1 MB body would otherwise cost a thousand times a short one, every edition.
+TAG_BODY_CHARS = 5000
+_TOKEN = re.compile(r"\w+|\W")
+_WORD = re.compile(r"\w")
+
+
+def tagging_text(title: str, summary: str, body: str) -> str:
+    """The text an untagged article is tagged from: title, summary, the body's opening.
+
+    The body is cut at a word's end, so a cut word never matches a shorter keyword.
+    """
+    if len(body) > TAG_BODY_CHARS:
+        cut = body[: TAG_BODY_CHARS + 1]
+        body = cut.rsplit(None, 1)[0] if not cut[-1].isspace() else cut
+    return f"{title}\n{summary}\n{body}"
 
 
 def distinct(articles: Sequence[StoredArticle]) -> list[StoredArticle]:
@@ -115,7 +158,7 @@ def tag_articles(articles: Sequence[StoredArticle], vocab: Vocabulary) -> list[T
             if keyword_key(spelling):
                 spellings.setdefault(vocab.resolve(spelling), normalise(spelling))
         if not spellings:
-            for key in vocab.infer(f"{article.title}\n{article.summary}\n{article.body}"):
+            for key in vocab.infer(tagging_text(article.title, article.summary, article.body)):
                 spellings.setdefault(key, "")
         tagged.append(Tagged(article, list(spellings), spellings))
     return tagged
