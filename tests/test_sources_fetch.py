@@ -8,6 +8,7 @@ only a total deadline stops it.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import os
@@ -38,7 +39,7 @@ FEED = (
 
 
 class SlowHandler(socketserver.StreamRequestHandler):
-    """HTTP/1.1 spoken by hand, so the status line itself can be trickled."""
+    """HTTP/1.0 spoken by hand, so the status line itself can be trickled."""
 
     def handle(self) -> None:
         request = self.rfile.readline().decode("latin-1").split()
@@ -58,14 +59,14 @@ class SlowHandler(socketserver.StreamRequestHandler):
 
     def answer(self, path: str) -> None:
         if path == "/slow-headers.xml":  # a byte every 0.1 s of a never-ending status line
-            self.trickle(b"HTTP/1.1 200 OK\r\nX-Padding: " + b"x" * 600)
+            self.trickle(b"HTTP/1.0 200 OK\r\nX-Padding: " + b"x" * 600)
         elif path == "/slow-body.xml":
-            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+            self.wfile.write(b"HTTP/1.0 200 OK\r\nContent-Length: 100000\r\n\r\n")
             self.trickle(b" " * 600)
         elif path.startswith("/hop/"):  # five redirects, each 0.8 s of trickled headers
             hop = int(path.removeprefix("/hop/"))
             if hop < 5:
-                head = f"HTTP/1.1 302 Found\r\nLocation: /hop/{hop + 1}\r\nContent-Length: 0\r\n"
+                head = f"HTTP/1.0 302 Found\r\nLocation: /hop/{hop + 1}\r\nContent-Length: 0\r\n"
                 self.trickle(head.encode(), every=0.8 / len(head))
                 self.wfile.write(b"\r\n")
             else:
@@ -76,15 +77,19 @@ class SlowHandler(socketserver.StreamRequestHandler):
             self.send_feed(echo_feed(self.headers.get("authorization", ""), self.server))
         elif path == "/untitled.xml":  # no title: the feed is named by its URL
             self.send_feed(FEED.replace(b"<title>Quick news</title>", b""))
+        elif path == "/loop.xml":
+            self.wfile.write(
+                b"HTTP/1.0 302 Found\r\nLocation: /loop.xml\r\nContent-Length: 0\r\n\r\n"
+            )
         elif path == "/moved.xml":
             self.wfile.write(
-                b"HTTP/1.1 301 Moved\r\nLocation: /echo.xml\r\nContent-Length: 0\r\n\r\n"
+                b"HTTP/1.0 301 Moved\r\nLocation: /echo.xml\r\nContent-Length: 0\r\n\r\n"
             )
         else:
-            self.wfile.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+            self.wfile.write(b"HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n")
 
     def send_feed(self, body: bytes = FEED) -> None:
-        head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        head = f"HTTP/1.0 200 OK\r\nContent-Length: {len(body)}\r\n\r\n".encode()
         self.wfile.write(head + body)
 
 
@@ -289,3 +294,23 @@ def test_the_command_never_prints_or_stores_a_feed_password(slow_server, tmp_pat
     for piece in ("S3cret", "S3 cret"):
         assert piece not in run.stdout + run.stderr
         assert piece.encode() not in stored
+
+
+def test_a_feed_is_fetched_when_called_from_inside_an_event_loop(slow_server):
+    async def from_async_code():
+        return read(slow_server + "/feed.xml", ZONE, timeout=5)
+
+    result = asyncio.run(from_async_code())
+    assert [a.title for a in result.articles] == ["A feed that arrives at once"]
+
+
+def test_a_refused_connection_and_too_many_redirects_are_one_line_each(slow_server):
+    refused = read("http://127.0.0.1:9/feed.xml", ZONE, timeout=2)
+    assert [e.reason for e in refused.errors] == ["cannot fetch: All connection attempts failed"]
+    looping = read(slow_server + "/loop.xml", ZONE, timeout=5)
+    assert [e.reason for e in looping.errors] == [
+        "cannot fetch: Exceeded maximum allowed redirects."
+    ]
+    port = slow_server.rsplit(":", 1)[1]
+    bad = read(f"http://127.0.0.1:{port}:{port}/feed.xml", ZONE, timeout=2)
+    assert [e.reason.split(":")[0] for e in bad.errors] == ["not a valid http(s) URL"]

@@ -94,6 +94,16 @@ def test_any_line_ends_give_the_same_article(tmp_path_factory, newlines, title):
     assert "\r" not in article.body
 
 
+def test_unicode_line_separators_in_front_matter_are_spaces_not_line_ends(tmp_path):
+    text = (
+        "---\ntitle: Harbour\u2028reopens after\x85storm\nkeywords: [Sea\u2029Ports]\n---\nBody.\n"
+    )
+    result = read(str(write(tmp_path / "ls.md", text)), UTC_ZONE)
+    assert result.errors == []
+    [article] = result.articles
+    assert (article.title, article.keywords) == ("Harbour reopens after storm", ["Sea Ports"])
+
+
 # -- 2. symlinks -----------------------------------------------------------------------
 
 
@@ -115,7 +125,7 @@ def tangled(tmp_path) -> Path:
 def test_broken_links_and_link_loops_are_named_once_each_and_the_rest_is_read(tangled):
     result = read(str(tangled), UTC_ZONE)
     assert [a.title for a in result.articles] == ["Solar farms outpace forecasts"]
-    file_loop = "link loop (a symlink that leads back to itself); not read"
+    file_loop = "link loop (it leads back to itself, or through too many links); not read"
     folder_loop = "link loop (a link to a folder that holds it); not followed"
     assert [str(e) for e in result.errors] == [
         f"{tangled / 'a.md'}: {file_loop}",
@@ -134,8 +144,21 @@ def test_a_link_named_directly_says_broken_or_loop(tangled):
         f"broken link (its target {tangled / 'gone.md'} does not exist)"
     ]
     assert [e.reason for e in loop.errors] == [
-        "link loop (a symlink that leads back to itself); not read"
+        "link loop (it leads back to itself, or through too many links); not read"
     ]
+
+
+def test_a_chain_of_links_longer_than_the_system_follows_is_named(tmp_path):
+    write(tmp_path / "in" / "end.md", FRONT)
+    target = "end.md"
+    for n in range(45):  # Linux follows at most 40
+        (tmp_path / "in" / f"link{n:02}.md").symlink_to(target)
+        target = f"link{n:02}.md"
+    result = read(str(tmp_path / "in"), UTC_ZONE)
+    assert len(result.articles) == 1 + 40  # the file itself, and each link it can follow
+    assert [e.reason for e in result.errors] == [
+        "link loop (it leads back to itself, or through too many links); not read"
+    ] * 5
 
 
 def test_a_link_to_another_folder_is_still_only_a_warning(tmp_path):

@@ -170,7 +170,7 @@ def _unreadable_link(link: Path) -> str | None:
         link.stat()
     except OSError as err:
         if err.errno == errno.ELOOP:
-            return "link loop (a symlink that leads back to itself); not read"
+            return "link loop (it leads back to itself, or through too many links); not read"
         if err.errno in (errno.ENOENT, errno.ENOTDIR):
             return f"broken link (its target {os.path.realpath(link)} does not exist)"
         return err.strerror or str(err)

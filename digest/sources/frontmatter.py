@@ -31,6 +31,9 @@ MAX_FRONT_MATTER = 64 * 1024  # characters; real blocks are a few hundred
 MAX_DEPTH = 20  # nesting of lists and mappings; real blocks use two
 
 
+_OTHER_LINE_ENDS = {0x85: " ", 0x2028: " ", 0x2029: " "}
+
+
 class _Refused(yaml.YAMLError):
     """A well-formed block that uses what front matter may not."""
 
@@ -104,6 +107,9 @@ def load(block: str, where: str) -> dict:
     """The front matter as a mapping, or an ``InputError`` saying what is wrong with it."""
     if len(block) > MAX_FRONT_MATTER:
         raise InputError(where, f"front matter larger than {MAX_FRONT_MATTER // 1024} KB")
+    # YAML also ends lines at NEL, LS and PS; the fences do not. Inside a value they
+    # are spaces, so a title holding one is kept and line numbers match the file's.
+    block = block.translate(_OTHER_LINE_ENDS)
     try:
         meta = yaml.load(block, Loader=FrontMatterLoader) or {}  # a SafeLoader
     except _Refused as err:
