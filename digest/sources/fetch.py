@@ -144,7 +144,7 @@ def _malformed(url: str) -> str:
         parsed, parts = httpx.URL(url), urlsplit(url)
         port = parts.port  # a ValueError when it is not a number from 0 to 65535
         if not parsed.host or not parts.hostname or "%" in parsed.host:
-            raise ValueError("no host name")
+            raise ValueError("no usable host name")
         if port == 0:
             raise ValueError("port 0")
     except (httpx.InvalidURL, ValueError) as err:
@@ -161,7 +161,7 @@ def _scrub(message: str, url: str) -> str:
         password = httpx.URL(url).password  # percent-decoded
     except (httpx.InvalidURL, ValueError):
         return message
-    for secret in {password, unquote(password), url.partition("://")[2].rpartition("@")[0]}:
+    for secret in {password, unquote(password)}:
         if len(secret) >= 3:
             message = message.replace(secret, "***")
     return message
