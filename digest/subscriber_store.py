@@ -17,22 +17,30 @@ large import, and what this does about it (each measured on a million rows):
 A statement runs inside a SAVEPOINT. Should the database refuse it (it
 should not: ``validate`` checks values first), its rows are written again
 one by one, each in its own SAVEPOINT, and only the refused row is lost.
+
+One person at a time (``add_one``, ``unsubscribe``) is here too: the same
+table, and the same rule that nothing re-activates someone who unsubscribed
+unless asked to.
 """
 
 from __future__ import annotations
 
 import itertools
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from digest.clock import utcnow
 from digest.database import record_error
-from digest.models import Subscriber
-from digest.schema import subscribers, to_db
+from digest.errors import StillUnsubscribed
+from digest.models import Change, Subscriber
+from digest.schema import from_db, subscribers, to_db
+from digest.validate import clean_line
 
 if TYPE_CHECKING:
     from digest.store import Store
@@ -62,8 +70,10 @@ def save(
     items: Iterable[Subscriber],
     resubscribe: bool,
     on_refused: Callable[[Subscriber, str], None],
+    progress: Callable[[int], None] | None = None,
 ) -> dict[str, int]:
-    """Write ``items``; see ``Store.save_subscribers``."""
+    """Write ``items``; see ``Store.save_subscribers``. ``progress`` gets the number
+    of rows written so far, after each chunk."""
     writer = SubscriberWriter(store.engine, resubscribe)
     # A private in-memory SQLite database exists once per thread: write it inline.
     inline = store.is_sqlite and store.engine.url.database in (None, "", ":memory:")
@@ -77,15 +87,21 @@ def save(
             return done
 
         pending: Future | None = None
+        written = in_flight = 0
         try:
             for chunk in chunks(items, CHUNK):
                 rows = writer.prepare(chunk)
                 if pending is not None:
                     pending.result()  # one chunk in flight at most: memory stays flat
-                pending = run(writer.write, rows)
+                    written += in_flight
+                    if progress:
+                        progress(written)
+                pending, in_flight = run(writer.write, rows), len(chunk)
             if pending is not None:
                 pending.result()
             run(writer.commit).result()
+            if progress:
+                progress(written + in_flight)
         finally:
             # Whatever stopped the stream, the open transaction is rolled back
             # (earlier ones stay) and the connection goes back to the pool.
@@ -98,13 +114,22 @@ def save(
 class SubscriberWriter:
     """Chunks of subscribers into their table: one connection, used by one thread.
 
-    The upsert is rendered once for the dialect and the two constant values
-    converted once with SQLAlchemy's own type processors; the driver gets
+    The upsert is rendered once for the dialect and its usual values (active,
+    the time) converted once with SQLAlchemy's own type processors; the driver gets
     plain tuples (SQLAlchemy's executemany would convert every value of every
     row in Python, ~10 µs a row).
     """
 
-    COLUMNS = ("email", "email_key", "name", "topics", "timezone", "active", "updated_at")
+    COLUMNS = (
+        "email",
+        "email_key",
+        "name",
+        "topics",
+        "timezone",
+        "active",
+        "unsubscribed_at",
+        "updated_at",
+    )
 
     def __init__(self, engine: sa.Engine, resubscribe: bool) -> None:
         self.engine = engine
@@ -122,32 +147,44 @@ class SubscriberWriter:
         self.arrays = dialect.name == "postgresql"
         self.row_marks = f"({', '.join([self.mark] * len(self.COLUMNS))})"
 
-        def on_conflict(columns: list[str]) -> str:
+        def on_conflict(columns: list[str], extra: dict[str, str] | None = None) -> str:
             # The WHERE leaves rows alone whose values are the same: importing
             # a file again rewrites nothing.
+            assign = {c: f"excluded.{c}" for c in [*columns, "updated_at"]} | (extra or {})
+            changed = [f"{table}.{c} {differs} excluded.{c}" for c in columns]
+            if extra:
+                changed.append(f"(excluded.active AND NOT {table}.active)")
             return (
                 " ON CONFLICT (email_key) DO UPDATE SET "
-                + ", ".join(f"{c} = excluded.{c}" for c in [*columns, "updated_at"])
+                + ", ".join(f"{c} = {value}" for c, value in assign.items())
                 + " WHERE "
-                + " OR ".join(f"{table}.{c} {differs} excluded.{c}" for c in columns)
+                + " OR ".join(changed)
             )
 
-        # "active" is set on insert only: an import never re-activates someone
-        # who unsubscribed, unless asked to.
-        segment = ["topics", "timezone", *(["active"] if resubscribe else [])]
+        # "active" and "unsubscribed_at" are set on insert only: an import
+        # never re-activates someone who unsubscribed, unless asked to, and
+        # then only from a row that does not itself say they unsubscribed.
+        back = {
+            "active": f"{table}.active OR excluded.active",
+            "unsubscribed_at": (
+                f"CASE WHEN excluded.active THEN NULL ELSE {table}.unsubscribed_at END"
+            ),
+        }
+        segment = (["topics", "timezone"], back if resubscribe else None)
         if self.arrays:
-            self.on_conflict: tuple[str, ...] = (on_conflict(["email", "name", *segment]),)
+            self.on_conflict: tuple[str, ...] = (
+                on_conflict(["email", "name", *segment[0]], segment[1]),
+            )
         else:
             # Two statements over the same rows: the first inserts new rows and
             # updates address and name, the second the columns of the segment
             # index. SQLite rewrites an index whenever its columns are assigned,
             # even to the same value: one statement made renaming everyone take
             # twice as long. (PostgreSQL compares the values, so one will do.)
-            self.on_conflict = (on_conflict(["email", "name"]), on_conflict(segment))
-        self.constants = tuple(
-            _bind(subscribers.c[name], dialect, value)
-            for name, value in (("active", True), ("updated_at", to_db(utcnow())))
-        )
+            self.on_conflict = (on_conflict(["email", "name"]), on_conflict(*segment))
+        self.dialect = dialect
+        self.subscribed = (_bind(subscribers.c.active, dialect, True), None)
+        self.constants = (_bind(subscribers.c.updated_at, dialect, to_db(utcnow())),)
         self.per_statement = ROWS_PER_STATEMENT
         self._conn: sa.Connection | None = None
         self._transaction: sa.RootTransaction | None = None
@@ -164,9 +201,23 @@ class SubscriberWriter:
         rows: dict[str, Row] = {}
         for sub in chunk:
             key = sub.email.lower()
-            rows[key] = (sub, (sub.email, key, sub.name, ";".join(sub.topics), sub.timezone))
+            state = self.subscribed if sub.unsubscribed_at is None else self._left(sub)
+            rows[key] = (
+                sub,
+                (sub.email, key, sub.name, ";".join(sub.topics), sub.timezone, *state),
+            )
         self.replaced += len(chunk) - len(rows)  # this thread's own count
         return [rows[key] for key in sorted(rows)]
+
+    def _left(self, sub: Subscriber) -> tuple:
+        """``active`` and ``unsubscribed_at`` of a row that says they unsubscribed."""
+        when = to_db(sub.unsubscribed_at)
+        if self.arrays:  # goes in a text array, cast back in the statement
+            return (False, when.isoformat(sep=" ") if when else None)
+        return (
+            _bind(subscribers.c.active, self.dialect, False),
+            _bind(subscribers.c.unsubscribed_at, self.dialect, when),
+        )
 
     def write(self, rows: list[Row]) -> None:
         conn = self._connection()
@@ -212,8 +263,15 @@ class SubscriberWriter:
 
     def _upsert(self, conn: sa.Connection, rows: list[tuple]) -> None:
         if self.arrays:
-            source = "SELECT *, %s, %s FROM unnest(" + ", ".join(["%b::text[]"] * 5) + ")"
-            params = (*self.constants, *(list(column) for column in zip(*rows, strict=True)))
+            # "active" is worked out from the date (one array fewer to send).
+            source = (
+                "SELECT e, k, n, t, z, u IS NULL, u::timestamp, %s FROM unnest("
+                + ", ".join(["%b::text[]"] * 6)
+                + ") AS r(e, k, n, t, z, u)"
+            )
+            columns = list(zip(*rows, strict=True))
+            del columns[5]  # active
+            params = (*self.constants, *(list(column) for column in columns))
         else:
             source = "VALUES " + ", ".join([self.row_marks] * len(rows))
             params = tuple(itertools.chain.from_iterable(row + self.constants for row in rows))
@@ -240,6 +298,96 @@ class SubscriberWriter:
                 continue
             self.updated += existed
             self.added += not existed
+
+
+# -- one person at a time ------------------------------------------------------
+
+EDITABLE = ("name", "topics", "timezone")
+
+
+def add_one(
+    engine: sa.Engine, sub: Subscriber, given: Collection[str], resubscribe: bool, now: datetime
+) -> Change:
+    """Add ``sub``, or change the fields named in ``given`` (of ``EDITABLE``) of the
+    stored subscriber with that address; see ``Store.add_subscriber``."""
+    key = sub.email.lower()
+    topics = ";".join(sub.topics)
+    wanted = {"email": sub.email, "name": sub.name, "topics": topics, "timezone": sub.timezone}
+    for _ in range(2):
+        with engine.begin() as conn:
+            row = _locked(conn, key)
+            if row is None:
+                insert = _insert(engine).values(
+                    email_key=key, active=True, updated_at=to_db(now), **wanted
+                )
+                if conn.execute(insert.on_conflict_do_nothing()).rowcount:
+                    return Change("added", to_subscriber(_locked(conn, key)))
+                continue  # added by someone else a moment ago: update theirs
+            changes = {
+                name: wanted[name]
+                for name in ("email", *EDITABLE)
+                if (name == "email" or name in given) and getattr(row, name) != wanted[name]
+            }
+            outcome = "updated" if changes else "unchanged"
+            if not row.active:
+                if not resubscribe:
+                    raise StillUnsubscribed(row.email, _left_at(row))
+                changes |= {"active": True, "unsubscribed_at": None}
+                outcome = "resubscribed"
+            if changes:
+                conn.execute(
+                    subscribers.update()
+                    .where(subscribers.c.id == row.id)
+                    .values(updated_at=to_db(now), **changes)
+                )
+            fields = tuple(f for f in ("email", *EDITABLE) if f in changes)
+            return Change(outcome, to_subscriber(_locked(conn, key)), fields)
+    raise AssertionError("unreachable: the row was added, then could not be found")
+
+
+def unsubscribe(engine: sa.Engine, email: str, now: datetime) -> Change:
+    """Mark one subscriber unsubscribed; see ``Store.unsubscribe``."""
+    key = clean_line(email).lower()
+    with engine.begin() as conn:
+        row = _locked(conn, key)
+        if row is None:
+            return Change("unknown", None)
+        if not row.active:
+            return Change("already", to_subscriber(row))
+        conn.execute(
+            subscribers.update()
+            .where(subscribers.c.id == row.id)
+            .values(active=False, unsubscribed_at=to_db(now), updated_at=to_db(now))
+        )
+        return Change("unsubscribed", to_subscriber(_locked(conn, key)))
+
+
+def to_subscriber(row) -> Subscriber:
+    return Subscriber(
+        id=row.id,
+        email=row.email,
+        name=row.name,
+        topics=[t for t in row.topics.split(";") if t],
+        timezone=row.timezone,
+        unsubscribed_at=None if row.active else _left_at(row),
+    )
+
+
+def _left_at(row) -> datetime:
+    # Set whenever active is false; a row some other tool turned off has only
+    # the time it last changed.
+    return from_db(row.unsubscribed_at or row.updated_at)  # type: ignore[return-value]
+
+
+def _locked(conn: sa.Connection, key: str):
+    """The row of ``key``, locked until the transaction ends (on SQLite the whole
+    database already is: every transaction begins IMMEDIATE)."""
+    query = sa.select(subscribers).where(subscribers.c.email_key == key)
+    return conn.execute(query.with_for_update()).first()
+
+
+def _insert(engine: sa.Engine):
+    return (postgresql if engine.dialect.name == "postgresql" else sqlite).insert(subscribers)
 
 
 def _bind(column: sa.Column, dialect: sa.Dialect, value):
