@@ -66,7 +66,7 @@ def subscribers_import(app: App, csv_file: Path, resubscribe: bool) -> None:
 
     if not csv_file.exists():  # a pipe or /dev/stdin is read as it streams in
         raise UsageProblem(f"{csv_file}: no such file")
-    bar = _ImportBar() if err.is_terminal else None
+    bar = _ImportBar() if _stderr_is_a_terminal() else None
     try:
         result = import_csv(
             csv_file,
@@ -106,6 +106,15 @@ def _print_warning(message: str, bar: _ImportBar | None = None) -> None:
     if bar:
         bar.stop()
     sys.stderr.write(f"warning: {message}\n")
+
+
+def _stderr_is_a_terminal() -> bool:
+    # Asked of the file itself: rich's own answer is yes under FORCE_COLOR, and a
+    # bar redrawn into a log file is a few hundred lines of escape codes.
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):  # replaced, or closed
+        return False
 
 
 class _ImportBar:
