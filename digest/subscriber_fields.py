@@ -37,7 +37,7 @@ def parse_subscriber(
         name=validate.clean_line(name),
         topics=list(parse_topics(topics)),
         timezone=parse_timezone(timezone),
-        unsubscribed_at=parse_left(left),
+        unsubscribed_at=parse_left(left) if left else None,
     )
 
 

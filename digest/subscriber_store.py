@@ -199,13 +199,23 @@ class SubscriberWriter:
         a stream of updates, the last one wins (and the first counts as updated).
         """
         rows: dict[str, Row] = {}
+        active = self.subscribed[0]
         for sub in chunk:
             key = sub.email.lower()
-            state = self.subscribed if sub.unsubscribed_at is None else self._left(sub)
-            rows[key] = (
-                sub,
-                (sub.email, key, sub.name, ";".join(sub.topics), sub.timezone, *state),
-            )
+            if sub.unsubscribed_at is None:
+                values = (
+                    sub.email,
+                    key,
+                    sub.name,
+                    ";".join(sub.topics),
+                    sub.timezone,
+                    active,
+                    None,
+                )
+            else:
+                values = (sub.email, key, sub.name, ";".join(sub.topics), sub.timezone)
+                values += self._left(sub)
+            rows[key] = (sub, values)
         self.replaced += len(chunk) - len(rows)  # this thread's own count
         return [rows[key] for key in sorted(rows)]
 

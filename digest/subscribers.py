@@ -346,7 +346,7 @@ class _Staging:
 
     def add(self, line: int, sub: Subscriber) -> None:
         key = sub.email.lower()
-        left = format_left(sub.unsubscribed_at) or None
+        left = format_left(sub.unsubscribed_at) if sub.unsubscribed_at else None
         self._rows.append(
             (line, key, sub.email, sub.name, ";".join(sub.topics), sub.timezone, left)
         )
