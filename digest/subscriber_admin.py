@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import os
+import stat
 from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -92,13 +93,24 @@ def export(
         if stream is None:
             raise ValueError("export needs an output file or a stream")
         return _write(store, stream, everyone)
-    tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
+    try:
+        if _not_a_file(output):  # /dev/stdout, a FIFO: written straight, nothing renamed
+            with output.open("w", encoding="utf-8", newline="") as handle:
+                return _write(store, handle, everyone)
+        # Beside the file a symlink points to: renaming over the link would replace it.
+        target = Path(os.path.realpath(output))
+        mode = stat.S_IMODE(target.stat().st_mode) if target.exists() else None
+    except OSError as err:
+        raise ConfigError(f"{output}: cannot write the export: {err.strerror or err}") from None
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
         with tmp.open("w", encoding="utf-8", newline="") as handle:
+            if mode is not None:  # a file kept private (0600) stays private
+                os.fchmod(handle.fileno(), mode)
             count = _write(store, handle, everyone)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, output)
+        os.replace(tmp, target)
     except OSError as err:
         tmp.unlink(missing_ok=True)
         raise ConfigError(f"{output}: cannot write the export: {err.strerror or err}") from None
@@ -106,6 +118,14 @@ def export(
         tmp.unlink(missing_ok=True)
         raise
     return count
+
+
+def _not_a_file(path: Path) -> bool:
+    """A device, FIFO or socket, or a name under /dev or /proc (``/dev/stdout`` leads,
+    through /proc, to whatever file the shell redirected to: never rename over that)."""
+    if os.path.abspath(path).startswith(("/dev/", "/proc/")):
+        return True
+    return path.exists() and not path.is_file()
 
 
 def _write(store: Store, handle: TextIO, everyone: bool) -> int:

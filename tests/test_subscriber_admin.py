@@ -317,3 +317,36 @@ def test_whatever_is_stored_exports_and_imports_back_the_same(store, tmp_path, p
     assert everyone(store) == (
         before if all_of_them else {k: v for k, v in before.items() if v[3] is None}
     )
+
+
+def test_export_over_a_symlink_writes_the_file_it_points_to_and_keeps_its_mode(store, tmp_path):
+    store.save_subscribers(ODD[:2])
+    private = tmp_path / "private.csv"
+    private.write_text("old\n")
+    private.chmod(0o600)
+    link = tmp_path / "latest.csv"
+    link.symlink_to(private.name)
+
+    export(store, link)
+
+    assert link.is_symlink()
+    assert private.read_text("utf-8") == exported(store)
+    assert private.stat().st_mode & 0o777 == 0o600
+
+
+def test_export_into_a_fifo_writes_straight_into_it(store, tmp_path):
+    import os
+    import threading
+
+    store.save_subscribers(ODD[:2])
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text("utf-8")))
+    reader.start()
+
+    assert export(store, fifo) == 2
+
+    reader.join(timeout=30)
+    assert got == [exported(store)]
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]

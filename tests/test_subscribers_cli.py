@@ -367,6 +367,23 @@ def test_output_into_a_pipe_that_closes_early_stops_quietly(tmp_path, command):
     assert reader.stderr.read() == b""
 
 
+def test_export_to_dev_stdout_is_the_same_as_to_stdout(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
+    env["DIGEST_DATABASE_URL"] = f"sqlite:///{tmp_path / 'd.db'}"
+    run_digest("subscribers", "add", "ana@example.com", "--name", "Ana", cwd=tmp_path, env=env)
+    with (tmp_path / "out.txt").open("w") as out:  # digest ... -o /dev/stdout > out.txt
+        subprocess.run(
+            [sys.executable, "-m", "digest", "subscribers", "export", "-o", "/dev/stdout"],
+            cwd=tmp_path,
+            env=env,
+            stdout=out,
+            check=True,
+        )
+    assert (
+        tmp_path / "out.txt"
+    ).read_text() == "email,name,topics,timezone\nana@example.com,Ana,,\n"
+
+
 def test_export_will_not_write_over_the_database(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
     env["DIGEST_DATABASE_URL"] = f"sqlite:///{tmp_path / 'd.db'}"

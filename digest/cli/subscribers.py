@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -349,8 +350,8 @@ def subscribers_export(app: App, output: Path | None, everyone: bool) -> None:
     """
     from digest.subscriber_admin import export
 
-    if output is not None and str(output) == "-":
-        output = None
+    if output is not None and (str(output) == "-" or _is_stdout(output)):
+        output = None  # -o /dev/stdout: the summary line must not land in the CSV
     if output is not None:
         refuse_our_files(output, app)
     with until_the_reader_leaves():
@@ -358,3 +359,10 @@ def subscribers_export(app: App, output: Path | None, everyone: bool) -> None:
         sys.stdout.flush()
     if output is not None:
         out.print(f"exported {count} subscriber(s) to {output}")
+
+
+def _is_stdout(path: Path) -> bool:
+    try:
+        return os.path.samestat(os.stat(path), os.fstat(sys.stdout.fileno()))
+    except (OSError, ValueError, AttributeError):
+        return False
