@@ -152,6 +152,27 @@ def test_on_a_terminal_the_list_is_a_table_printed_a_page_at_a_time(tmp_path, mo
     assert shown.rstrip().endswith("5 subscriber(s)")
 
 
+def test_on_a_terminal_list_all_marks_who_left_with_the_date(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DIGEST_DATABASE_URL", f"sqlite:///{tmp_path / 'd.db'}")
+    monkeypatch.delenv("DIGEST_CONFIG", raising=False)
+    screen = io.StringIO()
+    monkeypatch.setattr(cli_module, "out", Console(file=screen, force_terminal=True, width=200))
+    runner = CliRunner()
+    for email in ("ana@example.com", "bo@example.org"):
+        assert runner.invoke(cli, ["subscribers", "add", email]).exit_code == 0
+    assert runner.invoke(cli, ["subscribers", "remove", "ana@example.com"]).exit_code == 0
+    screen.truncate(0)
+
+    assert runner.invoke(cli, ["subscribers", "list", "--all"]).exit_code == 0
+
+    shown = re.sub("\x1b\\[[0-9;]*m", "", screen.getvalue())
+    assert re.search(r"email +name +topics +timezone +unsubscribed", shown)
+    assert re.search(r"ana@example\.com .*UTC \(default\) +\d{4}-\d\d-\d\d \d\d:\d\d UTC", shown)
+    assert re.search(r"bo@example\.org .*UTC \(default\) *$", shown, re.MULTILINE)
+    assert shown.rstrip().endswith("2 subscriber(s), 1 of them unsubscribed")
+
+
 def test_a_full_disk_under_the_temporary_file_is_one_line_not_a_traceback(tmp_path):
     """A real fault: the child may write no file larger than 2 MB (RLIMIT_FSIZE)."""
     path = tmp_path / "wide.csv"
