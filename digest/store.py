@@ -3,8 +3,9 @@
 SQLAlchemy Core on SQLite (the default, one machine) or PostgreSQL (larger
 installs, several senders). The tables are in ``schema``; opening a store
 creates them on first use and upgrades an older database. Writes of many
-records have modules of their own (``article_store``, ``subscriber_store``);
-the ledger's queries are in ``ledger``.
+records have modules of their own (``article_store``, ``subscriber_store``),
+and so do changes to one subscriber (``membership``); the ledger's queries
+are in ``ledger``.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from digest import article_store, database, subscriber_store
+from digest import article_store, database, membership, subscriber_store
 from digest.article_store import SaveResult
 from digest.clock import utcnow
 from digest.errors import ConfigError, InputError
+from digest.membership import to_subscriber
 from digest.models import Article, Change, StoredArticle, Subscriber
 from digest.schema import (
     MIGRATION_LOCK,
@@ -32,7 +34,6 @@ from digest.schema import (
     subscribers,
     to_db,
 )
-from digest.subscriber_store import to_subscriber
 from digest.validate import clean_line
 
 
@@ -211,7 +212,7 @@ class Store:
         self,
         subscriber: Subscriber,
         *,
-        given: Collection[str] = subscriber_store.EDITABLE,
+        given: Collection[str] = membership.EDITABLE,
         resubscribe: bool = False,
         now: datetime | None = None,
     ) -> Change:
@@ -223,9 +224,7 @@ class Store:
         ``resubscribe``. Returns what was done (added, updated, unchanged,
         resubscribed) with the stored subscriber; one transaction.
         """
-        return subscriber_store.add_one(
-            self.engine, subscriber, given, resubscribe, now or utcnow()
-        )
+        return membership.add_one(self.engine, subscriber, given, resubscribe, now or utcnow())
 
     def unsubscribe(self, email: str, now: datetime | None = None) -> Change:
         """Unsubscribe the subscriber with this address (any case): the one home for it.
@@ -235,7 +234,7 @@ class Store:
         when), ``already`` after, ``unknown`` for an address never stored.
         The row and its ledger history stay; the next batch claimed skips them.
         """
-        return subscriber_store.unsubscribe(self.engine, email, now or utcnow())
+        return membership.unsubscribe(self.engine, email, now or utcnow())
 
     def list_subscribers(self, active_only: bool = True) -> Iterator[Subscriber]:
         """Subscribers by address; with ``active_only=False`` those who left too
