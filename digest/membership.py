@@ -41,7 +41,10 @@ def add_one(
                 insert = _insert(engine).values(
                     email_key=key, active=True, updated_at=to_db(now), **wanted
                 )
-                if conn.execute(insert.on_conflict_do_nothing()).rowcount:
+                # RETURNING, not rowcount: SQLAlchemy adds a RETURNING of its own
+                # on PostgreSQL, and then rowcount is -1 whether a row went in or not.
+                inserted = insert.on_conflict_do_nothing().returning(subscribers.c.id)
+                if conn.execute(inserted).first() is not None:
                     return Change("added", to_subscriber(_locked(conn, key)))
                 continue  # added by someone else a moment ago: update theirs
             changes = {

@@ -350,3 +350,30 @@ def test_export_into_a_fifo_writes_straight_into_it(store, tmp_path):
     reader.join(timeout=30)
     assert got == [exported(store)]
     assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_eight_adds_of_one_new_address_at_once_add_it_once(db_url):
+    """On PostgreSQL the row cannot be locked before it exists: the inserts race, and the
+    losers find the winner's row and update it. (SQLite takes turns.)"""
+    import threading
+
+    stores = [Store(db_url) for _ in range(8)]
+    start = threading.Barrier(len(stores))
+    outcomes = []
+
+    def add_as(i: int) -> None:
+        start.wait()
+        outcomes.append(stores[i].add_subscriber(subscriber("race@example.com", name=f"N{i}")))
+
+    threads = [threading.Thread(target=add_as, args=(i,)) for i in range(len(stores))]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert [c.outcome for c in outcomes].count("added") == 1
+        assert len(outcomes) == 8
+        assert len(list(stores[0].list_subscribers(active_only=False))) == 1
+    finally:
+        for store in stores:
+            store.close()
