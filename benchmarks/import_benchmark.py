@@ -4,10 +4,10 @@ Writes a CSV of N subscribers (addresses in shuffled order, names with
 non-ASCII letters, topics from 200 choices, a timezone on most rows), then
 runs the real ``digest subscribers import`` twice in a subprocess: into an
 empty store (every row added), then again with every name changed (every row
-updated). For each run it prints wall seconds, rows per second, CPU and the
-child's peak RSS (from ``wait4``, the same kernel figure as
-``getrusage(RUSAGE_CHILDREN)``, which is printed at the end as the peak of
-all runs).
+updated), then ``digest subscribers export -o FILE`` of them all. For each
+run it prints wall seconds, rows per second, CPU and the child's peak RSS
+(from ``wait4``, the same kernel figure as ``getrusage(RUSAGE_CHILDREN)``,
+which is printed at the end as the peak of all runs).
 
     .venv/bin/python benchmarks/import_benchmark.py                  # 1,000,000 rows, SQLite
     .venv/bin/python benchmarks/import_benchmark.py -n 200000
@@ -56,10 +56,15 @@ def write_csv(path: Path, n: int, seed: int, suffix: str = "") -> None:
 
 def run_import(csv_file: Path, env: dict, workdir: Path) -> tuple[float, float, float, str]:
     """Wall seconds, peak RSS (MB), CPU seconds and the summary line of one import."""
+    return run_subscribers(["import", str(csv_file)], env, workdir)
+
+
+def run_subscribers(args: list[str], env: dict, workdir: Path) -> tuple[float, float, float, str]:
+    """Wall seconds, peak RSS (MB), CPU seconds and the last line of ``digest subscribers``."""
     with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
         started = time.perf_counter()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "digest", "subscribers", "import", str(csv_file)],
+            [sys.executable, "-m", "digest", "subscribers", *args],
             cwd=workdir,
             env=env,
             stdout=stdout,
@@ -72,7 +77,8 @@ def run_import(csv_file: Path, env: dict, workdir: Path) -> tuple[float, float, 
         said, problems = stdout.read().decode(), stderr.read().decode()
     if os.waitstatus_to_exitcode(status) != 0:
         print(said, problems[-2000:])
-        raise SystemExit(f"digest subscribers import exited {os.waitstatus_to_exitcode(status)}")
+        code = os.waitstatus_to_exitcode(status)
+        raise SystemExit(f"digest subscribers {args[0]} exited {code}")
     line = said.strip().splitlines()[-1]
     return wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, line
 
@@ -108,6 +114,17 @@ def main() -> None:
                 f"peak RSS {rss:.0f} MB, CPU {cpu:.1f} s"
             )
             print(f"  digest said: {line}")
+        exported = work / "export.csv"
+        wall, rss, cpu, line = run_subscribers(["export", "-o", str(exported)], env, work)
+        with exported.open("rb") as handle:
+            lines = sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b""))
+        print(
+            f"export, {where}: {args.n:,} rows in {wall:.1f} s = {args.n / wall:,.0f} rows/s, "
+            f"peak RSS {rss:.0f} MB, CPU {cpu:.1f} s, {exported.stat().st_size / 1e6:.0f} MB"
+        )
+        print(f"  digest said: {line}")
+        if lines != args.n + 1:
+            raise SystemExit(f"the export has {lines} lines, not {args.n + 1}")
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         print(f"peak RSS of any child (RUSAGE_CHILDREN): {peak:.0f} MB")
 

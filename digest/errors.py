@@ -33,6 +33,19 @@ class InputError(DigestError):
         self.reason = reason
 
 
+class StillUnsubscribed(DigestError):
+    """Adding someone who unsubscribed: refused unless the caller says to resubscribe them.
+
+    An unsubscribe is the person's own word; nothing signs them up again by
+    accident (an old list imported, an operator's slip).
+    """
+
+    def __init__(self, email: str, when) -> None:
+        super().__init__(f"{email} unsubscribed on {when:%Y-%m-%d %H:%M} UTC")
+        self.email = email
+        self.when = when
+
+
 class DeliveryError(DigestError):
     """A provider refused or failed a message or a batch.
 

@@ -46,6 +46,21 @@ class Subscriber:
     topics: list[str] = field(default_factory=list)  # empty: everything
     timezone: str | None = None  # None: the configured default
     id: int = 0
+    unsubscribed_at: datetime | None = None  # aware, UTC; None: subscribed
+
+
+@dataclass(frozen=True)
+class Change:
+    """What adding or removing one person did: the line the CLI prints, the page the web shows.
+
+    ``outcome`` is one of added, updated, unchanged, resubscribed (adding);
+    unsubscribed, already, unknown (removing). ``subscriber`` is the stored
+    row afterwards (None when unknown); ``fields`` names what an update changed.
+    """
+
+    outcome: str
+    subscriber: Subscriber | None
+    fields: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from digest import validate
 from digest.validate import clean_line
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 MIGRATION_LOCK = 0x6469676573740001  # a PostgreSQL advisory lock key: "digest", 1
 
 MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {}
@@ -72,6 +72,9 @@ subscribers = sa.Table(
     sa.Column("timezone", sa.String(64)),  # NULL: the configured default
     sa.Column("active", sa.Boolean, nullable=False, default=True),
     sa.Column("updated_at", sa.DateTime, nullable=False),
+    # When they unsubscribed (schema version 5): set exactly when ``active`` is
+    # false. ``active`` stays, as the last column the segment index needs.
+    sa.Column("unsubscribed_at", sa.DateTime),
     sa.Index("ix_subscribers_segment", "timezone", "topics", "active", "id"),
 )
 
@@ -217,6 +220,19 @@ def _clean_rows(conn: sa.Connection, table: sa.Table, cleaners: dict) -> None:
             )
 
 
+def _add_unsubscribed_at(conn: sa.Connection) -> None:
+    """Version 5: subscribers.unsubscribed_at. Who left before it existed left at the
+    latest when their row last changed, so that is the date they are given."""
+    kind = sa.DateTime().compile(dialect=conn.dialect)
+    conn.execute(sa.text(f"ALTER TABLE subscribers ADD COLUMN unsubscribed_at {kind}"))
+    conn.execute(
+        subscribers.update()
+        .where(subscribers.c.active == sa.false())
+        .values(unsubscribed_at=subscribers.c.updated_at)
+    )
+
+
 MIGRATIONS[2] = _add_url_key
 MIGRATIONS[3] = _index_first_seen
 MIGRATIONS[4] = _clean_stored_text
+MIGRATIONS[5] = _add_unsubscribed_at

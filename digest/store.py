@@ -3,23 +3,25 @@
 SQLAlchemy Core on SQLite (the default, one machine) or PostgreSQL (larger
 installs, several senders). The tables are in ``schema``; opening a store
 creates them on first use and upgrades an older database. Writes of many
-records have modules of their own (``article_store``, ``subscriber_store``);
-the ledger's queries are in ``ledger``.
+records have modules of their own (``article_store``, ``subscriber_store``),
+and so do changes to one subscriber (``membership``); the ledger's queries
+are in ``ledger``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from datetime import datetime
 
 import sqlalchemy as sa
 
-from digest import article_store, database, subscriber_store
+from digest import article_store, database, membership, subscriber_store
 from digest.article_store import SaveResult
 from digest.clock import utcnow
 from digest.errors import ConfigError, InputError
-from digest.models import Article, StoredArticle, Subscriber
+from digest.membership import to_subscriber
+from digest.models import Article, Change, StoredArticle, Subscriber
 from digest.schema import (
     MIGRATION_LOCK,
     MIGRATIONS,
@@ -173,14 +175,20 @@ class Store:
         *,
         resubscribe: bool = False,
         on_refused: Callable[[Subscriber, str], None] | None = None,
+        progress: Callable[[int], None] | None = None,
     ) -> dict[str, int]:
         """Add or update subscribers, matched by email case-insensitively.
 
         ``items`` is consumed as a stream, written in large statements and
         committed every 200,000 rows (see ``subscriber_store``): memory stays
         flat, and a sender waiting for SQLite's write lock waits a couple of
-        seconds, not for a whole import. An update never re-activates someone
-        who unsubscribed, unless ``resubscribe``.
+        seconds, not for a whole import. ``progress(rows)`` is told how many
+        are written, every 10,000.
+
+        An update never re-activates someone who unsubscribed, unless
+        ``resubscribe``. A subscriber with ``unsubscribed_at`` (a row of an
+        export that includes those who left) is added as unsubscribed, and
+        never re-activated, even with ``resubscribe``.
 
         Values are checked before they get here (``validate``); should the
         database still refuse a row, its statement's rows are written again
@@ -190,7 +198,7 @@ class Store:
         """
         refused: list[tuple[Subscriber, str]] = []
         counts = subscriber_store.save(
-            self, items, resubscribe, on_refused or (lambda *r: refused.append(r))
+            self, items, resubscribe, on_refused or (lambda *r: refused.append(r)), progress
         )
         if refused:
             sub, reason = refused[0]
@@ -200,7 +208,37 @@ class Store:
             )
         return counts
 
+    def add_subscriber(
+        self,
+        subscriber: Subscriber,
+        *,
+        given: Collection[str] = membership.EDITABLE,
+        resubscribe: bool = False,
+        now: datetime | None = None,
+    ) -> Change:
+        """Add one subscriber, or update the one with that address (any case).
+
+        Of a stored subscriber only the fields named in ``given`` (name,
+        topics, timezone) change, and the address's spelling. Someone who
+        unsubscribed is refused with ``StillUnsubscribed``, unless
+        ``resubscribe``. Returns what was done (added, updated, unchanged,
+        resubscribed) with the stored subscriber; one transaction.
+        """
+        return membership.add_one(self.engine, subscriber, given, resubscribe, now or utcnow())
+
+    def unsubscribe(self, email: str, now: datetime | None = None) -> Change:
+        """Unsubscribe the subscriber with this address (any case): the one home for it.
+
+        The CLI's ``subscribers remove`` and the web's unsubscribe link both
+        come here. Idempotent: ``unsubscribed`` the first time (recording
+        when), ``already`` after, ``unknown`` for an address never stored.
+        The row and its ledger history stay; the next batch claimed skips them.
+        """
+        return membership.unsubscribe(self.engine, email, now or utcnow())
+
     def list_subscribers(self, active_only: bool = True) -> Iterator[Subscriber]:
+        """Subscribers by address; with ``active_only=False`` those who left too
+        (each with ``unsubscribed_at``). Streamed: memory does not grow with them."""
         query = sa.select(subscribers).order_by(subscribers.c.email_key)
         if active_only:
             query = query.where(subscribers.c.active)
@@ -208,7 +246,7 @@ class Store:
         # never fetched at once.
         with self.engine.connect().execution_options(yield_per=1_000) as conn:
             for row in conn.execute(query):
-                yield _subscriber(row)
+                yield to_subscriber(row)
 
     def subscriber_widths(self, active_only: bool = True) -> dict[str, int]:
         """The longest email, name, topics ("; "-joined) and timezone, in characters.
@@ -237,7 +275,7 @@ class Store:
             row = conn.execute(
                 sa.select(subscribers).where(subscribers.c.email_key == email.lower())
             ).first()
-        return _subscriber(row) if row else None
+        return to_subscriber(row) if row else None
 
     def subscriber_timezones(self, default: str) -> list[str]:
         """Every delivery timezone with at least one active subscriber."""
@@ -260,16 +298,6 @@ def _article(row) -> StoredArticle:
         keywords=json.loads(row.keywords),
         published=from_db(row.published),
         first_seen=from_db(row.first_seen),
-    )
-
-
-def _subscriber(row) -> Subscriber:
-    return Subscriber(
-        id=row.id,
-        email=row.email,
-        name=row.name,
-        topics=[t for t in row.topics.split(";") if t],
-        timezone=row.timezone,
     )
 
 

@@ -62,8 +62,10 @@ def save(
     items: Iterable[Subscriber],
     resubscribe: bool,
     on_refused: Callable[[Subscriber, str], None],
+    progress: Callable[[int], None] | None = None,
 ) -> dict[str, int]:
-    """Write ``items``; see ``Store.save_subscribers``."""
+    """Write ``items``; see ``Store.save_subscribers``. ``progress`` gets the number
+    of rows written so far, after each chunk."""
     writer = SubscriberWriter(store.engine, resubscribe)
     # A private in-memory SQLite database exists once per thread: write it inline.
     inline = store.is_sqlite and store.engine.url.database in (None, "", ":memory:")
@@ -77,15 +79,21 @@ def save(
             return done
 
         pending: Future | None = None
+        written = in_flight = 0
         try:
             for chunk in chunks(items, CHUNK):
                 rows = writer.prepare(chunk)
                 if pending is not None:
                     pending.result()  # one chunk in flight at most: memory stays flat
-                pending = run(writer.write, rows)
+                    written += in_flight
+                    if progress:
+                        progress(written)
+                pending, in_flight = run(writer.write, rows), len(chunk)
             if pending is not None:
                 pending.result()
             run(writer.commit).result()
+            if progress:
+                progress(written + in_flight)
         finally:
             # Whatever stopped the stream, the open transaction is rolled back
             # (earlier ones stay) and the connection goes back to the pool.
@@ -98,13 +106,22 @@ def save(
 class SubscriberWriter:
     """Chunks of subscribers into their table: one connection, used by one thread.
 
-    The upsert is rendered once for the dialect and the two constant values
-    converted once with SQLAlchemy's own type processors; the driver gets
+    The upsert is rendered once for the dialect and its usual values (active,
+    the time) converted once with SQLAlchemy's own type processors; the driver gets
     plain tuples (SQLAlchemy's executemany would convert every value of every
     row in Python, ~10 µs a row).
     """
 
-    COLUMNS = ("email", "email_key", "name", "topics", "timezone", "active", "updated_at")
+    COLUMNS = (
+        "email",
+        "email_key",
+        "name",
+        "topics",
+        "timezone",
+        "active",
+        "unsubscribed_at",
+        "updated_at",
+    )
 
     def __init__(self, engine: sa.Engine, resubscribe: bool) -> None:
         self.engine = engine
@@ -122,32 +139,44 @@ class SubscriberWriter:
         self.arrays = dialect.name == "postgresql"
         self.row_marks = f"({', '.join([self.mark] * len(self.COLUMNS))})"
 
-        def on_conflict(columns: list[str]) -> str:
+        def on_conflict(columns: list[str], extra: dict[str, str] | None = None) -> str:
             # The WHERE leaves rows alone whose values are the same: importing
             # a file again rewrites nothing.
+            assign = {c: f"excluded.{c}" for c in [*columns, "updated_at"]} | (extra or {})
+            changed = [f"{table}.{c} {differs} excluded.{c}" for c in columns]
+            if extra:
+                changed.append(f"(excluded.active AND NOT {table}.active)")
             return (
                 " ON CONFLICT (email_key) DO UPDATE SET "
-                + ", ".join(f"{c} = excluded.{c}" for c in [*columns, "updated_at"])
+                + ", ".join(f"{c} = {value}" for c, value in assign.items())
                 + " WHERE "
-                + " OR ".join(f"{table}.{c} {differs} excluded.{c}" for c in columns)
+                + " OR ".join(changed)
             )
 
-        # "active" is set on insert only: an import never re-activates someone
-        # who unsubscribed, unless asked to.
-        segment = ["topics", "timezone", *(["active"] if resubscribe else [])]
+        # "active" and "unsubscribed_at" are set on insert only: an import
+        # never re-activates someone who unsubscribed, unless asked to, and
+        # then only from a row that does not itself say they unsubscribed.
+        back = {
+            "active": f"{table}.active OR excluded.active",
+            "unsubscribed_at": (
+                f"CASE WHEN excluded.active THEN NULL ELSE {table}.unsubscribed_at END"
+            ),
+        }
+        segment = (["topics", "timezone"], back if resubscribe else None)
         if self.arrays:
-            self.on_conflict: tuple[str, ...] = (on_conflict(["email", "name", *segment]),)
+            self.on_conflict: tuple[str, ...] = (
+                on_conflict(["email", "name", *segment[0]], segment[1]),
+            )
         else:
             # Two statements over the same rows: the first inserts new rows and
             # updates address and name, the second the columns of the segment
             # index. SQLite rewrites an index whenever its columns are assigned,
             # even to the same value: one statement made renaming everyone take
             # twice as long. (PostgreSQL compares the values, so one will do.)
-            self.on_conflict = (on_conflict(["email", "name"]), on_conflict(segment))
-        self.constants = tuple(
-            _bind(subscribers.c[name], dialect, value)
-            for name, value in (("active", True), ("updated_at", to_db(utcnow())))
-        )
+            self.on_conflict = (on_conflict(["email", "name"]), on_conflict(*segment))
+        self.dialect = dialect
+        self.subscribed = (_bind(subscribers.c.active, dialect, True), None)
+        self.constants = (_bind(subscribers.c.updated_at, dialect, to_db(utcnow())),)
         self.per_statement = ROWS_PER_STATEMENT
         self._conn: sa.Connection | None = None
         self._transaction: sa.RootTransaction | None = None
@@ -162,11 +191,35 @@ class SubscriberWriter:
         a stream of updates, the last one wins (and the first counts as updated).
         """
         rows: dict[str, Row] = {}
+        active = self.subscribed[0]
         for sub in chunk:
             key = sub.email.lower()
-            rows[key] = (sub, (sub.email, key, sub.name, ";".join(sub.topics), sub.timezone))
+            if sub.unsubscribed_at is None:
+                values = (
+                    sub.email,
+                    key,
+                    sub.name,
+                    ";".join(sub.topics),
+                    sub.timezone,
+                    active,
+                    None,
+                )
+            else:
+                values = (sub.email, key, sub.name, ";".join(sub.topics), sub.timezone)
+                values += self._left(sub)
+            rows[key] = (sub, values)
         self.replaced += len(chunk) - len(rows)  # this thread's own count
         return [rows[key] for key in sorted(rows)]
+
+    def _left(self, sub: Subscriber) -> tuple:
+        """``active`` and ``unsubscribed_at`` of a row that says they unsubscribed."""
+        when = to_db(sub.unsubscribed_at)
+        if self.arrays:  # goes in a text array, cast back in the statement
+            return (False, when.isoformat(sep=" ") if when else None)
+        return (
+            _bind(subscribers.c.active, self.dialect, False),
+            _bind(subscribers.c.unsubscribed_at, self.dialect, when),
+        )
 
     def write(self, rows: list[Row]) -> None:
         conn = self._connection()
@@ -212,8 +265,15 @@ class SubscriberWriter:
 
     def _upsert(self, conn: sa.Connection, rows: list[tuple]) -> None:
         if self.arrays:
-            source = "SELECT *, %s, %s FROM unnest(" + ", ".join(["%b::text[]"] * 5) + ")"
-            params = (*self.constants, *(list(column) for column in zip(*rows, strict=True)))
+            # "active" is worked out from the date (one array fewer to send).
+            source = (
+                "SELECT e, k, n, t, z, u IS NULL, u::timestamp, %s FROM unnest("
+                + ", ".join(["%b::text[]"] * 6)
+                + ") AS r(e, k, n, t, z, u)"
+            )
+            columns = list(zip(*rows, strict=True))
+            del columns[5]  # active
+            params = (*self.constants, *(list(column) for column in columns))
         else:
             source = "VALUES " + ", ".join([self.row_marks] * len(rows))
             params = tuple(itertools.chain.from_iterable(row + self.constants for row in rows))

@@ -4,7 +4,9 @@ Header ``email,name,topics,timezone`` (in any order; other columns are
 ignored); ``topics`` separated by ``;`` (empty means everything);
 ``timezone`` an IANA name (empty means the configured default). UTF-8 (a BOM
 is fine) or Windows-1252; ``\\r\\n``, ``\\n`` or ``\\r`` line ends; quoted
-fields may hold commas and doubled quotes.
+fields may hold commas and doubled quotes. An optional ``unsubscribed_at``
+column (written by ``subscribers export --all``) marks people who left: they
+are added unsubscribed, and never re-activated.
 
 A subscriber is one line, and each physical line is parsed on its own. A CSV
 reader would take everything up to the next quote character as one field, so
@@ -21,11 +23,11 @@ several times faster than in file order (see ``subscriber_store``).
 from __future__ import annotations
 
 import csv
-import functools
 import itertools
 import operator
+import os
 import sqlite3
-import zoneinfo
+import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,14 +35,16 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from digest import validate
 from digest.errors import ConfigError, InputError
-from digest.grouping import keyword_key
 from digest.models import Subscriber
 from digest.sources.base import decode
+from digest.subscriber_fields import format_left, parse_left, parse_subscriber
+
+__all__ = ["COLUMNS", "ImportResult", "SubscriberCSV", "import_csv", "parse_subscriber"]
 
 if TYPE_CHECKING:
     from digest.store import Store
 
-COLUMNS = ("email", "name", "topics", "timezone")
+COLUMNS = ("email", "name", "topics", "timezone", "unsubscribed_at")
 EXPECTED = "expected a header line such as email,name,topics,timezone"
 # Longest line read, in bytes. The longest valid row (a full name, 50 topics
 # of 100 characters) is about 5 KB in UTF-8; a file without line ends, or
@@ -61,6 +65,16 @@ class ImportResult:
     warnings: int = 0  # values kept, but changed (a name shortened)
 
 
+@dataclass(frozen=True)
+class ImportProgress:
+    """How far an import is, for a progress bar: told every 2,500 lines or 10,000 rows."""
+
+    stage: str  # "reading" the file (done and total in bytes) or "writing" rows
+    done: int
+    total: int | None  # None: unknown (a pipe)
+    rows: int  # lines read so far, or rows to write
+
+
 def import_csv(
     path: Path,
     store: Store,
@@ -68,6 +82,7 @@ def import_csv(
     on_warning: WarningSink,
     *,
     resubscribe: bool = False,
+    progress: Callable[[ImportProgress], None] | None = None,
 ) -> ImportResult:
     """Add or update the subscribers of ``path`` in ``store``.
 
@@ -75,10 +90,11 @@ def import_csv(
     order, once the whole file is read; the rest are stored. Raises
     ``ConfigError`` when the file as a whole cannot be used (unreadable, no
     ``email`` column). People who unsubscribed stay unsubscribed unless
-    ``resubscribe``.
+    ``resubscribe``; a row with an ``unsubscribed_at`` is never re-activated.
+    ``progress`` is told how far the reading and then the writing is.
     """
     try:
-        return _import(path, store, on_error, on_warning, resubscribe)
+        return _import(path, store, on_error, on_warning, resubscribe, progress)
     except sqlite3.Error as err:  # the temporary file's, not the store's (SQLAlchemy wraps those)
         raise InputError(
             str(path), f"sorting the rows in a temporary file failed: {err} (is TMPDIR full?)"
@@ -86,11 +102,16 @@ def import_csv(
 
 
 def _import(
-    path: Path, store: Store, on_error: ErrorSink, on_warning: WarningSink, resubscribe: bool
+    path: Path,
+    store: Store,
+    on_error: ErrorSink,
+    on_warning: WarningSink,
+    resubscribe: bool,
+    progress: Callable[[ImportProgress], None] | None,
 ) -> ImportResult:
     result = ImportResult()
     with SubscriberCSV(path) as rows:
-        for line, is_error, message in rows.read():
+        for line, is_error, message in rows.read(progress):
             if is_error:
                 result.rejected += 1
                 on_error(InputError(f"{path}:{line}", message))
@@ -103,7 +124,14 @@ def _import(
             where = f"{path}:{rows.line_of(subscriber.email) or '?'}"
             on_error(InputError(where, f"refused by the database: {reason}"))
 
-        counts = store.save_subscribers(rows, resubscribe=resubscribe, on_refused=refused)
+        written = None
+        if progress:
+            total = rows.count()
+            progress(ImportProgress("writing", 0, total, total))
+            written = lambda n: progress(ImportProgress("writing", n, total, total))  # noqa: E731
+        counts = store.save_subscribers(
+            rows, resubscribe=resubscribe, on_refused=refused, progress=written
+        )
     result.added, result.updated = counts["added"], counts["updated"]
     return result
 
@@ -133,7 +161,7 @@ class SubscriberCSV:
         except BaseException:
             self._file.close()
             raise
-        self._pick = operator.itemgetter(*positions)  # email, name, topics, timezone
+        self._pick = operator.itemgetter(*positions)  # in the order of COLUMNS
         self._needed = max(positions) + 1  # fields a row is padded to with empty ones
         self._staging = _Staging()
 
@@ -147,13 +175,19 @@ class SubscriberCSV:
         self._file.close()
         self._staging.close()
 
-    def read(self) -> Iterator[tuple[int, bool, str]]:
+    def read(
+        self, progress: Callable[[ImportProgress], None] | None = None
+    ) -> Iterator[tuple[int, bool, str]]:
+        size = self._size()
         try:
             for number, raw in self._lines:
                 try:
                     self._stage(number, raw)
                 except ValueError as err:
                     self._staging.note(number, True, str(err))
+                if progress and not number % 2_500:
+                    done = self._file.tell() if size is not None else 0
+                    progress(ImportProgress("reading", done, size, number))
         except OSError as err:
             raise InputError(str(self.path), f"read failed: {err.strerror or err}") from None
         return self._staging.finish()
@@ -161,11 +195,23 @@ class SubscriberCSV:
     def __iter__(self) -> Iterator[Subscriber]:
         return self._staging.subscribers()
 
+    def count(self) -> int:
+        """How many subscribers iterating will yield (after ``read``)."""
+        return self._staging.count()
+
+    def _size(self) -> int | None:
+        """The file's size, when it is a regular file (not a pipe)."""
+        try:
+            info = os.fstat(self._file.fileno())
+        except OSError:
+            return None
+        return info.st_size if stat.S_ISREG(info.st_mode) else None
+
     def line_of(self, email: str) -> int | None:
         """The line ``email`` was read from."""
         return self._staging.line_of(email.lower())
 
-    def _header(self) -> tuple[tuple[int, int, int, int], int]:
+    def _header(self) -> tuple[tuple[int, ...], int]:
         for number, raw in self._lines:
             if raw is None:
                 raise ConfigError(
@@ -194,7 +240,7 @@ class SubscriberCSV:
         # A missing column reads as the empty field every row is padded with.
         width = len(columns)
         positions = tuple(columns.index(c) if c in columns else width for c in COLUMNS)
-        return positions, width  # type: ignore[return-value]
+        return positions, width
 
     def _stage(self, number: int, raw: bytes | None) -> None:
         """Keep the subscriber on one line; ValueError says what is wrong with it."""
@@ -222,67 +268,6 @@ class SubscriberCSV:
                 number, False, f"name longer than {validate.MAX_NAME} characters, shortened"
             )
         self._staging.add(number, subscriber)
-
-
-def parse_subscriber(
-    email: str, name: str = "", topics: str = "", timezone: str = ""
-) -> Subscriber:
-    """A subscriber from the raw text of its fields, held to the rules in ``validate``.
-
-    Control characters and bidirectional overrides are removed from every
-    field and white space folded; ValueError says what cannot be used. The
-    name comes back whole, however long: the caller shortens it and says so.
-    """
-    address = validate.clean_line(email)
-    if address.lower() == "email":
-        raise ValueError("a second header line (were two files joined?)")
-    return Subscriber(
-        email=validate.check_email(address),
-        name=validate.clean_line(name),
-        topics=list(_topics(topics)),
-        timezone=_timezone(timezone),
-    )
-
-
-@functools.lru_cache(maxsize=4096)
-def _topics(raw: str) -> tuple[str, ...]:
-    """A topics field: ``;``-separated, each cleaned, repeats (by keyword key) dropped."""
-    found: dict[str, str] = {}
-    for part in raw.split(";"):
-        topic = validate.clean_line(part)
-        if not topic:
-            continue
-        if len(topic) > validate.MAX_KEYWORD:
-            raise ValueError(
-                f"topic longer than {validate.MAX_KEYWORD} characters: "
-                f"{validate.shorten(topic, 40)!r}"
-            )
-        found.setdefault(keyword_key(topic), topic)
-    if len(found) > validate.MAX_KEYWORDS:
-        raise ValueError(f"{len(found)} topics; at most {validate.MAX_KEYWORDS} are allowed")
-    size = validate.key_bytes(";".join(found.values()))
-    if size > validate.MAX_KEY_BYTES:
-        raise ValueError(
-            f"the topics take {size} bytes in all; at most {validate.MAX_KEY_BYTES} are allowed"
-        )
-    return tuple(found.values())
-
-
-@functools.lru_cache(maxsize=1024)
-def _timezone(raw: str) -> str | None:
-    name = validate.clean_line(raw)
-    if not name:
-        return None
-    try:
-        return validate.check_timezone(name)
-    except ValueError as err:
-        meant = _zones_by_folded_name().get(name.casefold())
-        raise ValueError(f"{err}; did you mean {meant!r}?" if meant else str(err)) from None
-
-
-@functools.cache
-def _zones_by_folded_name() -> dict[str, str]:
-    return {zone.casefold(): zone for zone in zoneinfo.available_timezones()}
 
 
 def _split(text: str) -> list[str]:
@@ -348,19 +333,23 @@ class _Staging:
         self._db.executescript(
             """
             CREATE TABLE staged (line INTEGER PRIMARY KEY, key TEXT NOT NULL, email TEXT NOT NULL,
-                                 name TEXT NOT NULL, topics TEXT NOT NULL, timezone TEXT);
+                                 name TEXT NOT NULL, topics TEXT NOT NULL, timezone TEXT,
+                                 left TEXT);
             CREATE TABLE notes (line INTEGER NOT NULL, error INTEGER NOT NULL,
                                 message TEXT NOT NULL);
             """
         )
         self._db.execute("BEGIN")  # never committed: a commit would write every page out
         limit = self._db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-        self._per_statement = min(500, limit // 6)
+        self._per_statement = min(500, limit // 7)
         self._rows: list[tuple] = []
 
     def add(self, line: int, sub: Subscriber) -> None:
         key = sub.email.lower()
-        self._rows.append((line, key, sub.email, sub.name, ";".join(sub.topics), sub.timezone))
+        left = format_left(sub.unsubscribed_at) if sub.unsubscribed_at else None
+        self._rows.append(
+            (line, key, sub.email, sub.name, ";".join(sub.topics), sub.timezone, left)
+        )
         if len(self._rows) == self._per_statement:
             self._flush()
 
@@ -371,7 +360,7 @@ class _Staging:
         # Many rows a statement: the driver takes Python's lock back after each
         # (see ``subscriber_store``).
         if self._rows:
-            marks = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(self._rows))
+            marks = ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(self._rows))
             flat = tuple(itertools.chain.from_iterable(self._rows))
             self._db.execute(f"INSERT INTO staged VALUES {marks}", flat)
             self._rows = []
@@ -382,7 +371,7 @@ class _Staging:
         # Statement by statement: executescript() would commit first. The index
         # holds whole rows, so reading them in its order is one sequential scan.
         self._db.execute(
-            "CREATE INDEX staged_by_key ON staged (key, line, email, name, topics, timezone)"
+            "CREATE INDEX staged_by_key ON staged (key, line, email, name, topics, timezone, left)"
         )
         self._db.execute(
             """
@@ -399,10 +388,21 @@ class _Staging:
             yield line, bool(error), message
 
     def subscribers(self) -> Iterator[Subscriber]:
-        rows = self._db.execute("SELECT email, name, topics, timezone FROM staged ORDER BY key")
+        rows = self._db.execute(
+            "SELECT email, name, topics, timezone, left FROM staged ORDER BY key"
+        )
         while page := rows.fetchmany(1000):
-            for email, name, topics, timezone in page:
-                yield Subscriber(email, name, topics.split(";") if topics else [], timezone)
+            for email, name, topics, timezone, left in page:
+                yield Subscriber(
+                    email,
+                    name,
+                    topics.split(";") if topics else [],
+                    timezone,
+                    unsubscribed_at=left and parse_left(left),
+                )
+
+    def count(self) -> int:
+        return self._db.execute("SELECT count(*) FROM staged").fetchone()[0]
 
     def line_of(self, key: str) -> int | None:
         found = self._db.execute("SELECT min(line) FROM staged WHERE key = ?", (key,)).fetchone()

@@ -465,6 +465,52 @@ def test_a_batch_claimed_by_a_process_that_died_is_sent_exactly_once(five_reader
     assert result.failed == 0
 
 
+def test_someone_removed_during_a_send_is_skipped_unless_their_batch_is_with_the_provider(
+    five_readers, settings
+):
+    """``subscribers remove`` while an edition goes out: a batch already taken carries them
+    (its recipients were read when it was claimed); every batch claimed later skips them.
+    Their ledger rows stay either way."""
+    provider = OutboxProvider(settings.outbox_dir)
+    provider.max_batch = 2
+    dispatcher, edition, content = _planned(five_readers, settings, provider)
+    owner = f"{socket.gethostname()}:{os.getpid()}"
+    batch, taken = dispatcher.ledger.claim(edition, owner, 3600, dispatcher.links.unsubscribe)
+    in_flight = taken[0].email
+    later = "reader4@example.com"
+    assert later not in {r.email for r in taken}
+
+    assert five_readers.unsubscribe(in_flight).outcome == "unsubscribed"
+    assert five_readers.unsubscribe(later).outcome == "unsubscribed"
+    assert dispatcher.ledger.hand_over(batch, owner)
+    outgoing = Outgoing(
+        edition=edition,
+        segment=batch.segment,
+        content=content.rendered(batch.segment),
+        recipients=taken,
+        renderer=dispatcher.renderer,
+        sender=dispatcher.sender,
+    )
+    dispatcher.ledger.finish(batch, provider.send(outgoing))
+    make_dispatcher(five_readers, settings, provider=provider).send()
+
+    mails = read_outbox(settings.outbox_dir / TODAY_SLUG)
+    assert set(mails) == {f"reader{i}@example.com" for i in range(5)} - {later}
+    ledger = Ledger(five_readers, settings.timezone)
+    assert ledger.counts(edition) == {
+        "sent": 4,
+        "failed": 0,
+        "in_doubt": 0,
+        "skipped": 1,
+        "pending": 0,
+    }
+    (skipped,) = ledger.entries(edition, "skipped")
+    assert (skipped.email, skipped.error) == (later, "unsubscribed")
+    # Unsubscribing again, or later, leaves their history as it was.
+    assert five_readers.unsubscribe(in_flight).outcome == "already"
+    assert {r.email for r in ledger.entries(edition, "sent")} >= {in_flight}
+
+
 @pytest.mark.parametrize(
     "owner",
     [

@@ -192,6 +192,7 @@ def test_a_version_1_database_is_migrated_and_keeps_its_articles(db_url):
         conn.exec_driver_sql("DROP INDEX ix_articles_url_key")
         conn.exec_driver_sql("ALTER TABLE articles DROP COLUMN url_key")
         conn.exec_driver_sql("DROP INDEX ix_articles_first_seen")  # version 3's
+        conn.exec_driver_sql("ALTER TABLE subscribers DROP COLUMN unsubscribed_at")  # version 5's
         conn.execute(schema_version.update().values(version=1))
     engine.dispose()
 

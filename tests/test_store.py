@@ -273,6 +273,7 @@ def test_text_stored_before_the_edge_rules_is_cleaned_on_upgrade(db_url):
         conn.exec_driver_sql(
             "UPDATE articles SET title = 'Bad\x07 title', keywords = '[\"Cli\\u001bmate\"]'"
         )
+        conn.exec_driver_sql("ALTER TABLE subscribers DROP COLUMN unsubscribed_at")  # version 5's
         conn.execute(schema_version.update().values(version=3))
     engine.dispose()
 

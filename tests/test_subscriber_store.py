@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import string
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -68,6 +69,28 @@ def test_an_import_never_reactivates_someone_who_unsubscribed(store):
 
     store.save_subscribers(people(3), resubscribe=True)
     assert len(list(store.list_subscribers())) == 3
+
+
+def test_rows_marked_unsubscribed_are_added_so_and_never_reactivated(store):
+    """Across chunks, statements and commits: a row with ``unsubscribed_at`` (from an
+    export of everyone) is added unsubscribed, and no import re-activates it."""
+    when = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+    rows = people(23)
+    for sub in rows[::4]:
+        sub.unsubscribed_at = when
+    left = {sub.email for sub in rows[::4]}
+
+    assert store.save_subscribers(rows) == {"added": 23, "updated": 0}
+
+    assert {s.email for s in store.list_subscribers()} == {s.email for s in rows} - left
+    assert {e: s.unsubscribed_at for e, s in stored(store).items() if e in left} == dict.fromkeys(
+        left, when
+    )
+    store.save_subscribers(rows, resubscribe=True)  # the rows themselves say they left
+    assert len(list(store.list_subscribers())) == 23 - len(left)
+    store.save_subscribers(people(23, name="Back"), resubscribe=True)  # these do not
+    assert len(list(store.list_subscribers())) == 23
+    assert all(s.unsubscribed_at is None for s in stored(store).values())
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import formataddr
@@ -380,3 +381,28 @@ def test_a_timezone_in_the_wrong_case_is_refused_with_the_right_spelling(tmp_pat
         "2: unknown timezone 'europe/london' (use an IANA name such as Europe/London); "
         "did you mean 'Europe/London'?"
     ]
+
+
+def test_an_unsubscribed_at_column_is_read_and_a_bad_date_named(tmp_path):
+    path = write_csv(
+        tmp_path / "all.csv",
+        "ana@example.com,Ana,,,2026-11-20T08:15:30.5Z",
+        "bo@example.org,Bo,,,",
+        "cy@example.net,Cy,,,2026-11-20 09:00",  # no offset: UTC
+        "dee@example.com,Dee,,,2026-11-20T10:00:00+02:00",
+        "eve@example.com,Eve,,,yesterday",
+        "fay@example.com,Fay,,,0001-01-01T00:00:00+05:00",  # before the first UTC instant
+        header="email,name,topics,timezone,unsubscribed_at",
+    )
+    errors, _, subs = read(path)
+    assert errors == [
+        "6: unsubscribed_at: not a date and time such as 2026-11-24T07:30:00Z: 'yesterday'",
+        "7: unsubscribed_at: not a date and time such as 2026-11-24T07:30:00Z: "
+        "'0001-01-01T00:00:00+05:00'",
+    ]
+    assert {email: s.unsubscribed_at for email, s in subs.items()} == {
+        "ana@example.com": datetime(2026, 11, 20, 8, 15, 30, 500000, tzinfo=UTC),
+        "bo@example.org": None,
+        "cy@example.net": datetime(2026, 11, 20, 9, tzinfo=UTC),
+        "dee@example.com": datetime(2026, 11, 20, 8, tzinfo=UTC),
+    }

@@ -1,9 +1,11 @@
-"""``digest subscribers import`` and ``list`` as an operator runs them, on SQLite and PostgreSQL."""
+"""``digest subscribers`` (import, list, add, remove, export) as an operator runs them,
+on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 import io
 import os
+import pty
 import re
 import resource
 import subprocess
@@ -150,6 +152,27 @@ def test_on_a_terminal_the_list_is_a_table_printed_a_page_at_a_time(tmp_path, mo
     assert shown.rstrip().endswith("5 subscriber(s)")
 
 
+def test_on_a_terminal_list_all_marks_who_left_with_the_date(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DIGEST_DATABASE_URL", f"sqlite:///{tmp_path / 'd.db'}")
+    monkeypatch.delenv("DIGEST_CONFIG", raising=False)
+    screen = io.StringIO()
+    monkeypatch.setattr(cli_module, "out", Console(file=screen, force_terminal=True, width=200))
+    runner = CliRunner()
+    for email in ("ana@example.com", "bo@example.org"):
+        assert runner.invoke(cli, ["subscribers", "add", email]).exit_code == 0
+    assert runner.invoke(cli, ["subscribers", "remove", "ana@example.com"]).exit_code == 0
+    screen.truncate(0)
+
+    assert runner.invoke(cli, ["subscribers", "list", "--all"]).exit_code == 0
+
+    shown = re.sub("\x1b\\[[0-9;]*m", "", screen.getvalue())
+    assert re.search(r"email +name +topics +timezone +unsubscribed", shown)
+    assert re.search(r"ana@example\.com .*UTC \(default\) +\d{4}-\d\d-\d\d \d\d:\d\d UTC", shown)
+    assert re.search(r"bo@example\.org .*UTC \(default\) *$", shown, re.MULTILINE)
+    assert shown.rstrip().endswith("2 subscriber(s), 1 of them unsubscribed")
+
+
 def test_a_full_disk_under_the_temporary_file_is_one_line_not_a_traceback(tmp_path):
     """A real fault: the child may write no file larger than 2 MB (RLIMIT_FSIZE)."""
     path = tmp_path / "wide.csv"
@@ -188,3 +211,279 @@ def test_a_database_that_refuses_all_writes_is_one_line_not_a_traceback(tmp_path
     assert result.returncode == 2  # the file itself: the operator must fix it first
     assert "Traceback" not in result.stderr
     assert f"the database file {tmp_path / 'd.db'} is read-only" in result.stderr
+
+
+# -- add, remove, list --all, export ----------------------------------------------
+
+
+def test_one_person_added_changed_removed_and_listed(tmp_path, env):
+    def digest(*args):
+        result = run_digest("subscribers", *args, cwd=tmp_path, env=env)
+        assert "Traceback" not in result.stderr
+        return result.returncode, result.stdout.strip(), result.stderr.strip()
+
+    assert digest(
+        "add", "ana@example.com", "--name", "Silva, Ana", "--topics", "Climate;Energy"
+    ) == (
+        0,
+        "added: ana@example.com",
+        "",
+    )
+    assert digest("add", "ANA@example.com", "--timezone", "Europe/Lisbon")[:2] == (
+        0,
+        "updated: ANA@example.com (email, timezone)",
+    )
+    assert digest("add", "ANA@example.com", "--name", "Silva, Ana")[1] == (
+        "unchanged: ANA@example.com (already subscribed as given)"
+    )
+    code, said, _ = digest("remove", "ana@example.com")
+    assert code == 0
+    assert re.fullmatch(
+        r"unsubscribed: ANA@example\.com at \d{4}-\d\d-\d\d \d\d:\d\d UTC; "
+        "their ledger history is kept",
+        said,
+    )
+    code, said, _ = digest("remove", "ana@example.com")
+    assert (code, said.split(" (")[0]) == (0, "already unsubscribed: ANA@example.com")
+    assert digest("remove", "nobody@example.com") == (
+        1,
+        "",
+        "Error: no subscriber 'nobody@example.com'",
+    )
+    code, _, said = digest("add", "ana@example.com", "--name", "Ana again")
+    assert code == 1
+    assert re.fullmatch(
+        r"Error: ANA@example\.com unsubscribed on [\d: -]+ UTC; "
+        "add --resubscribe to subscribe them again",
+        said,
+    )
+    assert digest("add", "bo@example.org")[1] == "added: bo@example.org"
+
+    assert digest("list")[1].splitlines()[1:] == [
+        "bo@example.org\t\t(everything)\tUTC (default)",
+        "1 subscriber(s)",
+    ]
+    listed = digest("list", "--all")[1].splitlines()
+    assert listed[0] == "email\tname\ttopics\ttimezone\tunsubscribed"
+    assert re.fullmatch(
+        r"ANA@example\.com\tSilva, Ana\tClimate; Energy\tEurope/Lisbon\t[\d: -]+ UTC", listed[1]
+    )
+    assert listed[2:] == [
+        "bo@example.org\t\t(everything)\tUTC (default)\t",
+        "2 subscriber(s), 1 of them unsubscribed",
+    ]
+
+    assert (
+        digest("add", "ana@example.com", "--resubscribe")[1]
+        == "resubscribed: ana@example.com (email)"
+    )
+    assert digest("list")[1].endswith("2 subscriber(s)")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["bob@"], "Error: EMAIL: not a valid email address: 'bob@'"),
+        (
+            ["a@example.com", "--timezone", "Mars/Olympus"],
+            "Error: --timezone: unknown timezone 'Mars/Olympus' (use an IANA name such as "
+            "Europe/London)",
+        ),
+        (
+            ["a@example.com", "--topics", ";".join(f"T{i}" for i in range(51))],
+            "Error: --topics: 51 topics; at most 50 are allowed",
+        ),
+        (
+            ["a@example.com", "--topics", "x" * 1001],
+            f"Error: --topics: topic longer than 100 characters: '{'x' * 39}…'",
+        ),
+    ],
+)
+def test_add_with_a_value_import_would_refuse_is_exit_2_naming_it(tmp_path, args, message):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
+    env["DIGEST_DATABASE_URL"] = f"sqlite:///{tmp_path / 'd.db'}"
+    result = run_digest("subscribers", "add", *args, cwd=tmp_path, env=env)
+    assert (result.returncode, result.stdout, result.stderr.strip()) == (2, "", message)
+
+
+def test_a_name_with_line_breaks_or_nul_is_cleaned_as_an_import_cleans_it(tmp_path, env, db_url):
+    result = run_digest(
+        "subscribers",
+        "add",
+        "ana@example.com",
+        "--name",
+        "Ana\r\nBcc: x@example.org\x01",
+        cwd=tmp_path,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    store = Store(db_url)
+    try:
+        assert store.find_subscriber("ana@example.com").name == "Ana Bcc: x@example.org"
+    finally:
+        store.close()
+
+
+def test_an_export_reads_back_with_no_change(tmp_path, env):
+    path = poisoned_file(tmp_path)
+    run_digest("subscribers", "import", str(path), cwd=tmp_path, env=env)
+    run_digest(
+        "subscribers", "add", "zed@example.com", "--name", 'Zed "Z", Jr.', cwd=tmp_path, env=env
+    )
+    run_digest("subscribers", "remove", "bo@example.org", cwd=tmp_path, env=env)
+    listed = run_digest("subscribers", "list", "--all", cwd=tmp_path, env=env).stdout
+
+    exported = run_digest("subscribers", "export", "-o", "out.csv", cwd=tmp_path, env=env)
+    assert exported.returncode == 0, exported.stderr
+    assert exported.stdout == "exported 5 subscriber(s) to out.csv\n"
+    again = run_digest("subscribers", "import", "out.csv", cwd=tmp_path, env=env)
+
+    assert (again.returncode, again.stderr) == (0, "")
+    assert again.stdout == "subscribers: 0 added, 5 updated, 0 rejected\n"
+    assert run_digest("subscribers", "list", "--all", cwd=tmp_path, env=env).stdout == listed
+    streamed = run_digest("subscribers", "export", cwd=tmp_path, env=env).stdout
+    assert streamed == (tmp_path / "out.csv").read_text("utf-8")
+    assert 'zed@example.com,"Zed ""Z"", Jr.",,\n' in streamed
+
+
+def test_import_resubscribe_brings_back_those_in_the_file(tmp_path, env):
+    path = tmp_path / "s.csv"
+    path.write_text("email,name,topics,timezone\nana@example.com,Ana,,\nbo@example.org,Bo,,\n")
+    run_digest("subscribers", "import", str(path), cwd=tmp_path, env=env)
+    run_digest("subscribers", "remove", "bo@example.org", cwd=tmp_path, env=env)
+    run_digest("subscribers", "import", str(path), cwd=tmp_path, env=env)
+    assert "1 subscriber(s)" in run_digest("subscribers", "list", cwd=tmp_path, env=env).stdout
+
+    result = run_digest("subscribers", "import", "--resubscribe", str(path), cwd=tmp_path, env=env)
+
+    assert result.stdout == "subscribers: 0 added, 2 updated, 0 rejected\n"
+    assert "2 subscriber(s)" in run_digest("subscribers", "list", cwd=tmp_path, env=env).stdout
+
+
+def many(folder: Path, count: int) -> Path:
+    path = folder / "many.csv"
+    with path.open("w") as out:
+        out.write("email,name,topics,timezone\n")
+        for i in range(count):
+            out.write(f"reader{i}@example.com,Reader {i},Climate,UTC\n")
+    return path
+
+
+@pytest.mark.parametrize("command", [["export"], ["export", "--all"], ["list"], ["list", "--all"]])
+def test_output_into_a_pipe_that_closes_early_stops_quietly(tmp_path, command):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
+    env["DIGEST_DATABASE_URL"] = f"sqlite:///{tmp_path / 'd.db'}"
+    run_digest("subscribers", "import", str(many(tmp_path, 5_000)), cwd=tmp_path, env=env)
+
+    reader = subprocess.Popen(  # digest subscribers export | head -1
+        [sys.executable, "-m", "digest", "subscribers", *command],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert reader.stdout.readline().startswith(b"email")
+    reader.stdout.close()
+    assert reader.wait(timeout=60) == 141
+    assert reader.stderr.read() == b""
+
+
+def test_export_to_dev_stdout_is_the_same_as_to_stdout(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
+    env["DIGEST_DATABASE_URL"] = f"sqlite:///{tmp_path / 'd.db'}"
+    run_digest("subscribers", "add", "ana@example.com", "--name", "Ana", cwd=tmp_path, env=env)
+    with (tmp_path / "out.txt").open("w") as out:  # digest ... -o /dev/stdout > out.txt
+        subprocess.run(
+            [sys.executable, "-m", "digest", "subscribers", "export", "-o", "/dev/stdout"],
+            cwd=tmp_path,
+            env=env,
+            stdout=out,
+            check=True,
+        )
+    assert (
+        tmp_path / "out.txt"
+    ).read_text() == "email,name,topics,timezone\nana@example.com,Ana,,\n"
+
+
+def test_export_will_not_write_over_the_database(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
+    env["DIGEST_DATABASE_URL"] = f"sqlite:///{tmp_path / 'd.db'}"
+    run_digest("subscribers", "add", "ana@example.com", cwd=tmp_path, env=env)
+    result = run_digest("subscribers", "export", "-o", "d.db", cwd=tmp_path, env=env)
+    assert result.returncode == 2
+    assert result.stderr == "Error: -o d.db: that is the database; choose another file\n"
+    assert Store(env["DIGEST_DATABASE_URL"]).find_subscriber("ana@example.com") is not None
+
+
+def test_an_export_that_cannot_be_written_whole_leaves_the_old_file(tmp_path):
+    """A real fault: the child may write no file larger than 100 KB (RLIMIT_FSIZE)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
+    env["DIGEST_DATABASE_URL"] = f"sqlite:///{tmp_path / 'd.db'}"
+    run_digest("subscribers", "import", str(many(tmp_path, 5_000)), cwd=tmp_path, env=env)
+    (tmp_path / "out.csv").write_text("the last good export\n")
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (100 * 1024, resource.RLIM_INFINITY))
+
+    result = subprocess.run(
+        [sys.executable, "-m", "digest", "subscribers", "export", "-o", "out.csv"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=small_files,
+    )
+    assert result.returncode == 2
+    assert result.stderr == "Error: out.csv: cannot write the export: File too large\n"
+    assert (tmp_path / "out.csv").read_text() == "the last good export\n"
+    assert sorted(p.name for p in tmp_path.iterdir() if "out" in p.name) == ["out.csv"]
+
+
+# -- the progress bar ---------------------------------------------------------------
+
+
+def test_a_large_import_shows_no_bar_when_stderr_is_not_a_terminal(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
+    env.update(DIGEST_DATABASE_URL=f"sqlite:///{tmp_path / 'd.db'}", FORCE_COLOR="1")
+    result = run_digest("subscribers", "import", str(many(tmp_path, 12_000)), cwd=tmp_path, env=env)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == "subscribers: 12000 added, 0 updated, 0 rejected\n"
+
+
+def on_a_terminal(args: list[str], cwd: Path, env: dict) -> tuple[int, str, str]:
+    """Run digest with stderr on a pseudo-terminal: (exit code, stdout, what the terminal got)."""
+    main, child = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "digest", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=child,
+    )
+    os.close(child)
+    screen = b""
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:  # the child has gone and the terminal closed
+            break
+        if not chunk:
+            break
+        screen += chunk
+    os.close(main)
+    stdout = proc.stdout.read().decode()
+    return proc.wait(timeout=60), stdout, screen.decode("utf-8", "replace")
+
+
+@pytest.mark.parametrize(("rows", "bar"), [(12_000, True), (3_000, False)])
+def test_on_a_terminal_a_large_import_shows_a_bar_and_the_same_summary(tmp_path, rows, bar):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
+    env.update(DIGEST_DATABASE_URL=f"sqlite:///{tmp_path / 'd.db'}", TERM="xterm", COLUMNS="100")
+    code, stdout, screen = on_a_terminal(
+        ["subscribers", "import", str(many(tmp_path, rows))], tmp_path, env
+    )
+    assert code == 0
+    assert stdout == f"subscribers: {rows} added, 0 updated, 0 rejected\n"
+    assert ("writing to the store" in screen) is bar
+    assert (f"{rows}/{rows}" in screen) is bar

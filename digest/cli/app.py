@@ -9,9 +9,13 @@ sources or recipients failed.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 import warnings
+from collections.abc import Iterator
 from datetime import date
+from pathlib import Path
 
 import click
 from rich.console import Console
@@ -204,3 +208,39 @@ def day_of(value) -> date | None:
 def report_errors(errors: list[InputError]) -> None:
     for error in errors:
         err.print(f"error: {error}", markup=False)
+
+
+def refuse_our_files(output: Path, app: App) -> None:
+    """Refuse to write over the database or the config file (a slip of the tab key)."""
+    ours = {app.settings.config_path: "the config file"}
+    if app.store.file is not None:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            ours[app.store.file.with_name(app.store.file.name + suffix)] = "the database"
+    for path, what in ours.items():
+        if path is not None and output.resolve() == path.resolve():
+            raise UsageProblem(f"-o {output}: that is {what}; choose another file")
+
+
+@contextlib.contextmanager
+def until_the_reader_leaves() -> Iterator[None]:
+    """Output piped into ``head`` and the like: when the reader stops reading, stop
+    quietly with 141 (128 + SIGPIPE, what a shell reports for ``cat`` there)."""
+    try:
+        yield
+    except BrokenPipeError:
+        # Python flushes stdout once more on its way out and would complain.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        raise ReaderLeft() from None
+
+
+class ReaderLeft(click.ClickException):
+    """Exit 141 and say nothing: whoever read the output stopped reading it."""
+
+    exit_code = 141
+
+    def __init__(self) -> None:
+        super().__init__("the reader of the output went away")
+
+    def show(self, file=None) -> None:
+        pass

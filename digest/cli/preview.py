@@ -6,7 +6,17 @@ from pathlib import Path
 
 import click
 
-from digest.cli.app import App, UsageProblem, cli, date_option, day_of, err, out, pass_app
+from digest.cli.app import (
+    App,
+    UsageProblem,
+    cli,
+    date_option,
+    day_of,
+    err,
+    out,
+    pass_app,
+    refuse_our_files,
+)
 
 
 @cli.command()
@@ -28,7 +38,7 @@ def preview(app: App, day, email: str | None, output: Path) -> None:
     """
     from digest.edition import preview as render_preview
 
-    _not_ours(output, app)
+    refuse_our_files(output, app)
     result = render_preview(app.store, app.settings, day_of(day), email)
     try:
         output.write_text(result.rendered.html, encoding="utf-8")
@@ -41,14 +51,3 @@ def preview(app: App, day, email: str | None, output: Path) -> None:
     )
     if result.articles == 0:
         err.print(f"warning: {who} would get no email for {result.edition.label} (nothing new)")
-
-
-def _not_ours(output: Path, app: App) -> None:
-    """Refuse to write over the database or the config file (a slip of the tab key)."""
-    ours = {app.settings.config_path: "the config file"}
-    if app.store.file is not None:
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            ours[app.store.file.with_name(app.store.file.name + suffix)] = "the database"
-    for path, what in ours.items():
-        if path is not None and output.resolve() == path.resolve():
-            raise UsageProblem(f"-o {output}: that is {what}; choose another file")

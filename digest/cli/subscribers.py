@@ -1,22 +1,39 @@
-"""``digest subscribers``: import, list (and manage) the people who get the digest."""
+"""``digest subscribers``: import, list, add, remove and export the people who get the digest."""
 
 from __future__ import annotations
 
 import itertools
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from digest.cli.app import App, Failed, UsageProblem, cli, out, pass_app
-from digest.errors import InputError
+from digest.cli.app import (
+    App,
+    Failed,
+    UsageProblem,
+    cli,
+    err,
+    out,
+    pass_app,
+    refuse_our_files,
+    until_the_reader_leaves,
+)
+from digest.errors import InputError, StillUnsubscribed
+from digest.models import Subscriber
 from digest.validate import clean_line
 
+if TYPE_CHECKING:
+    from digest.subscribers import ImportProgress
+
 LIST_PAGE = 1_000  # subscribers printed per table by ``subscribers list``
+BAR_ROWS = 5_000  # an import of more rows than this shows a progress bar on a terminal
 
 
 # -- subscribers --------------------------------------------------------------
@@ -24,17 +41,23 @@ LIST_PAGE = 1_000  # subscribers printed per table by ``subscribers list``
 
 @cli.group()
 def subscribers() -> None:
-    """Import and list subscribers."""
+    """Import, list, add, remove and export subscribers."""
 
 
 @subscribers.command("import")
 @click.argument("csv_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--resubscribe",
+    is_flag=True,
+    help="Subscribe again people in the file who unsubscribed (not rows marked unsubscribed).",
+)
 @pass_app
-def subscribers_import(app: App, csv_file: Path) -> None:
+def subscribers_import(app: App, csv_file: Path, resubscribe: bool) -> None:
     """Add or update subscribers from a CSV file (email,name,topics,timezone).
 
     Each bad line is reported as FILE:LINE: reason; the good rows are imported.
-    People who unsubscribed stay unsubscribed.
+    People who unsubscribed stay unsubscribed, unless --resubscribe. A progress
+    bar is shown on a terminal for more than a few thousand rows.
 
     Example: digest subscribers import subscribers.csv
     """
@@ -44,8 +67,16 @@ def subscribers_import(app: App, csv_file: Path) -> None:
 
     if not csv_file.exists():  # a pipe or /dev/stdin is read as it streams in
         raise UsageProblem(f"{csv_file}: no such file")
+    bar = _ImportBar() if _stderr_is_a_terminal() else None
     try:
-        result = import_csv(csv_file, app.store, _print_error, _print_warning)
+        result = import_csv(
+            csv_file,
+            app.store,
+            lambda error: _print_error(error, bar),
+            lambda message: _print_warning(message, bar),
+            resubscribe=resubscribe,
+            progress=bar,
+        )
     except (sa.exc.OperationalError, sa.exc.InterfaceError) as error:  # locked, lost, full
         problem = app.store.problem(error)  # the file itself (read-only, damaged): exit 2
         if problem:
@@ -55,6 +86,9 @@ def subscribers_import(app: App, csv_file: Path) -> None:
             f"the database failed during the import ({reason}); the rows committed so far "
             "are kept: run the same import again"
         ) from None
+    finally:
+        if bar:
+            bar.stop()
     out.print(
         f"subscribers: {result.added} added, {result.updated} updated, {result.rejected} rejected"
     )
@@ -62,27 +96,100 @@ def subscribers_import(app: App, csv_file: Path) -> None:
         raise Failed(f"{result.rejected} line(s) rejected (named above)")
 
 
-def _print_error(error: InputError) -> None:
+def _print_error(error: InputError, bar: _ImportBar | None = None) -> None:
     # Plain writes, not rich: a hostile file can have a million bad lines.
+    if bar:
+        bar.stop()
     sys.stderr.write(f"error: {error}\n")
 
 
-def _print_warning(message: str) -> None:
+def _print_warning(message: str, bar: _ImportBar | None = None) -> None:
+    if bar:
+        bar.stop()
     sys.stderr.write(f"warning: {message}\n")
 
 
+def _stderr_is_a_terminal() -> bool:
+    # Asked of the file itself: rich's own answer is yes under FORCE_COLOR, and a
+    # bar redrawn into a log file is a few hundred lines of escape codes.
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):  # replaced, or closed
+        return False
+
+
+class _ImportBar:
+    """A progress bar on stderr, once an import is past ``BAR_ROWS`` rows: one for
+    reading and checking the file, one for writing to the store.
+
+    Transient: when it stops, it is gone, and the summary line stands alone.
+    Problems are printed between the two (after reading), with no bar drawn.
+    """
+
+    def __init__(self) -> None:
+        self._bar = None
+        self._task = None
+        self._stage = ""
+
+    def __call__(self, progress: ImportProgress) -> None:
+        if progress.stage != self._stage:
+            self.stop()
+            self._stage = progress.stage
+        if self._bar is None:
+            if progress.rows <= BAR_ROWS:
+                return
+            self._start(progress)
+        else:
+            self._bar.update(self._task, completed=progress.done, total=progress.total)
+
+    def _start(self, progress: ImportProgress) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        reading = progress.stage == "reading"
+        amount = TransferSpeedColumn() if reading else MofNCompleteColumn()
+        self._bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            amount,
+            TimeRemainingColumn(),
+            console=err,
+            transient=True,
+        )
+        what = "reading and checking" if reading else "writing to the store"
+        self._task = self._bar.add_task(what, total=progress.total, completed=progress.done)
+        self._bar.start()
+
+    def stop(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+
 @subscribers.command("list")
+@click.option("--all", "everyone", is_flag=True, help="Also those who unsubscribed, with the date.")
 @pass_app
-def subscribers_list(app: App) -> None:
+def subscribers_list(app: App, everyone: bool) -> None:
     """Who is subscribed, to what, in which timezone.
 
     A table on a terminal; piped or redirected, one tab-separated line each.
-    """
+    With --all, those who unsubscribed too, marked with the date they left.
 
+    Example: digest subscribers list --all
+    """
     default = f"{app.settings.timezone} (default)"
-    rows = (
+    left = 0
+
+    def cells(s: Subscriber) -> list[str]:
+        nonlocal left
         # Cleaned again: rows stored before imports removed control characters.
-        [
+        shown = [
             clean_line(value)
             for value in (
                 s.email,
@@ -91,20 +198,28 @@ def subscribers_list(app: App) -> None:
                 s.timezone or default,
             )
         ]
-        for s in app.store.list_subscribers()
-    )
-    if out.is_terminal:
-        count = _table(rows, app.store.subscriber_widths(), default)
-    else:
-        count = 0
-        sys.stdout.write("email\tname\ttopics\ttimezone\n")
-        for cells in rows:
-            count += 1
-            sys.stdout.write("\t".join(cells) + "\n")
-    out.print(f"{count} subscriber(s)")
+        if everyone:
+            left += s.unsubscribed_at is not None
+            shown.append(f"{s.unsubscribed_at:%Y-%m-%d %H:%M} UTC" if s.unsubscribed_at else "")
+        return shown
+
+    rows = (cells(s) for s in app.store.list_subscribers(active_only=not everyone))
+    with until_the_reader_leaves():
+        if out.is_terminal:
+            widths = app.store.subscriber_widths(active_only=not everyone)
+            count = _table(rows, widths, default, everyone)
+        else:
+            count = 0
+            sys.stdout.write("email\tname\ttopics\ttimezone" + everyone * "\tunsubscribed" + "\n")
+            for row in rows:
+                count += 1
+                sys.stdout.write("\t".join(row) + "\n")
+        out.print(f"{count} subscriber(s)" + (f", {left} of them unsubscribed" if everyone else ""))
 
 
-def _table(rows: Iterator[list[str]], longest: dict[str, int], default: str) -> int:
+def _table(
+    rows: Iterator[list[str]], longest: dict[str, int], default: str, everyone: bool = False
+) -> int:
     """Print ``rows`` as a table a page at a time; returns how many there were.
 
     A rich table measures every row it holds (a million took gigabytes), so
@@ -116,18 +231,138 @@ def _table(rows: Iterator[list[str]], longest: dict[str, int], default: str) -> 
         "topics": min(max(longest["topics"], len("(everything)")), 60),
         "timezone": min(max(longest["timezone"], len(default)), 40),
     }
+    if everyone:
+        widths["unsubscribed"] = len("2026-11-24 07:30 UTC")
     count = 0
     while page := list(itertools.islice(rows, LIST_PAGE)):
         table = Table(box=box.SIMPLE, show_header=count == 0, show_edge=False)
         for name, width in widths.items():
             # On a narrow terminal names and topics give way; addresses and zones do not.
-            if name in ("email", "timezone"):
+            if name in ("email", "timezone", "unsubscribed"):
                 table.add_column(name, min_width=width, no_wrap=True)
             else:
                 table.add_column(name, width=width, no_wrap=True, overflow="ellipsis")
-        for email, name, topics, timezone in page:
+        for row in page:
             # Text, not markup: a name such as "[bold]" is shown as written.
-            table.add_row(Text(email), Text(name), Text(topics), Text(timezone))
+            table.add_row(*(Text(cell) for cell in row))
         out.print(table)
         count += len(page)
     return count
+
+
+# -- one at a time, and everyone out ------------------------------------------
+
+
+@subscribers.command("add")
+@click.argument("email")
+@click.option("--name", help="Their name, for the greeting.")
+@click.option("--topics", help='Topics separated by ";" (empty: everything).')
+@click.option("--timezone", help="An IANA timezone (empty: the configured default).")
+@click.option("--resubscribe", is_flag=True, help="Subscribe them again if they unsubscribed.")
+@pass_app
+def subscribers_add(
+    app: App,
+    email: str,
+    name: str | None,
+    topics: str | None,
+    timezone: str | None,
+    resubscribe: bool,
+) -> None:
+    """Add one subscriber, or update the one with this address.
+
+    The values are checked as an import checks a CSV line. For someone
+    already subscribed, only the options given change. Someone who
+    unsubscribed is refused (exit 1) unless --resubscribe.
+
+    Example: digest subscribers add ana@example.com --name "Ana Silva" --topics "Climate;Energy"
+    """
+    from digest.subscriber_admin import add
+
+    try:
+        change = add(
+            app.store,
+            email,
+            name=name,
+            topics=topics,
+            timezone=timezone,
+            resubscribe=resubscribe,
+            on_warning=lambda message: err.print(f"warning: {message}"),
+        )
+    except InputError as error:
+        where = "EMAIL" if error.where == "email" else f"--{error.where}"
+        raise UsageProblem(f"{where}: {error.reason}") from None
+    except StillUnsubscribed as error:
+        raise Failed(f"{error}; add --resubscribe to subscribe them again") from None
+    sub = change.subscriber
+    fields = f" ({', '.join(change.fields)})" if change.fields else ""
+    said = {
+        "added": f"added: {sub.email}",
+        "updated": f"updated: {sub.email}{fields}",
+        "resubscribed": f"resubscribed: {sub.email}{fields}",
+        "unchanged": f"unchanged: {sub.email} (already subscribed as given)",
+    }
+    out.print(said[change.outcome])
+
+
+@subscribers.command("remove")
+@click.argument("email")
+@pass_app
+def subscribers_remove(app: App, email: str) -> None:
+    """Unsubscribe one person: no more digests; their ledger history stays.
+
+    Running it again says they already left (exit 0); an address that was
+    never subscribed is exit 1.
+
+    Example: digest subscribers remove ana@example.com
+    """
+    change = app.store.unsubscribe(email)
+    sub = change.subscriber
+    if sub is None:
+        raise Failed(f"no subscriber {clean_line(email)[:260]!r}")
+    when = f"{sub.unsubscribed_at:%Y-%m-%d %H:%M} UTC"
+    if change.outcome == "already":
+        out.print(f"already unsubscribed: {sub.email} (since {when})")
+    else:
+        out.print(f"unsubscribed: {sub.email} at {when}; their ledger history is kept")
+
+
+@subscribers.command("export")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path, allow_dash=True),
+    help="Write to this file, whole or not at all (default: standard output).",
+)
+@click.option(
+    "--all",
+    "everyone",
+    is_flag=True,
+    help="Also those who unsubscribed, with an unsubscribed_at column.",
+)
+@pass_app
+def subscribers_export(app: App, output: Path | None, everyone: bool) -> None:
+    """Write subscribers as a CSV that `subscribers import` reads back unchanged.
+
+    Subscribed people only, unless --all: then those who left too, with the
+    date; importing that file keeps them unsubscribed.
+
+    Example: digest subscribers export -o subscribers.csv
+    """
+    from digest.subscriber_admin import export
+
+    if output is not None and (str(output) == "-" or _is_stdout(output)):
+        output = None  # -o /dev/stdout: the summary line must not land in the CSV
+    if output is not None:
+        refuse_our_files(output, app)
+    with until_the_reader_leaves():
+        count = export(app.store, output, everyone=everyone, stream=sys.stdout)
+        sys.stdout.flush()
+    if output is not None:
+        out.print(f"exported {count} subscriber(s) to {output}")
+
+
+def _is_stdout(path: Path) -> bool:
+    try:
+        return os.path.samestat(os.stat(path), os.fstat(sys.stdout.fileno()))
+    except (OSError, ValueError, AttributeError):
+        return False
