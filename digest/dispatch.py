@@ -260,7 +260,7 @@ class Dispatcher:
                     if not self.ledger.hand_over(claimed, self.owner):
                         claimed = None  # its lease ran out and another sender took it
                         continue
-                    future = worker.submit(self._deliver, prepared)
+                    future = worker.submit(self._deliver_and_record, claimed, recipients, prepared)
                     in_flight, claimed = _InFlight(claimed, recipients, future), None
             except FatalDeliveryError as err:
                 report.aborted = str(err)
@@ -306,41 +306,48 @@ class Dispatcher:
         )
         return recipients, self.provider.prepare(outgoing)
 
-    def _deliver(self, prepared) -> list[Outcome] | DeliveryError:
-        if prepared is None:
-            return []
-        try:
-            return self.provider.deliver(prepared)
-        except FatalDeliveryError:
-            raise
-        except DeliveryError as err:
-            return err
+    def _deliver_and_record(
+        self, batch: Batch, recipients: list[Recipient], prepared
+    ) -> tuple[int, bool]:
+        """On the delivery thread: hand ``batch`` over, then write its outcome at once.
 
-    def _record(self, flight: _InFlight, result: EditionReport) -> bool:
-        """Write a delivered batch's outcomes; True if some may succeed on retry.
-
+        Recording here, not on the main thread, lets the next batch be claimed
+        and prepared while this one is written (on PostgreSQL the ledger UPDATE
+        is as long as the request), and a batch is still never handed over
+        before the one ahead of it is recorded: a crash leaves at most one in
+        doubt. Returns (recipients sent, whether some may succeed on retry).
         An error that is not the provider's answer (a bug, the database gone)
         leaves the batch ``handed``, so it is never sent again unseen.
         """
         try:
-            outcomes = flight.future.result()
+            outcomes = self.provider.deliver(prepared) if prepared is not None else []
         except FatalDeliveryError as err:
             if err.outcomes:  # part of the batch went out before the provider stopped
-                self.ledger.finish(flight.batch, err.outcomes, done=False)
-                result.sent += sum(1 for o in err.outcomes if o.status == "sent")
+                self.ledger.finish(batch, err.outcomes, done=False)
             else:
-                self.ledger.release(flight.batch)
+                self.ledger.release(batch)
             raise
-        if isinstance(outcomes, DeliveryError):
-            status = "in_doubt" if isinstance(outcomes, DeliveryInDoubt) else "failed"
+        except DeliveryError as err:
+            status = "in_doubt" if isinstance(err, DeliveryInDoubt) else "failed"
             outcomes = [
-                Outcome(r.subscriber_id, status, error=str(outcomes), retry=outcomes.retry)
-                for r in flight.recipients
+                Outcome(r.subscriber_id, status, error=str(err), retry=err.retry)
+                for r in recipients
             ]
-        self.ledger.finish(flight.batch, outcomes)
-        result.sent += sum(1 for o in outcomes if o.status == "sent")
+        self.ledger.finish(batch, outcomes)
+        sent = sum(1 for o in outcomes if o.status == "sent")
+        return sent, any(o.retry for o in outcomes if o.status == "failed")
+
+    def _record(self, flight: _InFlight, result: EditionReport) -> bool:
+        """Wait for the batch in flight to be delivered and recorded; True if some may
+        succeed on retry."""
+        try:
+            sent, retry = flight.future.result()
+        except FatalDeliveryError as err:
+            result.sent += sum(1 for o in err.outcomes if o.status == "sent")
+            raise
+        result.sent += sent
         self.progress.advance(len(flight.recipients))
-        return any(o.retry for o in outcomes if o.status == "failed")
+        return retry
 
     # -- looking before sending ----------------------------------------------
 

@@ -286,3 +286,43 @@ def test_text_stored_before_the_edge_rules_is_cleaned_on_upgrade(db_url):
     finally:
         again.close()
     assert _versions(db_url) == [SCHEMA_VERSION]
+
+
+def test_an_older_ledger_is_upgraded_to_cheap_outcome_updates(db_url):
+    """Version 6: recording a batch's outcome touches no index (PostgreSQL: HOT updates)."""
+    first = Store(db_url)
+    first.close()
+    engine = sa.create_engine(normalise_url(db_url))
+    with engine.begin() as conn:  # the ledger as releases before version 6 made it
+        conn.exec_driver_sql("DROP INDEX ix_ledger_batch")
+        conn.exec_driver_sql("CREATE INDEX ix_ledger_batch ON ledger (batch_id, status)")
+        if engine.dialect.name == "postgresql":
+            conn.exec_driver_sql("ALTER TABLE ledger RESET (fillfactor)")
+        conn.execute(schema_version.update().values(version=5))
+    engine.dispose()
+
+    again = Store(db_url)
+    try:
+        (index,) = sa.inspect(again.engine).get_indexes("ledger")
+        assert (index["name"], index["column_names"]) == ("ix_ledger_batch", ["batch_id"])
+        if again.engine.dialect.name == "postgresql":
+            with again.engine.connect() as conn:
+                options = conn.exec_driver_sql(
+                    "SELECT reloptions FROM pg_class WHERE oid = 'ledger'::regclass"
+                ).scalar()
+            assert options == ["fillfactor=40"]
+    finally:
+        again.close()
+    assert _versions(db_url) == [SCHEMA_VERSION]
+
+
+def test_a_new_postgres_ledger_leaves_room_in_its_pages(pg_schema_url):
+    store = Store(pg_schema_url())
+    try:
+        with store.engine.connect() as conn:
+            options = conn.exec_driver_sql(
+                "SELECT reloptions FROM pg_class WHERE oid = 'ledger'::regclass"
+            ).scalar()
+        assert options == ["fillfactor=40"]
+    finally:
+        store.close()
