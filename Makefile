@@ -31,7 +31,7 @@ demo: $(VENV)/.installed
 	@echo "HTML preview:                           $(CURDIR)/$(DEMO)/preview.html"
 
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
