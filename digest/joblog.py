@@ -77,11 +77,18 @@ class LineHandler(logging.Handler):
             self.handleError(record)
 
 
+def _busy_worker(record: logging.LogRecord) -> bool:
+    """Leave out APScheduler's warning that a periodic ingest came round while the
+    one worker was still busy (a long send): it runs once the worker is free."""
+    return "maximum number of running instances reached" not in str(record.msg)
+
+
 def make_logger(write: Callable[[str], None], log_format: str = "text") -> logging.Logger:
     """The scheduler's logger, writing through ``write``; APScheduler's own warnings
     (and errors) go the same way, in the same format."""
     handler = LineHandler(write)
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
+    handler.addFilter(_busy_worker)  # on the handler: a logger's filters miss its children
     logger = logging.getLogger(LOGGER)
     logger.handlers[:] = [handler]
     logger.setLevel(logging.INFO)

@@ -337,3 +337,13 @@ def test_status_shows_a_live_scheduler_and_warns_when_none_beats(small):
     assert " alive " in done.stdout and "next editions" in done.stdout
     assert "warning: no scheduler" not in done.stderr
     assert f"{os.uname().nodename}:{running.pid}" in done.stdout
+
+
+def test_with_json_logs_a_bad_setting_is_a_json_line_too(small):
+    (small.folder / "digest.toml").write_text("catch_up_hours = -1\n")
+    done = small.run("schedule", "--log-format", "json")
+    assert done.returncode == 2
+    (line,) = done.stderr.splitlines()
+    record = json.loads(line)
+    assert record["level"] == "error"
+    assert record["message"].endswith("catch_up_hours: must be from 0 to 23, got -1")

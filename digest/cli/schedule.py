@@ -8,14 +8,17 @@ import warnings
 import click
 from rich.table import Table
 
-from digest.cli.app import App, UsageProblem, cli, err, out, pass_app
-from digest.errors import ConfigError
+from digest.cli.app import App, UsageProblem, cli, err, expected_failure, out, pass_app
 from digest.heartbeat import BEAT_SECONDS
 from digest.joblog import FORMATS, event, make_logger, renderer
 
 
-class LoggedProblem(UsageProblem):
-    """Exit 2 whose reason was already written as a JSON log line."""
+class LoggedProblem(click.ClickException):
+    """An expected failure whose reason was already written as a JSON log line."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
     def show(self, file=None) -> None:
         pass
@@ -80,11 +83,14 @@ def schedule(app: App, list_only: bool, days: int | None, log_format: str, tick:
     try:
         with stop:
             Service(app.store, app.settings, log, stop.event, progress=progress, tick=tick).run()
-    except ConfigError as error:
-        if log_format != "json":
+    except Exception as error:
+        # JSON logs stay JSON to the last line: a setting, the database or the
+        # provider that stops the start is logged as an object, then exit 2 (or 1).
+        problem = expected_failure(error, app) if log_format == "json" else None
+        if problem is None:
             raise
-        log.error(str(error), extra=event("error"))
-        raise LoggedProblem(str(error)) from None
+        log.error(problem.message, extra=event("error"))
+        raise LoggedProblem(problem.message, problem.exit_code) from None
     finally:
         if progress is not None:
             progress.stop()
