@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from digest.models import Run
+from digest.models import Run, zone_of
 
 
 def fire_time(day: date, zone: ZoneInfo, at: time) -> datetime:
@@ -51,7 +51,7 @@ def _wall(instant: datetime, zone: ZoneInfo) -> datetime:
 
 def next_run(timezone: str, at: time, after: datetime) -> Run:
     """The first run of ``timezone``'s edition strictly after ``after``."""
-    zone = ZoneInfo(timezone)
+    zone = zone_of(timezone)
     day = after.astimezone(zone).date() - timedelta(days=1)
     while True:
         instant = fire_time(day, zone, at)
@@ -62,7 +62,7 @@ def next_run(timezone: str, at: time, after: datetime) -> Run:
 
 def last_run(timezone: str, at: time, now: datetime) -> Run:
     """The latest run of ``timezone``'s edition at or before ``now``: the one due."""
-    zone = ZoneInfo(timezone)
+    zone = zone_of(timezone)
     day = now.astimezone(zone).date() + timedelta(days=1)
     while True:
         instant = fire_time(day, zone, at)
@@ -77,10 +77,12 @@ def upcoming(timezones: Iterable[str], at: time, now: datetime, days: int = 1) -
     horizon = now + timedelta(days=days)
     runs = []
     for timezone in timezones:
+        zone = zone_of(timezone)
         run = next_run(timezone, at, now)
-        runs.append(run)
-        while (run := next_run(timezone, at, run.at)).at <= horizon:
+        while run.at <= horizon or not runs or runs[-1].timezone != timezone:
             runs.append(run)
+            day = run.date + timedelta(days=1)
+            run = Run(timezone, day, fire_time(day, zone, at))
     return sorted(runs, key=lambda r: (r.at, r.timezone))
 
 
