@@ -50,7 +50,7 @@ from digest.delivery import make_provider
 from digest.dispatch import Dispatcher, Progress, SendReport
 from digest.errors import ConfigError, DigestError, InputError
 from digest.heartbeat import BEAT_SECONDS, Heartbeat
-from digest.joblog import event
+from digest.joblog import event, log_named
 from digest.models import Run
 from digest.runs import delivery_zones, describe_run, missed, too_late
 from digest.sendtimes import describe_delay, last_run, next_run
@@ -58,7 +58,6 @@ from digest.store import Store
 
 FRESH_SECONDS = 60  # an ingest this recent counts as "just before" an edition
 RETRY_SECONDS = (60, 120, 300, 600, 900)  # an edition that could not be sent, tried again
-MAX_NAMED = 3  # addresses named on one log line
 
 
 class DailyTrigger(BaseTrigger):
@@ -103,6 +102,7 @@ class Service:
         self._last_ingest: float | None = None  # time.monotonic() of the last ingest's end
         self._seen_warnings: set[str] = set()
         self._retries: dict[str, int] = {}
+        self._beat_failing: tuple[str, float] | None = None  # (reason, when first logged)
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
             executors={"default": ThreadPoolExecutor(1), "beat": ThreadPoolExecutor(1)},
@@ -273,11 +273,21 @@ class Service:
         self._report(run, report, time.monotonic() - started)
 
     def beat_job(self) -> None:
+        """Beat, and look at the zones again. A database that stays away is logged when
+        the reason changes and every 10 minutes, not at every beat; its return once."""
         try:
             self.refresh_zones()
             self.heartbeat.beat(self.next_runs())
         except Exception as error:
-            self.log.error(f"heartbeat: {self._reason(error)}", extra=event("error"))
+            reason, now = self._reason(error), time.monotonic()
+            last = self._beat_failing
+            if last is None or last[0] != reason or now - last[1] >= 600:
+                self._beat_failing = (reason, now)
+                self.log.error(f"heartbeat: {reason}", extra=event("error"))
+            return
+        if self._beat_failing is not None:
+            self._beat_failing = None
+            self.log.info("heartbeat: the database answers again", extra=event("heartbeat"))
 
     # -- zones ---------------------------------------------------------------
 
@@ -326,7 +336,7 @@ class Service:
             ("failed", found.failures, found.failed),
             ("in doubt", found.doubts, found.in_doubt),
         ):
-            _log_named(self.log, what, run.label, named, total)
+            log_named(self.log, what, run.label, named, total)
         fields = {
             "edition": run.label,
             "sent": found.sent,
@@ -386,26 +396,6 @@ class Service:
                 id=f"retry:{run.timezone}",
                 replace_existing=True,
             )
-
-
-def _log_named(
-    log: logging.Logger, what: str, label: str, named: list[tuple[str, str]], total: int
-) -> None:
-    """One line per reason, naming a few addresses, as ``digest send`` prints them."""
-    by_reason: dict[str, list[str]] = {}
-    for address, reason in named:
-        by_reason.setdefault(reason, []).append(address)
-    for reason, addresses in by_reason.items():
-        who = ", ".join(addresses[:MAX_NAMED])
-        if len(addresses) > MAX_NAMED:
-            who = f"{len(addresses)} recipients ({who}, …)"
-        log.error(f"{what}: {label}: {who}: {reason}", extra=event(what.replace(" ", "_")))
-    if total > len(named):
-        log.error(
-            f"{what}: {label}: … and {total - len(named)} more "
-            f"(digest status --date {label.split()[0]})",
-            extra=event(what.replace(" ", "_")),
-        )
 
 
 def _is_database(error: BaseException | None) -> bool:

@@ -333,3 +333,23 @@ def test_the_running_scheduler_fires_at_the_send_time_beats_and_stops(store, set
     assert recorded(store)[0].stopped is not None
     assert any("new zone Asia/Kathmandu: next edition" in line for line in lines)
     assert lines[-1].endswith("info schedule: stopped")
+
+
+def test_a_heartbeat_the_database_refuses_is_logged_once_and_its_return_too(
+    store, settings, clock, lines
+):
+    from digest.schema import metadata, schedulers
+
+    service = make_service(store, settings, clock, lines)
+    service.heartbeat.start([])
+    with store.engine.begin() as conn:
+        schedulers.drop(conn)
+    for _ in range(3):
+        service.beat_job()
+    errors = [line for line in lines if " error heartbeat: database error:" in line]
+    assert len(errors) == 1, lines
+    with store.engine.begin() as conn:
+        metadata.create_all(conn, tables=[schedulers])
+    service.heartbeat.start([])
+    service.beat_job()
+    assert lines[-1].endswith("info heartbeat: the database answers again")
