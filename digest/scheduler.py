@@ -271,6 +271,7 @@ class Service:
             self._failed(run, self._reason(error), error)
             return
         self._report(run, report, time.monotonic() - started)
+        self.beat_job()  # `digest status` shows the zone's next edition, not this one
 
     def beat_job(self) -> None:
         """Beat, and look at the zones again. A database that stays away is logged when
