@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from digest.config import Settings
 from digest.ledger import Ledger
 from digest.models import Run
-from digest.sendtimes import describe_delay, last_run, upcoming
+from digest.sendtimes import clock, describe_delay, last_run, upcoming
 from digest.store import Store
 
 
@@ -69,4 +69,4 @@ def too_late(run: Run, now: datetime, settings: Settings, left: str = "") -> str
 
 def describe_run(run: Run) -> str:
     """``at 07:00 local (2026-11-25 06:00 UTC)``: the edition's label has the date."""
-    return f"at {run.local:%H:%M} local ({run.at:%Y-%m-%d %H:%M} UTC)"
+    return f"at {clock(run.local.time())} local ({run.at:%Y-%m-%d} {clock(run.at.time())} UTC)"

@@ -53,7 +53,7 @@ from digest.heartbeat import BEAT_SECONDS, Heartbeat
 from digest.joblog import event, log_named
 from digest.models import Run
 from digest.runs import delivery_zones, describe_run, missed, too_late
-from digest.sendtimes import describe_delay, last_run, next_run
+from digest.sendtimes import clock, describe_delay, last_run, next_run
 from digest.store import Store
 
 FRESH_SECONDS = 60  # an ingest this recent counts as "just before" an edition
@@ -72,7 +72,7 @@ class DailyTrigger(BaseTrigger):
         return next_run(self.timezone, self.at, after).at
 
     def __str__(self) -> str:
-        return f"daily at {self.at:%H:%M} {self.timezone}"
+        return f"daily at {clock(self.at)} {self.timezone}"
 
 
 class Service:
@@ -127,7 +127,7 @@ class Service:
         sources = len(self.settings.sources)
         self.log.info(
             f"schedule: started as {self.heartbeat.host}:{self.heartbeat.pid}; provider "
-            f"{self.settings.provider}; editions at {self.settings.send_time:%H:%M} local; "
+            f"{self.settings.provider}; editions at {clock(self.settings.send_time)} local; "
             + (
                 f"ingest of {sources} source(s) every {self.settings.ingest_every} min"
                 if sources
@@ -183,7 +183,15 @@ class Service:
     # -- jobs -----------------------------------------------------------------
 
     def ingest_job(self) -> None:
-        self.ingest()
+        try:
+            self.ingest()
+        except Exception as error:  # the zones could not be read again after it
+            expected = _is_database(error) or isinstance(error, DigestError | ConfigError)
+            self.log.error(
+                f"ingest: {self._reason(error)}",
+                exc_info=None if expected else error,
+                extra=event("error"),
+            )
 
     def ingest(self, before_edition: str | None = None) -> None:
         """Read the configured sources; one bad source is logged and the rest are read."""
@@ -245,15 +253,16 @@ class Service:
                 extra=event("skipped", edition=run.label, due=run.at.isoformat()),
             )
             return
-        self.ingest(before_edition=run.label)
-        if self.stop.is_set():
-            return
-        self.log.info(
-            f"edition {run.label}: start, due {describe_run(run)}",
-            extra=event("edition-start", edition=run.label, due=run.at.isoformat()),
-        )
         started = time.monotonic()
         try:
+            self.ingest(before_edition=run.label)
+            if self.stop.is_set():
+                return
+            self.log.info(
+                f"edition {run.label}: start, due {describe_run(run)}",
+                extra=event("edition-start", edition=run.label, due=run.at.isoformat()),
+            )
+            started = time.monotonic()
             provider = make_provider(self.settings.provider, self.settings)
             try:
                 dispatcher = Dispatcher(

@@ -93,3 +93,8 @@ def describe_delay(delay: timedelta) -> str:
         return f"{seconds} s"
     hours, minutes = divmod(seconds // 60, 60)
     return f"{hours} h {minutes} min" if hours else f"{minutes} min"
+
+
+def clock(at: time) -> str:
+    """``07:00``, or ``07:00:05`` for a send time with seconds (a TOML local time)."""
+    return f"{at:%H:%M:%S}" if at.second else f"{at:%H:%M}"
