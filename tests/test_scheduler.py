@@ -353,3 +353,23 @@ def test_a_heartbeat_the_database_refuses_is_logged_once_and_its_return_too(
     service.heartbeat.start([])
     service.beat_job()
     assert lines[-1].endswith("info heartbeat: the database answers again")
+
+
+def test_a_refused_recipient_is_named_in_the_log_as_digest_send_names_it(
+    store, settings, clock, lines, monkeypatch
+):
+    from standins.smtp_server import SMTPStandIn
+
+    with SMTPStandIn() as server:
+        monkeypatch.setenv("DIGEST_SMTP_URL", server.url())
+        settings.provider = "smtp"
+        fill(store, clock, zones=["UTC"], per_zone=3)
+        server.reject("r1-utc@example.com")
+        clock.at = datetime(2026, 11, 25, 7, 0, tzinfo=UTC)
+        make_service(store, settings, clock, lines).send_edition("UTC")
+
+    (named,) = [line for line in lines if " failed: 2026-11-25 UTC: " in line]
+    assert named.split(" error ", 1)[1].startswith("failed: 2026-11-25 UTC: r1-utc@example.com: ")
+    summary = next(line for line in lines if "edition 2026-11-25 UTC: sent" in line)
+    assert " error edition 2026-11-25 UTC: sent 2, skipped 0, failed 1, in doubt 0" in summary
+    assert "`digest send --date 2026-11-25 --timezone UTC` retries those failed" in summary
