@@ -217,6 +217,11 @@ def test_a_scheduled_edition_and_a_manual_send_at_once_mail_everyone_once(
     by_hand = sent_by(site.output("send")[0], r"^(\d+) sent, ")
     assert by_schedule + by_hand == SUBSCRIBERS
     assert by_schedule and by_hand, f"they did not overlap: {by_schedule}, {by_hand}"
+    log = err_of(site, "schedule")  # 3,000 recipients, but not a terminal: no progress bar
+    assert "━" not in log and "\r" not in log
+    assert all(
+        re.match(r"\d{4}-\d\d-\d\dT[\d:]{8}Z (info|warning|error) ", x) for x in log.splitlines()
+    )
 
 
 def test_sigterm_mid_edition_records_the_batch_exits_0_and_the_restart_finishes(
