@@ -378,6 +378,26 @@ class Service:
             )
         else:
             self.log.info(line, extra=event("edition", **fields))
+        if found.pending and not (report.stopped or report.aborted):
+            self._follow_up(run, found.pending)
+
+    def _follow_up(self, run: Run, held: int) -> None:
+        """Batches another sender holds (a second scheduler, or a host that died with
+        them): looked at again once their lease has run out, and sent if still pending."""
+        wait = timedelta(seconds=self.settings.lease_seconds + 30)
+        self.log.info(
+            f"edition {run.label}: {held} recipient(s) held by another sender; "
+            f"looking again in {describe_delay(wait)}",
+            extra=event("held", edition=run.label, pending=held),
+        )
+        self.scheduler.add_job(
+            self.send_edition,
+            "date",
+            run_date=self.now() + wait,
+            args=[run.timezone],
+            id=f"follow-up:{run.timezone}",
+            replace_existing=True,
+        )
 
     def _reason(self, error: BaseException) -> str:
         """One line about ``error``: a database's without SQL, parameters or password."""

@@ -373,3 +373,44 @@ def test_a_refused_recipient_is_named_in_the_log_as_digest_send_names_it(
     summary = next(line for line in lines if "edition 2026-11-25 UTC: sent" in line)
     assert " error edition 2026-11-25 UTC: sent 2, skipped 0, failed 1, in doubt 0" in summary
     assert "`digest send --date 2026-11-25 --timezone UTC` retries those failed" in summary
+
+
+def test_a_batch_another_host_holds_is_sent_once_its_lease_runs_out(store, settings, clock, lines):
+
+    from digest.schema import batches, to_db
+
+    fill(store, clock, zones=["UTC"], per_zone=2)
+    store.save_subscribers([subscriber(f"e{i}@example.com", ["Energy"], "UTC") for i in range(2)])
+    clock.at = datetime(2026, 11, 25, 7, 0, tzinfo=UTC)
+    ledger = Ledger(store, "UTC")
+    edition = ledger.start_edition(
+        propose_edition(ledger, settings, clock.at.date(), "UTC", clock.at)
+    )
+    content = EditionContent(store, settings, edition, Renderer(settings))
+    plan(ledger, edition, content.segment_of, 500)
+    # A scheduler on another machine claimed one batch (two recipients), then its host died.
+    assert ledger.claim(edition, "elsewhere:4242", 600, lambda email: "https://u") is not None
+
+    service = make_service(store, settings, clock, lines)
+    service.send_edition("UTC")
+    assert ledger.counts(edition)["sent"] == 2
+    assert any(
+        "edition 2026-11-25 UTC: 2 recipient(s) held by another sender; looking again in 10 min"
+        in line
+        for line in lines
+    )
+    follow_up = service.scheduler.get_job("follow-up:UTC")
+    assert follow_up.trigger.run_date == clock.at + timedelta(seconds=630)
+
+    with store.engine.begin() as conn:  # ... and its lease has run out since
+        conn.execute(
+            batches.update()
+            .where(batches.c.owner == "elsewhere:4242")
+            .values(lease_until=to_db(datetime.now(UTC) - timedelta(seconds=1)))
+        )
+    clock.at = follow_up.trigger.run_date
+    service.send_edition("UTC")
+    assert ledger.counts(edition) == {
+        "sent": 4, "failed": 0, "in_doubt": 0, "skipped": 0, "pending": 0
+    }  # fmt: skip
+    assert len(list(Path(settings.outbox_dir).rglob("*.eml"))) == 4
