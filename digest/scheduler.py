@@ -41,7 +41,6 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from digest.clock import utcnow
@@ -53,26 +52,11 @@ from digest.heartbeat import BEAT_SECONDS, Heartbeat
 from digest.joblog import event, log_named
 from digest.models import Run
 from digest.runs import delivery_zones, describe_run, missed, too_late
-from digest.sendtimes import clock, describe_delay, last_run, next_run
+from digest.sendtimes import DailyTrigger, clock, describe_delay, last_run, next_run
 from digest.store import Store
 
 FRESH_SECONDS = 60  # an ingest this recent counts as "just before" an edition
 RETRY_SECONDS = (60, 120, 300, 600, 900)  # an edition that could not be sent, tried again
-
-
-class DailyTrigger(BaseTrigger):
-    """``send_time`` local time in one zone, once each local date (see ``sendtimes``)."""
-
-    def __init__(self, timezone: str, at) -> None:
-        self.timezone = timezone
-        self.at = at
-
-    def get_next_fire_time(self, previous_fire_time, now):
-        after = previous_fire_time or now - timedelta(microseconds=1)
-        return next_run(self.timezone, self.at, after).at
-
-    def __str__(self) -> str:
-        return f"daily at {clock(self.at)} {self.timezone}"
 
 
 class Service:

@@ -22,6 +22,8 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from apscheduler.triggers.base import BaseTrigger
+
 from digest.models import Run, zone_of
 
 
@@ -98,3 +100,18 @@ def describe_delay(delay: timedelta) -> str:
 def clock(at: time) -> str:
     """``07:00``, or ``07:00:05`` for a send time with seconds (a TOML local time)."""
     return f"{at:%H:%M:%S}" if at.second else f"{at:%H:%M}"
+
+
+class DailyTrigger(BaseTrigger):
+    """``send_time`` local time in one zone, once each local date (see ``sendtimes``)."""
+
+    def __init__(self, timezone: str, at) -> None:
+        self.timezone = timezone
+        self.at = at
+
+    def get_next_fire_time(self, previous_fire_time, now):
+        after = previous_fire_time or now - timedelta(microseconds=1)
+        return next_run(self.timezone, self.at, after).at
+
+    def __str__(self) -> str:
+        return f"daily at {clock(self.at)} {self.timezone}"

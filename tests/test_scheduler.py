@@ -27,8 +27,8 @@ from digest.ledger import Ledger
 from digest.planning import plan
 from digest.render import Renderer
 from digest.runs import listing, missed
-from digest.scheduler import DailyTrigger, Service
-from digest.sendtimes import upcoming
+from digest.scheduler import Service
+from digest.sendtimes import DailyTrigger, upcoming
 
 DAY = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 ZONES = ["UTC", "Asia/Kathmandu", "America/New_York", "Asia/Tokyo"]
