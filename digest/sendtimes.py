@@ -2,10 +2,10 @@
 
 Computed here with ``zoneinfo`` rather than by APScheduler's ``CronTrigger``,
 which (3.11) gets both daylight-saving changes wrong for a daily job: on a
-spring-forward day a send time inside the missing hour fires an hour after
-the first valid instant (01:30 Europe/London fires at 02:30 BST, not 02:00),
-and on a fall-back day a repeated time fires twice (once in summer time, once
-in winter time). The rules here, one instant per local date:
+spring-forward day a send time inside the missing hour fires as if the clocks
+had not gone forward (01:30 Europe/London at 02:30 BST, not at 02:00), and on
+a fall-back day a repeated time fires twice (once in summer time, once in
+winter time). The rules here, one instant per local date:
 
 - a time that exists once is that instant;
 - a time that exists twice (fall back) is its first occurrence;
