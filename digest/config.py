@@ -91,6 +91,8 @@ class Settings:
     topics: list[str] = field(default_factory=list)  # extra vocabulary for auto-tagging
     aliases: dict[str, list[str]] = field(default_factory=dict)  # canonical -> aliases
     lease_seconds: int = 600
+    ingest_every: int = 30  # minutes between ingests of the sources by `digest schedule`
+    catch_up_hours: int = 6  # a missed edition is still sent this many hours late, not later
     database_url: str = "sqlite:///digest.db"
     config_path: Path | None = None
     sendgrid: SendGridSettings = field(default_factory=SendGridSettings)
@@ -110,6 +112,9 @@ RANGES: dict[str, Range] = {
     # the batch while the first is still mailing it: people get two copies.
     "lease_seconds": Range(30, 24 * 3600),
     "feed_timeout": Range(0, 600, above=True),
+    "ingest_every": Range(1, 24 * 60),
+    # Up to 23: a catch-up of a day or more would send yesterday's edition next to today's.
+    "catch_up_hours": Range(0, 23),
     "sendgrid.timeout": Range(0, 600, above=True),
     "sendgrid.max_retries": Range(0, 100),
     "sendgrid.max_wait": Range(0, 3600),

@@ -133,6 +133,21 @@ sa.event.listen(
     ),
 )
 
+# One row per `digest schedule` process: its heartbeat, for `digest status`. A new
+# table, so `create_all` makes it in an older database: no migration.
+schedulers = sa.Table(
+    "schedulers",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("started_at", sa.DateTime, nullable=False),
+    sa.Column("beat_at", sa.DateTime, nullable=False, index=True),
+    sa.Column("stopped_at", sa.DateTime),  # a clean stop; NULL while running or after a crash
+    # JSON list of [timezone, date, UTC instant] for each zone's next edition.
+    sa.Column("next_runs", sa.Text, nullable=False, default="[]"),
+)
+
 STATUSES = ("sent", "failed", "in_doubt", "skipped", "pending")
 # Rows a delivered batch's outcome may be written over: an answer that arrives
 # after a recovering worker put the batch in doubt is still the truth.

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from collections.abc import Callable
 from types import FrameType
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -23,13 +24,16 @@ class GracefulStop:
 
     Messages go straight to file descriptor 2: a signal handler may run while
     the main thread is half-way through printing, and ``os.write`` cannot be
-    caught in the middle of itself the way a buffered stream can.
+    caught in the middle of itself the way a buffered stream can. ``render``
+    turns a message into the line written (``digest schedule --log-format json``
+    writes it as a JSON object, like the rest of its log).
     """
 
-    def __init__(self, first: str, second: str) -> None:
+    def __init__(self, first: str, second: str, render: Callable[[str], str] | None = None) -> None:
         self.event = threading.Event()
         self.signum: int | None = None
         self._messages = (first, second)
+        self._render = render or (lambda text: text)
         self._previous: dict[int, object] = {}
 
     @property
@@ -54,8 +58,11 @@ class GracefulStop:
 
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
         if self.event.is_set():
-            os.write(2, f"{NAMES.get(signum, signum)}: {self._messages[1]}\n".encode())
+            self._say(signum, self._messages[1])
             os._exit(128 + signum)
         self.signum = signum
         self.event.set()
-        os.write(2, f"{NAMES.get(signum, signum)}: {self._messages[0]}\n".encode())
+        self._say(signum, self._messages[0])
+
+    def _say(self, signum: int, message: str) -> None:
+        os.write(2, (self._render(f"{NAMES.get(signum, signum)}: {message}") + "\n").encode())

@@ -285,6 +285,15 @@ class Store:
             ).scalars()
             return sorted({tz or default for tz in found})
 
+    def audience_by_timezone(self, default: str) -> dict[str, int]:
+        """Active subscribers per delivery timezone (those with none count in ``default``)."""
+        zone = sa.func.coalesce(subscribers.c.timezone, default)
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(zone, sa.func.count()).where(subscribers.c.active).group_by(zone)
+            ).all()
+        return {timezone: count for timezone, count in rows}
+
 
 def _article(row) -> StoredArticle:
     return StoredArticle(

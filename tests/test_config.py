@@ -314,6 +314,25 @@ def test_a_lease_shorter_than_a_batch_is_refused(tmp_path):
         assert "lease_seconds: must be from 30 to" in message
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("catch_up_hours = 24\n", "catch_up_hours: must be from 0 to 23, got 24"),
+        ("catch_up_hours = 1.5\n", "catch_up_hours: expected a whole number, got 1.5"),
+        ("ingest_every = 0\n", "ingest_every: must be from 1 to 1440, got 0"),
+        ("ingest_every = 1441\n", "ingest_every: must be from 1 to 1440, got 1441"),
+    ],
+)
+def test_the_schedules_settings_are_whole_numbers_in_range(tmp_path, text, expected):
+    # A catch-up of a day or more would send yesterday's edition beside today's.
+    assert expected in config_error(text, tmp_path)
+
+
+def test_the_schedules_settings_have_defaults(clean_env):
+    settings = load_settings()
+    assert (settings.ingest_every, settings.catch_up_hours) == (30, 6)
+
+
 @pytest.mark.parametrize("value", ["true", "1.5", '"12"', "0", "-3", "1.0"])
 def test_asm_group_id_is_a_positive_whole_number(tmp_path, value):
     assert "sendgrid.asm_group_id" in config_error(

@@ -59,3 +59,17 @@ def test_every_provider_setting_is_in_the_reference(section, cls):
 )
 def test_every_environment_variable_is_in_the_readme(variable):
     assert f"`{variable}`" in README
+
+
+def test_the_systemd_unit_runs_the_scheduler_as_the_readme_says():
+    unit = (Path(__file__).resolve().parent.parent / "deploy" / "digest.service").read_text()
+    settings = dict(
+        line.split("=", 1) for line in unit.splitlines() if "=" in line and line[0].isalpha()
+    )
+    assert "digest schedule" in settings["ExecStart"]
+    assert settings["Restart"] == "on-failure"
+    assert settings["KillSignal"] == "SIGTERM"
+    assert settings["EnvironmentFile"].startswith("/")  # secrets from a file, not the unit
+    assert int(settings["TimeoutStopSec"]) >= 60  # time to finish the batch in flight
+    assert "2" in settings["RestartPreventExitStatus"].split()  # a bad setting: no loop
+    assert "deploy/digest.service" in README

@@ -6,7 +6,14 @@ command modules here registers them on it.
 
 from __future__ import annotations
 
-from digest.cli import ingest, preview, send, status, subscribers  # noqa: F401  (registers)
+from digest.cli import (  # noqa: F401  (registers)
+    ingest,
+    preview,
+    schedule,
+    send,
+    status,
+    subscribers,
+)
 from digest.cli.app import cli
 
 __all__ = ["cli", "main"]

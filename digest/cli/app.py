@@ -91,18 +91,26 @@ class DigestGroup(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except ConfigError as error:
-            raise UsageProblem(str(error)) from None
-        except DigestError as error:
-            raise Failed(str(error)) from None
         except KeyboardInterrupt:
             # click would print "Aborted!" and exit 1; a shell expects 130 for Ctrl-C.
             # (digest send handles SIGINT itself, to finish the batch in flight.)
             raise Stopped("interrupted (SIGINT); run the same command again", 130) from None
         except Exception as error:
-            if not _is_database_error(error):
+            problem = expected_failure(error, ctx.obj)
+            if problem is None:
                 raise
-            raise _database_failure(error, ctx.obj) from None
+            raise problem from None
+
+
+def expected_failure(error: Exception, app: App | None) -> click.ClickException | None:
+    """The one line and exit code for an expected failure; None for anything else (a bug)."""
+    if isinstance(error, ConfigError):
+        return UsageProblem(str(error))
+    if isinstance(error, DigestError):
+        return Failed(str(error))
+    if _is_database_error(error):
+        return _database_failure(error, app)
+    return None
 
 
 def _is_database_error(error: Exception) -> bool:

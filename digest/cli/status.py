@@ -1,6 +1,8 @@
-"""``digest status``: what the ledger says, per edition."""
+"""``digest status``: what the ledger says, per edition, and whether a scheduler runs."""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from rich.table import Table
 
@@ -11,7 +13,8 @@ from digest.cli.app import App, cli, date_option, day_of, err, out, pass_app
 @date_option
 @pass_app
 def status(app: App, day) -> None:
-    """What the ledger says: sent / failed / skipped / pending per edition.
+    """What the ledger says: sent / failed / skipped / pending per edition; which
+    schedulers are alive and when each zone's next edition goes out.
 
     Example: digest status --date 2026-11-24
     """
@@ -21,7 +24,6 @@ def status(app: App, day) -> None:
     found = ledger.editions(day_of(day))
     if not found:
         out.print("no editions sent yet" + (f" for {day_of(day)}" if day else ""))
-        return
     columns = ("sent", "failed", "in_doubt", "skipped", "pending")
     table = Table("edition", "window (UTC)", *(c.replace("_", " ") for c in columns))
     doubted = 0
@@ -33,10 +35,58 @@ def status(app: App, day) -> None:
             f"{edition.window_start:%Y-%m-%d %H:%M} → {edition.cutoff:%Y-%m-%d %H:%M}",
             *(str(counts[k]) for k in columns),
         )
-    out.print(table)
+    if found:
+        out.print(table)
     if doubted:
         err.print(
             f"warning: {doubted} recipient(s) in doubt: handed to the provider, no answer "
             "recorded; check the provider's activity log, then `digest send --date D "
             "--resend-in-doubt` sends them again"
         )
+    _print_schedulers(app)
+
+
+def _print_schedulers(app: App) -> None:
+    """The schedulers' heartbeats; a warning when none has beaten lately."""
+    from digest.clock import utcnow
+    from digest.heartbeat import STALE, alive, recorded
+    from digest.sendtimes import describe_delay
+
+    now = utcnow()
+    beats = recorded(app.store)
+    if not beats:
+        out.print("schedulers: none has run here (`digest schedule` sends the editions daily)")
+        return
+    live = [b for b in beats if alive(b, now)]
+    shown = live + [b for b in beats if b not in live][:3]  # the latest that are gone
+    table = Table("scheduler", "started (UTC)", "last beat", "state", title="schedulers")
+    for beat in shown:
+        state = "alive" if alive(beat, now) else "stopped" if beat.stopped else "not beating"
+        table.add_row(
+            f"{beat.host}:{beat.pid}",
+            _utc(beat.started),
+            f"{describe_delay(now - beat.last)} ago",
+            state,
+        )
+    out.print(table)
+    if not live:
+        last = beats[0]
+        ago = describe_delay(now - last.last)
+        if last.stopped:
+            why = f"no scheduler is running ({last.host}:{last.pid} stopped {ago} ago)"
+        else:
+            why = (
+                f"no scheduler has beaten for more than {describe_delay(STALE)} "
+                f"({last.host}:{last.pid}: last beat {ago} ago; crashed, stuck, or cut off "
+                "from the database)"
+            )
+        err.print(f"warning: {why}: editions go out only while `digest schedule` runs")
+        return
+    runs = Table("zone", "next edition", "local time", "UTC", title="next editions")
+    for run in live[0].next_runs:
+        runs.add_row(run.timezone, run.date.isoformat(), f"{run.local:%H:%M %Z}", _utc(run.at))
+    out.print(runs)
+
+
+def _utc(moment: datetime) -> str:
+    return f"{moment:%Y-%m-%d %H:%M}"
