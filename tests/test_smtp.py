@@ -29,7 +29,7 @@ from digest.errors import ConfigError
 from digest.ledger import Ledger
 from digest.render import Renderer, greeting_for
 from digest.store import Store
-from digest.unsubscribe import Links
+from digest.unsubscribe import Links, view_url
 
 SECRET = "smtp-test-secret"
 USER = "digest@example.com"  # an address as the login: needs URL-encoding
@@ -170,11 +170,12 @@ def test_every_recipient_gets_one_well_formed_message(sqlite_store, settings, se
         assert subject.startswith("Your digest for 24 November 2026: ")
         topics = person.topics or ["Climate", "Energy"]
         assert subject.endswith(", ".join(topics))
-        assert message["List-Unsubscribe"] == f"<{links.unsubscribe(address)}>"
+        link = links.unsubscribe(sqlite_store.find_subscriber(address).id, address)
+        assert message["List-Unsubscribe"] == f"<{link}>"
         assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         text = message.get_body(("plain",)).get_content()
         assert f"Hello {person.name}," in text
-        assert links.unsubscribe(address) in text
+        assert link in text
         assert rows[address].status == "sent"
         assert rows[address].message_id == message["Message-ID"]
 
@@ -215,7 +216,8 @@ def test_names_read_correctly_and_each_copy_equals_a_direct_render(sqlite_store,
             content.sections(segment),
             content.topic_names(segment),
             greeting_for(person.name),
-            links.unsubscribe(person.email),
+            links.unsubscribe(sqlite_store.find_subscriber(person.email).id, person.email),
+            view_url(settings.public_url, result.edition, segment),
         )
         (to,) = message["To"].addresses
         assert (to.addr_spec, to.display_name) == (person.email, " ".join(person.name.split()))
