@@ -6,7 +6,7 @@ command modules here registers them on it.
 
 from __future__ import annotations
 
-from digest.cli import ingest, preview, send, status, subscribers  # noqa: F401  (registers)
+from digest.cli import ingest, preview, send, serve, status, subscribers  # noqa: F401  (registers)
 from digest.cli.app import cli
 
 __all__ = ["cli", "main"]
