@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 
 import jsonschema
 import pytest
-from conftest import DATA, NOW, article, subscriber
+from conftest import DATA, LIVE_LINKS, NOW, article, subscriber
 from conftest import run_digest as digest
 from standins.sendgrid_server import SendGridStandIn
 
@@ -657,6 +657,7 @@ def cli_env(database_url: str, standin: SendGridStandIn, key: str) -> dict[str, 
 def cli_newsroom(tmp_path) -> tuple[str, list[str]]:
     """A database with today's news (real time: the CLI sends today's edition)."""
     url = f"sqlite:///{tmp_path / 'digest.db'}"
+    (tmp_path / "digest.toml").write_text(LIVE_LINKS, encoding="utf-8")
     store = Store(url)
     try:
         addresses = segments_of(store, Settings(), 3, 4, when=datetime.now(UTC))
@@ -695,7 +696,7 @@ def test_cli_wrong_key_exits_1_with_one_line_and_no_key(cli_newsroom, tmp_path, 
 def test_cli_counts_failed_recipients_and_exits_1(cli_newsroom, tmp_path, standin):
     url, _ = cli_newsroom
     (tmp_path / "digest.toml").write_text(
-        "[sendgrid]\nmax_retries = 1\nmax_wait = 0.1\n", encoding="utf-8"
+        LIVE_LINKS + "[sendgrid]\nmax_retries = 1\nmax_wait = 0.1\n", encoding="utf-8"
     )
     standin.fail_next(500, count=2)  # the first batch: two attempts, both 500
 
@@ -715,7 +716,9 @@ def test_cli_a_slow_sendgrid_puts_the_batch_in_doubt_once_never_twice(
 ):
     """The case that once mailed each recipient four times: a 1.5 s server, timeout = 1."""
     url, addresses = cli_newsroom
-    (tmp_path / "digest.toml").write_text("[sendgrid]\ntimeout = 1\n", encoding="utf-8")
+    (tmp_path / "digest.toml").write_text(
+        LIVE_LINKS + "[sendgrid]\ntimeout = 1\n", encoding="utf-8"
+    )
     standin.answer_delay = 1.5
     env = cli_env(url, standin, KEY)
 

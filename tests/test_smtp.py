@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import NOW, article, subscriber
+from conftest import LIVE_LINKS, NOW, article, subscriber
 from conftest import run_digest as digest
 from standins.smtp_server import SMTPStandIn
 
@@ -419,6 +419,7 @@ def cli_env(database_url: str, smtp_url: str) -> dict[str, str]:
 @pytest.fixture
 def cli_db(tmp_path) -> tuple[str, dict[str, object]]:
     url = f"sqlite:///{tmp_path / 'digest.db'}"
+    (tmp_path / "digest.toml").write_text(LIVE_LINKS, encoding="utf-8")
     store = Store(url)
     try:
         people = readers(store, 6, when=datetime.now(UTC))
@@ -492,7 +493,9 @@ def test_a_refusal_that_stays_temporary_ends_failed_with_the_servers_words(
 
 def test_cli_names_a_recipient_still_tempfailed_after_the_last_round(cli_db, tmp_path, server):
     url, _ = cli_db
-    (tmp_path / "digest.toml").write_text("[smtp]\nmax_retries = 1\n", encoding="utf-8")
+    (tmp_path / "digest.toml").write_text(
+        LIVE_LINKS + "[smtp]\nmax_retries = 1\n", encoding="utf-8"
+    )
     server.tempfail("reader03@example.com", times=100)
 
     result = digest("send", "--provider", "smtp", cwd=tmp_path, env=cli_env(url, server.url()))

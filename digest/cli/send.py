@@ -161,16 +161,9 @@ def run_send(
         except ValueError as error:
             raise UsageProblem(f"--to: {error}") from None
     name = provider_name or settings.provider
-    if not dry_run:
-        require_live_links(settings, name)  # exit 2 for smtp / sendgrid with dead links
-        development = [p for p in link_problems(settings) if p.startswith("public_url")]
-        if development:
-            err.print(
-                f"warning: {'; '.join(development)}: the links in these emails work only "
-                "on this machine (fine for trying digest out; smtp and sendgrid refuse it)",
-                markup=False,
-            )
     provider = make_provider(name, settings)
+    if not dry_run:
+        _check_links(settings, name)
     progress = RichProgress(err)
     stop = GracefulStop(
         "stopping after the batch with the provider is recorded (again to stop at once)",
@@ -220,6 +213,18 @@ def run_send(
         )
     if problems:
         raise Failed("; ".join(problems))
+
+
+def _check_links(settings: Settings, provider: str) -> None:
+    """Exit 2 for smtp or sendgrid with links that would not work; a warning for the outbox."""
+    require_live_links(settings, provider)
+    development = [p for p in link_problems(settings) if p.startswith("public_url")]
+    if development:
+        err.print(
+            f"warning: {'; '.join(development)}: the links in these emails work only "
+            "on this machine (fine for trying digest out; smtp and sendgrid refuse it)",
+            markup=False,
+        )
 
 
 def _print_dry_run(
