@@ -186,7 +186,9 @@ def test_topics_that_cannot_be_used_are_a_400_and_change_nothing(site):
 def test_topics_of_someone_unsubscribed_are_not_saved(site):
     site.http.post(site.link("ann@example.com"), content=ONE_CLICK)
 
-    page = site.http.post(site.link("ann@example.com", "preferences"), data={"topic": "Energy"})
+    page = site.http.post(
+        site.link("ann@example.com", "preferences"), data={"topic": "Energy", "other": ""}
+    )
 
     assert page.status_code == 409 and "subscribe again first" in page.text
     assert site.topics("ann@example.com") == ["Climate"]
@@ -311,7 +313,7 @@ def test_the_access_log_shows_requests_but_never_a_token(site, caplog):
     token = site.mails["ann@example.com"].unsubscribe_link.rsplit("/", 1)[1]
 
     site.http.get(site.link("ann@example.com"))
-    site.http.post(site.link("ann@example.com", "preferences"), data={"topic": "Energy"})
+    site.http.post(site.link("ann@example.com", "preferences"), data={"other": "Energy"})
     site.http.post(site.link("ann@example.com"), content=ONE_CLICK)
     site.http.get(f"{site.base}/unsubscribe/{token}/extra%1B[31m")
 
@@ -368,3 +370,45 @@ def test_links_under_a_public_url_path_work_whether_the_proxy_strips_it_or_not(
         httpx.post(f"{base}/unsubscribe/{make_token(bob.id, bob.email, key)}")
 
     assert list(store.list_subscribers()) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        ("", "multipart/form-data; boundary=x"),  # not our form
+        ("topic=Energy", "application/x-www-form-urlencoded"),  # no "other": not our page
+        (
+            "&".join(f"topic=t{i}" for i in range(300)) + "&other=",
+            "application/x-www-form-urlencoded",
+        ),
+        ("topic=%FF%FE&other=", "application/x-www-form-urlencoded"),  # not UTF-8
+    ],
+    ids=["multipart", "no-other-field", "300-fields", "not-utf-8"],
+)
+def test_a_post_that_is_not_the_topics_form_never_resets_the_topics(site, body, kind):
+    page = site.http.post(
+        site.link("ann@example.com", "preferences"), content=body, headers={"content-type": kind}
+    )
+
+    assert page.status_code == 400 and "Not saved" in page.text
+    assert site.topics("ann@example.com") == ["Climate"]
+
+
+def test_a_body_that_trickles_in_is_cut_off_and_changes_nothing(site, monkeypatch):
+    import socket
+
+    import digest.web.pages
+
+    monkeypatch.setattr(digest.web.pages, "READ_SECONDS", 0.5)
+    path = site.link("ann@example.com").split(site.base, 1)[1]
+    host, port = site.base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n"
+            "Content-Type: application/x-www-form-urlencoded\r\n\r\nList-Unsub".encode()
+        )
+        started = time.monotonic()
+        answer = conn.recv(4096).decode()
+
+    assert answer.startswith("HTTP/1.1 408") and time.monotonic() - started < 5
+    assert site.active() == set(PEOPLE)

@@ -18,7 +18,7 @@ from conftest import LIVE_LINKS, run_digest
 from digest.store import Store
 from digest.unsubscribe import make_token
 
-SECRET = "serve-cli-secret"
+SECRET = "Zq81xWv3pLm0"
 
 
 @pytest.fixture
@@ -138,3 +138,37 @@ def test_bad_host_or_port_is_one_line_and_exit_2(site, args, says):
 
     assert result.returncode == 2, result.stderr
     assert says in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_operators_page_overrides_the_shipped_one_and_a_broken_one_stops_the_start(site):
+    folder, env, token = site
+    pages = folder / "mytemplates" / "web"
+    pages.mkdir(parents=True)
+    (folder / "digest.toml").write_text(
+        LIVE_LINKS + 'templates_dir = "mytemplates"\n', encoding="utf-8"
+    )
+    (pages / "bad_link.html.j2").write_text(
+        '{% extends "base.html.j2" %}{% block heading %}Oops{% endblock %}'
+        "{% block content %}<h1>Our own words</h1>{% endblock %}",
+        encoding="utf-8",
+    )
+    process, base = start(folder, env, "--port", "0")
+    try:
+        bad = httpx.get(f"{base}/unsubscribe/{token[:-2]}")
+        good = httpx.get(f"{base}/unsubscribe/{token}")
+    finally:
+        stop(process)
+    assert bad.status_code == 400 and "<h1>Our own words</h1>" in bad.text
+    assert good.status_code == 200 and "Unsubscribe a•••@e•••.com" in good.text  # shipped
+
+    (pages / "bad_link.html.j2").write_text("line one\n{% if %}\n", encoding="utf-8")
+
+    result = run_digest("serve", "--port", "0", cwd=folder, env=env, timeout=30)
+
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith(f"Error: template {pages / 'bad_link.html.j2'}:2: ")
+    )
+    assert "Traceback" not in result.stderr

@@ -16,11 +16,14 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from digest.config import PACKAGE_TEMPLATES, Settings
+from digest.errors import ConfigError
+from digest.render import template_problem
 from digest.store import Store
 from digest.unsubscribe import signing_key
 
 log = logging.getLogger("digest.web")
 
+PAGES = ("subscription.html.j2", "bad_link.html.j2", "error.html.j2", "archive.html.j2")
 # Pages that show one subscriber's data: never kept by a browser or a proxy cache.
 PRIVATE = {"Cache-Control": "no-store"}
 
@@ -43,6 +46,16 @@ class Web:
             trim_blocks=True,
             lstrip_blocks=True,
         )
+        # Compiled now, so an operator's broken page stops the start with its
+        # file and line, rather than failing each visitor later.
+        for name in PAGES:
+            try:
+                self.pages.get_template(name)
+            except Exception as err:
+                problem = template_problem(err, self.settings.templates_dir)
+                if problem is None:
+                    raise
+                raise ConfigError(problem) from None
 
     def page(
         self,

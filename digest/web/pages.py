@@ -16,6 +16,7 @@ multipart body, and the page's button sends an empty form.
 
 from __future__ import annotations
 
+import asyncio
 from urllib.parse import parse_qs
 
 from starlette.concurrency import run_in_threadpool
@@ -33,6 +34,8 @@ from digest.web.context import PRIVATE, Web
 # A form here is a few checkboxes and a line of text; anything larger is not ours.
 MAX_FORM = 64 * 1024
 MAX_FIELDS = 200
+# A body still not whole after this long is a client holding the connection open.
+READ_SECONDS = 10.0
 
 
 class TooLarge(Exception):
@@ -74,9 +77,11 @@ class Pages:
 
     async def _post(self, request: Request, action) -> Response:
         try:
-            form = await read_form(request)
+            form = await asyncio.wait_for(read_form(request), READ_SECONDS)
         except TooLarge:
             return self._error(request, 413, "That form is larger than any this site sends.")
+        except TimeoutError:
+            return self._error(request, 408, "The form took too long to arrive.")
         except ClientDisconnect:
             return Response(status_code=400)
         return await run_in_threadpool(action, request, form)
@@ -108,10 +113,14 @@ class Pages:
         change = subscriber_admin.add(self.web.store, sub.email, resubscribe=True)
         return self._page(request, change.subscriber or sub, "resubscribed")
 
-    def _save_topics(self, request: Request, form: dict[str, list[str]]) -> Response:
+    def _save_topics(self, request: Request, form: dict[str, list[str]] | None) -> Response:
         sub = self._subscriber(request)
         if sub is None:
             return self._bad_link(request)
+        if form is None or "other" not in form:
+            # Not our page's form (which always sends "other", if empty): saving
+            # it would quietly reset their topics to everything.
+            return self._page(request, sub, None, 400, "that was not the topics form")
         chosen = [*form.get("topic", []), *_split(" ; ".join(form.get("other", [])))]
         try:
             change = subscriber_admin.add(self.web.store, sub.email, topics=";".join(chosen))
@@ -151,9 +160,10 @@ class Pages:
         return self.web.page(request, "error.html.j2", status, PRIVATE, message=message)
 
 
-async def read_form(request: Request) -> dict[str, list[str]]:
-    """A urlencoded form's fields (anything else, such as a one-click multipart
-    body, reads as no fields); ``TooLarge`` past ``MAX_FORM`` bytes."""
+async def read_form(request: Request) -> dict[str, list[str]] | None:
+    """A urlencoded form's fields; None for any other body (a one-click multipart
+    body, bytes that are not UTF-8, too many fields); ``TooLarge`` past
+    ``MAX_FORM`` bytes, whatever Content-Length said."""
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
@@ -161,12 +171,13 @@ async def read_form(request: Request) -> dict[str, list[str]]:
             raise TooLarge()
     kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     if kind != "application/x-www-form-urlencoded":
-        return {}
+        return None
     try:
         text = body.decode("utf-8")
-        return parse_qs(text, keep_blank_values=True, max_num_fields=MAX_FIELDS)
+        # strict: %FF is not a character; "replace" would save a topic of U+FFFD.
+        return parse_qs(text, keep_blank_values=True, max_num_fields=MAX_FIELDS, errors="strict")
     except (UnicodeDecodeError, ValueError):
-        return {}
+        return None
 
 
 def _split(text: str) -> list[str]:
