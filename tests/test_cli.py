@@ -18,7 +18,7 @@ from email.policy import default
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, every_article
+from conftest import LIVE_LINKS, ROOT, every_article
 from conftest import run_digest as digest
 
 from digest import __version__
@@ -88,6 +88,7 @@ def run(request, tmp_path_factory) -> Run:
     else:
         url = request.getfixturevalue("pg_schema_url")()
     r = Run(tmp, cli_env(url))
+    (tmp / "digest.toml").write_text(LIVE_LINKS, encoding="utf-8")  # else a warning, rightly
     r.step("ingest", "ingest", str(EXAMPLES))
     r.step("import", "subscribers", "import", str(CSV_FILE))
     r.step("dry-run", "send", "--dry-run")
@@ -156,7 +157,7 @@ def test_each_email_is_well_formed(run, sent, subscribers_csv):
         assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         raw = path.read_bytes().split(b"\r\n\r\n", 1)[0]
         line = re.search(
-            rb"\r\nList-Unsubscribe: <(http://localhost:8000/unsubscribe/(\S+))>\r\n", raw
+            rb"\r\nList-Unsubscribe: <(https://news.example.org/unsubscribe/(\S+))>\r\n", raw
         )
         assert line, raw
         url, token = line.group(1).decode(), line.group(2).decode()
