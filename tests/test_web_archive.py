@@ -126,6 +126,8 @@ def test_an_edition_page_lets_its_inline_styles_through_and_no_script(newsroom):
         "/archive/2026-11-24/UTC?topics=" + "x" * 20_000,
         "/archive/2026-11-24/" + "A/" * 100 + "UTC",
         "/archive/2026-11-24/..%2F..%2Fetc%2Fpasswd",
+        "/archive/2026-11-24/UTC%00",
+        "/archive/2026-11-24/UTC?topics=climate%00",
     ],
 )
 def test_what_was_never_sent_is_not_found(newsroom, path):

@@ -27,7 +27,9 @@ EDITION_POLICY = (
 )
 PUBLIC = {"Cache-Control": "public, max-age=300"}
 DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-MAX_ZONE = 64  # the longest IANA name is 32
+# An IANA name (the longest is 32 characters); anything else is no edition's.
+ZONE = re.compile(r"[A-Za-z0-9_+\-]+(/[A-Za-z0-9_+\-]+){0,2}")
+MAX_ZONE = 64
 MAX_TOPICS = 10_000
 
 
@@ -46,7 +48,13 @@ def routes(web: Web) -> list[Route]:
     def edition_page(request: Request) -> Response:
         raw_day, zone = request.path_params["day"], request.path_params["zone"]
         segment = request.query_params.get("topics", "")
-        if not DAY.fullmatch(raw_day) or len(zone) > MAX_ZONE or len(segment) > MAX_TOPICS:
+        if (
+            not DAY.fullmatch(raw_day)
+            or len(zone) > MAX_ZONE
+            or not ZONE.fullmatch(zone)
+            or len(segment) > MAX_TOPICS
+            or not segment.isprintable()  # a NUL is no topic (and PostgreSQL refuses it)
+        ):
             return _not_found(web, request)
         try:
             day = date.fromisoformat(raw_day)

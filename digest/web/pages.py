@@ -25,7 +25,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from digest import subscriber_admin
-from digest.errors import InputError, StillUnsubscribed
+from digest.errors import DigestError, InputError, StillUnsubscribed
 from digest.grouping import Vocabulary
 from digest.models import Subscriber
 from digest.unsubscribe import subscriber_for
@@ -110,7 +110,10 @@ class Pages:
         sub = self._subscriber(request)
         if sub is None:
             return self._bad_link(request)
-        change = subscriber_admin.add(self.web.store, sub.email, resubscribe=True)
+        try:
+            change = subscriber_admin.add(self.web.store, sub.email, resubscribe=True)
+        except DigestError as err:  # an address that cannot be mailed (bounced, …)
+            return self._page(request, sub, None, 409, f"cannot subscribe again: {err}")
         return self._page(request, change.subscriber or sub, "resubscribed")
 
     def _save_topics(self, request: Request, form: dict[str, list[str]] | None) -> Response:
@@ -128,6 +131,8 @@ class Pages:
             return self._page(request, sub, None, status=400, problem=err.reason)
         except StillUnsubscribed:
             return self._page(request, sub, "not-saved", status=409)
+        except DigestError as err:  # an address that cannot be mailed (bounced, …)
+            return self._page(request, sub, None, status=409, problem=str(err))
         return self._page(request, change.subscriber or sub, "saved")
 
     def _page(
