@@ -250,7 +250,7 @@ class Ledger:
         edition: Edition,
         owner: str,
         lease_seconds: int,
-        unsubscribe_url: Callable[[str], str],
+        unsubscribe_url: Callable[[int, str], str],
     ) -> tuple[Batch, list[Recipient]] | None:
         """``claim`` and ``recipients`` in one transaction: one commit a batch fewer."""
         with self.engine.begin() as conn:
@@ -260,7 +260,7 @@ class Ledger:
             )
 
     def _recipients(
-        self, conn: sa.Connection, batch: Batch, unsubscribe_url: Callable[[str], str]
+        self, conn: sa.Connection, batch: Batch, unsubscribe_url: Callable[[int, str], str]
     ) -> list[Recipient]:
         # A million rows pass through here in a large send: the statement is
         # compiled once per dialect and its rows come back as the driver's tuples.
@@ -273,7 +273,7 @@ class Ledger:
                 .values(status="skipped", error="unsubscribed", updated_at=to_db(utcnow()))
             )
         return [
-            Recipient(sid, email, name, unsubscribe_url(email))
+            Recipient(sid, email, name, unsubscribe_url(sid, email))
             for sid, email, name, active in rows
             if active
         ]

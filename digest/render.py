@@ -86,16 +86,36 @@ class Renderer:
         topics: Sequence[str],
         greeting: str,
         unsubscribe_url: str,
+        view_url: str = "",
     ) -> Rendered:
-        """One finished copy, with whatever greeting and link it is given."""
+        """One finished copy, with whatever greeting and links it is given."""
         values = {"greeting": greeting, "unsubscribe_url": unsubscribe_url}
-        return self._render(edition, sections, topics, values, values)
+        return self._render(edition, sections, topics, values, values, view_url)
 
     def render_segment(
+        self,
+        edition: Edition,
+        sections: Sequence[Section],
+        topics: Sequence[str],
+        view_url: str = "",
+    ) -> Rendered:
+        """The expensive part, once per segment: placeholders for per-recipient values.
+
+        ``view_url`` (the segment's copy in the archive, "View in your
+        browser") is the same for everyone in the segment, so it is rendered
+        in here, not substituted per recipient; "" leaves the link out.
+        """
+        return self._render(
+            edition, sections, topics, self.placeholders, self.text_placeholders, view_url
+        )
+
+    def render_web(
         self, edition: Edition, sections: Sequence[Section], topics: Sequence[str]
     ) -> Rendered:
-        """The expensive part, once per segment: placeholders for per-recipient values."""
-        return self._render(edition, sections, topics, self.placeholders, self.text_placeholders)
+        """The copy the archive shows: no greeting, no personal links, nothing to
+        substitute (the templates leave out what is empty and ``web`` is true)."""
+        values = {field: "" for field in PERSONAL}
+        return self._render(edition, sections, topics, values, values, "", web=True)
 
     def personal_values(self, name: str, unsubscribe_url: str) -> tuple[str, ...]:
         """One recipient's values, raw, in the order of ``PERSONAL`` (and of
@@ -134,6 +154,8 @@ class Renderer:
         topics: Sequence[str],
         html_values: dict[str, str],
         text_values: dict[str, str],
+        view_url: str,
+        web: bool = False,
     ) -> Rendered:
         subject = subject_for(self.settings.subject, edition, sections)
         day = edition.date
@@ -146,6 +168,8 @@ class Renderer:
             "topics": topics,
             "article_count": sum(len(s.articles) for s in sections),
             "preheader": "; ".join(a.title for s in sections for a in s.articles[:1])[:150],
+            "view_url": view_url,
+            "web": web,
         }
         try:
             html = self.env.get_template("digest.html.j2").render(context | html_values)

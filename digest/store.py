@@ -277,6 +277,18 @@ class Store:
             ).first()
         return to_subscriber(row) if row else None
 
+    def subscriber_by_id(self, subscriber_id: int) -> Subscriber | None:
+        """The subscriber with this id (an unsubscribe link names them by it), or None."""
+        # Beyond the column's range (a PostgreSQL INTEGER is 32-bit) nobody is stored;
+        # asking would be a driver error, not an answer.
+        if not 0 < subscriber_id <= (2**63 - 1 if self.is_sqlite else 2**31 - 1):
+            return None
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(subscribers).where(subscribers.c.id == subscriber_id)
+            ).first()
+        return to_subscriber(row) if row else None
+
     def subscriber_timezones(self, default: str) -> list[str]:
         """Every delivery timezone with at least one active subscriber."""
         with self.engine.connect() as conn:

@@ -118,6 +118,8 @@ def subscriber(email: str, topics=(), timezone: str | None = None, name: str = "
 
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+# Links that work, in a site's digest.toml: smtp and sendgrid refuse to send without them.
+LIVE_LINKS = 'public_url = "https://news.example.org"\n'
 EVER = (datetime(1, 1, 2, tzinfo=UTC), datetime(9999, 12, 30, tzinfo=UTC))
 
 

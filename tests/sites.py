@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
+from conftest import LIVE_LINKS
 
 from digest.ledger import Ledger
 from digest.schema import ledger
@@ -126,6 +127,7 @@ def cli_env(database_url: str, api_url: str) -> dict[str, str]:
 def make_site(folder: Path, database_url: str, api_url: str = "http://127.0.0.1:9") -> Site:
     """Ingest today's articles and import SUBSCRIBERS subscribers, through the CLI."""
     site = Site(folder, database_url, cli_env(database_url, api_url))
+    (folder / "digest.toml").write_text(LIVE_LINKS, encoding="utf-8")
     published = datetime.now(UTC) - timedelta(hours=1)
     articles = folder / "articles.jsonl"
     articles.write_text(
@@ -162,6 +164,7 @@ def sqlite_site(folder: Path, template: Path, api_url: str = "http://127.0.0.1:9
     with closing(sqlite3.connect(template)) as source, closing(sqlite3.connect(target)) as copy:
         source.backup(copy)
     url = f"sqlite:///{target}"
+    (folder / "digest.toml").write_text(LIVE_LINKS, encoding="utf-8")
     return Site(folder, url, cli_env(url, api_url))
 
 

@@ -545,7 +545,9 @@ def test_a_batch_whose_lease_ran_out_is_taken_over(five_readers, settings):
     provider = OutboxProvider(settings.outbox_dir)
     provider.max_batch = 2
     dispatcher, edition, _ = _planned(five_readers, settings, provider)
-    assert dispatcher.ledger.claim(edition, "sender-2.example.internal:4242", -60, str)
+    assert dispatcher.ledger.claim(
+        edition, "sender-2.example.internal:4242", -60, dispatcher.links.unsubscribe
+    )
 
     make_dispatcher(five_readers, settings, provider=provider).send()
 
@@ -612,7 +614,7 @@ def test_an_expired_lease_on_a_handed_batch_puts_it_in_doubt(five_readers, setti
     provider.max_batch = 2
     dispatcher, edition, _ = _planned(five_readers, settings, provider)
     owner = "sender-2.example.internal:4242"  # another host: only its lease tells
-    batch, _ = dispatcher.ledger.claim(edition, owner, -60, str)
+    batch, _ = dispatcher.ledger.claim(edition, owner, -60, dispatcher.links.unsubscribe)
     assert dispatcher.ledger.hand_over(batch, owner)
 
     (result,) = make_dispatcher(five_readers, settings, provider=provider).send().editions
@@ -641,9 +643,9 @@ def test_an_answer_that_comes_after_all_replaces_in_doubt(five_readers, settings
 def test_a_batch_another_sender_took_over_is_not_handed_over_twice(five_readers, settings):
     provider = OutboxProvider(settings.outbox_dir)
     dispatcher, edition, _ = _planned(five_readers, settings, provider)
-    batch, _ = dispatcher.ledger.claim(edition, "me:1", -60, str)
+    batch, _ = dispatcher.ledger.claim(edition, "me:1", -60, dispatcher.links.unsubscribe)
     dispatcher.ledger.recover(edition)  # the lease ran out: back to pending
-    assert dispatcher.ledger.claim(edition, "other:2", 600, str)
+    assert dispatcher.ledger.claim(edition, "other:2", 600, dispatcher.links.unsubscribe)
 
     assert not dispatcher.ledger.hand_over(batch, "me:1")
 
@@ -659,7 +661,8 @@ def test_the_outbox_does_not_rewrite_a_message_that_exists(five_readers, setting
         segment=batch.segment,
         content=content.rendered(batch.segment),
         recipients=[
-            r._replace(unsubscribe_url=dispatcher.links.unsubscribe(r.email)) for r in taken
+            r._replace(unsubscribe_url=dispatcher.links.unsubscribe(r.subscriber_id, r.email))
+            for r in taken
         ],
         renderer=dispatcher.renderer,
         sender=dispatcher.sender,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import email
 import errno
 import os
@@ -20,7 +21,7 @@ import digest.delivery.outbox as outbox_module
 from digest.delivery.outbox import OutboxProvider
 from digest.dispatch import Dispatcher
 from digest.ledger import Ledger
-from digest.unsubscribe import make_token, read_token, signing_key
+from digest.unsubscribe import make_token, make_v1_token, read_token, signing_key, subscriber_for
 
 SECRET = "outbox-test-secret"
 FOLDER = "2026-11-24_UTC"
@@ -106,18 +107,23 @@ def test_each_file_has_the_headers_a_mail_client_expects(mails):
     assert "Hello Zoë Lambert," in zoe.get_body(("plain",)).get_content()
 
 
-def test_list_unsubscribe_is_a_raw_one_click_link_with_the_recipients_token(mails):
+def test_list_unsubscribe_is_a_raw_one_click_link_with_the_recipients_token(mails, newsroom):
     for address, (raw, message) in mails.items():
         header = header_block(raw)
         match = re.search(
-            rb"\r\nList-Unsubscribe: <(http://localhost:8000/unsubscribe/([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+))>\r\n",
+            rb"\r\nList-Unsubscribe: <(http://localhost:8000/unsubscribe/(2\.[0-9]+\.[A-Za-z0-9_-]+))>\r\n",
             header,
         )
         assert match, header
         url, token = match.group(1).decode(), match.group(2).decode()
         assert b"=?" not in header.split(b"List-Unsubscribe:", 1)[1].split(b"\r\n", 1)[0]
-        assert read_token(token, SECRET.encode()) == address
-        assert read_token(token, b"some other key") is None
+        assert subscriber_for(token, SECRET.encode(), newsroom).email == address
+        assert subscriber_for(token, b"some other key", newsroom) is None
+        # The link names the subscriber without showing the address, plain or encoded.
+        local = address.split("@")[0]
+        assert (
+            local not in url and base64.urlsafe_b64encode(address.encode())[:8].decode() not in url
+        )
         assert message["List-Unsubscribe"] == f"<{url}>"
         # The same personal link is in both bodies.
         assert f"Unsubscribe: {url}" in message.get_body(("plain",)).get_content()
@@ -126,13 +132,30 @@ def test_list_unsubscribe_is_a_raw_one_click_link_with_the_recipients_token(mail
 
 def test_tokens_cannot_be_forged_or_altered():
     key = signing_key()
-    token = make_token("Alice@Example.com", key)
-    assert read_token(token, key) == "alice@example.com"
-    encoded, mac = token.split(".")
-    other = make_token("mallory@example.com", key).split(".")[0]
-    assert read_token(f"{other}.{mac}", key) is None
-    assert read_token(f"{encoded}.{mac[:-2]}AA", key) is None
-    assert read_token("garbage", key) is None
+    alice = subscriber("Alice@Example.com")
+    alice.id = 7
+    mallory = subscriber("mallory@example.com")
+    mallory.id = 8
+    people = {7: alice, 8: mallory}
+    by_email = {p.email.lower(): p for p in people.values()}
+
+    def read(token, with_key=key):
+        return read_token(token, with_key, people.get, lambda e: by_email.get(e.lower()))
+
+    for token in (make_token(7, "Alice@Example.com", key), make_v1_token("Alice@Example.com", key)):
+        assert read(token) is alice
+        assert read(token, b"another key") is None
+        head, mac = token.rsplit(".", 1)
+        assert read(f"{head}.{mac[:-2]}AA") is None
+        assert read(token[:-1]) is None
+    # Another's id (or address) under Alice's mac, or Alice's id bound to another address.
+    assert read("2.8." + make_token(7, "alice@example.com", key).split(".")[2]) is None
+    other = make_v1_token("mallory@example.com", key).split(".")[0]
+    assert read(f"{other}.{make_v1_token('alice@example.com', key).split('.')[1]}") is None
+    people[7] = subscriber("someone.else@example.com")  # id 7 now someone else (a rebuilt store)
+    people[7].id = 7
+    assert read(make_token(7, "Alice@Example.com", key)) is None
+    assert read("garbage") is None and read("9.7.AAAA") is None
 
 
 def test_a_long_non_ascii_public_url_stays_one_raw_header_line(newsroom, settings):
@@ -145,7 +168,7 @@ def test_a_long_non_ascii_public_url_stays_one_raw_header_line(newsroom, setting
         assert line.isascii() and b"=?" not in line and len(line) > 150
         url = message["List-Unsubscribe"].strip("<>")
         assert url.startswith("https://xn--bcher-kva.example/newsletter-newsletter-")
-        assert read_token(url.rsplit("/", 1)[1], SECRET.encode()) == address
+        assert subscriber_for(url.rsplit("/", 1)[1], SECRET.encode(), newsroom).email == address
 
 
 def test_a_name_with_cr_lf_cannot_inject_a_header(mails):

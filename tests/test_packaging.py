@@ -7,20 +7,28 @@ that holds nothing of the repository. That is how a new user meets digest.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
 import tarfile
+import time
 import venv
 import zipfile
 from pathlib import Path
 
+import httpx
 import pytest
 from conftest import ROOT
 
 from digest import __version__
 
-TEMPLATES = sorted(p.name for p in (ROOT / "templates").iterdir() if p.is_file())
+# Every file under templates/, the web pages' folder too, as a path inside it.
+TEMPLATES = sorted(
+    p.relative_to(ROOT / "templates").as_posix()
+    for p in (ROOT / "templates").rglob("*")
+    if p.is_file()
+)
 
 
 def _run(*args: str | Path, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -41,9 +49,8 @@ def dist(tmp_path_factory) -> Path:
 def test_the_wheel_and_the_sdist_carry_the_templates(dist):
     (wheel,) = dist.glob("digest-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    assert sorted(n.rsplit("/", 1)[1] for n in names if n.startswith("digest/templates/")) == (
-        TEMPLATES
-    )
+    shipped = sorted(n.removeprefix("digest/templates/") for n in names)
+    assert [n for n in shipped if n in TEMPLATES] == TEMPLATES
     (sdist,) = dist.glob("digest-*.tar.gz")
     with tarfile.open(sdist) as archive:
         members = archive.getnames()
@@ -85,3 +92,28 @@ def test_an_installed_wheel_runs_the_demo_from_an_empty_folder(dist, tmp_path):
     sent = sorted((work / "outbox").rglob("*.eml"))
     assert len(sent) >= 5
     assert b"multipart/alternative" in sent[0].read_bytes()
+    _serves_its_pages(digest, work)
+
+
+def _serves_its_pages(digest: Path, work: Path) -> None:
+    """``digest serve`` of the installed wheel finds its web pages and stylesheet."""
+    log = work / "serve.err"
+    with log.open("w") as err:
+        server = subprocess.Popen(
+            [digest, "serve", "--port", "0"], cwd=work, stdout=subprocess.PIPE, stderr=err
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while "serving on" not in log.read_text() and time.monotonic() < deadline:
+            assert server.poll() is None, log.read_text()
+            time.sleep(0.05)
+        base = re.search(r"serving on (\S+)", log.read_text()).group(1)
+        with httpx.Client(trust_env=False, timeout=10) as http:
+            archive = http.get(f"{base}/archive")
+            css = http.get(f"{base}/static/web.css")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert archive.status_code == 200 and "Past editions" in archive.text
+    assert css.status_code == 200 and "font" in css.text
+    assert "Traceback" not in log.read_text()

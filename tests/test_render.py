@@ -11,8 +11,8 @@ from conftest import ROOT
 from digest.config import Settings
 from digest.grouping import Vocabulary, build_sections, tag_articles
 from digest.models import Edition, StoredArticle
-from digest.render import Renderer, greeting_for
-from digest.unsubscribe import Links
+from digest.render import Renderer, escape_attr, greeting_for
+from digest.unsubscribe import Links, view_url
 
 WHEN = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
 EDITION = Edition(
@@ -98,18 +98,21 @@ NAMES = [
 def test_personalising_a_segment_equals_rendering_that_copy_directly(
     renderer, sections, name, public_url
 ):
-    url = Links(public_url, b"render-test-key").unsubscribe("someone@example.com")
+    url = Links(public_url, b"render-test-key").unsubscribe(7, "someone@example.com")
+    view = view_url(public_url, EDITION, "climate;energy")
     topics = ["Climate", "Energy"]
-    segment = renderer.render_segment(EDITION, sections, topics)
+    segment = renderer.render_segment(EDITION, sections, topics, view)
 
     personal = renderer.personalise(segment, name, url)
-    direct = renderer.render(EDITION, sections, topics, greeting_for(name), url)
+    direct = renderer.render(EDITION, sections, topics, greeting_for(name), url, view)
 
     assert personal.html == direct.html
     assert personal.text == direct.text
     assert personal.subject == direct.subject
     assert greeting_for(name) in personal.text
     assert url in personal.text
+    assert f"View in your browser: {view}" in personal.text
+    assert f'href="{escape_attr(view)}"' in personal.html
     assert not any(p in personal.html + personal.text for p in renderer.placeholders.values())
 
 

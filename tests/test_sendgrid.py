@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 
 import jsonschema
 import pytest
-from conftest import DATA, NOW, article, subscriber
+from conftest import DATA, LIVE_LINKS, NOW, article, subscriber
 from conftest import run_digest as digest
 from standins.sendgrid_server import SendGridStandIn
 
@@ -35,7 +35,7 @@ from digest.errors import ConfigError
 from digest.ledger import Ledger
 from digest.render import Renderer, greeting_for
 from digest.store import Store
-from digest.unsubscribe import Links, read_token
+from digest.unsubscribe import Links, subscriber_for, view_url
 
 KEY = "SG.standin-key.Zx81qQ7rVt"
 WRONG_KEY = "SG.revoked-key.Hk29LmNb04"
@@ -209,8 +209,8 @@ def test_each_recipient_has_a_personalization_of_their_own(newsroom, settings, s
             (to,) = p["to"]
             address = to["email"]
             seen[address] += 1
-            url = links.unsubscribe(address)
-            assert read_token(url.rsplit("/", 1)[1], SECRET.encode()) == address
+            url = links.unsubscribe(store.find_subscriber(address).id, address)
+            assert subscriber_for(url.rsplit("/", 1)[1], SECRET.encode(), store).email == address
             assert p["headers"] == {
                 "List-Unsubscribe": f"<{url}>",
                 "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
@@ -232,20 +232,22 @@ def test_each_recipient_reads_exactly_what_a_direct_render_gives_them(newsroom, 
     links = Links(settings.public_url, SECRET.encode())
     for address, person in people.items():
         segment, _ = content.segment_of(";".join(person.topics))
+        link = links.unsubscribe(store.find_subscriber(address).id, address)
         direct = renderer.render(
             edition,
             content.sections(segment),
             content.topic_names(segment),
             greeting_for(person.name),
-            links.unsubscribe(address),
+            link,
+            view_url(settings.public_url, edition, segment),
         )
 
         subject, text, html, headers = standin.rendered_for(address)
 
         assert (subject, text, html) == (direct.subject, direct.text, direct.html), address
         assert greeting_for(person.name) in text
-        assert links.unsubscribe(address) in text
-        assert headers["List-Unsubscribe"] == f"<{links.unsubscribe(address)}>"
+        assert link in text
+        assert headers["List-Unsubscribe"] == f"<{link}>"
         assert "%%" not in text and "%%" not in html  # no placeholder left unfilled
 
 
@@ -655,6 +657,7 @@ def cli_env(database_url: str, standin: SendGridStandIn, key: str) -> dict[str, 
 def cli_newsroom(tmp_path) -> tuple[str, list[str]]:
     """A database with today's news (real time: the CLI sends today's edition)."""
     url = f"sqlite:///{tmp_path / 'digest.db'}"
+    (tmp_path / "digest.toml").write_text(LIVE_LINKS, encoding="utf-8")
     store = Store(url)
     try:
         addresses = segments_of(store, Settings(), 3, 4, when=datetime.now(UTC))
@@ -693,7 +696,7 @@ def test_cli_wrong_key_exits_1_with_one_line_and_no_key(cli_newsroom, tmp_path, 
 def test_cli_counts_failed_recipients_and_exits_1(cli_newsroom, tmp_path, standin):
     url, _ = cli_newsroom
     (tmp_path / "digest.toml").write_text(
-        "[sendgrid]\nmax_retries = 1\nmax_wait = 0.1\n", encoding="utf-8"
+        LIVE_LINKS + "[sendgrid]\nmax_retries = 1\nmax_wait = 0.1\n", encoding="utf-8"
     )
     standin.fail_next(500, count=2)  # the first batch: two attempts, both 500
 
@@ -713,7 +716,9 @@ def test_cli_a_slow_sendgrid_puts_the_batch_in_doubt_once_never_twice(
 ):
     """The case that once mailed each recipient four times: a 1.5 s server, timeout = 1."""
     url, addresses = cli_newsroom
-    (tmp_path / "digest.toml").write_text("[sendgrid]\ntimeout = 1\n", encoding="utf-8")
+    (tmp_path / "digest.toml").write_text(
+        LIVE_LINKS + "[sendgrid]\ntimeout = 1\n", encoding="utf-8"
+    )
     standin.answer_delay = 1.5
     env = cli_env(url, standin, KEY)
 

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import NOW, article, subscriber
+from conftest import LIVE_LINKS, NOW, article, subscriber
 from conftest import run_digest as digest
 from standins.smtp_server import SMTPStandIn
 
@@ -29,7 +29,7 @@ from digest.errors import ConfigError
 from digest.ledger import Ledger
 from digest.render import Renderer, greeting_for
 from digest.store import Store
-from digest.unsubscribe import Links
+from digest.unsubscribe import Links, view_url
 
 SECRET = "smtp-test-secret"
 USER = "digest@example.com"  # an address as the login: needs URL-encoding
@@ -170,11 +170,12 @@ def test_every_recipient_gets_one_well_formed_message(sqlite_store, settings, se
         assert subject.startswith("Your digest for 24 November 2026: ")
         topics = person.topics or ["Climate", "Energy"]
         assert subject.endswith(", ".join(topics))
-        assert message["List-Unsubscribe"] == f"<{links.unsubscribe(address)}>"
+        link = links.unsubscribe(sqlite_store.find_subscriber(address).id, address)
+        assert message["List-Unsubscribe"] == f"<{link}>"
         assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         text = message.get_body(("plain",)).get_content()
         assert f"Hello {person.name}," in text
-        assert links.unsubscribe(address) in text
+        assert link in text
         assert rows[address].status == "sent"
         assert rows[address].message_id == message["Message-ID"]
 
@@ -215,7 +216,8 @@ def test_names_read_correctly_and_each_copy_equals_a_direct_render(sqlite_store,
             content.sections(segment),
             content.topic_names(segment),
             greeting_for(person.name),
-            links.unsubscribe(person.email),
+            links.unsubscribe(sqlite_store.find_subscriber(person.email).id, person.email),
+            view_url(settings.public_url, result.edition, segment),
         )
         (to,) = message["To"].addresses
         assert (to.addr_spec, to.display_name) == (person.email, " ".join(person.name.split()))
@@ -417,6 +419,7 @@ def cli_env(database_url: str, smtp_url: str) -> dict[str, str]:
 @pytest.fixture
 def cli_db(tmp_path) -> tuple[str, dict[str, object]]:
     url = f"sqlite:///{tmp_path / 'digest.db'}"
+    (tmp_path / "digest.toml").write_text(LIVE_LINKS, encoding="utf-8")
     store = Store(url)
     try:
         people = readers(store, 6, when=datetime.now(UTC))
@@ -490,7 +493,9 @@ def test_a_refusal_that_stays_temporary_ends_failed_with_the_servers_words(
 
 def test_cli_names_a_recipient_still_tempfailed_after_the_last_round(cli_db, tmp_path, server):
     url, _ = cli_db
-    (tmp_path / "digest.toml").write_text("[smtp]\nmax_retries = 1\n", encoding="utf-8")
+    (tmp_path / "digest.toml").write_text(
+        LIVE_LINKS + "[smtp]\nmax_retries = 1\n", encoding="utf-8"
+    )
     server.tempfail("reader03@example.com", times=100)
 
     result = digest("send", "--provider", "smtp", cwd=tmp_path, env=cli_env(url, server.url()))

@@ -38,6 +38,7 @@ from digest.delivery import make_provider
 from digest.dispatch import Dispatcher, SendReport
 from digest.stopping import GracefulStop
 from digest.store import Store
+from digest.unsubscribe import link_problems, require_live_links
 from digest.validate import check_email, check_timezone
 
 
@@ -159,7 +160,10 @@ def run_send(
             to = check_email(to)
         except ValueError as error:
             raise UsageProblem(f"--to: {error}") from None
-    provider = make_provider(provider_name or settings.provider, settings)
+    name = provider_name or settings.provider
+    provider = make_provider(name, settings)
+    if not dry_run:
+        _check_links(settings, name)
     progress = RichProgress(err)
     stop = GracefulStop(
         "stopping after the batch with the provider is recorded (again to stop at once)",
@@ -209,6 +213,18 @@ def run_send(
         )
     if problems:
         raise Failed("; ".join(problems))
+
+
+def _check_links(settings: Settings, provider: str) -> None:
+    """Exit 2 for smtp or sendgrid with links that would not work; a warning for the outbox."""
+    require_live_links(settings, provider)
+    development = [p for p in link_problems(settings) if p.startswith("public_url")]
+    if development:
+        err.print(
+            f"warning: {'; '.join(development)}: the links in these emails work only "
+            "on this machine (fine for trying digest out; smtp and sendgrid refuse it)",
+            markup=False,
+        )
 
 
 def _print_dry_run(

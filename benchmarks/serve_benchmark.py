@@ -1,0 +1,114 @@
+"""Times ``digest serve`` as a real process: unsubscribe pages, one-click POSTs
+(16 clients at once), and the archive list, against a fresh store of N subscribers.
+
+    .venv/bin/python benchmarks/serve_benchmark.py [-n 2000] [--clients 16] [--postgres URL]
+
+With ``--postgres URL`` the store is a throwaway schema on that server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import sqlalchemy as sa
+
+from digest.models import Subscriber
+from digest.store import Store
+from digest.unsubscribe import make_token
+
+SECRET = "serve-benchmark-secret"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("-n", type=int, default=2000, help="subscribers (each unsubscribed once)")
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--postgres", metavar="URL")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        schema = None
+        if args.postgres:
+            schema = f"serve_bench_{uuid.uuid4().hex[:8]}"
+            with sa.create_engine(args.postgres).begin() as conn:
+                conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+            url = f"{args.postgres}?options=-csearch_path%3D{schema}"
+        else:
+            url = f"sqlite:///{work / 'digest.db'}"
+        try:
+            run(work, url, args.n, args.clients)
+        finally:
+            if schema:
+                with sa.create_engine(args.postgres).begin() as conn:
+                    conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def run(work: Path, url: str, n: int, clients: int) -> None:
+    store = Store(url)
+    store.save_subscribers(Subscriber(email=f"r{i}@example.com") for i in range(n))
+    people = list(store.list_subscribers())
+    store.close()
+    tokens = [make_token(p.id, p.email, SECRET.encode()) for p in people]
+    (work / "digest.toml").write_text('public_url = "https://news.example.org"\n')
+    env = {**os.environ, "DIGEST_DATABASE_URL": url, "DIGEST_SECRET": SECRET}
+    env.pop("DIGEST_CONFIG", None)
+    log = work / "serve.err"
+    with log.open("w") as err:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "digest", "serve", "--port", "0"],
+            cwd=work,
+            env=env,
+            stderr=err,
+            stdout=subprocess.DEVNULL,
+        )
+    try:
+        while "serving on" not in log.read_text():
+            time.sleep(0.05)
+        base = re.search(r"serving on (\S+)", log.read_text()).group(1)
+        report(base, tokens, clients)
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def report(base: str, tokens: list[str], clients: int) -> None:
+    with httpx.Client(trust_env=False) as http:
+        started = time.perf_counter()
+        for token in tokens[:500]:
+            assert http.get(f"{base}/unsubscribe/{token}").status_code == 200
+        pages = min(500, len(tokens)) / (time.perf_counter() - started)
+        started = time.perf_counter()
+        for _ in range(300):
+            http.get(f"{base}/archive")
+        archive = 300 / (time.perf_counter() - started)
+    local = threading.local()
+
+    def one_click(token: str) -> int:
+        if not hasattr(local, "http"):
+            local.http = httpx.Client(trust_env=False)
+        body = {"content": "List-Unsubscribe=One-Click"}
+        return local.http.post(f"{base}/unsubscribe/{token}", **body).status_code
+
+    started = time.perf_counter()
+    with cf.ThreadPoolExecutor(clients) as pool:
+        codes = set(pool.map(one_click, tokens))
+    posts = len(tokens) / (time.perf_counter() - started)
+    print(
+        f"GET unsubscribe page: {pages:,.0f}/s (one client); one-click POST: {posts:,.0f}/s "
+        f"({clients} clients, answers {sorted(codes)}); GET /archive: {archive:,.0f}/s"
+    )
+
+
+if __name__ == "__main__":
+    main()

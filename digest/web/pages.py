@@ -1,0 +1,219 @@
+"""The pages an email's links open: unsubscribe (one click, or two in a browser),
+resubscribe, and topics.
+
+Every route takes the token from the link and finds the one subscriber it was
+made for (``unsubscribe.subscriber_for``); a token that is not one of ours,
+altered or cut short is a 400 page and nothing changes. Only that subscriber's
+data is shown, and their address only masked. Changes go through the same
+library calls as the CLI: ``Store.unsubscribe`` (``subscribers remove``) and
+``subscriber_admin.add`` (``subscribers add --topics / --resubscribe``).
+
+A GET never changes anything (link scanners in mail systems open every link);
+every change is a POST. Any POST to the unsubscribe link unsubscribes: RFC 8058
+mail clients send ``List-Unsubscribe=One-Click`` as a urlencoded or a
+multipart body, and the page's button sends an empty form.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from urllib.parse import parse_qs
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from digest import subscriber_admin
+from digest.errors import DigestError, InputError, StillUnsubscribed
+from digest.grouping import Vocabulary
+from digest.models import Subscriber
+from digest.unsubscribe import subscriber_for
+from digest.web.context import PRIVATE, Web
+
+# A form here is a few checkboxes and a line of text; anything larger is not ours.
+MAX_FORM = 64 * 1024
+MAX_FIELDS = 200
+# A body still not whole after this long is a client holding the connection open.
+READ_SECONDS = 10.0
+
+
+class TooLarge(Exception):
+    pass
+
+
+def routes(web: Web) -> list[Route]:
+    pages = Pages(web)
+    return [
+        Route("/unsubscribe/{token}", pages.unsubscribe, methods=["GET", "POST"]),
+        Route("/preferences/{token}", pages.preferences, methods=["GET", "POST"]),
+        Route("/resubscribe/{token}", pages.resubscribe, methods=["POST"]),
+        Route("/static/web.css", pages.stylesheet, methods=["GET"]),
+    ]
+
+
+class Pages:
+    def __init__(self, web: Web) -> None:
+        self.web = web
+
+    async def unsubscribe(self, request: Request) -> Response:
+        if request.method == "POST":
+            return await self._post(request, self._unsubscribe)
+        return await run_in_threadpool(self._show, request, None)
+
+    async def preferences(self, request: Request) -> Response:
+        if request.method == "POST":
+            return await self._post(request, self._save_topics)
+        return await run_in_threadpool(self._show, request, None)
+
+    async def resubscribe(self, request: Request) -> Response:
+        return await self._post(request, self._resubscribe)
+
+    async def stylesheet(self, request: Request) -> Response:
+        css = self.web.pages.loader.get_source(self.web.pages, "web.css")[0]
+        return Response(
+            css, media_type="text/css", headers={"Cache-Control": "public, max-age=3600"}
+        )
+
+    async def _post(self, request: Request, action) -> Response:
+        try:
+            form = await asyncio.wait_for(read_form(request), READ_SECONDS)
+        except TooLarge:
+            return self._error(request, 413, "That form is larger than any this site sends.")
+        except TimeoutError:
+            return self._error(request, 408, "The form took too long to arrive.")
+        except ClientDisconnect:
+            return Response(status_code=400)
+        return await run_in_threadpool(action, request, form)
+
+    # -- on a worker thread: the store is synchronous --------------------------
+
+    def _subscriber(self, request: Request) -> Subscriber | None:
+        return subscriber_for(request.path_params["token"], self.web.key, self.web.store)
+
+    def _show(self, request: Request, _form) -> Response:
+        sub = self._subscriber(request)
+        if sub is None:
+            return self._bad_link(request)
+        return self._page(request, sub, None)
+
+    def _unsubscribe(self, request: Request, _form) -> Response:
+        sub = self._subscriber(request)
+        if sub is None:
+            return self._bad_link(request)
+        change = self.web.store.unsubscribe(sub.email)
+        if change.subscriber is None:  # gone between the two statements
+            return self._bad_link(request)
+        return self._page(request, change.subscriber, change.outcome)
+
+    def _resubscribe(self, request: Request, _form) -> Response:
+        sub = self._subscriber(request)
+        if sub is None:
+            return self._bad_link(request)
+        try:
+            change = subscriber_admin.add(self.web.store, sub.email, resubscribe=True)
+        except DigestError as err:  # an address that cannot be mailed (bounced, …)
+            return self._page(request, sub, None, 409, f"cannot subscribe again: {err}")
+        return self._page(request, change.subscriber or sub, "resubscribed")
+
+    def _save_topics(self, request: Request, form: dict[str, list[str]] | None) -> Response:
+        sub = self._subscriber(request)
+        if sub is None:
+            return self._bad_link(request)
+        if form is None or "other" not in form:
+            # Not our page's form (which always sends "other", if empty): saving
+            # it would quietly reset their topics to everything.
+            return self._page(request, sub, None, 400, "that was not the topics form")
+        chosen = [*form.get("topic", []), *_split(" ; ".join(form.get("other", [])))]
+        try:
+            change = subscriber_admin.add(self.web.store, sub.email, topics=";".join(chosen))
+        except InputError as err:
+            return self._page(request, sub, None, status=400, problem=err.reason)
+        except StillUnsubscribed:
+            return self._page(request, sub, "not-saved", status=409)
+        except DigestError as err:  # an address that cannot be mailed (bounced, …)
+            return self._page(request, sub, None, status=409, problem=str(err))
+        return self._page(request, change.subscriber or sub, "saved")
+
+    def _page(
+        self,
+        request: Request,
+        sub: Subscriber,
+        notice: str | None,
+        status: int = 200,
+        problem: str = "",
+    ) -> Response:
+        return self.web.page(
+            request,
+            "subscription.html.j2",
+            status,
+            PRIVATE,
+            token=request.path_params["token"],
+            address=mask_address(sub.email),
+            subscribed=sub.unsubscribed_at is None,
+            since=sub.unsubscribed_at,
+            choices=topic_choices(self.web.settings.topics, self.web.settings.aliases, sub.topics),
+            everything=not sub.topics,
+            notice=notice,
+            problem=problem,
+        )
+
+    def _bad_link(self, request: Request) -> Response:
+        return self.web.page(request, "bad_link.html.j2", 400, PRIVATE)
+
+    def _error(self, request: Request, status: int, message: str) -> Response:
+        return self.web.page(request, "error.html.j2", status, PRIVATE, message=message)
+
+
+async def read_form(request: Request) -> dict[str, list[str]] | None:
+    """A urlencoded form's fields; None for any other body (a one-click multipart
+    body, bytes that are not UTF-8, too many fields); ``TooLarge`` past
+    ``MAX_FORM`` bytes, whatever Content-Length said."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM:
+            raise TooLarge()
+    kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if kind != "application/x-www-form-urlencoded":
+        return None
+    try:
+        text = body.decode("utf-8")
+        # strict: %FF is not a character; "replace" would save a topic of U+FFFD.
+        return parse_qs(text, keep_blank_values=True, max_num_fields=MAX_FIELDS, errors="strict")
+    except (UnicodeDecodeError, ValueError):
+        return None
+
+
+def _split(text: str) -> list[str]:
+    """What someone typed as other topics: separated by ``;`` or ``,``."""
+    return [t for t in text.replace(",", ";").split(";") if t.strip()]
+
+
+def mask_address(email: str) -> str:
+    """``a•••@e•••.com`` for ``ann@example.com``: enough for its owner to recognise,
+    too little for anyone else who opens the link to learn it."""
+    local, _, domain = email.rpartition("@")
+    name, dot, tld = domain.rpartition(".")
+    if not name:
+        return f"{local[:1]}•••@{domain[:1]}•••"
+    return f"{local[:1]}•••@{name[:1]}•••{dot}{tld}"
+
+
+def topic_choices(
+    topics: list[str], aliases: dict[str, list[str]], chosen: list[str]
+) -> list[tuple[str, bool]]:
+    """(topic, chosen) for the checkboxes: the configured topics and alias names,
+    and the subscriber's own, each once (an alias counts as its canonical name)."""
+    vocab = Vocabulary(aliases=aliases, known=topics)
+    keys = vocab.topic_keys(chosen)
+    offered: dict[str, str] = {}
+    for name in [*topics, *aliases, *chosen]:
+        key = vocab.resolve(name)
+        if key:
+            offered.setdefault(key, vocab.display.get(key) or vocab.known_display.get(key) or name)
+    return sorted(((name, key in keys) for key, name in offered.items()), key=_order)
+
+
+def _order(choice: tuple[str, bool]) -> str:
+    return choice[0].casefold()

@@ -1,0 +1,169 @@
+"""In a real browser: Playwright driving Debian's Chromium, 375 px wide (a phone),
+against the real server, through the links of real .eml files in the outbox.
+
+Skipped where Chromium or Playwright is missing, except in CI (``CI`` set),
+where that fails: ``make test`` installs Chromium with apt when it is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from datetime import timedelta
+
+import pytest
+from conftest import NOW, article, subscriber
+from webserver import NO_PROXY, PUBLIC_URL, on_server, outbox_mails, running
+
+from digest.delivery.outbox import OutboxProvider
+from digest.dispatch import Dispatcher
+
+SECRET = "web-browser-secret"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+PHONE = {"width": 375, "height": 740}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    problem = None
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        problem = "Playwright is not installed (pip install -e '.[test]')"
+    if problem is None and not os.path.exists(CHROMIUM):
+        problem = f"no Chromium at {CHROMIUM} (make test installs it: apt-get install chromium)"
+    if problem:
+        if os.environ.get("CI"):
+            pytest.fail(problem)
+        pytest.skip(problem)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def site(sqlite_store, settings, monkeypatch):
+    monkeypatch.setenv("DIGEST_SECRET", SECRET)
+    for name, value in NO_PROXY.items():
+        monkeypatch.setenv(name, value)
+    settings.public_url = PUBLIC_URL
+    settings.topics = ["Climate", "Energy", "Health", "Space"]
+    sqlite_store.save_articles(
+        [
+            article("Glacier melt sets record", ["Climate"], published=NOW - timedelta(hours=1)),
+            article("Solar beats forecasts", ["Energy"], published=NOW - timedelta(hours=2)),
+            article("Clinics extend hours", ["Health"], published=NOW - timedelta(hours=3)),
+        ]
+    )
+    sqlite_store.save_subscribers(
+        [
+            subscriber("ann@example.com", ["Climate"], name="Ann"),
+            subscriber("bob@example.org", name="Bob"),
+        ]
+    )
+    provider = OutboxProvider(settings.outbox_dir)
+    Dispatcher(sqlite_store, settings, provider, now=lambda: NOW).send()
+    with running(sqlite_store, settings, SECRET.encode()) as base:
+        yield sqlite_store, base, outbox_mails(settings.outbox_dir)
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport=PHONE)
+    tab = context.new_page()
+    tab.problems = []  # console errors, such as anything the security policy blocked
+    tab.on("console", lambda m: m.type == "error" and tab.problems.append(m.text))
+    yield tab
+    context.close()
+
+
+def html_link(mail, text: str) -> str:
+    """The href of the link reading ``text`` in the mail's HTML part, as a reader clicks it."""
+    import re
+
+    html = mail.message.get_body(("html",)).get_content()
+    return re.search(rf'<a href="([^"]+)"[^>]*>{text}</a>', html).group(1)
+
+
+def fits_the_phone(page) -> bool:
+    return page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+
+
+def test_unsubscribe_in_two_clicks_from_the_link_in_the_email(site, page):
+    store, base, mails = site
+    page.goto(on_server(html_link(mails["ann@example.com"], "Unsubscribe"), base))
+
+    heading = page.locator("h1")
+    assert heading.inner_text() == "Unsubscribe a•••@e•••.com from Daily Digest?"
+    assert fits_the_phone(page)
+    button = page.locator("#unsubscribe")
+    box = button.bounding_box()
+    assert box["height"] >= 44 and box["width"] > 300  # a thumb's target on a phone
+
+    button.click()
+
+    page.wait_for_selector("#done")
+    assert page.locator("#done").inner_text() == "You are unsubscribed"
+    assert store.find_subscriber("ann@example.com").unsubscribed_at is not None
+    assert store.find_subscriber("bob@example.org").unsubscribed_at is None
+
+    page.locator("#resubscribe").click()
+
+    page.wait_for_selector("text=You are subscribed again")
+    assert store.find_subscriber("ann@example.com").unsubscribed_at is None
+    assert page.problems == []
+
+
+def test_change_topics_instead_of_leaving(site, page):
+    store, base, mails = site
+    page.goto(on_server(mails["bob@example.org"].unsubscribe_link, base))
+    assert page.locator("input[name=topic]:checked").count() == 0  # everything, so far
+
+    page.get_by_label("Energy").check()
+    page.get_by_label("Health").check()
+    page.fill("#other", "Space, Ocean life")
+    page.locator("#save").click()
+
+    page.wait_for_selector("#done")
+    assert page.locator("#done").inner_text() == "Topics saved"
+    assert "gets Energy, Health, Ocean life, Space" in page.locator(".notice").inner_text()
+    assert store.find_subscriber("bob@example.org").topics == [
+        "Energy",
+        "Health",
+        "Space",
+        "Ocean life",
+    ]
+    checked = page.locator("input[name=topic]:checked")
+    assert sorted(checked.evaluate_all("boxes => boxes.map(b => b.value)")) == [
+        "Energy",
+        "Health",
+        "Ocean life",
+        "Space",
+    ]
+    assert fits_the_phone(page) and page.problems == []
+
+
+def test_the_archive_and_view_in_your_browser(site, page):
+    _, base, mails = site
+    page.goto(f"{base}/archive")
+    assert fits_the_phone(page)
+
+    page.get_by_role("link", name="Tuesday, 24 November 2026").click()
+
+    page.get_by_role("link", name="Glacier melt sets record").wait_for()
+    assert page.url == f"{base}/archive/2026-11-24/UTC"
+    for title in ("Solar beats forecasts", "Clinics extend hours"):
+        assert page.get_by_role("link", name=title).is_visible()
+    # The email's own styles apply (the policy lets them through): its phone layout.
+    width = page.evaluate("document.querySelector('.container').getBoundingClientRect().width")
+    assert width <= PHONE["width"]
+    assert page.locator(".section-title").first.evaluate("e => getComputedStyle(e).color") == (
+        "rgb(138, 47, 29)"
+    )
+
+    page.goto(on_server(html_link(mails["ann@example.com"], "View in your browser"), base))
+
+    assert page.get_by_role("link", name="Glacier melt sets record").is_visible()
+    assert page.get_by_role("link", name="Solar beats forecasts").count() == 0
+    assert page.problems == []
