@@ -54,6 +54,7 @@ from digest.models import Run
 from digest.runs import delivery_zones, describe_run, missed, too_late
 from digest.sendtimes import DailyTrigger, clock, describe_delay, last_run, next_run
 from digest.store import Store
+from digest.unsubscribe import require_live_links
 
 FRESH_SECONDS = 60  # an ingest this recent counts as "just before" an edition
 RETRY_SECONDS = (60, 120, 300, 600, 900)  # an edition that could not be sent, tried again
@@ -107,6 +108,7 @@ class Service:
 
     def start(self) -> None:
         make_provider(self.settings.provider, self.settings).close()  # a bad one: exit 2 now
+        require_live_links(self.settings, self.settings.provider)  # dead links: exit 2 now
         now = self.now()
         sources = len(self.settings.sources)
         self.log.info(

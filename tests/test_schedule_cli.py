@@ -352,3 +352,15 @@ def test_with_json_logs_a_bad_setting_is_a_json_line_too(small):
     record = json.loads(line)
     assert record["level"] == "error"
     assert record["message"].endswith("catch_up_hours: must be from 0 to 23, got -1")
+
+
+def test_a_service_that_would_mail_dead_unsubscribe_links_refuses_to_start(small):
+    (small.folder / "digest.toml").write_text('provider = "sendgrid"\n')  # no https public_url
+    env = {**small.env, "SENDGRID_API_KEY": "SG.test-key-not-a-real-one"}
+    done = subprocess.run(
+        small.command("schedule"), cwd=small.folder, env=env, capture_output=True,
+        text=True, timeout=30,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "refusing to send through sendgrid: the unsubscribe links would not work" in done.stderr
+    assert "Traceback" not in done.stderr
