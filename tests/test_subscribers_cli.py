@@ -167,9 +167,11 @@ def test_on_a_terminal_list_all_marks_who_left_with_the_date(tmp_path, monkeypat
     assert runner.invoke(cli, ["subscribers", "list", "--all"]).exit_code == 0
 
     shown = re.sub("\x1b\\[[0-9;]*m", "", screen.getvalue())
-    assert re.search(r"email +name +topics +timezone +unsubscribed", shown)
-    assert re.search(r"ana@example\.com .*UTC \(default\) +\d{4}-\d\d-\d\d \d\d:\d\d UTC", shown)
-    assert re.search(r"bo@example\.org .*UTC \(default\) *$", shown, re.MULTILINE)
+    assert re.search(r"email +name +topics +timezone +status", shown)
+    assert re.search(
+        r"ana@example\.com .*UTC \(default\) +unsubscribed \d{4}-\d\d-\d\d \d\d:\d\d UTC", shown
+    )
+    assert re.search(r"bo@example\.org .*UTC \(default\) +subscribed *$", shown, re.MULTILINE)
     assert shown.rstrip().endswith("2 subscriber(s), 1 of them unsubscribed")
 
 
@@ -264,12 +266,13 @@ def test_one_person_added_changed_removed_and_listed(tmp_path, env):
         "1 subscriber(s)",
     ]
     listed = digest("list", "--all")[1].splitlines()
-    assert listed[0] == "email\tname\ttopics\ttimezone\tunsubscribed"
+    assert listed[0] == "email\tname\ttopics\ttimezone\tstatus"
     assert re.fullmatch(
-        r"ANA@example\.com\tSilva, Ana\tClimate; Energy\tEurope/Lisbon\t[\d: -]+ UTC", listed[1]
+        r"ANA@example\.com\tSilva, Ana\tClimate; Energy\tEurope/Lisbon\tunsubscribed [\d: -]+ UTC",
+        listed[1],
     )
     assert listed[2:] == [
-        "bo@example.org\t\t(everything)\tUTC (default)\t",
+        "bo@example.org\t\t(everything)\tUTC (default)\tsubscribed",
         "2 subscriber(s), 1 of them unsubscribed",
     ]
 
