@@ -362,3 +362,32 @@ def test_times_are_stored_and_read_back_in_utc(readers):
     at = datetime(2026, 11, 24, 13, 5, 7, tzinfo=UTC)
     readers.apply_events([ev("bounce", "reader1@example.com", at=at)], LATER)
     assert row(readers, "reader1@example.com").suppressed_at == at
+
+
+def test_odd_characters_in_every_field_are_stored_on_both_databases(readers):
+    """NULs (PostgreSQL refuses them in text), lone surrogates, bidi overrides and
+    megabytes of reason, as a signed body could carry them: parsed, stored, shown."""
+    import json
+
+    from digest import events as sg
+
+    odd = "\x00\ud800\u202e\x1b[31m"
+    body = json.dumps(
+        [
+            {
+                "event": "bounce",
+                "email": f"READER1@example.com{odd}",
+                "sg_event_id": f"id{odd}",
+                "reason": f"550 {odd} no such user " + "x" * 3_000_000,
+                "edition_id": f"1{odd}",
+            },
+            {"event": "open", "email": "reader2@example.com", "sg_event_id": odd * 40},
+        ],
+        ensure_ascii=False,
+    ).encode("utf-8", "surrogatepass")
+    found, _ = sg.parse(body.replace(b"\xed\xa0\x80", b"\\ud800"), LATER)
+    applied = readers.apply_events(found, now=LATER)
+    assert (applied.applied, applied.suppressed) == (2, 1)
+    gone = row(readers, "reader1@example.com")
+    assert gone.suppressed_detail.startswith("550 no such user xxx")  # escapes gone
+    assert len(gone.suppressed_detail) <= 300
