@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 import pytest
 
+from digest import events
 from digest.cli import cli
 from digest.config import SECRET_VARIABLES, SendGridSettings, Settings, SMTPSettings
 
@@ -55,7 +56,20 @@ def test_every_provider_setting_is_in_the_reference(section, cls):
 
 
 @pytest.mark.parametrize(
-    "variable", [*SECRET_VARIABLES, "DIGEST_DATABASE_URL", "DIGEST_CONFIG", "SENDGRID_API_HOST"]
+    "variable",
+    [
+        *SECRET_VARIABLES,
+        "DIGEST_DATABASE_URL",
+        "DIGEST_CONFIG",
+        "SENDGRID_API_HOST",
+        events.KEY_VARIABLE,
+        events.INSECURE_VARIABLE,
+    ],
 )
 def test_every_environment_variable_is_in_the_readme(variable):
     assert f"`{variable}`" in README
+
+
+@pytest.mark.parametrize("option", ["--unsuppress", "--resubscribe"])
+def test_the_options_of_subscribers_add_are_in_the_readme(option):
+    assert option in README.split("### `digest subscribers add EMAIL`", 1)[1].split("\n### ", 1)[0]
