@@ -189,12 +189,15 @@ def _event(number: int, item: object, received: datetime) -> ProviderEvent | Non
         return None
     if kind == "dropped" and detail.lower().startswith(MESSAGE_DROPS):
         suppress = None  # counted as dropped; the address is fine
+    # A test copy (``digest send --to``) carries subscriber_id "0": it belongs to
+    # no edition's counts, though what it says about the address still holds.
+    test_copy = item.get("subscriber_id") == "0"
     return ProviderEvent(
         event_id=_event_id(number, item),
         kind=kind,
         email=_email(number, kind, item.get("email")),
         occurred_at=_when(item.get("timestamp"), received),
-        edition_id=_number(item.get("edition_id")),
+        edition_id=None if test_copy else _number(item.get("edition_id")),
         subscriber_id=_number(item.get("subscriber_id")),
         detail=detail[:300],
         suppress=suppress,

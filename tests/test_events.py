@@ -292,6 +292,16 @@ def test_custom_args_name_an_edition_only_when_they_are_a_real_id(value, expecte
     assert found.edition_id == expected
 
 
+def test_a_test_copys_events_count_for_no_edition_but_still_suppress():
+    """``digest send --to`` sends with subscriber_id "0" and the edition's id."""
+    test_copy = {"edition_id": "7", "subscriber_id": "0"}
+    (opened, bounced), _ = events.parse(
+        body(event("open", **test_copy), event("bounce", **test_copy)), RECEIVED
+    )
+    assert (opened.edition_id, opened.subscriber_id) == (None, None)
+    assert (bounced.edition_id, bounced.suppress) == (None, "bounced")
+
+
 @pytest.mark.parametrize(
     ("stamp", "expected"),
     [
