@@ -72,8 +72,8 @@ subscribers = sa.Table(
     sa.Column("timezone", sa.String(64)),  # NULL: the configured default
     sa.Column("active", sa.Boolean, nullable=False, default=True),
     sa.Column("updated_at", sa.DateTime, nullable=False),
-    # When they unsubscribed (schema version 5): set exactly when ``active`` is
-    # false. ``active`` stays, as the last column the segment index needs.
+    # When they unsubscribed (schema version 5). ``active`` stays, as the last
+    # column the segment index needs: false when this or suppressed_at is set.
     sa.Column("unsubscribed_at", sa.DateTime),
     # The provider will not deliver to the address, or its owner complained
     # (schema version 8, from SendGrid's Event Webhook): when, which of
