@@ -46,6 +46,23 @@ class StillUnsubscribed(DigestError):
         self.when = when
 
 
+class StillSuppressed(DigestError):
+    """Adding someone whose address bounced, was dropped or complained: refused unless
+    the caller says to lift the suppression.
+
+    The provider will not deliver to the address either (it keeps a suppression
+    list of its own), and mailing someone who complained harms every other
+    recipient's delivery.
+    """
+
+    def __init__(self, email: str, when, reason: str, detail: str = "") -> None:
+        why = f" ({detail})" if detail else ""
+        super().__init__(f"{email}: {reason} on {when:%Y-%m-%d %H:%M} UTC{why}")
+        self.email = email
+        self.when = when
+        self.reason = reason
+
+
 class DeliveryError(DigestError):
     """A provider refused or failed a message or a batch.
 

@@ -265,16 +265,20 @@ class Ledger:
         # A million rows pass through here in a large send: the statement is
         # compiled once per dialect and its rows come back as the driver's tuples.
         rows = _raw(conn, RECIPIENTS, batch=batch.id).all()
-        gone = [sid for sid, _, _, active in rows if not active]
-        if gone:
+        gone: dict[str, list[int]] = {}
+        for sid, _, _, active, suppressed in rows:
+            if not active:  # left since planning: why, as the ledger's error
+                why = f"suppressed: {suppressed}" if suppressed else "unsubscribed"
+                gone.setdefault(why, []).append(sid)
+        for why, ids in gone.items():
             conn.execute(
                 ledger.update()
-                .where(ledger.c.edition_id == batch.edition_id, ledger.c.subscriber_id.in_(gone))
-                .values(status="skipped", error="unsubscribed", updated_at=to_db(utcnow()))
+                .where(ledger.c.edition_id == batch.edition_id, ledger.c.subscriber_id.in_(ids))
+                .values(status="skipped", error=why, updated_at=to_db(utcnow()))
             )
         return [
             Recipient(sid, email, name, unsubscribe_url(sid, email))
-            for sid, email, name, active in rows
+            for sid, email, name, active, _ in rows
             if active
         ]
 
@@ -389,7 +393,13 @@ class Ledger:
 
 
 RECIPIENTS = (
-    sa.select(ledger.c.subscriber_id, subscribers.c.email, subscribers.c.name, subscribers.c.active)
+    sa.select(
+        ledger.c.subscriber_id,
+        subscribers.c.email,
+        subscribers.c.name,
+        subscribers.c.active,
+        subscribers.c.suppressed_reason,
+    )
     .join(subscribers, subscribers.c.id == ledger.c.subscriber_id)
     .where(
         ledger.c.batch_id == sa.bindparam("batch"),

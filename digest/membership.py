@@ -4,7 +4,9 @@
 ``subscribers add``/``remove`` and the web's unsubscribe link go through
 them, so unsubscribing has one home. The rule is the bulk import's
 (``subscriber_store``): nothing re-activates someone who unsubscribed unless
-the caller asks; ``active`` is false exactly when ``unsubscribed_at`` is set.
+the caller asks, and nothing but an explicit ``unsuppress`` lifts a bounce or
+complaint (``suppression``); ``active`` is false exactly when
+``unsubscribed_at`` or ``suppressed_at`` is set.
 
 The row is read ``FOR UPDATE`` on PostgreSQL (on SQLite every transaction
 already holds the write lock), so two changes to one person at once queue.
@@ -18,7 +20,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from digest.errors import StillUnsubscribed
+from digest.errors import StillSuppressed, StillUnsubscribed
 from digest.models import Change, Subscriber
 from digest.schema import from_db, subscribers, to_db
 from digest.validate import clean_line
@@ -27,7 +29,12 @@ EDITABLE = ("name", "topics", "timezone")
 
 
 def add_one(
-    engine: sa.Engine, sub: Subscriber, given: Collection[str], resubscribe: bool, now: datetime
+    engine: sa.Engine,
+    sub: Subscriber,
+    given: Collection[str],
+    resubscribe: bool,
+    now: datetime,
+    unsuppress: bool = False,
 ) -> Change:
     """Add ``sub``, or change the fields named in ``given`` (of ``EDITABLE``) of the
     stored subscriber with that address; see ``Store.add_subscriber``."""
@@ -53,10 +60,26 @@ def add_one(
                 if (name == "email" or name in given) and getattr(row, name) != wanted[name]
             }
             outcome = "updated" if changes else "unchanged"
-            if not row.active:
+            left = _left_at(row)
+            if left is not None:
                 if not resubscribe:
-                    raise StillUnsubscribed(row.email, _left_at(row))
+                    raise StillUnsubscribed(row.email, left)
                 changes |= {"active": True, "unsubscribed_at": None}
+                outcome = "resubscribed"
+            if row.suppressed_at is not None:
+                if not unsuppress:
+                    raise StillSuppressed(
+                        row.email,
+                        from_db(row.suppressed_at),
+                        row.suppressed_reason or "suppressed",
+                        row.suppressed_detail or "",
+                    )
+                changes |= {
+                    "active": True,
+                    "suppressed_at": None,
+                    "suppressed_reason": None,
+                    "suppressed_detail": None,
+                }
                 outcome = "resubscribed"
             if changes:
                 conn.execute(
@@ -76,7 +99,7 @@ def unsubscribe(engine: sa.Engine, email: str, now: datetime) -> Change:
         row = _locked(conn, key)
         if row is None:
             return Change("unknown", None)
-        if not row.active:
+        if _left_at(row) is not None:
             return Change("already", to_subscriber(row))
         conn.execute(
             subscribers.update()
@@ -93,14 +116,21 @@ def to_subscriber(row) -> Subscriber:
         name=row.name,
         topics=[t for t in row.topics.split(";") if t],
         timezone=row.timezone,
-        unsubscribed_at=None if row.active else _left_at(row),
+        unsubscribed_at=_left_at(row),
+        suppressed_at=from_db(row.suppressed_at),
+        suppressed=row.suppressed_reason if row.suppressed_at is not None else None,
+        suppressed_detail=row.suppressed_detail or "",
     )
 
 
-def _left_at(row) -> datetime:
-    # Set whenever active is false; a row some other tool turned off has only
-    # the time it last changed.
-    return from_db(row.unsubscribed_at or row.updated_at)  # type: ignore[return-value]
+def _left_at(row) -> datetime | None:
+    """When they unsubscribed, or None. A row some other tool turned off (inactive,
+    neither date set) has only the time it last changed."""
+    if row.unsubscribed_at is not None:
+        return from_db(row.unsubscribed_at)
+    if row.active or row.suppressed_at is not None:
+        return None
+    return from_db(row.updated_at)
 
 
 def _locked(conn: sa.Connection, key: str):

@@ -47,7 +47,19 @@ class Subscriber:
     topics: list[str] = field(default_factory=list)  # empty: everything
     timezone: str | None = None  # None: the configured default
     id: int = 0
-    unsubscribed_at: datetime | None = None  # aware, UTC; None: subscribed
+    unsubscribed_at: datetime | None = None  # aware, UTC; None: never unsubscribed
+    # Set when the provider will not deliver to the address, or its owner
+    # complained: when (aware, UTC), why (bounced, dropped, complaint) and the
+    # provider's own words. Not mailed while either date is set.
+    suppressed_at: datetime | None = None
+    suppressed: str | None = None
+    suppressed_detail: str = ""
+
+    @property
+    def left_at(self) -> datetime | None:
+        """When mail to them stopped (unsubscribed or suppressed, the earlier); None: mailed."""
+        dates = [d for d in (self.unsubscribed_at, self.suppressed_at) if d is not None]
+        return min(dates) if dates else None
 
 
 @dataclass(frozen=True)
@@ -62,6 +74,59 @@ class Change:
     outcome: str
     subscriber: Subscriber | None
     fields: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ProviderEvent:
+    """One event from the provider's webhook, as digest understands it.
+
+    ``kind`` is the provider's event name (bounce, dropped, spamreport,
+    unsubscribe, group_unsubscribe, delivered, open, click). ``edition_id`` and
+    ``subscriber_id`` come from the request's custom_args, when they name a
+    real send (None for a test copy or mail sent by something else).
+    """
+
+    event_id: str
+    kind: str
+    email: str
+    occurred_at: datetime  # aware, UTC, never later than it was received
+    edition_id: int | None = None
+    subscriber_id: int | None = None
+    detail: str = ""  # the provider's words: an SMTP reply, a drop reason
+    # What it does to the address: suppress it (why: bounced, dropped,
+    # complaint), unsubscribe it, or nothing (only counted).
+    suppress: str | None = None
+    unsubscribe: bool = False
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What one webhook request changed: the line logged, the JSON answered."""
+
+    received: int = 0  # events in the request
+    applied: int = 0  # new events recorded
+    duplicates: int = 0  # seen before (a retry, a replay): changed nothing
+    ignored: int = 0  # kinds digest does not act on (processed, deferred, blocked …)
+    suppressed: int = 0  # subscribers suppressed by this request
+    unsubscribed: int = 0  # subscribers unsubscribed by this request
+
+
+@dataclass(frozen=True)
+class EditionEvents:
+    """What the provider reported about one edition, for ``digest status``.
+
+    Opens and clicks count people, not events (a reader opens many times).
+    ``unsubscribed`` counts recipients who left after it was sent to them,
+    by any way (the link, SendGrid, ``subscribers remove``).
+    """
+
+    delivered: int = 0
+    bounced: int = 0
+    dropped: int = 0
+    complaints: int = 0
+    unsubscribed: int = 0
+    opened: int = 0
+    clicked: int = 0
 
 
 @dataclass(frozen=True)

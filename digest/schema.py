@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from digest import validate
 from digest.validate import clean_line
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 MIGRATION_LOCK = 0x6469676573740001  # a PostgreSQL advisory lock key: "digest", 1
 
 MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {}
@@ -72,9 +72,18 @@ subscribers = sa.Table(
     sa.Column("timezone", sa.String(64)),  # NULL: the configured default
     sa.Column("active", sa.Boolean, nullable=False, default=True),
     sa.Column("updated_at", sa.DateTime, nullable=False),
-    # When they unsubscribed (schema version 5): set exactly when ``active`` is
-    # false. ``active`` stays, as the last column the segment index needs.
+    # When they unsubscribed (schema version 5). ``active`` stays, as the last
+    # column the segment index needs: false when this or suppressed_at is set.
     sa.Column("unsubscribed_at", sa.DateTime),
+    # The provider will not deliver to the address, or its owner complained
+    # (schema version 8, from SendGrid's Event Webhook): when, which of
+    # SUPPRESSIONS, and the provider's words (an SMTP reply, a drop reason).
+    # Apart from unsubscribed_at: a complaint after an unsubscribe is kept, and
+    # a resubscribe does not lift a suppression. ``active`` is false exactly
+    # when one of the two dates is set.
+    sa.Column("suppressed_at", sa.DateTime),
+    sa.Column("suppressed_reason", sa.String(20)),
+    sa.Column("suppressed_detail", sa.Text),
     sa.Index("ix_subscribers_segment", "timezone", "topics", "active", "id"),
 )
 
@@ -147,6 +156,25 @@ schedulers = sa.Table(
     # JSON list of [timezone, date, UTC instant] for each zone's next edition.
     sa.Column("next_runs", sa.Text, nullable=False, default="[]"),
 )
+
+# Each provider event applied once: its id (SendGrid's sg_event_id) is the key,
+# inserted in the same transaction as the event's effect. What it was, and for
+# which edition and subscriber (the custom_args every SendGrid request carries),
+# is what ``digest status`` counts per edition.
+provider_events = sa.Table(
+    "provider_events",
+    metadata,
+    sa.Column("event_id", sa.String(100), primary_key=True),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("edition_id", sa.Integer),
+    sa.Column("subscriber_id", sa.Integer),
+    sa.Column("occurred_at", sa.DateTime, nullable=False),
+    sa.Column("received_at", sa.DateTime, nullable=False),
+    sa.Index("ix_provider_events_edition", "edition_id", "kind", "subscriber_id"),
+)
+
+# Why an address is no longer mailed, as stored in subscribers.suppressed_reason.
+SUPPRESSIONS = ("bounced", "dropped", "complaint")
 
 STATUSES = ("sent", "failed", "in_doubt", "skipped", "pending")
 # Rows a delivered batch's outcome may be written over: an answer that arrives
@@ -277,3 +305,19 @@ def _cheaper_ledger_updates(conn: sa.Connection) -> None:
 
 
 MIGRATIONS[6] = _cheaper_ledger_updates
+
+
+def _add_suppression(conn: sa.Connection) -> None:
+    """Version 7: subscribers.suppressed_at, _reason and _detail (bounces, drops and
+    complaints from the provider). Nobody is suppressed before it existed.
+    """
+    kind = sa.DateTime().compile(dialect=conn.dialect)
+    for column, sql_type in (
+        ("suppressed_at", kind),
+        ("suppressed_reason", "VARCHAR(20)"),
+        ("suppressed_detail", "TEXT"),
+    ):
+        conn.execute(sa.text(f"ALTER TABLE subscribers ADD COLUMN {column} {sql_type}"))
+
+
+MIGRATIONS[7] = _add_suppression

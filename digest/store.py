@@ -16,12 +16,20 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from digest import article_store, database, membership, subscriber_store
+from digest import article_store, database, membership, subscriber_store, suppression
 from digest.article_store import SaveResult
 from digest.clock import utcnow
 from digest.errors import ConfigError, InputError
 from digest.membership import to_subscriber
-from digest.models import Article, Change, StoredArticle, Subscriber
+from digest.models import (
+    Applied,
+    Article,
+    Change,
+    EditionEvents,
+    ProviderEvent,
+    StoredArticle,
+    Subscriber,
+)
 from digest.schema import (
     MIGRATION_LOCK,
     MIGRATIONS,
@@ -214,6 +222,7 @@ class Store:
         *,
         given: Collection[str] = membership.EDITABLE,
         resubscribe: bool = False,
+        unsuppress: bool = False,
         now: datetime | None = None,
     ) -> Change:
         """Add one subscriber, or update the one with that address (any case).
@@ -221,10 +230,14 @@ class Store:
         Of a stored subscriber only the fields named in ``given`` (name,
         topics, timezone) change, and the address's spelling. Someone who
         unsubscribed is refused with ``StillUnsubscribed``, unless
-        ``resubscribe``. Returns what was done (added, updated, unchanged,
-        resubscribed) with the stored subscriber; one transaction.
+        ``resubscribe``; an address that bounced or complained is refused
+        with ``StillSuppressed``, unless ``unsuppress``. Returns what was
+        done (added, updated, unchanged, resubscribed) with the stored
+        subscriber; one transaction.
         """
-        return membership.add_one(self.engine, subscriber, given, resubscribe, now or utcnow())
+        return membership.add_one(
+            self.engine, subscriber, given, resubscribe, now or utcnow(), unsuppress
+        )
 
     def unsubscribe(self, email: str, now: datetime | None = None) -> Change:
         """Unsubscribe the subscriber with this address (any case): the one home for it.
@@ -236,9 +249,24 @@ class Store:
         """
         return membership.unsubscribe(self.engine, email, now or utcnow())
 
+    def apply_events(self, events: list[ProviderEvent], now: datetime | None = None) -> Applied:
+        """Apply the provider's events, each once (by its id), in one transaction.
+
+        Bounces, drops and complaints suppress the address, unsubscribes
+        unsubscribe it, and every event digest acts on is kept for the
+        per-edition counts (see ``digest.suppression``). An event seen before
+        changes nothing, so a retried or replayed request is harmless.
+        """
+        return suppression.apply(self.engine, events, now or utcnow())
+
+    def edition_events(self, edition_id: int) -> EditionEvents:
+        """What the provider reported about one edition (delivered, bounced, dropped,
+        complaints, opened, clicked) and how many of its recipients left since."""
+        return suppression.edition_events(self.engine, edition_id)
+
     def list_subscribers(self, active_only: bool = True) -> Iterator[Subscriber]:
-        """Subscribers by address; with ``active_only=False`` those who left too
-        (each with ``unsubscribed_at``). Streamed: memory does not grow with them."""
+        """Subscribers by address; with ``active_only=False`` those who left too (each
+        with ``unsubscribed_at`` or ``suppressed_at``). Streamed: memory does not grow."""
         query = sa.select(subscribers).order_by(subscribers.c.email_key)
         if active_only:
             query = query.where(subscribers.c.active)

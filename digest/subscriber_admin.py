@@ -38,6 +38,7 @@ def add(
     topics: str | None = None,
     timezone: str | None = None,
     resubscribe: bool = False,
+    unsuppress: bool = False,
     on_warning: Callable[[str], None] | None = None,
 ) -> Change:
     """Add one subscriber, or update the one with this address.
@@ -48,7 +49,8 @@ def add(
     stored value (or is empty for someone new); ``topics=""`` means
     everything and ``timezone=""`` the configured default. A name over 200
     characters is shortened, with a warning. Someone who unsubscribed is
-    refused (``StillUnsubscribed``) unless ``resubscribe``.
+    refused (``StillUnsubscribed``) unless ``resubscribe``, and an address
+    that bounced or complained (``StillSuppressed``) unless ``unsuppress``.
     """
     given = {"name": name, "topics": topics, "timezone": timezone}
     subscriber = Subscriber(email=_check("email", validate.check_email, email))
@@ -63,7 +65,9 @@ def add(
     if timezone is not None:
         subscriber.timezone = _check("timezone", parse_timezone, timezone)
     fields: Collection[str] = [field for field, value in given.items() if value is not None]
-    return store.add_subscriber(subscriber, given=fields, resubscribe=resubscribe)
+    return store.add_subscriber(
+        subscriber, given=fields, resubscribe=resubscribe, unsuppress=unsuppress
+    )
 
 
 def _check(field: str, check: Callable, raw: str):
@@ -136,7 +140,9 @@ def _write(store: Store, handle: TextIO, everyone: bool) -> int:
     for sub in store.list_subscribers(active_only=not everyone):
         row = [sub.email, sub.name, ";".join(sub.topics), sub.timezone or ""]
         if everyone:
-            row.append(format_left(sub.unsubscribed_at))
+            # When mail to them stopped, for whatever reason: imported back, a
+            # suppressed address stays unmailed (as unsubscribed).
+            row.append(format_left(sub.left_at))
         writer.writerow(row)
         count += 1
     return count

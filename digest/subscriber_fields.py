@@ -105,3 +105,19 @@ def format_left(when: datetime | None) -> str:
     if when is None:
         return ""
     return when.astimezone(UTC).replace(tzinfo=None).isoformat() + "Z"
+
+
+def describe_status(sub: Subscriber) -> str:
+    """Whether they are mailed, and if not since when and why, in one line: e.g.
+    ``bounced 2026-11-25 08:00 UTC: 550 5.1.1 user unknown``, or both
+    ``unsubscribed … UTC; complaint … UTC`` when they left and later complained."""
+    parts = []
+    if sub.unsubscribed_at is not None:
+        parts.append(f"unsubscribed {sub.unsubscribed_at:%Y-%m-%d %H:%M} UTC")
+    if sub.suppressed_at is not None:
+        detail = validate.clean_line(sub.suppressed_detail)
+        parts.append(
+            f"{sub.suppressed or 'suppressed'} {sub.suppressed_at:%Y-%m-%d %H:%M} UTC"
+            + (f": {validate.shorten(detail, 120)}" if detail else "")
+        )
+    return "; ".join(parts) or "subscribed"

@@ -156,8 +156,9 @@ class SubscriberWriter:
         # "active" and "unsubscribed_at" are set on insert only: an import
         # never re-activates someone who unsubscribed, unless asked to, and
         # then only from a row that does not itself say they unsubscribed.
+        # A suppressed address (a bounce, a complaint) stays unmailed even then.
         back = {
-            "active": f"{table}.active OR excluded.active",
+            "active": (f"{table}.active OR (excluded.active AND {table}.suppressed_at IS NULL)"),
             "unsubscribed_at": (
                 f"CASE WHEN excluded.active THEN NULL ELSE {table}.unsubscribed_at END"
             ),

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 import pytest
 
+from digest import events
 from digest.cli import cli
 from digest.config import SECRET_VARIABLES, SendGridSettings, Settings, SMTPSettings
 
@@ -55,7 +56,15 @@ def test_every_provider_setting_is_in_the_reference(section, cls):
 
 
 @pytest.mark.parametrize(
-    "variable", [*SECRET_VARIABLES, "DIGEST_DATABASE_URL", "DIGEST_CONFIG", "SENDGRID_API_HOST"]
+    "variable",
+    [
+        *SECRET_VARIABLES,
+        "DIGEST_DATABASE_URL",
+        "DIGEST_CONFIG",
+        "SENDGRID_API_HOST",
+        events.KEY_VARIABLE,
+        events.INSECURE_VARIABLE,
+    ],
 )
 def test_every_environment_variable_is_in_the_readme(variable):
     assert f"`{variable}`" in README
@@ -73,3 +82,8 @@ def test_the_systemd_unit_runs_the_scheduler_as_the_readme_says():
     assert int(settings["TimeoutStopSec"]) >= 60  # time to finish the batch in flight
     assert "2" in settings["RestartPreventExitStatus"].split()  # a bad setting: no loop
     assert "deploy/digest.service" in README
+
+
+@pytest.mark.parametrize("option", ["--unsuppress", "--resubscribe"])
+def test_the_options_of_subscribers_add_are_in_the_readme(option):
+    assert option in README.split("### `digest subscribers add EMAIL`", 1)[1].split("\n### ", 1)[0]

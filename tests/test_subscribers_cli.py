@@ -167,9 +167,11 @@ def test_on_a_terminal_list_all_marks_who_left_with_the_date(tmp_path, monkeypat
     assert runner.invoke(cli, ["subscribers", "list", "--all"]).exit_code == 0
 
     shown = re.sub("\x1b\\[[0-9;]*m", "", screen.getvalue())
-    assert re.search(r"email +name +topics +timezone +unsubscribed", shown)
-    assert re.search(r"ana@example\.com .*UTC \(default\) +\d{4}-\d\d-\d\d \d\d:\d\d UTC", shown)
-    assert re.search(r"bo@example\.org .*UTC \(default\) *$", shown, re.MULTILINE)
+    assert re.search(r"email +name +topics +timezone +status", shown)
+    assert re.search(
+        r"ana@example\.com .*UTC \(default\) +unsubscribed \d{4}-\d\d-\d\d \d\d:\d\d UTC", shown
+    )
+    assert re.search(r"bo@example\.org .*UTC \(default\) +subscribed *$", shown, re.MULTILINE)
     assert shown.rstrip().endswith("2 subscriber(s), 1 of them unsubscribed")
 
 
@@ -264,12 +266,13 @@ def test_one_person_added_changed_removed_and_listed(tmp_path, env):
         "1 subscriber(s)",
     ]
     listed = digest("list", "--all")[1].splitlines()
-    assert listed[0] == "email\tname\ttopics\ttimezone\tunsubscribed"
+    assert listed[0] == "email\tname\ttopics\ttimezone\tstatus"
     assert re.fullmatch(
-        r"ANA@example\.com\tSilva, Ana\tClimate; Energy\tEurope/Lisbon\t[\d: -]+ UTC", listed[1]
+        r"ANA@example\.com\tSilva, Ana\tClimate; Energy\tEurope/Lisbon\tunsubscribed [\d: -]+ UTC",
+        listed[1],
     )
     assert listed[2:] == [
-        "bo@example.org\t\t(everything)\tUTC (default)\t",
+        "bo@example.org\t\t(everything)\tUTC (default)\tsubscribed",
         "2 subscriber(s), 1 of them unsubscribed",
     ]
 
@@ -487,3 +490,52 @@ def test_on_a_terminal_a_large_import_shows_a_bar_and_the_same_summary(tmp_path,
     assert stdout == f"subscribers: {rows} added, 0 updated, 0 rejected\n"
     assert ("writing to the store" in screen) is bar
     assert (f"{rows}/{rows}" in screen) is bar
+
+
+def test_a_bounced_address_is_added_back_only_with_unsuppress(tmp_path, env, db_url):
+    from datetime import UTC, datetime
+
+    from digest.models import ProviderEvent
+
+    def digest(*args):
+        result = run_digest("subscribers", *args, cwd=tmp_path, env=env)
+        assert "Traceback" not in result.stderr
+        return result.returncode, result.stdout.strip(), result.stderr.strip()
+
+    assert digest("add", "ana@example.com")[0] == 0
+    store = Store(db_url)
+    bounce = ProviderEvent(
+        "e1",
+        "bounce",
+        "ana@example.com",
+        datetime(2026, 11, 25, 8, 0, tzinfo=UTC),
+        detail="550 5.1.1 user unknown",
+        suppress="bounced",
+    )
+    store.apply_events([bounce])
+    store.close()
+
+    assert digest("list")[1].splitlines()[-1] == "0 subscriber(s)"
+    assert digest("add", "ana@example.com", "--resubscribe") == (
+        1,
+        "",
+        "Error: ana@example.com: bounced on 2026-11-25 08:00 UTC (550 5.1.1 user unknown); "
+        "once the address works again (and is off SendGrid's own suppression list), add "
+        "--unsuppress to mail it again",
+    )
+    assert digest("remove", "ana@example.com")[1].startswith("unsubscribed: ana@example.com at ")
+    listed = digest("list", "--all")[1].splitlines()
+    assert re.fullmatch(
+        r"ana@example\.com\t\t\(everything\)\tUTC \(default\)\tunsubscribed [\d: -]+ UTC; "
+        r"bounced 2026-11-25 08:00 UTC: 550 5\.1\.1 user unknown",
+        listed[1],
+    )
+    assert listed[2] == (
+        "1 subscriber(s), 1 of them unsubscribed, 1 suppressed (bounced, dropped or complaint)"
+    )
+    assert digest("add", "ana@example.com", "--unsuppress")[0] == 1  # still unsubscribed
+    assert digest("add", "ana@example.com", "--unsuppress", "--resubscribe")[:2] == (
+        0,
+        "resubscribed: ana@example.com",
+    )
+    assert digest("list")[1].splitlines()[-1] == "1 subscriber(s)"

@@ -8,6 +8,17 @@ from rich.table import Table
 
 from digest.cli.app import App, cli, date_option, day_of, err, out, pass_app
 
+# EditionEvents' fields, in the order shown.
+EVENT_COLUMNS = (
+    "delivered",
+    "bounced",
+    "dropped",
+    "complaints",
+    "unsubscribed",
+    "opened",
+    "clicked",
+)
+
 
 @cli.command()
 @date_option
@@ -15,6 +26,10 @@ from digest.cli.app import App, cli, date_option, day_of, err, out, pass_app
 def status(app: App, day) -> None:
     """What the ledger says: sent / failed / skipped / pending per edition; which
     schedulers are alive and when each zone's next edition goes out.
+
+    Then what SendGrid reported since (delivered, bounced, dropped,
+    complaints, opened and clicked, through the Event Webhook of `digest
+    serve`) and how many recipients unsubscribed since.
 
     Example: digest status --date 2026-11-24
     """
@@ -37,6 +52,16 @@ def status(app: App, day) -> None:
         )
     if found:
         out.print(table)
+        # What SendGrid's Event Webhook reported (``digest serve``), and who left since.
+        reported = Table(
+            "edition",
+            *EVENT_COLUMNS,
+            title="since sent (SendGrid's events; unsubscribed: by any way)",
+        )
+        for edition in found:
+            events = app.store.edition_events(edition.id)
+            reported.add_row(edition.label, *(str(getattr(events, k)) for k in EVENT_COLUMNS))
+        out.print(reported)
     if doubted:
         err.print(
             f"warning: {doubted} recipient(s) in doubt: handed to the provider, no answer "

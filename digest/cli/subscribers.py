@@ -25,8 +25,9 @@ from digest.cli.app import (
     refuse_our_files,
     until_the_reader_leaves,
 )
-from digest.errors import InputError, StillUnsubscribed
+from digest.errors import InputError, StillSuppressed, StillUnsubscribed
 from digest.models import Subscriber
+from digest.subscriber_fields import describe_status
 from digest.validate import clean_line
 
 if TYPE_CHECKING:
@@ -173,21 +174,27 @@ class _ImportBar:
 
 
 @subscribers.command("list")
-@click.option("--all", "everyone", is_flag=True, help="Also those who unsubscribed, with the date.")
+@click.option(
+    "--all",
+    "everyone",
+    is_flag=True,
+    help="Also those who unsubscribed, bounced or complained, with when and why.",
+)
 @pass_app
 def subscribers_list(app: App, everyone: bool) -> None:
     """Who is subscribed, to what, in which timezone.
 
     A table on a terminal; piped or redirected, one tab-separated line each.
-    With --all, those who unsubscribed too, marked with the date they left.
+    With --all, those no longer mailed too, and a status column: subscribed,
+    or since when and why not (unsubscribed, bounced, dropped, complaint).
 
     Example: digest subscribers list --all
     """
     default = f"{app.settings.timezone} (default)"
-    left = 0
+    left = suppressed = 0
 
     def cells(s: Subscriber) -> list[str]:
-        nonlocal left
+        nonlocal left, suppressed
         # Cleaned again: rows stored before imports removed control characters.
         shown = [
             clean_line(value)
@@ -200,7 +207,8 @@ def subscribers_list(app: App, everyone: bool) -> None:
         ]
         if everyone:
             left += s.unsubscribed_at is not None
-            shown.append(f"{s.unsubscribed_at:%Y-%m-%d %H:%M} UTC" if s.unsubscribed_at else "")
+            suppressed += s.suppressed_at is not None
+            shown.append(describe_status(s))
         return shown
 
     rows = (cells(s) for s in app.store.list_subscribers(active_only=not everyone))
@@ -210,11 +218,17 @@ def subscribers_list(app: App, everyone: bool) -> None:
             count = _table(rows, widths, default, everyone)
         else:
             count = 0
-            sys.stdout.write("email\tname\ttopics\ttimezone" + everyone * "\tunsubscribed" + "\n")
+            sys.stdout.write("email\tname\ttopics\ttimezone" + everyone * "\tstatus" + "\n")
             for row in rows:
                 count += 1
                 sys.stdout.write("\t".join(row) + "\n")
-        out.print(f"{count} subscriber(s)" + (f", {left} of them unsubscribed" if everyone else ""))
+        summary = f"{count} subscriber(s)"
+        if everyone:
+            summary += f", {left} of them unsubscribed"
+            summary += f", {suppressed} suppressed (bounced, dropped or complaint)" * bool(
+                suppressed
+            )
+        out.print(summary)
 
 
 def _table(
@@ -232,14 +246,16 @@ def _table(
         "timezone": min(max(longest["timezone"], len(default)), 40),
     }
     if everyone:
-        widths["unsubscribed"] = len("2026-11-24 07:30 UTC")
+        widths["status"] = len("unsubscribed 2026-11-24 07:30 UTC")
     count = 0
     while page := list(itertools.islice(rows, LIST_PAGE)):
         table = Table(box=box.SIMPLE, show_header=count == 0, show_edge=False)
         for name, width in widths.items():
             # On a narrow terminal names and topics give way; addresses and zones do not.
-            if name in ("email", "timezone", "unsubscribed"):
+            if name in ("email", "timezone"):
                 table.add_column(name, min_width=width, no_wrap=True)
+            elif name == "status":  # the last column: its width does not shift the others
+                table.add_column(name, min_width=width, no_wrap=True, overflow="ellipsis")
             else:
                 table.add_column(name, width=width, no_wrap=True, overflow="ellipsis")
         for row in page:
@@ -259,6 +275,11 @@ def _table(
 @click.option("--topics", help='Topics separated by ";" (empty: everything).')
 @click.option("--timezone", help="An IANA timezone (empty: the configured default).")
 @click.option("--resubscribe", is_flag=True, help="Subscribe them again if they unsubscribed.")
+@click.option(
+    "--unsuppress",
+    is_flag=True,
+    help="Mail them again though their address bounced, was dropped or complained.",
+)
 @pass_app
 def subscribers_add(
     app: App,
@@ -267,12 +288,14 @@ def subscribers_add(
     topics: str | None,
     timezone: str | None,
     resubscribe: bool,
+    unsuppress: bool,
 ) -> None:
     """Add one subscriber, or update the one with this address.
 
     The values are checked as an import checks a CSV line. For someone
     already subscribed, only the options given change. Someone who
-    unsubscribed is refused (exit 1) unless --resubscribe.
+    unsubscribed is refused (exit 1) unless --resubscribe; an address
+    suppressed by a bounce, drop or complaint, unless --unsuppress.
 
     Example: digest subscribers add ana@example.com --name "Ana Silva" --topics "Climate;Energy"
     """
@@ -286,6 +309,7 @@ def subscribers_add(
             topics=topics,
             timezone=timezone,
             resubscribe=resubscribe,
+            unsuppress=unsuppress,
             on_warning=lambda message: err.print(f"warning: {message}"),
         )
     except InputError as error:
@@ -293,6 +317,11 @@ def subscribers_add(
         raise UsageProblem(f"{where}: {error.reason}") from None
     except StillUnsubscribed as error:
         raise Failed(f"{error}; add --resubscribe to subscribe them again") from None
+    except StillSuppressed as error:
+        raise Failed(
+            f"{error}; once the address works again (and is off SendGrid's own suppression "
+            "list), add --unsuppress to mail it again"
+        ) from None
     sub = change.subscriber
     fields = f" ({', '.join(change.fields)})" if change.fields else ""
     said = {

@@ -17,12 +17,12 @@ from starlette.responses import Response
 
 from digest.config import Settings
 from digest.store import Store
-from digest.web import archive, health, pages
+from digest.web import archive, health, pages, webhooks
 from digest.web.context import PRIVATE, Web, log
 from digest.web.middleware import AccessLog, SecurityHeaders, StripPrefix
 
 # In the order their routes are matched.
-ROUTE_MODULES = (health, pages, archive)
+ROUTE_MODULES = (health, pages, archive, webhooks)
 
 
 def create_app(store: Store, settings: Settings, key: bytes | None = None):
