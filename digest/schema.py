@@ -309,15 +309,18 @@ MIGRATIONS[6] = _cheaper_ledger_updates
 
 def _add_suppression(conn: sa.Connection) -> None:
     """Version 7: subscribers.suppressed_at, _reason and _detail (bounces, drops and
-    complaints from the provider). Nobody is suppressed before it existed.
+    complaints from the provider). Nobody is suppressed before it existed. Each
+    column only if missing, so the step can be run over a table that has them.
     """
     kind = sa.DateTime().compile(dialect=conn.dialect)
+    present = {c["name"] for c in sa.inspect(conn).get_columns("subscribers")}
     for column, sql_type in (
         ("suppressed_at", kind),
         ("suppressed_reason", "VARCHAR(20)"),
         ("suppressed_detail", "TEXT"),
     ):
-        conn.execute(sa.text(f"ALTER TABLE subscribers ADD COLUMN {column} {sql_type}"))
+        if column not in present:
+            conn.execute(sa.text(f"ALTER TABLE subscribers ADD COLUMN {column} {sql_type}"))
 
 
 MIGRATIONS[7] = _add_suppression
