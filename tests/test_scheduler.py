@@ -389,7 +389,7 @@ def test_a_batch_another_host_holds_is_sent_once_its_lease_runs_out(store, setti
     content = EditionContent(store, settings, edition, Renderer(settings))
     plan(ledger, edition, content.segment_of, 500)
     # A scheduler on another machine claimed one batch (two recipients), then its host died.
-    assert ledger.claim(edition, "elsewhere:4242", 600, lambda email: "https://u") is not None
+    assert ledger.claim(edition, "elsewhere:4242", 600, lambda sid, email: "https://u") is not None
 
     service = make_service(store, settings, clock, lines)
     service.send_edition("UTC")

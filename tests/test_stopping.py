@@ -147,7 +147,11 @@ def test_ctrl_c_in_any_other_command_exits_130_with_one_line(tmp_path):
     )
     importing.stdin.write("email,name,topics,timezone\nana@example.com,Ana,,\n")
     importing.stdin.flush()
-    time.sleep(1.5)
+    # Started (imports done, the store opened) before the signal, however busy the machine.
+    deadline = time.monotonic() + 30
+    while not (tmp_path / "digest.db").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
 
     importing.send_signal(signal.SIGINT)
     _, err = importing.communicate(timeout=30)
