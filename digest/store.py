@@ -16,12 +16,12 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from digest import article_store, database, membership, subscriber_store
+from digest import article_store, database, membership, source_store, subscriber_store
 from digest.article_store import SaveResult
 from digest.clock import utcnow
 from digest.errors import ConfigError, InputError
 from digest.membership import to_subscriber
-from digest.models import Article, Change, StoredArticle, Subscriber
+from digest.models import Article, Change, SourceState, StoredArticle, Subscriber
 from digest.schema import (
     MIGRATION_LOCK,
     MIGRATIONS,
@@ -163,6 +163,15 @@ class Store:
         with self.engine.connect() as conn:
             return [_article(row) for row in conn.execute(query)]
 
+    # -- sources -----------------------------------------------------------
+
+    def source_states(self, keys: Iterable[str] | None = None) -> dict[str, SourceState]:
+        """What is remembered of each of these sources (of every source when None)."""
+        return source_store.load(self.engine, keys)
+
+    def save_source_states(self, states: Iterable[SourceState]) -> None:
+        source_store.save(self.engine, states)
+
     def known_keywords(self) -> list[str]:
         with self.engine.connect() as conn:
             return list(conn.execute(sa.select(keywords.c.display)).scalars())
@@ -298,7 +307,7 @@ class Store:
 def _article(row) -> StoredArticle:
     return StoredArticle(
         id=row.id,
-        guid=row.guid,
+        guid=row.guid.partition("\x1f")[2] or row.guid,  # without its source (store_key)
         url=row.url,
         title=row.title,
         summary=row.summary,

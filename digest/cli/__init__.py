@@ -11,6 +11,7 @@ from digest.cli import (  # noqa: F401  (registers)
     preview,
     schedule,
     send,
+    sources,
     status,
     subscribers,
 )

@@ -13,7 +13,8 @@ import re
 
 from digest.errors import InputError
 from digest.models import Article
-from digest.sources.base import make_article, unify_line_ends
+from digest.sources.base import make_article
+from digest.sources.text import unify_line_ends
 
 # Lines are right-stripped; one \s* either side of ":" would backtrack quadratically.
 KEYWORDS_HEADING = re.compile(r"^\s*helpful\s+keywords\s*:?$", re.I)

@@ -1,0 +1,212 @@
+"""The fast path for well-formed RSS 2.0 and Atom 1.0: lxml instead of feedparser.
+
+feedparser reads anything that calls itself a feed, however broken, and costs
+about 330 µs an entry (a 20,000-entry feed: 6.6 s). Most feeds are well-formed
+RSS 2.0 or Atom 1.0, and for those lxml finds the same fields in a few µs an
+entry. So a feed is read here first; anything this reader is not sure of (not
+well-formed, another format, a DOCTYPE, items outside the channel) raises
+``NotSimple`` and goes to feedparser. tests/test_sources_feed.py checks that
+both readers give the same articles for every feed of the corpus.
+
+Fields come out as ``RawEntry``, the same as feedparser's are turned into, so
+one function (``feed.article``) makes articles from either.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from email.utils import parsedate_tz
+from urllib.parse import urljoin
+
+from lxml import etree
+
+try:  # feedparser's date reader: the same dates as the slow path, in 4 µs a date
+    from feedparser.datetimes import _parse_date as parse_date
+except ImportError:  # pragma: no cover - a feedparser that moved it
+
+    def parse_date(value: str):
+        found = parsedate_tz(value)
+        if not found:
+            return None
+        return time.gmtime(time.mktime(found[:9]) - (found[9] or 0) - time.timezone)
+
+
+ATOM = "{http://www.w3.org/2005/Atom}"
+CONTENT = "{http://purl.org/rss/1.0/modules/content/}"
+DC = "{http://purl.org/dc/elements/1.1/}"
+XHTML = "{http://www.w3.org/1999/xhtml}"
+_PARSER_OPTIONS = dict(
+    resolve_entities=False,
+    no_network=True,
+    huge_tree=False,
+    remove_comments=True,
+    remove_pis=True,
+    strip_cdata=True,
+)
+
+
+class NotSimple(Exception):
+    """Not a feed this reader is sure of: feedparser reads it instead."""
+
+
+@dataclass
+class RawEntry:
+    """One entry's fields as the feed gives them (HTML where the feed may hold HTML)."""
+
+    title: str = ""
+    link: str | None = None
+    guid: str | None = None
+    guid_is_link: bool = False  # an RSS guid that is its permalink (isPermaLink)
+    summary_html: str = ""
+    body_html: str = ""
+    when: time.struct_time | None = None  # published, else updated; UTC
+    tags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RawFeed:
+    title: str = ""  # may hold HTML
+    link: str | None = None
+    entries: list[RawEntry] = field(default_factory=list)
+
+
+def read(data: bytes, base_url: str | None = None) -> RawFeed:
+    """The feed in ``data``, or ``NotSimple``."""
+    head = data[:4096]
+    if b"<!DOCTYPE" in head or b"<!ENTITY" in data[:65536]:
+        raise NotSimple("a DOCTYPE")  # entities, RSS 0.91's HTML ones among them
+    try:
+        root = etree.fromstring(data, etree.XMLParser(**_PARSER_OPTIONS), base_url=base_url)
+    except (etree.XMLSyntaxError, ValueError) as err:
+        raise NotSimple(str(err)) from None
+    if root.tag == "rss" and root.get("version", "") in ("2.0", "0.92", "0.91"):
+        return _rss(root)
+    if root.tag == f"{ATOM}feed":
+        return _atom(root)
+    raise NotSimple(f"not RSS 2.0 or Atom 1.0: {root.tag!r}")
+
+
+# -- RSS 2.0 ----------------------------------------------------------------
+
+
+def _rss(root) -> RawFeed:
+    channels = root.findall("channel")
+    if len(channels) != 1 or root.find("item") is not None:
+        raise NotSimple("items outside one channel")
+    channel = channels[0]
+    feed = RawFeed(title=_text(channel.find("title")), link=_text(channel.find("link")) or None)
+    for item in channel.iterchildren("item"):
+        feed.entries.append(_rss_item(item))
+    return feed
+
+
+def _rss_item(item) -> RawEntry:
+    entry = RawEntry()
+    published = updated = None
+    for child in item.iterchildren(tag=etree.Element):
+        tag = child.tag
+        if tag == "title":
+            entry.title = _text(child)
+        elif tag == "link":
+            entry.link = entry.link or _text(child) or None
+        elif tag == "guid":
+            entry.guid = _text(child) or None
+            entry.guid_is_link = child.get("isPermaLink", "true").strip().lower() == "true"
+        elif tag == "description":
+            entry.summary_html = _text(child)
+        elif tag == f"{CONTENT}encoded":
+            entry.body_html = entry.body_html or _text(child)
+        elif tag == "pubDate":
+            published = published or _date(child)
+        elif tag == f"{DC}date":
+            updated = updated or _date(child)
+        elif tag in ("category", f"{DC}subject"):
+            term = _text(child)
+            if term:
+                entry.tags.append(term)
+        elif isinstance(tag, str) and tag.startswith(ATOM):
+            raise NotSimple("Atom elements inside an RSS item")
+    entry.when = published or updated
+    return entry
+
+
+# -- Atom 1.0 ----------------------------------------------------------------
+
+
+def _atom(root) -> RawFeed:
+    feed = RawFeed(title=_construct(root.find(f"{ATOM}title")), link=_alternate(root))
+    for node in root.iterchildren(f"{ATOM}entry"):
+        feed.entries.append(_atom_entry(node))
+    return feed
+
+
+def _atom_entry(node) -> RawEntry:
+    entry = RawEntry(link=_alternate(node))
+    published = updated = None
+    for child in node.iterchildren(tag=etree.Element):
+        tag = child.tag
+        if tag == f"{ATOM}title":
+            entry.title = _construct(child)
+        elif tag == f"{ATOM}id":
+            entry.guid = _text(child) or None
+        elif tag == f"{ATOM}summary":
+            entry.summary_html = _construct(child)
+        elif tag == f"{ATOM}content":
+            if child.get("src"):
+                raise NotSimple("content by reference")
+            entry.body_html = entry.body_html or _construct(child)
+        elif tag == f"{ATOM}published":
+            published = published or _date(child)
+        elif tag == f"{ATOM}updated":
+            updated = updated or _date(child)
+        elif tag == f"{ATOM}category":
+            term = (child.get("term") or "").strip()
+            if term:
+                entry.tags.append(term)
+    entry.when = published or updated
+    if not entry.summary_html:
+        entry.summary_html = entry.body_html  # as feedparser does
+    return entry
+
+
+def _alternate(node) -> str | None:
+    for link in node.iterchildren(f"{ATOM}link"):
+        if link.get("rel", "alternate").strip() == "alternate" and link.get("href"):
+            href = link.get("href").strip()
+            return urljoin(link.base or "", href) if link.base else href
+    return None
+
+
+def _construct(node) -> str:
+    """An Atom text construct as HTML (text is escaped, xhtml serialised)."""
+    if node is None:
+        return ""
+    kind = (node.get("type") or "text").strip().lower()
+    if kind in ("xhtml", "application/xhtml+xml"):
+        div = node.find(f"{XHTML}div")
+        if div is None:
+            raise NotSimple("xhtml content without its div")
+        inner = [div.text or ""]
+        for child in div:
+            inner.append(etree.tostring(child, encoding="unicode", method="html", with_tail=True))
+        return "".join(inner).strip()
+    if len(node):
+        raise NotSimple("markup inside a text construct")
+    return (node.text or "").strip()
+
+
+# -- values -----------------------------------------------------------------
+
+
+def _text(node) -> str:
+    if node is None:
+        return ""
+    if len(node):  # markup where text belongs: feedparser has rules for that
+        raise NotSimple(f"markup inside <{node.tag}>")
+    return (node.text or "").strip()
+
+
+def _date(node) -> time.struct_time | None:
+    text = _text(node)
+    return parse_date(text) if text else None
