@@ -20,6 +20,13 @@ from digest.sources.feed_xml import RawEntry, RawFeed
 from digest.sources.text import html_to_text, summarise
 from digest.validate import clean_line, safe_link
 
+# feedparser resolves an entry's id against xml:base (or the feed's address) when it
+# takes it for a permalink, so "post-123" became "http://host/post-123", and the same
+# feed read from two addresses gave two sets of entries. The id is the entry's identity
+# and is kept as given; links are resolved here, separately (``article``).
+_Mixin = feedparser.mixin._FeedParserMixin
+_Mixin.can_be_relative_uri = frozenset(_Mixin.can_be_relative_uri - {"id"})
+
 # expat's complaints when the document ends too early (a truncated download or file)
 CUT_OFF = {"no element found", "unclosed token", "partial character", "unclosed CDATA section"}
 _HTML_PAGE = re.compile(

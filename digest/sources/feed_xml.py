@@ -35,6 +35,21 @@ except ImportError:  # pragma: no cover - a feedparser that moved it
 ATOM = "{http://www.w3.org/2005/Atom}"
 CONTENT = "{http://purl.org/rss/1.0/modules/content/}"
 DC = "{http://purl.org/dc/elements/1.1/}"
+DCTERMS = "{http://purl.org/dc/terms/}"
+# Elements feedparser turns into tags or dates in ways not copied here: such a feed
+# is read by feedparser, so both readers always agree.
+_FEEDPARSERS_OWN = {
+    "{http://search.yahoo.com/mrss/}keywords",
+    "{http://search.yahoo.com/mrss/}category",
+    "{http://www.itunes.com/dtds/podcast-1.0.dtd}keywords",
+    "{http://www.itunes.com/dtds/podcast-1.0.dtd}category",
+    f"{DC}title",
+    f"{DC}description",
+}
+# The elements feedparser reads as an entry's publication and its update time. Two
+# of one kind in an entry: which wins is feedparser's rule, so feedparser reads it.
+PUBLISHED = {"pubDate", f"{ATOM}published", f"{DCTERMS}issued"}
+UPDATED = {f"{DC}date", f"{ATOM}updated", f"{DCTERMS}modified"}
 XHTML = "{http://www.w3.org/1999/xhtml}"
 _PARSER_OPTIONS = dict(
     resolve_entities=False,
@@ -104,11 +119,14 @@ def _rss(root) -> RawFeed:
 def _rss_item(item) -> RawEntry:
     entry = RawEntry()
     published = updated = None
+    has_link = False
+    _no_repeats(item, ("title", "link", "guid", "description", f"{CONTENT}encoded"))
     for child in item.iterchildren(tag=etree.Element):
         tag = child.tag
         if tag == "title":
             entry.title = _text(child)
         elif tag == "link":
+            has_link = True
             entry.link = entry.link or _text(child) or None
         elif tag == "guid":
             entry.guid = _text(child) or None
@@ -117,17 +135,19 @@ def _rss_item(item) -> RawEntry:
             entry.summary_html = _text(child)
         elif tag == f"{CONTENT}encoded":
             entry.body_html = entry.body_html or _text(child)
-        elif tag == "pubDate":
-            published = published or _date(child)
-        elif tag == f"{DC}date":
-            updated = updated or _date(child)
+        elif tag in PUBLISHED:
+            published = _once(published, child)
+        elif tag in UPDATED:
+            updated = _once(updated, child)
         elif tag in ("category", f"{DC}subject"):
             term = _text(child)
             if term:
                 entry.tags.append(term)
-        elif isinstance(tag, str) and tag.startswith(ATOM):
-            raise NotSimple("Atom elements inside an RSS item")
-    entry.when = published or updated
+        elif tag in _FEEDPARSERS_OWN or (isinstance(tag, str) and tag.startswith(ATOM)):
+            raise NotSimple(f"<{tag}> inside an RSS item")
+    entry.when = _dated(published) or _dated(updated)
+    # A permalink guid stands for the link only where there is no <link> at all.
+    entry.guid_is_link = entry.guid_is_link and not has_link
     return entry
 
 
@@ -144,6 +164,7 @@ def _atom(root) -> RawFeed:
 def _atom_entry(node) -> RawEntry:
     entry = RawEntry(link=_alternate(node))
     published = updated = None
+    _no_repeats(node, tuple(f"{ATOM}{name}" for name in ("title", "id", "summary", "content")))
     for child in node.iterchildren(tag=etree.Element):
         tag = child.tag
         if tag == f"{ATOM}title":
@@ -156,18 +177,32 @@ def _atom_entry(node) -> RawEntry:
             if child.get("src"):
                 raise NotSimple("content by reference")
             entry.body_html = entry.body_html or _construct(child)
-        elif tag == f"{ATOM}published":
-            published = published or _date(child)
-        elif tag == f"{ATOM}updated":
-            updated = updated or _date(child)
+        elif tag in PUBLISHED:
+            published = _once(published, child)
+        elif tag in UPDATED:
+            updated = _once(updated, child)
         elif tag == f"{ATOM}category":
             term = (child.get("term") or "").strip()
             if term:
                 entry.tags.append(term)
-    entry.when = published or updated
+        elif tag == f"{DC}subject":
+            term = _text(child)
+            if term:
+                entry.tags.append(term)
+        elif tag in _FEEDPARSERS_OWN:
+            raise NotSimple(f"<{tag}> inside an Atom entry")
+    entry.when = _dated(published) or _dated(updated)
+    entry.guid_is_link = entry.link is None  # as feedparser: an http(s) id stands in
     if not entry.summary_html:
         entry.summary_html = entry.body_html  # as feedparser does
     return entry
+
+
+def _no_repeats(node, tags: tuple[str, ...]) -> None:
+    """Which of two titles (or contents) counts is feedparser's rule, not copied here."""
+    for tag in tags:
+        if len(node.findall(tag)) > 1:
+            raise NotSimple(f"<{tag}> twice in one entry")
 
 
 def _alternate(node) -> str | None:
@@ -205,6 +240,19 @@ def _text(node) -> str:
     if len(node):  # markup where text belongs: feedparser has rules for that
         raise NotSimple(f"markup inside <{node.tag}>")
     return (node.text or "").strip()
+
+
+_NONE = time.gmtime(0)  # "read, but no date": a second element of the kind is a repeat
+
+
+def _once(found: time.struct_time | None, node) -> time.struct_time | None:
+    if found is not None:
+        raise NotSimple(f"a second <{node.tag}> date in one entry")
+    return _date(node) or _NONE
+
+
+def _dated(found: time.struct_time | None) -> time.struct_time | None:
+    return None if found is _NONE else found
 
 
 def _date(node) -> time.struct_time | None:
