@@ -69,7 +69,7 @@ def test_every_corpus_feed_reads_the_same_with_either_reader(path):
 
 # -- generated feeds ------------------------------------------------------------------
 
-PIECES = [*"ab &;é中\n\t", "&amp;", "<b>", "</b>", "<p>", "</p>", "&#8217;", "&lt;", "&gt;"]
+PIECES = [*"ab &é中\n\t", "&amp;", "<b>", "</b>", "<p>", "</p>", "&#8217;", "&lt;", "&gt;"]
 PIECES += ["http://x.org/", "a/b", "#f", "<br/>", "&quot;"]
 TEXT = st.lists(st.sampled_from(PIECES), max_size=12).map("".join)
 DATES = st.sampled_from(
