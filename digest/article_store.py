@@ -25,9 +25,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from digest import validate
 from digest.database import record_error
 from digest.errors import DigestError, InputError
-from digest.grouping import keyword_key
 from digest.models import Article
 from digest.schema import articles, from_db, keyword_sources, keywords, to_db
+from digest.vocabulary import keyword_key
 
 if TYPE_CHECKING:
     from digest.store import Store
@@ -295,3 +295,25 @@ def content_hash(item: Article) -> str:
         item.published.isoformat() if item.published else "",
     ]
     return hashlib.sha256("\x1e".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def backfill_keyword_sources(conn: sa.Connection) -> None:
+    """Fill ``keyword_sources`` from the articles of a database made before it existed."""
+    last = 0
+    uses: dict[tuple[str, str], str] = {}
+    while rows := conn.execute(
+        sa.select(articles.c.id, articles.c.source, articles.c.keywords)
+        .where(articles.c.id > last)
+        .order_by(articles.c.id)
+        .limit(5000)
+    ).all():
+        last = rows[-1].id
+        for row in rows:
+            for word in json.loads(row.keywords):
+                if keyword_key(word):
+                    uses[(keyword_key(word), row.source[:256])] = word.strip()
+    if uses:
+        conn.execute(
+            keyword_sources.insert(),
+            [{"key": k, "source": source, "spelling": word} for (k, source), word in uses.items()],
+        )

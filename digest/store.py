@@ -28,6 +28,7 @@ from digest.schema import (
     SCHEMA_VERSION,
     articles,
     from_db,
+    keyword_sources,
     keywords,
     metadata,
     schema_version,
@@ -106,7 +107,10 @@ class Store:
                 # create the tables, and one would fail; this waits instead
                 # (SQLite's BEGIN IMMEDIATE already does).
                 conn.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK)))
+            had_spellings = sa.inspect(conn).has_table(keyword_sources.name)
             metadata.create_all(conn)
+            if not had_spellings:  # a database from before it: filled from the articles
+                article_store.backfill_keyword_sources(conn)
             found = conn.execute(sa.select(schema_version.c.version)).scalar()
             if found is None:
                 conn.execute(schema_version.insert().values(version=SCHEMA_VERSION))
@@ -171,6 +175,14 @@ class Store:
 
     def save_source_states(self, states: Iterable[SourceState]) -> None:
         source_store.save(self.engine, states)
+
+    def keyword_spellings(self) -> list[tuple[str, str, int]]:
+        """(key, spelling, how many sources spell it so) for every keyword stored."""
+        query = sa.select(
+            keyword_sources.c.key, keyword_sources.c.spelling, sa.func.count()
+        ).group_by(keyword_sources.c.key, keyword_sources.c.spelling)
+        with self.engine.connect() as conn:
+            return [(k, s, n) for k, s, n in conn.execute(query)]
 
     def known_keywords(self) -> list[str]:
         with self.engine.connect() as conn:

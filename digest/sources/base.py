@@ -19,7 +19,6 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from digest.errors import InputError
-from digest.grouping import keyword_key
 from digest.models import Article
 from digest.sources.identity import identity
 from digest.sources.text import html_to_text, summarise, trim_body
@@ -34,6 +33,7 @@ from digest.validate import (
     safe_link,
     shorten,
 )
+from digest.vocabulary import keyword_key
 
 
 @dataclass
