@@ -21,8 +21,9 @@ from zoneinfo import ZoneInfo
 
 from digest.clock import utcnow
 from digest.config import Settings
+from digest.dedup import distinct
 from digest.errors import ConfigError
-from digest.grouping import Section, Tagged, Vocabulary, build_sections, distinct, tag_articles
+from digest.grouping import Section, Tagged, Vocabulary, build_sections, tag_articles
 from digest.ledger import Ledger
 from digest.models import Edition, Recipient, Subscriber
 from digest.render import Rendered, Renderer

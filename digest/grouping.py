@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from digest.models import StoredArticle
-from digest.validate import canonical_url
 from digest.vocabulary import Vocabulary, keyword_key, most_common, normalise
 
 __all__ = ["Section", "Tagged", "Vocabulary", "build_sections", "keyword_key", "tag_articles"]
@@ -36,20 +35,6 @@ def tagging_text(title: str, summary: str, body: str) -> str:
         cut = body[: TAG_BODY_CHARS + 1]
         body = cut.rsplit(None, 1)[0] if not cut[-1].isspace() else cut
     return f"{title}\n{summary}\n{body}"
-
-
-def distinct(articles: Sequence[StoredArticle]) -> list[StoredArticle]:
-    """One article per page: the same link stored twice (under two guids, or from two
-    sources, tracking parameters aside) is shown once, as the one ingested first."""
-    seen: set[str] = set()
-    kept = []
-    for item in sorted(articles, key=lambda a: (a.first_seen or a.when, a.id)):
-        key = canonical_url(item.url) if item.url else f"id:{item.id}"
-        if key not in seen:
-            seen.add(key)
-            kept.append(item)
-    order = {id(a): n for n, a in enumerate(articles)}
-    return sorted(kept, key=lambda a: order[id(a)])
 
 
 @dataclass
