@@ -57,7 +57,8 @@ def test_a_standfirst_that_merely_starts_like_the_headline_is_kept():
 @pytest.mark.parametrize(
     ("chrome", "credit", "site"),
     [
-        ("The Riverside Gazette — logo\nHome | Local\n", "Translated by Ana Silva", "The Riverside Gazette"),
+        ("The Riverside Gazette — logo\nHome | Local\n", "Translated by Ana Silva",
+         "The Riverside Gazette"),
         ("", "© 2026 The Valley Times. All rights reserved.", "The Valley Times"),
         ("", "Copyright (c) Morning Herald 2026", "Morning Herald"),
         ("", "Reporting by Jane Doe for The Harbour Post.", "The Harbour Post"),
