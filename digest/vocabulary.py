@@ -18,6 +18,7 @@ Longer keywords match in any case, as before.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections import Counter
@@ -39,6 +40,7 @@ def normalise(text: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", text).split())
 
 
+@functools.lru_cache(maxsize=65536)  # a feed's few keywords, on each of its entries
 def keyword_key(text: str) -> str:
     return normalise(text).casefold()
 

@@ -79,7 +79,10 @@ def parse(
     # Links feedparser could not resolve (a local file has no URL) are resolved
     # against the URL it was fetched from, else the feed's own <link>.
     base = safe_link(base_url) or safe_link(feed.link)
-    for number, entry in enumerate(feed.entries, start=1):
+    entries, feed.entries = feed.entries, []
+    entries.reverse()  # taken from the end: each entry's fields are let go once it is made
+    for number in range(1, len(entries) + 1):
+        entry = entries.pop()
         place = f"{where}: entry {number}"
         tags = [*entry.tags, *keywords] if categories else list(keywords)
         try:
@@ -133,11 +136,10 @@ def article(
     link = entry.link
     if not link and entry.guid_is_link and _absolute(entry.guid):
         link = entry.guid  # an RSS permalink guid; a bare "post-123" is no link
-    body = html_to_text(entry.body_html or entry.summary_html)
-    summary = html_to_text(entry.summary_html) or body
-    title = entry.title
-    if not html_to_text(title):
-        title = summarise(summary, 80)
+    summary = html_to_text(entry.summary_html)
+    body = html_to_text(entry.body_html) if entry.body_html else summary
+    summary = summary or body
+    title = html_to_text(entry.title) or summarise(summary, 80)
     if not title:
         raise InputError(where, "no title and no text")
     return make_article(
@@ -152,6 +154,7 @@ def article(
         published=published_from_feed(entry.when, where, warnings),
         keywords=keywords,
         base_url=base,
+        html_title=False,  # made text above
         identify_by_content=True,
     )
 

@@ -24,7 +24,9 @@ Every feed it serves is a file of ``tests/data/feeds/`` or one a test put in
 ==================  ===============================================================
 
 Each request's path and headers are kept in ``requests``. ``python
-tests/standins/feed_server.py --port 8080`` serves until stopped.
+tests/standins/feed_server.py --port 8080 [--folder DIR]`` serves until stopped
+(the feeds of DIR besides those of tests/data/feeds), after printing
+``READY <url>``: benchmarks run it apart, so its memory is not theirs.
 """
 
 from __future__ import annotations
@@ -73,8 +75,10 @@ class _Handler(BaseHTTPRequestHandler):
 class FeedStandIn:
     """The server, its feeds (``feeds[NAME] = bytes`` adds or changes one) and what it was asked."""
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, folder: Path | None = None) -> None:
         self.feeds: dict[str, bytes] = {}
+        self.folder = folder
+        self._compressed: dict[str, bytes] = {}  # gzip of a body, by its ETag: made once
         self.requests: list[tuple[str, dict[str, str]]] = []
         self._lock = threading.Lock()
         handler = type("Handler", (_Handler,), {"standin": self})
@@ -109,10 +113,21 @@ class FeedStandIn:
     def feed(self, name: str) -> bytes:
         if name in self.feeds:
             return self.feeds[name]
-        path = DATA / name
-        if not path.is_file() or path.parent != DATA:
-            raise KeyError(name)
-        return path.read_bytes()
+        for folder in (self.folder, DATA):
+            path = folder / name if folder else None
+            if path and path.is_file() and path.parent == folder:
+                return path.read_bytes()
+        raise KeyError(name)
+
+    def gzipped(self, body: bytes) -> bytes:
+        tag = hashlib.sha1(body).hexdigest()
+        with self._lock:
+            found = self._compressed.get(tag)
+        if found is None:
+            found = gzip.compress(body, compresslevel=6)
+            with self._lock:
+                self._compressed[tag] = found
+        return found
 
     # -- serving -------------------------------------------------------------
 
@@ -140,11 +155,11 @@ class FeedStandIn:
         if matches:
             return self._send(h, 304, b"", fixed)
         if "gzip" in headers.get("accept-encoding", ""):
-            return self._send(h, 200, gzip.compress(body), {**fixed, **_xml("gzip")})
+            return self._send(h, 200, self.gzipped(body), {**fixed, **_xml("gzip")})
         self._send(h, 200, body, {**fixed, **_xml()})
 
     def _gzip(self, h, name, body, headers) -> None:
-        self._send(h, 200, gzip.compress(body), _xml("gzip"))
+        self._send(h, 200, self.gzipped(body), _xml("gzip"))
 
     def _deflate(self, h, name, body, headers) -> None:
         self._send(h, 200, zlib.compress(body), _xml("deflate"))
@@ -228,9 +243,10 @@ def _xml(encoding: str = "") -> dict[str, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--folder", type=Path, help="serve the feeds of this folder too")
     args = parser.parse_args()
-    server = FeedStandIn(args.port)
-    print(f"serving feeds on {server.url}", flush=True)
+    server = FeedStandIn(args.port, args.folder)
+    print(f"READY {server.url}", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         server._server.serve_forever()
 
