@@ -243,7 +243,10 @@ def _save_chunk(
         if key:
             by_link[(item.source, key)] = target
     if inserts:
-        conn.execute(articles.insert(), list(inserts.values()))
+        if store.is_sqlite:
+            conn.execute(articles.insert(), list(inserts.values()))
+        else:
+            _copy_in(conn, list(inserts.values()))
     if updates:
         columns = [c for c in next(iter(updates.values())) if c != "_id"]
         conn.execute(
@@ -254,6 +257,24 @@ def _save_chunk(
         )
     _remember_keywords(store, conn, items)
     return counts
+
+
+def _copy_in(conn: sa.Connection, rows: list[dict]) -> None:
+    """New articles into PostgreSQL by COPY, in the connection's transaction: an
+    executemany is one INSERT per row on the server, five times slower."""
+    names = list(rows[0])
+    columns = ", ".join(names)
+    statement = f"COPY articles ({columns}) FROM STDIN"
+    dbapi = conn.dialect.dbapi
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        with cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row([row[name] for name in names])
+    except dbapi.Error as err:  # as SQLAlchemy would raise it: a refused row is told apart
+        raise sa.exc.DBAPIError.instance(statement, None, err, dbapi.Error) from err
+    finally:
+        cursor.close()
 
 
 def _remember_keywords(store: Store, conn: sa.Connection, items: list[Article]) -> None:
