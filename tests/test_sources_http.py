@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import every_article
+from conftest import NOW, every_article
 from standins.feed_server import FeedStandIn
 
 from digest import PROJECT_URL, __version__
@@ -342,3 +342,71 @@ def test_the_command_fetches_configured_sources_and_lists_their_state(server, tm
     unknown = digest("sources", "--reset", "Nowhere")
     assert unknown.returncode == 2
     assert "no configured source is 'Nowhere'" in unknown.stderr
+
+
+# -- what is stored and shown ---------------------------------------------------------
+
+
+def test_a_feed_password_is_in_no_state_and_no_line_of_digest_sources(server, tmp_path):
+    host = server.url.removeprefix("http://")
+    (tmp_path / "digest.toml").write_text(
+        f'sources = ["http://reader:S3cret-pw@{host}/301/news.xml", '
+        f'"http://reader:S3cret-pw@{host}/html/news.xml"]\n'
+    )
+    env = {**os.environ, "DIGEST_DATABASE_URL": f"sqlite:///{tmp_path / 'd.db'}"}
+    for command in (["ingest"], ["ingest"], ["sources"]):
+        run = subprocess.run(
+            [sys.executable, "-m", "digest", *command],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert "S3cret" not in run.stdout + run.stderr
+    assert f"http://reader:***@{host}/301/news.xml" in run.stdout
+    stored = b"".join(p.read_bytes() for p in tmp_path.glob("d.db*"))
+    assert b"S3cret" not in stored
+    # The redirect was followed with the password the second time too (same host).
+    assert [h.get("authorization", "")[:6] for h in server.asked("/feed/news.xml")] == [
+        "Basic ",
+        "Basic ",
+    ]
+
+
+def test_a_javascript_or_data_link_is_never_a_link_in_the_email(
+    server, store, settings, monkeypatch
+):
+    from digest.edition import preview
+
+    monkeypatch.setenv("DIGEST_SECRET", "http-test-secret")
+    server.feeds["bad.xml"] = (
+        b'<rss version="2.0"><channel><title>Tricks</title>'
+        b"<item><title>Click for a prize today</title><link>JavaScript:alert(1)</link>"
+        b"<guid>t1</guid></item>"
+        b"<item><title>An image that is a page</title>"
+        b"<link> data:text/html;base64,PHNjcmlwdD4= </link><guid>t2</guid></item>"
+        b"</channel></rss>"
+    )
+    report = ingest(
+        store, [f"{server.url}/feed/bad.xml"], ZONE, now=NOW - timedelta(hours=1), timeout=5
+    )
+    assert report.new == 2
+    assert [w.reason.split(":")[0] for w in report.warnings] == ["url", "url"]
+    assert all("stored without a link" in w.reason for w in report.warnings)
+    html = preview(store, settings, None, None, now=NOW).rendered.html
+    assert "Click for a prize today" in html and "An image that is a page" in html
+    assert "javascript:" not in html.lower() and "data:text" not in html
+
+
+def test_a_validator_that_cannot_be_sent_back_is_not_kept(sqlite_store, clock):
+    class Odd(FeedStandIn):
+        def _feed(self, h, name, body, headers):
+            self._send(h, 200, body, {"ETag": '"caf\xe9"', "Content-Type": "application/xml"})
+
+    with Odd() as odd:
+        odd.feeds["news.xml"] = STORIES
+        url = f"{odd.url}/feed/news.xml"
+        assert run(sqlite_store, url).new == 2
+        assert state(sqlite_store, url).etag is None
+        assert run(sqlite_store, url).failed == 0  # fetched again, not refused for its header

@@ -270,8 +270,12 @@ def _without_user(url: httpx.URL) -> str:
 
 
 def _header(response: httpx.Response, name: str) -> str | None:
+    """A validator to send back next time, or None: it must be a header we can send
+    (printable ASCII), else every later fetch of the feed would fail on it."""
     value = clean_line(response.headers.get(name, ""))
-    return value[:1000] or None
+    if not value.isascii() or len(value) > 1000:
+        return None
+    return value or None
 
 
 def _compressed(response: httpx.Response) -> bool:
