@@ -66,7 +66,7 @@ def test_the_array_of_tables_form(tmp_path):
         ('{ url = "ftp://a.example/f" }', "entry 1: url: must be an http(s) URL"),
         ('{ url = "https://" }', "entry 1: url: not a valid http(s) URL"),
         ('{ path = "https://a.example/f" }', "entry 1: path: a URL is given as url, not path"),
-        ('{ url = "https://a.example/f", categories = "no" }', "categories: expected true or false"),
+        ('{ url = "https://a.example/f", categories = "no" }', "categories: expected true"),
         ('{ url = "https://a.example/f", keywords = "Local" }', "keywords: expected a list"),
         ('{ url = "https://a.example/f", nmae = "typo" }', "entry 1: unknown key nmae"),
         ('{ url = "https://a.example/f", name = "" }', "entry 1: name: must not be empty"),
