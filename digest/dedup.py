@@ -4,7 +4,9 @@ Two articles are the same story when
 
 - their links lead to the same page (``validate.canonical_url``: tracking
   parameters, fragment, letter case of the host aside), or
-- their headlines are near-identical and they are within a day of each other.
+- they come from different sources, and their headlines are near-identical and
+  within a day of each other. (One source's own repeats are its own business:
+  a mailing list's replies share a subject, a status page says "Down" twice.)
 
 The one ingested first is shown, with the other sources named under it
 ("also: …").
@@ -152,7 +154,8 @@ def _same_headline(
     words: list[frozenset[str]],
     by_word: dict[str, list[int]],
 ) -> int | None:
-    """The kept article whose headline tells the same story within a day, if any."""
+    """The kept article of another source whose headline tells the same story within a
+    day, if any."""
     # Jaccard >= 0.8 needs most words shared, so every candidate shares one of any
     # few of this headline's words: look only at those that share its rarest.
     rarest = sorted(mine, key=lambda w: len(by_word.get(w, ())))[: max(1, len(mine) // 4 + 1)]
@@ -162,6 +165,9 @@ def _same_headline(
             if index in seen:
                 continue
             seen.add(index)
-            if abs(kept[index].when - item.when) <= SAME_DAY and same_story(mine, words[index]):
+            other = kept[index]
+            if other.source == item.source or item.source in other.also:
+                continue
+            if abs(other.when - item.when) <= SAME_DAY and same_story(mine, words[index]):
                 return index
     return None

@@ -134,11 +134,23 @@ def test_the_same_headline_days_apart_is_two_stories():
     assert len(distinct([today, last_week])) == 2
 
 
-def test_the_same_source_twice_is_not_named_as_also():
-    a = stored("Wildfires force thousands to flee homes in California", "Wire", seen=2)
-    b = stored("Wildfires force thousands to flee homes in California", "Wire", seen=1)
-    [kept] = distinct([a, b])
-    assert kept.also == []
+def test_one_sources_own_repeated_headlines_are_its_own_items():
+    # A mailing list's replies share a subject; a status page says "Down" twice a day.
+    replies = [
+        stored("Re: new maintainer and mailing list for rss2email", "gmane", seen=n)
+        for n in range(3)
+    ]
+    assert len(distinct(replies)) == 3
+    same_page = stored("Another title altogether", "gmane", url=replies[0].url, seen=0.5)
+    assert len(distinct([*replies, same_page])) == 3  # the same page is still one
+
+
+def test_a_story_is_merged_once_per_source():
+    a = stored("Wildfires force thousands to flee homes in California", "Wire", seen=3)
+    b = stored("Wildfires force thousands to flee homes in California", "Paper", seen=2)
+    c = stored("California wildfires force thousands to flee their homes", "Paper", seen=1)
+    kept = distinct([a, b, c])
+    assert [(k.source, k.also) for k in kept] == [("Wire", ["Paper"]), ("Paper", [])]
 
 
 def test_thousands_of_articles_are_compared_quickly():
