@@ -40,8 +40,14 @@ def normalise(text: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", text).split())
 
 
-@functools.lru_cache(maxsize=65536)  # a feed's few keywords, on each of its entries
 def keyword_key(text: str) -> str:
+    # A feed's few keywords come again on each of its entries: short ones are cached
+    # (a long one, which is refused anyway, would only fill the cache).
+    return _short_key(text) if len(text) <= 200 else normalise(text).casefold()
+
+
+@functools.lru_cache(maxsize=65536)
+def _short_key(text: str) -> str:
     return normalise(text).casefold()
 
 
