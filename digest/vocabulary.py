@@ -57,8 +57,8 @@ IGNORED = frozenset(keyword_key(w) for w in IGNORED_WORDS)
 def matched_as_spelt(spelling: str) -> bool:
     """Whether a keyword is matched case-sensitively: all capitals, or 1–3 characters."""
     word = normalise(spelling)
-    cased = [c for c in word if c.lower() != c.upper()]
-    return len(word) <= 3 or (len(cased) >= 2 and all(c.isupper() for c in cased))
+    # isupper: every cased character is a capital, and there is one; here, two.
+    return len(word) <= 3 or (word.isupper() and sum(c.isupper() for c in word) >= 2)
 
 
 def display_name(spelling: str) -> str:
@@ -113,7 +113,8 @@ class Vocabulary:
             spelt.setdefault(key, normalise(topic))
         counts: dict[str, Counter] = {}
         for spelling in known:
-            counts.setdefault(keyword_key(spelling), Counter())[normalise(spelling)] += 1
+            word = normalise(spelling)
+            counts.setdefault(word.casefold(), Counter())[word] += 1
         self.names = {k: most_common(c) for k, c in counts.items()}
         self.names.update(names or {})
         for key in counts:
