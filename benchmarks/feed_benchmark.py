@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -157,6 +158,7 @@ def main() -> None:
     finally:
         server.kill()
         server.wait()
+        shutil.rmtree(folder, ignore_errors=True)
     if args.postgres:
         drop_schemas()
 
