@@ -83,10 +83,9 @@ class RegexVocabulary(Vocabulary):
     Timed through ``tag_before``, which gives it the whole body as before.
     """
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        phrases = (set(self.known_display) | set(self.canonical)) - {""}
-        ordered = sorted(phrases, key=lambda p: (-len(p), p))
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        ordered = sorted(self.phrases, key=lambda p: (-len(p), p))
         self._regex = re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, ordered)) + r")(?!\w)")
 
     def infer(self, text: str) -> list[str]:

@@ -25,9 +25,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from digest import validate
 from digest.database import record_error
 from digest.errors import DigestError, InputError
-from digest.grouping import keyword_key
 from digest.models import Article
-from digest.schema import articles, from_db, keywords, to_db
+from digest.schema import articles, from_db, keyword_sources, keywords, to_db
+from digest.vocabulary import keyword_key
 
 if TYPE_CHECKING:
     from digest.store import Store
@@ -61,13 +61,24 @@ class SaveResult(Counts):
         self.unchanged += counts.unchanged
 
 
-def _last_per_guid(items: Iterable[Article]) -> list[Article]:
-    """A feed that repeats a guid means its last entry: keep one per guid."""
-    by_guid: dict[str, Article] = {}
+def store_key(item: Article) -> str:
+    """What the store knows an article by: its identity (``sources.identity``) scoped to
+    its source, so two feeds that both number their entries 1, 2, 3 stay apart. A key
+    too long to index (a long link in Chinese, say) is its SHA-256."""
+    key = f"{item.source}\x1f{item.guid}"
+    if len(key) > validate.MAX_GUID or validate.key_bytes(key) > validate.MAX_KEY_BYTES:
+        key = "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+    return key
+
+
+def _last_per_key(items: Iterable[Article]) -> list[tuple[str, Article]]:
+    """A feed that repeats a guid means its last entry: keep one per key."""
+    by_key: dict[str, Article] = {}
     for item in items:
-        by_guid.pop(item.guid, None)
-        by_guid[item.guid] = item
-    return list(by_guid.values())
+        key = store_key(item)
+        by_key.pop(key, None)
+        by_key[key] = item
+    return list(by_key.items())
 
 
 def _values(item: Article, key: str | None, digest: str, first_seen: datetime) -> dict:
@@ -107,8 +118,6 @@ def _problem(item: Article) -> str | None:
     for name, value, limit in limits:
         if len(value) > limit:
             return f"{name} longer than {limit} characters"
-    if validate.key_bytes(item.guid) > validate.MAX_KEY_BYTES:
-        return f"guid longer than {validate.MAX_KEY_BYTES} bytes (too long to index)"
     if len(item.keywords) > validate.MAX_KEYWORDS:
         return f"more than {validate.MAX_KEYWORDS} keywords"
     for word in item.keywords:
@@ -138,12 +147,12 @@ def save_articles(store: Store, items: Iterable[Article], now: datetime) -> Save
     """``Store.save_articles``: checked, then written in chunks (see the module doc)."""
     result = SaveResult()
     good = []
-    for item in _last_per_guid(items):
+    for key, item in _last_per_key(items):
         problem = _problem(item)
         if problem:
             result.failed.append(_refused(item, problem))
         else:
-            good.append(item)
+            good.append((key, item))
     if not good:
         return result
     try:
@@ -156,10 +165,10 @@ def save_articles(store: Store, items: Iterable[Article], now: datetime) -> Save
                 except sa.exc.DBAPIError as err:
                     if not record_error(err):
                         raise
-                    for item in chunk:
+                    for key, item in chunk:
                         try:
                             with conn.begin_nested():
-                                result.add(_save_chunk(store, conn, [item], now))
+                                result.add(_save_chunk(store, conn, [(key, item)], now))
                         except sa.exc.DBAPIError as err:
                             if not record_error(err):
                                 raise
@@ -169,8 +178,11 @@ def save_articles(store: Store, items: Iterable[Article], now: datetime) -> Save
     return result
 
 
-def _save_chunk(store: Store, conn: sa.Connection, items: list[Article], now: datetime) -> Counts:
-    """Save ``items`` (distinct guids) as if one at a time, in three statements."""
+def _save_chunk(
+    store: Store, conn: sa.Connection, chunk: list[tuple[str, Article]], now: datetime
+) -> Counts:
+    """Save ``chunk`` (distinct store keys) as if one at a time, in three statements."""
+    items = [item for _, item in chunk]
     keys = {id(item): validate.url_key(item.url) if item.url else None for item in items}
     columns = (
         articles.c.id,
@@ -183,7 +195,7 @@ def _save_chunk(store: Store, conn: sa.Connection, items: list[Article], now: da
     # One statement, two index lookups. PostgreSQL gets each list as one array:
     # "IN (500 parameters)" in a prepared statement's generic plan becomes a
     # scan of the whole table with 500 comparisons a row.
-    guids = [item.guid for item in items]
+    guids = [key for key, _ in chunk]
     links = sorted({k for k in keys.values() if k})
     if store.is_sqlite:
         same_guid, same_link = articles.c.guid.in_(guids), articles.c.url_key.in_(links)
@@ -206,15 +218,15 @@ def _save_chunk(store: Store, conn: sa.Connection, items: list[Article], now: da
     inserts: dict[str, dict] = {}
     updates: dict[int, dict] = {}
     counts = Counts()
-    for item in items:
+    for guid, item in chunk:
         key = keys[id(item)]
-        row = by_guid.get(item.guid)
+        row = by_guid.get(guid)
         target = row.id if row else by_link.get((item.source, key)) if key else None
         digest = content_hash(item)
         if target is None:
-            target = item.guid
+            target = guid
             inserts[target] = {
-                "guid": item.guid,
+                "guid": guid,
                 "first_seen": to_db(now),
                 **_values(item, key, digest, now),
             }
@@ -231,7 +243,10 @@ def _save_chunk(store: Store, conn: sa.Connection, items: list[Article], now: da
         if key:
             by_link[(item.source, key)] = target
     if inserts:
-        conn.execute(articles.insert(), list(inserts.values()))
+        if store.is_sqlite:
+            conn.execute(articles.insert(), list(inserts.values()))
+        else:
+            _copy_in(conn, list(inserts.values()))
     if updates:
         columns = [c for c in next(iter(updates.values())) if c != "_id"]
         conn.execute(
@@ -240,19 +255,53 @@ def _save_chunk(store: Store, conn: sa.Connection, items: list[Article], now: da
             .values({c: sa.bindparam(f"_{c}") for c in columns}),
             [{"_id": u["_id"], **{f"_{c}": u[c] for c in columns}} for u in updates.values()],
         )
-    _remember_keywords(store, conn, [k for item in items for k in item.keywords])
+    _remember_keywords(store, conn, items)
     return counts
 
 
-def _remember_keywords(store: Store, conn: sa.Connection, spellings: list[str]) -> None:
-    """Every keyword spelling seen, first spelling kept: the vocabulary for tagging."""
+def _copy_in(conn: sa.Connection, rows: list[dict]) -> None:
+    """New articles into PostgreSQL by COPY, in the connection's transaction: an
+    executemany is one INSERT per row on the server, five times slower."""
+    names = list(rows[0])
+    columns = ", ".join(names)
+    statement = f"COPY articles ({columns}) FROM STDIN"
+    dbapi = conn.dialect.dbapi
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        with cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row([row[name] for name in names])
+    except dbapi.Error as err:  # as SQLAlchemy would raise it: a refused row is told apart
+        raise sa.exc.DBAPIError.instance(statement, None, err, dbapi.Error) from err
+    finally:
+        cursor.close()
+
+
+def _remember_keywords(store: Store, conn: sa.Connection, items: list[Article]) -> None:
+    """Every keyword seen (first spelling kept), and how each source spells it: the
+    vocabulary for tagging is what sources share (``grouping.Vocabulary``)."""
+    spellings = [k for item in items for k in item.keywords]
     rows = {keyword_key(s): s.strip() for s in reversed(spellings) if keyword_key(s)}
-    if rows:
-        dialect = sqlite if store.is_sqlite else postgresql
-        conn.execute(
-            dialect.insert(keywords).on_conflict_do_nothing(),
-            [{"key": k, "display": d} for k, d in rows.items()],
-        )
+    if not rows:
+        return
+    dialect = sqlite if store.is_sqlite else postgresql
+    conn.execute(
+        dialect.insert(keywords).on_conflict_do_nothing(),
+        [{"key": k, "display": d} for k, d in rows.items()],
+    )
+    uses = {
+        (keyword_key(word), item.source): word.strip()
+        for item in items
+        for word in item.keywords
+        if keyword_key(word)
+    }
+    insert = dialect.insert(keyword_sources)
+    conn.execute(
+        insert.on_conflict_do_update(
+            index_elements=["key", "source"], set_={"spelling": insert.excluded.spelling}
+        ),
+        [{"key": k, "source": source, "spelling": word} for (k, source), word in uses.items()],
+    )
 
 
 def content_hash(item: Article) -> str:
@@ -267,3 +316,25 @@ def content_hash(item: Article) -> str:
         item.published.isoformat() if item.published else "",
     ]
     return hashlib.sha256("\x1e".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def backfill_keyword_sources(conn: sa.Connection) -> None:
+    """Fill ``keyword_sources`` from the articles of a database made before it existed."""
+    last = 0
+    uses: dict[tuple[str, str], str] = {}
+    while rows := conn.execute(
+        sa.select(articles.c.id, articles.c.source, articles.c.keywords)
+        .where(articles.c.id > last)
+        .order_by(articles.c.id)
+        .limit(5000)
+    ).all():
+        last = rows[-1].id
+        for row in rows:
+            for word in json.loads(row.keywords):
+                if keyword_key(word):
+                    uses[(keyword_key(word), row.source[:256])] = word.strip()
+    if uses:
+        conn.execute(
+            keyword_sources.insert(),
+            [{"key": k, "source": source, "spelling": word} for (k, source), word in uses.items()],
+        )

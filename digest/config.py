@@ -16,7 +16,6 @@ excerpt of the value.
 from __future__ import annotations
 
 import dataclasses
-import re
 import tomllib
 from dataclasses import dataclass, field
 from datetime import time
@@ -25,6 +24,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from digest import validate
+from digest.config_sources import read_sources
 from digest.config_values import SECRET_VARIABLES as SECRET_VARIABLES
 from digest.config_values import (
     Range,
@@ -37,6 +37,7 @@ from digest.config_values import (
 )
 from digest.config_values import secret as secret
 from digest.errors import ConfigError
+from digest.models import Source
 
 
 def _package_templates() -> Path:
@@ -86,10 +87,13 @@ class Settings:
     provider: str = "outbox"
     outbox_dir: Path = Path("outbox")
     templates_dir: Path = PACKAGE_TEMPLATES
-    sources: list[str] = field(default_factory=list)
+    sources: list[Source] = field(default_factory=list)  # see digest.config_sources
     feed_timeout: float = 30.0  # seconds for a whole feed download: connect, redirects, body
+    feed_concurrency: int = 8  # feeds downloaded at once
+    user_agent: str = ""  # "" = digest/<version> (+<project URL>)
     topics: list[str] = field(default_factory=list)  # extra vocabulary for auto-tagging
     aliases: dict[str, list[str]] = field(default_factory=dict)  # canonical -> aliases
+    ignore: list[str] = field(default_factory=list)  # keywords that never make a section
     lease_seconds: int = 600
     ingest_every: int = 30  # minutes between ingests of the sources by `digest schedule`
     catch_up_hours: int = 6  # a missed edition is still sent this many hours late, not later
@@ -112,6 +116,7 @@ RANGES: dict[str, Range] = {
     # the batch while the first is still mailing it: people get two copies.
     "lease_seconds": Range(30, 24 * 3600),
     "feed_timeout": Range(0, 600, above=True),
+    "feed_concurrency": Range(1, 64),
     "ingest_every": Range(1, 24 * 60),
     # Up to 23: a catch-up of a day or more would send yesterday's edition next to today's.
     "catch_up_hours": Range(0, 23),
@@ -178,7 +183,7 @@ def _from_mapping(data: dict, where: str, base: Path) -> Settings:
     keywords = data.pop("keywords", {})
     if not isinstance(keywords, dict):
         raise ConfigError(f"{where}: keywords: must be a table ([keywords])")
-    extra = set(keywords) - {"aliases", "topics"}
+    extra = set(keywords) - {"aliases", "topics", "ignore"}
     if extra:
         raise ConfigError(f"{where}: unknown setting keywords.{key_name(sorted(extra)[0])}")
     for secret_name in _SECRET_KEYS:
@@ -192,6 +197,10 @@ def _from_mapping(data: dict, where: str, base: Path) -> Settings:
     sections = {
         name: _build(cls, data.pop(name, {}), where, name) for name, cls in _SECTIONS.items()
     }
+    try:
+        sources = read_sources(data.pop("sources", []), base)
+    except ValueError as err:
+        raise ConfigError(f"{where}: sources: {err}") from None
     data.update({f"keywords.{k}": v for k, v in keywords.items()})
     settings = _build(Settings, data, where, "")
     settings.sendgrid = sections["sendgrid"]
@@ -200,10 +209,7 @@ def _from_mapping(data: dict, where: str, base: Path) -> Settings:
         value = getattr(settings, attr)
         if not value.is_absolute():
             setattr(settings, attr, base / value)
-    settings.sources = [
-        s if re.match(r"^https?://", s) or Path(s).is_absolute() else str(base / s)
-        for s in settings.sources
-    ]
+    settings.sources = sources
     _validate(settings, where)
     return settings
 
@@ -237,6 +243,7 @@ def _validate(s: Settings, where: str) -> None:
         "from_address": lambda: check_sender(s.from_address),
         "public_url": lambda: check_public_url(s.public_url),
         "templates_dir": lambda: _check_folder(s.templates_dir),
+        "user_agent": lambda: _check_user_agent(s.user_agent),
         "sendgrid.data_residency": lambda: one_of(s.sendgrid.data_residency, ("global", "eu")),
         "sendgrid.categories": lambda: _check_categories(s.sendgrid.categories),
     }
@@ -246,6 +253,12 @@ def _validate(s: Settings, where: str) -> None:
         except ValueError as err:
             raise ConfigError(f"{where}: {setting}: {err}") from None
     s.timezone = s.timezone.strip()
+
+
+def _check_user_agent(value: str) -> None:
+    # An HTTP header: ASCII, and within what a server's header limit takes.
+    if not value.isascii() or len(value) > 300:
+        raise ValueError("must be ASCII text of at most 300 characters")
 
 
 def _check_folder(path: Path) -> None:

@@ -14,19 +14,22 @@ articles.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from digest.clock import utcnow
 from digest.config import Settings
+from digest.dedup import distinct
 from digest.errors import ConfigError
-from digest.grouping import Section, Tagged, Vocabulary, build_sections, distinct, tag_articles
+from digest.grouping import Section, Tagged, Vocabulary, build_sections, tag_articles
 from digest.ledger import Ledger
 from digest.models import Edition, Recipient, Subscriber
 from digest.render import Rendered, Renderer
 from digest.store import Store
 from digest.unsubscribe import Links, signing_key, view_url
+from digest.vocabulary import most_common
 
 
 def local_today(timezone: str, now: datetime) -> date:
@@ -53,6 +56,27 @@ def propose_edition(
     return Edition(date=day, timezone=timezone, window_start=start, cutoff=cutoff)
 
 
+# A store keyword tags untagged articles once this many sources use it: one blog's
+# own categories ("LOL", "announce") are not vocabulary.
+SHARED_BY = 2
+
+
+def vocabulary(store: Store, settings: Settings) -> Vocabulary:
+    """The configured topics and aliases, the keywords at least ``SHARED_BY`` sources
+    share, each keyword's name (its most common spelling), and the ignore list."""
+    spelt: dict[str, Counter] = {}
+    for key, spelling, sources in store.keyword_spellings():
+        spelt.setdefault(key, Counter())[spelling] += sources
+    shared = [s for c in spelt.values() if c.total() >= SHARED_BY for s in c.elements()]
+    return Vocabulary(
+        settings.aliases,
+        shared,
+        topics=settings.topics,
+        names={key: most_common(c) for key, c in spelt.items()},
+        ignore=settings.ignore,
+    )
+
+
 def segment_key(topic_keys: frozenset[str]) -> str:
     return ";".join(sorted(topic_keys))
 
@@ -64,9 +88,7 @@ class EditionContent:
         self.settings = settings
         self.edition = edition
         self.renderer = renderer
-        self.vocab = Vocabulary(
-            aliases=settings.aliases, known=[*store.known_keywords(), *settings.topics]
-        )
+        self.vocab = vocabulary(store, settings)
         oldest = edition.cutoff - timedelta(hours=settings.window_hours)
         articles = distinct(store.window_articles(edition.window_start, edition.cutoff, oldest))
         self.tagged: list[Tagged] = tag_articles(articles, self.vocab)
@@ -95,15 +117,7 @@ class EditionContent:
         given = {
             self.vocab.resolve(t): " ".join(t.split()) for t in self._topic_names.get(segment, [])
         }
-        names = []
-        for key in (k for k in segment.split(";") if k):
-            names.append(
-                self.vocab.display.get(key)
-                or self.vocab.known_display.get(key)
-                or given.get(key)
-                or key
-            )
-        return names
+        return [self.vocab.name(key, given.get(key, "")) for key in segment.split(";") if key]
 
     def rendered(self, segment: str) -> Rendered:
         if segment not in self._rendered:

@@ -13,8 +13,9 @@ from zoneinfo import ZoneInfo
 class Article:
     """One news item as a source produced it, before it is stored.
 
-    ``guid`` is what makes re-ingesting idempotent: the feed's id, else the
-    url, else a hash of source and title (see ``sources.base.make_guid``).
+    ``guid`` is what makes re-ingesting idempotent: the entry's guid as given,
+    else its canonical url, else a hash of title and content (see
+    ``sources.identity``); the store scopes it to ``source``.
     """
 
     guid: str
@@ -33,11 +34,63 @@ class Article:
 class StoredArticle(Article):
     id: int = 0
     first_seen: datetime | None = None
+    # Other sources that carried the same story (same page, or a near-identical
+    # headline the same day), named under it as "also: …"; set by grouping.
+    also: list[str] = field(default_factory=list, compare=False)
 
     @property
     def when(self) -> datetime:
         """The time the window is judged by: published, else first ingested."""
         return self.published or self.first_seen  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class Source:
+    """One configured source: where to read, and what to make of what it gives.
+
+    ``target`` is an http(s) URL or a file or folder. ``name`` is shown as the
+    source of its articles (else the feed's own title) and scopes its guids;
+    ``keywords`` go on every article it gives; ``categories`` says whether the
+    feed's own categories become keywords; ``timeout`` (seconds, the whole
+    download) overrides ``feed_timeout``.
+    """
+
+    target: str
+    name: str = ""
+    keywords: tuple[str, ...] = ()
+    categories: bool = True
+    timeout: float | None = None
+
+    @property
+    def is_url(self) -> bool:
+        return self.target[:8].lower().startswith(("http://", "https://"))
+
+
+@dataclass
+class SourceState:
+    """What the store remembers of one source between runs (``digest sources`` shows it).
+
+    The validators (``etag``, ``last_modified``) make the next fetch conditional;
+    ``moved_to`` is where a permanent redirect (301/308) sent it; ``retry_after``
+    is when a 429/503 said to come back; ``gone_at`` is when it answered 410 and
+    was disabled. ``content_hash`` lets an unchanged local file be skipped unread,
+    and ``articles`` is how many it gave last time (counted as skipped when it is
+    skipped). Times are aware UTC.
+    """
+
+    key: str
+    etag: str | None = None
+    last_modified: str | None = None
+    moved_to: str | None = None
+    retry_after: datetime | None = None
+    gone_at: datetime | None = None
+    content_hash: str | None = None
+    articles: int = 0
+    last_fetched: datetime | None = None
+    last_new: datetime | None = None
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+    failures: int = 0
 
 
 @dataclass

@@ -181,7 +181,7 @@ class Service:
 
     def ingest(self, before_edition: str | None = None) -> None:
         """Read the configured sources; one bad source is logged and the rest are read."""
-        from digest.sources import IngestReport, ingest
+        from digest.sources import IngestReport, ingest_configured
 
         sources = self.settings.sources
         if not sources or self.stop.is_set():
@@ -192,22 +192,14 @@ class Service:
         started = time.monotonic()
         why = f" before edition {before_edition}" if before_edition else ""
         self.log.info(f"ingest: start{why} ({len(sources)} source(s))", extra=event("ingest"))
-        total = IngestReport()
-        for target in sources:
-            if self.stop.is_set():
-                break
-            try:
-                report = ingest(self.store, [target], self.settings.zone)
-            except Exception as error:  # the store gone, a bug: this source, logged
-                total.errors.append(InputError(target, self._reason(error)))
-                report = IngestReport()
-            total.new, total.updated = total.new + report.new, total.updated + report.updated
-            total.skipped += report.skipped
-            total.errors += report.errors
-            for warning in map(str, report.warnings):
-                if warning not in self._seen_warnings and len(self._seen_warnings) < 10_000:
-                    self._seen_warnings.add(warning)  # the same feed says it every time
-                    self.log.warning(warning, extra=event("warning"))
+        try:
+            total = ingest_configured(self.store, self.settings, should_stop=self.stop.is_set)
+        except Exception as error:  # the store gone, a bug: logged, the next ingest tries again
+            total = IngestReport(errors=[InputError("ingest", self._reason(error))])
+        for warning in map(str, total.warnings):
+            if warning not in self._seen_warnings and len(self._seen_warnings) < 10_000:
+                self._seen_warnings.add(warning)  # the same feed says it every time
+                self.log.warning(warning, extra=event("warning"))
         for problem in total.errors:
             self.log.error(str(problem), extra=event("error", source=problem.where))
         self._last_ingest = time.monotonic()

@@ -61,6 +61,40 @@ keywords = sa.Table(
     sa.Column("display", sa.Text, nullable=False),  # first spelling seen
 )
 
+# Who spells each keyword how: one row per (keyword, source), the spelling that
+# source used last. The vocabulary for tagging is the keywords at least two
+# sources share, and a keyword's name is its most common spelling here. A new
+# table: an older database gets it from `create_all`, filled from its articles.
+keyword_sources = sa.Table(
+    "keyword_sources",
+    metadata,
+    sa.Column("key", sa.String(512), primary_key=True),
+    sa.Column("source", sa.String(256), primary_key=True),
+    sa.Column("spelling", sa.Text, nullable=False),
+)
+
+# What is remembered of each source between runs (models.SourceState). ``id`` is
+# the SHA-256 of ``key`` (a URL, its password hidden, or a file's path), which may
+# be too long to index. A new table: no migration.
+source_state = sa.Table(
+    "source_state",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("key", sa.Text, nullable=False),
+    sa.Column("etag", sa.Text),
+    sa.Column("last_modified", sa.Text),
+    sa.Column("moved_to", sa.Text),
+    sa.Column("retry_after", sa.DateTime),
+    sa.Column("gone_at", sa.DateTime),
+    sa.Column("content_hash", sa.String(64)),
+    sa.Column("articles", sa.Integer, nullable=False, default=0),
+    sa.Column("last_fetched", sa.DateTime),
+    sa.Column("last_new", sa.DateTime),
+    sa.Column("last_error", sa.Text),
+    sa.Column("last_error_at", sa.DateTime),
+    sa.Column("failures", sa.Integer, nullable=False, default=0),
+)
+
 subscribers = sa.Table(
     "subscribers",
     metadata,

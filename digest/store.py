@@ -16,7 +16,14 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from digest import article_store, database, membership, subscriber_store, suppression
+from digest import (
+    article_store,
+    database,
+    membership,
+    source_store,
+    subscriber_store,
+    suppression,
+)
 from digest.article_store import SaveResult
 from digest.clock import utcnow
 from digest.errors import ConfigError, InputError
@@ -27,6 +34,7 @@ from digest.models import (
     Change,
     EditionEvents,
     ProviderEvent,
+    SourceState,
     StoredArticle,
     Subscriber,
 )
@@ -36,6 +44,7 @@ from digest.schema import (
     SCHEMA_VERSION,
     articles,
     from_db,
+    keyword_sources,
     keywords,
     metadata,
     schema_version,
@@ -114,7 +123,10 @@ class Store:
                 # create the tables, and one would fail; this waits instead
                 # (SQLite's BEGIN IMMEDIATE already does).
                 conn.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK)))
+            had_spellings = sa.inspect(conn).has_table(keyword_sources.name)
             metadata.create_all(conn)
+            if not had_spellings:  # a database from before it: filled from the articles
+                article_store.backfill_keyword_sources(conn)
             found = conn.execute(sa.select(schema_version.c.version)).scalar()
             if found is None:
                 conn.execute(schema_version.insert().values(version=SCHEMA_VERSION))
@@ -170,6 +182,23 @@ class Store:
         )
         with self.engine.connect() as conn:
             return [_article(row) for row in conn.execute(query)]
+
+    # -- sources -----------------------------------------------------------
+
+    def source_states(self, keys: Iterable[str] | None = None) -> dict[str, SourceState]:
+        """What is remembered of each of these sources (of every source when None)."""
+        return source_store.load(self.engine, keys)
+
+    def save_source_states(self, states: Iterable[SourceState]) -> None:
+        source_store.save(self.engine, states)
+
+    def keyword_spellings(self) -> list[tuple[str, str, int]]:
+        """(key, spelling, how many sources spell it so) for every keyword stored."""
+        query = sa.select(
+            keyword_sources.c.key, keyword_sources.c.spelling, sa.func.count()
+        ).group_by(keyword_sources.c.key, keyword_sources.c.spelling)
+        with self.engine.connect() as conn:
+            return [(k, s, n) for k, s, n in conn.execute(query)]
 
     def known_keywords(self) -> list[str]:
         with self.engine.connect() as conn:
@@ -338,7 +367,7 @@ class Store:
 def _article(row) -> StoredArticle:
     return StoredArticle(
         id=row.id,
-        guid=row.guid,
+        guid=row.guid.partition("\x1f")[2] or row.guid,  # without its source (store_key)
         url=row.url,
         title=row.title,
         summary=row.summary,

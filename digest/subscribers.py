@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from digest import validate
 from digest.errors import ConfigError, InputError
 from digest.models import Subscriber
-from digest.sources.base import decode
+from digest.sources.text import decode
 from digest.subscriber_fields import format_left, parse_left, parse_subscriber
 
 __all__ = ["COLUMNS", "ImportResult", "SubscriberCSV", "import_csv", "parse_subscriber"]

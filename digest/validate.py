@@ -108,7 +108,11 @@ def has_control(text: str) -> bool:
 
 def clean_block(text: str) -> str:
     """Paragraphs of plain text: line ends kept (as ``\\n``), other controls removed."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    # Every escape sequence starts with a control character: without one, nothing to do.
+    if _CONTROL_IN_BLOCK.search(text) is None:
+        return text
     return _CONTROL_IN_BLOCK.sub("", _ESCAPES.sub("", text))
 
 
@@ -133,6 +137,13 @@ def safe_link(url: str | None, base: str | None = None) -> str | None:
     if not url:
         return None
     url = url.strip()
+    if len(url) <= MAX_URL and _PLAIN_LINK.fullmatch(url):
+        return url  # the usual link, checked without parsing it
+    return _safe_link(url, base)
+
+
+def _safe_link(url: str, base: str | None) -> str | None:
+    """``safe_link`` by parsing: for any link (the fast path above gives the same)."""
     if not url or len(url) > MAX_URL or _CONTROL_IN_BLOCK.search(url) or _LINE_BREAKS.search(url):
         return None
     try:
@@ -150,6 +161,15 @@ def safe_link(url: str | None, base: str | None = None) -> str | None:
     return url
 
 
+# An absolute http(s) link of printable ASCII with a plain host name: what almost every
+# link is. Such a link needs no parsing to be found safe (``safe_link``) ...
+_PLAIN_LINK = re.compile(
+    r"https?://[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?:[/?#][!-~]*)?", re.A
+)
+# ... and one that is already canonical (lower case, no port, query or fragment) no
+# rewriting (``canonical_url``).
+_CANONICAL = re.compile(r"https?://[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?(?P<path>/[!-\"$-~]*)?", re.A)
+
 # Query parameters that only say where a click came from, never which page it is.
 _TRACKING = re.compile(r"(?i)^(utm_[^=]*|fbclid|gclid)$")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -165,6 +185,14 @@ def canonical_url(url: str) -> str:
     as meaningful. Not a link to show anyone: only a key to compare with.
     """
     url = url.strip()
+    plain = _CANONICAL.fullmatch(url)
+    if plain and "?" not in url:
+        return url if plain.group("path") else url + "/"
+    return _canonical(url)
+
+
+def _canonical(url: str) -> str:
+    """``canonical_url`` by parsing: for any link (the fast path above gives the same)."""
     try:
         parts = urlsplit(url)
         port = parts.port

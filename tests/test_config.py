@@ -122,7 +122,10 @@ def test_relative_paths_are_relative_to_the_config_file(clean_env, tmp_path):
     )
     settings = load_settings(str(path))
     assert settings.outbox_dir == folder / "mail" / "out"
-    assert settings.sources == [str(folder / "articles"), "https://example.org/feed.xml"]
+    assert [s.target for s in settings.sources] == [
+        str(folder / "articles"),
+        "https://example.org/feed.xml",
+    ]
     # the database sits next to the config file, not in the working directory
     assert settings.database_url == f"sqlite:///{folder / 'digest.db'}"
 

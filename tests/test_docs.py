@@ -13,7 +13,7 @@ from digest.cli import cli
 from digest.config import SECRET_VARIABLES, SendGridSettings, Settings, SMTPSettings
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-INTERNAL = {"config_path", "database_url", "sendgrid", "smtp", "aliases", "topics"}
+INTERNAL = {"config_path", "database_url", "sendgrid", "smtp", "aliases", "topics", "ignore"}
 
 
 def _commands(group: click.Group, prefix: str = "digest") -> list[str]:
@@ -39,7 +39,8 @@ def test_every_command_is_in_the_readme_with_help(command):
 @pytest.mark.parametrize(
     "key",
     [f.name for f in dataclasses.fields(Settings) if f.name not in INTERNAL]
-    + [f"[keywords] {name}" for name in ("topics", "aliases")],
+    + [f"[keywords] {name}" for name in ("topics", "aliases", "ignore")]
+    + [f"[[sources]] {name}" for name in ("name", "url", "keywords", "categories", "timeout")],
 )
 def test_every_setting_is_in_the_configuration_reference(key):
     name = key.split()[-1]

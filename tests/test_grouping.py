@@ -233,7 +233,7 @@ def test_sections_ordered_by_size_then_name():
     assert [(s.title, s.total) for s in sections] == [
         ("Energy", 3),
         ("Climate", 2),
-        ("astronomy", 1),  # name order ignores case
+        ("Astronomy", 1),  # a lowercase-only tag gets an initial capital
         ("Biology", 1),
         ("Zoology", 1),
     ]

@@ -15,11 +15,13 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 from conftest import article, every_article, run_digest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from digest.schema import SCHEMA_VERSION, articles, schema_version
 from digest.sources import ingest
 from digest.store import Store, normalise_url
-from digest.validate import canonical_url, url_key
+from digest.validate import canonical_url, safe_link, url_key
 
 LONDON = ZoneInfo("Europe/London")
 T0 = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
@@ -348,3 +350,24 @@ def test_a_long_link_in_chinese_is_stored_on_both_databases_not_refused_by_an_in
     assert titles["A story with a very long link"].guid.startswith("sha256:")
     again = ingest(store, [str(path)], ZoneInfo("UTC"), now=T0)  # and found again by it
     assert (again.new, again.failed) == (0, 0)
+
+
+# -- the fast paths of safe_link and canonical_url ----------------------------------
+
+URL_PIECES = st.sampled_from(
+    ["http", "https", "HTTP", "://", "news", ".", "example", "org", "EXAMPLE", "-", "/", "a",
+     "?", "#", "=", "&", "utm_source", "id", "9", ":", "443", "80", "@", "user", "%7E", "~",
+     "..", "//", "'", '"', "[", "]", " ", "é"]
+)  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(URL_PIECES, max_size=16).map("".join))
+def test_the_quick_paths_agree_with_parsing(url):
+    from digest.validate import _canonical, _safe_link
+
+    assert canonical_url(url) == _canonical(url.strip())
+    assert safe_link(url) == _safe_link(url.strip(), None)
+    for link in ("https://" + url, "http://news.example.org/" + url):
+        assert canonical_url(link) == _canonical(link.strip())
+        assert safe_link(link) == _safe_link(link.strip(), None)

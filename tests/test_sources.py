@@ -15,9 +15,10 @@ import pytest
 from conftest import every_article
 
 from digest.errors import InputError
-from digest.sources import frontmatter, jsonl, read, read_file, webpage
-from digest.sources.base import MAX_BODY_CHARS, SUMMARY_CHARS, decode
+from digest.sources import frontmatter, jsonl, read, webpage
 from digest.sources.feed import parse as parse_feed
+from digest.sources.files import read_file
+from digest.sources.text import MAX_BODY_CHARS, SUMMARY_CHARS, decode
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "articles"

@@ -17,9 +17,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-import digest.sources as sources
+import digest.sources.files as files
 from digest.models import Article
-from digest.sources import read, read_file
+from digest.sources import read
+from digest.sources.files import read_file
 from digest.validate import MAX_GUID, MAX_KEYWORD, MAX_KEYWORDS, MAX_TITLE, MAX_URL
 
 LONDON = ZoneInfo("Europe/London")
@@ -267,7 +268,7 @@ def test_a_link_to_a_device_inside_a_folder_is_reported(tmp_path):
 
 def test_the_size_limit_is_read_not_taken_from_stat(monkeypatch):
     # /proc files say they are empty (st_size 0) but are not.
-    monkeypatch.setattr(sources, "MAX_FILE_BYTES", 64)
+    monkeypatch.setattr(files, "MAX_FILE_BYTES", 64)
     assert Path("/proc/self/status").stat().st_size == 0
     result = read("/proc/self/status", LONDON)
     assert [e.reason for e in result.errors] == ["larger than 0 MB; not read"]
@@ -435,7 +436,7 @@ def test_a_feed_password_is_neither_printed_nor_copied_into_links(hostile_server
     assert a.url == f"http://{hostile_server}/posts/1"
     missing = read(f"http://reader:s3cret@{hostile_server}/gone.xml", LONDON, timeout=2)
     assert [str(e) for e in missing.errors] == [
-        f"http://reader:***@{hostile_server}/gone.xml: HTTP 404 Not Found"
+        f"http://reader:***@{hostile_server}/gone.xml: HTTP 404 Not Found: no feed at this address"
     ]
 
 

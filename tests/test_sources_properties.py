@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from digest.errors import InputError
 from digest.sources import feed, frontmatter, jsonl, webpage
-from digest.sources.base import MAX_BODY_CHARS, SUMMARY_CHARS
+from digest.sources.text import MAX_BODY_CHARS, SUMMARY_CHARS
 from digest.validate import (
     MAX_GUID,
     MAX_KEYWORD,

@@ -12,6 +12,7 @@ from digest.cli import (  # noqa: F401  (registers)
     schedule,
     send,
     serve,
+    sources,
     status,
     subscribers,
 )

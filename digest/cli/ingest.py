@@ -14,18 +14,17 @@ from digest.validate import clean_line
 def ingest(app: App, targets: tuple[str, ...]) -> None:
     """Read article files, folders and feeds into the store.
 
-    With no arguments, reads the configured ``sources``. Re-ingesting the same
-    article (same guid or url) updates it and never duplicates it.
+    With no arguments, reads the configured ``sources`` (feeds downloaded
+    concurrently, each only if it changed). Re-ingesting the same article
+    (same guid, or link, from the same source) updates it and never duplicates it.
 
     Example: digest ingest examples/articles https://example.org/feed.xml
     """
-    from digest.sources import ingest as ingest_targets
+    from digest.sources import ingest_configured
 
-    settings = app.settings
-    targets = targets or tuple(settings.sources)
-    if not targets:
+    if not (targets or app.settings.sources):
         raise UsageProblem("nothing to ingest: name files, folders or feed URLs, or set 'sources'")
-    report = ingest_targets(app.store, targets, settings.zone, timeout=settings.feed_timeout)
+    report = ingest_configured(app.store, app.settings, targets)
     # File names and feed text may hold terminal escapes: one clean line each.
     for warning in report.warnings:
         err.print(f"warning: {clean_line(str(warning))}", markup=False)

@@ -8,6 +8,7 @@ recipients in doubt.
 from __future__ import annotations
 
 from datetime import date
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -35,11 +36,13 @@ from digest.cli.app import (
 )
 from digest.config import PROVIDERS, Settings
 from digest.delivery import make_provider
-from digest.dispatch import Dispatcher, SendReport
 from digest.stopping import GracefulStop
-from digest.store import Store
 from digest.unsubscribe import link_problems, require_live_links
 from digest.validate import check_email, check_timezone
+
+if TYPE_CHECKING:  # imported when a send runs: every other command starts without them
+    from digest.dispatch import Dispatcher, SendReport
+    from digest.store import Store
 
 
 @cli.command()
@@ -169,6 +172,8 @@ def run_send(
         "stopping after the batch with the provider is recorded (again to stop at once)",
         "stopping at once; the batch with the provider will be in doubt",
     )
+    from digest.dispatch import Dispatcher
+
     dispatcher = Dispatcher(store, settings, provider, progress=progress, stop=stop.event)
     try:
         if to:

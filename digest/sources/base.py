@@ -1,4 +1,4 @@
-"""What every source needs: decoding, dates, and one gate every article passes.
+"""What every source needs: dates, keywords, and one gate every article passes.
 
 Each input kind only finds the raw fields; ``make_article`` then holds them
 all to the same rules (``digest.validate``): control characters out, every
@@ -12,23 +12,17 @@ value its columns would refuse.
 from __future__ import annotations
 
 import calendar
-import codecs
-import hashlib
-import html
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-import nh3
-
 from digest.errors import InputError
-from digest.grouping import keyword_key
 from digest.models import Article
+from digest.sources.identity import identity
+from digest.sources.text import html_to_text, summarise, trim_body
 from digest.validate import (
-    MAX_GUID,
-    MAX_KEY_BYTES,
     MAX_KEYWORD,
     MAX_KEYWORDS,
     MAX_SOURCE,
@@ -36,24 +30,10 @@ from digest.validate import (
     MAX_URL,
     clean_block,
     clean_line,
-    hide_passwords,
-    key_bytes,
     safe_link,
     shorten,
 )
-
-# Longest article body we keep; the rest of a huge export is dropped at a paragraph end.
-MAX_BODY_CHARS = 200_000
-SUMMARY_CHARS = 320
-CP1252_UNDEFINED = {b"\x81", b"\x8d", b"\x8f", b"\x90", b"\x9d"}
-# Longest first: the UTF-32 LE mark begins with the UTF-16 LE one.
-BOMS = (
-    (codecs.BOM_UTF32_LE, "utf-32"),
-    (codecs.BOM_UTF32_BE, "utf-32"),
-    (codecs.BOM_UTF8, "utf-8-sig"),
-    (codecs.BOM_UTF16_LE, "utf-16"),
-    (codecs.BOM_UTF16_BE, "utf-16"),
-)
+from digest.vocabulary import keyword_key
 
 
 @dataclass
@@ -74,47 +54,6 @@ class SourceResult:
         self.errors.extend(other.errors)
         self.skipped.extend(other.skipped)
         self.warnings.extend(other.warnings)
-
-
-def decode(data: bytes) -> str:
-    """Text as its author meant it: by its byte-order mark, else UTF-8, else Windows-1252.
-
-    Windows-1252 is what "ANSI" exports from newsroom tools are; it is a
-    superset of Latin-1's printable range, and the few bytes it leaves
-    undefined fall back to Latin-1 so nothing is lost. UTF-16 and UTF-32 are
-    recognised only by their mark (what Windows' "Unicode" saves).
-    """
-    for bom, codec in BOMS:
-        if data.startswith(bom):
-            return data.decode(codec, errors="replace")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    # The five bytes Windows-1252 leaves undefined are taken as Latin-1.
-    return "".join(
-        chunk.decode("latin-1") if chunk in CP1252_UNDEFINED else chunk.decode("cp1252")
-        for chunk in re.split(rb"([\x81\x8d\x8f\x90\x9d])", data)
-        if chunk
-    )
-
-
-def decode_text(data: bytes, where: str) -> str:
-    """``decode`` for a file that must be text: NUL bytes without a mark mean it is not."""
-    if b"\x00" in data and not any(data.startswith(bom) for bom, _ in BOMS):
-        raise InputError(where, "binary file (or UTF-16 without a byte-order mark)")
-    return decode(data)
-
-
-def unify_line_ends(text: str) -> str:
-    """``text`` with Windows (CRLF) and old-Mac (CR) line ends as ``\\n``.
-
-    Every line-based reader (front matter fences, page exports) then sees one
-    kind of line end; a ``^---$`` fence never matches before a ``\\r``.
-    """
-    if "\r" not in text:
-        return text
-    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def shown(value: object, limit: int = 80) -> str:
@@ -162,15 +101,6 @@ def _kind(value: object) -> str:
     if isinstance(value, int):
         return "a number too long to print"
     return f"a {type(value).__name__}: {shown(value, 40)}"
-
-
-def make_guid(url: str | None, guid: str | None, source: str, title: str) -> str:
-    if guid and guid.strip():
-        return guid.strip()
-    if url and url.strip():
-        return url.strip()
-    key = f"{source.strip().casefold()}\x1f{' '.join(title.split()).casefold()}"
-    return "sha1:" + hashlib.sha1(key.encode("utf-8")).hexdigest()
 
 
 def parse_published(
@@ -259,11 +189,14 @@ def make_article(
     keywords: Iterable[str] = (),
     base_url: str | None = None,
     html_title: bool = True,
+    identify_by_content: bool = False,
 ) -> Article:
     """The one gate from raw fields to an ``Article`` fit to store (see the module doc).
 
     ``summary`` and ``body`` are plain text; ``title`` may hold markup unless
-    ``html_title`` is false. Raises ``InputError`` only when there is no title.
+    ``html_title`` is false. Without a guid or a link, the article is known by a
+    hash of its title, or of its title and content (``identify_by_content``).
+    Raises ``InputError`` only when there is no title.
     """
     title = clean_line(html_to_text(title) if html_title else title)
     if not title:
@@ -278,21 +211,13 @@ def make_article(
         )
         source = shorten(source, MAX_SOURCE)
     link = _link(url, base_url, where, warnings)
-    guid = hide_passwords(clean_line(guid or ""))
-    if len(guid) > MAX_GUID:
-        warnings.append(
-            InputError(where, f"guid: longer than {MAX_GUID} characters; its hash is used")
-        )
-        guid = "sha256:" + hashlib.sha256(guid.encode("utf-8")).hexdigest()
     body = trim_body(clean_block(body).strip())
-    identity = make_guid(link, guid, source, title)
-    if key_bytes(identity) > MAX_KEY_BYTES:  # a long link in Chinese, say: too big to index
-        identity = "sha256:" + hashlib.sha256(identity.encode("utf-8")).hexdigest()
+    summary = clean_line(summarise(clean_block(summary) or body))
     return Article(
-        guid=identity,
+        guid=identity(guid, link, title, summary, body, where, warnings, identify_by_content),
         title=title,
         url=link,
-        summary=clean_line(summarise(clean_block(summary) or body)),
+        summary=summary,
         body=body,
         source=source,
         published=published,
@@ -325,6 +250,13 @@ def _link(url: str | None, base: str | None, where: str, warnings: list[InputErr
     return link
 
 
+def merge_keywords(
+    own: Iterable[str], extra: Iterable[str], where: str, warnings: list[InputError]
+) -> list[str]:
+    """An article's keywords with a source's added, held to the same limits."""
+    return _keywords([*own, *extra], where, warnings)
+
+
 def _keywords(spellings: Iterable[str], where: str, warnings: list[InputError]) -> list[str]:
     """Clean keywords, one per key, each within MAX_KEYWORD, at most MAX_KEYWORDS of them.
 
@@ -354,52 +286,3 @@ def _keywords(spellings: Iterable[str], where: str, warnings: list[InputError]) 
             InputError(where, f"keywords: more than {MAX_KEYWORDS}; dropped the last {extra}")
         )
     return list(kept.values())
-
-
-def html_to_text(markup: str) -> str:
-    """Plain text from untrusted HTML, paragraphs kept apart by blank lines."""
-    markup = clean_block(markup)  # nh3 cannot take a lone surrogate
-    if "<" not in markup and "&" not in markup:
-        return "\n\n".join(p for p in (" ".join(p.split()) for p in _PARAGRAPH.split(markup)) if p)
-    # [^<>]* rather than [^>]*: an unclosed "<br" must not scan to the end each time.
-    markup = re.sub(r"(?i)<\s*(br|/p|/div|/li|/h[1-6]|/blockquote|/tr)\b[^<>]*>", "\n\n", markup)
-    text = html.unescape(nh3.clean(markup, tags=set(), clean_content_tags={"script", "style"}))
-    paragraphs = [" ".join(p.split()) for p in _PARAGRAPH.split(text)]
-    return "\n\n".join(p for p in paragraphs if p)
-
-
-_PARAGRAPH = re.compile(r"\n[^\S\n]*\n\s*")
-
-
-def summarise(text: str, limit: int = SUMMARY_CHARS) -> str:
-    """The first paragraph, cut at a word boundary to ``limit`` characters."""
-    for paragraph in _PARAGRAPH.split(text.strip()):
-        paragraph = " ".join(paragraph.split())
-        if paragraph:
-            break
-    else:
-        return ""
-    if len(paragraph) <= limit:
-        return paragraph
-    cut = paragraph[:limit].rsplit(" ", 1)[0].rstrip(",;:.-— ")
-    return cut + "…"
-
-
-def trim_body(text: str) -> str:
-    if len(text) <= MAX_BODY_CHARS:
-        return text
-    cut = text.rfind("\n\n", 0, MAX_BODY_CHARS)
-    return text[: cut if cut > 0 else MAX_BODY_CHARS]
-
-
-def strip_markdown(text: str) -> str:
-    """Enough Markdown removal for a readable plain-text summary.
-
-    Every pattern stops at the next bracket or line end, so text full of
-    unclosed brackets or asterisks costs linear time, not quadratic.
-    """
-    text = re.sub(r"!\[([^\[\]\n]*)\]\([^()\n]*\)", r"\1", text)
-    text = re.sub(r"\[([^\[\]\n]+)\]\([^()\n]*\)", r"\1", text)
-    text = re.sub(r"(?m)^[ \t]{0,3}(#{1,6}|>|[-*+]|\d{1,9}\.)[ \t]+", "", text)
-    text = re.sub(r"(\*\*|__|\*|_|`)(\S(?:[^*_`\n]{0,200}?\S)?)\1", r"\2", text)
-    return text

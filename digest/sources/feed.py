@@ -1,24 +1,37 @@
-"""RSS and Atom feeds, parsed by feedparser; a broken entry is reported, not fatal."""
+"""RSS and Atom feeds: a broken entry is reported, not fatal.
+
+Well-formed RSS 2.0 and Atom 1.0 are read by ``feed_xml`` (lxml, fast); anything
+else by feedparser, which reads almost anything that calls itself a feed. Both
+give ``RawEntry`` fields, and ``article`` makes the same article from either.
+"""
 
 from __future__ import annotations
 
+import re
 import xml.sax
 
 import feedparser
 
 from digest.errors import InputError
 from digest.models import Article
-from digest.sources.base import (
-    SourceResult,
-    html_to_text,
-    make_article,
-    published_from_feed,
-    summarise,
-)
+from digest.sources import feed_xml
+from digest.sources.base import SourceResult, make_article, published_from_feed
+from digest.sources.feed_xml import RawEntry, RawFeed
+from digest.sources.text import html_to_text, summarise
 from digest.validate import clean_line, safe_link
+
+# feedparser resolves an entry's id against xml:base (or the feed's address) when it
+# takes it for a permalink, so "post-123" became "http://host/post-123", and the same
+# feed read from two addresses gave two sets of entries. The id is the entry's identity
+# and is kept as given; links are resolved here, separately (``article``).
+_Mixin = feedparser.mixin._FeedParserMixin
+_Mixin.can_be_relative_uri = frozenset(_Mixin.can_be_relative_uri - {"id"})
 
 # expat's complaints when the document ends too early (a truncated download or file)
 CUT_OFF = {"no element found", "unclosed token", "partial character", "unclosed CDATA section"}
+_HTML_PAGE = re.compile(
+    rb"^(?:\xef\xbb\xbf)?\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html)\b", re.I | re.S
+)
 
 
 def looks_like_feed(head: bytes) -> bool:
@@ -26,63 +39,125 @@ def looks_like_feed(head: bytes) -> bool:
     return head.startswith(b"<?xml") or b"<rss" in head or b"<feed" in head
 
 
-def parse(data: bytes, where: str, base_url: str | None = None) -> SourceResult:
-    """The entries of one feed document; ``base_url`` is where it was fetched from."""
+def is_html_page(data: bytes) -> bool:
+    """Whether ``data`` is a web page rather than a feed (a site's home page, an error page)."""
+    return bool(_HTML_PAGE.match(data[:4096]))
+
+
+def parse(
+    data: bytes,
+    where: str,
+    base_url: str | None = None,
+    *,
+    name: str = "",
+    categories: bool = True,
+    keywords: tuple[str, ...] = (),
+) -> SourceResult:
+    """The entries of one feed document; ``base_url`` is where it was fetched from.
+
+    ``name`` replaces the feed's own title as the articles' source;
+    ``categories=False`` leaves the feed's categories out of their keywords;
+    ``keywords`` are given to every article.
+    """
     result = SourceResult()
-    parsed = feedparser.parse(data, response_headers={"content-location": base_url or ""})
-    problem = parsed.get("bozo_exception")
-    if isinstance(problem, feedparser.NonXMLContentType):
-        problem = None  # we pass no Content-Type ourselves: not the feed's fault
-    if not parsed.entries:
-        reason = problem or ("no entries" if parsed.get("version") else "not RSS or Atom")
+    if is_html_page(data):
+        page = "the server sent an HTML page" if base_url else "an HTML page"
+        result.errors.append(InputError(where, f"not a feed: {page}"))
+        return result
+    try:
+        feed, problem = feed_xml.read(data, base_url), None
+    except feed_xml.NotSimple:
+        feed, problem = _feedparser(data)
+    if not feed.entries:
+        reason = problem or "no entries"
         result.errors.append(InputError(where, f"not a usable feed: {clean_line(str(reason))}"))
         return result
     if isinstance(problem, xml.sax.SAXParseException) and problem.getMessage() in CUT_OFF:
-        reason = f"the feed is cut off ({problem}); kept {len(parsed.entries)} entries"
+        reason = f"the feed is cut off ({problem}); kept {len(feed.entries)} entries"
         result.errors.append(InputError(where, reason))
-    source = clean_line(html_to_text(parsed.feed.get("title", ""))) or where
+    source = name or clean_line(html_to_text(feed.title)) or where
     # Links feedparser could not resolve (a local file has no URL) are resolved
     # against the URL it was fetched from, else the feed's own <link>.
-    base = safe_link(base_url) or safe_link(parsed.feed.get("link"))
-    for number, entry in enumerate(parsed.entries, start=1):
+    base = safe_link(base_url) or safe_link(feed.link)
+    entries, feed.entries = feed.entries, []
+    entries.reverse()  # taken from the end: each entry's fields are let go once it is made
+    for number in range(1, len(entries) + 1):
+        entry = entries.pop()
         place = f"{where}: entry {number}"
+        tags = [*entry.tags, *keywords] if categories else list(keywords)
         try:
-            result.articles.append(_article(entry, source, base, place, result.warnings))
+            result.articles.append(article(entry, source, base, place, result.warnings, tags))
         except InputError as err:
             result.errors.append(err)
     return result
 
 
-def _article(entry, source: str, base: str | None, where: str, warnings) -> Article:
+def _feedparser(data: bytes) -> tuple[RawFeed, object]:
+    """The feed as feedparser reads it, and what it found wrong (or None).
+
+    No base URL is given: feedparser would resolve a plain ``<guid>post-123</guid>``
+    against it, and the guid must stay as given. Links are resolved later.
+    """
+    parsed = feedparser.parse(data)
+    problem = parsed.get("bozo_exception")
+    if isinstance(problem, feedparser.NonXMLContentType):
+        problem = None  # we pass no Content-Type ourselves: not the feed's fault
+    if not parsed.entries and problem is None:
+        problem = "no entries" if parsed.get("version") else "not RSS or Atom"
+    feed = RawFeed(title=parsed.feed.get("title", ""), link=parsed.feed.get("link") or None)
+    feed.entries = [_raw(entry) for entry in parsed.entries]
+    return feed, problem
+
+
+def _raw(entry) -> RawEntry:
     link = entry.get("link") or None
     guid = entry.get("id") or None
-    if link is not None and link == guid and safe_link(link, base) is None:
-        link = None  # feedparser copies a non-link id (urn:…, a number) into link
-    if not (link or guid):
-        title = clean_line(html_to_text(entry.get("title", "")))[:80]
-        raise InputError(where, f"{title!r} has no link and no id")
+    from_guid = bool(entry.get("guidislink")) and link == guid
     content = entry.get("content") or []
-    body_html = content[0].get("value", "") if content else ""
-    summary_html = entry.get("summary", "")
-    body = html_to_text(body_html or summary_html)
-    summary = html_to_text(summary_html) or body
-    title = entry.get("title", "")
-    if not html_to_text(title):
-        title = summarise(summary, 80)
-    if not title:
-        raise InputError(where, "no title and no text")
     # dict.get: feedparser's own get() warns when it maps one key to the other.
     when = dict.get(entry, "published_parsed") or dict.get(entry, "updated_parsed")
+    return RawEntry(
+        title=entry.get("title", ""),
+        link=None if from_guid else link,
+        guid=guid,
+        guid_is_link=from_guid,
+        summary_html=entry.get("summary", ""),
+        body_html=content[0].get("value", "") if content else "",
+        when=when,
+        tags=[t.get("term") or "" for t in entry.get("tags") or []],
+    )
+
+
+def article(
+    entry: RawEntry, source: str, base: str | None, where: str, warnings, keywords: list[str]
+) -> Article:
+    """An article from one entry's fields. Only an entry with no title and no text is refused:
+    one with no link and no guid is kept, known by a hash of its title and content."""
+    link = entry.link
+    if not link and entry.guid_is_link and _absolute(entry.guid):
+        link = entry.guid  # an RSS permalink guid; a bare "post-123" is no link
+    summary = html_to_text(entry.summary_html)
+    body = html_to_text(entry.body_html) if entry.body_html else summary
+    summary = summary or body
+    title = html_to_text(entry.title) or summarise(summary, 80)
+    if not title:
+        raise InputError(where, "no title and no text")
     return make_article(
         where,
         warnings,
         title=title,
         url=link,
-        guid=guid,
+        guid=entry.guid,
         summary=summary,
         body=body,
         source=source,
-        published=published_from_feed(when, where, warnings),
-        keywords=[t.get("term") or "" for t in entry.get("tags") or []],
+        published=published_from_feed(entry.when, where, warnings),
+        keywords=keywords,
         base_url=base,
+        html_title=False,  # made text above
+        identify_by_content=True,
     )
+
+
+def _absolute(link: str | None) -> bool:
+    return bool(link) and link.strip()[:8].lower().startswith(("http://", "https://"))

@@ -15,15 +15,8 @@ import yaml
 
 from digest.errors import InputError
 from digest.models import Article
-from digest.sources.base import (
-    MAX_BODY_CHARS,
-    keyword_list,
-    make_article,
-    parse_published,
-    strip_markdown,
-    text_value,
-    unify_line_ends,
-)
+from digest.sources.base import keyword_list, make_article, parse_published, text_value
+from digest.sources.text import MAX_BODY_CHARS, strip_markdown, unify_line_ends
 
 # Matched after ``unify_line_ends``: with a "\r" left before each "\n", "$" would never match.
 FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)^(?:---|\.\.\.)[ \t]*$\n?", re.S | re.M)

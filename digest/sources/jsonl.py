@@ -14,13 +14,13 @@ from digest.errors import InputError
 from digest.models import Article
 from digest.sources.base import (
     SourceResult,
-    html_to_text,
     keyword_list,
     make_article,
     parse_published,
     shown,
     text_value,
 )
+from digest.sources.text import html_to_text
 
 
 def parse(text: str, where: str, zone: ZoneInfo) -> SourceResult:

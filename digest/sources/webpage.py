@@ -4,6 +4,13 @@ The shape, top to bottom: a few lines of site chrome (logo caption, navigation
 words), the headline (often printed twice), a standfirst, body paragraphs
 separated by blank lines, a credit line ("Translated and edited by …"), and a
 "Helpful keywords" block with one tag per line, which may be empty.
+
+The summary is the standfirst, never the headline again (however the second
+copy is spelt: in capitals, with a full stop, or run into the standfirst). The
+source is the site's name where the page shows one: its logo caption or
+masthead, else a copyright or "for <site>" credit line; else the name of the
+folder the file is in (a newsroom's exports are filed by site), never the
+file's own name.
 """
 
 from __future__ import annotations
@@ -13,7 +20,8 @@ import re
 
 from digest.errors import InputError
 from digest.models import Article
-from digest.sources.base import make_article, unify_line_ends
+from digest.sources.base import make_article
+from digest.sources.text import unify_line_ends
 
 # Lines are right-stripped; one \s* either side of ":" would backtrack quadratically.
 KEYWORDS_HEADING = re.compile(r"^\s*helpful\s+keywords\s*:?$", re.I)
@@ -23,6 +31,16 @@ CREDIT = re.compile(
     re.I,
 )
 URL_LINE = re.compile(r"^\s*(https?://\S+)\s*$")
+# "© 2026 The Daily Example", "Copyright (c) The Daily Example. All rights reserved."
+# ("Copyright reform passed…" is a sentence, not a credit: © or a year must follow.)
+COPYRIGHT = re.compile(
+    r"^\s*(?:©|\(c\)|copyright\s*(?:©|\(c\)|(?=\d{4})))\s*(?:\d{4}(?:\s*[-–]\s*\d{4})?\s*)?"
+    r"(?P<name>[^.,;\d]{2,80}?)\s*(?:\d{4})?\s*(?:[.,;].*)?$",
+    re.I,
+)
+MAX_CREDIT = 200  # characters: a credit line is short
+# "Reporting by Jane Doe for The Daily Example"
+CREDIT_FOR = re.compile(r"\bfor\s+(?P<name>[A-Z][^.,;]{1,78}?)\s*\.?$")
 NAV_SEPARATORS = re.compile(r"\s[|·•›»/]\s")
 CHROME_WORDS = re.compile(r"(?i)\b(logo|menu|skip to|sign in|subscribe|search)\b")
 LOGO = re.compile(r"(?i)\b(logo|home\s{0,3}page)\b")
@@ -52,10 +70,11 @@ def parse(
     if head is None:
         raise InputError(where, "no headline found (expected a line of at least four words)")
     chrome, title = head
-    paragraphs = _paragraphs(rest)
-    while paragraphs and CREDIT.match(paragraphs[-1]):
-        paragraphs.pop()
-    paragraphs = [p for p in paragraphs if not CREDIT.match(p)]
+    paragraphs = _without_headline(_paragraphs(rest), title)
+    credits = [
+        p for p in paragraphs if len(p) <= MAX_CREDIT and (CREDIT.match(p) or COPYRIGHT.match(p))
+    ]
+    paragraphs = [p for p in paragraphs if p not in credits]
     return make_article(
         where,
         warnings,
@@ -63,7 +82,7 @@ def parse(
         url=url,
         summary=paragraphs[0] if paragraphs else "",
         body="\n\n".join(paragraphs),
-        source=_source_name(chrome) or fallback_source,
+        source=_source_name(chrome) or _credited_site(credits) or fallback_source,
         keywords=keywords,
         html_title=False,
     )
@@ -76,7 +95,7 @@ def _headline(lines: list[str]) -> tuple[tuple[list[str], str], list[str]] | tup
     """
     nonblank = [(i, line.strip()) for i, line in enumerate(lines) if line.strip()]
     for (i, a), (j, b) in itertools.pairwise(nonblank):
-        if a == b and j - i <= 2 and _is_headline(a):
+        if j - i <= 2 and _same_text(a, b) and _is_headline(a):
             return ([c for k, c in nonblank if k < i], a), lines[j + 1 :]
         if i > 12:  # the headline sits near the top; past that it is body text
             break
@@ -84,13 +103,48 @@ def _headline(lines: list[str]) -> tuple[tuple[list[str], str], list[str]] | tup
         if _is_headline(line):
             rest = lines[i + 1 :]
             # A repeat further down (after a blank line) is the same headline again.
-            while rest and (not rest[0].strip() or rest[0].strip() == line):
-                if rest[0].strip() == line:
+            while rest and (not rest[0].strip() or _same_text(rest[0], line)):
+                if _same_text(rest[0], line):
                     rest = rest[1:]
                     break
                 rest = rest[1:]
             return ([c for k, c in nonblank if k < i], line), rest
     return None, lines
+
+
+def _words(text: str) -> str:
+    return " ".join(re.findall(r"\w+", text.casefold()))
+
+
+def _same_text(a: str, b: str) -> bool:
+    """The same words, whatever the case and punctuation: the headline printed again."""
+    return _words(a) == _words(b) != ""
+
+
+def _without_headline(paragraphs: list[str], title: str) -> list[str]:
+    """The paragraphs after the headline, with no copy of it left at their start."""
+    words = _words(title)
+    while paragraphs and _words(paragraphs[0]) == words:
+        paragraphs = paragraphs[1:]
+    if paragraphs and _words(paragraphs[0]).startswith(words + " "):
+        # "Headline. Standfirst…" or "HEADLINE — standfirst…": cut the headline off.
+        first = paragraphs[0]
+        pattern = r"\W*".join(map(re.escape, words.split()))
+        found = re.match(rf"\W*{pattern}\W*", first, re.I)
+        if found and found.end() < len(first):
+            paragraphs = [first[found.end() :], *paragraphs[1:]]
+    return paragraphs
+
+
+def _credited_site(credits: list[str]) -> str:
+    """A site named by a copyright or a "… for <site>" credit line, if one is."""
+    for line in credits:
+        found = COPYRIGHT.match(line) or CREDIT_FOR.search(line)
+        if found:
+            name = found.group("name").strip(" -—–:|")
+            if name and not re.match(r"(?i)all rights", name):
+                return name
+    return ""
 
 
 def _is_headline(line: str) -> bool:

@@ -1,0 +1,284 @@
+"""The fast path for well-formed RSS 2.0 and Atom 1.0: lxml instead of feedparser.
+
+feedparser reads anything that calls itself a feed, however broken, and costs
+about 330 µs an entry (a 20,000-entry feed: 6.6 s). Most feeds are well-formed
+RSS 2.0 or Atom 1.0, and for those lxml finds the same fields in a few µs an
+entry. So a feed is read here first; anything this reader is not sure of (not
+well-formed, another format, a DOCTYPE, items outside the channel) raises
+``NotSimple`` and goes to feedparser. tests/test_sources_feed.py checks that
+both readers give the same articles for every feed of the corpus.
+
+Fields come out as ``RawEntry``, the same as feedparser's are turned into, so
+one function (``feed.article``) makes articles from either.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import dataclass, field
+from email.utils import parsedate_tz
+from urllib.parse import urljoin
+
+from lxml import etree
+
+try:  # feedparser's date reader: the same dates as the slow path, in 4 µs a date
+    from feedparser.datetimes import _parse_date as parse_date
+except ImportError:  # pragma: no cover - a feedparser that moved it
+
+    def parse_date(value: str):
+        found = parsedate_tz(value)
+        if not found:
+            return None
+        return time.gmtime(time.mktime(found[:9]) - (found[9] or 0) - time.timezone)
+
+
+ATOM = "{http://www.w3.org/2005/Atom}"
+CONTENT = "{http://purl.org/rss/1.0/modules/content/}"
+DC = "{http://purl.org/dc/elements/1.1/}"
+DCTERMS = "{http://purl.org/dc/terms/}"
+# Elements feedparser turns into tags or dates in ways not copied here: such a feed
+# is read by feedparser, so both readers always agree.
+_FEEDPARSERS_OWN = {
+    "{http://search.yahoo.com/mrss/}keywords",
+    "{http://search.yahoo.com/mrss/}category",
+    "{http://www.itunes.com/dtds/podcast-1.0.dtd}keywords",
+    "{http://www.itunes.com/dtds/podcast-1.0.dtd}category",
+    f"{DC}title",
+    f"{DC}description",
+}
+# The elements feedparser reads as an entry's publication and its update time. Two
+# of one kind in an entry: which wins is feedparser's rule, so feedparser reads it.
+PUBLISHED = {"pubDate", f"{ATOM}published", f"{DCTERMS}issued"}
+UPDATED = {f"{DC}date", f"{ATOM}updated", f"{DCTERMS}modified"}
+XHTML = "{http://www.w3.org/1999/xhtml}"
+_PARSER_OPTIONS = dict(
+    resolve_entities=False,
+    no_network=True,
+    huge_tree=False,
+    remove_comments=True,
+    remove_pis=True,
+    strip_cdata=True,
+)
+
+
+class NotSimple(Exception):
+    """Not a feed this reader is sure of: feedparser reads it instead."""
+
+
+@dataclass
+class RawEntry:
+    """One entry's fields as the feed gives them (HTML where the feed may hold HTML)."""
+
+    title: str = ""
+    link: str | None = None
+    guid: str | None = None
+    guid_is_link: bool = False  # an RSS guid that is its permalink (isPermaLink)
+    summary_html: str = ""
+    body_html: str = ""
+    when: time.struct_time | None = None  # published, else updated; UTC
+    tags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RawFeed:
+    title: str = ""  # may hold HTML
+    link: str | None = None
+    entries: list[RawEntry] = field(default_factory=list)
+
+
+def read(data: bytes, base_url: str | None = None) -> RawFeed:
+    """The feed in ``data``, or ``NotSimple``.
+
+    Read as a stream: each entry is taken as it ends and dropped from the tree,
+    so a 20,000-entry feed never holds a tree of 20,000 entries (lxml's tree of
+    an 8 MB feed is ten times its size). Links relative to an ``xml:base`` stay
+    relative to it; ``feed.parse`` resolves them against ``base_url``.
+    """
+    head = data[:4096]
+    if b"<!DOCTYPE" in head or b"<!ENTITY" in data[:65536]:
+        raise NotSimple("a DOCTYPE")  # entities, RSS 0.91's HTML ones among them
+    entries: list[RawEntry] = []
+    events = etree.iterparse(
+        io.BytesIO(data), events=("end",), tag=("item", f"{ATOM}entry"), **_PARSER_OPTIONS
+    )
+    try:
+        for _event, node in events:
+            parent = node.getparent()
+            grand = parent.getparent() if parent is not None else None
+            if node.tag == "item":
+                if parent is None or parent.tag != "channel" or grand is None or grand.tag != "rss":
+                    raise NotSimple("an item outside the channel")
+                entries.append(_rss_item(node))
+            else:
+                if parent is None or parent.tag != f"{ATOM}feed" or grand is not None:
+                    raise NotSimple("an entry outside the feed")
+                entries.append(_atom_entry(node))
+            node.clear()
+            before = node.getprevious()
+            if before is not None and before.tag == node.tag:
+                parent.remove(before)  # the entry read before this one, cleared already
+        root = events.root
+    except (etree.XMLSyntaxError, ValueError) as err:
+        raise NotSimple(str(err)) from None
+    if root.tag == "rss" and root.get("version", "") in ("2.0", "0.92", "0.91"):
+        return _rss(root, entries)
+    if root.tag == f"{ATOM}feed":
+        return RawFeed(_construct(root.find(f"{ATOM}title")), _alternate(root), entries)
+    raise NotSimple(f"not RSS 2.0 or Atom 1.0: {root.tag!r}")
+
+
+# -- RSS 2.0 ----------------------------------------------------------------
+
+
+def _rss(root, entries: list[RawEntry]) -> RawFeed:
+    channels = root.findall("channel")
+    if len(channels) != 1:
+        raise NotSimple("not one channel")
+    channel = channels[0]
+    return RawFeed(_text(channel.find("title")), _text(channel.find("link")) or None, entries)
+
+
+def _rss_item(item) -> RawEntry:
+    entry = RawEntry()
+    published = updated = None
+    has_link = False
+    seen: set[str] = set()
+    for child in item.iterchildren(tag=etree.Element):
+        tag = child.tag
+        if tag in _ONCE_IN_RSS:
+            _once_only(tag, seen)
+        if tag == "title":
+            entry.title = _text(child)
+        elif tag == "link":
+            has_link = True
+            entry.link = entry.link or _text(child) or None
+        elif tag == "guid":
+            entry.guid = _text(child) or None
+            entry.guid_is_link = child.get("isPermaLink", "true").strip().lower() == "true"
+        elif tag == "description":
+            entry.summary_html = _text(child)
+        elif tag == f"{CONTENT}encoded":
+            entry.body_html = entry.body_html or _text(child)
+        elif tag in PUBLISHED:
+            published = _once(published, child)
+        elif tag in UPDATED:
+            updated = _once(updated, child)
+        elif tag in ("category", f"{DC}subject"):
+            term = _text(child)
+            if term:
+                entry.tags.append(term)
+        elif tag in _FEEDPARSERS_OWN or (isinstance(tag, str) and tag.startswith(ATOM)):
+            raise NotSimple(f"<{tag}> inside an RSS item")
+    entry.when = _dated(published) or _dated(updated)
+    # A permalink guid stands for the link only where there is no <link> at all.
+    entry.guid_is_link = entry.guid_is_link and not has_link
+    return entry
+
+
+# -- Atom 1.0 ----------------------------------------------------------------
+
+
+def _atom_entry(node) -> RawEntry:
+    entry = RawEntry(link=_alternate(node))
+    published = updated = None
+    seen: set[str] = set()
+    for child in node.iterchildren(tag=etree.Element):
+        tag = child.tag
+        if tag in _ONCE_IN_ATOM:
+            _once_only(tag, seen)
+        if tag == f"{ATOM}title":
+            entry.title = _construct(child)
+        elif tag == f"{ATOM}id":
+            entry.guid = _text(child) or None
+        elif tag == f"{ATOM}summary":
+            entry.summary_html = _construct(child)
+        elif tag == f"{ATOM}content":
+            if child.get("src"):
+                raise NotSimple("content by reference")
+            entry.body_html = entry.body_html or _construct(child)
+        elif tag in PUBLISHED:
+            published = _once(published, child)
+        elif tag in UPDATED:
+            updated = _once(updated, child)
+        elif tag == f"{ATOM}category":
+            term = (child.get("term") or "").strip()
+            if term:
+                entry.tags.append(term)
+        elif tag == f"{DC}subject":
+            term = _text(child)
+            if term:
+                entry.tags.append(term)
+        elif tag in _FEEDPARSERS_OWN:
+            raise NotSimple(f"<{tag}> inside an Atom entry")
+    entry.when = _dated(published) or _dated(updated)
+    entry.guid_is_link = entry.link is None  # as feedparser: an http(s) id stands in
+    if not entry.summary_html:
+        entry.summary_html = entry.body_html  # as feedparser does
+    return entry
+
+
+_ONCE_IN_RSS = {"title", "link", "guid", "description", f"{CONTENT}encoded"}
+_ONCE_IN_ATOM = {f"{ATOM}{name}" for name in ("title", "id", "summary", "content")}
+
+
+def _once_only(tag: str, seen: set[str]) -> None:
+    """Which of two titles (or contents) counts is feedparser's rule, not copied here."""
+    if tag in seen:
+        raise NotSimple(f"<{tag}> twice in one entry")
+    seen.add(tag)
+
+
+def _alternate(node) -> str | None:
+    for link in node.iterchildren(f"{ATOM}link"):
+        if link.get("rel", "alternate").strip() == "alternate" and link.get("href"):
+            href = link.get("href").strip()
+            return urljoin(link.base or "", href) if link.base else href
+    return None
+
+
+def _construct(node) -> str:
+    """An Atom text construct as HTML (text is escaped, xhtml serialised)."""
+    if node is None:
+        return ""
+    kind = (node.get("type") or "text").strip().lower()
+    if kind in ("xhtml", "application/xhtml+xml"):
+        div = node.find(f"{XHTML}div")
+        if div is None:
+            raise NotSimple("xhtml content without its div")
+        inner = [div.text or ""]
+        for child in div:
+            inner.append(etree.tostring(child, encoding="unicode", method="html", with_tail=True))
+        return "".join(inner).strip()
+    if len(node):
+        raise NotSimple("markup inside a text construct")
+    return (node.text or "").strip()
+
+
+# -- values -----------------------------------------------------------------
+
+
+def _text(node) -> str:
+    if node is None:
+        return ""
+    if len(node):  # markup where text belongs: feedparser has rules for that
+        raise NotSimple(f"markup inside <{node.tag}>")
+    return (node.text or "").strip()
+
+
+_NONE = time.gmtime(0)  # "read, but no date": a second element of the kind is a repeat
+
+
+def _once(found: time.struct_time | None, node) -> time.struct_time | None:
+    if found is not None:
+        raise NotSimple(f"a second <{node.tag}> date in one entry")
+    return _date(node) or _NONE
+
+
+def _dated(found: time.struct_time | None) -> time.struct_time | None:
+    return None if found is _NONE else found
+
+
+def _date(node) -> time.struct_time | None:
+    text = _text(node)
+    return parse_date(text) if text else None

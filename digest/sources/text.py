@@ -1,0 +1,118 @@
+"""Text as sources give it: bytes decoded, HTML reduced to paragraphs, summaries cut.
+
+Shared by every input kind (and by the subscribers CSV reader, for ``decode``).
+"""
+
+from __future__ import annotations
+
+import codecs
+import html
+import re
+
+import nh3
+
+from digest.errors import InputError
+from digest.validate import clean_block
+
+CP1252_UNDEFINED = {b"\x81", b"\x8d", b"\x8f", b"\x90", b"\x9d"}
+# Longest article body we keep; the rest of a huge export is dropped at a paragraph end.
+MAX_BODY_CHARS = 200_000
+SUMMARY_CHARS = 320
+# Longest first: the UTF-32 LE mark begins with the UTF-16 LE one.
+BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def decode(data: bytes) -> str:
+    """Text as its author meant it: by its byte-order mark, else UTF-8, else Windows-1252.
+
+    Windows-1252 is what "ANSI" exports from newsroom tools are; it is a
+    superset of Latin-1's printable range, and the few bytes it leaves
+    undefined fall back to Latin-1 so nothing is lost. UTF-16 and UTF-32 are
+    recognised only by their mark (what Windows' "Unicode" saves).
+    """
+    for bom, codec in BOMS:
+        if data.startswith(bom):
+            return data.decode(codec, errors="replace")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    # The five bytes Windows-1252 leaves undefined are taken as Latin-1.
+    return "".join(
+        chunk.decode("latin-1") if chunk in CP1252_UNDEFINED else chunk.decode("cp1252")
+        for chunk in re.split(rb"([\x81\x8d\x8f\x90\x9d])", data)
+        if chunk
+    )
+
+
+def decode_text(data: bytes, where: str) -> str:
+    """``decode`` for a file that must be text: NUL bytes without a mark mean it is not."""
+    if b"\x00" in data and not any(data.startswith(bom) for bom, _ in BOMS):
+        raise InputError(where, "binary file (or UTF-16 without a byte-order mark)")
+    return decode(data)
+
+
+def unify_line_ends(text: str) -> str:
+    """``text`` with Windows (CRLF) and old-Mac (CR) line ends as ``\\n``.
+
+    Every line-based reader (front matter fences, page exports) then sees one
+    kind of line end; a ``^---$`` fence never matches before a ``\\r``.
+    """
+    if "\r" not in text:
+        return text
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def html_to_text(markup: str) -> str:
+    """Plain text from untrusted HTML, paragraphs kept apart by blank lines."""
+    markup = clean_block(markup)  # nh3 cannot take a lone surrogate
+    if "<" not in markup and "&" not in markup:
+        return "\n\n".join(p for p in (" ".join(p.split()) for p in _PARAGRAPH.split(markup)) if p)
+    # [^<>]* rather than [^>]*: an unclosed "<br" must not scan to the end each time.
+    markup = re.sub(r"(?i)<\s*(br|/p|/div|/li|/h[1-6]|/blockquote|/tr)\b[^<>]*>", "\n\n", markup)
+    text = html.unescape(nh3.clean(markup, tags=set(), clean_content_tags={"script", "style"}))
+    paragraphs = [" ".join(p.split()) for p in _PARAGRAPH.split(text)]
+    return "\n\n".join(p for p in paragraphs if p)
+
+
+_PARAGRAPH = re.compile(r"\n[^\S\n]*\n\s*")
+
+
+def summarise(text: str, limit: int = SUMMARY_CHARS) -> str:
+    """The first paragraph, cut at a word boundary to ``limit`` characters."""
+    for paragraph in _PARAGRAPH.split(text.strip()):
+        paragraph = " ".join(paragraph.split())
+        if paragraph:
+            break
+    else:
+        return ""
+    if len(paragraph) <= limit:
+        return paragraph
+    cut = paragraph[:limit].rsplit(" ", 1)[0].rstrip(",;:.-— ")
+    return cut + "…"
+
+
+def trim_body(text: str) -> str:
+    if len(text) <= MAX_BODY_CHARS:
+        return text
+    cut = text.rfind("\n\n", 0, MAX_BODY_CHARS)
+    return text[: cut if cut > 0 else MAX_BODY_CHARS]
+
+
+def strip_markdown(text: str) -> str:
+    """Enough Markdown removal for a readable plain-text summary.
+
+    Every pattern stops at the next bracket or line end, so text full of
+    unclosed brackets or asterisks costs linear time, not quadratic.
+    """
+    text = re.sub(r"!\[([^\[\]\n]*)\]\([^()\n]*\)", r"\1", text)
+    text = re.sub(r"\[([^\[\]\n]+)\]\([^()\n]*\)", r"\1", text)
+    text = re.sub(r"(?m)^[ \t]{0,3}(#{1,6}|>|[-*+]|\d{1,9}\.)[ \t]+", "", text)
+    text = re.sub(r"(\*\*|__|\*|_|`)(\S(?:[^*_`\n]{0,200}?\S)?)\1", r"\2", text)
+    return text

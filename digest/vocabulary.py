@@ -1,0 +1,201 @@
+"""Keywords: their keys, their names, and the vocabulary untagged articles are tagged from.
+
+A keyword is matched on a normalised, case-folded key (Unicode NFKC, spaces
+collapsed) and shown with a human spelling; configured aliases fold several
+keys into one canonical keyword.
+
+The vocabulary for tagging is the configured topics and aliases, plus the
+keywords real articles share (at least two sources use them: one blog's "LOL"
+or a mailing list's "announce" is not vocabulary), minus an ignore list of the
+words feeds file everything under ("Uncategorized", "General", "News", …).
+
+Case: a keyword spelt in capitals (AI, NASA, EU) or of 1–3 characters (Go,
+IT, May) is matched as spelt, so "go", "may" and "it" in a sentence are not
+the Go language, the month and IT; a short keyword only ever seen in lower case
+("it", "go") cannot be told from an ordinary word, and does not tag at all.
+Longer keywords match in any case, as before.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Mapping
+
+# What feeds and blogs file everything under: never a section, never a tag.
+IGNORED_WORDS = (
+    "uncategorized", "uncategorised", "general", "news", "misc", "miscellaneous",
+    "other", "others", "blog", "blogs", "featured", "top stories", "top story",
+    "latest", "latest news", "home", "homepage", "front page", "default", "none",
+    "untagged", "all", "article", "articles", "post", "posts", "update", "updates",
+    "main", "index", "rss", "feed", "breaking news", "headlines", "stories",
+)  # fmt: skip
+_TOKEN = re.compile(r"\w+|\W")
+_WORD = re.compile(r"\w")
+
+
+def normalise(text: str) -> str:
+    return " ".join(unicodedata.normalize("NFKC", text).split())
+
+
+def keyword_key(text: str) -> str:
+    # A feed's few keywords come again on each of its entries: short ones are cached
+    # (a long one, which is refused anyway, would only fill the cache).
+    return _short_key(text) if len(text) <= 200 else normalise(text).casefold()
+
+
+@functools.lru_cache(maxsize=65536)
+def _short_key(text: str) -> str:
+    return normalise(text).casefold()
+
+
+IGNORED = frozenset(keyword_key(w) for w in IGNORED_WORDS)
+
+
+def matched_as_spelt(spelling: str) -> bool:
+    """Whether a keyword is matched case-sensitively: all capitals, or 1–3 characters."""
+    word = normalise(spelling)
+    # isupper: every cased character is a capital, and there is one; here, two.
+    return len(word) <= 3 or (word.isupper() and sum(c.isupper() for c in word) >= 2)
+
+
+def display_name(spelling: str) -> str:
+    """How a keyword is shown: as spelt, but a lowercase-only one with an initial capital
+    ("announce" → "Announce"; "iPhone" and "中文" stay as they are)."""
+    name = normalise(spelling)
+    if name and name == name.lower() and name != name.upper():
+        return name[0].upper() + name[1:]
+    return name
+
+
+def most_common(spellings: Mapping[str, int]) -> str:
+    """The spelling used most; on a tie, the one with capitals (the more deliberate), then
+    the first in order, so the same counts always give the same name."""
+    return min(spellings, key=lambda s: (-spellings[s], s == s.lower(), s))
+
+
+class Vocabulary:
+    """Aliases, the keywords to tag with, their names, and what is ignored.
+
+    ``known``: spellings of keywords the store's articles share (each may come
+    several times: the most common spelling names it). ``topics``: configured
+    keywords. ``names``: a keyword's name as the store has it (its most common
+    spelling), for keywords not configured. ``ignore``: more keywords to ignore.
+    """
+
+    def __init__(
+        self,
+        aliases: Mapping[str, Iterable[str]] | None = None,
+        known: Iterable[str] = (),
+        *,
+        topics: Iterable[str] = (),
+        names: Mapping[str, str] | None = None,
+        ignore: Iterable[str] = (),
+    ) -> None:
+        self.aliases = dict(aliases or {})
+        self.ignored = IGNORED | {keyword_key(w) for w in ignore}
+        self.canonical: dict[str, str] = {}  # any key -> canonical key
+        self.display: dict[str, str] = {}  # canonical key -> configured spelling
+        spelt: dict[str, str] = {}  # phrase key -> the spelling it is matched by
+        for canonical, alias_list in self.aliases.items():
+            ckey = keyword_key(canonical)
+            self.canonical[ckey] = ckey
+            self.display[ckey] = normalise(canonical)
+            spelt[ckey] = normalise(canonical)
+            for alias in alias_list:
+                self.canonical.setdefault(keyword_key(alias), ckey)
+                spelt.setdefault(keyword_key(alias), normalise(alias))
+        for topic in topics:
+            key = keyword_key(topic)
+            self.display.setdefault(self.resolve(topic), normalise(topic))
+            spelt.setdefault(key, normalise(topic))
+        counts: dict[str, Counter] = {}
+        for spelling in known:
+            word = normalise(spelling)
+            counts.setdefault(word.casefold(), Counter())[word] += 1
+        self.names = {k: most_common(c) for k, c in counts.items()}
+        self.names.update(names or {})
+        for key in counts:
+            spelt.setdefault(key, self.names[key])
+        self._index(spelt)
+
+    def _index(self, spelt: dict[str, str]) -> None:
+        """The phrase tables ``infer`` looks tokens up in (see ``mentions``)."""
+        self._any_case: set[str] = set()
+        self._as_spelt: dict[str, str] = {}  # key -> the exact spelling
+        lengths: dict[str, set[int]] = {}
+        for key, spelling in spelt.items():
+            if not key or key in self.ignored or self.resolve(key) in self.ignored:
+                continue
+            if matched_as_spelt(spelling):
+                if spelling == spelling.lower() and spelling != spelling.upper():
+                    continue  # "it", "go": an ordinary word, not a keyword
+                self._as_spelt[key] = spelling
+            else:
+                self._any_case.add(key)
+            tokens = [t.casefold() for t in _TOKEN.findall(spelling)]
+            lengths.setdefault(tokens[0], set()).add(len(tokens))
+        # First token of a phrase -> its lengths in tokens, longest first, so that
+        # "solar energy" wins over "solar" at the same place.
+        self._lengths = {first: sorted(n, reverse=True) for first, n in lengths.items()}
+
+    @property
+    def phrases(self) -> dict[str, str | None]:
+        """Every phrase tagged with: key -> the spelling it must have (None: any case)."""
+        return {**dict.fromkeys(self._any_case), **self._as_spelt}
+
+    def resolve(self, spelling: str) -> str:
+        key = keyword_key(spelling)
+        return self.canonical.get(key, key)
+
+    def is_ignored(self, spelling: str) -> bool:
+        return keyword_key(spelling) in self.ignored or self.resolve(spelling) in self.ignored
+
+    def topic_keys(self, topics: Iterable[str]) -> frozenset[str]:
+        return frozenset(self.resolve(t) for t in topics if keyword_key(t))
+
+    def name(self, key: str, seen: str = "") -> str:
+        """A keyword's name: configured, else the store's most common spelling, else
+        ``seen`` (an article's), else the key; lowercase-only ones capitalised."""
+        return display_name(self.display.get(key) or self.names.get(key) or seen or key)
+
+    def infer(self, text: str) -> list[str]:
+        """The keywords ``text`` mentions, as canonical keys, in order of first mention."""
+        return list(self.mentions(text))
+
+    def mentions(self, text: str) -> Counter:
+        """How often ``text`` mentions each keyword (canonical keys, first mention first).
+
+        The text is cut into tokens (a run of word characters, or any one other
+        character); a phrase is a run of whole tokens, so it is looked up in a
+        table, never searched for: the cost grows with the text, not with the
+        vocabulary. Left to right, the longest phrase at each place, no
+        overlaps; a phrase starts and ends where no word character is beside it.
+        """
+        found: Counter = Counter()
+        if not self._lengths:
+            return found
+        tokens = _TOKEN.findall(normalise(text))
+        folded = [t.casefold() for t in tokens]
+        lengths, any_case, as_spelt, word = (
+            self._lengths,
+            self._any_case,
+            self._as_spelt,
+            _WORD.match,
+        )
+        after = 0  # matches do not overlap: the next starts after the last one's end
+        for i in [i for i, token in enumerate(folded) if token in lengths]:
+            if i < after or (i and not word(tokens[i]) and word(tokens[i - 1])):
+                continue
+            for length in lengths[folded[i]]:
+                end = i + length
+                if end > len(tokens) or (end < len(tokens) and word(tokens[end])):
+                    continue
+                phrase = "".join(folded[i:end])
+                if phrase in any_case or as_spelt.get(phrase) == "".join(tokens[i:end]):
+                    found[self.canonical.get(phrase, phrase)] += 1
+                    after = end
+                    break
+        return found
