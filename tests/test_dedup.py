@@ -153,17 +153,15 @@ def test_a_story_is_merged_once_per_source():
     assert [(k.source, k.also) for k in kept] == [("Wire", ["Paper"]), ("Paper", [])]
 
 
-def test_thousands_of_articles_are_compared_quickly():
-    import time
-
+def test_thousands_of_different_articles_are_all_kept():
+    """At a busy day's scale nothing distinct is merged (the time it takes is in
+    benchmarks/dedup_benchmark.py, not asserted here)."""
     words = [f"word{n}" for n in range(400)]
     articles = [
-        stored(" ".join(words[(n * 7 + k) % 400] for k in range(8)), f"S{n % 50}")
+        stored(" ".join(words[(n * 7 + k) % 400] for k in range(8)) + f" n{n}", f"S{n % 50}")
         for n in range(5000)
     ]
-    started = time.perf_counter()
-    distinct(articles)
-    assert time.perf_counter() - started < 2
+    assert len(distinct(articles)) == 5000
 
 
 # -- the issue's example: four copies of one story --------------------------------------

@@ -205,13 +205,13 @@ def topic_choices(
 ) -> list[tuple[str, bool]]:
     """(topic, chosen) for the checkboxes: the configured topics and alias names,
     and the subscriber's own, each once (an alias counts as its canonical name)."""
-    vocab = Vocabulary(aliases=aliases, known=topics)
+    vocab = Vocabulary(aliases=aliases, topics=topics)
     keys = vocab.topic_keys(chosen)
     offered: dict[str, str] = {}
     for name in [*topics, *aliases, *chosen]:
         key = vocab.resolve(name)
         if key:
-            offered.setdefault(key, vocab.display.get(key) or vocab.known_display.get(key) or name)
+            offered.setdefault(key, vocab.display.get(key) or vocab.names.get(key) or name)
     return sorted(((name, key in keys) for key, name in offered.items()), key=_order)
 
 
