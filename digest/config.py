@@ -25,9 +25,11 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from digest import validate
-from digest.config_values import SECRET_VARIABLES as SECRET_VARIABLES
 from digest.config_values import (
+    DEFAULT_GREETING,
+    DEFAULT_SUBJECT,
     Range,
+    check_greeting,
     check_public_url,
     check_sender,
     check_subject,
@@ -35,6 +37,7 @@ from digest.config_values import (
     one_of,
     read,
 )
+from digest.config_values import SECRET_VARIABLES as SECRET_VARIABLES
 from digest.config_values import secret as secret
 from digest.errors import ConfigError
 
@@ -82,7 +85,9 @@ class Settings:
     send_time: time = time(7, 0)
     window_hours: int = 36
     max_per_section: int = 8
-    subject: str = "Your digest for {date}: {keywords}"
+    subject: str = DEFAULT_SUBJECT  # fields: {lead} {more} {date} {keywords} {count}
+    greeting: str = DEFAULT_GREETING  # fields: {first_name} {name}
+    postal_address: str = ""  # the sender's, in every footer: bulk-mail law wants it
     provider: str = "outbox"
     outbox_dir: Path = Path("outbox")
     templates_dir: Path = PACKAGE_TEMPLATES
@@ -234,6 +239,7 @@ def _validate(s: Settings, where: str) -> None:
         "timezone": lambda: validate.check_timezone(s.timezone),
         "provider": lambda: one_of(s.provider, PROVIDERS),
         "subject": lambda: check_subject(s.subject),
+        "greeting": lambda: check_greeting(s.greeting),
         "from_address": lambda: check_sender(s.from_address),
         "public_url": lambda: check_public_url(s.public_url),
         "templates_dir": lambda: _check_folder(s.templates_dir),

@@ -26,7 +26,7 @@ from digest.ledger import Ledger
 from digest.models import Edition, Recipient, Subscriber
 from digest.render import Rendered, Renderer
 from digest.store import Store
-from digest.unsubscribe import Links, signing_key
+from digest.unsubscribe import Links, signing_key, view_url
 
 
 def local_today(timezone: str, now: datetime) -> date:
@@ -108,7 +108,10 @@ class EditionContent:
     def rendered(self, segment: str) -> Rendered:
         if segment not in self._rendered:
             self._rendered[segment] = self.renderer.render_segment(
-                self.edition, self.sections(segment), self.topic_names(segment)
+                self.edition,
+                self.sections(segment),
+                self.topic_names(segment),
+                view_url(self.settings.public_url, self.edition, segment),
             )
         return self._rendered[segment]
 

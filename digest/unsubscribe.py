@@ -15,6 +15,7 @@ import warnings
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from digest.config import secret
+from digest.models import Edition
 
 # Used only when DIGEST_SECRET is unset (demo, tests): links still work, but
 # anyone who reads this file could forge them, so the CLI warns about it.
@@ -96,3 +97,25 @@ class Links:
 
     def unsubscribe(self, email: str) -> str:
         return self.base + make_token(email, self.mac)
+
+
+def preferences_url(unsubscribe_url: str) -> str:
+    """ "Manage topics": the preferences page of the subscriber an unsubscribe
+    link names, by the same signed token (a link not made by ``Links`` is kept:
+    its page is the one that offers the topics)."""
+    base, found, token = unsubscribe_url.rpartition("/unsubscribe/")
+    return f"{base}/preferences/{token}" if found else unsubscribe_url
+
+
+def view_url(public_url: str, edition: Edition, segment: str) -> str:
+    """ "View in your browser": the edition's copy for ``segment`` in the archive."""
+    return ascii_url(public_url.rstrip("/")) + archive_path(edition, segment)
+
+
+def archive_path(edition: Edition, segment: str) -> str:
+    """``/archive/<date>/<timezone>``, and ``?topics=<segment>`` for a segment
+    other than everything; ASCII, as every link in an email must be."""
+    path = f"/archive/{edition.date.isoformat()}/{quote(edition.timezone, safe='/')}"
+    if segment:
+        path += "?topics=" + quote(segment, safe=";")
+    return path

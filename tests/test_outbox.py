@@ -91,9 +91,11 @@ def test_each_file_has_the_headers_a_mail_client_expects(mails):
         assert message["From"] == "Daily Digest <digest@example.com>"
         (to,) = message["To"].addresses
         assert to.addr_spec == address
-        assert message["Subject"] == "Your digest for 24 November 2026: " + (
-            "Climate" if address.startswith("zoe") else "Climate, Energy"
+        # The lead headline, and how many more (none for Zoë, who reads only Climate).
+        assert message["Subject"] == "Glacier melt sets record" + (
+            "" if address.startswith("zoe") else " + 1 more"
         )
+        assert message["List-Id"] == "Daily Digest <daily-digest.example.com>"
         assert parsedate_to_datetime(message["Date"]).tzinfo is not None
         assert re.fullmatch(r"<[^<>@\s]+@example\.com>", message["Message-ID"])
         ids.add(message["Message-ID"])
@@ -103,7 +105,7 @@ def test_each_file_has_the_headers_a_mail_client_expects(mails):
     assert len(ids) == len(mails)
     zoe = mails["zoe.lambert@example.com"][1]
     assert zoe["To"].addresses[0].display_name == "Zoë Lambert"
-    assert "Hello Zoë Lambert," in zoe.get_body(("plain",)).get_content()
+    assert "Hello Zoë," in zoe.get_body(("plain",)).get_content().splitlines()
 
 
 def test_list_unsubscribe_is_a_raw_one_click_link_with_the_recipients_token(mails):
@@ -120,7 +122,8 @@ def test_list_unsubscribe_is_a_raw_one_click_link_with_the_recipients_token(mail
         assert read_token(token, b"some other key") is None
         assert message["List-Unsubscribe"] == f"<{url}>"
         # The same personal link is in both bodies.
-        assert f"Unsubscribe: {url}" in message.get_body(("plain",)).get_content()
+        text = message.get_body(("plain",)).get_content().replace("\r\n", "\n")
+        assert f"Unsubscribe:\n{url}\n" in text
         assert f'href="{url}"' in message.get_body(("html",)).get_content()
 
 
@@ -166,13 +169,15 @@ def test_a_name_with_cr_lf_cannot_inject_a_header(mails):
             b"message-id",
             b"list-unsubscribe",
             b"list-unsubscribe-post",
+            b"list-id",
             b"x-digest-edition",
             b"mime-version",
             b"content-type",
         }
     )
     greeting = message.get_body(("plain",)).get_content().replace("\r\n", "\n")
-    assert "Hello Eve Bcc: victim@example.com X-Evil: 1," in greeting.splitlines()
+    # Greeted by the first name; what followed the line break stays out of every header.
+    assert "Hello Eve," in greeting.splitlines()
 
 
 def test_files_are_complete_and_no_temporary_files_are_left(mails, settings):
@@ -277,10 +282,12 @@ def test_a_long_non_ascii_name_is_split_into_short_encoded_words(newsroom, setti
 
 
 def test_an_encoded_word_in_a_keyword_cannot_become_a_header(sqlite_store, settings):
-    """A keyword (it reaches the subject) that is an RFC 2047 word hiding CR LF + Bcc:."""
+    """A keyword and a headline (both reach the subject) that are RFC 2047 words hiding
+    CR LF + Bcc:."""
     evil = "=?utf-8?q?News=0D=0ABcc:_attacker@evil.example=0D=0AReply-To:_x@evil.example?="
-    sqlite_store.save_articles([article("Harmless looking story", [evil], published=NOW)])
+    sqlite_store.save_articles([article(evil.replace("News", "Lead"), [evil], published=NOW)])
     sqlite_store.save_subscribers([subscriber("ann@example.com", name=evil)])
+    settings.subject = "{lead} · {keywords}"
 
     send(sqlite_store, settings)
 
@@ -288,7 +295,7 @@ def test_an_encoded_word_in_a_keyword_cannot_become_a_header(sqlite_store, setti
     names = {m.group(1).lower() for m in HEADER_LINE.finditer(header_block(raw))}
     assert b"bcc" not in names and b"reply-to" not in names
     assert message["Bcc"] is None and message["Reply-To"] is None
-    assert "attacker@evil.example" in message["Subject"]  # still there, as text
+    assert message["Subject"].count("attacker@evil.example") == 2  # still there, as text
     assert "\n" not in message["Subject"] and "\n" not in str(message["To"])
 
 

@@ -29,7 +29,7 @@ from digest.errors import ConfigError
 from digest.ledger import Ledger
 from digest.render import Renderer, greeting_for
 from digest.store import Store
-from digest.unsubscribe import Links
+from digest.unsubscribe import Links, view_url
 
 SECRET = "smtp-test-secret"
 USER = "digest@example.com"  # an address as the login: needs URL-encoding
@@ -153,6 +153,8 @@ def test_no_smtp_url_is_a_config_error(settings):
 def test_every_recipient_gets_one_well_formed_message(sqlite_store, settings, server):
     people = readers(sqlite_store, 9)
     links = Links(settings.public_url, SECRET.encode())
+    settings.subject = "Your digest for {date}: {keywords}"
+    settings.greeting = "Hello {name},"
 
     report, result = smtp_send(sqlite_store, settings, server.url())
 
@@ -216,6 +218,7 @@ def test_names_read_correctly_and_each_copy_equals_a_direct_render(sqlite_store,
             content.topic_names(segment),
             greeting_for(person.name),
             links.unsubscribe(person.email),
+            view_url(settings.public_url, result.edition, segment),
         )
         (to,) = message["To"].addresses
         assert (to.addr_spec, to.display_name) == (person.email, " ".join(person.name.split()))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import threading
+import unicodedata
 from dataclasses import dataclass, field
 from email.header import Header
 from email.headerregistry import Address
@@ -180,6 +181,21 @@ def recipient_head(recipient: Recipient, message_id: str) -> str:
     )
 
 
+def list_id(batch: Outgoing) -> str:
+    """``List-Id`` (RFC 2919): one name for every edition, so mail clients and
+    filters can tell the digest apart ("Daily Digest <daily-digest.example.com>")."""
+    title = batch.renderer.settings.title
+    folded = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
+    label = re.sub(r"[^a-z0-9]+", "-", folded.lower()).strip("-")[:60].strip("-") or "digest"
+    try:
+        domain = (batch.sender.domain or "localhost").encode("idna").decode("ascii")
+    except UnicodeError:
+        domain = "localhost"
+    # The phrase is optional: only a plain one goes in, so it needs no quoting or encoding.
+    phrase = title if re.fullmatch(r"[A-Za-z0-9 ]{1,60}", title) else ""
+    return f"{phrase} <{label}.{domain}>".lstrip()
+
+
 def subject_of(batch: Outgoing) -> str:
     subject = clean_header(batch.content.subject)
     return f"[TEST] {subject}" if batch.test else subject
@@ -204,6 +220,7 @@ def _shared_headers(batch: Outgoing) -> EmailMessage:
     message["Subject"] = subject_of(batch)
     message["Date"] = format_datetime(utcnow())
     message["X-Digest-Edition"] = batch.edition.label
+    message["List-Id"] = list_id(batch)
     for name, value in batch.headers.items():
         message[name] = clean_header(value)
     return message
