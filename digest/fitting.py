@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from digest.grouping import Section
 
 LIMIT = 100_000  # bytes of HTML in one recipient's copy; Gmail clips at about 102 KB
-KEEP_FULL = 10  # articles that keep their summary as long as anything is shown
+KEEP_FULL = 24  # articles that keep their summary as long as anything is shown
 
 
 @dataclass(frozen=True)
