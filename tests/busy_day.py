@@ -245,12 +245,18 @@ SOURCES = [
     "Riverside Gazette",
 ]
 DETAILS = [
-    "Officials said the figures, published on {day}, were the clearest sign yet of a change that had been expected for years.",
-    "Critics warned that the numbers hide large differences between regions, and asked for a full review before the end of the year.",
-    "Local groups welcomed the news but said the work had only just begun, and that the next winter would be the real test.",
-    "The plan will be paid for from existing budgets, the ministry said, and a first report is due in the spring.",
-    "Researchers cautioned that one good year does not make a trend, but said the direction was encouraging.",
-    "A spokesperson declined to say how much the project would cost, citing talks that are still going on.",
+    "Officials said the figures, published on {day}, were the clearest sign yet "
+    "of a change that had been expected for years.",
+    "Critics warned that the numbers hide large differences between regions, "
+    "and asked for a full review before the end of the year.",
+    "Local groups welcomed the news but said the work had only just begun, "
+    "and that the next winter would be the real test.",
+    "The plan will be paid for from existing budgets, the ministry said, "
+    "and a first report is due in the spring.",
+    "Researchers cautioned that one good year does not make a trend, "
+    "but said the direction was encouraging.",
+    "A spokesperson declined to say how much the project would cost, "
+    "citing talks that are still going on.",
 ]
 
 

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import re
-import sys
 import warnings
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import pytest
+from busy_day import articles
 from conftest import ROOT
 from hypothesis import given
 from hypothesis import strategies as st
-
-sys.path.insert(0, str(Path(__file__).parent))
-from busy_day import articles
 
 from digest import fitting
 from digest.config import Settings
@@ -82,7 +79,7 @@ def test_a_cut_loses_no_article_it_only_moves_them_into_the_counts(sizes, data):
 def test_the_ladder_goes_from_everything_to_nothing_one_step_at_a_time():
     steps = ladder(40)
     assert steps[0] == Cut(40, 40) and steps[-1] == Cut(0, 0)
-    for a, b in zip(steps, steps[1:], strict=False):
+    for a, b in itertools.pairwise(steps):
         assert (a.full - b.full) + (a.kept - b.kept) in (1, 2)
         assert b.full <= a.full and b.kept <= a.kept
     # Summaries go first, down to the floor; then titles; the floor's summaries last.
@@ -125,9 +122,7 @@ def render_day(renderer: Renderer, sections, name="Okafor, Chidi", public_url=No
     public_url = public_url or renderer.settings.public_url
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        segment = renderer.render_segment(
-            EDITION, sections, [], view_url(public_url, EDITION, "")
-        )
+        segment = renderer.render_segment(EDITION, sections, [], view_url(public_url, EDITION, ""))
     url = Links(public_url, b"k").unsubscribe("someone.with.a.long.address@example.com")
     return renderer.personalise(segment, name, url), [str(w.message) for w in caught], url
 
