@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import tomllib
+import warnings
 from dataclasses import dataclass, field
 from datetime import time
 from importlib import resources
@@ -53,6 +54,9 @@ def _package_templates() -> Path:
 
 PACKAGE_TEMPLATES = _package_templates()
 PROVIDERS = ("outbox", "smtp", "sendgrid")
+# Providers that mail real people: bulk-mail law (CAN-SPAM in the US, the EU's
+# ePrivacy rules and their national laws) wants the sender's postal address in each.
+REAL_PROVIDERS = ("smtp", "sendgrid")
 _SECRET_KEYS = ("api_key", "password", "smtp_url", "secret", "database_url")
 
 
@@ -252,6 +256,24 @@ def _validate(s: Settings, where: str) -> None:
         except ValueError as err:
             raise ConfigError(f"{where}: {setting}: {err}") from None
     s.timezone = s.timezone.strip()
+
+
+def check_postal_address(settings: Settings, provider: str) -> None:
+    """Refuse to mail real people without ``postal_address`` (ConfigError: exit 2);
+    for the outbox or a preview, only warn: nobody receives those."""
+    if settings.postal_address.strip():
+        return
+    where = settings.config_path or "digest.toml"
+    if provider in REAL_PROVIDERS:
+        raise ConfigError(
+            f"{where}: postal_address: not set; the law on bulk email wants the sender's "
+            f"postal address in every email: set it before sending through {provider}"
+        )
+    warnings.warn(
+        "postal_address is not set: the footer has no postal address "
+        "(set it before sending through smtp or sendgrid)",
+        stacklevel=2,
+    )
 
 
 def _check_folder(path: Path) -> None:

@@ -18,7 +18,7 @@ from email.policy import default
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, every_article
+from conftest import POSTAL, ROOT, every_article
 from conftest import run_digest as digest
 
 from digest import __version__
@@ -87,6 +87,7 @@ def run(request, tmp_path_factory) -> Run:
         url = f"sqlite:///{tmp / 'digest.db'}"
     else:
         url = request.getfixturevalue("pg_schema_url")()
+    (tmp / "digest.toml").write_text(POSTAL, encoding="utf-8")
     r = Run(tmp, cli_env(url))
     r.step("ingest", "ingest", str(EXAMPLES))
     r.step("import", "subscribers", "import", str(CSV_FILE))

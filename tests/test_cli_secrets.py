@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
-from conftest import ROOT, article, run_digest, subscriber
+from conftest import POSTAL, ROOT, article, run_digest, subscriber
 
 from digest.cli import cli
 from digest.store import Store
@@ -316,7 +316,7 @@ def make_site(case: Case, newsroom: Path, tmp_path: Path) -> tuple[Path, dict[st
     site = tmp_path / "site"
     site.mkdir()
     shutil.copy(newsroom, site / "digest.db")
-    (site / "digest.toml").write_text(case.config, "utf-8")
+    (site / "digest.toml").write_text(POSTAL + case.config, "utf-8")
     if case.prepare:
         case.prepare(site)
     env: dict[str, str | None] = {

@@ -19,6 +19,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from conftest import POSTAL
 from sites import (
     SUBSCRIBERS,
     Server,
@@ -47,7 +48,7 @@ def midday_zone() -> str:
 
 def configure(folder: Path, zone: str, send_time: str, extra: str = "") -> None:
     (folder / "digest.toml").write_text(
-        f'timezone = "{zone}"\nsend_time = {send_time}\n{extra}', encoding="utf-8"
+        f'{POSTAL}timezone = "{zone}"\nsend_time = {send_time}\n{extra}', encoding="utf-8"
     )
 
 
@@ -310,7 +311,7 @@ def test_list_prints_each_zones_next_run_and_what_a_start_would_catch_up(small):
     ],
 )
 def test_bad_usage_and_settings_exit_2_naming_them(small, args, toml, message):
-    (small.folder / "digest.toml").write_text(toml)
+    (small.folder / "digest.toml").write_text(POSTAL + toml)
     env = {k: v for k, v in small.env.items() if k != "SENDGRID_API_KEY"}
     done = subprocess.run(
         small.command("schedule", *args), cwd=small.folder, env=env, capture_output=True,

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 
 import jsonschema
 import pytest
-from conftest import DATA, NOW, article, subscriber
+from conftest import DATA, NOW, POSTAL, article, subscriber
 from conftest import run_digest as digest
 from standins.sendgrid_server import SendGridStandIn
 
@@ -662,6 +662,7 @@ def cli_newsroom(tmp_path) -> tuple[str, list[str]]:
         addresses = segments_of(store, Settings(), 3, 4, when=datetime.now(UTC))
     finally:
         store.close()
+    (tmp_path / "digest.toml").write_text(POSTAL, encoding="utf-8")
     return url, addresses
 
 
@@ -695,7 +696,7 @@ def test_cli_wrong_key_exits_1_with_one_line_and_no_key(cli_newsroom, tmp_path, 
 def test_cli_counts_failed_recipients_and_exits_1(cli_newsroom, tmp_path, standin):
     url, _ = cli_newsroom
     (tmp_path / "digest.toml").write_text(
-        "[sendgrid]\nmax_retries = 1\nmax_wait = 0.1\n", encoding="utf-8"
+        POSTAL + "[sendgrid]\nmax_retries = 1\nmax_wait = 0.1\n", encoding="utf-8"
     )
     standin.fail_next(500, count=2)  # the first batch: two attempts, both 500
 
@@ -715,7 +716,7 @@ def test_cli_a_slow_sendgrid_puts_the_batch_in_doubt_once_never_twice(
 ):
     """The case that once mailed each recipient four times: a 1.5 s server, timeout = 1."""
     url, addresses = cli_newsroom
-    (tmp_path / "digest.toml").write_text("[sendgrid]\ntimeout = 1\n", encoding="utf-8")
+    (tmp_path / "digest.toml").write_text(POSTAL + "[sendgrid]\ntimeout = 1\n", encoding="utf-8")
     standin.answer_delay = 1.5
     env = cli_env(url, standin, KEY)
 

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import NOW, article, subscriber
+from conftest import NOW, POSTAL, article, subscriber
 from conftest import run_digest as digest
 from standins.smtp_server import SMTPStandIn
 
@@ -425,6 +425,7 @@ def cli_db(tmp_path) -> tuple[str, dict[str, object]]:
         people = readers(store, 6, when=datetime.now(UTC))
     finally:
         store.close()
+    (tmp_path / "digest.toml").write_text(POSTAL, encoding="utf-8")
     return url, people
 
 
@@ -493,7 +494,7 @@ def test_a_refusal_that_stays_temporary_ends_failed_with_the_servers_words(
 
 def test_cli_names_a_recipient_still_tempfailed_after_the_last_round(cli_db, tmp_path, server):
     url, _ = cli_db
-    (tmp_path / "digest.toml").write_text("[smtp]\nmax_retries = 1\n", encoding="utf-8")
+    (tmp_path / "digest.toml").write_text(POSTAL + "[smtp]\nmax_retries = 1\n", encoding="utf-8")
     server.tempfail("reader03@example.com", times=100)
 
     result = digest("send", "--provider", "smtp", cwd=tmp_path, env=cli_env(url, server.url()))

@@ -17,6 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from conftest import POSTAL
 from sites import (
     BATCH,
     SUBSCRIBERS,
@@ -79,7 +80,7 @@ def test_sigterm_mid_smtp_send_records_every_message_the_server_took(tmp_path, s
     with SMTPStandIn() as server:
         site = sqlite_site(tmp_path, sqlite_template)
         site.env["DIGEST_SMTP_URL"] = server.url()
-        (tmp_path / "digest.toml").write_text("[smtp]\nrate = 400\nconnections = 2\n")
+        (tmp_path / "digest.toml").write_text(POSTAL + "[smtp]\nrate = 400\nconnections = 2\n")
         send = site.start("send", "--provider", "smtp")
         wait_for(lambda: sum(server.deliveries().values()) >= 300, send)
 
@@ -92,7 +93,9 @@ def test_sigterm_mid_smtp_send_records_every_message_the_server_took(tmp_path, s
         assert site.addresses("sent") == set(got)
         assert site.ledger_counts()["in_doubt"] == 0
 
-        (tmp_path / "digest.toml").write_text("[smtp]\nconnections = 4\n")  # no need to dawdle
+        (tmp_path / "digest.toml").write_text(
+            POSTAL + "[smtp]\nconnections = 4\n"
+        )  # no need to dawdle
         again = site.run("send", "--provider", "smtp")
 
         assert again.returncode == 0, again.stderr
@@ -164,6 +167,7 @@ def _two_zone_site(tmp_path: Path, env_extra: dict[str, str]) -> tuple[dict[str,
         no_proxy="127.0.0.1",
         **env_extra,
     )
+    (tmp_path / "digest.toml").write_text(POSTAL)
     (tmp_path / "news.jsonl").write_text(
         '{"title": "A story of the day", "url": "https://news.example.org/a"}\n'
     )
@@ -198,7 +202,7 @@ def test_a_stop_does_not_wait_out_a_rate_limit_back_off(tmp_path):
         env, cwd = _two_zone_site(
             tmp_path, {"SENDGRID_API_KEY": "SG.stop-key", "SENDGRID_API_HOST": standin.url}
         )
-        (cwd / "digest.toml").write_text("[sendgrid]\nmax_wait = 60\nmax_retries = 5\n")
+        (cwd / "digest.toml").write_text(POSTAL + "[sendgrid]\nmax_wait = 60\nmax_retries = 5\n")
         far = str(int(time.time()) + 3600)
         standin.fail_next(429, count=10, headers={"X-RateLimit-Reset": far})
 
@@ -213,7 +217,7 @@ def test_a_stop_does_not_wait_out_a_rate_limit_back_off(tmp_path):
 def test_a_stop_does_not_wait_out_smtp_retry_rounds(tmp_path):
     with SMTPStandIn() as server:
         env, cwd = _two_zone_site(tmp_path, {"DIGEST_SMTP_URL": server.url()})
-        (cwd / "digest.toml").write_text("[smtp]\nmax_retries = 10\n")
+        (cwd / "digest.toml").write_text(POSTAL + "[smtp]\nmax_retries = 10\n")
         server.tempfail("ann@example.com", 1000)
         server.tempfail("bob@example.com", 1000)
 

@@ -33,7 +33,7 @@ from digest.cli.app import (
     out,
     pass_app,
 )
-from digest.config import PROVIDERS, Settings
+from digest.config import PROVIDERS, Settings, check_postal_address
 from digest.delivery import make_provider
 from digest.dispatch import Dispatcher, SendReport
 from digest.stopping import GracefulStop
@@ -159,6 +159,8 @@ def run_send(
             to = check_email(to)
         except ValueError as error:
             raise UsageProblem(f"--to: {error}") from None
+    if not dry_run:
+        check_postal_address(settings, provider_name or settings.provider)
     provider = make_provider(provider_name or settings.provider, settings)
     progress = RichProgress(err)
     stop = GracefulStop(
