@@ -58,6 +58,8 @@ def wrap(text: str, columns: int = WIDTH, indent: str = "", first: str | None = 
     ``first`` prefixes the first line (default ``indent``), ``indent`` the
     others; a link goes whole on its own line when it does not fit.
     """
+    if not text.split():
+        return ""
     first = indent if first is None else first
     lines: list[str] = []
     line, used = first, width(first)
@@ -79,8 +81,8 @@ def wrap(text: str, columns: int = WIDTH, indent: str = "", first: str | None = 
             lines.append(line + piece)
             line, used = indent, width(indent)
         line, used, fresh = line + pieces[-1], used + width(pieces[-1]), False
-    if not fresh or not lines:
-        lines.append(line.rstrip() if fresh else line)
+    if not fresh:
+        lines.append(line)
     return "\n".join(lines)
 
 
