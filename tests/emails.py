@@ -48,7 +48,7 @@ def site_settings(folder: Path, **overrides) -> Settings:
 def _store(folder: Path, sources: list[str], extra: list[Article] = ()) -> Store:
     folder.mkdir(parents=True, exist_ok=True)
     store = Store(f"sqlite:///{folder / 'digest.db'}")
-    report = ingest(store, sources, UTC, now=NOW - timedelta(hours=1))
+    report = ingest(store, sources, UTC, now=NOW - timedelta(minutes=5))
     assert not report.errors, report.errors
     # Straight into the store, as an older release or another tool might have put
     # them: ingest would have cleaned the markup out of the title already.
