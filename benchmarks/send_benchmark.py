@@ -295,6 +295,8 @@ def main() -> None:
         work = Path(tmp)
         env = {**os.environ, "DIGEST_SECRET": "benchmark", "SENDGRID_API_KEY": API_KEY}
         env.pop("DIGEST_CONFIG", None)
+        # A real provider will not start without the sender's postal address.
+        (work / "digest.toml").write_text('postal_address = "1 Benchmark Street"\n')
 
         db = fresh_database(args.postgres, work / "sg.db")
         t = time.perf_counter()

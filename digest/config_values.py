@@ -29,6 +29,7 @@ GREETING_FIELDS = ("first_name", "name")
 DEFAULT_GREETING = "Hello {first_name},"
 MAX_SETTING = 1000  # characters in one text setting
 MAX_LIST = 1000  # entries in one list setting
+MAX_PUBLIC_URL = 300
 
 
 def secret(name: str) -> str | None:
@@ -212,6 +213,13 @@ def check_public_url(value: str) -> None:
         raise ValueError(f"must be an http(s) URL, not {show(value)}")
     if "?" in link or "#" in link:  # links are made by appending /unsubscribe/<token>
         raise ValueError(f"must have no ?query or #fragment, not {show(value)}")
+    # Every List-Unsubscribe header carries it on one line of at most 998 octets,
+    # with a token of up to 370 characters after it.
+    if sum(1 if b < 0x80 else 3 for b in link.encode("utf-8")) > MAX_PUBLIC_URL:
+        raise ValueError(
+            f"is too long: at most {MAX_PUBLIC_URL} characters (counting %-escapes), "
+            "so that a List-Unsubscribe header fits one line"
+        )
 
 
 def number(value: float) -> str:

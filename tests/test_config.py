@@ -474,6 +474,8 @@ def test_a_folder_is_not_a_config_file(tmp_path):
         ('public_url = "javascript:alert(1)"\n', "public_url"),
         ('public_url = "https://"\n', "public_url"),
         ('public_url = "https://digest.example.com/?from=mail"\n', "public_url"),
+        (f'public_url = "https://digest.example.com/{"n" * 280}"\n', "public_url"),
+        (f'public_url = "https://digest.example.com/{"ü" * 100}"\n', "public_url"),
         ('from_address = "Digest <digest@example.com>\\r\\nBcc: x@example.com"\n', "from_address"),
         ('from_address = "nobody"\n', "from_address"),
         ('outbox_dir = "out\\u0000box"\n', "outbox_dir"),

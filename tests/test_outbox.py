@@ -10,6 +10,7 @@ import subprocess
 import sys
 from datetime import timedelta
 from email.header import decode_header, make_header
+from email.headerregistry import Address
 from email.policy import default
 from email.utils import parsedate_to_datetime
 
@@ -17,9 +18,12 @@ import pytest
 from conftest import NOW, article, subscriber
 
 import digest.delivery.outbox as outbox_module
+from digest.delivery.base import Outgoing
 from digest.delivery.outbox import OutboxProvider
 from digest.dispatch import Dispatcher
 from digest.ledger import Ledger
+from digest.models import Edition, Recipient
+from digest.render import Rendered, Renderer
 from digest.unsubscribe import make_token, read_token, signing_key
 
 SECRET = "outbox-test-secret"
@@ -313,3 +317,61 @@ def test_an_outbox_folder_that_cannot_be_made_stops_before_anything_is_handed_ov
     (result,) = send(newsroom, settings).editions
 
     assert (result.sent, result.in_doubt, result.failed) == (3, 0, 0)
+
+
+def test_no_line_of_a_message_passes_998_octets(sqlite_store, settings):
+    """RFC 5322's limit, which SMTP servers enforce ("500 Line too long"): a 2,000-
+    character link, a long public_url and a long name are encoded, not sent raw."""
+    long_link = "https://news.example.org/" + "a" * 1_950
+    sqlite_store.save_articles(
+        [
+            article("A story with a very long link", ["Climate"], published=NOW, url=long_link),
+            article("An ordinary story", ["Energy"], published=NOW - timedelta(minutes=1)),
+        ]
+        + [article(f"Topic {i} news", [f"Topic {i}"], published=NOW) for i in range(14)]
+    )
+    sqlite_store.save_subscribers(
+        [
+            subscriber("long@example.com", name="Bartholomew " * 16),
+            subscriber("energy@example.com", ["Energy"], name="Ann"),
+        ]
+    )
+    settings.public_url = "https://digest.example.com/" + "n" * 270  # near its limit
+
+    send(sqlite_store, settings)
+
+    found = read_files(settings)
+    assert set(found) == {"long@example.com", "energy@example.com"}
+    for raw, message in found.values():
+        assert max(len(line) for line in raw.split(b"\r\n")) <= 998
+        html = message.get_body(("html",)).get_content()
+        assert settings.public_url in html
+    assert long_link in found["long@example.com"][1].get_body(("html",)).get_content()
+    # A copy whose lines fit still goes as it always did: 8-bit, built by substitution.
+    energy = found["energy@example.com"][1]
+    assert energy.get_body(("html",))["Content-Transfer-Encoding"] == "8bit"
+
+
+def test_a_copy_whose_own_values_would_make_a_line_too_long_is_built_whole(settings):
+    """A line that fits with placeholders may not fit once a recipient's link is in."""
+    renderer = Renderer(settings)
+    url_placeholder = renderer.placeholders["unsubscribe_url"]
+    segment = Rendered(
+        subject="Subject",
+        html=f'<p>{"x" * 900}<a href="{url_placeholder}">Unsubscribe</a></p>\n',
+        text=f"{renderer.text_placeholders['unsubscribe_url']}\n",
+    )
+    edition = Edition(NOW.date(), "UTC", NOW - timedelta(hours=36), NOW, id=1)
+    short = Recipient(1, "a@example.com", "A", "https://d.example/unsubscribe/T")
+    long = Recipient(2, "b@example.com", "B", "https://d.example/unsubscribe/" + "T" * 200)
+    batch = Outgoing(
+        edition, "", segment, [short, long], renderer, Address("D", "d", "example.com")
+    )
+
+    for recipient in (short, long):
+        raw, _ = batch.wire_bytes(recipient)
+        message = email.message_from_bytes(raw, policy=default)
+        assert max(len(line) for line in raw.split(b"\r\n")) <= 998
+        assert recipient.unsubscribe_url in message.get_body(("html",)).get_content()
+    assert b"Content-Transfer-Encoding: 8bit" in batch.wire_bytes(short)[0]
+    assert b"Content-Transfer-Encoding: 8bit" not in batch.wire_bytes(long)[0]
