@@ -18,7 +18,7 @@ import pytest
 from conftest import NOW, article, subscriber
 
 import digest.delivery.outbox as outbox_module
-from digest.delivery.base import Outgoing
+from digest.delivery.base import Outgoing, list_id
 from digest.delivery.outbox import OutboxProvider
 from digest.dispatch import Dispatcher
 from digest.ledger import Ledger
@@ -375,3 +375,26 @@ def test_a_copy_whose_own_values_would_make_a_line_too_long_is_built_whole(setti
         assert recipient.unsubscribe_url in message.get_body(("html",)).get_content()
     assert b"Content-Transfer-Encoding: 8bit" in batch.wire_bytes(short)[0]
     assert b"Content-Transfer-Encoding: 8bit" not in batch.wire_bytes(long)[0]
+
+
+@pytest.mark.parametrize(
+    ("title", "sender", "expected"),
+    [
+        ("Daily Digest", "digest@example.com", "Daily Digest <daily-digest.example.com>"),
+        ("Le Quotidien d’Exemple", "a@example.fr", "<le-quotidien-d-exemple.example.fr>"),
+        ('News "<Bcc: x@evil.example>"', "a@example.com", "<news-bcc-x-evil-example.example.com>"),
+        ("日报", "a@例え.jp", "<digest.xn--r8jz45g.jp>"),
+        ("Ünïcödé Wëekly", "a@example.com", "<unicode-weekly.example.com>"),
+    ],
+)
+def test_list_id_is_one_plain_rfc_2919_name(settings, title, sender, expected):
+    settings.title = title
+    batch = Outgoing(
+        Edition(NOW.date(), "UTC", NOW, NOW, id=1),
+        "",
+        Rendered("s", "h", "t"),
+        [],
+        Renderer(settings),
+        Address("D", addr_spec=sender),
+    )
+    assert list_id(batch) == expected

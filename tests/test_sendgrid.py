@@ -302,6 +302,8 @@ def test_categories_asm_group_and_sandbox_mode(newsroom, settings, standin):
     for entry in standin.accepted:
         body = entry["body"]
         assert "digest" in body["categories"] and "2026-11-24" in body["categories"]
+        # RFC 2919's List-Id, once for the whole request, as the other providers write it.
+        assert body["headers"] == {"List-Id": "Daily Digest <daily-digest.example.com>"}
         assert body["asm"] == {"group_id": 4242}
         assert body["mail_settings"]["sandbox_mode"] == {"enable": True}
 

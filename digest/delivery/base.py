@@ -188,7 +188,9 @@ def list_id(batch: Outgoing) -> str:
     """``List-Id`` (RFC 2919): one name for every edition, so mail clients and
     filters can tell the digest apart ("Daily Digest <daily-digest.example.com>")."""
     title = batch.renderer.settings.title
-    folded = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
+    folded = "".join(
+        c for c in unicodedata.normalize("NFKD", title) if not unicodedata.combining(c)
+    )
     label = re.sub(r"[^a-z0-9]+", "-", folded.lower()).strip("-")[:60].strip("-") or "digest"
     try:
         domain = (batch.sender.domain or "localhost").encode("idna").decode("ascii")
