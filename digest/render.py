@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+import sys
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -209,7 +210,8 @@ class Renderer:
             return len(html.encode()) + sum(html.count(p) * n for p, n in self.room.items())
 
         count = sum(len(s.articles) for s in sections)
-        cut, whole = fitting.fit(count, size, fitting.LIMIT)
+        # A web page is not clipped: the archive's copy shows everything.
+        cut, whole = fitting.fit(count, size, sys.maxsize if web else fitting.LIMIT)
         if cut.full < count:
             who = wording.and_list(topics) if topics else "every topic"
             warnings.warn(

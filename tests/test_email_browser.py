@@ -82,7 +82,9 @@ def test_nothing_sticks_out_sideways(browser, copies, kind, width, style):
         shot(page, f"{kind}-{width}-{style}")
         scroll = page.evaluate("document.documentElement.scrollWidth")
         assert scroll <= width, f"{kind} at {width} px ({style}) is {scroll} px wide"
-        card = page.evaluate("document.querySelector('table.card').getBoundingClientRect().width")
+        card = page.evaluate(
+            "document.querySelector('table.container').getBoundingClientRect().width"
+        )
         assert card == min(width, 600)
     finally:
         page.close()
@@ -149,7 +151,7 @@ def test_the_dark_palette_really_changes_the_page(browser, copies):
     page = open_page(browser, copies["demo"].html, 600, "dark")
     try:
         card = page.evaluate(
-            "getComputedStyle(document.querySelector('table.card')).backgroundColor"
+            "getComputedStyle(document.querySelector('table.container')).backgroundColor"
         )
     finally:
         page.close()

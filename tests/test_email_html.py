@@ -71,8 +71,8 @@ def test_layout_tables_are_presentation_and_the_card_is_fluid(copies, kind):
     tables = doc.xpath("//table")
     assert tables and all(t.get("role") == "presentation" for t in tables)
     page, card = (
-        doc.xpath("//table[contains(@class, 'page')]")[0],
-        doc.xpath("//table[contains(@class, 'card')]")[0],
+        doc.xpath("//table[contains(@class, 'wrapper')]")[0],
+        doc.xpath("//table[contains(@class, 'container')]")[0],
     )
     # Background on a wrapper table (with bgcolor for clients that ignore CSS), not <body>.
     assert page.get("width") == "100%" and page.get("bgcolor")
@@ -183,7 +183,7 @@ def test_the_500_article_day_is_under_100_kb(copies):
 @pytest.mark.parametrize("kind", KINDS)
 def test_body_text_is_16_px_and_nothing_is_under_14(copies, kind):
     doc = tree(copies[kind].html)
-    card = doc.xpath("//table[contains(@class, 'card')]")[0]
+    card = doc.xpath("//table[contains(@class, 'container')]")[0]
     assert style_of(card)["font-size"] == "16px"
     for element in doc.iter():
         size = style_of(element).get("font-size") if isinstance(element.tag, str) else None

@@ -190,3 +190,14 @@ def test_a_normal_day_is_not_cut(renderer):
     assert "Also today" not in copy.html
     assert 'class="line"' not in copy.html
     assert len(copy.html.encode("utf-8")) < 80_000
+
+
+def test_the_web_copy_is_never_cut(renderer):
+    """A browser does not clip: the archive's copy of a huge day shows every story."""
+    sections = day(500)
+    values = {field: "" for field in renderer.placeholders}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        page = renderer._render(EDITION, sections, [], values, values, "", web=True)
+    assert caught == []
+    assert page.html.count('class="summary"') == 500
