@@ -295,8 +295,11 @@ def main() -> None:
         work = Path(tmp)
         env = {**os.environ, "DIGEST_SECRET": "benchmark", "SENDGRID_API_KEY": API_KEY}
         env.pop("DIGEST_CONFIG", None)
-        # smtp and sendgrid refuse to send links that would not work.
-        (work / "digest.toml").write_text('public_url = "https://news.example.org"\n')
+        # smtp and sendgrid refuse to send links that would not work, or without the
+        # sender's postal address.
+        (work / "digest.toml").write_text(
+            'public_url = "https://news.example.org"\npostal_address = "1 Benchmark Street"\n'
+        )
 
         db = fresh_database(args.postgres, work / "sg.db")
         t = time.perf_counter()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import tomllib
+import warnings
 from dataclasses import dataclass, field
 from datetime import time
 from importlib import resources
@@ -27,7 +28,10 @@ from digest import validate
 from digest.config_sources import read_sources
 from digest.config_values import SECRET_VARIABLES as SECRET_VARIABLES
 from digest.config_values import (
+    DEFAULT_GREETING,
+    DEFAULT_SUBJECT,
     Range,
+    check_greeting,
     check_public_url,
     check_sender,
     check_subject,
@@ -51,6 +55,9 @@ def _package_templates() -> Path:
 
 PACKAGE_TEMPLATES = _package_templates()
 PROVIDERS = ("outbox", "smtp", "sendgrid")
+# Providers that mail real people: bulk-mail law (CAN-SPAM in the US, the EU's
+# ePrivacy rules and their national laws) wants the sender's postal address in each.
+REAL_PROVIDERS = ("smtp", "sendgrid")
 _SECRET_KEYS = ("api_key", "password", "smtp_url", "secret", "database_url")
 
 
@@ -83,7 +90,9 @@ class Settings:
     send_time: time = time(7, 0)
     window_hours: int = 36
     max_per_section: int = 8
-    subject: str = "Your digest for {date}: {keywords}"
+    subject: str = DEFAULT_SUBJECT  # fields: {lead} {more} {date} {keywords} {count}
+    greeting: str = DEFAULT_GREETING  # fields: {first_name} {name}
+    postal_address: str = ""  # the sender's, in every footer: bulk-mail law wants it
     provider: str = "outbox"
     outbox_dir: Path = Path("outbox")
     templates_dir: Path = PACKAGE_TEMPLATES
@@ -240,6 +249,7 @@ def _validate(s: Settings, where: str) -> None:
         "timezone": lambda: validate.check_timezone(s.timezone),
         "provider": lambda: one_of(s.provider, PROVIDERS),
         "subject": lambda: check_subject(s.subject),
+        "greeting": lambda: check_greeting(s.greeting),
         "from_address": lambda: check_sender(s.from_address),
         "public_url": lambda: check_public_url(s.public_url),
         "templates_dir": lambda: _check_folder(s.templates_dir),
@@ -259,6 +269,22 @@ def _check_user_agent(value: str) -> None:
     # An HTTP header: ASCII, and within what a server's header limit takes.
     if not value.isascii() or len(value) > 300:
         raise ValueError("must be ASCII text of at most 300 characters")
+def check_postal_address(settings: Settings, provider: str) -> None:
+    """Refuse to mail real people without ``postal_address`` (ConfigError: exit 2);
+    for the outbox or a preview, only warn: nobody receives those."""
+    if settings.postal_address.strip():
+        return
+    where = settings.config_path or "digest.toml"
+    if provider in REAL_PROVIDERS:
+        raise ConfigError(
+            f"{where}: postal_address: not set; the law on bulk email wants the sender's "
+            f"postal address in every email: set it before sending through {provider}"
+        )
+    warnings.warn(
+        "postal_address is not set: the footer has no postal address "
+        "(set it before sending through smtp or sendgrid)",
+        stacklevel=2,
+    )
 
 
 def _check_folder(path: Path) -> None:

@@ -23,9 +23,13 @@ from digest.errors import ConfigError
 
 # Secrets: environment only, never the file or the command line.
 SECRET_VARIABLES = ("SENDGRID_API_KEY", "DIGEST_SMTP_URL", "DIGEST_SECRET")
-SUBJECT_FIELDS = ("date", "keywords", "count")
+SUBJECT_FIELDS = ("date", "keywords", "count", "lead", "more")
+DEFAULT_SUBJECT = "{lead} + {more} more"
+GREETING_FIELDS = ("first_name", "name")
+DEFAULT_GREETING = "Hello {first_name},"
 MAX_SETTING = 1000  # characters in one text setting
 MAX_LIST = 1000  # entries in one list setting
+MAX_PUBLIC_URL = 300
 
 
 def secret(name: str) -> str | None:
@@ -139,8 +143,8 @@ def _read_time(value) -> time:
     return time(int(found[1]), int(found[2]))
 
 
-def check_subject(template: str) -> None:
-    """ValueError unless ``template`` uses only ``{date}``, ``{keywords}``, ``{count}``.
+def _fields(template: str, allowed: tuple[str, ...]) -> list[tuple[str, str, str | None]]:
+    """(field, format spec, conversion) of each field; ValueError for a field not allowed.
 
     ``str.format`` would otherwise read attributes and items of what it is
     given (``{date.__class__}``) and fail, or worse, at send time.
@@ -149,23 +153,45 @@ def check_subject(template: str) -> None:
         parts = list(string.Formatter().parse(template))
     except ValueError as err:  # a lone "{" or "}"
         raise ValueError(f"{err} (write {{{{ or }}}} for a brace)") from None
-    for _text, name, spec, _conversion in parts:
+    found = []
+    for _text, name, spec, conversion in parts:
         if name is None:
             continue
-        if name not in SUBJECT_FIELDS:
+        if name not in allowed:
             shown = "{" + validate.shorten(validate.clean_line(name), 60) + "}"
-            raise ValueError(f"unknown field {shown}; use {{date}}, {{keywords}} or {{count}}")
+            names = ", ".join("{" + f + "}" for f in allowed[:-1]) + " or {" + allowed[-1] + "}"
+            raise ValueError(f"unknown field {shown}; use {names}")
+        found.append((name, spec, conversion))
+    return found
+
+
+def check_subject(template: str) -> None:
+    """ValueError unless ``template`` uses only the subject's fields, each formatted sanely."""
+    for name, spec, _conversion in _fields(template, SUBJECT_FIELDS):
         if "{" in spec or "}" in spec:
             raise ValueError(f"the format of {{{name}}} cannot hold another field")
         if any(len(width) > 3 for width in re.findall(r"[0-9]+", spec)):
             raise ValueError(f"the format of {{{name}}} is too wide")
     for count in (0, 1, 12, 10**6):
         try:
-            text = template.format(date="24 November 2026", keywords="Climate, Energy", count=count)
+            text = template.format(
+                date="24 November 2026",
+                keywords="Climate, Energy",
+                count=count,
+                lead="Glaciers lose record ice",
+                more=count,
+            )
         except (ValueError, TypeError) as err:
             raise ValueError(f"bad field format: {err}") from None
         if validate.has_control(text):
             raise ValueError("a field format makes a control character")
+
+
+def check_greeting(template: str) -> None:
+    """ValueError unless ``template`` uses only ``{first_name}`` and ``{name}``, unformatted."""
+    for name, spec, conversion in _fields(template, GREETING_FIELDS):
+        if spec or conversion:
+            raise ValueError(f"no format or conversion in a greeting: just {{{name}}}")
 
 
 def one_of(value: str, choices: tuple[str, ...]) -> None:
@@ -187,6 +213,13 @@ def check_public_url(value: str) -> None:
         raise ValueError(f"must be an http(s) URL, not {show(value)}")
     if "?" in link or "#" in link:  # links are made by appending /unsubscribe/<token>
         raise ValueError(f"must have no ?query or #fragment, not {show(value)}")
+    # Every List-Unsubscribe header carries it on one line of at most 998 octets,
+    # with a token of up to 370 characters after it.
+    if sum(1 if b < 0x80 else 3 for b in link.encode("utf-8")) > MAX_PUBLIC_URL:
+        raise ValueError(
+            f"is too long: at most {MAX_PUBLIC_URL} characters (counting %-escapes), "
+            "so that a List-Unsubscribe header fits one line"
+        )
 
 
 def number(value: float) -> str:

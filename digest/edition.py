@@ -20,12 +20,13 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from digest.clock import utcnow
-from digest.config import Settings
+from digest.config import Settings, check_postal_address
 from digest.dedup import distinct
 from digest.errors import ConfigError
 from digest.grouping import Section, Tagged, Vocabulary, build_sections, tag_articles
 from digest.ledger import Ledger
 from digest.models import Edition, Recipient, Subscriber
+from digest.preview_page import framed
 from digest.render import Rendered, Renderer
 from digest.store import Store
 from digest.unsubscribe import Links, signing_key, view_url
@@ -186,6 +187,7 @@ class PreviewResult:
     rendered: Rendered
     sections: int
     articles: int
+    page: str = ""  # what `digest preview` writes: the email, or the email in a frame
 
 
 def preview(
@@ -194,8 +196,11 @@ def preview(
     day: date | None,
     email: str | None,
     now: datetime | None = None,
+    width: int | None = None,
 ) -> PreviewResult:
-    """What one subscriber (or an everything-subscriber) gets in an edition, unsent."""
+    """What one subscriber (or an everything-subscriber) gets in an edition, unsent;
+    with ``width``, the page shows it in a frame that many pixels wide."""
+    check_postal_address(settings, "preview")
     subscriber = Subscriber(email="subscriber@example.com")
     if email:
         found = store.find_subscriber(email)
@@ -207,6 +212,12 @@ def preview(
         store, settings, subscriber, day, now or utcnow(), Renderer(settings), links
     )
     sections = copy.sections
+    rendered = copy.personalised()
+    page = framed(rendered.html, width, rendered.subject) if width else rendered.html
     return PreviewResult(
-        copy.edition, copy.personalised(), len(sections), sum(len(s.articles) for s in sections)
+        copy.edition,
+        rendered,
+        len(sections),
+        sum(len(s.articles) for s in sections),
+        page,
     )

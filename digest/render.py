@@ -10,7 +10,10 @@ rendering that recipient's copy directly (``tests/test_render.py`` checks).
 from __future__ import annotations
 
 import logging
+import re
 import secrets
+import sys
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -19,10 +22,12 @@ from typing import ClassVar
 import jinja2
 from premailer import Premailer
 
+from digest import fitting, plaintext, wording
 from digest.config import Settings
 from digest.errors import ConfigError
 from digest.grouping import MORE_NEWS_KEY, Section
 from digest.models import Edition
+from digest.unsubscribe import ascii_url, preferences_url
 from digest.validate import safe_link
 
 
@@ -33,21 +38,27 @@ class Rendered:
     text: str
 
 
-def greeting_for(name: str) -> str:
+def greeting_for(name: str, template: str = wording.DEFAULT_GREETING) -> str:
     # Capped, so one absurd name cannot push a SendGrid personalization past its
     # 10,000-byte substitution limit and fail the whole batch.
-    name = " ".join(name.split())[:100].strip()
-    return f"Hello {name}," if name else "Hello,"
+    return wording.greeting(template, " ".join(name.split())[:100])
 
 
 def subject_for(template: str, edition: Edition, sections: Sequence[Section]) -> str:
-    """The subject line: date and top keywords; never more than one line."""
+    """The subject line (by default the lead headline and how many more); one line."""
     named = [s.title for s in sections if s.key != MORE_NEWS_KEY] or [s.title for s in sections]
     day = edition.date
+    count = sum(s.total for s in sections)
+    lead = next((a.title for s in sections for a in s.articles), "")
+    if count <= 1:
+        # "Lead + 0 more" reads like a bug: a one-story day leaves the tail out.
+        template = re.sub(r"\s*[+&,]?\s*\{more\}\s*more\b", "", template)
     text = template.format(
         date=f"{day.day} {day:%B %Y}",
         keywords=", ".join(named[:3]),
-        count=sum(s.total for s in sections),
+        count=count,
+        lead=wording.shorten(lead, 90),
+        more=max(count - 1, 0),
     )
     return " ".join(text.split())
 
@@ -70,6 +81,16 @@ class Renderer:
         # Links are checked again here, not only at ingest: an article stored by an
         # older release (or straight into the database) must not become a script link.
         self.env.filters["href"] = safe_link
+        self.env.filters.update(
+            anchor=wording.anchor,
+            lede=wording.lede,
+            and_list=wording.and_list,
+            local_time=lambda when, edition: wording.local_time(when, edition.date, edition.zone),
+            topic_count=lambda section: f"{section.title} ({section.total})",
+            wrap=plaintext.wrap,
+            underline=plaintext.underline,
+        )
+        self.env.globals["plural"] = wording.plural
         # A fresh nonce per renderer: article text cannot smuggle in a placeholder.
         # Short, because SendGrid carries them once per recipient (a million a send).
         # The text part has names of its own, since only HTML values are escaped and
@@ -78,6 +99,14 @@ class Renderer:
         nonce = secrets.token_hex(5)
         self.placeholders = {field: f"%%{nonce}{field[0]}%%" for field in PERSONAL}
         self.text_placeholders = {field: f"%%{nonce}{field[0]}t%%" for field in PERSONAL}
+        # The most bytes a value can take in HTML (escaping "&" makes 5 of 1): what
+        # the size guard keeps free for it wherever a placeholder stands.
+        links = len(ascii_url(settings.public_url)) + 400  # + "/preferences/" + a token
+        longest = {"greeting": len(settings.greeting) + 200, "unsubscribe_url": links}
+        self.room = {
+            self.placeholders[f]: 5 * longest.get(f, links) - len(self.placeholders[f])
+            for f in PERSONAL
+        }
 
     def render(
         self,
@@ -89,7 +118,11 @@ class Renderer:
         view_url: str = "",
     ) -> Rendered:
         """One finished copy, with whatever greeting and links it is given."""
-        values = {"greeting": greeting, "unsubscribe_url": unsubscribe_url}
+        values = {
+            "greeting": greeting,
+            "unsubscribe_url": unsubscribe_url,
+            "preferences_url": preferences_url(unsubscribe_url),
+        }
         return self._render(edition, sections, topics, values, values, view_url)
 
     def render_segment(
@@ -119,8 +152,10 @@ class Renderer:
 
     def personal_values(self, name: str, unsubscribe_url: str) -> tuple[str, ...]:
         """One recipient's values, raw, in the order of ``PERSONAL`` (and of
-        ``placeholders``): what a sender substitutes, escaped or not by field."""
-        return greeting_for(name), unsubscribe_url
+        ``placeholders``): what a sender substitutes, escaped or not by field.
+        "Manage topics" is the same signed token as the unsubscribe link."""
+        greeting = greeting_for(name, self.settings.greeting)
+        return greeting, unsubscribe_url, preferences_url(unsubscribe_url)
 
     def substitutions(self, name: str, unsubscribe_url: str) -> tuple[dict, dict]:
         """One recipient's values by placeholder: (HTML's, escaped; the text part's, as is).
@@ -159,27 +194,65 @@ class Renderer:
     ) -> Rendered:
         subject = subject_for(self.settings.subject, edition, sections)
         day = edition.date
+        total = sum(s.total for s in sections)
+        titles = [a.title for s in sections for a in s.articles[:2]]
         context = {
             "title": self.settings.title,
             "subject": subject,
             "edition": edition,
             "long_date": f"{day:%A}, {day.day} {day:%B %Y}",
-            "sections": sections,
+            "all_sections": sections,
             "topics": topics,
-            "article_count": sum(len(s.articles) for s in sections),
-            "preheader": "; ".join(a.title for s in sections for a in s.articles[:1])[:150],
+            "story_count": total,
+            "preheader": wording.preheader(titles, total, [s.title for s in sections]),
             "view_url": view_url,
             "web": web,
+            "postal_address": self.settings.postal_address,
+            "toc_size": TOC_SIZE,
         }
+        html_of: dict[fitting.Cut, str] = {}
+
+        def size(cut: fitting.Cut) -> int:
+            html = self._template("digest.html.j2", context | _shown(sections, cut) | html_values)
+            html_of[cut] = html = inline_css(html)
+            return len(html.encode()) + sum(html.count(p) * n for p, n in self.room.items())
+
+        count = sum(len(s.articles) for s in sections)
+        # A web page is not clipped: the archive's copy shows everything.
+        cut, whole = fitting.fit(count, size, sys.maxsize if web else fitting.LIMIT)
+        if cut.full < count:
+            who = wording.and_list(topics) if topics else "every topic"
+            warnings.warn(
+                f"{edition.label} ({who}): the email would be {whole // 1000} KB, more than "
+                f"Gmail shows whole; {cut.kept - cut.full} of its {count} articles are shown by "
+                f"title only and {count - cut.kept} left out (counted in their sections' "
+                '"N more" lines)',
+                stacklevel=3,
+            )
+        text = self._template("digest.txt.j2", context | _shown(sections, cut) | text_values)
+        return Rendered(subject=subject, html=html_of[cut], text=text)
+
+    def _template(self, name: str, context: dict) -> str:
         try:
-            html = self.env.get_template("digest.html.j2").render(context | html_values)
-            text = self.env.get_template("digest.txt.j2").render(context | text_values)
+            return self.env.get_template(name).render(context)
         except Exception as err:
             problem = template_problem(err, self.settings.templates_dir)
             if problem is None:
                 raise
             raise ConfigError(problem) from None
-        return Rendered(subject=subject, html=inline_css(html), text=text)
+
+
+TOC_SIZE = 12  # sections named in the contents line; the rest are counted
+
+
+def _shown(sections: Sequence[Section], cut: fitting.Cut) -> dict:
+    shown = fitting.apply(sections, cut)
+    return {
+        "sections": shown.sections,
+        "brief_from": shown.brief_from,
+        "collapsed": shown.collapsed,
+        "article_count": sum(len(s.articles) for s in shown.sections),
+    }
 
 
 def fill(text: str, values: dict[str, str]) -> str:
@@ -284,4 +357,8 @@ def escape_attr(value: str) -> str:
 
 
 # Each per-recipient value, and how it is escaped where it lands in HTML.
-PERSONAL = {"greeting": escape_text, "unsubscribe_url": escape_attr}
+PERSONAL = {
+    "greeting": escape_text,
+    "unsubscribe_url": escape_attr,
+    "preferences_url": escape_attr,
+}

@@ -44,7 +44,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from digest.clock import utcnow
-from digest.config import Settings
+from digest.config import Settings, check_postal_address
 from digest.delivery import make_provider
 from digest.dispatch import Dispatcher, Progress, SendReport
 from digest.errors import ConfigError, DigestError, InputError
@@ -109,6 +109,7 @@ class Service:
     def start(self) -> None:
         make_provider(self.settings.provider, self.settings).close()  # a bad one: exit 2 now
         require_live_links(self.settings, self.settings.provider)  # dead links: exit 2 now
+        check_postal_address(self.settings, self.settings.provider)
         now = self.now()
         sources = len(self.settings.sources)
         self.log.info(

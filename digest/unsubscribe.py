@@ -226,6 +226,14 @@ class Links:
         return self.base + make_token(subscriber_id, email, self.mac)
 
 
+def preferences_url(unsubscribe_url: str) -> str:
+    """ "Manage topics": the preferences page of the subscriber an unsubscribe
+    link names, by the same signed token (a link not made by ``Links`` is kept:
+    its page is the one that offers the topics)."""
+    base, found, token = unsubscribe_url.rpartition("/unsubscribe/")
+    return f"{base}/preferences/{token}" if found else unsubscribe_url
+
+
 def view_url(public_url: str, edition: Edition, segment: str) -> str:
     """ "View in your browser": the edition's copy for ``segment`` in the archive."""
     return ascii_url(public_url.rstrip("/")) + archive_path(edition, segment)

@@ -117,9 +117,14 @@ def subscriber(email: str, topics=(), timezone: str | None = None, name: str = "
     return Subscriber(email=email, name=name, topics=list(topics), timezone=timezone)
 
 
+# A site that mails real people needs the sender's postal address (digest send refuses
+# to start through smtp or sendgrid without one): the CLI tests' digest.toml has it.
+POSTAL = 'postal_address = "Example Media Ltd, 1 High Street, London N1 1AA, UK"\n'
+
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
-# Links that work, in a site's digest.toml: smtp and sendgrid refuse to send without them.
-LIVE_LINKS = 'public_url = "https://news.example.org"\n'
+# What a site that mails real people has in its digest.toml: links that work and the
+# postal address (smtp and sendgrid refuse to send without them).
+LIVE_LINKS = 'public_url = "https://news.example.org"\n' + POSTAL
 EVER = (datetime(1, 1, 2, tzinfo=UTC), datetime(9999, 12, 30, tzinfo=UTC))
 
 

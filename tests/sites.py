@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
-from conftest import LIVE_LINKS
+from conftest import LIVE_LINKS, POSTAL
 
 from digest.ledger import Ledger
 from digest.schema import ledger
@@ -60,6 +60,11 @@ class Site:
     folder: Path
     database_url: str
     env: dict[str, str]
+
+    def __post_init__(self) -> None:
+        config = self.folder / "digest.toml"
+        if not config.exists():
+            config.write_text(POSTAL, encoding="utf-8")
 
     def command(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "digest", *args]

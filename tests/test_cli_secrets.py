@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
-from conftest import ROOT, article, run_digest, subscriber
+from conftest import POSTAL, ROOT, article, run_digest, subscriber
 
 from digest.cli import cli
 from digest.store import Store
@@ -318,7 +318,7 @@ def make_site(case: Case, newsroom: Path, tmp_path: Path) -> tuple[Path, dict[st
     shutil.copy(newsroom, site / "digest.db")
     # Links that work, so that smtp and sendgrid get as far as the error each case is about.
     live = "" if "public_url" in case.config else 'public_url = "https://news.example.org"\n'
-    (site / "digest.toml").write_text(live + case.config, "utf-8")
+    (site / "digest.toml").write_text(live + POSTAL + case.config, "utf-8")
     if case.prepare:
         case.prepare(site)
     env: dict[str, str | None] = {

@@ -369,7 +369,7 @@ def test_an_smtp_rate_of_zero_means_unlimited(clean_env):
         ("Digest }", "brace"),
     ],
 )
-def test_the_subject_may_use_only_its_three_fields(tmp_path, subject, named):
+def test_the_subject_may_use_only_its_fields(tmp_path, subject, named):
     text = f"subject = {json.dumps(subject)}\n"
     message = config_error(text, tmp_path)
     assert "subject:" in message
@@ -377,11 +377,55 @@ def test_the_subject_may_use_only_its_three_fields(tmp_path, subject, named):
 
 
 @pytest.mark.parametrize(
-    "subject", ["{date}", "{keywords} ({count} stories)", "{count:>3} on {date!s}", "{{braces}}"]
+    "subject",
+    [
+        "{date}",
+        "{keywords} ({count} stories)",
+        "{count:>3} on {date!s}",
+        "{{braces}}",
+        "{lead} + {more} more",
+        "{lead} and {more:,} more, {date}",
+    ],
 )
 def test_subject_fields_with_format_specs_are_fine(clean_env, subject):
     (clean_env / "digest.toml").write_text(f"subject = {json.dumps(subject)}\n", "utf-8")
     assert load_settings().subject == subject
+
+
+def test_the_defaults_of_the_new_email_settings(clean_env):
+    settings = load_settings()
+    assert settings.subject == "{lead} + {more} more"
+    assert settings.greeting == "Hello {first_name},"
+    assert settings.postal_address == ""
+
+
+@pytest.mark.parametrize(
+    ("greeting", "named"),
+    [
+        ("Hello {name.__class__},", "{name.__class__}"),
+        ("Hi {0}", "{0}"),
+        ("Hi {}", "{}"),
+        ("Hi {email}", "{email}"),
+        ("Hi {first_name:>10}", "no format"),
+        ("Hi {first_name!r}", "no format"),
+        ("Hi {first_name", "brace"),
+        ("Hi\n{first_name}", "line break"),
+    ],
+)
+def test_the_greeting_may_use_only_first_name_and_name(tmp_path, greeting, named):
+    message = config_error(f"greeting = {json.dumps(greeting)}\n", tmp_path)
+    assert "greeting:" in message and named in message
+
+
+@pytest.mark.parametrize("greeting", ["Bonjour {first_name} !", "Dear {name},", "Good morning"])
+def test_greetings_that_are_fine(clean_env, greeting):
+    (clean_env / "digest.toml").write_text(f"greeting = {json.dumps(greeting)}\n", "utf-8")
+    assert load_settings().greeting == greeting
+
+
+def test_a_postal_address_is_one_line(tmp_path):
+    message = config_error('postal_address = "1 Main St\\nBcc: x@example.com"\n', tmp_path)
+    assert "postal_address:" in message
 
 
 @pytest.mark.parametrize("value", ['"7am"', '"24:00"', '"07:60"', '"7"', '"07:00 pm"', "7"])
@@ -433,6 +477,8 @@ def test_a_folder_is_not_a_config_file(tmp_path):
         ('public_url = "javascript:alert(1)"\n', "public_url"),
         ('public_url = "https://"\n', "public_url"),
         ('public_url = "https://digest.example.com/?from=mail"\n', "public_url"),
+        (f'public_url = "https://digest.example.com/{"n" * 280}"\n', "public_url"),
+        (f'public_url = "https://digest.example.com/{"ü" * 100}"\n', "public_url"),
         ('from_address = "Digest <digest@example.com>\\r\\nBcc: x@example.com"\n', "from_address"),
         ('from_address = "nobody"\n', "from_address"),
         ('outbox_dir = "out\\u0000box"\n', "outbox_dir"),

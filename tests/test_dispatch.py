@@ -172,7 +172,7 @@ def test_the_footer_names_the_topics_as_the_subscriber_spelt_them(newsroom, sett
     assert "Glacier melt sets record" in body
     # "Climate" as the articles spell it; "Quantum Computing", which no article has yet,
     # as the subscriber spelt it.
-    assert "because you subscribed to Climate, Quantum Computing." in body
+    assert "You chose Climate and Quantum Computing." in " ".join(body.split())
 
 
 # -- the window ----------------------------------------------------------------

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from datetime import timedelta
 from email.header import decode_header, make_header
+from email.headerregistry import Address
 from email.policy import default
 from email.utils import parsedate_to_datetime
 
@@ -18,9 +19,12 @@ import pytest
 from conftest import NOW, article, subscriber
 
 import digest.delivery.outbox as outbox_module
+from digest.delivery.base import Outgoing, list_id
 from digest.delivery.outbox import OutboxProvider
 from digest.dispatch import Dispatcher
 from digest.ledger import Ledger
+from digest.models import Edition, Recipient
+from digest.render import Rendered, Renderer
 from digest.unsubscribe import make_token, make_v1_token, read_token, signing_key, subscriber_for
 
 SECRET = "outbox-test-secret"
@@ -92,9 +96,11 @@ def test_each_file_has_the_headers_a_mail_client_expects(mails):
         assert message["From"] == "Daily Digest <digest@example.com>"
         (to,) = message["To"].addresses
         assert to.addr_spec == address
-        assert message["Subject"] == "Your digest for 24 November 2026: " + (
-            "Climate" if address.startswith("zoe") else "Climate, Energy"
+        # The lead headline, and how many more (none for Zoë, who reads only Climate).
+        assert message["Subject"] == "Glacier melt sets record" + (
+            "" if address.startswith("zoe") else " + 1 more"
         )
+        assert message["List-Id"] == "Daily Digest <daily-digest.example.com>"
         assert parsedate_to_datetime(message["Date"]).tzinfo is not None
         assert re.fullmatch(r"<[^<>@\s]+@example\.com>", message["Message-ID"])
         ids.add(message["Message-ID"])
@@ -104,7 +110,7 @@ def test_each_file_has_the_headers_a_mail_client_expects(mails):
     assert len(ids) == len(mails)
     zoe = mails["zoe.lambert@example.com"][1]
     assert zoe["To"].addresses[0].display_name == "Zoë Lambert"
-    assert "Hello Zoë Lambert," in zoe.get_body(("plain",)).get_content()
+    assert "Hello Zoë," in zoe.get_body(("plain",)).get_content().splitlines()
 
 
 def test_list_unsubscribe_is_a_raw_one_click_link_with_the_recipients_token(mails, newsroom):
@@ -126,7 +132,8 @@ def test_list_unsubscribe_is_a_raw_one_click_link_with_the_recipients_token(mail
         )
         assert message["List-Unsubscribe"] == f"<{url}>"
         # The same personal link is in both bodies.
-        assert f"Unsubscribe: {url}" in message.get_body(("plain",)).get_content()
+        text = message.get_body(("plain",)).get_content().replace("\r\n", "\n")
+        assert f"Unsubscribe:\n{url}\n" in text
         assert f'href="{url}"' in message.get_body(("html",)).get_content()
 
 
@@ -189,13 +196,15 @@ def test_a_name_with_cr_lf_cannot_inject_a_header(mails):
             b"message-id",
             b"list-unsubscribe",
             b"list-unsubscribe-post",
+            b"list-id",
             b"x-digest-edition",
             b"mime-version",
             b"content-type",
         }
     )
     greeting = message.get_body(("plain",)).get_content().replace("\r\n", "\n")
-    assert "Hello Eve Bcc: victim@example.com X-Evil: 1," in greeting.splitlines()
+    # Greeted by the first name; what followed the line break stays out of every header.
+    assert "Hello Eve," in greeting.splitlines()
 
 
 def test_files_are_complete_and_no_temporary_files_are_left(mails, settings):
@@ -300,10 +309,12 @@ def test_a_long_non_ascii_name_is_split_into_short_encoded_words(newsroom, setti
 
 
 def test_an_encoded_word_in_a_keyword_cannot_become_a_header(sqlite_store, settings):
-    """A keyword (it reaches the subject) that is an RFC 2047 word hiding CR LF + Bcc:."""
+    """A keyword and a headline (both reach the subject) that are RFC 2047 words hiding
+    CR LF + Bcc:."""
     evil = "=?utf-8?q?News=0D=0ABcc:_attacker@evil.example=0D=0AReply-To:_x@evil.example?="
-    sqlite_store.save_articles([article("Harmless looking story", [evil], published=NOW)])
+    sqlite_store.save_articles([article(evil.replace("News", "Lead"), [evil], published=NOW)])
     sqlite_store.save_subscribers([subscriber("ann@example.com", name=evil)])
+    settings.subject = "{lead} · {keywords}"
 
     send(sqlite_store, settings)
 
@@ -311,7 +322,7 @@ def test_an_encoded_word_in_a_keyword_cannot_become_a_header(sqlite_store, setti
     names = {m.group(1).lower() for m in HEADER_LINE.finditer(header_block(raw))}
     assert b"bcc" not in names and b"reply-to" not in names
     assert message["Bcc"] is None and message["Reply-To"] is None
-    assert "attacker@evil.example" in message["Subject"]  # still there, as text
+    assert message["Subject"].count("attacker@evil.example") == 2  # still there, as text
     assert "\n" not in message["Subject"] and "\n" not in str(message["To"])
 
 
@@ -329,3 +340,84 @@ def test_an_outbox_folder_that_cannot_be_made_stops_before_anything_is_handed_ov
     (result,) = send(newsroom, settings).editions
 
     assert (result.sent, result.in_doubt, result.failed) == (3, 0, 0)
+
+
+def test_no_line_of_a_message_passes_998_octets(sqlite_store, settings):
+    """RFC 5322's limit, which SMTP servers enforce ("500 Line too long"): a 2,000-
+    character link, a long public_url and a long name are encoded, not sent raw."""
+    long_link = "https://news.example.org/" + "a" * 1_950
+    sqlite_store.save_articles(
+        [
+            article("A story with a very long link", ["Climate"], published=NOW, url=long_link),
+            article("An ordinary story", ["Energy"], published=NOW - timedelta(minutes=1)),
+        ]
+        + [article(f"Topic {i} news", [f"Topic {i}"], published=NOW) for i in range(14)]
+    )
+    sqlite_store.save_subscribers(
+        [
+            subscriber("long@example.com", name="Bartholomew " * 16),
+            subscriber("energy@example.com", ["Energy"], name="Ann"),
+        ]
+    )
+    settings.public_url = "https://digest.example.com/" + "n" * 270  # near its limit
+
+    send(sqlite_store, settings)
+
+    found = read_files(settings)
+    assert set(found) == {"long@example.com", "energy@example.com"}
+    for raw, message in found.values():
+        assert max(len(line) for line in raw.split(b"\r\n")) <= 998
+        html = message.get_body(("html",)).get_content()
+        assert settings.public_url in html
+    assert long_link in found["long@example.com"][1].get_body(("html",)).get_content()
+    # A copy whose lines fit still goes as it always did: 8-bit, built by substitution.
+    energy = found["energy@example.com"][1]
+    assert energy.get_body(("html",))["Content-Transfer-Encoding"] == "8bit"
+
+
+def test_a_copy_whose_own_values_would_make_a_line_too_long_is_built_whole(settings):
+    """A line that fits with placeholders may not fit once a recipient's link is in."""
+    renderer = Renderer(settings)
+    url_placeholder = renderer.placeholders["unsubscribe_url"]
+    segment = Rendered(
+        subject="Subject",
+        html=f'<p>{"x" * 900}<a href="{url_placeholder}">Unsubscribe</a></p>\n',
+        text=f"{renderer.text_placeholders['unsubscribe_url']}\n",
+    )
+    edition = Edition(NOW.date(), "UTC", NOW - timedelta(hours=36), NOW, id=1)
+    short = Recipient(1, "a@example.com", "A", "https://d.example/unsubscribe/T")
+    long = Recipient(2, "b@example.com", "B", "https://d.example/unsubscribe/" + "T" * 200)
+    batch = Outgoing(
+        edition, "", segment, [short, long], renderer, Address("D", "d", "example.com")
+    )
+
+    for recipient in (short, long):
+        raw, _ = batch.wire_bytes(recipient)
+        message = email.message_from_bytes(raw, policy=default)
+        assert max(len(line) for line in raw.split(b"\r\n")) <= 998
+        assert recipient.unsubscribe_url in message.get_body(("html",)).get_content()
+    assert b"Content-Transfer-Encoding: 8bit" in batch.wire_bytes(short)[0]
+    assert b"Content-Transfer-Encoding: 8bit" not in batch.wire_bytes(long)[0]
+
+
+@pytest.mark.parametrize(
+    ("title", "sender", "expected"),
+    [
+        ("Daily Digest", "digest@example.com", "Daily Digest <daily-digest.example.com>"),
+        ("Le Quotidien d’Exemple", "a@example.fr", "<le-quotidien-d-exemple.example.fr>"),
+        ('News "<Bcc: x@evil.example>"', "a@example.com", "<news-bcc-x-evil-example.example.com>"),
+        ("日报", "a@例え.jp", "<digest.xn--r8jz45g.jp>"),
+        ("Ünïcödé Wëekly", "a@example.com", "<unicode-weekly.example.com>"),
+    ],
+)
+def test_list_id_is_one_plain_rfc_2919_name(settings, title, sender, expected):
+    settings.title = title
+    batch = Outgoing(
+        Edition(NOW.date(), "UTC", NOW, NOW, id=1),
+        "",
+        Rendered("s", "h", "t"),
+        [],
+        Renderer(settings),
+        Address("D", addr_spec=sender),
+    )
+    assert list_id(batch) == expected

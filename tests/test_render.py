@@ -116,14 +116,30 @@ def test_personalising_a_segment_equals_rendering_that_copy_directly(
     assert not any(p in personal.html + personal.text for p in renderer.placeholders.values())
 
 
-def test_greetings():
-    assert greeting_for("Zoë Lambert") == "Hello Zoë Lambert,"
-    assert greeting_for("  Ada \n Lovelace ") == "Hello Ada Lovelace,"
+def test_greetings_use_the_first_name():
+    assert greeting_for("Zoë Lambert") == "Hello Zoë,"
+    assert greeting_for("  Ada \n Lovelace ") == "Hello Ada,"
+    assert greeting_for("Okafor, Chidi") == "Hello Chidi,"  # "Last, First"
+    assert greeting_for("Dr Ada Lovelace") == "Hello Dr Lovelace,"
+    assert greeting_for("李小龍") == "Hello 李小龍,"
     assert greeting_for("") == "Hello,"
     assert greeting_for("   ") == "Hello,"
+    assert greeting_for(" , ") == "Hello,"
+    assert greeting_for("ann@example.com") == "Hello,"  # an address where the name goes
 
 
-def test_a_name_is_escaped_in_html_and_plain_in_text(renderer, sections):
+def test_the_greeting_setting_and_its_fallback_without_a_name():
+    assert greeting_for("Okafor, Chidi", "Dear {name}!") == "Dear Okafor, Chidi!"
+    assert greeting_for("", "Dear {name}!") == "Dear!"
+    assert greeting_for("Zoë Lambert", "Hi {first_name} ({name})") == "Hi Zoë (Zoë Lambert)"
+    assert greeting_for("", "Good morning") == "Good morning"
+    # A name of any length stays one line of the text part.
+    assert len(greeting_for("Bartholomew " * 40)) < 72
+
+
+def test_a_name_is_escaped_in_html_and_plain_in_text(settings, sections):
+    settings.greeting = "Hello {name},"
+    renderer = Renderer(settings)
     segment = renderer.render_segment(EDITION, sections, [])
     copy = renderer.personalise(segment, "<b>Eve</b> & Co", "http://localhost:8000/u/t")
     assert "Hello &lt;b&gt;Eve&lt;/b&gt; &amp; Co," in copy.html
@@ -137,15 +153,15 @@ def test_a_name_is_escaped_in_html_and_plain_in_text(renderer, sections):
 def test_css_is_inlined(renderer, sections):
     html = renderer.render_segment(EDITION, sections, []).html
     assert "<link" not in html.lower()
-    masthead = re.search(r'<td class="masthead"[^>]*>', html).group(0)
+    masthead = re.search(r"<h1[^>]*>", html).group(0)
     assert re.search(r"style=[\"']", masthead)
     assert "font-family:Georgia" in masthead.replace(": ", ":")
-    heading = re.search(r'<h2 class="section-title"[^>]*>', html).group(0)
+    heading = re.search(r"<h2[^>]*>", html).group(0)
     assert "color:#8a2f1d" in heading.replace(": ", ":")
-    # What cannot be inlined (the narrow-screen rules) stays, and only that.
-    styles = re.findall(r"<style[^>]*>(.*?)</style>", html, re.S)
-    assert "".join(styles).count("@media") == 1
-    assert ".masthead {" not in "".join(styles).replace("@media", "")
+    # What cannot be inlined (the narrow-screen and dark-mode rules) stays, and only that.
+    styles = "".join(re.findall(r"<style[^>]*>(.*?)</style>", html, re.S))
+    assert styles.count("@media") == 2 and "prefers-color-scheme: dark" in styles
+    assert ".masthead {" not in styles.split("@media", 1)[0]
 
 
 def test_article_content_is_escaped(renderer):
@@ -178,9 +194,10 @@ def test_article_content_is_escaped(renderer):
         "table",
         "tr",
         "td",
+        "h1",
         "h2",
+        "p",
         "a",
-        "span",
         "br",
     }
 
@@ -209,7 +226,8 @@ def test_only_web_and_mail_links_become_clickable(renderer, url):
     )
 
     hrefs = re.findall(r'href="([^"]*)"', rendered.html)
-    assert hrefs == ["http://localhost:8000/u/t"]  # only the unsubscribe link
+    # Only the footer's own (manage topics and unsubscribe: here the same page).
+    assert hrefs == ["http://localhost:8000/u/t"] * 2
     assert "Clickable or not" in rendered.html  # the article is still there, as text
     assert "script:" not in rendered.text and "data:" not in rendered.text
 
@@ -263,8 +281,14 @@ def test_the_text_part_has_headings_urls_and_no_html(renderer, sections):
             if a.url:
                 assert f"  {a.url}" in lines
     assert "Hello Zoë," in lines
-    assert "Unsubscribe: http://localhost:8000/unsubscribe/TOKEN" in lines
-    assert "Tuesday, 24 November 2026 - 5 stories" in lines
+    assert lines[-4:] == [
+        "Manage topics:",
+        "http://localhost:8000/preferences/TOKEN",
+        "Unsubscribe:",
+        "http://localhost:8000/unsubscribe/TOKEN",
+    ]
+    assert "-- " in lines  # the signature separator, with its space
+    assert "Tuesday, 24 November 2026 - 5 stories in 4 topics" in lines
 
 
 def test_a_heading_is_underlined_to_its_own_length(renderer):
@@ -296,10 +320,28 @@ def test_the_text_part_comes_from_its_own_template(tmp_path, sections):
 # -- subject -----------------------------------------------------------------------
 
 
-def test_the_subject_has_the_date_and_the_top_keywords(renderer, sections):
+def test_the_subject_is_the_lead_headline_and_how_many_more(renderer, sections):
     subject = renderer.render_segment(EDITION, sections, []).subject
+    assert subject == f"{sections[0].articles[0].title} + 4 more"
+
+
+def test_a_one_story_day_has_no_plus_zero_more(renderer):
+    one = sections_of([stored("Glacier melt sets record", ["Climate"], 0)])
+    assert renderer.render_segment(EDITION, one, []).subject == "Glacier melt sets record"
+
+
+def test_a_long_lead_is_cut_at_a_word(renderer):
+    title = "Ministers agree " + "a very long list of measures " * 8
+    subject = renderer.render_segment(EDITION, sections_of([stored(title, ["Climate"], 0)]), [])
+    assert subject.subject.endswith("…") and len(subject.subject) <= 90
+    assert subject.subject[:-1] in title
+
+
+def test_the_subject_can_still_name_the_date_and_the_top_keywords(settings, sections):
+    settings.subject = "Your digest for {date}: {keywords} ({count})"
+    subject = Renderer(settings).render_segment(EDITION, sections, []).subject
     titles = [s.title for s in sections if s.title != "More news"]
-    assert subject == f"Your digest for 24 November 2026: {', '.join(titles[:3])}"
+    assert subject == f"Your digest for 24 November 2026: {', '.join(titles[:3])} (5)"
 
 
 def test_the_subject_is_one_line_whatever_the_template_and_keywords(tmp_path):
@@ -328,7 +370,7 @@ def test_a_long_section_ends_with_how_many_more(settings):
     copy = renderer.render(EDITION, sections, [], "Hello,", "http://localhost:8000/u/t")
 
     assert "3 more on Climate" in copy.html
-    assert "  (3 more on Climate)" in copy.text.splitlines()
+    assert "  3 more on Climate." in copy.text.splitlines()
     assert "Climate story 0" in copy.text and "Climate story 1" in copy.text
     assert "Climate story 2" not in copy.text and "Climate story 4" not in copy.html
     assert "more on Space" not in copy.html and "more on Space" not in copy.text

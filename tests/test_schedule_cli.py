@@ -19,7 +19,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import LIVE_LINKS
+from conftest import POSTAL
 from sites import (
     SUBSCRIBERS,
     Server,
@@ -48,7 +48,7 @@ def midday_zone() -> str:
 
 def configure(folder: Path, zone: str, send_time: str, extra: str = "") -> None:
     (folder / "digest.toml").write_text(
-        f'timezone = "{zone}"\nsend_time = {send_time}\n{extra}', encoding="utf-8"
+        f'{POSTAL}timezone = "{zone}"\nsend_time = {send_time}\n{extra}', encoding="utf-8"
     )
 
 
@@ -191,10 +191,13 @@ def slow_sendgrid(tmp_path) -> Iterator[Server]:
         yield server
 
 
+PUBLIC_URL = 'public_url = "https://news.example.org"\n'  # POSTAL is in configure's
+
+
 def sendgrid_config(site: Site, minutes: int = 30) -> str:
     zone = midday_zone()
     # A public_url that works: sendgrid refuses to mail dead unsubscribe links.
-    configure(site.folder, zone, minutes_ago(zone, minutes), f'provider = "sendgrid"\n{LIVE_LINKS}')
+    configure(site.folder, zone, minutes_ago(zone, minutes), f'provider = "sendgrid"\n{PUBLIC_URL}')
     return zone
 
 
@@ -312,7 +315,7 @@ def test_list_prints_each_zones_next_run_and_what_a_start_would_catch_up(small):
     ],
 )
 def test_bad_usage_and_settings_exit_2_naming_them(small, args, toml, message):
-    (small.folder / "digest.toml").write_text(toml)
+    (small.folder / "digest.toml").write_text(POSTAL + toml)
     env = {k: v for k, v in small.env.items() if k != "SENDGRID_API_KEY"}
     done = subprocess.run(
         small.command("schedule", *args), cwd=small.folder, env=env, capture_output=True,

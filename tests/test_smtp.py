@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import LIVE_LINKS, NOW, article, subscriber
+from conftest import LIVE_LINKS, NOW, POSTAL, article, subscriber
 from conftest import run_digest as digest
 from standins.smtp_server import SMTPStandIn
 
@@ -153,6 +153,8 @@ def test_no_smtp_url_is_a_config_error(settings):
 def test_every_recipient_gets_one_well_formed_message(sqlite_store, settings, server):
     people = readers(sqlite_store, 9)
     links = Links(settings.public_url, SECRET.encode())
+    settings.subject = "Your digest for {date}: {keywords}"
+    settings.greeting = "Hello {name},"
 
     report, result = smtp_send(sqlite_store, settings, server.url())
 
@@ -425,6 +427,7 @@ def cli_db(tmp_path) -> tuple[str, dict[str, object]]:
         people = readers(store, 6, when=datetime.now(UTC))
     finally:
         store.close()
+    (tmp_path / "digest.toml").write_text(POSTAL, encoding="utf-8")
     return url, people
 
 

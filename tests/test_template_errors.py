@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, article, run_digest, subscriber
+from conftest import POSTAL, ROOT, article, run_digest, subscriber
 
 from digest.config import Settings
 from digest.errors import ConfigError
@@ -105,7 +105,9 @@ def test_a_template_that_is_not_utf8(tmp_path):
 
 def test_preview_with_a_broken_template_exits_2_with_one_line(tmp_path):
     folder = templates(tmp_path, "digest.html.j2", lambda t: t.replace("{% for", "{% fro", 1))
-    (tmp_path / "digest.toml").write_text(f'templates_dir = "{folder.as_posix()}"\n', "utf-8")
+    (tmp_path / "digest.toml").write_text(
+        f'{POSTAL}templates_dir = "{folder.as_posix()}"\n', "utf-8"
+    )
     url = f"sqlite:///{tmp_path / 'digest.db'}"
     store = Store(url)
     store.save_articles([article("Heat records", ["Climate"], published=datetime.now(UTC))])

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import webbrowser
 from pathlib import Path
 
 import click
 
 from digest.cli.app import (
     App,
+    Failed,
     UsageProblem,
     cli,
     date_option,
@@ -30,24 +32,44 @@ from digest.cli.app import (
     show_default=True,
     help="Where to write the HTML.",
 )
+@click.option(
+    "--width",
+    type=click.IntRange(200, 2000),
+    metavar="PX",
+    help="Write the email inside a frame this many pixels wide (375: a phone).",
+)
+@click.option("--open", "open_it", is_flag=True, help="Open the file in the default browser.")
 @pass_app
-def preview(app: App, day, email: str | None, output: Path) -> None:
+def preview(
+    app: App, day, email: str | None, output: Path, width: int | None, open_it: bool
+) -> None:
     """Write the HTML one subscriber would get to a file.
 
-    Example: digest preview --email alice@example.com -o alice.html
+    A day with nothing to show writes no file (exit 1).
+
+    Examples: digest preview --email alice@example.com -o alice.html ·
+    digest preview --width 375 --open
     """
     from digest.edition import preview as render_preview
 
     refuse_our_files(output, app)
-    result = render_preview(app.store, app.settings, day_of(day), email)
+    result = render_preview(app.store, app.settings, day_of(day), email, width=width)
+    who = email or "a subscriber of everything"
+    if result.articles == 0:
+        raise Failed(
+            f"nothing to preview: {who} would get no email for {result.edition.label} "
+            "(no articles in its window); no file written"
+        )
     try:
-        output.write_text(result.rendered.html, encoding="utf-8")
+        output.write_text(result.page, encoding="utf-8")
     except OSError as error:
         raise UsageProblem(f"{output}: cannot write the preview: {error.strerror}") from None
-    who = email or "a subscriber of everything"
+    framed = f", in a {width} px frame" if width else ""
     out.print(
         f"preview of {result.edition.label} for {who}: {result.articles} article(s) "
-        f"in {result.sections} section(s), written to {output}"
+        f"in {result.sections} section(s), {len(result.rendered.html.encode()) // 1000} KB, "
+        f"written to {output}{framed}",
+        markup=False,
     )
-    if result.articles == 0:
-        err.print(f"warning: {who} would get no email for {result.edition.label} (nothing new)")
+    if open_it and not webbrowser.open(output.resolve().as_uri()):
+        err.print(f"warning: no browser could be opened; the preview is in {output}", markup=False)

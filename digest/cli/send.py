@@ -34,7 +34,7 @@ from digest.cli.app import (
     out,
     pass_app,
 )
-from digest.config import PROVIDERS, Settings
+from digest.config import PROVIDERS, Settings, check_postal_address
 from digest.delivery import make_provider
 from digest.stopping import GracefulStop
 from digest.unsubscribe import link_problems, require_live_links
@@ -167,6 +167,7 @@ def run_send(
     provider = make_provider(name, settings)
     if not dry_run:
         _check_links(settings, name)
+        check_postal_address(settings, name)
     progress = RichProgress(err)
     stop = GracefulStop(
         "stopping after the batch with the provider is recorded (again to stop at once)",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import threading
+import unicodedata
 from dataclasses import dataclass, field
 from email.header import Header
 from email.headerregistry import Address
@@ -32,6 +33,7 @@ from digest.models import Edition, Outcome, Recipient
 from digest.render import Rendered, Renderer, fill
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+MAX_LINE = 998  # octets in a line of a message, CRLF apart (RFC 5322 2.1.1, RFC 5321)
 # CRLF line ends as on the wire; lines folded only past 998 (RFC 5322's hard limit),
 # because folding at 78 turns a long List-Unsubscribe URL into RFC 2047 encoded
 # words, which mail clients do not decode in that header.
@@ -62,12 +64,14 @@ class Outgoing:
         bodies and placeholders (``MessageTemplate``); each copy is then a few
         string replacements, a hundred times cheaper than building it anew.
         Where 8-bit is not allowed (a server without 8BITMIME) or a line is
-        too long for it, the copy is built in full instead.
+        too long for it (``MAX_LINE``: a long link does it), the copy is built
+        in full instead, encoded so that no line is too long.
         """
         template = self._template() if eight_bit else None
-        if template is None:
+        copy = template.personalise(recipient) if template is not None else None
+        if copy is None:
             return build_message(self, recipient, self.personalised(recipient))
-        return template.personalise(recipient)
+        return copy
 
     def _template(self) -> MessageTemplate | None:
         if "template" not in self._cache:
@@ -180,6 +184,23 @@ def recipient_head(recipient: Recipient, message_id: str) -> str:
     )
 
 
+def list_id(batch: Outgoing) -> str:
+    """``List-Id`` (RFC 2919): one name for every edition, so mail clients and
+    filters can tell the digest apart ("Daily Digest <daily-digest.example.com>")."""
+    title = batch.renderer.settings.title
+    folded = "".join(
+        c for c in unicodedata.normalize("NFKD", title) if not unicodedata.combining(c)
+    )
+    label = re.sub(r"[^a-z0-9]+", "-", folded.lower()).strip("-")[:60].strip("-") or "digest"
+    try:
+        domain = (batch.sender.domain or "localhost").encode("idna").decode("ascii")
+    except UnicodeError:
+        domain = "localhost"
+    # The phrase is optional: only a plain one goes in, so it needs no quoting or encoding.
+    phrase = title if re.fullmatch(r"[A-Za-z0-9 ]{1,60}", title) else ""
+    return f"{phrase} <{label}.{domain}>".lstrip()
+
+
 def subject_of(batch: Outgoing) -> str:
     subject = clean_header(batch.content.subject)
     return f"[TEST] {subject}" if batch.test else subject
@@ -204,6 +225,7 @@ def _shared_headers(batch: Outgoing) -> EmailMessage:
     message["Subject"] = subject_of(batch)
     message["Date"] = format_datetime(utcnow())
     message["X-Digest-Edition"] = batch.edition.label
+    message["List-Id"] = list_id(batch)
     for name, value in batch.headers.items():
         message[name] = clean_header(value)
     return message
@@ -217,27 +239,48 @@ class MessageTemplate:
     ``personalise`` puts those first and swaps the placeholders for the
     recipient's values (``Renderer.substitutions``: escaped where they land in
     HTML, as they are in the text part).
+
+    An 8-bit body is sent as it is, so no line may pass ``MAX_LINE`` octets
+    (``email`` does not check, and an SMTP server answers "500 Line too
+    long"). A segment with such a line is not templated at all; a line that a
+    recipient's values would make too long makes only that copy built in full.
     """
 
-    def __init__(self, wire: str, renderer: Renderer, domain: str) -> None:
+    def __init__(
+        self, wire: str, renderer: Renderer, domain: str, growing: list[tuple[int, dict]]
+    ) -> None:
         self.wire = wire
         self.renderer = renderer
         self.domain = domain
+        self.growing = growing  # (octets, {placeholder: count}) of each line holding one
 
     @classmethod
     def build(cls, batch: Outgoing) -> MessageTemplate | None:
+        names = [*batch.renderer.placeholders.values(), *batch.renderer.text_placeholders.values()]
+        growing = []
+        for body in (batch.content.text, batch.content.html):
+            for line in body.splitlines():
+                size = len(line.encode("utf-8"))
+                counts = {p: line.count(p) for p in names if "%%" in line and p in line}
+                if size > MAX_LINE:
+                    return None
+                if counts:
+                    growing.append((size, counts))
         message = _shared_headers(batch)
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        try:
-            message.set_content(batch.content.text, subtype="plain", charset="utf-8", cte="8bit")
-            message.add_alternative(batch.content.html, subtype="html", charset="utf-8", cte="8bit")
-        except ValueError:  # a line over 998 characters cannot go as 8-bit
-            return None
+        message.set_content(batch.content.text, subtype="plain", charset="utf-8", cte="8bit")
+        message.add_alternative(batch.content.html, subtype="html", charset="utf-8", cte="8bit")
         wire = message.as_bytes().decode("utf-8")
-        return cls(wire, batch.renderer, batch.sender.domain or "localhost")
+        return cls(wire, batch.renderer, batch.sender.domain or "localhost", growing)
 
-    def personalise(self, recipient: Recipient) -> tuple[bytes, str]:
+    def personalise(self, recipient: Recipient) -> tuple[bytes, str] | None:
+        """The copy on the wire and its Message-ID; None when a line would be too long."""
         html, text = self.renderer.substitutions(recipient.name, recipient.unsubscribe_url)
+        values = html | text
+        for size, counts in self.growing:
+            grown = sum(n * (len(values[p].encode("utf-8")) - len(p)) for p, n in counts.items())
+            if size + grown > MAX_LINE:
+                return None
         body = fill(fill(self.wire, html), text)
         message_id = make_msgid("digest", domain=self.domain)
         return (recipient_head(recipient, message_id) + body).encode("utf-8"), message_id

@@ -37,6 +37,7 @@ from digest.delivery.base import (
     BaseProvider,
     Outgoing,
     display_name,
+    list_id,
     subject_of,
 )
 from digest.errors import ConfigError, DeliveryError, DeliveryInDoubt, FatalDeliveryError
@@ -102,6 +103,7 @@ def build_payload(batch: Outgoing, settings: Settings) -> bytes:
             {"type": "text/plain", "value": text},
             {"type": "text/html", "value": batch.content.html},
         ],
+        "headers": {"List-Id": list_id(batch)},
         "categories": list(
             dict.fromkeys([*settings.sendgrid.categories, batch.edition.date.isoformat()])
         )[:10],

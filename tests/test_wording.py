@@ -1,0 +1,116 @@
+"""The made-up words of an email: names, sentences, lists, times and anchors."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from digest.wording import (
+    anchor,
+    and_list,
+    first_name,
+    lede,
+    local_time,
+    plural,
+    preheader,
+    shorten,
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "first"),
+    [
+        ("Chidi Okafor", "Chidi"),
+        ("Okafor, Chidi", "Chidi"),
+        ("Okafor,Chidi", "Chidi"),
+        ("Fernández, Lucía María", "Lucía"),
+        ("Okafor,", "Okafor"),
+        ("Dr. Ada Lovelace", "Dr. Lovelace"),
+        ("prof Turing", "prof Turing"),
+        ("Dr", "Dr"),
+        ("李小龍", "李小龍"),
+        ("  ", ""),
+        (",", ""),
+        ("ann@example.com", ""),
+        ("Ann <ann@example.com>", "Ann"),
+    ],
+)
+def test_first_names(name, first):
+    assert first_name(name) == first
+
+
+def test_and_list_reads_like_a_sentence():
+    assert and_list([]) == ""
+    assert and_list(["Climate"]) == "Climate"
+    assert and_list(["Climate", "Energy"]) == "Climate and Energy"
+    assert and_list(["A", "B", "C"]) == "A, B and C"
+
+
+def test_plural():
+    assert plural(1, "story", "stories") == "1 story"
+    assert plural(2, "story", "stories") == "2 stories"
+    assert plural(1200, "topic") == "1,200 topics"
+
+
+def test_lede_keeps_one_or_two_sentences():
+    text = "First one here. The U.S. said no. A third! And a fourth."
+    assert lede(text) == "First one here. The U.S. said no."
+    assert lede("No full stop at all") == "No full stop at all"
+    long = "word " * 200
+    assert lede(long).endswith("…") and len(lede(long)) <= 320
+
+
+@given(st.text(max_size=400), st.integers(10, 120))
+def test_shorten_fits_and_never_cuts_a_word_it_can_keep_whole(text, columns):
+    short = shorten(text, columns)
+    assert len(short) <= max(columns, 1) + 1
+    folded = " ".join(text.split())
+    if short != folded:
+        assert short.endswith("…")
+        kept = short[:-1].rstrip(" ,;:.-–—")
+        assert folded.startswith(kept)
+
+
+def test_local_time_is_in_the_editions_zone():
+    new_york = ZoneInfo("America/New_York")
+    day = date(2026, 11, 24)
+    assert local_time(datetime(2026, 11, 24, 12, 30, tzinfo=UTC), day, new_york) == "07:30"
+    assert local_time(datetime(2026, 11, 24, 2, 5, tzinfo=UTC), day, new_york) == "yesterday 21:05"
+    assert local_time(datetime(2026, 11, 20, 15, 0, tzinfo=UTC), day, new_york) == "20 Nov 10:00"
+    assert local_time(None, day, new_york) == ""
+    # Across a change of the clocks, the local hour (not UTC's offset of the day).
+    assert (
+        local_time(
+            datetime(2026, 3, 29, 9, 0, tzinfo=UTC), date(2026, 3, 29), ZoneInfo("Europe/London")
+        )
+        == "10:00"
+    )
+
+
+def test_anchors_are_readable_where_they_can_be():
+    assert anchor("climate") == "climate"
+    assert anchor("\x00more-news") == "more-news"
+    assert re.fullmatch(r"solar-energy-[0-9a-f]{6}", anchor("solar energy"))
+    assert re.fullmatch(r"topic-[0-9a-f]{6}", anchor("李小龍"))
+
+
+@given(st.lists(st.text(min_size=1, max_size=30), min_size=2, max_size=20, unique=True))
+def test_anchors_are_unique_and_safe_in_a_url(keys):
+    made = [anchor(k) for k in keys]
+    assert len(set(made)) == len(made)
+    assert all(re.fullmatch(r"[a-z0-9-]+", a) for a in made)
+
+
+def test_the_preheader_is_one_sentence_about_what_else_is_inside():
+    text = preheader(["Glaciers melt", "Rates held"], 16, ["Climate", "Economy", "Space", "Tech"])
+    assert text == "Also: Rates held, and 14 more stories on Climate, Economy, Space and more."
+    assert preheader(["Glaciers melt", "Rates held"], 2, ["Climate"]) == "Also: Rates held."
+    assert preheader(["Glaciers melt"], 1, ["Climate"]) == "Glaciers melt, on Climate."
+    assert preheader([], 0, []) == ""
+    long = preheader(["x " * 80, "word " * 60], 3, ["A"])
+    assert "…" in long and long.count(".") == 1 and len(long) < 160
