@@ -26,7 +26,6 @@ from zoneinfo import ZoneInfo
 
 from digest import validate
 from digest.config_sources import read_sources
-from digest.config_values import SECRET_VARIABLES as SECRET_VARIABLES
 from digest.config_values import (
     DEFAULT_GREETING,
     DEFAULT_SUBJECT,
@@ -39,6 +38,7 @@ from digest.config_values import (
     one_of,
     read,
 )
+from digest.config_values import SECRET_VARIABLES as SECRET_VARIABLES
 from digest.config_values import secret as secret
 from digest.errors import ConfigError
 from digest.models import Source
@@ -269,6 +269,8 @@ def _check_user_agent(value: str) -> None:
     # An HTTP header: ASCII, and within what a server's header limit takes.
     if not value.isascii() or len(value) > 300:
         raise ValueError("must be ASCII text of at most 300 characters")
+
+
 def check_postal_address(settings: Settings, provider: str) -> None:
     """Refuse to mail real people without ``postal_address`` (ConfigError: exit 2);
     for the outbox or a preview, only warn: nobody receives those."""
