@@ -219,8 +219,10 @@ def test_one_story_from_three_feeds_and_two_addresses_is_in_the_email_once(store
     body = text.get_body(("plain",)).get_content()
     assert body.count("thousands without power") + body.count("Thousands without power") == 1
     # Shown as the one stored first (the downloads end in any order), naming the others.
-    [line] = [line for line in body.splitlines() if "(also: " in line]
-    shown, _, also = line.strip().removesuffix(")").partition(" (also: ")
+    # The source line: "Wire · also: Paper, Radio · 11:00".
+    [line] = [line for line in body.splitlines() if " · also: " in line]
+    shown, _, rest = line.strip().partition(" · also: ")
+    also = rest.rsplit(" · ", 1)[0]
     assert sorted([shown, *also.split(", ")]) == ["Paper", "Radio", "Wire"]
     assert "1 story" in body
 

@@ -123,7 +123,7 @@ def render_day(renderer: Renderer, sections, name="Okafor, Chidi", public_url=No
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         segment = renderer.render_segment(EDITION, sections, [], view_url(public_url, EDITION, ""))
-    url = Links(public_url, b"k").unsubscribe("someone.with.a.long.address@example.com")
+    url = Links(public_url, b"k").unsubscribe(123456789, "someone.with.a.long.address@example.com")
     return renderer.personalise(segment, name, url), [str(w.message) for w in caught], url
 
 

@@ -99,7 +99,7 @@ def test_the_text_part_keeps_to_78_columns_except_lone_links(stories, name):
     segment = renderer.render_segment(
         EDITION, sections, ["Topic"], view_url("https://d.example", EDITION, "topic")
     )
-    url = Links("https://d.example", b"k").unsubscribe("someone@example.com")
+    url = Links("https://d.example", b"k").unsubscribe(1, "someone@example.com")
 
     text = renderer.personalise(segment, name, url).text
 

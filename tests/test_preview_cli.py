@@ -25,6 +25,9 @@ def site(tmp_path) -> tuple[Path, dict[str, str]]:
     return tmp_path, env
 
 
+PUBLIC_URL = 'public_url = "https://news.example.org"\n'
+
+
 def with_postal(folder: Path) -> None:
     (folder / "digest.toml").write_text(POSTAL, encoding="utf-8")
 
@@ -88,6 +91,7 @@ def test_a_day_with_nothing_to_show_says_so_and_writes_nothing(site):
 )
 def test_a_real_send_without_a_postal_address_does_not_start(site, provider, secret):
     folder, env = site
+    (folder / "digest.toml").write_text(PUBLIC_URL, encoding="utf-8")  # links that work
     done = run_digest("send", "--provider", provider, cwd=folder, env={**env, **secret})
     assert done.returncode == 2
     (line,) = done.stderr.strip().splitlines()
@@ -99,7 +103,7 @@ def test_a_real_send_without_a_postal_address_does_not_start(site, provider, sec
 
 def test_the_scheduler_does_not_start_without_one_either(site):
     folder, env = site
-    (folder / "digest.toml").write_text('provider = "smtp"\n', encoding="utf-8")
+    (folder / "digest.toml").write_text('provider = "smtp"\n' + PUBLIC_URL, encoding="utf-8")
     env = {**env, "DIGEST_SMTP_URL": "smtp://127.0.0.1:9"}
     done = run_digest("schedule", cwd=folder, env=env, timeout=60)
     assert done.returncode == 2

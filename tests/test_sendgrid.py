@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 
 import jsonschema
 import pytest
-from conftest import DATA, LIVE_LINKS, NOW, POSTAL, article, subscriber
+from conftest import DATA, LIVE_LINKS, NOW, article, subscriber
 from conftest import run_digest as digest
 from standins.sendgrid_server import SendGridStandIn
 
@@ -666,7 +666,7 @@ def cli_newsroom(tmp_path) -> tuple[str, list[str]]:
         addresses = segments_of(store, Settings(), 3, 4, when=datetime.now(UTC))
     finally:
         store.close()
-    (tmp_path / "digest.toml").write_text(POSTAL, encoding="utf-8")
+    (tmp_path / "digest.toml").write_text(LIVE_LINKS, encoding="utf-8")
     return url, addresses
 
 

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import LIVE_LINKS, NOW, POSTAL, article, subscriber
+from conftest import LIVE_LINKS, NOW, article, subscriber
 from conftest import run_digest as digest
 from standins.smtp_server import SMTPStandIn
 
@@ -427,7 +427,7 @@ def cli_db(tmp_path) -> tuple[str, dict[str, object]]:
         people = readers(store, 6, when=datetime.now(UTC))
     finally:
         store.close()
-    (tmp_path / "digest.toml").write_text(POSTAL, encoding="utf-8")
+    (tmp_path / "digest.toml").write_text(LIVE_LINKS, encoding="utf-8")
     return url, people
 
 

@@ -58,7 +58,7 @@ class Mail:
     @property
     def view_link(self) -> str:
         text = self.message.get_body(("plain",)).get_content()
-        return re.search(r"View in your browser: (\S+)", text).group(1)
+        return re.search(r"View in your browser:\s+(\S+)", text).group(1)
 
 
 def outbox_mails(folder: Path) -> dict[str, Mail]:
