@@ -24,7 +24,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 import uvicorn
-from conftest import article, run_digest, subscriber
+from conftest import POSTAL, article, run_digest, subscriber
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from standins.sendgrid_server import SendGridStandIn
@@ -391,7 +391,7 @@ def test_a_real_send_skips_the_suppressed_and_status_counts_what_sendgrid_report
         [article("News of the day", ["Climate"], published=now - timedelta(hours=1))]
     )
     store.save_subscribers([subscriber(f"reader{i}@example.com") for i in range(6)])
-    (tmp_path / "digest.toml").write_text('public_url = "https://digest.example.com"\n')
+    (tmp_path / "digest.toml").write_text('public_url = "https://digest.example.com"\n' + POSTAL)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DIGEST_", "SENDGRID_"))}
     env |= {
         "DIGEST_DATABASE_URL": database,
