@@ -93,7 +93,7 @@ class WebCopies:
                 return found[1]
         content = EditionContent(self.store, self.settings, edition, self.renderer)
         html = self.renderer.render_web(
-            edition, content.sections(segment), content.topic_names(segment)
+            edition, content.sections(segment, everything=True), content.topic_names(segment)
         ).html
         with self._lock:
             if len(self._kept) >= self.size:

@@ -14,6 +14,7 @@ articles.
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -93,7 +94,7 @@ class EditionContent:
         oldest = edition.cutoff - timedelta(hours=settings.window_hours)
         articles = distinct(store.window_articles(edition.window_start, edition.cutoff, oldest))
         self.tagged: list[Tagged] = tag_articles(articles, self.vocab)
-        self._sections: dict[str, list[Section]] = {}
+        self._sections: dict[tuple[str, bool], list[Section]] = {}
         self._rendered: dict[str, Rendered] = {}
         self._topic_names: dict[str, list[str]] = {}
 
@@ -104,13 +105,15 @@ class EditionContent:
         self._topic_names.setdefault(key, topics)
         return key, not self.sections(key)
 
-    def sections(self, segment: str) -> list[Section]:
-        if segment not in self._sections:
+    def sections(self, segment: str, everything: bool = False) -> list[Section]:
+        """The segment's sections, each cut at ``max_per_section``; ``everything``:
+        uncut, for the archive's web copy, where an email's "N more" links lead."""
+        key = (segment, everything)
+        if key not in self._sections:
             topics = frozenset(k for k in segment.split(";") if k)
-            self._sections[segment] = build_sections(
-                self.tagged, topics, self.vocab, self.settings.max_per_section
-            )
-        return self._sections[segment]
+            cap = sys.maxsize if everything else self.settings.max_per_section
+            self._sections[key] = build_sections(self.tagged, topics, self.vocab, cap)
+        return self._sections[key]
 
     def topic_names(self, segment: str) -> list[str]:
         """How the segment's topics are shown in its footer."""

@@ -138,3 +138,25 @@ def test_what_was_never_sent_is_not_found(newsroom, path):
 
     assert page.status_code == 404
     assert "There is no edition at this address" in page.text
+
+
+def test_the_web_copy_shows_every_story_the_emails_n_more_line_counts(newsroom):
+    store, settings = newsroom
+    settings.max_per_section = 1
+    store.save_articles(
+        [
+            article(f"Climate story {n}", ["Climate"], published=NOW - timedelta(hours=4 + n))
+            for n in range(3)
+        ]
+    )
+    send(store, settings)
+    ann = outbox_mails(settings.outbox_dir)["ann@example.com"]
+    text = ann.message.get_body(("plain",)).get_content()
+    assert "3 more on Climate" in text  # four Climate stories, one shown
+    with running(store, settings, SECRET.encode()) as base:
+        page = httpx.get(on_server(ann.view_link, base))
+
+    assert page.status_code == 200
+    for title in ["Glacier melt sets record", *(f"Climate story {n}" for n in range(3))]:
+        assert title in page.text
+    assert "more on Climate" not in page.text
