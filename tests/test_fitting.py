@@ -124,7 +124,10 @@ def render_day(renderer: Renderer, sections, name="Okafor, Chidi", public_url=No
         warnings.simplefilter("always")
         segment = renderer.render_segment(EDITION, sections, [], view_url(public_url, EDITION, ""))
     url = Links(public_url, b"k").unsubscribe(123456789, "someone.with.a.long.address@example.com")
-    return renderer.personalise(segment, name, url), [str(w.message) for w in caught], url
+    # Only the size guard's own lines: a library's warning on first use in this
+    # process (tests run in any order) is not what these tests are about.
+    said = [str(w.message) for w in caught if "Gmail" in str(w.message)]
+    return renderer.personalise(segment, name, url), said, url
 
 
 def test_a_500_article_day_with_long_summaries_stays_under_100_kb(renderer):
