@@ -37,7 +37,9 @@ from sites import (
 
 @pytest.fixture
 def sendgrid(tmp_path) -> Iterator[Server]:
-    with sendgrid_process(tmp_path, "--delay-ms", "150") as server:
+    # Each request held 300 ms before it is accepted: the quiet moments the kills
+    # wait for are long enough to be caught on a busy machine (tests run in parallel).
+    with sendgrid_process(tmp_path, "--delay-ms", "300") as server:
         yield server
 
 
