@@ -33,6 +33,14 @@ def _versions(url: str) -> list[int]:
         engine.dispose()
 
 
+def _ledger_options(store: Store) -> list[str] | None:
+    """The ledger table's storage parameters on PostgreSQL (its fillfactor)."""
+    with store.engine.connect() as conn:
+        return conn.exec_driver_sql(
+            "SELECT reloptions FROM pg_class WHERE oid = 'ledger'::regclass"
+        ).scalar()
+
+
 def _titles(found) -> list[str]:
     return [a.title for a in found]
 
@@ -319,10 +327,6 @@ def test_an_older_ledger_is_upgraded_to_cheap_outcome_updates(db_url):
 def test_a_new_postgres_ledger_leaves_room_in_its_pages(pg_schema_url):
     store = Store(pg_schema_url())
     try:
-        with store.engine.connect() as conn:
-            options = conn.exec_driver_sql(
-                "SELECT reloptions FROM pg_class WHERE oid = 'ledger'::regclass"
-            ).scalar()
-        assert options == ["fillfactor=40"]
+        assert _ledger_options(store) == ["fillfactor=40"]
     finally:
         store.close()
