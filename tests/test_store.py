@@ -314,11 +314,7 @@ def test_an_older_ledger_is_upgraded_to_cheap_outcome_updates(db_url):
         (index,) = sa.inspect(again.engine).get_indexes("ledger")
         assert (index["name"], index["column_names"]) == ("ix_ledger_batch", ["batch_id"])
         if again.engine.dialect.name == "postgresql":
-            with again.engine.connect() as conn:
-                options = conn.exec_driver_sql(
-                    "SELECT reloptions FROM pg_class WHERE oid = 'ledger'::regclass"
-                ).scalar()
-            assert options == ["fillfactor=40"]
+            assert _ledger_options(again) == ["fillfactor=40"]
     finally:
         again.close()
     assert _versions(db_url) == [SCHEMA_VERSION]
