@@ -40,9 +40,52 @@ def pytest_addoption(parser):
     )
 
 
+class PgSchemas:
+    """Throwaway schemas on the local PostgreSQL, each dropped in a transaction of its own.
+
+    One ``DROP SCHEMA … CASCADE`` locks every table, index, sequence and TOAST
+    relation in the schema until it commits, and the server's lock table is
+    shared and small (``max_locks_per_transaction`` × connections, 6,400 by
+    default): dropping a whole run's schemas in one transaction ran out of it
+    ("out of shared memory") once the suite passed a few hundred PostgreSQL
+    tests. So a test's schema goes when the test ends, one at a time.
+    """
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self.names: dict[str, str] = {}  # url -> schema
+
+    def __call__(self) -> str:
+        name = f"digest_test_{uuid.uuid4().hex[:12]}"
+        with self.engine.begin() as conn:
+            conn.exec_driver_sql(f'CREATE SCHEMA "{name}"')
+        url = f"{PG_SERVER}?options=-csearch_path%3D{name}"
+        self.names[url] = name
+        return url
+
+    def drop(self, url: str) -> None:
+        """Drop one schema now; one a lingering connection still holds waits for the end."""
+        name = self.names.get(url)
+        if name is None:
+            return
+        try:
+            with self.engine.begin() as conn:
+                conn.exec_driver_sql("SET LOCAL lock_timeout = '5s'")
+                conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+        except sa.exc.OperationalError:
+            return
+        del self.names[url]
+
+    def drop_all(self) -> None:
+        for name in list(self.names.values()):
+            with self.engine.begin() as conn:
+                conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+        self.names.clear()
+
+
 @pytest.fixture(scope="session")
 def pg_schema_url():
-    """A throwaway schema on the local PostgreSQL; dropped at the end of the run.
+    """A factory of throwaway schemas on the local PostgreSQL (see ``PgSchemas``).
 
     Skips where no server runs (a user's laptop), but fails in CI, where the
     server is part of the machine and a skip would hide a broken store.
@@ -53,28 +96,22 @@ def pg_schema_url():
             pytest.fail(problem)
         pytest.skip(problem)
     engine = sa.create_engine(PG_SERVER)
-    schemas: list[str] = []
-
-    def make() -> str:
-        name = f"digest_test_{uuid.uuid4().hex[:12]}"
-        with engine.begin() as conn:
-            conn.exec_driver_sql(f'CREATE SCHEMA "{name}"')
-        schemas.append(name)
-        return f"{PG_SERVER}?options=-csearch_path%3D{name}"
-
-    yield make
-    with engine.begin() as conn:
-        for name in schemas:
-            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+    schemas = PgSchemas(engine)
+    yield schemas
+    schemas.drop_all()
     engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request, tmp_path) -> str:
+def db_url(request, tmp_path):
     """A fresh, empty database URL: SQLite file, or a new PostgreSQL schema."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'digest.db'}"
-    return request.getfixturevalue("pg_schema_url")()
+        yield f"sqlite:///{tmp_path / 'digest.db'}"
+        return
+    schemas = request.getfixturevalue("pg_schema_url")
+    url = schemas()
+    yield url
+    schemas.drop(url)
 
 
 @pytest.fixture
