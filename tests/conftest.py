@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 import uuid
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -187,6 +189,17 @@ def sqlite_template(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("template")
     make_site(folder, f"sqlite:///{folder / 'digest.db'}")
     return folder / "digest.db"
+
+
+def copy_database(template: Path, target: Path) -> str:
+    """A copy of a SQLite database built once (through the CLI) for a module's tests.
+
+    Building a site costs two ``digest`` processes (about a second); a test that
+    only needs the state they leave behind gets its own copy of it instead.
+    """
+    with closing(sqlite3.connect(template)) as source, closing(sqlite3.connect(target)) as copy:
+        source.backup(copy)
+    return f"sqlite:///{target}"
 
 
 def run_digest(

@@ -13,22 +13,21 @@ import itertools
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
-from conftest import LIVE_LINKS, POSTAL
+from conftest import LIVE_LINKS, POSTAL, copy_database
 
 from digest.ledger import Ledger
-from digest.schema import ledger
+from digest.schema import ledger, subscribers
 from digest.store import Store, normalise_url
 
 KEY = "SG.crash-test-key.V8n2pQ"
@@ -165,10 +164,7 @@ def make_site(folder: Path, database_url: str, api_url: str = "http://127.0.0.1:
 
 
 def sqlite_site(folder: Path, template: Path, api_url: str = "http://127.0.0.1:9") -> Site:
-    target = folder / "digest.db"
-    with closing(sqlite3.connect(template)) as source, closing(sqlite3.connect(target)) as copy:
-        source.backup(copy)
-    url = f"sqlite:///{target}"
+    url = copy_database(template, folder / "digest.db")
     (folder / "digest.toml").write_text(LIVE_LINKS, encoding="utf-8")
     return Site(folder, url, cli_env(url, api_url))
 
@@ -248,18 +244,21 @@ def mailed_again(before: list[tuple[str, str]], after: list[tuple[str, str]]) ->
     return {address for _, address in after[len(before) :] if address in earlier}
 
 
-class SentCount:
-    """How many ledger rows say sent or in doubt (an outcome is recorded), read without
+class Recorded:
+    """The addresses whose outcome the ledger records (sent or in doubt), read without
     taking any lock (watching a live send)."""
 
     def __init__(self, database_url: str) -> None:
         self.engine = sa.create_engine(normalise_url(database_url))
 
-    def __call__(self) -> int:
-        recorded = ledger.c.status.in_(("sent", "in_doubt"))
-        query = sa.select(sa.func.count()).select_from(ledger).where(recorded)
+    def __call__(self) -> set[str]:
+        query = (
+            sa.select(subscribers.c.email)
+            .select_from(ledger.join(subscribers, ledger.c.subscriber_id == subscribers.c.id))
+            .where(ledger.c.status.in_(("sent", "in_doubt")))
+        )
         with self.engine.connect() as conn:
-            return conn.execute(query).scalar_one()
+            return set(conn.execute(query).scalars())
 
     def close(self) -> None:
         self.engine.dispose()

@@ -7,22 +7,34 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import POSTAL, ROOT, run_digest
+from conftest import POSTAL, ROOT, copy_database, run_digest
 
 EXAMPLES = ROOT / "examples" / "articles"
 
 
-@pytest.fixture
-def site(tmp_path) -> tuple[Path, dict[str, str]]:
+def site_env(folder: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DIGEST_", "SENDGRID_"))}
-    env.update(DIGEST_DATABASE_URL=f"sqlite:///{tmp_path / 'digest.db'}", DIGEST_SECRET="s")
+    env.update(DIGEST_DATABASE_URL=f"sqlite:///{folder / 'digest.db'}", DIGEST_SECRET="s")
+    return env
+
+
+@pytest.fixture(scope="module")
+def site_template(tmp_path_factory) -> Path:
+    """The demo's articles and subscribers, put in through the CLI once for the module."""
+    folder = tmp_path_factory.mktemp("preview-site")
     for args in (
         ("ingest", str(EXAMPLES)),
         ("subscribers", "import", str(ROOT / "subscribers.example.csv")),
     ):
-        done = run_digest(*args, cwd=tmp_path, env=env)
+        done = run_digest(*args, cwd=folder, env=site_env(folder))
         assert done.returncode == 0, done.stderr
-    return tmp_path, env
+    return folder / "digest.db"
+
+
+@pytest.fixture
+def site(tmp_path, site_template) -> tuple[Path, dict[str, str]]:
+    copy_database(site_template, tmp_path / "digest.db")
+    return tmp_path, site_env(tmp_path)
 
 
 PUBLIC_URL = 'public_url = "https://news.example.org"\n'

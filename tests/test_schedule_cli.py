@@ -19,7 +19,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import POSTAL
+from conftest import POSTAL, copy_database
 from sites import (
     SUBSCRIBERS,
     Server,
@@ -72,24 +72,32 @@ def err_of(site: Site, log: str) -> str:
     return site.output(log)[1]
 
 
-@pytest.fixture
-def small(tmp_path) -> Site:
-    """Five subscribers in the default zone, today's news; the outbox provider."""
-    env = cli_env(f"sqlite:///{tmp_path / 'digest.db'}", "http://127.0.0.1:9")
-    site = Site(tmp_path, env["DIGEST_DATABASE_URL"], env)
-    news = tmp_path / "news.jsonl"
+@pytest.fixture(scope="module")
+def small_template(tmp_path_factory) -> Path:
+    """Five subscribers in the default zone, today's news: put in through the CLI once."""
+    folder = tmp_path_factory.mktemp("small")
+    env = cli_env(f"sqlite:///{folder / 'digest.db'}", "http://127.0.0.1:9")
+    site = Site(folder, env["DIGEST_DATABASE_URL"], env)
+    news = folder / "news.jsonl"
     news.write_text(
         '{"title": "Wind farm opens", "url": "https://news.example.org/wind", '
         '"keywords": ["Energy"]}\n'
     )
-    people = tmp_path / "people.csv"
+    people = folder / "people.csv"
     people.write_text(
         "email,name,topics,timezone\n" + "".join(f"p{i}@example.com,P {i},,\n" for i in range(5)),
         encoding="utf-8",
     )
     for args in (("ingest", str(news)), ("subscribers", "import", str(people))):
         assert site.run(*args).returncode == 0
-    return site
+    return folder / "digest.db"
+
+
+@pytest.fixture
+def small(tmp_path, small_template) -> Site:
+    """A copy of the small site; the outbox provider."""
+    url = copy_database(small_template, tmp_path / "digest.db")
+    return Site(tmp_path, url, cli_env(url, "http://127.0.0.1:9"))
 
 
 def sent_so_far(site: Site) -> int:
