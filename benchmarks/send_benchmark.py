@@ -49,6 +49,7 @@ from digest.config import Settings  # noqa: E402
 from digest.models import Article  # noqa: E402
 from digest.schema import subscribers, to_db  # noqa: E402
 from digest.store import Store  # noqa: E402
+from digest.subscriber_store import refresh_statistics  # noqa: E402
 
 KEYWORDS = [
     "Climate",
@@ -125,6 +126,7 @@ def populate(db_url: str, n: int, segments: int) -> None:
                     for i in range(start, min(n, start + 50_000))
                 ],
             )
+    refresh_statistics(store.engine)  # as `digest subscribers import` leaves the table
     store.close()
 
 

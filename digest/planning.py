@@ -209,4 +209,6 @@ def _write_ledger(conn: sa.Connection, edition: Edition) -> int:
         .order_by(batch_map.c.batch_id, planned.c.subscriber_id)
     )
     columns = ["edition_id", "subscriber_id", "batch_id", "status", "error", "retry", "updated_at"]
-    return conn.execute(ledger.insert().from_select(columns, rows)).rowcount
+    # SQLAlchemy keeps an INSERT's row count only when asked (else -1 on PostgreSQL).
+    written = ledger.insert().from_select(columns, rows).execution_options(preserve_rowcount=True)
+    return conn.execute(written).rowcount

@@ -16,7 +16,8 @@ import sqlalchemy as sa
 
 from digest.config import Settings
 from digest.models import Article, Subscriber
-from digest.store import Store
+from digest.schema import schema_version
+from digest.store import Store, normalise_url
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
@@ -189,6 +190,21 @@ def sqlite_template(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("template")
     make_site(folder, f"sqlite:///{folder / 'digest.db'}")
     return folder / "digest.db"
+
+
+def as_release(db_url: str, version: int, *statements: str, postgresql: tuple = ()) -> None:
+    """Make the database at ``db_url`` what the release of schema ``version`` left:
+    ``statements`` (and on PostgreSQL ``postgresql`` too) undo what came since, and
+    the recorded version goes back, so that the next ``Store`` upgrades it."""
+    engine = sa.create_engine(normalise_url(db_url))
+    try:
+        with engine.begin() as conn:
+            extra = postgresql if engine.dialect.name == "postgresql" else ()
+            for statement in (*statements, *extra):
+                conn.exec_driver_sql(statement)
+            conn.execute(schema_version.update().values(version=version))
+    finally:
+        engine.dispose()
 
 
 def copy_database(template: Path, target: Path) -> str:

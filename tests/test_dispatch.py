@@ -423,6 +423,22 @@ def five_readers(store):
     return store
 
 
+def test_planning_says_whom_it_took_in_and_again_only_newcomers(five_readers, settings):
+    dispatcher = make_dispatcher(five_readers, settings)
+    (proposed,) = dispatcher.editions_for(None)
+    edition = dispatcher.ledger.start_edition(proposed)
+    content = EditionContent(five_readers, settings, edition, dispatcher.renderer)
+
+    def again() -> int:
+        return plan(dispatcher.ledger, edition, content.segment_of, 2)
+
+    assert again() == 5
+    assert again() == 0
+    five_readers.save_subscribers([subscriber("late@example.com")])
+    assert again() == 1
+    assert dispatcher.ledger.counts(edition)["pending"] == 6
+
+
 def test_a_batch_claimed_by_a_process_that_died_is_sent_exactly_once(five_readers, settings):
     provider = OutboxProvider(settings.outbox_dir)
     provider.max_batch = 2

@@ -14,13 +14,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
-from conftest import article, every_article, run_digest
+from conftest import article, as_release, every_article, run_digest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from digest.schema import SCHEMA_VERSION, articles, schema_version
 from digest.sources import ingest
-from digest.store import Store, normalise_url
+from digest.store import Store
 from digest.validate import canonical_url, safe_link, url_key
 
 LONDON = ZoneInfo("Europe/London")
@@ -188,15 +188,15 @@ def test_a_version_1_database_is_migrated_and_keeps_its_articles(db_url):
         [article("Old story", guid="urn:old:1", url="https://news.example.org/old?id=1")], now=T0
     )
     first.close()
-    # Make it a version-1 database: no url_key column, no index, version 1.
-    engine = sa.create_engine(normalise_url(db_url))
-    with engine.begin() as conn:
-        conn.exec_driver_sql("DROP INDEX ix_articles_url_key")
-        conn.exec_driver_sql("ALTER TABLE articles DROP COLUMN url_key")
-        conn.exec_driver_sql("DROP INDEX ix_articles_first_seen")  # version 3's
-        conn.exec_driver_sql("ALTER TABLE subscribers DROP COLUMN unsubscribed_at")  # version 5's
-        conn.execute(schema_version.update().values(version=1))
-    engine.dispose()
+    # Make it a version-1 database: no url_key column, no index.
+    as_release(
+        db_url,
+        1,
+        "DROP INDEX ix_articles_url_key",
+        "ALTER TABLE articles DROP COLUMN url_key",
+        "DROP INDEX ix_articles_first_seen",  # version 3's
+        "ALTER TABLE subscribers DROP COLUMN unsubscribed_at",  # version 5's
+    )
 
     store = Store(db_url)
     try:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
-from conftest import EVER, article, every_article, subscriber
+from conftest import EVER, article, as_release, every_article, subscriber
 
 from digest.article_store import SaveResult
 from digest.errors import ConfigError
@@ -75,10 +75,7 @@ def test_opening_the_same_database_again_keeps_its_data(db_url):
 
 def test_a_database_from_a_newer_release_is_refused(db_url):
     Store(db_url).close()
-    engine = sa.create_engine(normalise_url(db_url))
-    with engine.begin() as conn:
-        conn.execute(schema_version.update().values(version=SCHEMA_VERSION + 1))
-    engine.dispose()
+    as_release(db_url, SCHEMA_VERSION + 1)
     with pytest.raises(ConfigError, match=r"schema version .*newer"):
         Store(db_url)
 
@@ -273,17 +270,13 @@ def test_text_stored_before_the_edge_rules_is_cleaned_on_upgrade(db_url):
     first.save_articles([article("Clean title", ["Climate"], published=T0)], now=T0)
     first.close()
     # What an older release could have stored, straight into the tables.
-    engine = sa.create_engine(normalise_url(db_url))
-    with engine.begin() as conn:
-        conn.exec_driver_sql(
-            "UPDATE subscribers SET name = 'Ana \x1b[31mRed\x1b[0m', topics = 'Clim\x1bate;\u202eX'"
-        )
-        conn.exec_driver_sql(
-            "UPDATE articles SET title = 'Bad\x07 title', keywords = '[\"Cli\\u001bmate\"]'"
-        )
-        conn.exec_driver_sql("ALTER TABLE subscribers DROP COLUMN unsubscribed_at")  # version 5's
-        conn.execute(schema_version.update().values(version=3))
-    engine.dispose()
+    as_release(
+        db_url,
+        3,
+        "UPDATE subscribers SET name = 'Ana \x1b[31mRed\x1b[0m', topics = 'Clim\x1bate;\u202eX'",
+        "UPDATE articles SET title = 'Bad\x07 title', keywords = '[\"Cli\\u001bmate\"]'",
+        "ALTER TABLE subscribers DROP COLUMN unsubscribed_at",  # version 5's
+    )
 
     again = Store(db_url)
     try:
@@ -300,14 +293,13 @@ def test_an_older_ledger_is_upgraded_to_cheap_outcome_updates(db_url):
     """Version 6: recording a batch's outcome touches no index (PostgreSQL: HOT updates)."""
     first = Store(db_url)
     first.close()
-    engine = sa.create_engine(normalise_url(db_url))
-    with engine.begin() as conn:  # the ledger as releases before version 6 made it
-        conn.exec_driver_sql("DROP INDEX ix_ledger_batch")
-        conn.exec_driver_sql("CREATE INDEX ix_ledger_batch ON ledger (batch_id, status)")
-        if engine.dialect.name == "postgresql":
-            conn.exec_driver_sql("ALTER TABLE ledger RESET (fillfactor)")
-        conn.execute(schema_version.update().values(version=5))
-    engine.dispose()
+    as_release(  # the ledger as releases before version 6 made it
+        db_url,
+        5,
+        "DROP INDEX ix_ledger_batch",
+        "CREATE INDEX ix_ledger_batch ON ledger (batch_id, status)",
+        postgresql=("ALTER TABLE ledger RESET (fillfactor)",),
+    )
 
     again = Store(db_url)
     try:
@@ -315,6 +307,36 @@ def test_an_older_ledger_is_upgraded_to_cheap_outcome_updates(db_url):
         assert (index["name"], index["column_names"]) == ("ix_ledger_batch", ["batch_id"])
         if again.engine.dialect.name == "postgresql":
             assert _ledger_options(again) == ["fillfactor=40"]
+    finally:
+        again.close()
+    assert _versions(db_url) == [SCHEMA_VERSION]
+
+
+def _edition_checks(store: Store) -> list[dict]:
+    return [
+        key
+        for key in sa.inspect(store.engine).get_foreign_keys("ledger")
+        if key["referred_table"] == "editions"
+    ]
+
+
+def test_an_older_ledger_loses_its_per_row_check_of_the_edition(db_url):
+    """Version 8: planning's one INSERT of every ledger row fires no trigger per row."""
+    first = Store(db_url)
+    assert _edition_checks(first) == []  # a new ledger has none
+    first.close()
+    as_release(  # the ledger as releases before version 8 made it
+        db_url,
+        7,
+        postgresql=(
+            "ALTER TABLE ledger ADD CONSTRAINT ledger_edition_id_fkey "
+            "FOREIGN KEY (edition_id) REFERENCES editions (id)",
+        ),
+    )
+
+    again = Store(db_url)
+    try:
+        assert _edition_checks(again) == []
     finally:
         again.close()
     assert _versions(db_url) == [SCHEMA_VERSION]

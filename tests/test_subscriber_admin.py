@@ -12,14 +12,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from conftest import subscriber
+from conftest import as_release, subscriber
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from digest import validate
 from digest.errors import InputError, StillUnsubscribed
 from digest.schema import SCHEMA_VERSION, schema_version, subscribers
-from digest.store import Store, normalise_url
+from digest.store import Store
 from digest.subscriber_admin import add, export
 from digest.subscribers import import_csv, parse_subscriber
 
@@ -233,15 +233,13 @@ def test_a_version_4_database_gains_unsubscribed_at_and_keeps_who_left(db_url):
     first.save_subscribers([subscriber("ana@example.com"), subscriber("bo@example.org")])
     first.close()
     # What version 4 had: no unsubscribed_at; who left is active = false.
-    engine = sa.create_engine(normalise_url(db_url))
-    with engine.begin() as conn:
-        conn.exec_driver_sql("ALTER TABLE subscribers DROP COLUMN unsubscribed_at")
-        conn.exec_driver_sql(
-            "UPDATE subscribers SET active = false, updated_at = '2026-10-01 09:00:00' "
-            "WHERE email_key = 'bo@example.org'"
-        )
-        conn.execute(schema_version.update().values(version=4))
-    engine.dispose()
+    as_release(
+        db_url,
+        4,
+        "ALTER TABLE subscribers DROP COLUMN unsubscribed_at",
+        "UPDATE subscribers SET active = false, updated_at = '2026-10-01 09:00:00' "
+        "WHERE email_key = 'bo@example.org'",
+    )
 
     store = Store(db_url)
     try:

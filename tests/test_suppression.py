@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from conftest import NOW, article, subscriber
+from conftest import NOW, article, as_release, subscriber
 
 from digest.delivery.outbox import OutboxProvider
 from digest.dispatch import Dispatcher
@@ -22,7 +22,7 @@ from digest.errors import StillSuppressed, StillUnsubscribed
 from digest.ledger import Ledger
 from digest.models import EditionEvents, ProviderEvent, Subscriber
 from digest.schema import SCHEMA_VERSION, provider_events, schema_version
-from digest.store import Store, normalise_url
+from digest.store import Store
 
 LATER = NOW + timedelta(hours=2)  # when the events arrive
 TODAY_SLUG = "2026-11-24_UTC"
@@ -339,13 +339,15 @@ def test_a_version_6_database_gains_the_suppression_columns(db_url):
     first = Store(db_url)
     first.save_subscribers([subscriber("ana@example.com")])
     first.close()
-    engine = sa.create_engine(normalise_url(db_url))
-    with engine.begin() as conn:
-        for column in ("suppressed_at", "suppressed_reason", "suppressed_detail"):
-            conn.exec_driver_sql(f"ALTER TABLE subscribers DROP COLUMN {column}")
-        conn.exec_driver_sql("DROP TABLE provider_events")
-        conn.execute(schema_version.update().values(version=6))
-    engine.dispose()
+    as_release(
+        db_url,
+        6,
+        *(
+            f"ALTER TABLE subscribers DROP COLUMN {column}"
+            for column in ("suppressed_at", "suppressed_reason", "suppressed_detail")
+        ),
+        "DROP TABLE provider_events",
+    )
 
     store = Store(db_url)
     try:
