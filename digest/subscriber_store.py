@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
@@ -30,7 +31,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from digest.clock import utcnow
-from digest.database import record_error
+from digest.database import first_line, record_error
 from digest.models import Subscriber
 from digest.schema import subscribers, to_db
 
@@ -112,10 +113,24 @@ def save(
 
 def refresh_statistics(engine: sa.Engine) -> None:
     """PostgreSQL's planner figures for the subscribers table, taken now (a sample:
-    about 0.2 s for a million rows). SQLite plans without them."""
-    if engine.dialect.name == "postgresql":
+    about 0.2 s for a million rows). SQLite plans without them.
+
+    Only a speed-up, taken after the rows are committed: if the server will not
+    (a lock held past the operator's ``lock_timeout``, say), the write stands
+    and a warning says so.
+    """
+    if engine.dialect.name != "postgresql":
+        return
+    try:
         with engine.begin() as conn:
             conn.exec_driver_sql("ANALYZE subscribers")
+    except sa.exc.DBAPIError as err:
+        warnings.warn(
+            "subscribers are saved, but PostgreSQL's statistics of them were not "
+            f"refreshed ({first_line(err, engine.url)}): autovacuum will, and a send before "
+            "then plans more slowly",
+            stacklevel=2,
+        )
 
 
 class SubscriberWriter:

@@ -261,3 +261,24 @@ def test_a_bulk_write_leaves_postgresql_planning_with_fresh_figures(
         store.close()
     # A small write leaves the figures to autovacuum (-1: never counted).
     assert estimate == (count if count >= 20 else -1)
+
+
+def test_statistics_the_server_will_not_take_now_leave_the_write_standing(
+    pg_schema_url, monkeypatch
+):
+    """The refresh comes after the commit: a lock held past the operator's
+    lock_timeout costs a warning, not the import."""
+    monkeypatch.setattr(writer_module, "ANALYZE_ROWS", 20)
+    url = pg_schema_url()
+    store = Store(url + "%20-clock_timeout%3D200")
+    holder = sa.create_engine(url)
+    try:
+        with holder.begin() as conn:  # what a VACUUM or ALTER elsewhere would hold
+            conn.exec_driver_sql("LOCK TABLE subscribers IN SHARE UPDATE EXCLUSIVE MODE")
+            with pytest.warns(UserWarning, match=r"saved, but .*statistics.*lock timeout"):
+                counts = store.save_subscribers(people(30))
+        assert counts == {"added": 30, "updated": 0}
+        assert len(stored(store)) == 30
+    finally:
+        store.close()
+        holder.dispose()
