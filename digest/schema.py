@@ -151,9 +151,10 @@ ledger = sa.Table(
     "ledger",
     metadata,
     # No foreign key to editions (schema version 8), as none to subscribers: PostgreSQL
-    # checks one a row, by a trigger per row, and planning writes a million rows in
-    # one statement (3.5 of its 7.5 s, docs/performance.md). Only planning writes
-    # rows, under a lock on the edition's row, and editions are never deleted.
+    # checks a key with a trigger fired once per row, and planning writes a million
+    # rows in one statement (the key cost 3.5 of its 8 s, docs/performance.md). Only
+    # planning writes ledger rows, under a lock on the edition's row, and editions
+    # are never deleted.
     sa.Column("edition_id", sa.Integer, primary_key=True),
     sa.Column("subscriber_id", sa.Integer, primary_key=True),
     sa.Column("batch_id", sa.Integer),
