@@ -203,13 +203,12 @@ def floor_seconds(url: str, n: int, segments: int, db_url: str) -> float:
     from urllib.parse import urlsplit
 
     from digest.edition import EditionContent, propose_edition
-    from digest.ledger import Ledger
     from digest.render import Renderer
 
     settings = Settings(templates_dir=ROOT / "templates")
     store = Store(db_url)
     now = datetime.now(UTC)
-    edition = propose_edition(Ledger(store, "UTC"), settings, now.date(), "UTC", now)
+    edition = propose_edition(store, settings, now.date(), "UTC", now)
     content = EditionContent(store, settings, edition, Renderer(settings))
     segment, _ = content.segment_of("")
     rendered = content.rendered(segment)
@@ -256,13 +255,12 @@ def floor_seconds(url: str, n: int, segments: int, db_url: str) -> float:
 def naive_rate(db_url: str, sample: int) -> float:
     """Recipients/s when every copy is rendered and inlined on its own."""
     from digest.edition import EditionContent, propose_edition
-    from digest.ledger import Ledger
     from digest.render import Renderer, greeting_for
 
     settings = Settings(templates_dir=ROOT / "templates")
     store = Store(db_url)
     now = datetime.now(UTC)
-    edition = propose_edition(Ledger(store, "UTC"), settings, now.date(), "UTC", now)
+    edition = propose_edition(store, settings, now.date(), "UTC", now)
     renderer = Renderer(settings)
     content = EditionContent(store, settings, edition, renderer)
     sets = topic_sets(200)

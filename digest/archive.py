@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from digest.config import Settings
 from digest.edition import EditionContent
-from digest.ledger import Ledger
+from digest.edition_records import find_edition
 from digest.models import Edition
 from digest.render import Renderer
 from digest.schema import batches, editions, ledger
@@ -48,7 +48,7 @@ def sent_editions(store: Store, limit: int = MAX_LISTED) -> list[ArchivedEdition
 
 def find_sent(store: Store, settings: Settings, day: date, timezone: str) -> Edition | None:
     """The recorded edition of ``day`` in ``timezone`` if anyone was sent it, else None."""
-    edition = Ledger(store, settings.timezone).find_edition(day, timezone)
+    edition = find_edition(store.engine, day, timezone)
     if edition is None:
         return None
     query = sa.select(ledger.c.status).where(

@@ -17,20 +17,16 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from digest import validate
-from digest.database import record_error
+from digest.database import record_error, redact
 from digest.errors import DigestError, InputError
 from digest.models import Article
 from digest.schema import articles, from_db, keyword_sources, keywords, to_db
 from digest.vocabulary import keyword_key
-
-if TYPE_CHECKING:
-    from digest.store import Store
 
 CHUNK = 500  # articles per SELECT and bulk write
 # What the database says about one record (a constraint, a value it cannot hold),
@@ -143,7 +139,7 @@ def _db_reason(err: sa.exc.DBAPIError) -> str:
     return "the database refused it (" + validate.shorten(validate.clean_line(reason), 200) + ")"
 
 
-def save_articles(store: Store, items: Iterable[Article], now: datetime) -> SaveResult:
+def save_articles(engine: sa.Engine, items: Iterable[Article], now: datetime) -> SaveResult:
     """``Store.save_articles``: checked, then written in chunks (see the module doc)."""
     result = SaveResult()
     good = []
@@ -156,31 +152,30 @@ def save_articles(store: Store, items: Iterable[Article], now: datetime) -> Save
     if not good:
         return result
     try:
-        with store.engine.begin() as conn:
+        with engine.begin() as conn:
             for start in range(0, len(good), CHUNK):
                 chunk = good[start : start + CHUNK]
                 try:
                     with conn.begin_nested():
-                        result.add(_save_chunk(store, conn, chunk, now))
+                        result.add(_save_chunk(conn, chunk, now))
                 except sa.exc.DBAPIError as err:
                     if not record_error(err):
                         raise
                     for key, item in chunk:
                         try:
                             with conn.begin_nested():
-                                result.add(_save_chunk(store, conn, [(key, item)], now))
+                                result.add(_save_chunk(conn, [(key, item)], now))
                         except sa.exc.DBAPIError as err:
                             if not record_error(err):
                                 raise
                             result.failed.append(_refused(item, _db_reason(err)))
     except sa.exc.DBAPIError as err:  # the database as a whole: gone, full, locked
-        raise DigestError(f"cannot store articles in {store.url}: {_db_reason(err)}") from None
+        where = redact(engine.url)
+        raise DigestError(f"cannot store articles in {where}: {_db_reason(err)}") from None
     return result
 
 
-def _save_chunk(
-    store: Store, conn: sa.Connection, chunk: list[tuple[str, Article]], now: datetime
-) -> Counts:
+def _save_chunk(conn: sa.Connection, chunk: list[tuple[str, Article]], now: datetime) -> Counts:
     """Save ``chunk`` (distinct store keys) as if one at a time, in three statements."""
     items = [item for _, item in chunk]
     keys = {id(item): validate.url_key(item.url) if item.url else None for item in items}
@@ -197,7 +192,7 @@ def _save_chunk(
     # scan of the whole table with 500 comparisons a row.
     guids = [key for key, _ in chunk]
     links = sorted({k for k in keys.values() if k})
-    if store.is_sqlite:
+    if conn.dialect.name == "sqlite":
         same_guid, same_link = articles.c.guid.in_(guids), articles.c.url_key.in_(links)
     else:
         same_guid = articles.c.guid == sa.any_(sa.bindparam("guids", guids, type_=TEXTS))
@@ -243,7 +238,7 @@ def _save_chunk(
         if key:
             by_link[(item.source, key)] = target
     if inserts:
-        if store.is_sqlite:
+        if conn.dialect.name == "sqlite":
             conn.execute(articles.insert(), list(inserts.values()))
         else:
             _copy_in(conn, list(inserts.values()))
@@ -255,7 +250,7 @@ def _save_chunk(
             .values({c: sa.bindparam(f"_{c}") for c in columns}),
             [{"_id": u["_id"], **{f"_{c}": u[c] for c in columns}} for u in updates.values()],
         )
-    _remember_keywords(store, conn, items)
+    _remember_keywords(conn, items)
     return counts
 
 
@@ -277,14 +272,14 @@ def _copy_in(conn: sa.Connection, rows: list[dict]) -> None:
         cursor.close()
 
 
-def _remember_keywords(store: Store, conn: sa.Connection, items: list[Article]) -> None:
+def _remember_keywords(conn: sa.Connection, items: list[Article]) -> None:
     """Every keyword seen (first spelling kept), and how each source spells it: the
     vocabulary for tagging is what sources share (``grouping.Vocabulary``)."""
     spellings = [k for item in items for k in item.keywords]
     rows = {keyword_key(s): s.strip() for s in reversed(spellings) if keyword_key(s)}
     if not rows:
         return
-    dialect = sqlite if store.is_sqlite else postgresql
+    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
     conn.execute(
         dialect.insert(keywords).on_conflict_do_nothing(),
         [{"key": k, "display": d} for k, d in rows.items()],

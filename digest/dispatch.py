@@ -27,6 +27,7 @@ from digest.clock import utcnow
 from digest.config import Settings
 from digest.delivery.base import Outgoing, Provider, parse_sender
 from digest.edition import EditionContent, local_today, propose_edition, subscriber_copy
+from digest.edition_records import start_edition
 from digest.errors import ConfigError, DeliveryError, DeliveryInDoubt, FatalDeliveryError
 from digest.ledger import Ledger
 from digest.liveness import worker_name
@@ -132,7 +133,7 @@ class Dispatcher:
         found = []
         for zone in zones:
             when = day or local_today(zone, moment)
-            found.append(propose_edition(self.ledger, self.settings, when, zone, moment))
+            found.append(propose_edition(self.store, self.settings, when, zone, moment))
         return found
 
     # -- sending -----------------------------------------------------------
@@ -167,7 +168,7 @@ class Dispatcher:
                     report.stopped = True
                     report.not_started = self._audience(proposed[number:])
                     break
-                edition = self.ledger.start_edition(edition)
+                edition = start_edition(self.store.engine, edition)
                 report.editions.append(self._send_edition(edition, report, resend_in_doubt))
                 if report.aborted:
                     break

@@ -23,9 +23,9 @@ from zoneinfo import ZoneInfo
 from digest.clock import utcnow
 from digest.config import Settings, check_postal_address
 from digest.dedup import distinct
+from digest.edition_records import find_edition, previous_cutoff
 from digest.errors import ConfigError
 from digest.grouping import Section, Tagged, Vocabulary, build_sections, tag_articles
-from digest.ledger import Ledger
 from digest.models import Edition, Recipient, Subscriber
 from digest.preview_page import framed
 from digest.render import Rendered, Renderer
@@ -39,10 +39,10 @@ def local_today(timezone: str, now: datetime) -> date:
 
 
 def propose_edition(
-    ledger: Ledger, settings: Settings, day: date, timezone: str, now: datetime
+    store: Store, settings: Settings, day: date, timezone: str, now: datetime
 ) -> Edition:
     """The edition as recorded, or as it would be if it were sent ``now``."""
-    recorded = ledger.find_edition(day, timezone)
+    recorded = find_edition(store.engine, day, timezone)
     if recorded is not None:
         return recorded
     zone = ZoneInfo(timezone)
@@ -53,7 +53,7 @@ def propose_edition(
         # future edition cannot be sent): its scheduled cut-off, never "now".
         cutoff = datetime.combine(day, settings.send_time, zone).astimezone(UTC)
     floor = cutoff - timedelta(hours=settings.window_hours)
-    previous = ledger.previous_cutoff(timezone, cutoff)
+    previous = previous_cutoff(store.engine, timezone, cutoff)
     start = max(previous, floor) if previous else floor
     return Edition(date=day, timezone=timezone, window_start=start, cutoff=cutoff)
 
@@ -171,8 +171,7 @@ def subscriber_copy(
 ) -> SubscriberCopy:
     """What ``subscriber`` gets in ``day``'s edition of their timezone (default: today)."""
     zone = subscriber.timezone or settings.timezone
-    ledger = Ledger(store, settings.timezone)
-    edition = propose_edition(ledger, settings, day or local_today(zone, now), zone, now)
+    edition = propose_edition(store, settings, day or local_today(zone, now), zone, now)
     content = EditionContent(store, settings, edition, renderer)
     segment, _ = content.segment_of(";".join(subscriber.topics))
     recipient = Recipient(

@@ -1,4 +1,4 @@
-"""Editions, batches and the ledger: the durable record of who was mailed what.
+"""Batches and the ledger: the durable record of who was mailed what in an edition.
 
 An edition's work is planned as batches (one segment, at most the provider's
 per-request limit of recipients), each recipient a ledger row in state
@@ -24,11 +24,10 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 
 from digest.clock import utcnow
 from digest.liveness import dead_here
@@ -38,7 +37,6 @@ from digest.schema import (
     OPEN,
     STATUSES,
     batches,
-    editions,
     from_db,
     ledger,
     subscribers,
@@ -54,56 +52,6 @@ class Ledger:
         self.store = store
         self.engine = store.engine
         self.default_timezone = default_timezone
-
-    # -- editions ----------------------------------------------------------
-
-    def find_edition(self, day: date, timezone: str) -> Edition | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(editions).where(
-                    editions.c.date == day.isoformat(), editions.c.timezone == timezone
-                )
-            ).first()
-        return _edition(row) if row else None
-
-    def previous_cutoff(self, timezone: str, before: datetime) -> datetime | None:
-        with self.engine.connect() as conn:
-            value = conn.execute(
-                sa.select(sa.func.max(editions.c.cutoff)).where(
-                    editions.c.timezone == timezone, editions.c.cutoff < to_db(before)
-                )
-            ).scalar()
-        return from_db(value)
-
-    def start_edition(self, proposed: Edition) -> Edition:
-        """Record an edition (its window fixed from now on), or return the one recorded.
-
-        The unique (date, timezone) key means that when two senders start the
-        same edition at once, one creates it and the other joins it.
-        """
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(
-                    editions.insert().values(
-                        date=proposed.date.isoformat(),
-                        timezone=proposed.timezone,
-                        window_start=to_db(proposed.window_start),
-                        cutoff=to_db(proposed.cutoff),
-                        created_at=to_db(utcnow()),
-                    )
-                )
-        except IntegrityError:
-            pass
-        found = self.find_edition(proposed.date, proposed.timezone)
-        assert found is not None
-        return found
-
-    def editions(self, day: date | None = None) -> list[Edition]:
-        query = sa.select(editions).order_by(editions.c.date.desc(), editions.c.timezone)
-        if day is not None:
-            query = query.where(editions.c.date == day.isoformat())
-        with self.engine.connect() as conn:
-            return [_edition(row) for row in conn.execute(query)]
 
     def timezone_clause(self, timezone: str):
         clause = subscribers.c.timezone == timezone
@@ -422,13 +370,3 @@ def _raw(conn: sa.Connection, statement: sa.Select, **values):
         _COMPILED[key] = (str(compiled), compiled.positiontup)
     sql, order = _COMPILED[key]
     return conn.exec_driver_sql(sql, tuple(values[n] for n in order) if order else values)
-
-
-def _edition(row) -> Edition:
-    return Edition(
-        id=row.id,
-        date=date.fromisoformat(row.date),
-        timezone=row.timezone,
-        window_start=from_db(row.window_start),
-        cutoff=from_db(row.cutoff),
-    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from digest.config import Settings
+from digest.edition_records import find_edition
 from digest.ledger import Ledger
 from digest.models import Run
 from digest.sendtimes import clock, describe_delay, last_run, upcoming
@@ -43,7 +44,7 @@ def missed(
     send, skip = [], []
     for zone in delivery_zones(store, settings):
         run = last_run(zone, settings.send_time, now)
-        edition = ledger.find_edition(run.date, zone)
+        edition = find_edition(store.engine, run.date, zone)
         pending = 0
         if edition is not None:
             counts = ledger.counts(edition)

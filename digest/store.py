@@ -159,7 +159,7 @@ class Store:
         clamped to it. An article the store cannot hold is named in
         ``failed``, and the others are stored (see ``digest.article_store``).
         """
-        return article_store.save_articles(self, items, now or (self.clock or utcnow)())
+        return article_store.save_articles(self.engine, items, now or (self.clock or utcnow)())
 
     def window_articles(
         self, start: datetime, cutoff: datetime, oldest: datetime
@@ -235,7 +235,7 @@ class Store:
         """
         refused: list[tuple[Subscriber, str]] = []
         counts = subscriber_store.save(
-            self, items, resubscribe, on_refused or (lambda *r: refused.append(r)), progress
+            self.engine, items, resubscribe, on_refused or (lambda *r: refused.append(r)), progress
         )
         if refused:
             sub, reason = refused[0]

@@ -26,7 +26,6 @@ import sqlite3
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
@@ -34,9 +33,6 @@ from digest.clock import utcnow
 from digest.database import first_line, record_error
 from digest.models import Subscriber
 from digest.schema import subscribers, to_db
-
-if TYPE_CHECKING:
-    from digest.store import Store
 
 CHUNK = 10_000  # rows sorted and handed to the writing thread together
 # Rows per transaction: on SQLite about 2 s of the write lock, which a sender
@@ -64,7 +60,7 @@ Row = tuple[Subscriber, tuple]
 
 
 def save(
-    store: Store,
+    engine: sa.Engine,
     items: Iterable[Subscriber],
     resubscribe: bool,
     on_refused: Callable[[Subscriber, str], None],
@@ -72,9 +68,9 @@ def save(
 ) -> dict[str, int]:
     """Write ``items``; see ``Store.save_subscribers``. ``progress`` gets the number
     of rows written so far, after each chunk."""
-    writer = SubscriberWriter(store.engine, resubscribe)
+    writer = SubscriberWriter(engine, resubscribe)
     # A private in-memory SQLite database exists once per thread: write it inline.
-    inline = store.is_sqlite and store.engine.url.database in (None, "", ":memory:")
+    inline = engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:")
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="subscribers") as pool:
 
         def run(task: Callable, *args) -> Future:
@@ -101,7 +97,7 @@ def save(
             if progress:
                 progress(written + in_flight)
             if written + in_flight >= ANALYZE_ROWS:
-                refresh_statistics(store.engine)
+                refresh_statistics(engine)
         finally:
             # Whatever stopped the stream, the open transaction is rolled back
             # (earlier ones stay) and the connection goes back to the pool.

@@ -26,6 +26,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from conftest import LIVE_LINKS, POSTAL, copy_database
 
+from digest.edition_records import list_editions
 from digest.ledger import Ledger
 from digest.schema import ledger, subscribers
 from digest.store import Store, normalise_url
@@ -99,7 +100,7 @@ class Site:
         store = Store(self.database_url)
         try:
             ledger = Ledger(store, "UTC")
-            (edition,) = ledger.editions()
+            (edition,) = list_editions(store.engine)
             return {row.email for row in ledger.entries(edition, status)}
         finally:
             store.close()
@@ -108,7 +109,7 @@ class Site:
         store = Store(self.database_url)
         try:
             ledger = Ledger(store, "UTC")
-            (edition,) = ledger.editions()
+            (edition,) = list_editions(store.engine)
             return ledger.counts(edition)
         finally:
             store.close()

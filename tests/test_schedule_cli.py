@@ -31,6 +31,7 @@ from sites import (
     sqlite_site,
 )
 
+from digest.edition_records import list_editions
 from digest.heartbeat import Heartbeat
 from digest.ledger import Ledger
 from digest.store import Store
@@ -105,7 +106,7 @@ def sent_so_far(site: Site) -> int:
     store = Store(site.database_url)
     try:
         ledger = Ledger(store, "UTC")
-        return sum(ledger.counts(e)["sent"] for e in ledger.editions())
+        return sum(ledger.counts(e)["sent"] for e in list_editions(store.engine))
     finally:
         store.close()
 

@@ -21,6 +21,7 @@ from standins.sendgrid_server import SendGridStandIn
 
 from digest.config import Settings
 from digest.edition import EditionContent, propose_edition
+from digest.edition_records import list_editions, start_edition
 from digest.heartbeat import alive, recorded
 from digest.joblog import make_logger
 from digest.ledger import Ledger
@@ -81,8 +82,7 @@ def fill(store, clock: Clock, zones=ZONES, per_zone: int = 2) -> None:
 
 
 def editions(store, settings) -> list:
-    ledger = Ledger(store, settings.timezone)
-    return sorted(ledger.editions(), key=lambda e: e.id)
+    return sorted(list_editions(store.engine), key=lambda e: e.id)
 
 
 # -- the right editions, in the right order, at the right instants --------------------------
@@ -186,8 +186,8 @@ def test_a_part_sent_edition_is_resumed_inside_the_window_and_named_outside_it(
     fill(store, clock, zones=["UTC"], per_zone=3)
     clock.at = datetime(2026, 11, 25, 7, 0, tzinfo=UTC)
     ledger = Ledger(store, "UTC")
-    edition = ledger.start_edition(
-        propose_edition(ledger, settings, clock.at.date(), "UTC", clock.at)
+    edition = start_edition(
+        store.engine, propose_edition(store, settings, clock.at.date(), "UTC", clock.at)
     )
     content = EditionContent(store, settings, edition, Renderer(settings))
     plan(ledger, edition, content.segment_of, 500)  # planned, then the process died
@@ -383,8 +383,8 @@ def test_a_batch_another_host_holds_is_sent_once_its_lease_runs_out(store, setti
     store.save_subscribers([subscriber(f"e{i}@example.com", ["Energy"], "UTC") for i in range(2)])
     clock.at = datetime(2026, 11, 25, 7, 0, tzinfo=UTC)
     ledger = Ledger(store, "UTC")
-    edition = ledger.start_edition(
-        propose_edition(ledger, settings, clock.at.date(), "UTC", clock.at)
+    edition = start_edition(
+        store.engine, propose_edition(store, settings, clock.at.date(), "UTC", clock.at)
     )
     content = EditionContent(store, settings, edition, Renderer(settings))
     plan(ledger, edition, content.segment_of, 500)

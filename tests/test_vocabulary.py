@@ -18,7 +18,6 @@ from conftest import NOW, article, subscriber
 from digest.config import Settings
 from digest.edition import EditionContent, propose_edition, vocabulary
 from digest.grouping import MORE_NEWS_TITLE, Vocabulary, build_sections, tag_articles
-from digest.ledger import Ledger
 from digest.models import StoredArticle
 from digest.render import Renderer
 from digest.vocabulary import display_name, matched_as_spelt
@@ -123,8 +122,7 @@ T0 = NOW - timedelta(hours=2)
 
 
 def edition_content(store, settings: Settings) -> EditionContent:
-    ledger = Ledger(store, settings.timezone)
-    edition = propose_edition(ledger, settings, NOW.date(), settings.timezone, NOW)
+    edition = propose_edition(store, settings, NOW.date(), settings.timezone, NOW)
     return EditionContent(store, settings, edition, Renderer(settings))
 
 

@@ -33,10 +33,11 @@ def status(app: App, day) -> None:
 
     Example: digest status --date 2026-11-24
     """
+    from digest.edition_records import list_editions
     from digest.ledger import Ledger
 
     ledger = Ledger(app.store, app.settings.timezone)
-    found = ledger.editions(day_of(day))
+    found = list_editions(app.store.engine, day_of(day))
     if not found:
         out.print("no editions sent yet" + (f" for {day_of(day)}" if day else ""))
     columns = ("sent", "failed", "in_doubt", "skipped", "pending")
