@@ -24,9 +24,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from digest import validate
 from digest.database import record_error, redact
 from digest.errors import DigestError, InputError
+from digest.keywords import keyword_key
 from digest.models import Article
 from digest.schema import articles, from_db, keyword_sources, keywords, to_db
-from digest.vocabulary import keyword_key
 
 CHUNK = 500  # articles per SELECT and bulk write
 # What the database says about one record (a constraint, a value it cannot hold),

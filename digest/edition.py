@@ -26,12 +26,12 @@ from digest.dedup import distinct
 from digest.edition_records import find_edition, previous_cutoff
 from digest.errors import ConfigError
 from digest.grouping import Section, Tagged, Vocabulary, build_sections, tag_articles
+from digest.keywords import most_common
 from digest.models import Edition, Recipient, Subscriber
 from digest.preview_page import framed
 from digest.render import Rendered, Renderer
 from digest.store import Store
 from digest.unsubscribe import Links, signing_key, view_url
-from digest.vocabulary import most_common
 
 
 def local_today(timezone: str, now: datetime) -> date:

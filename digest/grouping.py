@@ -12,8 +12,9 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from digest.keywords import keyword_key, most_common, normalise
 from digest.models import StoredArticle
-from digest.vocabulary import Vocabulary, keyword_key, most_common, normalise
+from digest.vocabulary import Vocabulary
 
 __all__ = ["Section", "Tagged", "Vocabulary", "build_sections", "keyword_key", "tag_articles"]
 

@@ -14,8 +14,8 @@ import zoneinfo
 from datetime import UTC, datetime
 
 from digest import validate
+from digest.keywords import keyword_key
 from digest.models import Subscriber
-from digest.vocabulary import keyword_key
 
 EXAMPLE_TIME = "2026-11-24T07:30:00Z"
 

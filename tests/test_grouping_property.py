@@ -22,8 +22,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from digest.grouping import TAG_BODY_CHARS, Vocabulary, tag_articles, tagging_text
+from digest.keywords import keyword_key, matched_as_spelt, normalise
 from digest.models import StoredArticle
-from digest.vocabulary import keyword_key, matched_as_spelt, normalise
 
 
 def reference(vocab: Vocabulary, text: str) -> Counter:

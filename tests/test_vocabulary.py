@@ -18,9 +18,9 @@ from conftest import NOW, article, subscriber
 from digest.config import Settings
 from digest.edition import EditionContent, propose_edition, vocabulary
 from digest.grouping import MORE_NEWS_TITLE, Vocabulary, build_sections, tag_articles
+from digest.keywords import display_name, matched_as_spelt
 from digest.models import StoredArticle
 from digest.render import Renderer
-from digest.vocabulary import display_name, matched_as_spelt
 
 _ids = itertools.count(1)
 

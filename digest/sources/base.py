@@ -19,6 +19,7 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from digest.errors import InputError
+from digest.keywords import keyword_key
 from digest.models import Article
 from digest.sources.identity import identity
 from digest.sources.text import html_to_text, summarise, trim_body
@@ -33,7 +34,6 @@ from digest.validate import (
     safe_link,
     shorten,
 )
-from digest.vocabulary import keyword_key
 
 
 @dataclass
