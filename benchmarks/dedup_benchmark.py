@@ -1,4 +1,4 @@
-"""How long showing each story once takes on a busy day (``digest.dedup.distinct``).
+"""How long showing each story once takes on a busy day (``digest.grouping.dedup.distinct``).
 
 Builds N stored articles from S sources whose headlines share words in
 overlapping runs (the worst case for comparing headlines: many candidates
@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from digest.dedup import distinct
+from digest.grouping.dedup import distinct
 from digest.models import StoredArticle
 
 

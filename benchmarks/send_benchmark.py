@@ -45,11 +45,11 @@ sys.path.insert(0, str(ROOT))
 import sqlalchemy as sa  # noqa: E402
 
 from digest.clock import utcnow  # noqa: E402
-from digest.config import Settings  # noqa: E402
+from digest.config.settings import Settings  # noqa: E402
 from digest.models import Article  # noqa: E402
-from digest.schema import subscribers, to_db  # noqa: E402
-from digest.store import Store  # noqa: E402
-from digest.subscriber_store import refresh_statistics  # noqa: E402
+from digest.store.schema import subscribers, to_db  # noqa: E402
+from digest.store.store import Store  # noqa: E402
+from digest.store.subscriber_writer import refresh_statistics  # noqa: E402
 
 KEYWORDS = [
     "Climate",
@@ -134,7 +134,7 @@ def fresh_database(postgres: str | None, sqlite_path: Path) -> str:
     """An empty database: a SQLite file, or a new schema on the given PostgreSQL."""
     if not postgres:
         return f"sqlite:///{sqlite_path}"
-    from digest.store import normalise_url
+    from digest.store.store import normalise_url
 
     url = normalise_url(postgres)
     schema = f"digest_bench_{os.getpid()}_{sqlite_path.stem}"
@@ -202,8 +202,8 @@ def floor_seconds(url: str, n: int, segments: int, db_url: str) -> float:
     import json
     from urllib.parse import urlsplit
 
-    from digest.edition import EditionContent, propose_edition
-    from digest.render import Renderer
+    from digest.editions.contents import EditionContent, propose_edition
+    from digest.rendering.renderer import Renderer
 
     settings = Settings(templates_dir=ROOT / "templates")
     store = Store(db_url)
@@ -254,8 +254,8 @@ def floor_seconds(url: str, n: int, segments: int, db_url: str) -> float:
 
 def naive_rate(db_url: str, sample: int) -> float:
     """Recipients/s when every copy is rendered and inlined on its own."""
-    from digest.edition import EditionContent, propose_edition
-    from digest.render import Renderer, greeting_for
+    from digest.editions.contents import EditionContent, propose_edition
+    from digest.rendering.renderer import Renderer, greeting_for
 
     settings = Settings(templates_dir=ROOT / "templates")
     store = Store(db_url)

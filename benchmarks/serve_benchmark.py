@@ -24,8 +24,8 @@ import httpx
 import sqlalchemy as sa
 
 from digest.models import Subscriber
-from digest.store import Store
-from digest.unsubscribe import make_token
+from digest.rendering.links import make_token
+from digest.store.store import Store
 
 SECRET = "serve-benchmark-secret"
 

@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from digest.grouping import Vocabulary, keyword_key, normalise, tag_articles  # noqa: E402
+from digest.grouping.sections import Vocabulary, keyword_key, normalise, tag_articles  # noqa: E402
 from digest.models import StoredArticle  # noqa: E402
 
 SYLLABLES = [

@@ -36,7 +36,7 @@ from starlette.applications import Starlette  # noqa: E402
 
 from digest import events  # noqa: E402
 from digest.models import Subscriber  # noqa: E402
-from digest.store import Store, normalise_url  # noqa: E402
+from digest.store.store import Store, normalise_url  # noqa: E402
 from digest.web.webhooks import PATH, sendgrid_route  # noqa: E402
 
 KINDS = ["delivered", "open", "click", "bounce", "unsubscribe"]

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from digest.config import Settings
+from digest.config.settings import Settings
 from digest.models import Article, Subscriber
-from digest.schema import schema_version
-from digest.store import Store, normalise_url
+from digest.store.schema import schema_version
+from digest.store.store import Store, normalise_url
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"

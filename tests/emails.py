@@ -13,14 +13,14 @@ from pathlib import Path
 from busy_day import articles, write_jsonl
 from conftest import ROOT
 
-from digest.config import Settings
+from digest.config.settings import Settings
 from digest.delivery.outbox import OutboxProvider
-from digest.dispatch import Dispatcher
-from digest.edition import preview
+from digest.editions.contents import preview
 from digest.models import Article, Subscriber
-from digest.render import Rendered
+from digest.rendering.renderer import Rendered
+from digest.sending.dispatch import Dispatcher
 from digest.sources import ingest
-from digest.store import Store
+from digest.store.store import Store
 
 NOW = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
 POSTAL_ADDRESS = "Example Media Ltd, 1 High Street, London N1 1AA, United Kingdom"

@@ -26,10 +26,10 @@ from pathlib import Path
 import sqlalchemy as sa
 from conftest import LIVE_LINKS, POSTAL, copy_database
 
-from digest.edition_records import list_editions
-from digest.ledger import Ledger
-from digest.schema import ledger, subscribers
-from digest.store import Store, normalise_url
+from digest.sending.ledger import Ledger
+from digest.store.editions import list_editions
+from digest.store.schema import ledger, subscribers
+from digest.store.store import Store, normalise_url
 
 KEY = "SG.crash-test-key.V8n2pQ"
 STANDIN = Path(__file__).resolve().parent / "standins" / "sendgrid_server.py"

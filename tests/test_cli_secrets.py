@@ -25,7 +25,7 @@ from click.testing import CliRunner
 from conftest import POSTAL, ROOT, article, run_digest, subscriber
 
 from digest.cli import cli
-from digest.store import Store
+from digest.store.store import Store
 
 KEY = "SG.leak-test-key.5e1f9c0d"
 SMTP_PASSWORD = "smtp-pw-8d1f2a"

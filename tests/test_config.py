@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from digest.config import RANGES, SendGridSettings, Settings, SMTPSettings, load_settings
+from digest.config.settings import RANGES, SendGridSettings, Settings, SMTPSettings, load_settings
 from digest.errors import ConfigError
 
 

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from digest import validate
-from digest.config import (
+from digest.config.settings import (
     PACKAGE_TEMPLATES,
     PROVIDERS,
     RANGES,

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from test_config import config_error, write_toml
 
-from digest.config import load_settings
+from digest.config.settings import load_settings
 from digest.models import Source
 
 

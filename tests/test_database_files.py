@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from conftest import ROOT, run_digest, subscriber
 
 from digest.errors import ConfigError
-from digest.store import Store
+from digest.store.store import Store
 
 CSV_FILE = ROOT / "subscribers.example.csv"
 

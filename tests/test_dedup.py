@@ -1,6 +1,6 @@
 """Each story once in an email: the same page, or a near-identical headline the same day.
 
-The table below is the justification of the measure (``digest.dedup``): how real
+The table below is the justification of the measure (``digest.grouping.dedup``): how real
 outlets headline one story (must merge) and how different stories look alike
 (must not). docs/dedup.md prints the score of each pair.
 """
@@ -17,10 +17,10 @@ import pytest
 from conftest import NOW, subscriber
 from standins.feed_server import FeedStandIn
 
-from digest.dedup import THRESHOLD, distinct, headline_words, same_story, similarity
 from digest.delivery.outbox import OutboxProvider
-from digest.dispatch import Dispatcher
+from digest.grouping.dedup import THRESHOLD, distinct, headline_words, same_story, similarity
 from digest.models import StoredArticle
+from digest.sending.dispatch import Dispatcher
 from digest.sources import ingest
 
 SAME = [

@@ -20,15 +20,15 @@ from pathlib import Path
 import pytest
 from conftest import NOW, article, subscriber
 
-from digest.config import Settings
+from digest.config.settings import Settings
 from digest.delivery.base import Outgoing
 from digest.delivery.outbox import OutboxProvider
-from digest.dispatch import Dispatcher
-from digest.edition import EditionContent, preview
-from digest.edition_records import list_editions, start_edition
-from digest.ledger import Ledger
-from digest.planning import plan
-from digest.store import Store
+from digest.editions.contents import EditionContent, preview
+from digest.sending.dispatch import Dispatcher
+from digest.sending.ledger import Ledger
+from digest.sending.planning import plan
+from digest.store.editions import list_editions, start_edition
+from digest.store.store import Store
 
 TODAY = NOW.date()  # 2026-11-24, and NOW is 12:00 UTC
 TODAY_SLUG = "2026-11-24_UTC"

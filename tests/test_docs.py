@@ -8,9 +8,9 @@ from pathlib import Path
 import click
 import pytest
 
-from digest import events
 from digest.cli import cli
-from digest.config import SECRET_VARIABLES, SendGridSettings, Settings, SMTPSettings
+from digest.config.settings import SECRET_VARIABLES, SendGridSettings, Settings, SMTPSettings
+from digest.web import events
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 INTERNAL = {"config_path", "database_url", "sendgrid", "smtp", "aliases", "topics", "ignore"}

@@ -23,7 +23,7 @@ import pytest
 from emails import rendered
 from test_email_html import AA, contrast
 
-from digest.preview_page import framed
+from digest.rendering.frame import framed
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = Path(__file__).parent / "screenshots"

@@ -14,7 +14,7 @@ import lxml.html
 import pytest
 from emails import HOSTILE_TITLE, POSTAL_ADDRESS, rendered
 
-from digest.fitting import LIMIT
+from digest.rendering.fitting import LIMIT
 
 AA = 4.5  # WCAG 2 AA, normal text
 

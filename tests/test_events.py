@@ -1,4 +1,4 @@
-"""SendGrid's signed Event Webhook, read as SendGrid writes it (``digest.events``).
+"""SendGrid's signed Event Webhook, read as SendGrid writes it (``digest.web.events``).
 
 The signature is checked against SendGrid's own published example (a key, a
 signature, a timestamp and a body from the documentation of its Python
@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from digest import events
 from digest.errors import ConfigError
+from digest.web import events
 
 # SendGrid's example: the verification key as its console shows it, and one signed request.
 SENDGRID_KEY = (

@@ -13,13 +13,13 @@ from conftest import ROOT
 from hypothesis import given
 from hypothesis import strategies as st
 
-from digest import fitting
-from digest.config import Settings
-from digest.fitting import Cut, apply, fit, ladder, ranked
-from digest.grouping import Section, Vocabulary, build_sections, tag_articles
+from digest.config.settings import Settings
+from digest.grouping.sections import Section, Vocabulary, build_sections, tag_articles
 from digest.models import Edition, StoredArticle
-from digest.render import Renderer
-from digest.unsubscribe import Links, view_url
+from digest.rendering import fitting
+from digest.rendering.fitting import Cut, apply, fit, ladder, ranked
+from digest.rendering.links import Links, view_url
+from digest.rendering.renderer import Renderer
 
 NOW = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
 EDITION = Edition(

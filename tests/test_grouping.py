@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from digest.grouping import (
+from digest.grouping.sections import (
     MORE_NEWS_TITLE,
     Vocabulary,
     build_sections,

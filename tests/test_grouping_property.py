@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from digest.grouping import TAG_BODY_CHARS, Vocabulary, tag_articles, tagging_text
+from digest.grouping.sections import TAG_BODY_CHARS, Vocabulary, tag_articles, tagging_text
 from digest.keywords import keyword_key, matched_as_spelt, normalise
 from digest.models import StoredArticle
 

@@ -18,9 +18,9 @@ from conftest import article, as_release, every_article, run_digest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from digest.schema import SCHEMA_VERSION, articles, schema_version
 from digest.sources import ingest
-from digest.store import Store
+from digest.store.schema import SCHEMA_VERSION, articles, schema_version
+from digest.store.store import Store
 from digest.validate import canonical_url, safe_link, url_key
 
 LONDON = ZoneInfo("Europe/London")

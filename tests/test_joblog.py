@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from digest.joblog import event, make_logger, renderer
+from digest.service.joblog import event, make_logger, renderer
 
 
 @pytest.fixture

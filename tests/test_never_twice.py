@@ -19,11 +19,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from standins.sendgrid_server import SendGridStandIn
 
-from digest.config import Settings
+from digest.config.settings import Settings
 from digest.delivery.sendgrid import SendGridProvider
-from digest.dispatch import Dispatcher
-from digest.ledger import Ledger
-from digest.store import Store
+from digest.sending.dispatch import Dispatcher
+from digest.sending.ledger import Ledger
+from digest.store.store import Store
 
 KEY = "SG.property-key.Qw7Rt2"
 TOPICS = [["Climate"], ["Energy"], [], ["Climate", "Energy"]]

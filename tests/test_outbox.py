@@ -21,11 +21,17 @@ from conftest import NOW, article, subscriber
 import digest.delivery.outbox as outbox_module
 from digest.delivery.base import Outgoing, list_id
 from digest.delivery.outbox import OutboxProvider
-from digest.dispatch import Dispatcher
-from digest.ledger import Ledger
 from digest.models import Edition, Recipient
-from digest.render import Rendered, Renderer
-from digest.unsubscribe import make_token, make_v1_token, read_token, signing_key, subscriber_for
+from digest.rendering.links import (
+    make_token,
+    make_v1_token,
+    read_token,
+    signing_key,
+    subscriber_for,
+)
+from digest.rendering.renderer import Rendered, Renderer
+from digest.sending.dispatch import Dispatcher
+from digest.sending.ledger import Ledger
 
 SECRET = "outbox-test-secret"
 FOLDER = "2026-11-24_UTC"
@@ -275,7 +281,7 @@ def test_a_killed_writers_half_written_file_is_cleared_on_the_next_send(newsroom
 @pytest.mark.parametrize("eight_bit", [True, False], ids=["template", "built-whole"])
 def test_a_long_non_ascii_name_is_split_into_short_encoded_words(newsroom, settings, eight_bit):
     from digest.delivery.base import Outgoing
-    from digest.edition import EditionContent
+    from digest.editions.contents import EditionContent
     from digest.models import Recipient
 
     name = "Łukasz Żółć-Świętochowski " * 4  # 100+ characters, most of them non-ASCII

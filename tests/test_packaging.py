@@ -72,7 +72,9 @@ def test_an_installed_wheel_runs_the_demo_from_an_empty_folder(dist, tmp_path):
     articles = shutil.copytree(ROOT / "examples" / "articles", tmp_path / "articles")
     people = shutil.copy(ROOT / "subscribers.example.csv", tmp_path / "people.csv")
 
-    where = _run(python, "-c", "import digest.config as c; print(c.PACKAGE_TEMPLATES)", cwd=work)
+    where = _run(
+        python, "-c", "import digest.config.settings as c; print(c.PACKAGE_TEMPLATES)", cwd=work
+    )
     version = _run(digest, "--version", cwd=work)
     steps = [
         _run(digest, "ingest", articles, cwd=work),

@@ -9,12 +9,12 @@ from conftest import ROOT
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from digest.config import Settings
-from digest.grouping import Vocabulary, build_sections, tag_articles
+from digest.config.settings import Settings
+from digest.grouping.sections import Vocabulary, build_sections, tag_articles
 from digest.models import Edition, StoredArticle
-from digest.plaintext import is_link, width, wrap
-from digest.render import Renderer
-from digest.unsubscribe import Links, view_url
+from digest.rendering.links import Links, view_url
+from digest.rendering.plaintext import is_link, width, wrap
+from digest.rendering.renderer import Renderer
 
 WORDS = st.text(
     st.characters(

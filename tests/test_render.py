@@ -8,11 +8,11 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from conftest import ROOT
 
-from digest.config import Settings
-from digest.grouping import Vocabulary, build_sections, tag_articles
+from digest.config.settings import Settings
+from digest.grouping.sections import Vocabulary, build_sections, tag_articles
 from digest.models import Edition, StoredArticle
-from digest.render import Renderer, escape_attr, greeting_for
-from digest.unsubscribe import Links, view_url
+from digest.rendering.links import Links, view_url
+from digest.rendering.renderer import Renderer, escape_attr, greeting_for
 
 WHEN = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
 EDITION = Edition(

@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 from conftest import DATA, ROOT
 
-from digest.config import load_settings
-from digest.edition import preview
+from digest.config.settings import load_settings
+from digest.editions.contents import preview
 from digest.models import Subscriber
 from digest.sources import ingest
-from digest.store import Store
+from digest.store.store import Store
 
 CASES = sorted(p for p in (DATA / "render").iterdir() if (p / "case.toml").is_file())
 NONCE = re.compile(r"%%[0-9a-f]{10}[a-z]+%%")

@@ -31,10 +31,10 @@ from sites import (
     sqlite_site,
 )
 
-from digest.edition_records import list_editions
-from digest.heartbeat import Heartbeat
-from digest.ledger import Ledger
-from digest.store import Store
+from digest.sending.ledger import Ledger
+from digest.service.heartbeat import Heartbeat
+from digest.store.editions import list_editions
+from digest.store.store import Store
 
 
 def midday_zone() -> str:

@@ -19,17 +19,17 @@ import pytest
 from conftest import article, subscriber
 from standins.sendgrid_server import SendGridStandIn
 
-from digest.config import Settings
-from digest.edition import EditionContent, propose_edition
-from digest.edition_records import list_editions, start_edition
-from digest.heartbeat import alive, recorded
-from digest.joblog import make_logger
-from digest.ledger import Ledger
-from digest.planning import plan
-from digest.render import Renderer
-from digest.runs import listing, missed
-from digest.scheduler import Service
-from digest.sendtimes import DailyTrigger, upcoming
+from digest.config.settings import Settings
+from digest.editions.contents import EditionContent, propose_edition
+from digest.rendering.renderer import Renderer
+from digest.sending.ledger import Ledger
+from digest.sending.planning import plan
+from digest.service.heartbeat import alive, recorded
+from digest.service.joblog import make_logger
+from digest.service.runs import listing, missed
+from digest.service.scheduler import Service
+from digest.service.sendtimes import DailyTrigger, upcoming
+from digest.store.editions import list_editions, start_edition
 
 DAY = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 ZONES = ["UTC", "Asia/Kathmandu", "America/New_York", "Asia/Tokyo"]
@@ -338,7 +338,7 @@ def test_the_running_scheduler_fires_at_the_send_time_beats_and_stops(store, set
 def test_a_heartbeat_the_database_refuses_is_logged_once_and_its_return_too(
     store, settings, clock, lines
 ):
-    from digest.schema import metadata, schedulers
+    from digest.store.schema import metadata, schedulers
 
     service = make_service(store, settings, clock, lines)
     service.heartbeat.start([])
@@ -377,7 +377,7 @@ def test_a_refused_recipient_is_named_in_the_log_as_digest_send_names_it(
 
 def test_a_batch_another_host_holds_is_sent_once_its_lease_runs_out(store, settings, clock, lines):
 
-    from digest.schema import batches, to_db
+    from digest.store.schema import batches, to_db
 
     fill(store, clock, zones=["UTC"], per_zone=2)
     store.save_subscribers([subscriber(f"e{i}@example.com", ["Energy"], "UTC") for i in range(2)])

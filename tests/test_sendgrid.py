@@ -25,17 +25,17 @@ from conftest import DATA, LIVE_LINKS, NOW, article, subscriber
 from conftest import run_digest as digest
 from standins.sendgrid_server import SendGridStandIn
 
-from digest.config import Settings, load_settings
+from digest.config.settings import Settings, load_settings
 from digest.delivery import make_provider
 from digest.delivery.base import Outgoing
 from digest.delivery.sendgrid import HOSTS, SendGridProvider, build_payload
-from digest.dispatch import Dispatcher
-from digest.edition import EditionContent
+from digest.editions.contents import EditionContent
 from digest.errors import ConfigError
-from digest.ledger import Ledger
-from digest.render import Renderer, greeting_for
-from digest.store import Store
-from digest.unsubscribe import Links, subscriber_for, view_url
+from digest.rendering.links import Links, subscriber_for, view_url
+from digest.rendering.renderer import Renderer, greeting_for
+from digest.sending.dispatch import Dispatcher
+from digest.sending.ledger import Ledger
+from digest.store.store import Store
 
 KEY = "SG.standin-key.Zx81qQ7rVt"
 WRONG_KEY = "SG.revoked-key.Hk29LmNb04"

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from digest.sendtimes import describe_delay, fire_time, last_run, next_run, upcoming
+from digest.service.sendtimes import describe_delay, fire_time, last_run, next_run, upcoming
 
 LONDON = "Europe/London"
 SEVEN = time(7, 0)

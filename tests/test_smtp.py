@@ -23,13 +23,13 @@ from standins.smtp_server import SMTPStandIn
 
 from digest.delivery import make_provider
 from digest.delivery.smtp import SMTPProvider, parse_url
-from digest.dispatch import Dispatcher
-from digest.edition import EditionContent
+from digest.editions.contents import EditionContent
 from digest.errors import ConfigError
-from digest.ledger import Ledger
-from digest.render import Renderer, greeting_for
-from digest.store import Store
-from digest.unsubscribe import Links, view_url
+from digest.rendering.links import Links, view_url
+from digest.rendering.renderer import Renderer, greeting_for
+from digest.sending.dispatch import Dispatcher
+from digest.sending.ledger import Ledger
+from digest.store.store import Store
 
 SECRET = "smtp-test-secret"
 USER = "digest@example.com"  # an address as the login: needs URL-encoding

@@ -377,7 +377,7 @@ def test_a_feed_password_is_in_no_state_and_no_line_of_digest_sources(server, tm
 def test_a_javascript_or_data_link_is_never_a_link_in_the_email(
     server, store, settings, monkeypatch
 ):
-    from digest.edition import preview
+    from digest.editions.contents import preview
 
     monkeypatch.setenv("DIGEST_SECRET", "http-test-secret")
     server.feeds["bad.xml"] = (

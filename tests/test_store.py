@@ -8,10 +8,10 @@ import pytest
 import sqlalchemy as sa
 from conftest import EVER, article, as_release, every_article, subscriber
 
-from digest.article_store import SaveResult
 from digest.errors import ConfigError
-from digest.schema import SCHEMA_VERSION, schema_version
-from digest.store import Store, normalise_url
+from digest.store.article_writer import SaveResult
+from digest.store.schema import SCHEMA_VERSION, schema_version
+from digest.store.store import Store, normalise_url
 
 T0 = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
 

@@ -18,10 +18,10 @@ from hypothesis import strategies as st
 
 from digest import validate
 from digest.errors import InputError, StillUnsubscribed
-from digest.schema import SCHEMA_VERSION, schema_version, subscribers
-from digest.store import Store
-from digest.subscriber_admin import add, export
-from digest.subscribers import import_csv, parse_subscriber
+from digest.store.schema import SCHEMA_VERSION, schema_version, subscribers
+from digest.store.store import Store
+from digest.subscribers.admin import add, export
+from digest.subscribers.csv_import import import_csv, parse_subscriber
 
 T0 = datetime(2026, 11, 20, 8, 15, 30, 123456, tzinfo=UTC)
 

@@ -14,10 +14,10 @@ import pytest
 import sqlalchemy as sa
 from conftest import subscriber
 
-import digest.subscriber_store as writer_module
+import digest.store.subscriber_writer as writer_module
 from digest.errors import InputError
-from digest.schema import subscribers
-from digest.store import Store
+from digest.store.schema import subscribers
+from digest.store.store import Store
 
 
 @pytest.fixture(autouse=True)
@@ -207,7 +207,7 @@ def test_column_widths_for_a_listing_come_from_the_store(store):
 def test_topics_too_big_for_an_index_are_refused_alone_on_both_databases(store, tmp_path):
     """40 topics of 100 letters are within the per-topic limits, but 4,000 bytes in all:
     more than a PostgreSQL index row holds. The row is named; the others are imported."""
-    from digest.subscribers import import_csv
+    from digest.subscribers.csv_import import import_csv
 
     many = ";".join(f"{i:02}" + "x" * 98 for i in range(40))
     path = tmp_path / "s.csv"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from digest.errors import ConfigError
-from digest.subscribers import MAX_LINE, SubscriberCSV, import_csv, parse_subscriber
+from digest.subscribers.csv_import import MAX_LINE, SubscriberCSV, import_csv, parse_subscriber
 
 HEADER = "email,name,topics,timezone"
 

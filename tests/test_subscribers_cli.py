@@ -19,7 +19,7 @@ from rich.console import Console
 
 import digest.cli.subscribers as cli_module
 from digest.cli import cli
-from digest.store import Store
+from digest.store.store import Store
 
 GOOD = [
     "ana@example.com,Ana Silva,Space;Climate,Europe/Lisbon",

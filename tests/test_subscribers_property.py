@@ -19,10 +19,10 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import digest.subscribers as subscribers_module
+import digest.subscribers.csv_import as subscribers_module
 from digest import validate
-from digest.schema import subscribers
-from digest.subscribers import import_csv, parse_subscriber
+from digest.store.schema import subscribers
+from digest.subscribers.csv_import import import_csv, parse_subscriber
 
 ATEXT = string.ascii_letters + string.digits + "!#$%&'*+/=?^_`{|}~-"
 # Anything a line may hold: no line break, which would make it two lines.

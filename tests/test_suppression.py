@@ -17,13 +17,13 @@ import sqlalchemy as sa
 from conftest import NOW, article, as_release, subscriber
 
 from digest.delivery.outbox import OutboxProvider
-from digest.dispatch import Dispatcher
-from digest.edition_records import list_editions
 from digest.errors import StillSuppressed, StillUnsubscribed
-from digest.ledger import Ledger
 from digest.models import EditionEvents, ProviderEvent, Subscriber
-from digest.schema import SCHEMA_VERSION, provider_events, schema_version
-from digest.store import Store
+from digest.sending.dispatch import Dispatcher
+from digest.sending.ledger import Ledger
+from digest.store.editions import list_editions
+from digest.store.schema import SCHEMA_VERSION, provider_events, schema_version
+from digest.store.store import Store
 
 LATER = NOW + timedelta(hours=2)  # when the events arrive
 TODAY_SLUG = "2026-11-24_UTC"
@@ -372,7 +372,7 @@ def test_odd_characters_in_every_field_are_stored_on_both_databases(readers):
     megabytes of reason, as a signed body could carry them: parsed, stored, shown."""
     import json
 
-    from digest import events as sg
+    from digest.web import events as sg
 
     odd = "\x00\ud800\u202e\x1b[31m"
     body = json.dumps(

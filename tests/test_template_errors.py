@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from conftest import POSTAL, ROOT, article, run_digest, subscriber
 
-from digest.config import Settings
+from digest.config.settings import Settings
 from digest.errors import ConfigError
 from digest.models import Edition
-from digest.render import Renderer
-from digest.store import Store
+from digest.rendering.renderer import Renderer
+from digest.store.store import Store
 
 WHEN = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
 EDITION = Edition(

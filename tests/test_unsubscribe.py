@@ -11,10 +11,10 @@ from conftest import article, run_digest, subscriber
 from hypothesis import given
 from hypothesis import strategies as st
 
-from digest.config import Settings
+from digest.config.settings import Settings
 from digest.errors import ConfigError
 from digest.models import Subscriber
-from digest.unsubscribe import (
+from digest.rendering.links import (
     MAX_TOKEN,
     Links,
     link_problems,

@@ -15,12 +15,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from conftest import NOW, article, subscriber
 
-from digest.config import Settings
-from digest.edition import EditionContent, propose_edition, vocabulary
-from digest.grouping import MORE_NEWS_TITLE, Vocabulary, build_sections, tag_articles
+from digest.config.settings import Settings
+from digest.editions.contents import EditionContent, propose_edition, vocabulary
+from digest.grouping.sections import MORE_NEWS_TITLE, Vocabulary, build_sections, tag_articles
 from digest.keywords import display_name, matched_as_spelt
 from digest.models import StoredArticle
-from digest.render import Renderer
+from digest.rendering.renderer import Renderer
 
 _ids = itertools.count(1)
 
@@ -185,7 +185,7 @@ def test_every_subscriber_sees_the_same_name_for_a_keyword(store, settings):
 
 
 def test_a_database_from_before_keeps_its_vocabulary(db_url, settings):
-    from digest.store import Store
+    from digest.store.store import Store
 
     first = Store(db_url)
     first.save_articles(

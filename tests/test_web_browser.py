@@ -16,7 +16,7 @@ from conftest import NOW, article, subscriber
 from webserver import NO_PROXY, PUBLIC_URL, on_server, outbox_mails, running
 
 from digest.delivery.outbox import OutboxProvider
-from digest.dispatch import Dispatcher
+from digest.sending.dispatch import Dispatcher
 
 SECRET = "web-browser-secret"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

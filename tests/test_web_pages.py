@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 from webserver import NO_PROXY, PUBLIC_URL, on_server, outbox_mails, running
 
 from digest.delivery.outbox import OutboxProvider
-from digest.dispatch import Dispatcher
-from digest.store import Store
-from digest.unsubscribe import make_token
+from digest.rendering.links import make_token
+from digest.sending.dispatch import Dispatcher
+from digest.store.store import Store
 
 SECRET = "web-pages-secret"
 PEOPLE = {

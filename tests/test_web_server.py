@@ -15,8 +15,8 @@ import httpx
 import pytest
 from conftest import LIVE_LINKS, run_digest
 
-from digest.store import Store
-from digest.unsubscribe import make_token
+from digest.rendering.links import make_token
+from digest.store.store import Store
 
 SECRET = "Zq81xWv3pLm0"
 

@@ -31,11 +31,10 @@ from standins.sendgrid_server import SendGridStandIn
 from starlette.applications import Starlette
 from test_events import Signer
 
-from digest import events
 from digest.errors import ConfigError
-from digest.schema import provider_events
-from digest.store import Store
-from digest.web import webhooks
+from digest.store.schema import provider_events
+from digest.store.store import Store
+from digest.web import events, webhooks
 
 LOOPBACK = "127.0.0.1,localhost"
 API_KEY = "SG.webhook-test-key.Qm3xV8"

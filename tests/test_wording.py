@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from digest.plaintext import width
-from digest.wording import (
+from digest.rendering.plaintext import width
+from digest.rendering.wording import (
     anchor,
     and_list,
     first_name,

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from email.policy import default
 from pathlib import Path
 
-from digest.config import Settings
-from digest.store import Store
+from digest.config.settings import Settings
+from digest.store.store import Store
 from digest.web.server import bind, make_server, url_of
 
 PUBLIC_URL = "https://news.example.org"

@@ -21,8 +21,8 @@ import click
 from rich.console import Console
 
 from digest import __version__
-from digest.config import Settings, load_settings
-from digest.config_values import mask_secrets
+from digest.config.settings import Settings, load_settings
+from digest.config.values import mask_secrets
 from digest.errors import ConfigError, DigestError, InputError
 from digest.validate import clean_line
 
@@ -177,7 +177,7 @@ class App:
     @property
     def store(self):
         if self._store is None:
-            from digest.store import Store
+            from digest.store.store import Store
 
             self._store = Store(self.settings.database_url)
         return self._store

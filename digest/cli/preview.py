@@ -50,7 +50,7 @@ def preview(
     Examples: digest preview --email alice@example.com -o alice.html ·
     digest preview --width 375 --open
     """
-    from digest.edition import preview as render_preview
+    from digest.editions.contents import preview as render_preview
 
     refuse_our_files(output, app)
     result = render_preview(app.store, app.settings, day_of(day), email, width=width)

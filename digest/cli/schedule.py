@@ -9,8 +9,8 @@ import click
 from rich.table import Table
 
 from digest.cli.app import App, UsageProblem, cli, err, expected_failure, out, pass_app
-from digest.heartbeat import BEAT_SECONDS
-from digest.joblog import FORMATS, event, make_logger, renderer
+from digest.service.heartbeat import BEAT_SECONDS
+from digest.service.joblog import FORMATS, event, make_logger, renderer
 
 
 class LoggedProblem(click.ClickException):
@@ -59,8 +59,8 @@ def schedule(app: App, list_only: bool, days: int | None, log_format: str, tick:
     if list_only:
         _print_list(app, days or 1)
         return
-    from digest.scheduler import Service
-    from digest.stopping import GracefulStop
+    from digest.sending.stopping import GracefulStop
+    from digest.service.scheduler import Service
 
     if log_format == "json":
         log = make_logger(_write_json, "json")
@@ -103,7 +103,7 @@ def _write_json(line: str) -> None:
 
 def _print_list(app: App, days: int) -> None:
     from digest.clock import utcnow
-    from digest.runs import describe_run, listing, missed
+    from digest.service.runs import describe_run, listing, missed
 
     settings, now = app.settings, utcnow()
     header = ("zone", "edition", "local time", "UTC", "subscribers")

@@ -34,15 +34,15 @@ from digest.cli.app import (
     out,
     pass_app,
 )
-from digest.config import PROVIDERS, Settings, check_postal_address
+from digest.config.settings import PROVIDERS, Settings, check_postal_address
 from digest.delivery import make_provider
-from digest.stopping import GracefulStop
-from digest.unsubscribe import link_problems, require_live_links
+from digest.rendering.links import link_problems, require_live_links
+from digest.sending.stopping import GracefulStop
 from digest.validate import check_email, check_timezone
 
 if TYPE_CHECKING:  # imported when a send runs: every other command starts without them
-    from digest.dispatch import Dispatcher, SendReport
-    from digest.store import Store
+    from digest.sending.dispatch import Dispatcher, SendReport
+    from digest.store.store import Store
 
 
 @cli.command()
@@ -173,7 +173,7 @@ def run_send(
         "stopping after the batch with the provider is recorded (again to stop at once)",
         "stopping at once; the batch with the provider will be in doubt",
     )
-    from digest.dispatch import Dispatcher
+    from digest.sending.dispatch import Dispatcher
 
     dispatcher = Dispatcher(store, settings, provider, progress=progress, stop=stop.event)
     try:

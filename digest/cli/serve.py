@@ -7,7 +7,7 @@ import signal
 import click
 
 from digest.cli.app import App, cli, err, out, pass_app
-from digest.unsubscribe import link_problems
+from digest.rendering.links import link_problems
 
 
 @cli.command()

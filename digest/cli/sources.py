@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from digest.cli.app import App, cli, out, pass_app, until_the_reader_leaves
-from digest.config_values import mask_secrets
+from digest.config.values import mask_secrets
 from digest.validate import clean_line
 
 COLUMNS = ("source", "last fetched", "last new article", "failures", "state")

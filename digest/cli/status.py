@@ -33,8 +33,8 @@ def status(app: App, day) -> None:
 
     Example: digest status --date 2026-11-24
     """
-    from digest.edition_records import list_editions
-    from digest.ledger import Ledger
+    from digest.sending.ledger import Ledger
+    from digest.store.editions import list_editions
 
     ledger = Ledger(app.store, app.settings.timezone)
     found = list_editions(app.store.engine, day_of(day))
@@ -75,8 +75,8 @@ def status(app: App, day) -> None:
 def _print_schedulers(app: App) -> None:
     """The schedulers' heartbeats; a warning when none has beaten lately."""
     from digest.clock import utcnow
-    from digest.heartbeat import STALE, alive, recorded
-    from digest.sendtimes import describe_delay
+    from digest.service.heartbeat import STALE, alive, recorded
+    from digest.service.sendtimes import describe_delay
 
     now = utcnow()
     beats = recorded(app.store)

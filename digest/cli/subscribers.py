@@ -27,11 +27,11 @@ from digest.cli.app import (
 )
 from digest.errors import InputError, StillSuppressed, StillUnsubscribed
 from digest.models import Subscriber
-from digest.subscriber_fields import describe_status
+from digest.subscribers.fields import describe_status
 from digest.validate import clean_line
 
 if TYPE_CHECKING:
-    from digest.subscribers import ImportProgress
+    from digest.subscribers.csv_import import ImportProgress
 
 LIST_PAGE = 1_000  # subscribers printed per table by ``subscribers list``
 BAR_ROWS = 5_000  # an import of more rows than this shows a progress bar on a terminal
@@ -64,7 +64,7 @@ def subscribers_import(app: App, csv_file: Path, resubscribe: bool) -> None:
     """
     import sqlalchemy as sa
 
-    from digest.subscribers import import_csv
+    from digest.subscribers.csv_import import import_csv
 
     if not csv_file.exists():  # a pipe or /dev/stdin is read as it streams in
         raise UsageProblem(f"{csv_file}: no such file")
@@ -299,7 +299,7 @@ def subscribers_add(
 
     Example: digest subscribers add ana@example.com --name "Ana Silva" --topics "Climate;Energy"
     """
-    from digest.subscriber_admin import add
+    from digest.subscribers.admin import add
 
     try:
         change = add(
@@ -377,7 +377,7 @@ def subscribers_export(app: App, output: Path | None, everyone: bool) -> None:
 
     Example: digest subscribers export -o subscribers.csv
     """
-    from digest.subscriber_admin import export
+    from digest.subscribers.admin import export
 
     if output is not None and (str(output) == "-" or _is_stdout(output)):
         output = None  # -o /dev/stdout: the summary line must not land in the CSV

@@ -10,11 +10,11 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from digest.config import PROVIDERS
+from digest.config.settings import PROVIDERS
 from digest.errors import ConfigError
 
 if TYPE_CHECKING:
-    from digest.config import Settings
+    from digest.config.settings import Settings
     from digest.delivery.base import Provider
 
 

@@ -30,7 +30,7 @@ from typing import Any, Protocol
 from digest.clock import utcnow
 from digest.errors import ConfigError
 from digest.models import Edition, Outcome, Recipient
-from digest.render import Rendered, Renderer, fill
+from digest.rendering.renderer import Rendered, Renderer, fill
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 MAX_LINE = 998  # octets in a line of a message, CRLF apart (RFC 5322 2.1.1, RFC 5321)

@@ -15,7 +15,7 @@ from email.policy import default
 from pathlib import Path
 
 from digest.clock import utcnow
-from digest.config import Settings
+from digest.config.settings import Settings
 from digest.delivery.base import BaseProvider, Outgoing
 from digest.errors import ConfigError
 from digest.liveness import pid_alive

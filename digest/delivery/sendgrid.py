@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from digest import __version__
-from digest.config import Settings, secret
+from digest.config.settings import Settings, secret
 from digest.delivery.base import (
     BaseProvider,
     Outgoing,
@@ -42,7 +42,7 @@ from digest.delivery.base import (
 )
 from digest.errors import ConfigError, DeliveryError, DeliveryInDoubt, FatalDeliveryError
 from digest.models import Outcome
-from digest.render import PERSONAL
+from digest.rendering.renderer import PERSONAL
 from digest.validate import check_host
 
 HOSTS = {"global": "https://api.sendgrid.com", "eu": "https://api.eu.sendgrid.com"}

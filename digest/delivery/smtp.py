@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from digest.config import Settings, secret
+from digest.config.settings import Settings, secret
 from digest.delivery.base import BaseProvider, Outgoing
 from digest.errors import ConfigError, FatalDeliveryError
 from digest.models import Outcome, Recipient

@@ -29,8 +29,8 @@ from zoneinfo import ZoneInfo
 
 from digest import __version__
 from digest.clock import utcnow
-from digest.config import Settings
-from digest.config_sources import target_key
+from digest.config.settings import Settings
+from digest.config.sources import target_key
 from digest.errors import InputError
 from digest.models import Source, SourceState
 from digest.sources import feed
@@ -39,7 +39,7 @@ from digest.sources.fetch import Downloads, Fetched, Request, retry_after, shown
 from digest.sources.files import parse_file, read_bytes, read_local
 
 if TYPE_CHECKING:
-    from digest.store import Store
+    from digest.store.store import Store
 
 
 @dataclass

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from digest.config import Settings
-from digest.config_sources import target_key
+from digest.config.settings import Settings
+from digest.config.sources import target_key
 from digest.errors import ConfigError
 from digest.models import Source, SourceState
 from digest.sources.run import as_source, state_key
 
 if TYPE_CHECKING:
-    from digest.store import Store
+    from digest.store.store import Store
 
 
 def source_states(store: Store, settings: Settings) -> list[tuple[Source, SourceState]]:

@@ -15,8 +15,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 
-from digest.config import Settings
-from digest.store import Store
+from digest.config.settings import Settings
+from digest.store.store import Store
 from digest.web import archive, health, pages, webhooks
 from digest.web.context import PRIVATE, Web, log
 from digest.web.middleware import AccessLog, SecurityHeaders, StripPrefix

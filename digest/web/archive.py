@@ -1,6 +1,6 @@
 """``/archive``: the sent editions, and each one's page as the email showed it.
 
-The list and the pages hold nothing personal (``digest.archive``), so they
+The list and the pages hold nothing personal (``digest.editions.archive``), so they
 are public and may be cached. An edition's page is the email's own HTML,
 whose styles are inline: it gets a policy of its own that allows those and
 nothing else that could run.
@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from digest import archive
+from digest.editions import archive
 from digest.web.context import Web
 
 # The email's inline styles and <style> block; images only over https (or inline).

@@ -15,11 +15,11 @@ import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from digest.config import PACKAGE_TEMPLATES, Settings
+from digest.config.settings import PACKAGE_TEMPLATES, Settings
 from digest.errors import ConfigError
-from digest.render import template_problem
-from digest.store import Store
-from digest.unsubscribe import signing_key
+from digest.rendering.links import signing_key
+from digest.rendering.renderer import template_problem
+from digest.store.store import Store
 
 log = logging.getLogger("digest.web")
 

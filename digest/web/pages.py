@@ -24,11 +24,11 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from digest import subscriber_admin
 from digest.errors import DigestError, InputError, StillUnsubscribed
-from digest.grouping import Vocabulary
+from digest.grouping.sections import Vocabulary
 from digest.models import Subscriber
-from digest.unsubscribe import subscriber_for
+from digest.rendering.links import subscriber_for
+from digest.subscribers import admin as subscriber_admin
 from digest.web.context import PRIVATE, Web
 
 # A form here is a few checkboxes and a line of text; anything larger is not ours.

@@ -17,9 +17,9 @@ from collections.abc import Callable
 
 import uvicorn
 
-from digest.config import Settings
+from digest.config.settings import Settings
 from digest.errors import ConfigError
-from digest.store import Store
+from digest.store.store import Store
 from digest.web.app import create_app
 
 # Behind a reverse proxy on this machine, X-Forwarded-For/-Proto from it are believed.

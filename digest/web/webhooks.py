@@ -34,13 +34,13 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from digest import events
 from digest.models import Applied
+from digest.web import events
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
 
-    from digest.store import Store
+    from digest.store.store import Store
 
 PATH = "/webhooks/sendgrid"
 BODY_DEADLINE = 60.0  # seconds for the whole body: a trickling client is cut off

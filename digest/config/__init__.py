@@ -1,0 +1,1 @@
+"""Settings: ``digest.toml`` read into one typed object, checked once at start-up."""

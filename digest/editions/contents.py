@@ -1,0 +1,225 @@
+"""What goes into an edition: its window of articles and each segment's sections.
+
+An edition (date D, timezone Z) covers the articles digest first ingested
+after the previous edition's cut-off in Z and up to its own cut-off: D's
+``send_time`` in Z, or the moment of sending for a one-off send of today's
+edition. Of those, only articles published (or, undated, ingested) within
+``window_hours`` of the cut-off are shown. Judging by ingest time puts each
+article into the first edition cut off after it arrived: a late arrival
+(published before yesterday's cut-off, ingested after it) goes out today,
+and an edited article never goes out again. The cut-off is recorded when
+the edition is sent, so previewing a past edition later shows the same
+articles.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from digest.clock import utcnow
+from digest.config.settings import Settings, check_postal_address
+from digest.errors import ConfigError
+from digest.grouping.dedup import distinct
+from digest.grouping.sections import Section, Tagged, Vocabulary, build_sections, tag_articles
+from digest.keywords import most_common
+from digest.models import Edition, Recipient, Subscriber
+from digest.rendering.frame import framed
+from digest.rendering.links import Links, signing_key, view_url
+from digest.rendering.renderer import Rendered, Renderer
+from digest.store.editions import find_edition, previous_cutoff
+from digest.store.store import Store
+
+
+def local_today(timezone: str, now: datetime) -> date:
+    return now.astimezone(ZoneInfo(timezone)).date()
+
+
+def propose_edition(
+    store: Store, settings: Settings, day: date, timezone: str, now: datetime
+) -> Edition:
+    """The edition as recorded, or as it would be if it were sent ``now``."""
+    recorded = find_edition(store.engine, day, timezone)
+    if recorded is not None:
+        return recorded
+    zone = ZoneInfo(timezone)
+    if day == local_today(timezone, now):
+        cutoff = now  # a one-off send of today's edition takes everything so far
+    else:
+        # A past edition that was never sent, or a look ahead (preview, dry run: a
+        # future edition cannot be sent): its scheduled cut-off, never "now".
+        cutoff = datetime.combine(day, settings.send_time, zone).astimezone(UTC)
+    floor = cutoff - timedelta(hours=settings.window_hours)
+    previous = previous_cutoff(store.engine, timezone, cutoff)
+    start = max(previous, floor) if previous else floor
+    return Edition(date=day, timezone=timezone, window_start=start, cutoff=cutoff)
+
+
+# A store keyword tags untagged articles once this many sources use it: one blog's
+# own categories ("LOL", "announce") are not vocabulary.
+SHARED_BY = 2
+
+
+def vocabulary(store: Store, settings: Settings) -> Vocabulary:
+    """The configured topics and aliases, the keywords at least ``SHARED_BY`` sources
+    share, each keyword's name (its most common spelling), and the ignore list."""
+    spelt: dict[str, Counter] = {}
+    for key, spelling, sources in store.keyword_spellings():
+        spelt.setdefault(key, Counter())[spelling] += sources
+    shared = [s for c in spelt.values() if c.total() >= SHARED_BY for s in c.elements()]
+    return Vocabulary(
+        settings.aliases,
+        shared,
+        topics=settings.topics,
+        names={key: most_common(c) for key, c in spelt.items()},
+        ignore=settings.ignore,
+    )
+
+
+def segment_key(topic_keys: frozenset[str]) -> str:
+    return ";".join(sorted(topic_keys))
+
+
+class EditionContent:
+    """The edition's articles, tagged once; sections and renders cached per segment."""
+
+    def __init__(self, store: Store, settings: Settings, edition: Edition, renderer: Renderer):
+        self.settings = settings
+        self.edition = edition
+        self.renderer = renderer
+        self.vocab = vocabulary(store, settings)
+        oldest = edition.cutoff - timedelta(hours=settings.window_hours)
+        articles = distinct(store.window_articles(edition.window_start, edition.cutoff, oldest))
+        self.tagged: list[Tagged] = tag_articles(articles, self.vocab)
+        self._sections: dict[tuple[str, bool], list[Section]] = {}
+        self._rendered: dict[str, Rendered] = {}
+        self._topic_names: dict[str, list[str]] = {}
+
+    def segment_of(self, raw_topics: str) -> tuple[str, bool]:
+        """(segment key, is empty) for a subscriber's ``;``-joined topics."""
+        topics = [t for t in raw_topics.split(";") if t.strip()]
+        key = segment_key(self.vocab.topic_keys(topics))
+        self._topic_names.setdefault(key, topics)
+        return key, not self.sections(key)
+
+    def sections(self, segment: str, everything: bool = False) -> list[Section]:
+        """The segment's sections, each cut at ``max_per_section``; ``everything``:
+        uncut, for the archive's web copy, where an email's "N more" links lead."""
+        key = (segment, everything)
+        if key not in self._sections:
+            topics = frozenset(k for k in segment.split(";") if k)
+            cap = sys.maxsize if everything else self.settings.max_per_section
+            self._sections[key] = build_sections(self.tagged, topics, self.vocab, cap)
+        return self._sections[key]
+
+    def topic_names(self, segment: str) -> list[str]:
+        """How the segment's topics are shown in its footer."""
+        # A topic no article or setting has spelt yet keeps the subscriber's spelling.
+        given = {
+            self.vocab.resolve(t): " ".join(t.split()) for t in self._topic_names.get(segment, [])
+        }
+        return [self.vocab.name(key, given.get(key, "")) for key in segment.split(";") if key]
+
+    def rendered(self, segment: str) -> Rendered:
+        if segment not in self._rendered:
+            self._rendered[segment] = self.renderer.render_segment(
+                self.edition,
+                self.sections(segment),
+                self.topic_names(segment),
+                view_url(self.settings.public_url, self.edition, segment),
+            )
+        return self._rendered[segment]
+
+
+@dataclass
+class SubscriberCopy:
+    """One subscriber's copy of an edition: its segment rendered once, and who it is for.
+
+    The one path by which ``preview`` and ``send --to`` find what a subscriber
+    gets, so the test copy an operator mails themself is the previewed page.
+    """
+
+    edition: Edition
+    content: EditionContent
+    segment: str
+    recipient: Recipient
+
+    @property
+    def sections(self) -> list[Section]:
+        return self.content.sections(self.segment)
+
+    @property
+    def segment_render(self) -> Rendered:
+        return self.content.rendered(self.segment)
+
+    def personalised(self) -> Rendered:
+        r = self.recipient
+        return self.content.renderer.personalise(self.segment_render, r.name, r.unsubscribe_url)
+
+
+def subscriber_copy(
+    store: Store,
+    settings: Settings,
+    subscriber: Subscriber,
+    day: date | None,
+    now: datetime,
+    renderer: Renderer,
+    links: Links,
+) -> SubscriberCopy:
+    """What ``subscriber`` gets in ``day``'s edition of their timezone (default: today)."""
+    zone = subscriber.timezone or settings.timezone
+    edition = propose_edition(store, settings, day or local_today(zone, now), zone, now)
+    content = EditionContent(store, settings, edition, renderer)
+    segment, _ = content.segment_of(";".join(subscriber.topics))
+    recipient = Recipient(
+        subscriber.id,
+        subscriber.email,
+        subscriber.name,
+        links.unsubscribe(subscriber.id, subscriber.email),
+    )
+    return SubscriberCopy(edition, content, segment, recipient)
+
+
+@dataclass
+class PreviewResult:
+    edition: Edition
+    rendered: Rendered
+    sections: int
+    articles: int
+    page: str = ""  # what `digest preview` writes: the email, or the email in a frame
+
+
+def preview(
+    store: Store,
+    settings: Settings,
+    day: date | None,
+    email: str | None,
+    now: datetime | None = None,
+    width: int | None = None,
+) -> PreviewResult:
+    """What one subscriber (or an everything-subscriber) gets in an edition, unsent;
+    with ``width``, the page shows it in a frame that many pixels wide."""
+    check_postal_address(settings, "preview")
+    subscriber = Subscriber(email="subscriber@example.com")
+    if email:
+        found = store.find_subscriber(email)
+        if found is None:
+            raise ConfigError(f"--email: no subscriber {email}")
+        subscriber = found
+    links = Links(settings.public_url, signing_key())
+    copy = subscriber_copy(
+        store, settings, subscriber, day, now or utcnow(), Renderer(settings), links
+    )
+    sections = copy.sections
+    rendered = copy.personalised()
+    page = framed(rendered.html, width, rendered.subject) if width else rendered.html
+    return PreviewResult(
+        copy.edition,
+        rendered,
+        len(sections),
+        sum(len(s.articles) for s in sections),
+        page,
+    )

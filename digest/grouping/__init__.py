@@ -1,0 +1,1 @@
+"""Which articles go together: the tagging vocabulary, duplicate stories, sections."""

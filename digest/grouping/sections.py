@@ -1,0 +1,122 @@
+"""Sections: what goes into whose email, and in which order.
+
+Each article's keywords are resolved through the vocabulary (``digest.grouping.vocabulary``:
+aliases folded, ignored words dropped); an untagged article is tagged from the
+vocabulary (whole words, in the title, summary and the body's first 5,000
+characters), else it goes to "More news".
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from digest.grouping.vocabulary import Vocabulary
+from digest.keywords import keyword_key, most_common, normalise
+from digest.models import StoredArticle
+
+__all__ = ["Section", "Tagged", "Vocabulary", "build_sections", "keyword_key", "tag_articles"]
+
+MORE_NEWS_KEY = "\x00more-news"  # sorts and compares apart from any real keyword
+MORE_NEWS_TITLE = "More news"
+
+
+# What tagging reads of an article's body: its opening, where what it is about is
+# said. A 1 MB body would otherwise cost a thousand times a short one, every edition.
+TAG_BODY_CHARS = 5000
+
+
+def tagging_text(title: str, summary: str, body: str) -> str:
+    """The text an untagged article is tagged from: title, summary, the body's opening.
+
+    The body is cut at a word's end, so a cut word never matches a shorter keyword.
+    """
+    if len(body) > TAG_BODY_CHARS:
+        cut = body[: TAG_BODY_CHARS + 1]
+        body = cut.rsplit(None, 1)[0] if not cut[-1].isspace() else cut
+    return f"{title}\n{summary}\n{body}"
+
+
+@dataclass
+class Section:
+    key: str
+    title: str
+    articles: list[StoredArticle]
+    more: int = 0  # articles left out past max_per_section
+
+    @property
+    def total(self) -> int:
+        return len(self.articles) + self.more
+
+
+@dataclass
+class Tagged:
+    article: StoredArticle
+    keys: list[str]  # canonical keys, in the article's own order
+    spellings: dict[str, str]  # canonical key -> the article's spelling
+    # For an article tagged from its text: how often it mentions each keyword.
+    mentions: Counter = field(default_factory=Counter)
+
+
+def tag_articles(articles: Sequence[StoredArticle], vocab: Vocabulary) -> list[Tagged]:
+    """Resolve each article's keywords (ignored ones dropped); infer them for the untagged."""
+    tagged = []
+    for article in articles:
+        spellings: dict[str, str] = {}
+        for spelling in article.keywords:
+            if keyword_key(spelling) and not vocab.is_ignored(spelling):
+                spellings.setdefault(vocab.resolve(spelling), normalise(spelling))
+        mentions: Counter = Counter()
+        if not spellings:
+            text = tagging_text(article.title, article.summary, article.body)
+            mentions = vocab.mentions(text)
+            spellings = dict.fromkeys(mentions, "")
+        tagged.append(Tagged(article, list(spellings), spellings, mentions))
+    return tagged
+
+
+def build_sections(
+    tagged: Sequence[Tagged],
+    topics: frozenset[str],
+    vocab: Vocabulary,
+    max_per_section: int,
+) -> list[Section]:
+    """The sections one segment gets; each article lands in exactly one of them.
+
+    A subscriber with topics gets only those sections; one without gets all,
+    plus "More news" for what no keyword claims. An article with several
+    matching keywords goes to the one it mentions most (when it was tagged from
+    its text), then to the one that is biggest overall, so sections stay full
+    rather than thinly spread. Section names are the same in every segment.
+    """
+    candidates: list[tuple[Tagged, list[str]]] = []
+    for item in tagged:
+        keys = [k for k in item.keys if not topics or k in topics]
+        if keys or (not topics and not item.keys):
+            candidates.append((item, keys or [MORE_NEWS_KEY]))
+    size = Counter(k for _, keys in candidates for k in keys)
+    chosen: dict[str, list[Tagged]] = {}
+    for item, keys in candidates:
+        best = min(keys, key=lambda k: (-item.mentions[k], -size[k], k))
+        chosen.setdefault(best, []).append(item)
+    seen = _spellings(tagged)
+    sections = []
+    for key, items in chosen.items():
+        items.sort(key=lambda t: (-t.article.when.timestamp(), t.article.title.casefold()))
+        title = MORE_NEWS_TITLE if key == MORE_NEWS_KEY else vocab.name(key, seen.get(key, ""))
+        shown = [t.article for t in items[:max_per_section]]
+        sections.append(Section(key, title, shown, more=len(items) - len(shown)))
+    sections.sort(key=lambda s: (s.key == MORE_NEWS_KEY, -s.total, s.title.casefold(), s.title))
+    return sections
+
+
+def _spellings(tagged: Sequence[Tagged]) -> dict[str, str]:
+    """Each keyword's most common spelling among all the edition's articles: a name for
+    one the store does not know, the same whichever segment's sections are built."""
+    counts: dict[str, Counter] = {}
+    for item in tagged:
+        for key, spelling in item.spellings.items():
+            if spelling:
+                counts.setdefault(key, Counter())[spelling] += 1
+    return {key: most_common(c) for key, c in counts.items()}

@@ -1,0 +1,1 @@
+"""An edition as an email: HTML and text, the size guard, wording, signed links."""

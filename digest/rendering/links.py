@@ -1,0 +1,248 @@
+"""Signed links in an email: unsubscribe tokens that work without a login and
+cannot be forged, and the address of the edition's copy on the web.
+
+A token is versioned, so a link in an email sent years ago keeps working
+after the format changes: ``READERS`` holds a reader for every version ever
+sent, and a new format is a new version, never a change to an old one.
+
+- **Version 2** (current): ``2.<subscriber id>.<mac>``. It names the
+  subscriber by id, so the address is not in the link for anyone who sees it
+  (a forwarded email, a proxy's log). The HMAC-SHA256 under ``DIGEST_SECRET``
+  covers the version, the id and the subscriber's address (lower-cased), so a
+  token for id 5 cannot unsubscribe whoever holds id 5 in a rebuilt database.
+- **Version 1** (digest before ``digest serve``): ``<address>.<mac>``, both
+  base64url: the address in the clear. Read, never made for an email again.
+
+Both macs are 18 bytes (24 base64url characters), compared in constant time.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import ipaddress
+import re
+import warnings
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from digest.config.settings import Settings, secret
+from digest.errors import ConfigError
+from digest.models import Edition, Subscriber
+
+if TYPE_CHECKING:
+    from digest.store.store import Store
+
+# Used only when DIGEST_SECRET is unset (demo, tests): links still work, but
+# anyone who reads this file could forge them, so the CLI warns about it.
+DEVELOPMENT_SECRET = "digest-development-secret-do-not-use"
+VERSION = 2
+# Far longer than any token made (a v1 token of a 254-character address is
+# about 370): anything longer is refused before it is decoded.
+MAX_TOKEN = 600
+
+
+def signing_key() -> bytes:
+    value = secret("DIGEST_SECRET")
+    if value is None:
+        warnings.warn(
+            "DIGEST_SECRET is not set: unsubscribe links are signed with a development key",
+            stacklevel=2,
+        )
+        value = DEVELOPMENT_SECRET
+    return value.encode("utf-8")
+
+
+# Providers that put mail in real inboxes: their links must work (see require_live_links).
+MAILING_PROVIDERS = ("smtp", "sendgrid")
+
+
+def link_problems(settings: Settings) -> list[str]:
+    """Why the links in an email made with ``settings`` would not work for a
+    subscriber (empty if they would): no ``DIGEST_SECRET`` (links signed with
+    the development key anyone can read in this file), or a ``public_url``
+    that is not https or points at the machine reading the email."""
+    problems = []
+    if secret("DIGEST_SECRET") is None:
+        problems.append("DIGEST_SECRET is not set")
+    parts = urlsplit(settings.public_url)
+    if parts.scheme != "https":
+        problems.append(f"public_url {settings.public_url} is not https")
+    if _loopback(parts.hostname or ""):
+        problems.append(f"public_url {settings.public_url} is this machine (loopback)")
+    return problems
+
+
+def _loopback(host: str) -> bool:
+    host = host.rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified
+
+
+def require_live_links(settings: Settings, provider: str) -> None:
+    """``ConfigError`` (one line) when ``provider`` mails real people and the
+    unsubscribe links would not work: mailbox providers punish a sender whose
+    one-click unsubscribe fails, and the law requires that people can leave.
+    The outbox keeps working with development values (a warning instead)."""
+    problems = link_problems(settings)
+    if provider in MAILING_PROVIDERS and problems:
+        raise ConfigError(
+            f"refusing to send through {provider}: the unsubscribe links would not work: "
+            + "; ".join(problems)
+            + " (set DIGEST_SECRET, and public_url to the https address where "
+            "`digest serve` answers)"
+        )
+
+
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
+def _b64(data: bytes) -> str:
+    return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=").decode()
+
+
+def _mac(key: bytes | hmac.HMAC, message: bytes) -> str:
+    """``key`` may be a prepared ``hmac.new(key, digestmod=sha256)``: copying it
+    skips the key set-up, which matters at a million links a send."""
+    mac = key.copy() if isinstance(key, hmac.HMAC) else hmac.new(key, digestmod=hashlib.sha256)
+    mac.update(message)
+    return _b64(mac.digest()[:18])
+
+
+def make_token(subscriber_id: int, email: str, key: bytes | hmac.HMAC) -> str:
+    """The current (version 2) token for this subscriber."""
+    signed = b"2.%d.%s" % (subscriber_id, email.strip().lower().encode("utf-8"))
+    return f"2.{subscriber_id}.{_mac(key, signed)}"
+
+
+def make_v1_token(email: str, key: bytes | hmac.HMAC) -> str:
+    """A version 1 token, as digest made them before version 2: for tests of old links."""
+    address = email.strip().lower().encode("utf-8")
+    return f"{_b64(address)}.{_mac(key, address)}"
+
+
+_V2 = re.compile(r"2\.(0|[1-9][0-9]{0,17})\.[A-Za-z0-9_-]{24}")
+_V1 = re.compile(r"[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{24}")
+
+
+def _read_v2(token: str, key: bytes, by_id: Callable, by_email: Callable) -> Subscriber | None:
+    if not _V2.fullmatch(token):
+        return None
+    found = by_id(int(token.split(".")[1]))
+    # Compared even for an id that is not there, so its absence takes as long.
+    expected = make_token(found.id, found.email, key) if found else "2.0." + "A" * 24
+    return found if hmac.compare_digest(expected, token) and found else None
+
+
+def _read_v1(token: str, key: bytes, by_id: Callable, by_email: Callable) -> Subscriber | None:
+    if not _V1.fullmatch(token):
+        return None
+    encoded = token.split(".", 1)[0]
+    try:
+        address = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not hmac.compare_digest(make_v1_token(address, key), token):
+        return None
+    return by_email(address)
+
+
+# Every version ever sent in an email, by the version its token starts with.
+READERS = {2: _read_v2, 1: _read_v1}
+
+
+def token_version(token: str) -> int:
+    """2 for ``2.…``; 1 for a token without a version (version 1 never had one:
+    its first part, an address in base64, is at least 4 characters long)."""
+    head, dot, _ = token.partition(".")
+    return int(head) if dot and head.isdigit() and len(head) < 4 else 1
+
+
+def read_token(
+    token: str,
+    key: bytes,
+    by_id: Callable[[int], Subscriber | None],
+    by_email: Callable[[str], Subscriber | None],
+) -> Subscriber | None:
+    """The subscriber a token was made for with ``key``, looked up with ``by_id``
+    or ``by_email``; None for a token that is not one of ours, altered, cut
+    short, of a version never made, or for someone no longer stored."""
+    if len(token) > MAX_TOKEN or not token.isascii():
+        return None
+    reader = READERS.get(token_version(token))
+    return None if reader is None else reader(token, key, by_id, by_email)
+
+
+def subscriber_for(token: str, key: bytes, store: Store) -> Subscriber | None:
+    """``read_token`` against the store: whom an unsubscribe link names."""
+    return read_token(token, key, store.subscriber_by_id, store.find_subscriber)
+
+
+def ascii_url(url: str) -> str:
+    """``url`` as plain ASCII: IDNA host, %-escaped path, query and fragment.
+
+    A mail header must be ASCII (else it is RFC 2047-encoded, which mail clients
+    do not decode in List-Unsubscribe), and lxml %-escapes non-ASCII in an
+    href, which the per-recipient substitution in ``render`` does not.
+    """
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if not netloc.isascii():
+        userinfo, at, hostport = netloc.rpartition("@")
+        host, colon, port = hostport.partition(":")
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            host = quote(host, safe="")
+        netloc = f"{quote(userinfo, safe=':%')}{at}{host}{colon}{port}"
+    safe = "/:@!$&'()*+,;=%~"
+    return urlunsplit(
+        (
+            parts.scheme,
+            netloc,
+            quote(parts.path, safe=safe),
+            quote(parts.query, safe=safe + "?"),
+            quote(parts.fragment, safe=safe + "?"),
+        )
+    )
+
+
+class Links:
+    """Builds each recipient's unsubscribe URL under ``public_url``."""
+
+    def __init__(self, public_url: str, key: bytes) -> None:
+        self.base = ascii_url(public_url.rstrip("/")) + "/unsubscribe/"
+        self.mac = hmac.new(key, digestmod=hashlib.sha256)
+
+    def unsubscribe(self, subscriber_id: int, email: str) -> str:
+        return self.base + make_token(subscriber_id, email, self.mac)
+
+
+def preferences_url(unsubscribe_url: str) -> str:
+    """ "Manage topics": the preferences page of the subscriber an unsubscribe
+    link names, by the same signed token (a link not made by ``Links`` is kept:
+    its page is the one that offers the topics)."""
+    base, found, token = unsubscribe_url.rpartition("/unsubscribe/")
+    return f"{base}/preferences/{token}" if found else unsubscribe_url
+
+
+def view_url(public_url: str, edition: Edition, segment: str) -> str:
+    """ "View in your browser": the edition's copy for ``segment`` in the archive."""
+    return ascii_url(public_url.rstrip("/")) + archive_path(edition, segment)
+
+
+def archive_path(edition: Edition, segment: str) -> str:
+    """``/archive/<date>/<timezone>``, and ``?topics=<segment>`` for a segment
+    other than everything; ASCII, as every link in an email must be."""
+    path = f"/archive/{edition.date.isoformat()}/{quote(edition.timezone, safe='/')}"
+    if segment:
+        path += "?topics=" + quote(segment, safe=";")
+    return path

@@ -1,0 +1,364 @@
+"""Rendering: Jinja2 → premailer (CSS inlined) for HTML, its own template for text.
+
+Inlining costs milliseconds a document, so it runs once per segment with
+placeholders where the per-recipient values go; ``personalise`` then swaps
+them in with plain string replacement. Values are escaped exactly as lxml
+serialises text and attributes, so a personalised copy is byte-identical to
+rendering that recipient's copy directly (``tests/test_render.py`` checks).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import sys
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import ClassVar
+
+import jinja2
+from premailer import Premailer
+
+from digest.config.settings import Settings
+from digest.errors import ConfigError
+from digest.grouping.sections import MORE_NEWS_KEY, Section
+from digest.models import Edition
+from digest.rendering import fitting, plaintext, wording
+from digest.rendering.links import ascii_url, preferences_url
+from digest.validate import safe_link
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    html: str
+    text: str
+
+
+def greeting_for(name: str, template: str = wording.DEFAULT_GREETING) -> str:
+    # Capped, so one absurd name cannot push a SendGrid personalization past its
+    # 10,000-byte substitution limit and fail the whole batch.
+    return wording.greeting(template, " ".join(name.split())[:100])
+
+
+def subject_for(template: str, edition: Edition, sections: Sequence[Section]) -> str:
+    """The subject line (by default the lead headline and how many more); one line."""
+    named = [s.title for s in sections if s.key != MORE_NEWS_KEY] or [s.title for s in sections]
+    day = edition.date
+    count = sum(s.total for s in sections)
+    lead = next((a.title for s in sections for a in s.articles), "")
+    if count <= 1:
+        # "Lead + 0 more" reads like a bug: a one-story day leaves the tail out.
+        template = re.sub(r"\s*[+&,]?\s*\{more\}\s*more\b", "", template)
+    text = template.format(
+        date=f"{day.day} {day:%B %Y}",
+        keywords=", ".join(named[:3]),
+        count=count,
+        lead=wording.shorten(lead, 90),
+        more=max(count - 1, 0),
+    )
+    return " ".join(text.split())
+
+
+class Renderer:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(settings.templates_dir)),
+            autoescape=jinja2.select_autoescape(
+                enabled_extensions=("html", "html.j2"),
+                disabled_extensions=("txt", "txt.j2", "css"),
+                default=True,
+            ),
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+            undefined=jinja2.StrictUndefined,
+        )
+        # Links are checked again here, not only at ingest: an article stored by an
+        # older release (or straight into the database) must not become a script link.
+        self.env.filters["href"] = safe_link
+        self.env.filters.update(
+            anchor=wording.anchor,
+            lede=wording.lede,
+            and_list=wording.and_list,
+            local_time=lambda when, edition: wording.local_time(when, edition.date, edition.zone),
+            topic_count=lambda section: f"{section.title} ({section.total})",
+            wrap=plaintext.wrap,
+            underline=plaintext.underline,
+        )
+        self.env.globals["plural"] = wording.plural
+        # A fresh nonce per renderer: article text cannot smuggle in a placeholder.
+        # Short, because SendGrid carries them once per recipient (a million a send).
+        # The text part has names of its own, since only HTML values are escaped and
+        # some senders substitute into both parts at once (SendGrid, the MIME
+        # template). No name contains another, or replacing one would garble it.
+        nonce = secrets.token_hex(5)
+        self.placeholders = {field: f"%%{nonce}{field[0]}%%" for field in PERSONAL}
+        self.text_placeholders = {field: f"%%{nonce}{field[0]}t%%" for field in PERSONAL}
+        # The most bytes a value can take in HTML (escaping "&" makes 5 of 1): what
+        # the size guard keeps free for it wherever a placeholder stands.
+        links = len(ascii_url(settings.public_url)) + 400  # + "/preferences/" + a token
+        longest = {"greeting": len(settings.greeting) + 200, "unsubscribe_url": links}
+        self.room = {
+            self.placeholders[f]: 5 * longest.get(f, links) - len(self.placeholders[f])
+            for f in PERSONAL
+        }
+
+    def render(
+        self,
+        edition: Edition,
+        sections: Sequence[Section],
+        topics: Sequence[str],
+        greeting: str,
+        unsubscribe_url: str,
+        view_url: str = "",
+    ) -> Rendered:
+        """One finished copy, with whatever greeting and links it is given."""
+        values = {
+            "greeting": greeting,
+            "unsubscribe_url": unsubscribe_url,
+            "preferences_url": preferences_url(unsubscribe_url),
+        }
+        return self._render(edition, sections, topics, values, values, view_url)
+
+    def render_segment(
+        self,
+        edition: Edition,
+        sections: Sequence[Section],
+        topics: Sequence[str],
+        view_url: str = "",
+    ) -> Rendered:
+        """The expensive part, once per segment: placeholders for per-recipient values.
+
+        ``view_url`` (the segment's copy in the archive, "View in your
+        browser") is the same for everyone in the segment, so it is rendered
+        in here, not substituted per recipient; "" leaves the link out.
+        """
+        return self._render(
+            edition, sections, topics, self.placeholders, self.text_placeholders, view_url
+        )
+
+    def render_web(
+        self, edition: Edition, sections: Sequence[Section], topics: Sequence[str]
+    ) -> Rendered:
+        """The copy the archive shows: no greeting, no personal links, nothing to
+        substitute (the templates leave out what is empty and ``web`` is true)."""
+        values = {field: "" for field in PERSONAL}
+        return self._render(edition, sections, topics, values, values, "", web=True)
+
+    def personal_values(self, name: str, unsubscribe_url: str) -> tuple[str, ...]:
+        """One recipient's values, raw, in the order of ``PERSONAL`` (and of
+        ``placeholders``): what a sender substitutes, escaped or not by field.
+        "Manage topics" is the same signed token as the unsubscribe link."""
+        greeting = greeting_for(name, self.settings.greeting)
+        return greeting, unsubscribe_url, preferences_url(unsubscribe_url)
+
+    def substitutions(self, name: str, unsubscribe_url: str) -> tuple[dict, dict]:
+        """One recipient's values by placeholder: (HTML's, escaped; the text part's, as is).
+
+        The one place that knows how a recipient's values go into a segment:
+        ``personalise``, the MIME template and SendGrid's personalizations all
+        use it (SendGrid through ``personal_values`` and ``PERSONAL``, for
+        speed), so a copy built any of those ways reads the same.
+        """
+        values = self.personal_values(name, unsubscribe_url)
+        html = {
+            self.placeholders[f]: escape(v)
+            for (f, escape), v in zip(PERSONAL.items(), values, strict=True)
+        }
+        text = {self.text_placeholders[f]: v for f, v in zip(PERSONAL, values, strict=True)}
+        return html, text
+
+    def personalise(self, segment: Rendered, name: str, unsubscribe_url: str) -> Rendered:
+        html, text = self.substitutions(name, unsubscribe_url)
+        return replace(segment, html=fill(segment.html, html), text=fill(segment.text, text))
+
+    def text_with_html_placeholders(self, text: str) -> str:
+        """A segment's text part with the HTML placeholders' names, for a sender
+        whose values need no escaping: one set of substitutions serves both parts."""
+        return fill(text, {self.text_placeholders[f]: p for f, p in self.placeholders.items()})
+
+    def _render(
+        self,
+        edition: Edition,
+        sections: Sequence[Section],
+        topics: Sequence[str],
+        html_values: dict[str, str],
+        text_values: dict[str, str],
+        view_url: str,
+        web: bool = False,
+    ) -> Rendered:
+        subject = subject_for(self.settings.subject, edition, sections)
+        day = edition.date
+        total = sum(s.total for s in sections)
+        titles = [a.title for s in sections for a in s.articles[:2]]
+        context = {
+            "title": self.settings.title,
+            "subject": subject,
+            "edition": edition,
+            "long_date": f"{day:%A}, {day.day} {day:%B %Y}",
+            "all_sections": sections,
+            "topics": topics,
+            "story_count": total,
+            "preheader": wording.preheader(titles, total, [s.title for s in sections]),
+            "view_url": view_url,
+            "web": web,
+            "postal_address": self.settings.postal_address,
+            "toc_size": TOC_SIZE,
+        }
+        html_of: dict[fitting.Cut, str] = {}
+
+        def size(cut: fitting.Cut) -> int:
+            html = self._template("digest.html.j2", context | _shown(sections, cut) | html_values)
+            html_of[cut] = html = inline_css(html)
+            return len(html.encode()) + sum(html.count(p) * n for p, n in self.room.items())
+
+        count = sum(len(s.articles) for s in sections)
+        # A web page is not clipped: the archive's copy shows everything.
+        cut, whole = fitting.fit(count, size, sys.maxsize if web else fitting.LIMIT)
+        if cut.full < count:
+            who = wording.and_list(topics) if topics else "every topic"
+            warnings.warn(
+                f"{edition.label} ({who}): the email would be {whole // 1000} KB, more than "
+                f"Gmail shows whole; {cut.kept - cut.full} of its {count} articles are shown by "
+                f"title only and {count - cut.kept} left out (counted in their sections' "
+                '"N more" lines)',
+                stacklevel=3,
+            )
+        text = self._template("digest.txt.j2", context | _shown(sections, cut) | text_values)
+        return Rendered(subject=subject, html=html_of[cut], text=text)
+
+    def _template(self, name: str, context: dict) -> str:
+        try:
+            return self.env.get_template(name).render(context)
+        except Exception as err:
+            problem = template_problem(err, self.settings.templates_dir)
+            if problem is None:
+                raise
+            raise ConfigError(problem) from None
+
+
+TOC_SIZE = 12  # sections named in the contents line; the rest are counted
+
+
+def _shown(sections: Sequence[Section], cut: fitting.Cut) -> dict:
+    shown = fitting.apply(sections, cut)
+    return {
+        "sections": shown.sections,
+        "brief_from": shown.brief_from,
+        "collapsed": shown.collapsed,
+        "article_count": sum(len(s.articles) for s in shown.sections),
+    }
+
+
+def fill(text: str, values: dict[str, str]) -> str:
+    """``text`` with every placeholder in ``values`` replaced by its value."""
+    for placeholder, value in values.items():
+        text = text.replace(placeholder, value)
+    return text
+
+
+def template_problem(err: Exception, folder: Path) -> str | None:
+    """``template FILE:LINE: reason`` for an error in the operator's templates, else None.
+
+    The templates are the operator's code: a typo or an undefined variable in
+    one is a configuration error, reported with its line, not a crash of
+    digest. An error is the template's when Jinja raised it, or when the
+    traceback passes through a template file.
+    """
+    if isinstance(err, jinja2.TemplateSyntaxError):
+        return f"template {err.filename or err.name}:{err.lineno}: {err.message}"
+    where = _template_frame(err, folder)
+    if isinstance(err, jinja2.TemplateNotFound):
+        included = f" (included at {where})" if where else ""
+        return f"template {err.name}: not found in {folder}{included}"
+    reason = str(err) or type(err).__name__
+    if isinstance(err, UnicodeDecodeError):
+        return f"template {where or 'in ' + str(folder)}: not UTF-8 text ({err.reason})"
+    if where is None and not isinstance(err, jinja2.TemplateError):
+        return None
+    if not isinstance(err, jinja2.TemplateError):
+        reason = f"{type(err).__name__}: {reason}"
+    return f"template {where or 'in ' + str(folder)}: {reason}"
+
+
+def _template_frame(err: Exception, folder: Path) -> str | None:
+    """``FILE:LINE`` of the innermost template frame in ``err``'s traceback.
+
+    Jinja rewrites tracebacks so that template code shows its file and line.
+    A file the loader could not decode is in its ``get_source`` frame.
+    """
+    found = None
+    root = folder.resolve()
+    tb = err.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        filename = frame.f_code.co_filename
+        if isinstance(err, UnicodeDecodeError):
+            if frame.f_code.co_name == "get_source":
+                found = frame.f_locals.get("filename")
+        elif filename[:1] != "<" and not filename.endswith(".py") and _inside(filename, root):
+            found = f"{filename}:{tb.tb_lineno}"
+        tb = tb.tb_next
+    return found if isinstance(found, str) else None
+
+
+def _inside(filename: str, folder: Path) -> bool:
+    return Path(filename).resolve().is_relative_to(folder)
+
+
+class _Inliner(Premailer):
+    """premailer, remembering the rules it derives from a stylesheet.
+
+    premailer re-parses and re-serialises every rule of the same stylesheet
+    for each document, which was most of its time per segment here. The
+    stylesheet is fixed for a run, and the derived rules are plain tuples
+    (read, never changed, by ``transform``), so they are safe to keep.
+    """
+
+    _rules: ClassVar[dict[tuple, tuple]] = {}
+
+    def _parse_style_rules(self, css_body, ruleset_index):
+        key = (
+            css_body,
+            ruleset_index,
+            self.strip_important,
+            self.exclude_pseudoclasses,
+            self.disable_validation,
+        )
+        if key not in self._rules:
+            self._rules[key] = super()._parse_style_rules(css_body, ruleset_index)
+        return self._rules[key]
+
+
+def inline_css(html: str) -> str:
+    return _Inliner(
+        html,
+        allow_network=False,
+        disable_validation=True,
+        keep_style_tags=False,
+        remove_classes=False,
+        strip_important=False,
+        cssutils_logging_level=logging.CRITICAL,
+    ).transform()
+
+
+def escape_text(value: str) -> str:
+    # lxml writes text with only these three escaped; quotes stay as they are.
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def escape_attr(value: str) -> str:
+    return value.replace("&", "&amp;").replace('"', "&quot;")
+
+
+# Each per-recipient value, and how it is escaped where it lands in HTML.
+PERSONAL = {
+    "greeting": escape_text,
+    "unsubscribe_url": escape_attr,
+    "preferences_url": escape_attr,
+}

@@ -1,0 +1,146 @@
+"""The words of an email that are made, not copied: greeting, preheader, lists, times.
+
+Kept apart from the templates because each has a rule a subscriber notices
+when it is wrong: "Hello Okafor, Chidi," greets the family name; a preheader
+cut mid-word reads like a bug; "Climate, Energy" reads like tags, "Climate
+and Energy" like a sentence; an article's time in UTC is the wrong time for
+a reader in New York.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Sequence
+from datetime import date, datetime
+
+from digest.config.values import DEFAULT_GREETING as DEFAULT_GREETING
+from digest.rendering.plaintext import char_width, width
+
+NAME_COLUMNS = 50  # a name in a greeting, in display columns: one line of the text part
+HONORIFICS = {"mr", "mrs", "ms", "mx", "miss", "dr", "prof", "sir", "dame", "rev", "fr"}
+
+
+def shorten(text: str, columns: int) -> str:
+    """``text`` cut at a word to fit ``columns`` display columns, with "…" when cut."""
+    text = " ".join(text.split())
+    if width(text) <= columns:
+        return text
+    cut, used = "", 0
+    for char in text:
+        used += char_width(char)
+        if used > columns - 1:
+            break
+        cut += char
+    head = cut.rsplit(" ", 1)[0] if " " in cut[columns // 2 :] else cut
+    return head.rstrip(" ,;:.-–—") + "…"
+
+
+def first_name(name: str) -> str:
+    """The name a greeting uses: "Okafor, Chidi" → "Chidi"; "Dr Ada Lovelace" → "Dr Lovelace".
+
+    An address typed where the name goes is not a name.
+    """
+    name = " ".join(name.split())
+    if "," in name:
+        family, _, given = name.partition(",")
+        name = given.strip() or family.strip()
+        name = " ".join(name.split(",")).strip()
+    words = name.split()
+    if not words:
+        return ""
+    if words[0].rstrip(".").casefold() in HONORIFICS and len(words) > 1:
+        words = [words[0], words[-1]]
+    else:
+        words = words[:1]
+    return "" if any("@" in w for w in words) else " ".join(words)
+
+
+def greeting(template: str, name: str) -> str:
+    """The greeting line for ``name`` from the ``greeting`` setting.
+
+    With no name, a field and the space before it are left out, so the
+    default "Hello {first_name}," reads "Hello,". Names are capped so that
+    the line stays one line of the text part.
+    """
+    given = shorten(first_name(name), NAME_COLUMNS)
+    full = shorten(name, NAME_COLUMNS) if given else ""
+    values = {"first_name": given, "name": full}
+    for field, value in values.items():
+        if not value:
+            template = re.sub(r"[ \t]*\{" + field + r"\}", "", template)
+    return " ".join(template.format(**values).split())
+
+
+def and_list(items: Sequence[str]) -> str:
+    """ "A", "A and B", "A, B and C"."""
+    items = list(items)
+    if len(items) <= 1:
+        return "".join(items)
+    return f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def plural(count: int, one: str, many: str | None = None) -> str:
+    return f"{count:,} {one if count == 1 else many or one + 's'}"
+
+
+_SENTENCE = re.compile(r"(?<=[.!?…])[\"'”’)]*\s+(?=[\"'“‘(]*[A-Z0-9À-ÖØ-ÞĀ-ſ])")
+
+
+def lede(summary: str, sentences: int = 2, columns: int = 320) -> str:
+    """The first one or two sentences of ``summary``, cut at a word if still long."""
+    text = " ".join(summary.split())
+    parts = _SENTENCE.split(text)
+    short = " ".join(parts[:sentences])
+    return shorten(short, columns)
+
+
+def local_time(when: datetime | None, edition_date: date, zone) -> str:
+    """When an article was published, in the edition's timezone: "07:30",
+    "yesterday 18:05" or "22 Nov 18:05"; "" for an undated article."""
+    if when is None:
+        return ""
+    local = when.astimezone(zone)
+    clock = f"{local:%H:%M}"
+    days = (edition_date - local.date()).days
+    if days == 0:
+        return clock
+    if days == 1:
+        return f"yesterday {clock}"
+    return f"{local.day} {local:%b} {clock}"
+
+
+def anchor(key: str) -> str:
+    """A stable HTML id for a section, the same in the email and its web copy.
+
+    Readable where the keyword is plain ASCII ("climate", "solar-energy-3f9a1c"
+    when something had to be dropped to make it), and always unique: two
+    keywords that slug alike differ in the hash.
+    """
+    plain = key.lstrip("\x00")  # digest's own sections ("More news") start with a NUL
+    folded = unicodedata.normalize("NFKD", plain).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", folded.lower()).strip("-")[:40]
+    if slug and slug == plain:
+        return slug
+    digest = hashlib.sha1(key.encode("utf-8")).hexdigest()[:6]
+    return f"{slug}-{digest}" if slug else f"topic-{digest}"
+
+
+def preheader(titles: Sequence[str], total: int, topics: Sequence[str]) -> str:
+    """The one sentence an inbox shows after the subject: what else is inside.
+
+    The subject already names the lead story, so this names the second one
+    and how many more, on which topics. ``titles`` are the shown titles in
+    order, ``total`` every story of the edition, ``topics`` the section names.
+    """
+    if not titles:
+        return ""
+    named = and_list([*topics[:3], "more"] if len(topics) > 3 else list(topics))
+    if len(titles) == 1 or total <= 1:
+        return f"{shorten(titles[0], 90)}, on {named}." if named else shorten(titles[0], 120)
+    rest = total - 2
+    also = f"Also: {shorten(titles[1], 90)}"
+    if rest <= 0:
+        return also + "."
+    return f"{also}, and {plural(rest, 'more story', 'more stories')} on {named}."

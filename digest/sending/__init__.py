@@ -1,0 +1,1 @@
+"""A send: planning recipients into batches, the ledger, and handing batches over."""

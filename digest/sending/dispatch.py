@@ -1,0 +1,403 @@
+"""Sending an edition: plan batches, claim them, hand them to the provider, record.
+
+The single-machine path is the many-machine path with one worker: every
+``digest send`` plans whatever is unplanned, then claims batches until none
+is left, so a second process (or a second host on PostgreSQL) simply helps.
+Re-running a send after a crash or by mistake mails only those not yet
+mailed; failed recipients are tried again; recipients *in doubt* (handed to
+the provider, no answer) are left alone unless the operator says otherwise.
+
+Stopping: when ``stop`` is set (the CLI sets it on SIGINT/SIGTERM), no new
+batch is handed over; the one with the provider is waited for and recorded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Protocol
+
+from digest.clock import utcnow
+from digest.config.settings import Settings
+from digest.delivery.base import Outgoing, Provider, parse_sender
+from digest.editions.contents import EditionContent, local_today, propose_edition, subscriber_copy
+from digest.errors import ConfigError, DeliveryError, DeliveryInDoubt, FatalDeliveryError
+from digest.liveness import worker_name
+from digest.models import Batch, Edition, Outcome, Recipient, Subscriber
+from digest.rendering.links import Links, signing_key
+from digest.rendering.renderer import Renderer
+from digest.sending.ledger import Ledger
+from digest.sending.planning import plan
+from digest.store.editions import start_edition
+from digest.store.store import Store
+
+MAX_LISTED_FAILURES = 200
+
+
+class Progress(Protocol):
+    def start(self, label: str, total: int) -> None: ...
+
+    def advance(self, count: int) -> None: ...
+
+
+class NoProgress:
+    def start(self, label: str, total: int) -> None:
+        pass
+
+    def advance(self, count: int) -> None:
+        pass
+
+
+@dataclass
+class EditionReport:
+    edition: Edition
+    sent: int = 0  # by this run
+    failed: int = 0
+    skipped: int = 0
+    in_doubt: int = 0
+    already_sent: int = 0  # by earlier runs
+    planned: int = 0  # recipients newly taken into the edition by this run
+    pending: int = 0  # left unsent (a stop, or a batch another sender holds)
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (address, reason)
+    doubts: list[tuple[str, str]] = field(default_factory=list)  # (address, reason)
+
+
+@dataclass
+class SendReport:
+    editions: list[EditionReport] = field(default_factory=list)
+    seconds: float = 0.0
+    aborted: str | None = None  # why the run stopped early
+    stopped: bool = False  # asked to stop (a signal) before the work was done
+    not_started: int = 0  # recipients of editions a stop kept from starting
+
+    def total(self, attr: str) -> int:
+        return sum(getattr(e, attr) for e in self.editions)
+
+
+@dataclass
+class DryRunRow:
+    edition: Edition
+    segment: str
+    topics: list[str]
+    recipients: int
+    sections: int
+    articles: int
+
+
+@dataclass
+class _InFlight:
+    batch: Batch
+    recipients: list[Recipient]
+    future: Future
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        provider: Provider,
+        *,
+        progress: Progress | None = None,
+        now: Callable[[], datetime] = utcnow,
+        sleep: Callable[[float], None] = time.sleep,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.provider = provider
+        self.ledger = Ledger(store, settings.timezone)
+        self.renderer = Renderer(settings)
+        self.sender = parse_sender(settings.from_address)
+        self.links = Links(settings.public_url, signing_key())
+        self.progress = progress or NoProgress()
+        self.now = now
+        self.sleep = sleep
+        self.stop = stop or threading.Event()
+        # The provider's own waits (a 429's reset, a back-off) end early on a stop too.
+        provider.stopping = self.stop
+        self.owner = worker_name()
+
+    def editions_for(self, day: date | None, timezones: list[str] | None = None) -> list[Edition]:
+        """One edition per delivery timezone: ``day``, or each zone's own today."""
+        moment = self.now()
+        zones = self.store.subscriber_timezones(self.settings.timezone)
+        if timezones:
+            zones = [z for z in zones if z in timezones]
+        found = []
+        for zone in zones:
+            when = day or local_today(zone, moment)
+            found.append(propose_edition(self.store, self.settings, when, zone, moment))
+        return found
+
+    # -- sending -----------------------------------------------------------
+
+    def send(
+        self,
+        day: date | None = None,
+        *,
+        timezones: list[str] | None = None,
+        resend_in_doubt: bool = False,
+    ) -> SendReport:
+        """Send ``day``'s edition (default: each zone's today) in every delivery timezone.
+
+        An edition whose date has not begun in its zone is refused: sending it
+        now would fix its cut-off before its news exists (``preview`` and
+        ``dry_run`` may look ahead; they record nothing).
+        """
+        started = time.monotonic()
+        report = SendReport()
+        proposed = self.editions_for(day, timezones)
+        early = [e for e in proposed if e.date > local_today(e.timezone, self.now())]
+        if early:
+            zones = ", ".join(e.timezone for e in early)
+            raise ConfigError(
+                f"--date {early[0].date}: that day has not begun yet in {zones}; an edition "
+                "cannot be sent before its day (preview it with digest preview --date, or "
+                "digest send --dry-run)"
+            )
+        try:
+            for number, edition in enumerate(proposed):
+                if self.stop.is_set():
+                    report.stopped = True
+                    report.not_started = self._audience(proposed[number:])
+                    break
+                edition = start_edition(self.store.engine, edition)
+                report.editions.append(self._send_edition(edition, report, resend_in_doubt))
+                if report.aborted:
+                    break
+        finally:
+            report.seconds = time.monotonic() - started
+        return report
+
+    def _send_edition(
+        self, edition: Edition, report: SendReport, resend_in_doubt: bool = False
+    ) -> EditionReport:
+        result = EditionReport(edition)
+        content = EditionContent(self.store, self.settings, edition, self.renderer)
+        before = self.ledger.counts(edition)
+        result.already_sent = before["sent"]
+        result.planned = plan(self.ledger, edition, content.segment_of, self.provider.max_batch)
+        self.ledger.recover(edition, resendable=self.provider.resendable)
+        self.ledger.requeue(edition, in_doubt=resend_in_doubt)
+        counts = self.ledger.counts(edition)
+        self.progress.start(edition.label, counts["pending"])
+        rounds = self.provider.retry_rounds
+        for attempt in range(rounds + 1):
+            retry_later = self._drain(edition, content, result, report)
+            if report.aborted or report.stopped or not retry_later:
+                break
+            if attempt == rounds:
+                break
+            # Temporary refusals (SMTP 4xx) are tried again later in the same run,
+            # unless the operator asks to stop meanwhile.
+            if self._pause(min(2**attempt, 30) * (0.5 + random.random())):
+                report.stopped = True
+                break
+            self.ledger.requeue(edition, retryable_only=True)
+        after = self.ledger.counts(edition)
+        # Named from the ledger once the run is over, so a recipient still refused
+        # after the last retry round is named like any other failure.
+        result.failures = [
+            (row.email, row.error or "failed")
+            for row in self.ledger.entries(edition, "failed", limit=MAX_LISTED_FAILURES)
+        ]
+        result.doubts = [
+            (row.email, row.error or "in doubt")
+            for row in self.ledger.entries(edition, "in_doubt", limit=MAX_LISTED_FAILURES)
+        ]
+        # sent is counted from this run's own outcomes (another sender may share the
+        # edition); the rest are the edition's state as the ledger has it.
+        result.failed = after["failed"]
+        result.in_doubt = after["in_doubt"]
+        result.skipped = after["skipped"]
+        result.pending = after["pending"]
+        return result
+
+    def _drain(
+        self, edition: Edition, content: EditionContent, result: EditionReport, report: SendReport
+    ) -> bool:
+        """Send batches until none is left to claim; True if some may succeed on retry.
+
+        Two stages overlap: while one batch is with the provider (a worker
+        thread, mostly waiting on the network), the next is claimed, loaded
+        and prepared here. Only one batch is ever handed over at a time, and
+        it is marked ``handed`` before the provider sees it, so a crash leaves
+        at most that one in doubt; the prepared one was never sent.
+        """
+        retry_later = False
+        in_flight: _InFlight | None = None  # handed to the provider, outcome not yet recorded
+        claimed: Batch | None = None  # claimed and prepared, not yet handed over
+        with ThreadPoolExecutor(1, thread_name_prefix="deliver") as worker:
+            try:
+                while True:
+                    taken = None
+                    if not self.stop.is_set():
+                        taken = self.ledger.claim(
+                            edition, self.owner, self.settings.lease_seconds, self.links.unsubscribe
+                        )
+                        if taken is None and in_flight is None:
+                            # Nothing pending: take back what dead or expired owners held.
+                            released, _ = self.ledger.recover(edition, self.provider.resendable)
+                            if released:
+                                continue
+                    claimed = taken[0] if taken else None
+                    ready = self._prepare(edition, *taken, content) if taken else None
+                    if in_flight is not None:
+                        flight, in_flight = in_flight, None
+                        retry_later |= self._record(flight, result)
+                    if self.stop.is_set():
+                        report.stopped = True
+                        return False
+                    if claimed is None or ready is None:
+                        return retry_later
+                    recipients, prepared = ready
+                    if not self.ledger.hand_over(claimed, self.owner):
+                        claimed = None  # its lease ran out and another sender took it
+                        continue
+                    future = worker.submit(self._deliver_and_record, claimed, recipients, prepared)
+                    in_flight, claimed = _InFlight(claimed, recipients, future), None
+            except FatalDeliveryError as err:
+                report.aborted = str(err)
+                return False
+            finally:
+                if claimed is not None:
+                    self.ledger.release(claimed)
+                if in_flight is not None:
+                    self._settle(in_flight, result)
+
+    def _settle(self, flight: _InFlight, result: EditionReport) -> None:
+        """Stopping on an error: record the in-flight batch's outcome if it can be had.
+
+        If it cannot (the error came from recording it), the batch stays
+        ``handed``: the next run finds it in doubt rather than sending it again.
+        """
+        with contextlib.suppress(Exception):  # the first error is the one being raised
+            self._record(flight, result)
+
+    def _pause(self, seconds: float) -> bool:
+        """Wait ``seconds``, or less if a stop is asked for; True if it was."""
+        if self.sleep is time.sleep:
+            return self.stop.wait(seconds)
+        self.sleep(seconds)  # a test's clock
+        return self.stop.is_set()
+
+    def _audience(self, editions: list[Edition]) -> int:
+        """How many active subscribers the (not yet started) ``editions`` would go to."""
+        return sum(n for e in editions for _, n in self.ledger.unsent_topic_counts(e))
+
+    def _prepare(
+        self, edition: Edition, batch: Batch, recipients: list[Recipient], content: EditionContent
+    ):
+        if not recipients:
+            return recipients, None
+        outgoing = Outgoing(
+            edition=edition,
+            segment=batch.segment,
+            content=content.rendered(batch.segment),
+            recipients=recipients,
+            renderer=self.renderer,
+            sender=self.sender,
+        )
+        return recipients, self.provider.prepare(outgoing)
+
+    def _deliver_and_record(
+        self, batch: Batch, recipients: list[Recipient], prepared
+    ) -> tuple[int, bool]:
+        """On the delivery thread: hand ``batch`` over, then write its outcome at once.
+
+        Recording here, not on the main thread, lets the next batch be claimed
+        and prepared while this one is written (on PostgreSQL the ledger UPDATE
+        is as long as the request), and a batch is still never handed over
+        before the one ahead of it is recorded: a crash leaves at most one in
+        doubt. Returns (recipients sent, whether some may succeed on retry).
+        An error that is not the provider's answer (a bug, the database gone)
+        leaves the batch ``handed``, so it is never sent again unseen.
+        """
+        try:
+            outcomes = self.provider.deliver(prepared) if prepared is not None else []
+        except FatalDeliveryError as err:
+            if err.outcomes:  # part of the batch went out before the provider stopped
+                self.ledger.finish(batch, err.outcomes, done=False)
+            else:
+                self.ledger.release(batch)
+            raise
+        except DeliveryError as err:
+            status = "in_doubt" if isinstance(err, DeliveryInDoubt) else "failed"
+            outcomes = [
+                Outcome(r.subscriber_id, status, error=str(err), retry=err.retry)
+                for r in recipients
+            ]
+        self.ledger.finish(batch, outcomes)
+        sent = sum(1 for o in outcomes if o.status == "sent")
+        return sent, any(o.retry for o in outcomes if o.status == "failed")
+
+    def _record(self, flight: _InFlight, result: EditionReport) -> bool:
+        """Wait for the batch in flight to be delivered and recorded; True if some may
+        succeed on retry."""
+        try:
+            sent, retry = flight.future.result()
+        except FatalDeliveryError as err:
+            result.sent += sum(1 for o in err.outcomes if o.status == "sent")
+            raise
+        result.sent += sent
+        self.progress.advance(len(flight.recipients))
+        return retry
+
+    # -- looking before sending ----------------------------------------------
+
+    def dry_run(
+        self, day: date | None = None, timezones: list[str] | None = None
+    ) -> list[DryRunRow]:
+        """What a send would do now: recipients per segment, each segment rendered once."""
+        rows = []
+        for edition in self.editions_for(day, timezones):
+            content = EditionContent(self.store, self.settings, edition, self.renderer)
+            groups: dict[str, int] = {}
+            for raw, count in self.ledger.unsent_topic_counts(edition):
+                segment, _ = content.segment_of(raw)
+                groups[segment] = groups.get(segment, 0) + count
+            for segment, count in sorted(groups.items()):
+                sections = content.sections(segment)
+                if sections:
+                    content.rendered(segment)  # proves the templates render
+                rows.append(
+                    DryRunRow(
+                        edition,
+                        segment,
+                        content.topic_names(segment),
+                        count,
+                        len(sections),
+                        sum(len(s.articles) for s in sections),
+                    )
+                )
+        return rows
+
+    def send_test(self, address: str, day: date | None = None) -> Outcome:
+        """One test copy to ``address``; the ledger is not touched.
+
+        The copy is what the subscriber with that address would get, or, for
+        an address that is not subscribed, the everything-digest of the
+        default timezone.
+        """
+        subscriber = self.store.find_subscriber(address) or Subscriber(email=address)
+        copy = subscriber_copy(
+            self.store, self.settings, subscriber, day, self.now(), self.renderer, self.links
+        )
+        outgoing = Outgoing(
+            edition=copy.edition,
+            segment=copy.segment,
+            content=copy.segment_render,
+            recipients=[copy.recipient._replace(subscriber_id=0, email=address)],
+            renderer=self.renderer,
+            sender=self.sender,
+            test=True,
+        )
+        outcomes = self.provider.send(outgoing)
+        return outcomes[0]

@@ -1,0 +1,214 @@
+"""Planning an edition: every recipient a ledger row, every row in a batch.
+
+Done by the database in a few set-based statements rather than row by row in
+Python, since a large edition plans a million recipients before the first is
+sent:
+
+1. the distinct topics strings of the recipients still to plan are read (a few
+   hundred at most, from the segment index) and each is mapped, in Python, to
+   its segment and whether that segment's digest is empty: a temporary table;
+2. the recipients are numbered within their segment in id order (a window
+   function), so recipient *n* of a segment goes to its batch *n // size*;
+3. the batches are created, in segment and number order, and their ids noted in
+   a second temporary table;
+4. one ``INSERT … SELECT`` writes every ledger row, ordered by batch, so that a
+   batch's rows lie together and recording its outcome later touches one run
+   of pages instead of a page per recipient.
+
+Recipients of an empty segment are written ``skipped`` ("empty"), in no batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+
+from digest.clock import utcnow
+from digest.models import Edition
+from digest.store.schema import ACTIVE, batches, editions, ledger, subscribers, to_db
+
+if TYPE_CHECKING:
+    from digest.sending.ledger import Ledger
+
+# Per-planning scratch tables, one set per connection (TEMPORARY): two planners
+# on PostgreSQL never see each other's, and SQLite keeps them out of the file.
+_scratch = sa.MetaData()
+segment_map = sa.Table(
+    "plan_segments",
+    _scratch,
+    sa.Column("topics", sa.Text, primary_key=True),
+    sa.Column("segment", sa.Text, nullable=False),
+    sa.Column("empty", sa.Boolean, nullable=False),
+    prefixes=["TEMPORARY"],
+)
+planned = sa.Table(
+    "plan_recipients",
+    _scratch,
+    sa.Column("subscriber_id", sa.Integer, nullable=False),
+    sa.Column("segment", sa.Text, nullable=False),
+    sa.Column("empty", sa.Boolean, nullable=False),
+    sa.Column("number", sa.Integer, nullable=False),
+    prefixes=["TEMPORARY"],
+)
+batch_map = sa.Table(
+    "plan_batches",
+    _scratch,
+    sa.Column("segment", sa.Text, primary_key=True),
+    sa.Column("number", sa.Integer, primary_key=True),
+    sa.Column("batch_id", sa.Integer, nullable=False),
+    prefixes=["TEMPORARY"],
+)
+
+
+def plan(
+    owner: Ledger,
+    edition: Edition,
+    segment_of: Callable[[str], tuple[str, bool]],
+    batch_size: int,
+) -> int:
+    """Plan ``edition`` in the ledger; returns how many recipients were planned.
+
+    Only subscribers without a row yet are planned, so this is safe to run
+    again (after a crash, or to take in people who subscribed since: they go
+    into batches of their own). ``segment_of(raw_topics)`` says which segment
+    a topics string belongs to and whether that segment's digest is empty.
+    """
+    zone = sa.func.coalesce(subscribers.c.timezone, owner.default_timezone)
+    audience = [zone == edition.timezone, ACTIVE]
+    with owner.engine.begin() as conn:
+        # One planner per edition at a time: on PostgreSQL a second sender waits
+        # here, then sees the first one's rows as planned (SQLite: BEGIN IMMEDIATE).
+        conn.execute(sa.select(editions.c.id).where(editions.c.id == edition.id).with_for_update())
+        _skip_those_with_another_edition(conn, edition, audience)
+        started = sa.select(ledger.c.subscriber_id).where(ledger.c.edition_id == edition.id)
+        if conn.execute(started.limit(1)).first() is not None:
+            # A re-run plans only those without a row; the first run need not ask.
+            audience.append(
+                sa.not_(
+                    sa.exists().where(
+                        ledger.c.edition_id == edition.id,
+                        ledger.c.subscriber_id == subscribers.c.id,
+                    )
+                )
+            )
+        raw = conn.execute(sa.select(subscribers.c.topics).where(*audience).distinct()).scalars()
+        mapping = [
+            dict(zip(("topics", "segment", "empty"), (t, *segment_of(t)), strict=True)) for t in raw
+        ]
+        if not mapping:
+            return 0
+        _scratch.create_all(conn)
+        try:
+            conn.execute(segment_map.insert(), mapping)
+            # Numbered once (the window function sorts every recipient), used twice.
+            numbered = _numbered(audience, batch_size)
+            columns = ["subscriber_id", "segment", "empty", "number"]
+            conn.execute(planned.insert().from_select(columns, numbered))
+            _create_batches(conn, edition)
+            return _write_ledger(conn, edition)
+        finally:
+            _scratch.drop_all(conn)
+
+
+def _skip_those_with_another_edition(conn: sa.Connection, edition: Edition, audience: list) -> None:
+    """One digest a day: someone already in another zone's edition of this date (they
+    moved timezone since) is written ``skipped`` here, naming that edition."""
+    others = conn.execute(
+        sa.select(editions.c.id, editions.c.timezone).where(
+            editions.c.date == edition.date.isoformat(), editions.c.id != edition.id
+        )
+    ).all()
+    for other_id, zone in others:
+        had = sa.exists().where(
+            ledger.c.edition_id == other_id,
+            ledger.c.subscriber_id == subscribers.c.id,
+            ledger.c.status != "skipped",
+        )
+        mine = sa.exists().where(
+            ledger.c.edition_id == edition.id, ledger.c.subscriber_id == subscribers.c.id
+        )
+        rows = sa.select(
+            sa.literal(edition.id),
+            subscribers.c.id,
+            sa.literal("skipped"),
+            sa.literal(f"already in the {edition.date} {zone} edition"),
+            sa.false(),
+            sa.literal(to_db(utcnow()), sa.DateTime),
+        ).where(*audience, had, sa.not_(mine))
+        columns = ["edition_id", "subscriber_id", "status", "error", "retry", "updated_at"]
+        conn.execute(ledger.insert().from_select(columns, rows))
+
+
+def _numbered(audience: list, batch_size: int) -> sa.Select:
+    """Each recipient to plan, with its segment and its batch number within it."""
+    position = sa.func.row_number().over(
+        partition_by=segment_map.c.segment, order_by=subscribers.c.id
+    )
+    return (
+        sa.select(
+            subscribers.c.id.label("subscriber_id"),
+            segment_map.c.segment,
+            segment_map.c.empty,
+            ((position - 1) // batch_size).label("number"),  # integer division, both databases
+        )
+        .join(segment_map, segment_map.c.topics == subscribers.c.topics)
+        .where(*audience)
+    )
+
+
+def _create_batches(conn: sa.Connection, edition: Edition) -> None:
+    """One batch per (segment, number), created in that order: ids ascend as they are sent."""
+    wanted = conn.execute(
+        sa.select(planned.c.segment, planned.c.number)
+        .where(planned.c.empty == sa.false())
+        .distinct()
+        .order_by(planned.c.segment, planned.c.number)
+    ).all()
+    if not wanted:
+        return
+    ids = conn.execute(
+        batches.insert().returning(batches.c.id, sort_by_parameter_order=True),
+        [
+            {"edition_id": edition.id, "segment": segment, "state": "pending", "attempts": 0}
+            for segment, _ in wanted
+        ],
+    ).scalars()
+    conn.execute(
+        batch_map.insert(),
+        [
+            {"segment": segment, "number": number, "batch_id": batch_id}
+            for (segment, number), batch_id in zip(wanted, ids, strict=True)
+        ],
+    )
+
+
+def _write_ledger(conn: sa.Connection, edition: Edition) -> int:
+    """Every recipient's ledger row, in one statement, batch by batch."""
+    now = to_db(utcnow())
+    empty = planned.c.empty == sa.true()
+    rows = (
+        sa.select(
+            sa.literal(edition.id).label("edition_id"),
+            planned.c.subscriber_id,
+            batch_map.c.batch_id,
+            sa.case((empty, "skipped"), else_="pending").label("status"),
+            sa.case((empty, "empty"), else_=sa.null()).label("error"),
+            sa.false().label("retry"),
+            sa.literal(now, sa.DateTime).label("updated_at"),
+        )
+        .select_from(planned)
+        .outerjoin(
+            batch_map,
+            sa.and_(
+                batch_map.c.segment == planned.c.segment,
+                batch_map.c.number == planned.c.number,
+            ),
+        )
+        .order_by(batch_map.c.batch_id, planned.c.subscriber_id)
+    )
+    columns = ["edition_id", "subscriber_id", "batch_id", "status", "error", "retry", "updated_at"]
+    # SQLAlchemy keeps an INSERT's row count only when asked (else -1 on PostgreSQL).
+    written = ledger.insert().from_select(columns, rows).execution_options(preserve_rowcount=True)
+    return conn.execute(written).rowcount

@@ -1,0 +1,1 @@
+"""``digest schedule``: when each edition runs, the heartbeat, and the service's log."""

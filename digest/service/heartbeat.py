@@ -1,0 +1,110 @@
+"""Each ``digest schedule`` process beats in the store, so ``digest status`` can tell it runs.
+
+A row per process (host, pid, when it started, its last beat, each zone's next
+edition), written on start, every few seconds while it runs, and once more on
+a clean stop. A process that crashed or lost its database simply stops
+beating; after ``STALE`` without a beat, status warns that nothing may be
+sending the editions. The store is the only place two schedulers on two
+machines can both see, which is why the heartbeat lives there rather than
+in a pid file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Callable, Iterable
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+
+from digest.clock import utcnow
+from digest.models import Beat, Run
+from digest.store.schema import from_db, schedulers, to_db
+
+if TYPE_CHECKING:
+    from digest.store.store import Store
+
+BEAT_SECONDS = 30  # how often a running scheduler beats
+STALE = timedelta(minutes=5)  # no beat for this long: not running (or stuck)
+KEEP = timedelta(days=7)  # rows of schedulers gone this long are pruned on start
+
+
+class Heartbeat:
+    """This process's row in ``schedulers``."""
+
+    def __init__(self, store: Store, now: Callable[[], datetime] = utcnow) -> None:
+        self.engine = store.engine
+        self.now = now
+        self.host = socket.gethostname()
+        self.pid = os.getpid()
+        self.id: int | None = None
+
+    def start(self, runs: Iterable[Run]) -> None:
+        now = self.now()
+        with self.engine.begin() as conn:
+            conn.execute(schedulers.delete().where(schedulers.c.beat_at < to_db(now - KEEP)))
+            self.id = conn.execute(
+                schedulers.insert()
+                .values(
+                    host=self.host[:255],
+                    pid=self.pid,
+                    started_at=to_db(now),
+                    beat_at=to_db(now),
+                    next_runs=_encode(runs),
+                )
+                .returning(schedulers.c.id)
+            ).scalar_one()
+
+    def beat(self, runs: Iterable[Run]) -> None:
+        self._update(beat_at=to_db(self.now()), next_runs=_encode(runs))
+
+    def stop(self) -> None:
+        now = to_db(self.now())
+        self._update(beat_at=now, stopped_at=now, next_runs="[]")
+
+    def _update(self, **values) -> None:
+        if self.id is None:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(schedulers.update().where(schedulers.c.id == self.id).values(**values))
+
+
+def recorded(store: Store) -> list[Beat]:
+    """Every scheduler that beat within ``KEEP``, the most recent beat first."""
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(schedulers).order_by(schedulers.c.beat_at.desc(), schedulers.c.id.desc())
+        ).all()
+    return [
+        Beat(
+            id=row.id,
+            host=row.host,
+            pid=row.pid,
+            started=from_db(row.started_at),
+            last=from_db(row.beat_at),
+            stopped=from_db(row.stopped_at),
+            next_runs=_decode(row.next_runs),
+        )
+        for row in rows
+    ]
+
+
+def alive(beat: Beat, now: datetime) -> bool:
+    return beat.stopped is None and now - beat.last <= STALE
+
+
+def _encode(runs: Iterable[Run]) -> str:
+    return json.dumps([[r.timezone, r.date.isoformat(), r.at.isoformat()] for r in runs])
+
+
+def _decode(text: str) -> tuple[Run, ...]:
+    try:
+        return tuple(
+            Run(zone, date.fromisoformat(day), datetime.fromisoformat(at))
+            for zone, day, at in json.loads(text)
+        )
+    except (ValueError, TypeError):  # written by another version: shown as unknown
+        return ()

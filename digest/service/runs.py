@@ -1,0 +1,73 @@
+"""Which editions run when: the coming runs per zone, and what a start catches up.
+
+Read by ``digest schedule`` (its jobs and ``--list``) and ``digest status``.
+The instants come from ``sendtimes``; whether an edition was already sent is
+the ledger's to say.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from digest.config.settings import Settings
+from digest.models import Run
+from digest.sending.ledger import Ledger
+from digest.service.sendtimes import clock, describe_delay, last_run, upcoming
+from digest.store.editions import find_edition
+from digest.store.store import Store
+
+
+def delivery_zones(store: Store, settings: Settings) -> list[str]:
+    """Every active subscriber's timezone, plus the default."""
+    return sorted({*store.subscriber_timezones(settings.timezone), settings.timezone})
+
+
+def listing(
+    store: Store, settings: Settings, now: datetime, days: int = 1
+) -> list[tuple[Run, int]]:
+    """The coming runs (``days`` ahead, at least one per zone) with each zone's audience."""
+    audience = store.audience_by_timezone(settings.timezone)
+    runs = upcoming(delivery_zones(store, settings), settings.send_time, now, days)
+    return [(run, audience.get(run.timezone, 0)) for run in runs]
+
+
+def missed(
+    store: Store, settings: Settings, now: datetime
+) -> tuple[list[Run], list[tuple[Run, str]]]:
+    """What a start at ``now`` does about each zone's latest due edition.
+
+    Returns (to send now, skipped with the reason). An edition the ledger has
+    with nobody pending was sent (or tried to the end) and is neither.
+    """
+    ledger = Ledger(store, settings.timezone)
+    window = timedelta(hours=settings.catch_up_hours)
+    send, skip = [], []
+    for zone in delivery_zones(store, settings):
+        run = last_run(zone, settings.send_time, now)
+        edition = find_edition(store.engine, run.date, zone)
+        pending = 0
+        if edition is not None:
+            counts = ledger.counts(edition)
+            pending = counts["pending"]
+            if not pending and any(counts.values()):
+                continue
+        if now - run.at <= window:
+            send.append(run)
+        else:
+            left = f"{pending} recipient(s) not yet sent" if pending else "never sent"
+            skip.append((run, too_late(run, now, settings, left)))
+    return send, skip
+
+
+def too_late(run: Run, now: datetime, settings: Settings, left: str = "") -> str:
+    """Why ``run`` is not sent at ``now``, and how the operator can send it anyway."""
+    return (
+        f"due {describe_run(run)}, {describe_delay(now - run.at)} ago: more than "
+        f"catch_up_hours = {settings.catch_up_hours}{'; ' + left if left else ''} "
+        f"(`digest send --date {run.date} --timezone {run.timezone}` sends it)"
+    )
+
+
+def describe_run(run: Run) -> str:
+    """``at 07:00 local (2026-11-25 06:00 UTC)``: the edition's label has the date."""
+    return f"at {clock(run.local.time())} local ({run.at:%Y-%m-%d} {clock(run.at.time())} UTC)"

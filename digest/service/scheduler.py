@@ -1,0 +1,411 @@
+"""``digest schedule``: the daily service, on APScheduler 3.
+
+Jobs, all in one process:
+
+- ``ingest``: the configured sources every ``ingest_every`` minutes (and at
+  start), then the delivery timezones are read again;
+- ``edition:<zone>``: one per delivery timezone (every subscriber's, plus the
+  default), firing at ``send_time`` local time there (``DailyTrigger``, whose
+  instants come from ``sendtimes``: APScheduler's own CronTrigger fires twice
+  on a fall-back day); each does a fresh ingest first, then sends that zone's
+  edition through the same ``Dispatcher`` as ``digest send``;
+- ``beat``: every few seconds, the heartbeat in the store and a fresh look at
+  the delivery timezones (a subscriber imported in a new zone gets a job
+  without a restart).
+
+Ingests and editions share one worker thread, so they run one at a time and a
+stop has one batch to wait for; the heartbeat has a thread of its own, so a
+long send never looks like a dead scheduler.
+
+**What was already sent is the ledger's to say, never the job store's.** The
+jobs live in memory and are rebuilt on every start. On start, each zone's
+latest due edition is sent if it is not in the ledger (or was left part-sent)
+and is at most ``catch_up_hours`` late; later than that it is skipped, with a
+log line saying which and why. APScheduler's misfire grace is off
+(``misfire_grace_time=None``: a late job always runs) and runs are coalesced;
+the edition job itself applies the catch-up rule, so a job delayed behind a
+long send is judged the same way as a restart. Two schedulers (two machines on
+one PostgreSQL), or a scheduler and a manual ``digest send``, share an edition
+through the batch claims and mail each subscriber once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from digest.clock import utcnow
+from digest.config.settings import Settings, check_postal_address
+from digest.delivery import make_provider
+from digest.errors import ConfigError, DigestError, InputError
+from digest.models import Run
+from digest.rendering.links import require_live_links
+from digest.sending.dispatch import Dispatcher, Progress, SendReport
+from digest.service.heartbeat import BEAT_SECONDS, Heartbeat
+from digest.service.joblog import event, log_named
+from digest.service.runs import delivery_zones, describe_run, missed, too_late
+from digest.service.sendtimes import DailyTrigger, clock, describe_delay, last_run, next_run
+from digest.store.store import Store
+
+FRESH_SECONDS = 60  # an ingest this recent counts as "just before" an edition
+RETRY_SECONDS = (60, 120, 300, 600, 900)  # an edition that could not be sent, tried again
+
+
+class Service:
+    """The scheduler process: its jobs, its heartbeat, and a clean stop."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        log: logging.Logger,
+        stop: threading.Event,
+        *,
+        progress: Progress | None = None,
+        now: Callable[[], datetime] = utcnow,
+        tick: float = BEAT_SECONDS,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.log = log
+        self.stop = stop
+        self.progress = progress
+        self.now = now
+        self.tick = tick
+        self.heartbeat = Heartbeat(store, now)
+        self.zones: set[str] = set()
+        self._zones_lock = threading.Lock()
+        self._last_ingest: float | None = None  # time.monotonic() of the last ingest's end
+        self._seen_warnings: set[str] = set()
+        self._retries: dict[str, int] = {}
+        self._beat_failing: tuple[str, float] | None = None  # (reason, when first logged)
+        self.scheduler = BackgroundScheduler(
+            timezone=UTC,
+            executors={"default": ThreadPoolExecutor(1), "beat": ThreadPoolExecutor(1)},
+            job_defaults={"coalesce": True, "misfire_grace_time": None, "max_instances": 1},
+        )
+
+    # -- the process ---------------------------------------------------------
+
+    def run(self) -> None:
+        """Start, catch up, and run until ``stop`` is set; then finish the batch in
+        flight, record it, and return."""
+        try:
+            self.start()
+            while not self.stop.wait(1.0):
+                pass
+        finally:
+            self.shutdown()
+
+    def start(self) -> None:
+        make_provider(self.settings.provider, self.settings).close()  # a bad one: exit 2 now
+        require_live_links(self.settings, self.settings.provider)  # dead links: exit 2 now
+        check_postal_address(self.settings, self.settings.provider)
+        now = self.now()
+        sources = len(self.settings.sources)
+        self.log.info(
+            f"schedule: started as {self.heartbeat.host}:{self.heartbeat.pid}; provider "
+            f"{self.settings.provider}; editions at {clock(self.settings.send_time)} local; "
+            + (
+                f"ingest of {sources} source(s) every {self.settings.ingest_every} min"
+                if sources
+                else "no sources configured (articles come from `digest ingest`)"
+            )
+            + f"; catch-up {self.settings.catch_up_hours} h",
+            extra=event("start", host=self.heartbeat.host, pid=self.heartbeat.pid),
+        )
+        self.refresh_zones(announce=True)
+        self.heartbeat.start(self.next_runs())
+        to_send, skipped = missed(self.store, self.settings, now)
+        for run, reason in skipped:
+            self.log.warning(
+                f"skipped: edition {run.label}: {reason}",
+                extra=event("skipped", edition=run.label, due=run.at.isoformat()),
+            )
+        if sources:
+            self.scheduler.add_job(
+                self.ingest_job,
+                IntervalTrigger(minutes=self.settings.ingest_every, timezone=UTC),
+                id="ingest",
+                next_run_time=now,
+            )
+        for run in to_send:
+            self.log.info(
+                f"catch-up: edition {run.label} was due {describe_run(run)}, "
+                f"{describe_delay(now - run.at)} ago: sending it now",
+                extra=event("catch-up", edition=run.label, due=run.at.isoformat()),
+            )
+            self.scheduler.add_job(
+                self.send_edition, args=[run.timezone], id=f"catch-up:{run.timezone}"
+            )
+        self.scheduler.add_job(
+            self.beat_job,
+            IntervalTrigger(seconds=self.tick, timezone=UTC),
+            id="beat",
+            executor="beat",
+        )
+        self.scheduler.start()
+
+    def shutdown(self) -> None:
+        if not self.scheduler.running:
+            with contextlib.suppress(Exception):
+                self.heartbeat.stop()  # started, then failed before the jobs ran
+            return
+        # Jobs still queued see the stop and return; the one running finishes the
+        # batch with the provider, records it, and returns.
+        self.scheduler.shutdown(wait=True)
+        with contextlib.suppress(Exception):  # the database may be what is gone
+            self.heartbeat.stop()
+        self.log.info("schedule: stopped", extra=event("stop"))
+
+    # -- jobs -----------------------------------------------------------------
+
+    def ingest_job(self) -> None:
+        try:
+            self.ingest()
+        except Exception as error:  # the zones could not be read again after it
+            expected = _is_database(error) or isinstance(error, DigestError | ConfigError)
+            self.log.error(
+                f"ingest: {self._reason(error)}",
+                exc_info=None if expected else error,
+                extra=event("error"),
+            )
+
+    def ingest(self, before_edition: str | None = None) -> None:
+        """Read the configured sources; one bad source is logged and the rest are read."""
+        from digest.sources import IngestReport, ingest_configured
+
+        sources = self.settings.sources
+        if not sources or self.stop.is_set():
+            return
+        last = self._last_ingest
+        if before_edition and last is not None and time.monotonic() - last < FRESH_SECONDS:
+            return
+        started = time.monotonic()
+        why = f" before edition {before_edition}" if before_edition else ""
+        self.log.info(f"ingest: start{why} ({len(sources)} source(s))", extra=event("ingest"))
+        try:
+            total = ingest_configured(self.store, self.settings, should_stop=self.stop.is_set)
+        except Exception as error:  # the store gone, a bug: logged, the next ingest tries again
+            total = IngestReport(errors=[InputError("ingest", self._reason(error))])
+        for warning in map(str, total.warnings):
+            if warning not in self._seen_warnings and len(self._seen_warnings) < 10_000:
+                self._seen_warnings.add(warning)  # the same feed says it every time
+                self.log.warning(warning, extra=event("warning"))
+        for problem in total.errors:
+            self.log.error(str(problem), extra=event("error", source=problem.where))
+        self._last_ingest = time.monotonic()
+        seconds = self._last_ingest - started
+        counts = {
+            "new": total.new,
+            "updated": total.updated,
+            "skipped": total.skipped,
+            "failed": total.failed,
+        }
+        self.log.info(
+            "ingest: "
+            + ", ".join(f"{n} {what}" for what, n in counts.items())
+            + f" in {seconds:.1f} s",
+            extra=event("ingested", **counts, seconds=round(seconds, 3)),
+        )
+        self.refresh_zones()
+
+    def send_edition(self, timezone: str) -> None:
+        """Send ``timezone``'s edition that is due now, unless it is too late for it."""
+        if self.stop.is_set():
+            return
+        now = self.now()
+        run = last_run(timezone, self.settings.send_time, now)
+        late = now - run.at
+        if late > timedelta(hours=self.settings.catch_up_hours):
+            self.log.warning(
+                f"skipped: edition {run.label}: {too_late(run, now, self.settings)}",
+                extra=event("skipped", edition=run.label, due=run.at.isoformat()),
+            )
+            return
+        started = time.monotonic()
+        try:
+            self.ingest(before_edition=run.label)
+            if self.stop.is_set():
+                return
+            self.log.info(
+                f"edition {run.label}: start, due {describe_run(run)}",
+                extra=event("edition-start", edition=run.label, due=run.at.isoformat()),
+            )
+            started = time.monotonic()
+            provider = make_provider(self.settings.provider, self.settings)
+            try:
+                dispatcher = Dispatcher(
+                    self.store,
+                    self.settings,
+                    provider,
+                    progress=self.progress,
+                    now=self.now,
+                    stop=self.stop,
+                )
+                report = dispatcher.send(run.date, timezones=[timezone])
+            finally:
+                provider.close()
+        except Exception as error:
+            self._failed(run, self._reason(error), error)
+            return
+        self._report(run, report, time.monotonic() - started)
+        self.beat_job()  # `digest status` shows the zone's next edition, not this one
+
+    def beat_job(self) -> None:
+        """Beat, and look at the zones again. A database that stays away is logged when
+        the reason changes and every 10 minutes, not at every beat; its return once."""
+        try:
+            self.refresh_zones()
+            self.heartbeat.beat(self.next_runs())
+        except Exception as error:
+            reason, now = self._reason(error), time.monotonic()
+            last = self._beat_failing
+            if last is None or last[0] != reason or now - last[1] >= 600:
+                self._beat_failing = (reason, now)
+                self.log.error(f"heartbeat: {reason}", extra=event("error"))
+            return
+        if self._beat_failing is not None:
+            self._beat_failing = None
+            self.log.info("heartbeat: the database answers again", extra=event("heartbeat"))
+
+    # -- zones ---------------------------------------------------------------
+
+    def refresh_zones(self, announce: bool = False) -> None:
+        """A job for each delivery timezone in use; none for a zone nobody is in now."""
+        zones = set(delivery_zones(self.store, self.settings))
+        now = self.now()
+        with self._zones_lock:
+            for zone in sorted(zones - self.zones):
+                self.scheduler.add_job(
+                    self.send_edition,
+                    DailyTrigger(zone, self.settings.send_time),
+                    args=[zone],
+                    id=f"edition:{zone}",
+                    replace_existing=True,
+                )
+                run = next_run(zone, self.settings.send_time, now)
+                self.log.info(
+                    f"{'zone' if announce else 'new zone'} {zone}: next edition "
+                    f"{run.date} {describe_run(run)}",
+                    extra=event("zone", timezone=zone, next=run.at.isoformat()),
+                )
+            for zone in sorted(self.zones - zones):
+                with contextlib.suppress(Exception):
+                    self.scheduler.remove_job(f"edition:{zone}")
+                self.log.info(
+                    f"zone {zone}: no subscribers left; no more editions", extra=event("zone")
+                )
+            self.zones = zones
+
+    def next_runs(self) -> list[Run]:
+        now = self.now()
+        return sorted(
+            (next_run(z, self.settings.send_time, now) for z in self.zones), key=lambda r: r.at
+        )
+
+    # -- reporting -----------------------------------------------------------
+
+    def _report(self, run: Run, report: SendReport, seconds: float) -> None:
+        self._retries.pop(run.timezone, None)
+        if not report.editions:
+            self.log.info(f"edition {run.label}: nobody in this zone", extra=event("edition"))
+            return
+        found = report.editions[0]
+        for what, named, total in (
+            ("failed", found.failures, found.failed),
+            ("in doubt", found.doubts, found.in_doubt),
+        ):
+            log_named(self.log, what, run.label, named, total)
+        fields = {
+            "edition": run.label,
+            "sent": found.sent,
+            "skipped": found.skipped,
+            "failed": found.failed,
+            "in_doubt": found.in_doubt,
+            "already_sent": found.already_sent,
+            "pending": found.pending,
+            "seconds": round(seconds, 3),
+        }
+        line = (
+            f"edition {run.label}: sent {found.sent}, skipped {found.skipped}, failed "
+            f"{found.failed}, in doubt {found.in_doubt}, already sent {found.already_sent} "
+            f"in {seconds:.1f} s"
+        )
+        if report.stopped:
+            self.log.warning(
+                f"{line}; stopped with {found.pending + report.not_started} not yet sent "
+                "(sent on the next start, within catch_up_hours)",
+                extra=event("edition", stopped=True, **fields),
+            )
+        elif report.aborted:
+            self._failed(run, report.aborted)
+        elif found.failed or found.in_doubt:
+            self.log.error(
+                f"{line} (`digest send --date {run.date} --timezone {run.timezone}` retries "
+                "those failed; see README on those in doubt)",
+                extra=event("edition", **fields),
+            )
+        else:
+            self.log.info(line, extra=event("edition", **fields))
+        if found.pending and not (report.stopped or report.aborted):
+            self._follow_up(run, found.pending)
+
+    def _follow_up(self, run: Run, held: int) -> None:
+        """Batches another sender holds (a second scheduler, or a host that died with
+        them): looked at again once their lease has run out, and sent if still pending."""
+        wait = timedelta(seconds=self.settings.lease_seconds + 30)
+        self.log.info(
+            f"edition {run.label}: {held} recipient(s) held by another sender; "
+            f"looking again in {describe_delay(wait)}",
+            extra=event("held", edition=run.label, pending=held),
+        )
+        self.scheduler.add_job(
+            self.send_edition,
+            "date",
+            run_date=self.now() + wait,
+            args=[run.timezone],
+            id=f"follow-up:{run.timezone}",
+            replace_existing=True,
+        )
+
+    def _reason(self, error: BaseException) -> str:
+        """One line about ``error``: a database's without SQL, parameters or password."""
+        if isinstance(error, sa.exc.SQLAlchemyError):
+            return f"database error: {self.store.describe(error)}"
+        return str(error) or type(error).__name__
+
+    def _failed(self, run: Run, reason: str, error: BaseException | None = None) -> None:
+        """An edition that could not be sent at all: logged, and tried again shortly."""
+        attempt = self._retries.get(run.timezone, 0)
+        self._retries[run.timezone] = attempt + 1
+        wait = RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)]
+        expected = isinstance(error, DigestError | ConfigError) or _is_database(error)
+        self.log.error(
+            f"edition {run.label}: failed: {reason}; trying again in "
+            f"{describe_delay(timedelta(seconds=wait))}",
+            exc_info=error if error is not None and not expected else None,
+            extra=event("edition-failed", edition=run.label, reason=reason, retry_in=wait),
+        )
+        if not self.stop.is_set():
+            self.scheduler.add_job(
+                self.send_edition,
+                "date",
+                run_date=self.now() + timedelta(seconds=wait),
+                args=[run.timezone],
+                id=f"retry:{run.timezone}",
+                replace_existing=True,
+            )
+
+
+def _is_database(error: BaseException | None) -> bool:
+    return isinstance(error, sa.exc.SQLAlchemyError)

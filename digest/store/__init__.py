@@ -1,0 +1,1 @@
+"""The database: tables and migrations, and every query and bulk write the stages need."""

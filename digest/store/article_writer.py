@@ -1,0 +1,335 @@
+"""How articles are written: checked, matched, and stored in bulk, one bad one alone.
+
+Every article is first checked against the column limits (``_problem``), the
+same rules on SQLite and PostgreSQL, so a value one database would refuse and
+the other silently accept is refused on both. Then articles go in chunks of
+``CHUNK``: one SELECT finds the stored ones (by guid, or by ``url_key``), and
+one bulk INSERT and one bulk UPDATE write the chunk. A chunk the database
+still refuses is retried one article at a time, each in its own SAVEPOINT,
+so the article at fault is named in ``failed`` and the others are stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from digest import validate
+from digest.errors import DigestError, InputError
+from digest.keywords import keyword_key
+from digest.models import Article
+from digest.store.database import record_error, redact
+from digest.store.schema import articles, from_db, keyword_sources, keywords, to_db
+
+CHUNK = 500  # articles per SELECT and bulk write
+# What the database says about one record (a constraint, a value it cannot hold),
+# as against the database as a whole (a lost connection, a full disk, a lock).
+
+
+TEXTS = postgresql.ARRAY(sa.String)
+
+
+@dataclass
+class Counts:
+    """How many articles were new, changed, or the same as stored."""
+
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+@dataclass
+class SaveResult(Counts):
+    """What ``save_articles`` did; ``failed`` names each article it could not store."""
+
+    failed: list[InputError] = field(default_factory=list)
+
+    def add(self, counts: Counts) -> None:
+        self.new += counts.new
+        self.updated += counts.updated
+        self.unchanged += counts.unchanged
+
+
+def store_key(item: Article) -> str:
+    """What the store knows an article by: its identity (``sources.identity``) scoped to
+    its source, so two feeds that both number their entries 1, 2, 3 stay apart. A key
+    too long to index (a long link in Chinese, say) is its SHA-256."""
+    key = f"{item.source}\x1f{item.guid}"
+    if len(key) > validate.MAX_GUID or validate.key_bytes(key) > validate.MAX_KEY_BYTES:
+        key = "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+    return key
+
+
+def _last_per_key(items: Iterable[Article]) -> list[tuple[str, Article]]:
+    """A feed that repeats a guid means its last entry: keep one per key."""
+    by_key: dict[str, Article] = {}
+    for item in items:
+        key = store_key(item)
+        by_key.pop(key, None)
+        by_key[key] = item
+    return list(by_key.items())
+
+
+def _values(item: Article, key: str | None, digest: str, first_seen: datetime) -> dict:
+    """The stored columns of ``item`` but guid and first_seen."""
+    published = item.published
+    if published is not None and published > first_seen:
+        published = first_seen  # "published" tomorrow: we have it now, not then
+    return {
+        "url": item.url,
+        "url_key": key,
+        "title": item.title,
+        "summary": item.summary,
+        "body": item.body,
+        "source": item.source,
+        "keywords": json.dumps(item.keywords, ensure_ascii=False),
+        "published": to_db(published),
+        "sort_time": to_db(published or first_seen),
+        "content_hash": digest,
+    }
+
+
+# What PostgreSQL cannot hold in text at all: NUL, and lone surrogates (not UTF-8).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _problem(item: Article) -> str | None:
+    """Why ``item`` breaks the column limits, or None. The sources keep within them;
+    this holds any other caller to the same rules on both databases."""
+    limits = (
+        ("guid", item.guid, validate.MAX_GUID),
+        ("url", item.url or "", validate.MAX_URL),
+        ("title", item.title, validate.MAX_TITLE),
+        ("source", item.source, validate.MAX_SOURCE),
+    )
+    if not item.guid:
+        return "no guid"
+    for name, value, limit in limits:
+        if len(value) > limit:
+            return f"{name} longer than {limit} characters"
+    if len(item.keywords) > validate.MAX_KEYWORDS:
+        return f"more than {validate.MAX_KEYWORDS} keywords"
+    for word in item.keywords:
+        if max(len(word), len(keyword_key(word))) > validate.MAX_KEYWORD:
+            return f"a keyword longer than {validate.MAX_KEYWORD} characters"
+    texts = (item.guid, item.url or "", item.title, item.summary, item.body, item.source)
+    if any(_UNSTORABLE.search(text) for text in (*texts, *item.keywords)):
+        return "contains a NUL character or a lone surrogate"
+    if item.published is not None and item.published.tzinfo is None:
+        return "published has no timezone"
+    return None
+
+
+def _refused(item: Article, reason: str) -> InputError:
+    title = validate.shorten(validate.clean_line(item.title), 80)
+    return InputError(item.origin or "article", f"{title!r} not stored: {reason}")
+
+
+def _db_reason(err: sa.exc.DBAPIError) -> str:
+    # Only the driver's first line: str(err) would repeat the statement and a whole body.
+    first = str(err.orig).strip().splitlines()[0] if str(err.orig).strip() else ""
+    reason = f"{type(err.orig).__name__}: {first}" if first else type(err.orig).__name__
+    return "the database refused it (" + validate.shorten(validate.clean_line(reason), 200) + ")"
+
+
+def save_articles(engine: sa.Engine, items: Iterable[Article], now: datetime) -> SaveResult:
+    """``Store.save_articles``: checked, then written in chunks (see the module doc)."""
+    result = SaveResult()
+    good = []
+    for key, item in _last_per_key(items):
+        problem = _problem(item)
+        if problem:
+            result.failed.append(_refused(item, problem))
+        else:
+            good.append((key, item))
+    if not good:
+        return result
+    try:
+        with engine.begin() as conn:
+            for start in range(0, len(good), CHUNK):
+                chunk = good[start : start + CHUNK]
+                try:
+                    with conn.begin_nested():
+                        result.add(_save_chunk(conn, chunk, now))
+                except sa.exc.DBAPIError as err:
+                    if not record_error(err):
+                        raise
+                    for key, item in chunk:
+                        try:
+                            with conn.begin_nested():
+                                result.add(_save_chunk(conn, [(key, item)], now))
+                        except sa.exc.DBAPIError as err:
+                            if not record_error(err):
+                                raise
+                            result.failed.append(_refused(item, _db_reason(err)))
+    except sa.exc.DBAPIError as err:  # the database as a whole: gone, full, locked
+        where = redact(engine.url)
+        raise DigestError(f"cannot store articles in {where}: {_db_reason(err)}") from None
+    return result
+
+
+def _save_chunk(conn: sa.Connection, chunk: list[tuple[str, Article]], now: datetime) -> Counts:
+    """Save ``chunk`` (distinct store keys) as if one at a time, in three statements."""
+    items = [item for _, item in chunk]
+    keys = {id(item): validate.url_key(item.url) if item.url else None for item in items}
+    columns = (
+        articles.c.id,
+        articles.c.guid,
+        articles.c.source,
+        articles.c.url_key,
+        articles.c.content_hash,
+        articles.c.first_seen,
+    )
+    # One statement, two index lookups. PostgreSQL gets each list as one array:
+    # "IN (500 parameters)" in a prepared statement's generic plan becomes a
+    # scan of the whole table with 500 comparisons a row.
+    guids = [key for key, _ in chunk]
+    links = sorted({k for k in keys.values() if k})
+    if conn.dialect.name == "sqlite":
+        same_guid, same_link = articles.c.guid.in_(guids), articles.c.url_key.in_(links)
+    else:
+        same_guid = articles.c.guid == sa.any_(sa.bindparam("guids", guids, type_=TEXTS))
+        same_link = articles.c.url_key == sa.any_(sa.bindparam("links", links, type_=TEXTS))
+    by_guid_query = sa.select(*columns).where(same_guid)
+    by_key_query = sa.select(*columns).where(same_link)
+    found = sorted(
+        set(conn.execute(sa.union(by_guid_query, by_key_query)).all()), key=lambda row: row.id
+    )
+    by_guid = {row.guid: row for row in found}
+    # Where an article's (source, url_key) leads: a stored row's id, or the
+    # guid of an article inserted earlier in this chunk.
+    by_link: dict[tuple[str, str], int | str] = {}
+    for row in found:
+        by_link.setdefault((row.source, row.url_key), row.id)
+    first_seen = {row.id: from_db(row.first_seen) for row in found}
+    hashes: dict[int | str, str] = {row.id: row.content_hash for row in found}
+    inserts: dict[str, dict] = {}
+    updates: dict[int, dict] = {}
+    counts = Counts()
+    for guid, item in chunk:
+        key = keys[id(item)]
+        row = by_guid.get(guid)
+        target = row.id if row else by_link.get((item.source, key)) if key else None
+        digest = content_hash(item)
+        if target is None:
+            target = guid
+            inserts[target] = {
+                "guid": guid,
+                "first_seen": to_db(now),
+                **_values(item, key, digest, now),
+            }
+            counts.new += 1
+        elif hashes[target] == digest:
+            counts.unchanged += 1
+        elif isinstance(target, str):  # an article inserted earlier in this chunk
+            inserts[target].update(_values(item, key, digest, now))
+            counts.updated += 1
+        else:
+            updates[target] = {"_id": target, **_values(item, key, digest, first_seen[target])}
+            counts.updated += 1
+        hashes[target] = digest
+        if key:
+            by_link[(item.source, key)] = target
+    if inserts:
+        if conn.dialect.name == "sqlite":
+            conn.execute(articles.insert(), list(inserts.values()))
+        else:
+            _copy_in(conn, list(inserts.values()))
+    if updates:
+        columns = [c for c in next(iter(updates.values())) if c != "_id"]
+        conn.execute(
+            articles.update()
+            .where(articles.c.id == sa.bindparam("_id"))
+            .values({c: sa.bindparam(f"_{c}") for c in columns}),
+            [{"_id": u["_id"], **{f"_{c}": u[c] for c in columns}} for u in updates.values()],
+        )
+    _remember_keywords(conn, items)
+    return counts
+
+
+def _copy_in(conn: sa.Connection, rows: list[dict]) -> None:
+    """New articles into PostgreSQL by COPY, in the connection's transaction: an
+    executemany is one INSERT per row on the server, five times slower."""
+    names = list(rows[0])
+    columns = ", ".join(names)
+    statement = f"COPY articles ({columns}) FROM STDIN"
+    dbapi = conn.dialect.dbapi
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        with cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row([row[name] for name in names])
+    except dbapi.Error as err:  # as SQLAlchemy would raise it: a refused row is told apart
+        raise sa.exc.DBAPIError.instance(statement, None, err, dbapi.Error) from err
+    finally:
+        cursor.close()
+
+
+def _remember_keywords(conn: sa.Connection, items: list[Article]) -> None:
+    """Every keyword seen (first spelling kept), and how each source spells it: the
+    vocabulary for tagging is what sources share (``grouping.Vocabulary``)."""
+    spellings = [k for item in items for k in item.keywords]
+    rows = {keyword_key(s): s.strip() for s in reversed(spellings) if keyword_key(s)}
+    if not rows:
+        return
+    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
+    conn.execute(
+        dialect.insert(keywords).on_conflict_do_nothing(),
+        [{"key": k, "display": d} for k, d in rows.items()],
+    )
+    uses = {
+        (keyword_key(word), item.source): word.strip()
+        for item in items
+        for word in item.keywords
+        if keyword_key(word)
+    }
+    insert = dialect.insert(keyword_sources)
+    conn.execute(
+        insert.on_conflict_do_update(
+            index_elements=["key", "source"], set_={"spelling": insert.excluded.spelling}
+        ),
+        [{"key": k, "source": source, "spelling": word} for (k, source), word in uses.items()],
+    )
+
+
+def content_hash(item: Article) -> str:
+    """What decides whether a re-ingested article changed."""
+    parts = [
+        item.url or "",
+        item.title,
+        item.summary,
+        item.body,
+        item.source,
+        "\x1f".join(item.keywords),
+        item.published.isoformat() if item.published else "",
+    ]
+    return hashlib.sha256("\x1e".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def backfill_keyword_sources(conn: sa.Connection) -> None:
+    """Fill ``keyword_sources`` from the articles of a database made before it existed."""
+    last = 0
+    uses: dict[tuple[str, str], str] = {}
+    while rows := conn.execute(
+        sa.select(articles.c.id, articles.c.source, articles.c.keywords)
+        .where(articles.c.id > last)
+        .order_by(articles.c.id)
+        .limit(5000)
+    ).all():
+        last = rows[-1].id
+        for row in rows:
+            for word in json.loads(row.keywords):
+                if keyword_key(word):
+                    uses[(keyword_key(word), row.source[:256])] = word.strip()
+    if uses:
+        conn.execute(
+            keyword_sources.insert(),
+            [{"key": k, "source": source, "spelling": word} for (k, source), word in uses.items()],
+        )

@@ -1,0 +1,1 @@
+"""Subscribers from outside: CSV files, one person added by hand, the export."""

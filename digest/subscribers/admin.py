@@ -1,0 +1,148 @@
+"""One person at a time, and everyone out: what ``digest subscribers add`` and
+``export`` do, as library calls (``remove`` is ``Store.unsubscribe`` itself).
+
+``add`` holds its values to the same rules as an imported line
+(``subscriber_fields``), so a person added by hand and one imported are
+indistinguishable. ``export`` writes the CSV that ``import`` reads: the same
+columns, a subscriber a line, values quoted where a comma or quote needs it;
+imported back, nothing changes.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import stat
+from collections.abc import Callable, Collection
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from digest import validate
+from digest.errors import ConfigError, InputError
+from digest.models import Change, Subscriber
+from digest.subscribers.fields import format_left, parse_timezone, parse_topics
+
+if TYPE_CHECKING:
+    from digest.store.store import Store
+
+# What export writes, in import's order; with those who left, their date last.
+EXPORT_COLUMNS = ("email", "name", "topics", "timezone")
+LEFT_COLUMN = "unsubscribed_at"
+
+
+def add(
+    store: Store,
+    email: str,
+    *,
+    name: str | None = None,
+    topics: str | None = None,
+    timezone: str | None = None,
+    resubscribe: bool = False,
+    unsuppress: bool = False,
+    on_warning: Callable[[str], None] | None = None,
+) -> Change:
+    """Add one subscriber, or update the one with this address.
+
+    Values are raw text, checked as an import checks a line: a value that
+    cannot be used is an ``InputError`` naming the field (``email``,
+    ``name``, ``topics``, ``timezone``). An option left None keeps the
+    stored value (or is empty for someone new); ``topics=""`` means
+    everything and ``timezone=""`` the configured default. A name over 200
+    characters is shortened, with a warning. Someone who unsubscribed is
+    refused (``StillUnsubscribed``) unless ``resubscribe``, and an address
+    that bounced or complained (``StillSuppressed``) unless ``unsuppress``.
+    """
+    given = {"name": name, "topics": topics, "timezone": timezone}
+    subscriber = Subscriber(email=_check("email", validate.check_email, email))
+    if name is not None:
+        subscriber.name = validate.clean_line(name)
+        if len(subscriber.name) > validate.MAX_NAME:
+            subscriber.name = validate.shorten(subscriber.name, validate.MAX_NAME)
+            if on_warning:
+                on_warning(f"name longer than {validate.MAX_NAME} characters, shortened")
+    if topics is not None:
+        subscriber.topics = list(_check("topics", parse_topics, topics))
+    if timezone is not None:
+        subscriber.timezone = _check("timezone", parse_timezone, timezone)
+    fields: Collection[str] = [field for field, value in given.items() if value is not None]
+    return store.add_subscriber(
+        subscriber, given=fields, resubscribe=resubscribe, unsuppress=unsuppress
+    )
+
+
+def _check(field: str, check: Callable, raw: str):
+    try:
+        return check(validate.clean_line(raw) if field == "email" else raw)
+    except ValueError as err:
+        raise InputError(field, str(err)) from None
+
+
+def export(
+    store: Store,
+    output: Path | None,
+    *,
+    everyone: bool = False,
+    stream: TextIO | None = None,
+) -> int:
+    """Write every subscriber as a CSV that ``import`` reads back unchanged; returns how many.
+
+    Active subscribers only, unless ``everyone``: then those who left too,
+    with an ``unsubscribed_at`` column (UTC, ISO 8601), which ``import``
+    honours by keeping them unsubscribed. To ``output`` whole or not at all
+    (a temporary file beside it, renamed over it at the end), else to
+    ``stream``. Rows are streamed from the store: memory does not grow with
+    their number. ``ConfigError`` when the file cannot be written.
+    """
+    if output is None:
+        if stream is None:
+            raise ValueError("export needs an output file or a stream")
+        return _write(store, stream, everyone)
+    try:
+        if _not_a_file(output):  # /dev/stdout, a FIFO: written straight, nothing renamed
+            with output.open("w", encoding="utf-8", newline="") as handle:
+                return _write(store, handle, everyone)
+        # Beside the file a symlink points to: renaming over the link would replace it.
+        target = Path(os.path.realpath(output))
+        mode = stat.S_IMODE(target.stat().st_mode) if target.exists() else None
+    except OSError as err:
+        raise ConfigError(f"{output}: cannot write the export: {err.strerror or err}") from None
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        with tmp.open("w", encoding="utf-8", newline="") as handle:
+            if mode is not None:  # a file kept private (0600) stays private
+                os.fchmod(handle.fileno(), mode)
+            count = _write(store, handle, everyone)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise ConfigError(f"{output}: cannot write the export: {err.strerror or err}") from None
+    except BaseException:  # a database error, Ctrl-C: the old file stays as it was
+        tmp.unlink(missing_ok=True)
+        raise
+    return count
+
+
+def _not_a_file(path: Path) -> bool:
+    """A device, FIFO or socket, or a name under /dev or /proc (``/dev/stdout`` leads,
+    through /proc, to whatever file the shell redirected to: never rename over that)."""
+    if os.path.abspath(path).startswith(("/dev/", "/proc/")):
+        return True
+    return path.exists() and not path.is_file()
+
+
+def _write(store: Store, handle: TextIO, everyone: bool) -> int:
+    # "\n" line ends, quotes only where a value needs them: import's own format.
+    writer = csv.writer(handle, lineterminator="\n")
+    writer.writerow((*EXPORT_COLUMNS, LEFT_COLUMN) if everyone else EXPORT_COLUMNS)
+    count = 0
+    for sub in store.list_subscribers(active_only=not everyone):
+        row = [sub.email, sub.name, ";".join(sub.topics), sub.timezone or ""]
+        if everyone:
+            # When mail to them stopped, for whatever reason: imported back, a
+            # suppressed address stays unmailed (as unsubscribed).
+            row.append(format_left(sub.left_at))
+        writer.writerow(row)
+        count += 1
+    return count

@@ -1,0 +1,412 @@
+"""Reading subscribers from CSV a line at a time: every bad line named, the good rows kept.
+
+Header ``email,name,topics,timezone`` (in any order; other columns are
+ignored); ``topics`` separated by ``;`` (empty means everything);
+``timezone`` an IANA name (empty means the configured default). UTF-8 (a BOM
+is fine) or Windows-1252; ``\\r\\n``, ``\\n`` or ``\\r`` line ends; quoted
+fields may hold commas and doubled quotes. An optional ``unsubscribed_at``
+column (written by ``subscribers export --all``) marks people who left: they
+are added unsubscribed, and never re-activated.
+
+A subscriber is one line, and each physical line is parsed on its own. A CSV
+reader would take everything up to the next quote character as one field, so
+one unbalanced quote could swallow the rest of a file without a word; here it
+costs that one line, which is named.
+
+The file is read as a stream, and its good rows are kept in a private
+temporary SQLite file (``_Staging``) rather than in memory. Sorting them
+there by address finds repeated addresses, and hands the rows to the store
+in the order of its unique index, which makes writing a million of them
+several times faster than in file order (see ``subscriber_store``).
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import operator
+import os
+import sqlite3
+import stat
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+from digest import validate
+from digest.errors import ConfigError, InputError
+from digest.models import Subscriber
+from digest.sources.text import decode
+from digest.subscribers.fields import format_left, parse_left, parse_subscriber
+
+__all__ = ["COLUMNS", "ImportResult", "SubscriberCSV", "import_csv", "parse_subscriber"]
+
+if TYPE_CHECKING:
+    from digest.store.store import Store
+
+COLUMNS = ("email", "name", "topics", "timezone", "unsubscribed_at")
+EXPECTED = "expected a header line such as email,name,topics,timezone"
+# Longest line read, in bytes. The longest valid row (a full name, 50 topics
+# of 100 characters) is about 5 KB in UTF-8; a file without line ends, or
+# not text at all, is read past in pieces of this size, never held whole.
+MAX_LINE = 64 * 1024
+_BLOCK = 1 << 20  # bytes read at a time
+_STAGING_CACHE_KIB = 8_192  # page cache (and sort memory) of the temporary file
+
+ErrorSink = Callable[[InputError], None]
+WarningSink = Callable[[str], None]
+
+
+@dataclass
+class ImportResult:
+    added: int = 0
+    updated: int = 0
+    rejected: int = 0  # lines named as errors, each once
+    warnings: int = 0  # values kept, but changed (a name shortened)
+
+
+@dataclass(frozen=True)
+class ImportProgress:
+    """How far an import is, for a progress bar: told every 2,500 lines or 10,000 rows."""
+
+    stage: str  # "reading" the file (done and total in bytes) or "writing" rows
+    done: int
+    total: int | None  # None: unknown (a pipe)
+    rows: int  # lines read so far, or rows to write
+
+
+def import_csv(
+    path: Path,
+    store: Store,
+    on_error: ErrorSink,
+    on_warning: WarningSink,
+    *,
+    resubscribe: bool = False,
+    progress: Callable[[ImportProgress], None] | None = None,
+) -> ImportResult:
+    """Add or update the subscribers of ``path`` in ``store``.
+
+    Each bad line goes to ``on_error`` as ``FILE:LINE: reason``, in line
+    order, once the whole file is read; the rest are stored. Raises
+    ``ConfigError`` when the file as a whole cannot be used (unreadable, no
+    ``email`` column). People who unsubscribed stay unsubscribed unless
+    ``resubscribe``; a row with an ``unsubscribed_at`` is never re-activated.
+    ``progress`` is told how far the reading and then the writing is.
+    """
+    try:
+        return _import(path, store, on_error, on_warning, resubscribe, progress)
+    except sqlite3.Error as err:  # the temporary file's, not the store's (SQLAlchemy wraps those)
+        raise InputError(
+            str(path), f"sorting the rows in a temporary file failed: {err} (is TMPDIR full?)"
+        ) from None
+
+
+def _import(
+    path: Path,
+    store: Store,
+    on_error: ErrorSink,
+    on_warning: WarningSink,
+    resubscribe: bool,
+    progress: Callable[[ImportProgress], None] | None,
+) -> ImportResult:
+    result = ImportResult()
+    with SubscriberCSV(path) as rows:
+        for line, is_error, message in rows.read(progress):
+            if is_error:
+                result.rejected += 1
+                on_error(InputError(f"{path}:{line}", message))
+            else:
+                result.warnings += 1
+                on_warning(f"{path}:{line}: {message}")
+
+        def refused(subscriber: Subscriber, reason: str) -> None:
+            result.rejected += 1
+            where = f"{path}:{rows.line_of(subscriber.email) or '?'}"
+            on_error(InputError(where, f"refused by the database: {reason}"))
+
+        written = None
+        if progress:
+            total = rows.count()
+            progress(ImportProgress("writing", 0, total, total))
+            written = lambda n: progress(ImportProgress("writing", n, total, total))  # noqa: E731
+        counts = store.save_subscribers(
+            rows, resubscribe=resubscribe, on_refused=refused, progress=written
+        )
+    result.added, result.updated = counts["added"], counts["updated"]
+    return result
+
+
+class SubscriberCSV:
+    """An open subscribers file.
+
+    ``read()`` reads it through and yields each problem as ``(line,
+    is_error, message)`` in line order; iterating it afterwards yields the
+    subscriber of each good line, one per address (the first), in address
+    order. A repeated address is an error on the later line that names the
+    line it was first on.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self._file: BinaryIO = path.open("rb")
+        except OSError as err:
+            raise ConfigError(f"{path}: {err.strerror or err}") from None
+        self._lines = _numbered_lines(self._file)
+        try:
+            positions, self._width = self._header()
+        except OSError as err:
+            self._file.close()
+            raise ConfigError(f"{path}: {err.strerror or err}") from None
+        except BaseException:
+            self._file.close()
+            raise
+        self._pick = operator.itemgetter(*positions)  # in the order of COLUMNS
+        self._needed = max(positions) + 1  # fields a row is padded to with empty ones
+        self._staging = _Staging()
+
+    def __enter__(self) -> SubscriberCSV:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._file.close()
+        self._staging.close()
+
+    def read(
+        self, progress: Callable[[ImportProgress], None] | None = None
+    ) -> Iterator[tuple[int, bool, str]]:
+        size = self._size()
+        try:
+            for number, raw in self._lines:
+                try:
+                    self._stage(number, raw)
+                except ValueError as err:
+                    self._staging.note(number, True, str(err))
+                if progress and not number % 2_500:
+                    done = self._file.tell() if size is not None else 0
+                    progress(ImportProgress("reading", done, size, number))
+        except OSError as err:
+            raise InputError(str(self.path), f"read failed: {err.strerror or err}") from None
+        return self._staging.finish()
+
+    def __iter__(self) -> Iterator[Subscriber]:
+        return self._staging.subscribers()
+
+    def count(self) -> int:
+        """How many subscribers iterating will yield (after ``read``)."""
+        return self._staging.count()
+
+    def _size(self) -> int | None:
+        """The file's size, when it is a regular file (not a pipe)."""
+        try:
+            info = os.fstat(self._file.fileno())
+        except OSError:
+            return None
+        return info.st_size if stat.S_ISREG(info.st_mode) else None
+
+    def line_of(self, email: str) -> int | None:
+        """The line ``email`` was read from."""
+        return self._staging.line_of(email.lower())
+
+    def _header(self) -> tuple[tuple[int, ...], int]:
+        for number, raw in self._lines:
+            if raw is None:
+                raise ConfigError(
+                    f"{self.path}:{number}: first line longer than {MAX_LINE:,} bytes: "
+                    f"not a CSV file? ({EXPECTED})"
+                )
+            if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+                raise ConfigError(f"{self.path}: UTF-16 text; save it as CSV in UTF-8")
+            if b"\x00" in raw:
+                raise ConfigError(f"{self.path}: not a text file ({EXPECTED})")
+            text = decode(raw)
+            if text.strip():
+                break
+        else:
+            raise ConfigError(f"{self.path}: empty file ({EXPECTED})")
+        try:
+            columns = [validate.clean_line(c).lower() for c in _split(text)]
+        except ValueError as err:
+            raise ConfigError(f"{self.path}:{number}: header: {err}") from None
+        if "email" not in columns:
+            hint = next((f"; it looks separated by {s!r}" for s in ";\t" if s in text), "")
+            raise ConfigError(f"{self.path}: no 'email' column in the header ({EXPECTED}){hint}")
+        for column in COLUMNS:
+            if columns.count(column) > 1:
+                raise ConfigError(f"{self.path}:{number}: column {column!r} appears twice")
+        # A missing column reads as the empty field every row is padded with.
+        width = len(columns)
+        positions = tuple(columns.index(c) if c in columns else width for c in COLUMNS)
+        return positions, width
+
+    def _stage(self, number: int, raw: bytes | None) -> None:
+        """Keep the subscriber on one line; ValueError says what is wrong with it."""
+        if raw is None:
+            raise ValueError(f"line longer than {MAX_LINE:,} bytes")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = decode(raw)
+        if not text or text.isspace():
+            return
+        fields = _split(text.removeprefix("\ufeff"))
+        width = self._width
+        if len(fields) > width and any(f.strip() for f in fields[width:]):
+            raise ValueError(
+                f"{len(fields)} fields, but the header has {width} "
+                "(a comma in an unquoted value? put the value in double quotes)"
+            )
+        if len(fields) < self._needed:
+            fields.extend([""] * (self._needed - len(fields)))
+        subscriber = parse_subscriber(*self._pick(fields))
+        if len(subscriber.name) > validate.MAX_NAME:
+            subscriber.name = validate.shorten(subscriber.name, validate.MAX_NAME)
+            self._staging.note(
+                number, False, f"name longer than {validate.MAX_NAME} characters, shortened"
+            )
+        self._staging.add(number, subscriber)
+
+
+def _split(text: str) -> list[str]:
+    """The fields of one line: a plain split unless the line has a quote in it."""
+    if '"' not in text:
+        return text.split(",")
+    try:
+        return next(csv.reader((text,), strict=True))
+    except csv.Error:
+        if text.count('"') % 2:
+            raise ValueError(
+                "a quoted value does not end on this line (a subscriber must be on one line; "
+                "a value with a comma needs a quote at each end)"
+            ) from None
+        raise ValueError(
+            'text after a closing quote (write a quote inside a value as "")'
+        ) from None
+
+
+def _numbered_lines(stream: BinaryIO) -> Iterator[tuple[int, bytes | None]]:
+    """Each physical line with its number (from 1), line end removed.
+
+    Lines end at ``\r\n``, ``\n`` or ``\r``. A line longer than
+    ``MAX_LINE`` comes as None as soon as it is that long (so even an endless
+    stream without line ends, such as /dev/zero, is answered at once), and
+    the rest of it is passed over.
+    """
+    number = 0
+    pending = b""
+    skipping = False  # in the rest of a line already given as too long
+    while block := stream.read(_BLOCK):
+        lines = (pending + block).splitlines(keepends=True)
+        pending = lines.pop()  # may be cut short; read again with the next block
+        for line in lines:
+            if skipping:  # the end of the long line
+                skipping = False
+                continue
+            number += 1
+            yield number, None if len(line) > MAX_LINE else line.rstrip(b"\r\n")
+        if len(pending) > MAX_LINE and not skipping:
+            number += 1
+            yield number, None
+            skipping = True
+        if skipping:
+            pending = pending[-1:]  # a "\r" here may pair with the next block's "\n"
+    if pending and not skipping:
+        yield number + 1, pending.rstrip(b"\r\n")
+
+
+class _Staging:
+    """The good rows and the problems of one file, in a private temporary SQLite file.
+
+    SQLite deletes the file when the connection closes. Rows are appended in
+    line order (cheap); one index, built by sorting once the file is read,
+    then finds repeated addresses and yields the rows in address order. Its
+    memory is a fixed page cache, whatever the size of the file.
+    """
+
+    def __init__(self) -> None:
+        self._db = sqlite3.connect("", isolation_level=None)  # "": a private temporary file
+        for pragma in (f"cache_size=-{_STAGING_CACHE_KIB}", "journal_mode=OFF", "synchronous=OFF"):
+            self._db.execute(f"PRAGMA {pragma}")
+        self._db.executescript(
+            """
+            CREATE TABLE staged (line INTEGER PRIMARY KEY, key TEXT NOT NULL, email TEXT NOT NULL,
+                                 name TEXT NOT NULL, topics TEXT NOT NULL, timezone TEXT,
+                                 left TEXT);
+            CREATE TABLE notes (line INTEGER NOT NULL, error INTEGER NOT NULL,
+                                message TEXT NOT NULL);
+            """
+        )
+        self._db.execute("BEGIN")  # never committed: a commit would write every page out
+        limit = self._db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        self._per_statement = min(500, limit // 7)
+        self._rows: list[tuple] = []
+
+    def add(self, line: int, sub: Subscriber) -> None:
+        key = sub.email.lower()
+        left = format_left(sub.unsubscribed_at) if sub.unsubscribed_at else None
+        self._rows.append(
+            (line, key, sub.email, sub.name, ";".join(sub.topics), sub.timezone, left)
+        )
+        if len(self._rows) == self._per_statement:
+            self._flush()
+
+    def note(self, line: int, is_error: bool, message: str) -> None:
+        self._db.execute("INSERT INTO notes VALUES (?, ?, ?)", (line, is_error, message))
+
+    def _flush(self) -> None:
+        # Many rows a statement: the driver takes Python's lock back after each
+        # (see ``subscriber_store``).
+        if self._rows:
+            marks = ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(self._rows))
+            flat = tuple(itertools.chain.from_iterable(self._rows))
+            self._db.execute(f"INSERT INTO staged VALUES {marks}", flat)
+            self._rows = []
+
+    def finish(self) -> Iterator[tuple[int, bool, str]]:
+        """Sort by address, drop the repeats, and list every problem in line order."""
+        self._flush()
+        # Statement by statement: executescript() would commit first. The index
+        # holds whole rows, so reading them in its order is one sequential scan.
+        self._db.execute(
+            "CREATE INDEX staged_by_key ON staged (key, line, email, name, topics, timezone, left)"
+        )
+        self._db.execute(
+            """
+            INSERT INTO notes
+            SELECT s.line, 1, 'duplicate email ' || s.email || ' (first on line ' || f.first || ')'
+            FROM (SELECT key, min(line) AS first FROM staged GROUP BY key HAVING count(*) > 1) AS f
+            JOIN staged AS s ON s.key = f.key AND s.line > f.first
+            """
+        )
+        self._db.execute("DELETE FROM staged WHERE line IN (SELECT line FROM notes WHERE error)")
+        for line, error, message in self._db.execute(
+            "SELECT line, error, message FROM notes ORDER BY line, error DESC"
+        ):
+            yield line, bool(error), message
+
+    def subscribers(self) -> Iterator[Subscriber]:
+        rows = self._db.execute(
+            "SELECT email, name, topics, timezone, left FROM staged ORDER BY key"
+        )
+        while page := rows.fetchmany(1000):
+            for email, name, topics, timezone, left in page:
+                yield Subscriber(
+                    email,
+                    name,
+                    topics.split(";") if topics else [],
+                    timezone,
+                    unsubscribed_at=left and parse_left(left),
+                )
+
+    def count(self) -> int:
+        return self._db.execute("SELECT count(*) FROM staged").fetchone()[0]
+
+    def line_of(self, key: str) -> int | None:
+        found = self._db.execute("SELECT min(line) FROM staged WHERE key = ?", (key,)).fetchone()
+        return found[0] if found else None
+
+    def close(self) -> None:
+        self._db.close()
