@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DEMO   := demo
 
-.PHONY: demo test tools lint format bench clean
+.PHONY: demo test tools lint format docs bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,11 @@ lint: $(VENV)/.installed-test
 format: $(VENV)/.installed-test
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# docs/commands.md's --help blocks, written again from the commands themselves
+# (tests/test_docs.py fails when they differ: run this after changing a help text).
+docs: $(VENV)/.installed
+	$(BIN)/python docs/generate.py
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache

@@ -77,11 +77,11 @@ def main(argv: list[str]) -> int:
     fresh = regenerate(current)
     missing = [command for command in commands() if command not in documented(current)]
     if missing:
-        print(f"{PAGE.name}: no help block for {', '.join(missing)}", file=sys.stderr)
+        print(f"docs/{PAGE.name}: no help block for {', '.join(missing)}", file=sys.stderr)
         return 1
     if "--check" in argv:
         if fresh != current:
-            print(f"{PAGE.name} is out of date with --help: run make docs", file=sys.stderr)
+            print(f"docs/{PAGE.name} is out of date with --help: run make docs", file=sys.stderr)
             return 1
         return 0
     if fresh != current:

@@ -155,6 +155,8 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
 
     Ingest tagged articles, group them by keyword, render one email-safe
     digest per audience and send it through outbox, smtp or sendgrid.
+
+    Example: digest ingest examples/articles · digest send --dry-run
     """
     warnings.showwarning = _show_warning
     ctx.obj = App(config_path)

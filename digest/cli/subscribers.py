@@ -42,7 +42,10 @@ BAR_ROWS = 5_000  # an import of more rows than this shows a progress bar on a t
 
 @cli.group()
 def subscribers() -> None:
-    """Import, list, add, remove and export subscribers."""
+    """Import, list, add, remove and export subscribers.
+
+    Example: digest subscribers import subscribers.csv · digest subscribers list --all
+    """
 
 
 @subscribers.command("import")
