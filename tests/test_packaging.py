@@ -28,6 +28,7 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import ROOT
+from packaging.requirements import Requirement
 
 from digest import __version__
 
@@ -70,8 +71,13 @@ def test_an_installed_wheel_runs_the_demo_from_an_empty_folder(dist, tmp_path):
     venv.create(env_dir, with_pip=False)  # this pip installs into it (--python): quicker
     python = env_dir / "bin" / "python"
     (wheel,) = dist.glob("digest-*.whl")
+    # At the versions make test runs with (constraints.txt), so a release of some
+    # library tomorrow does not turn this test red on a commit that changed nothing.
+    pins = ROOT / "constraints.txt"
     installed = _run(
-        sys.executable, "-m", "pip", "--python", python, "install", "--quiet", wheel, cwd=tmp_path
+        *(sys.executable, "-m", "pip", "--python", python, "install", "--quiet"),
+        *("-c", pins, wheel),
+        cwd=tmp_path,
     )
     assert installed.returncode == 0, installed.stderr
     digest = env_dir / "bin" / "digest"
@@ -220,3 +226,23 @@ def test_an_undeclared_import_is_named_with_where_it_is(tmp_path):
     assert undeclared(package, pyproject)[1] == (
         "demo/store.py:1: psycopg: psycopg is not in dependencies"
     )
+
+
+def test_every_dependency_is_pinned_in_the_constraints_file_within_its_range():
+    """``make constraints`` was run after the last change of ``pyproject.toml``'s lists."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["project"]
+    wanted = [*project["dependencies"], *project["optional-dependencies"]["test"]]
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text("utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            assert version, f"constraints.txt: not pinned with ==: {line!r}"
+            pins[_name(name)] = version.strip()
+    problems = []
+    for requirement in map(Requirement, wanted):
+        pinned = pins.get(_name(requirement.name))
+        if pinned is None:
+            problems.append(f"{requirement.name}: not pinned")
+        elif pinned not in requirement.specifier:
+            problems.append(f"{requirement.name}: {pinned} is outside {requirement.specifier}")
+    assert problems == [], "run make constraints"
