@@ -66,6 +66,22 @@ def test_the_wheel_and_the_sdist_carry_the_templates(dist):
     assert all(any(m.endswith(f"/templates/{t}") for m in members) for t in TEMPLATES)
 
 
+def test_the_wheel_and_the_sdist_carry_the_license(dist):
+    """MIT asks that the notice go with every copy: the wheel's metadata names it."""
+    (wheel,) = dist.glob("digest-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        (metadata,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        text = archive.read(metadata).decode()
+        licence = archive.read(metadata.replace("METADATA", "licenses/LICENSE")).decode()
+    assert "License-Expression: MIT" in text and "License-File: LICENSE" in text
+    assert licence == (ROOT / "LICENSE").read_text("utf-8")
+    (sdist,) = dist.glob("digest-*.tar.gz")
+    with tarfile.open(sdist) as archive:
+        members = archive.getnames()
+    assert any(m.endswith("/LICENSE") for m in members)
+    assert any(m.endswith("/constraints.txt") for m in members)  # its Makefile installs with it
+
+
 def test_an_installed_wheel_runs_the_demo_from_an_empty_folder(dist, tmp_path):
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=False)  # this pip installs into it (--python): quicker
