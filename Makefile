@@ -4,20 +4,35 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DEMO   := demo
 
-.PHONY: demo test tools lint format docs bench clean
+.PHONY: demo test tools lint format docs bench clean constraints
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# Re-install when the package metadata changes.
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+# Re-install when the package metadata or the pins change. Every library at the
+# version in constraints.txt, so `make test` here, on another machine and in CI
+# runs against the same code; `make constraints` moves the pins.
+$(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e .
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+$(VENV)/.installed-test: pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
 	touch $@ $(VENV)/.installed
+
+# The newest versions pyproject.toml allows, resolved in a throwaway virtualenv
+# and pinned: run after changing a dependency, then `make test` and commit both.
+CONSTRAINTS_VENV := .venv-constraints
+constraints:
+	rm -rf $(CONSTRAINTS_VENV)
+	$(PYTHON) -m venv $(CONSTRAINTS_VENV)
+	$(CONSTRAINTS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CONSTRAINTS_VENV)/bin/python -m pip install --quiet -e '.[test]'
+	{ echo "# Every package of the .[test] install, pinned: made by make constraints"; \
+	  echo "# (from pyproject.toml; edit that, not this)."; \
+	  $(CONSTRAINTS_VENV)/bin/python -m pip freeze --exclude-editable; } > constraints.txt
+	rm -rf $(CONSTRAINTS_VENV)
 
 # A fresh demo every time: its own database and outbox under demo/.
 demo: $(VENV)/.installed
@@ -59,4 +74,4 @@ docs: $(VENV)/.installed
 	$(BIN)/python docs/generate.py
 
 clean:
-	rm -rf $(VENV) $(DEMO) .pytest_cache
+	rm -rf $(VENV) $(CONSTRAINTS_VENV) $(DEMO) .pytest_cache

@@ -3,16 +3,24 @@
 Nothing here imports digest from the source tree: the commands are the installed
 wheel's own console script, run with the new virtualenv's interpreter, in a folder
 that holds nothing of the repository. That is how a new user meets digest.
+
+And what makes that install work at all: every library digest imports is one
+``pyproject.toml`` asks for (lxml was imported for a long time and declared
+nowhere: it came only because premailer needs it), and every one of them is
+pinned in ``constraints.txt``, which ``make test`` and CI install from.
 """
 
 from __future__ import annotations
 
+import ast
+import importlib.metadata
 import re
 import shutil
 import subprocess
 import sys
 import tarfile
 import time
+import tomllib
 import venv
 import zipfile
 from pathlib import Path
@@ -20,6 +28,7 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import ROOT
+from packaging.requirements import Requirement
 
 from digest import __version__
 
@@ -57,13 +66,34 @@ def test_the_wheel_and_the_sdist_carry_the_templates(dist):
     assert all(any(m.endswith(f"/templates/{t}") for m in members) for t in TEMPLATES)
 
 
+def test_the_wheel_and_the_sdist_carry_the_license(dist):
+    """MIT asks that the notice go with every copy: the wheel's metadata names it."""
+    (wheel,) = dist.glob("digest-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        (metadata,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        text = archive.read(metadata).decode()
+        licence = archive.read(metadata.replace("METADATA", "licenses/LICENSE")).decode()
+    assert "License-Expression: MIT" in text and "License-File: LICENSE" in text
+    assert licence == (ROOT / "LICENSE").read_text("utf-8")
+    (sdist,) = dist.glob("digest-*.tar.gz")
+    with tarfile.open(sdist) as archive:
+        members = archive.getnames()
+    assert any(m.endswith("/LICENSE") for m in members)
+    assert any(m.endswith("/constraints.txt") for m in members)  # its Makefile installs with it
+
+
 def test_an_installed_wheel_runs_the_demo_from_an_empty_folder(dist, tmp_path):
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=False)  # this pip installs into it (--python): quicker
     python = env_dir / "bin" / "python"
     (wheel,) = dist.glob("digest-*.whl")
+    # At the versions make test runs with (constraints.txt), so a release of some
+    # library tomorrow does not turn this test red on a commit that changed nothing.
+    pins = ROOT / "constraints.txt"
     installed = _run(
-        sys.executable, "-m", "pip", "--python", python, "install", "--quiet", wheel, cwd=tmp_path
+        *(sys.executable, "-m", "pip", "--python", python, "install", "--quiet"),
+        *("-c", pins, wheel),
+        cwd=tmp_path,
     )
     assert installed.returncode == 0, installed.stderr
     digest = env_dir / "bin" / "digest"
@@ -119,3 +149,116 @@ def _serves_its_pages(digest: Path, work: Path) -> None:
     assert archive.status_code == 200 and "Past editions" in archive.text
     assert css.status_code == 200 and "font" in css.text
     assert "Traceback" not in log.read_text()
+
+
+# -- what the package imports is what it declares ------------------------------------
+
+
+def _name(requirement: str) -> str:
+    """A requirement's distribution name, normalised (PEP 503): "PyYAML>=6" → "pyyaml"."""
+    name = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", requirement).group(1)
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _guarded(node: ast.Try) -> bool:
+    """``try: import x`` / ``except ImportError``: the code runs without ``x``."""
+    caught = [h.type for h in node.handlers if h.type is not None]
+    names = {n.id for t in caught for n in ast.walk(t) if isinstance(n, ast.Name)}
+    return bool(names & {"ImportError", "ModuleNotFoundError"})
+
+
+def third_party_imports(package: Path) -> dict[str, tuple[bool, str]]:
+    """Each top-level module outside the standard library that ``package`` imports:
+    whether every import of it is guarded, and one place that imports it."""
+    found: dict[str, tuple[bool, str]] = {}
+
+    def visit(node: ast.AST, where: Path, guarded: bool) -> None:
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            modules = [node.module]
+        else:
+            modules = []
+        for module in modules:
+            top = module.partition(".")[0]
+            if top in sys.stdlib_module_names or top == package.name:
+                continue
+            before = found.get(top, (True, ""))
+            place = before[1] if before[1] and not before[0] else f"{where}:{node.lineno}"
+            found[top] = (before[0] and guarded, place)
+        inner = guarded or (isinstance(node, ast.Try) and _guarded(node))
+        for child in ast.iter_child_nodes(node):
+            # Only the try's own body is guarded, not its handlers or else.
+            if isinstance(node, ast.Try) and child not in node.body:
+                visit(child, where, guarded)
+            else:
+                visit(child, where, inner)
+
+    for path in sorted(package.rglob("*.py")):
+        visit(ast.parse(path.read_bytes()), path.relative_to(package.parent), False)
+    return found
+
+
+def undeclared(package: Path, pyproject: Path) -> list[str]:
+    """A line for each imported module whose distribution ``pyproject`` does not ask
+    for: in ``dependencies``, or, for an import under an ImportError guard, an extra."""
+    project = tomllib.loads(pyproject.read_text("utf-8"))["project"]
+    required = {_name(r) for r in project.get("dependencies", [])}
+    optional = {
+        _name(r) for extra in project.get("optional-dependencies", {}).values() for r in extra
+    }
+    distributions = importlib.metadata.packages_distributions()
+    problems = []
+    for module, (guarded, place) in sorted(third_party_imports(package).items()):
+        names = {_name(d) for d in distributions.get(module, [])}
+        if not names:
+            problems.append(f"{place}: {module}: not installed, so its distribution is unknown")
+        elif not names & (required | optional if guarded else required):
+            where = "an optional extra" if guarded else "dependencies"
+            problems.append(f"{place}: {module}: {', '.join(sorted(names))} is not in {where}")
+    return problems
+
+
+def test_every_library_digest_imports_is_a_declared_dependency():
+    assert undeclared(ROOT / "digest", ROOT / "pyproject.toml") == []
+
+
+def test_an_undeclared_import_is_named_with_where_it_is(tmp_path):
+    """The check above can fail: a package importing lxml and psycopg, declaring neither
+    in its dependencies, and psycopg as an extra (enough only where it is guarded)."""
+    package = tmp_path / "demo"
+    package.mkdir()
+    (package / "reader.py").write_text("import os\nfrom lxml import etree\n")
+    (package / "optional.py").write_text(
+        "try:\n    import psycopg\nexcept ImportError:\n    psycopg = None\n"
+    )
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(
+        '[project]\nname = "demo"\ndependencies = ["jinja2"]\n'
+        '[project.optional-dependencies]\npostgres = ["psycopg[binary]>=3.1"]\n'
+    )
+    assert undeclared(package, pyproject) == ["demo/reader.py:2: lxml: lxml is not in dependencies"]
+    (package / "store.py").write_text("import psycopg\n")
+    assert undeclared(package, pyproject)[1] == (
+        "demo/store.py:1: psycopg: psycopg is not in dependencies"
+    )
+
+
+def test_every_dependency_is_pinned_in_the_constraints_file_within_its_range():
+    """``make constraints`` was run after the last change of ``pyproject.toml``'s lists."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["project"]
+    wanted = [*project["dependencies"], *project["optional-dependencies"]["test"]]
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text("utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            assert version, f"constraints.txt: not pinned with ==: {line!r}"
+            pins[_name(name)] = version.strip()
+    problems = []
+    for requirement in map(Requirement, wanted):
+        pinned = pins.get(_name(requirement.name))
+        if pinned is None:
+            problems.append(f"{requirement.name}: not pinned")
+        elif pinned not in requirement.specifier:
+            problems.append(f"{requirement.name}: {pinned} is outside {requirement.specifier}")
+    assert problems == [], "run make constraints"

@@ -51,6 +51,7 @@ class _DataInDoubt:
         code, reply = self.getreply()
         if code != 354:
             raise smtplib.SMTPDataError(code, reply)
+        # smtplib's private helper, as its own data() does: part of Python, so no pin to set.
         payload = smtplib._quote_periods(msg)
         if payload[-2:] != smtplib.bCRLF:
             payload += smtplib.bCRLF

@@ -322,6 +322,7 @@ class _Inliner(Premailer):
 
     _rules: ClassVar[dict[tuple, tuple]] = {}
 
+    # premailer's private method: pyproject.toml bounds premailer to the version tested.
     def _parse_style_rules(self, css_body, ruleset_index):
         key = (
             css_body,

@@ -24,6 +24,7 @@ from digest.validate import clean_line, safe_link
 # takes it for a permalink, so "post-123" became "http://host/post-123", and the same
 # feed read from two addresses gave two sets of entries. The id is the entry's identity
 # and is kept as given; links are resolved here, separately (``article``).
+# A private class: pyproject.toml bounds feedparser to the versions tested with it.
 _Mixin = feedparser.mixin._FeedParserMixin
 _Mixin.can_be_relative_uri = frozenset(_Mixin.can_be_relative_uri - {"id"})
 

@@ -22,6 +22,7 @@ from urllib.parse import urljoin
 
 from lxml import etree
 
+# A private name: pyproject.toml bounds feedparser to the versions tested with it.
 try:  # feedparser's date reader: the same dates as the slow path, in 4 µs a date
     from feedparser.datetimes import _parse_date as parse_date
 except ImportError:  # pragma: no cover - a feedparser that moved it

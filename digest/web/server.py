@@ -62,6 +62,7 @@ class Server(uvicorn.Server):
             try:
                 yield
             finally:
+                # uvicorn's private list: pyproject.toml bounds uvicorn to the versions tested.
                 self.stopped_by = list(self._captured_signals)
                 self._captured_signals.clear()
 
