@@ -119,10 +119,7 @@ class Store:
                 # create the tables, and one would fail; this waits instead
                 # (SQLite's BEGIN IMMEDIATE already does).
                 conn.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK)))
-            had_spellings = sa.inspect(conn).has_table(keyword_sources.name)
             metadata.create_all(conn)
-            if not had_spellings:  # a database from before it: filled from the articles
-                article_store.backfill_keyword_sources(conn)
             found = conn.execute(sa.select(schema_version.c.version)).scalar()
             if found is None:
                 conn.execute(schema_version.insert().values(version=SCHEMA_VERSION))
