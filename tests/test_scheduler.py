@@ -19,6 +19,7 @@ import pytest
 from conftest import article, subscriber
 from standins.sendgrid_server import SendGridStandIn
 
+from digest.clock import utcnow
 from digest.config.settings import Settings
 from digest.editions.contents import EditionContent, propose_edition
 from digest.rendering.renderer import Renderer
@@ -59,13 +60,13 @@ def lines() -> list[str]:
 
 
 def make_service(store, settings: Settings, clock, lines: list[str], fmt: str = "text"):
-    store.clock = clock
+    store.now = clock
     return Service(store, settings, make_logger(lines.append, fmt), threading.Event(), now=clock)
 
 
 def fill(store, clock: Clock, zones=ZONES, per_zone: int = 2) -> None:
     """Subscribers in each zone, and today's news ingested at the clock's time."""
-    store.clock = clock
+    store.now = clock
     store.save_articles(
         [
             article("Glacier melt", ["Climate"], published=clock.at - timedelta(hours=2)),
@@ -303,7 +304,7 @@ def test_json_logs_are_one_object_a_line_with_the_counts_as_fields(store, settin
 
 def test_the_running_scheduler_fires_at_the_send_time_beats_and_stops(store, settings, lines):
     now = datetime.now(UTC)
-    store.clock = None
+    store.now = utcnow  # the real time
     store.save_articles([article("Solar surge", ["Energy"], published=now)])
     store.save_subscribers([subscriber(f"r{i}@example.com", timezone="UTC") for i in range(3)])
     fire = now + timedelta(seconds=3)

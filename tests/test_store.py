@@ -20,7 +20,7 @@ T0 = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
 def clock(store):
     """The store's idea of "now" (first-ingest times), set by the test."""
     moments = {"now": T0}
-    store.clock = lambda: moments["now"]
+    store.now = lambda: moments["now"]
     return moments
 
 

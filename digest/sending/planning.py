@@ -27,7 +27,8 @@ import sqlalchemy as sa
 
 from digest.clock import utcnow
 from digest.models import Edition
-from digest.store.schema import ACTIVE, batches, editions, ledger, subscribers, to_db
+from digest.store.schema import ACTIVE, batches, editions, subscribers, to_db
+from digest.store.schema import ledger as ledger_rows  # the table; ``ledger`` is the Ledger
 
 if TYPE_CHECKING:
     from digest.sending.ledger import Ledger
@@ -63,7 +64,7 @@ batch_map = sa.Table(
 
 
 def plan(
-    owner: Ledger,
+    ledger: Ledger,
     edition: Edition,
     segment_of: Callable[[str], tuple[str, bool]],
     batch_size: int,
@@ -75,21 +76,23 @@ def plan(
     into batches of their own). ``segment_of(raw_topics)`` says which segment
     a topics string belongs to and whether that segment's digest is empty.
     """
-    zone = sa.func.coalesce(subscribers.c.timezone, owner.default_timezone)
+    zone = sa.func.coalesce(subscribers.c.timezone, ledger.default_timezone)
     audience = [zone == edition.timezone, ACTIVE]
-    with owner.engine.begin() as conn:
+    with ledger.engine.begin() as conn:
         # One planner per edition at a time: on PostgreSQL a second sender waits
         # here, then sees the first one's rows as planned (SQLite: BEGIN IMMEDIATE).
         conn.execute(sa.select(editions.c.id).where(editions.c.id == edition.id).with_for_update())
         _skip_those_with_another_edition(conn, edition, audience)
-        started = sa.select(ledger.c.subscriber_id).where(ledger.c.edition_id == edition.id)
+        started = sa.select(ledger_rows.c.subscriber_id).where(
+            ledger_rows.c.edition_id == edition.id
+        )
         if conn.execute(started.limit(1)).first() is not None:
             # A re-run plans only those without a row; the first run need not ask.
             audience.append(
                 sa.not_(
                     sa.exists().where(
-                        ledger.c.edition_id == edition.id,
-                        ledger.c.subscriber_id == subscribers.c.id,
+                        ledger_rows.c.edition_id == edition.id,
+                        ledger_rows.c.subscriber_id == subscribers.c.id,
                     )
                 )
             )
@@ -122,12 +125,12 @@ def _skip_those_with_another_edition(conn: sa.Connection, edition: Edition, audi
     ).all()
     for other_id, zone in others:
         had = sa.exists().where(
-            ledger.c.edition_id == other_id,
-            ledger.c.subscriber_id == subscribers.c.id,
-            ledger.c.status != "skipped",
+            ledger_rows.c.edition_id == other_id,
+            ledger_rows.c.subscriber_id == subscribers.c.id,
+            ledger_rows.c.status != "skipped",
         )
         mine = sa.exists().where(
-            ledger.c.edition_id == edition.id, ledger.c.subscriber_id == subscribers.c.id
+            ledger_rows.c.edition_id == edition.id, ledger_rows.c.subscriber_id == subscribers.c.id
         )
         rows = sa.select(
             sa.literal(edition.id),
@@ -138,7 +141,7 @@ def _skip_those_with_another_edition(conn: sa.Connection, edition: Edition, audi
             sa.literal(to_db(utcnow()), sa.DateTime),
         ).where(*audience, had, sa.not_(mine))
         columns = ["edition_id", "subscriber_id", "status", "error", "retry", "updated_at"]
-        conn.execute(ledger.insert().from_select(columns, rows))
+        conn.execute(ledger_rows.insert().from_select(columns, rows))
 
 
 def _numbered(audience: list, batch_size: int) -> sa.Select:
@@ -210,5 +213,7 @@ def _write_ledger(conn: sa.Connection, edition: Edition) -> int:
     )
     columns = ["edition_id", "subscriber_id", "batch_id", "status", "error", "retry", "updated_at"]
     # SQLAlchemy keeps an INSERT's row count only when asked (else -1 on PostgreSQL).
-    written = ledger.insert().from_select(columns, rows).execution_options(preserve_rowcount=True)
+    written = (
+        ledger_rows.insert().from_select(columns, rows).execution_options(preserve_rowcount=True)
+    )
     return conn.execute(written).rowcount
