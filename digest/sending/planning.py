@@ -21,11 +21,11 @@ Recipients of an empty segment are written ``skipped`` ("empty"), in no batch.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from digest.clock import utcnow
 from digest.models import Edition
 from digest.store.schema import ACTIVE, batches, editions, subscribers, to_db
 from digest.store.schema import ledger as ledger_rows  # the table; ``ledger`` is the Ledger
@@ -82,7 +82,8 @@ def plan(
         # One planner per edition at a time: on PostgreSQL a second sender waits
         # here, then sees the first one's rows as planned (SQLite: BEGIN IMMEDIATE).
         conn.execute(sa.select(editions.c.id).where(editions.c.id == edition.id).with_for_update())
-        _skip_those_with_another_edition(conn, edition, audience)
+        now = to_db(ledger.now())  # every row written here is stamped with it (naive UTC)
+        _skip_those_with_another_edition(conn, edition, audience, now)
         started = sa.select(ledger_rows.c.subscriber_id).where(
             ledger_rows.c.edition_id == edition.id
         )
@@ -110,12 +111,14 @@ def plan(
             columns = ["subscriber_id", "segment", "empty", "number"]
             conn.execute(planned.insert().from_select(columns, numbered))
             _create_batches(conn, edition)
-            return _write_ledger(conn, edition)
+            return _write_ledger(conn, edition, now)
         finally:
             _scratch.drop_all(conn)
 
 
-def _skip_those_with_another_edition(conn: sa.Connection, edition: Edition, audience: list) -> None:
+def _skip_those_with_another_edition(
+    conn: sa.Connection, edition: Edition, audience: list, now: datetime
+) -> None:
     """One digest a day: someone already in another zone's edition of this date (they
     moved timezone since) is written ``skipped`` here, naming that edition."""
     others = conn.execute(
@@ -138,7 +141,7 @@ def _skip_those_with_another_edition(conn: sa.Connection, edition: Edition, audi
             sa.literal("skipped"),
             sa.literal(f"already in the {edition.date} {zone} edition"),
             sa.false(),
-            sa.literal(to_db(utcnow()), sa.DateTime),
+            sa.literal(now, sa.DateTime),
         ).where(*audience, had, sa.not_(mine))
         columns = ["edition_id", "subscriber_id", "status", "error", "retry", "updated_at"]
         conn.execute(ledger_rows.insert().from_select(columns, rows))
@@ -187,9 +190,8 @@ def _create_batches(conn: sa.Connection, edition: Edition) -> None:
     )
 
 
-def _write_ledger(conn: sa.Connection, edition: Edition) -> int:
+def _write_ledger(conn: sa.Connection, edition: Edition, now: datetime) -> int:
     """Every recipient's ledger row, in one statement, batch by batch."""
-    now = to_db(utcnow())
     empty = planned.c.empty == sa.true()
     rows = (
         sa.select(
