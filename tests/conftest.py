@@ -121,7 +121,7 @@ def db_url(request, tmp_path):
 def store(db_url):
     """A store whose articles are ingested at ``NOW`` unless a test says otherwise."""
     s = Store(db_url)
-    s.clock = lambda: NOW
+    s.now = lambda: NOW
     yield s
     s.close()
 
@@ -129,7 +129,7 @@ def store(db_url):
 @pytest.fixture
 def sqlite_store(tmp_path):
     s = Store(f"sqlite:///{tmp_path / 'digest.db'}")
-    s.clock = lambda: NOW
+    s.now = lambda: NOW
     yield s
     s.close()
 

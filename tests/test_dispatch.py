@@ -572,6 +572,34 @@ def test_a_batch_whose_lease_ran_out_is_taken_over(five_readers, settings):
     assert counts == {"sent": 5, "failed": 0, "in_doubt": 0, "skipped": 0, "pending": 0}
 
 
+def test_a_lease_runs_out_by_the_senders_clock_and_the_batch_is_taken_over(five_readers, settings):
+    """No waiting: the ledger judges leases by the clock the dispatcher is given."""
+    provider = OutboxProvider(settings.outbox_dir)
+    provider.max_batch = 2
+    dispatcher, edition, _ = _planned(five_readers, settings, provider)  # its clock: NOW
+    lease = settings.lease_seconds
+    # A worker on another host (so only its lease tells) claims a batch, and stops.
+    _, held = dispatcher.ledger.claim(
+        edition, "sender-2.example.internal:4242", lease, dispatcher.links.unsubscribe
+    )
+    held = {r.email for r in held}
+
+    just_before = NOW + timedelta(seconds=lease - 1)
+    make_dispatcher(five_readers, settings, now=just_before, provider=provider).send()
+    sent = set(read_outbox(settings.outbox_dir / TODAY_SLUG))
+    assert sent == {f"reader{i}@example.com" for i in range(5)} - held
+
+    just_after = NOW + timedelta(seconds=lease + 1)
+    make_dispatcher(five_readers, settings, now=just_after, provider=provider).send()
+    assert set(read_outbox(settings.outbox_dir / TODAY_SLUG)) == sent | held
+    ledger = Ledger(five_readers, settings.timezone)
+    assert ledger.counts(edition)["sent"] == 5
+    assert {r.updated_at.replace(tzinfo=UTC) for r in ledger.entries(edition)} == {
+        just_before,
+        just_after,
+    }  # each row stamped by the clock of the sender that wrote it
+
+
 class NotResendable(OutboxProvider):
     """The outbox, made to behave like SendGrid or SMTP: it cannot tell what it delivered."""
 

@@ -101,7 +101,7 @@ def test_stop_fault_and_resume_never_mail_anyone_twice(
 ):
     folder = tmp_path_factory.mktemp("never-twice")
     store = Store(f"sqlite:///{folder / 'digest.db'}")
-    store.clock = lambda: NOW
+    store.now = lambda: NOW
     options = Settings(outbox_dir=folder / "outbox")
     options.sendgrid.timeout = 0.5  # well above an answer on a busy machine
     options.sendgrid.max_retries = 2

@@ -60,8 +60,8 @@ def server():
 
 @pytest.fixture
 def clock(sqlite_store):
-    sqlite_store.clock = Clock()
-    return sqlite_store.clock
+    sqlite_store.now = Clock()
+    return sqlite_store.now
 
 
 def run(store, *targets, **options):

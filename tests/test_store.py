@@ -20,7 +20,7 @@ T0 = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
 def clock(store):
     """The store's idea of "now" (first-ingest times), set by the test."""
     moments = {"now": T0}
-    store.clock = lambda: moments["now"]
+    store.now = lambda: moments["now"]
     return moments
 
 
@@ -340,6 +340,77 @@ def test_an_older_ledger_loses_its_per_row_check_of_the_edition(db_url):
     finally:
         again.close()
     assert _versions(db_url) == [SCHEMA_VERSION]
+
+
+def _spellings(store: Store) -> list[tuple[str, str, int]]:
+    return sorted(store.keyword_spellings())
+
+
+def _two_sources_spell_energy(db_url: str) -> None:
+    first = Store(db_url)
+    first.save_articles(
+        [
+            article("Wind farm opens", ["Energy"], source="Wire", published=T0),
+            article("Grid upgrade", ["energy", "Grid"], source="Paper", published=T0),
+        ],
+        now=T0,
+    )
+    first.close()
+
+
+def test_an_older_database_gets_its_keyword_sources_from_its_articles(db_url):
+    """Version 9: who spells each keyword how, for a database made before the table."""
+    _two_sources_spell_energy(db_url)
+    as_release(db_url, 8, "DROP TABLE keyword_sources")
+
+    again = Store(db_url)
+    try:
+        assert _spellings(again) == [
+            ("energy", "Energy", 1),
+            ("energy", "energy", 1),
+            ("grid", "Grid", 1),
+        ]
+    finally:
+        again.close()
+    assert _versions(db_url) == [SCHEMA_VERSION]
+
+
+def test_the_upgrade_keeps_the_keyword_sources_a_version_8_database_already_had(db_url):
+    _two_sources_spell_energy(db_url)
+    as_release(
+        db_url,
+        8,
+        "UPDATE keyword_sources SET spelling = 'ENERGY' WHERE source = 'Wire'",
+        "DELETE FROM keyword_sources WHERE key = 'grid'",
+    )
+
+    again = Store(db_url)
+    try:  # the row it had as it was, the row it lacked from the articles
+        assert _spellings(again) == [
+            ("energy", "ENERGY", 1),
+            ("energy", "energy", 1),
+            ("grid", "Grid", 1),
+        ]
+    finally:
+        again.close()
+
+
+def test_a_database_at_version_9_is_not_scanned_for_keyword_sources_again(db_url):
+    _two_sources_spell_energy(db_url)
+    as_release(db_url, 8, "DROP TABLE keyword_sources")
+    Store(db_url).close()  # upgraded: the table filled once
+    engine = sa.create_engine(normalise_url(db_url))
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DELETE FROM keyword_sources WHERE key = 'grid'")
+    finally:
+        engine.dispose()
+
+    again = Store(db_url)
+    try:
+        assert ("grid", "Grid", 1) not in _spellings(again)
+    finally:
+        again.close()
 
 
 def test_a_new_postgres_ledger_leaves_room_in_its_pages(pg_schema_url):

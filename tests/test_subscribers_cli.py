@@ -327,6 +327,32 @@ def test_a_name_with_line_breaks_or_nul_is_cleaned_as_an_import_cleans_it(tmp_pa
         store.close()
 
 
+def test_a_long_name_imported_or_added_is_shortened_alike_with_the_same_warning(
+    tmp_path, env, db_url
+):
+    long_name = "Dr " + "Maria Helena " * 20 + "da Silva"  # 271 characters
+    path = tmp_path / "long.csv"
+    path.write_text(f"email,name\nana@example.com,{long_name}\n", encoding="utf-8")
+
+    imported = run_digest("subscribers", "import", str(path), cwd=tmp_path, env=env)
+    added = run_digest(
+        "subscribers", "add", "bo@example.org", "--name", long_name, cwd=tmp_path, env=env
+    )
+
+    assert (imported.returncode, added.returncode) == (0, 0), imported.stderr + added.stderr
+    warned = "warning: name longer than 200 characters, shortened"
+    assert imported.stderr.splitlines() == [warned.replace(": ", f": {path}:2: ", 1)]
+    assert added.stderr.splitlines() == [warned]
+    store = Store(db_url)
+    try:
+        ana = store.find_subscriber("ana@example.com").name
+        bo = store.find_subscriber("bo@example.org").name
+    finally:
+        store.close()
+    assert ana == bo
+    assert len(ana) <= 200 and ana.endswith("Helena…")
+
+
 def test_an_export_reads_back_with_no_change(tmp_path, env):
     path = poisoned_file(tmp_path)
     run_digest("subscribers", "import", str(path), cwd=tmp_path, env=env)

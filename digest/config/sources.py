@@ -46,7 +46,7 @@ def read_sources(value: object, base: Path) -> list[Source]:
     for number, entry in enumerate(value, start=1):
         source = _entry(entry, number, base)
         label = f"entry {number}{_named(source)}"
-        key = target_key(source.target)
+        key = canonical_target(source.target)
         if key in targets:
             raise ValueError(f"{label}: the same source as entry {targets[key]}")
         targets[key] = number
@@ -59,7 +59,7 @@ def read_sources(value: object, base: Path) -> list[Source]:
     return found
 
 
-def target_key(target: str) -> str:
+def canonical_target(target: str) -> str:
     """One spelling of a target, to find a repeated source: a URL compared as a
     canonical link, a path as written (made absolute already)."""
     if _is_url(target):

@@ -112,7 +112,7 @@ class Dispatcher:
         self.store = store
         self.settings = settings
         self.provider = provider
-        self.ledger = Ledger(store, settings.timezone)
+        self.ledger = Ledger(store, settings.timezone, now)
         self.renderer = Renderer(settings)
         self.sender = parse_sender(settings.from_address)
         self.links = Links(settings.public_url, signing_key())

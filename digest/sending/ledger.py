@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -48,10 +48,20 @@ if TYPE_CHECKING:
 
 
 class Ledger:
-    def __init__(self, store: Store, default_timezone: str) -> None:
+    """An edition's batches and ledger rows, as one sender works on them.
+
+    ``now`` is the time leases are granted from and judged by, and the rows'
+    ``updated_at``: the dispatcher passes its own, so a test can move past a
+    lease without waiting for it.
+    """
+
+    def __init__(
+        self, store: Store, default_timezone: str, now: Callable[[], datetime] = utcnow
+    ) -> None:
         self.store = store
         self.engine = store.engine
         self.default_timezone = default_timezone
+        self.now = now
 
     def timezone_clause(self, timezone: str):
         clause = subscribers.c.timezone == timezone
@@ -99,7 +109,7 @@ class Ledger:
         the lease ran out, and an operator's immediate re-run would leave them.
         """
         host = socket.gethostname()
-        now = utcnow()
+        now = self.now()
         with self.engine.connect() as conn:
             owned = conn.execute(
                 sa.select(
@@ -151,7 +161,7 @@ class Ledger:
     def _claim(
         self, conn: sa.Connection, edition: Edition, owner: str, lease_seconds: int
     ) -> Batch | None:
-        now = utcnow()
+        now = self.now()
         pending = batches.c.state == "pending"
         candidate = (
             sa.select(batches.c.id)
@@ -222,7 +232,7 @@ class Ledger:
             conn.execute(
                 ledger.update()
                 .where(ledger.c.edition_id == batch.edition_id, ledger.c.subscriber_id.in_(ids))
-                .values(status="skipped", error=why, updated_at=to_db(utcnow()))
+                .values(status="skipped", error=why, updated_at=to_db(self.now()))
             )
         return [
             Recipient(sid, email, name, unsubscribe_url(sid, email))
@@ -236,7 +246,7 @@ class Ledger:
         ``done=False`` records the outcomes but hands the batch back, so the
         recipients still pending in it are sent by the next run.
         """
-        now = to_db(utcnow())
+        now = to_db(self.now())
         ids = {o.message_id for o in outcomes}
         with self.engine.begin() as conn:
             if done and outcomes and len(ids) == 1 and all(o.status == "sent" for o in outcomes):

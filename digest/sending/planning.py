@@ -21,13 +21,14 @@ Recipients of an empty segment are written ``skipped`` ("empty"), in no batch.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from digest.clock import utcnow
 from digest.models import Edition
-from digest.store.schema import ACTIVE, batches, editions, ledger, subscribers, to_db
+from digest.store.schema import ACTIVE, batches, editions, subscribers, to_db
+from digest.store.schema import ledger as ledger_rows  # the table; ``ledger`` is the Ledger
 
 if TYPE_CHECKING:
     from digest.sending.ledger import Ledger
@@ -63,7 +64,7 @@ batch_map = sa.Table(
 
 
 def plan(
-    owner: Ledger,
+    ledger: Ledger,
     edition: Edition,
     segment_of: Callable[[str], tuple[str, bool]],
     batch_size: int,
@@ -75,21 +76,24 @@ def plan(
     into batches of their own). ``segment_of(raw_topics)`` says which segment
     a topics string belongs to and whether that segment's digest is empty.
     """
-    zone = sa.func.coalesce(subscribers.c.timezone, owner.default_timezone)
+    zone = sa.func.coalesce(subscribers.c.timezone, ledger.default_timezone)
     audience = [zone == edition.timezone, ACTIVE]
-    with owner.engine.begin() as conn:
+    with ledger.engine.begin() as conn:
         # One planner per edition at a time: on PostgreSQL a second sender waits
         # here, then sees the first one's rows as planned (SQLite: BEGIN IMMEDIATE).
         conn.execute(sa.select(editions.c.id).where(editions.c.id == edition.id).with_for_update())
-        _skip_those_with_another_edition(conn, edition, audience)
-        started = sa.select(ledger.c.subscriber_id).where(ledger.c.edition_id == edition.id)
+        now = to_db(ledger.now())  # every row written here is stamped with it (naive UTC)
+        _skip_those_with_another_edition(conn, edition, audience, now)
+        started = sa.select(ledger_rows.c.subscriber_id).where(
+            ledger_rows.c.edition_id == edition.id
+        )
         if conn.execute(started.limit(1)).first() is not None:
             # A re-run plans only those without a row; the first run need not ask.
             audience.append(
                 sa.not_(
                     sa.exists().where(
-                        ledger.c.edition_id == edition.id,
-                        ledger.c.subscriber_id == subscribers.c.id,
+                        ledger_rows.c.edition_id == edition.id,
+                        ledger_rows.c.subscriber_id == subscribers.c.id,
                     )
                 )
             )
@@ -107,12 +111,14 @@ def plan(
             columns = ["subscriber_id", "segment", "empty", "number"]
             conn.execute(planned.insert().from_select(columns, numbered))
             _create_batches(conn, edition)
-            return _write_ledger(conn, edition)
+            return _write_ledger(conn, edition, now)
         finally:
             _scratch.drop_all(conn)
 
 
-def _skip_those_with_another_edition(conn: sa.Connection, edition: Edition, audience: list) -> None:
+def _skip_those_with_another_edition(
+    conn: sa.Connection, edition: Edition, audience: list, now: datetime
+) -> None:
     """One digest a day: someone already in another zone's edition of this date (they
     moved timezone since) is written ``skipped`` here, naming that edition."""
     others = conn.execute(
@@ -122,12 +128,12 @@ def _skip_those_with_another_edition(conn: sa.Connection, edition: Edition, audi
     ).all()
     for other_id, zone in others:
         had = sa.exists().where(
-            ledger.c.edition_id == other_id,
-            ledger.c.subscriber_id == subscribers.c.id,
-            ledger.c.status != "skipped",
+            ledger_rows.c.edition_id == other_id,
+            ledger_rows.c.subscriber_id == subscribers.c.id,
+            ledger_rows.c.status != "skipped",
         )
         mine = sa.exists().where(
-            ledger.c.edition_id == edition.id, ledger.c.subscriber_id == subscribers.c.id
+            ledger_rows.c.edition_id == edition.id, ledger_rows.c.subscriber_id == subscribers.c.id
         )
         rows = sa.select(
             sa.literal(edition.id),
@@ -135,10 +141,10 @@ def _skip_those_with_another_edition(conn: sa.Connection, edition: Edition, audi
             sa.literal("skipped"),
             sa.literal(f"already in the {edition.date} {zone} edition"),
             sa.false(),
-            sa.literal(to_db(utcnow()), sa.DateTime),
+            sa.literal(now, sa.DateTime),
         ).where(*audience, had, sa.not_(mine))
         columns = ["edition_id", "subscriber_id", "status", "error", "retry", "updated_at"]
-        conn.execute(ledger.insert().from_select(columns, rows))
+        conn.execute(ledger_rows.insert().from_select(columns, rows))
 
 
 def _numbered(audience: list, batch_size: int) -> sa.Select:
@@ -184,9 +190,8 @@ def _create_batches(conn: sa.Connection, edition: Edition) -> None:
     )
 
 
-def _write_ledger(conn: sa.Connection, edition: Edition) -> int:
+def _write_ledger(conn: sa.Connection, edition: Edition, now: datetime) -> int:
     """Every recipient's ledger row, in one statement, batch by batch."""
-    now = to_db(utcnow())
     empty = planned.c.empty == sa.true()
     rows = (
         sa.select(
@@ -210,5 +215,7 @@ def _write_ledger(conn: sa.Connection, edition: Edition) -> int:
     )
     columns = ["edition_id", "subscriber_id", "batch_id", "status", "error", "retry", "updated_at"]
     # SQLAlchemy keeps an INSERT's row count only when asked (else -1 on PostgreSQL).
-    written = ledger.insert().from_select(columns, rows).execution_options(preserve_rowcount=True)
+    written = (
+        ledger_rows.insert().from_select(columns, rows).execution_options(preserve_rowcount=True)
+    )
     return conn.execute(written).rowcount

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from digest.config.settings import Settings
 from digest.models import Run
 from digest.sending.ledger import Ledger
-from digest.service.sendtimes import clock, describe_delay, last_run, upcoming
+from digest.service.sendtimes import describe_delay, format_time, last_run, upcoming
 from digest.store.editions import find_edition
 from digest.store.store import Store
 
@@ -70,4 +70,5 @@ def too_late(run: Run, now: datetime, settings: Settings, left: str = "") -> str
 
 def describe_run(run: Run) -> str:
     """``at 07:00 local (2026-11-25 06:00 UTC)``: the edition's label has the date."""
-    return f"at {clock(run.local.time())} local ({run.at:%Y-%m-%d} {clock(run.at.time())} UTC)"
+    local, utc = format_time(run.local.time()), format_time(run.at.time())
+    return f"at {local} local ({run.at:%Y-%m-%d} {utc} UTC)"

@@ -53,7 +53,7 @@ from digest.sending.dispatch import Dispatcher, Progress, SendReport
 from digest.service.heartbeat import BEAT_SECONDS, Heartbeat
 from digest.service.joblog import event, log_named
 from digest.service.runs import delivery_zones, describe_run, missed, too_late
-from digest.service.sendtimes import DailyTrigger, clock, describe_delay, last_run, next_run
+from digest.service.sendtimes import DailyTrigger, describe_delay, format_time, last_run, next_run
 from digest.store.store import Store
 
 FRESH_SECONDS = 60  # an ingest this recent counts as "just before" an edition
@@ -114,7 +114,7 @@ class Service:
         sources = len(self.settings.sources)
         self.log.info(
             f"schedule: started as {self.heartbeat.host}:{self.heartbeat.pid}; provider "
-            f"{self.settings.provider}; editions at {clock(self.settings.send_time)} local; "
+            f"{self.settings.provider}; editions at {format_time(self.settings.send_time)} local; "
             + (
                 f"ingest of {sources} source(s) every {self.settings.ingest_every} min"
                 if sources

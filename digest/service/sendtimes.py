@@ -97,7 +97,7 @@ def describe_delay(delay: timedelta) -> str:
     return f"{hours} h {minutes} min" if hours else f"{minutes} min"
 
 
-def clock(at: time) -> str:
+def format_time(at: time) -> str:
     """``07:00``, or ``07:00:05`` for a send time with seconds (a TOML local time)."""
     return f"{at:%H:%M:%S}" if at.second else f"{at:%H:%M}"
 
@@ -114,4 +114,4 @@ class DailyTrigger(BaseTrigger):
         return next_run(self.timezone, self.at, after).at
 
     def __str__(self) -> str:
-        return f"daily at {clock(self.at)} {self.timezone}"
+        return f"daily at {format_time(self.at)} {self.timezone}"

@@ -6,6 +6,18 @@ an http(s) feed URL and returns a ``SourceResult``: good articles plus one
 bad input never stops the rest. ``ingest`` reads targets into a store,
 remembering what each source said (``run``); ``ingest_configured`` is what
 ``digest ingest`` and ``digest schedule`` call.
+
+A source is known three ways, each for its own job, and they are not one:
+
+- ``config.sources.canonical_target``: its URL as a canonical link (or its
+  path), only to compare, so a source configured twice, or named on the
+  command line, is recognised;
+- ``run.state_key``: its URL with the password hidden (or its absolute path),
+  what its remembered ``SourceState`` is stored and shown under (the table's
+  ``id`` is that key's hash);
+- its name (``Source.name``, else the feed's title), which an article carries
+  as ``source``: the store scopes each article's identity to it
+  (``identity``), so two feeds that number their entries alike stay apart.
 """
 
 from __future__ import annotations

@@ -28,9 +28,8 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from digest import __version__
-from digest.clock import utcnow
 from digest.config.settings import Settings
-from digest.config.sources import target_key
+from digest.config.sources import canonical_target
 from digest.errors import InputError
 from digest.models import Source, SourceState
 from digest.sources import feed
@@ -90,13 +89,15 @@ def ingest(
 
     A source that cannot be read, and an article the store refuses, are errors
     in the report; everything else is stored. ``now`` is the ingest time
-    (first-seen of new articles), by default the store's clock. ``timeout`` is
+    (first-seen of new articles, and the time each source's state records), by
+    default the store's clock (``Store.now``). ``timeout`` is
     a feed's whole-download deadline unless its ``Source`` has its own;
     ``concurrency`` feeds download at once. When ``should_stop()`` turns true,
     downloads in flight are cancelled and no further source is read.
     """
     sources = [as_source(t) for t in targets]
-    when = now or (store.clock or utcnow)()
+    first_seen = now  # None: each save's own time, by the store's clock
+    run_at = now or store.now()  # what each source's state records of this run
     keys = [state_key(s) for s in sources]
     states = store.source_states(keys)
     reports = [IngestReport() for _ in sources]
@@ -107,7 +108,7 @@ def ingest(
         if not source.is_url:
             continue
         state = touched[keys[index]] = states.get(keys[index]) or SourceState(keys[index])
-        reason = _not_now(state, when)
+        reason = _not_now(state, run_at)
         if reason:
             reports[index].warnings.append(InputError(keys[index], reason))
             reports[index].skipped += state.articles
@@ -122,11 +123,11 @@ def ingest(
             if should_stop and should_stop():
                 break
             state = touched[keys[index]] = states.get(keys[index]) or SourceState(keys[index])
-            reports[index] = _local(store, source, state, zone, now, when)
+            reports[index] = _local(store, source, state, zone, first_seen, run_at)
         for number, fetched in downloads:
             index = asked[number]
             reports[index] = _fetched(
-                store, sources[index], touched[keys[index]], fetched, now, when
+                store, sources[index], touched[keys[index]], fetched, first_seen, run_at
             )
     store.save_source_states(touched.values())
     total = IngestReport()
@@ -144,10 +145,10 @@ def ingest_configured(
     """``ingest`` with the settings: the configured sources, or ``targets`` (a target
     that is a configured source keeps that source's name, keywords and timeout)."""
     sources = [as_source(s) for s in settings.sources]
-    configured = {target_key(s.target): s for s in sources}
+    configured = {canonical_target(s.target): s for s in sources}
     chosen: list[Source] = []
     for target in targets:
-        key = target_key(target if as_source(target).is_url else os.path.abspath(target))
+        key = canonical_target(target if as_source(target).is_url else os.path.abspath(target))
         chosen.append(configured.get(key) or Source(target=target))
     return ingest(
         store,
@@ -174,14 +175,14 @@ def read(target: str, zone: ZoneInfo, timeout: float = 30.0, user_agent: str = "
     return SourceResult(errors=[InputError(where, "cannot fetch: stopped")])
 
 
-def _not_now(state: SourceState, when: datetime) -> str:
+def _not_now(state: SourceState, run_at: datetime) -> str:
     """Why a feed is not fetched this time, or ""."""
     if state.gone_at is not None:
         return (
             f"not fetched: it answered 410 Gone on {state.gone_at:%Y-%m-%d} and is disabled; "
             "remove it from sources (or `digest sources --reset` it)"
         )
-    if state.retry_after is not None and when < state.retry_after:
+    if state.retry_after is not None and run_at < state.retry_after:
         return (
             "not fetched: the server asked to wait until "
             f"{state.retry_after:%Y-%m-%d %H:%M} UTC (Retry-After)"
@@ -194,8 +195,8 @@ def _fetched(
     source: Source,
     state: SourceState,
     fetched: Fetched,
-    now: datetime | None,
-    when: datetime,
+    first_seen: datetime | None,
+    run_at: datetime,
 ) -> IngestReport:
     """Store what one download brought, and remember what the server said."""
     where = state.key
@@ -209,19 +210,19 @@ def _fetched(
         report.warnings.append(InputError(where, said))
     if fetched.outcome == "not_modified":
         report.skipped += state.articles
-        _fine(state, when)
+        _fine(state, run_at)
     elif fetched.outcome == "gone":
-        state.gone_at = when
-        _failed(state, when, fetched.error)
+        state.gone_at = run_at
+        _failed(state, run_at, fetched.error)
         report.warnings.append(
             InputError(where, f"{fetched.error}; disabled (remove it from sources)")
         )
     elif fetched.outcome == "error":
-        state.retry_after = retry_after(fetched.retry_after, when)
+        state.retry_after = retry_after(fetched.retry_after, run_at)
         reason = fetched.error
         if state.retry_after:
             reason += f"; not fetched again before {state.retry_after:%Y-%m-%d %H:%M} UTC"
-        _failed(state, when, reason)
+        _failed(state, run_at, reason)
         report.errors.append(InputError(where, reason))
     else:
         result = feed.parse(
@@ -232,7 +233,7 @@ def _fetched(
             categories=source.categories,
             keywords=source.keywords,
         )
-        clean = _store(store, result, report, now, state, when, where)
+        clean = _store(store, result, report, first_seen, state, run_at, where)
         state.etag = fetched.etag if clean else None
         state.last_modified = fetched.last_modified if clean else None
         state.retry_after = None
@@ -244,8 +245,8 @@ def _local(
     source: Source,
     state: SourceState,
     zone: ZoneInfo,
-    now: datetime | None,
-    when: datetime,
+    first_seen: datetime | None,
+    run_at: datetime,
 ) -> IngestReport:
     """A file or folder; a file whose bytes and options are as last time is not read again."""
     report = IngestReport()
@@ -256,7 +257,7 @@ def _local(
         is_file = False
     if not is_file:
         result = read_local(source.target, zone, source)
-        _store(store, result, report, now, state, when, source.target)
+        _store(store, result, report, first_seen, state, run_at, source.target)
         return report
     fingerprint = None
     try:
@@ -269,10 +270,10 @@ def _local(
         fingerprint = _fingerprint(data, source, zone)
         if fingerprint == state.content_hash:
             report.skipped += state.articles
-            _fine(state, when)
+            _fine(state, run_at)
             return report
         result = parse_file(data, path, zone, source)
-    clean = _store(store, result, report, now, state, when, source.target)
+    clean = _store(store, result, report, first_seen, state, run_at, source.target)
     state.content_hash = fingerprint if clean else None
     return report
 
@@ -281,13 +282,13 @@ def _store(
     store: Store,
     result: SourceResult,
     report: IngestReport,
-    now: datetime | None,
+    first_seen: datetime | None,
     state: SourceState,
-    when: datetime,
+    run_at: datetime,
     where: str,
 ) -> bool:
-    """Save ``result``'s articles into ``report``; True when all of it was used."""
-    saved = store.save_articles(result.articles, now=now)
+    """Save ``result``'s articles into ``report``; True run_at all of it was used."""
+    saved = store.save_articles(result.articles, now=first_seen)
     report.new += saved.new
     report.updated += saved.updated
     report.skipped += saved.unchanged + len(result.skipped)
@@ -295,27 +296,27 @@ def _store(
     report.warnings += result.warnings
     state.articles = len(result.articles)
     if saved.new:
-        state.last_new = when
+        state.last_new = run_at
     # A problem with the source itself (not one of its entries) is a failure.
     whole = [e for e in result.errors if e.where == where]
     if whole and not result.articles:
-        _failed(state, when, whole[0].reason)
+        _failed(state, run_at, whole[0].reason)
     else:
-        _fine(state, when)
+        _fine(state, run_at)
     return not (result.errors or saved.failed)
 
 
-def _fine(state: SourceState, when: datetime) -> None:
-    state.last_fetched = when
+def _fine(state: SourceState, run_at: datetime) -> None:
+    state.last_fetched = run_at
     state.failures = 0
     state.last_error = None
     state.last_error_at = None
 
 
-def _failed(state: SourceState, when: datetime, reason: str) -> None:
+def _failed(state: SourceState, run_at: datetime, reason: str) -> None:
     state.failures += 1
     state.last_error = reason[:1000]
-    state.last_error_at = when
+    state.last_error_at = run_at
 
 
 def _fingerprint(data: bytes, source: Source, zone: ZoneInfo) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from digest.config.settings import Settings
-from digest.config.sources import target_key
+from digest.config.sources import canonical_target
 from digest.errors import ConfigError
 from digest.models import Source, SourceState
 from digest.sources.run import as_source, state_key
@@ -27,8 +27,8 @@ def reset_source(store: Store, settings: Settings, which: str) -> Source:
     the next ingest fetches it afresh: a feed that answered 410 is enabled again, a
     Retry-After is dropped, a permanent redirect forgotten. ConfigError if none is it."""
     for source, state in source_states(store, settings):
-        names = {source.name.casefold(), target_key(source.target), state.key}
-        if which.casefold() in names or target_key(which) in names:
+        names = {source.name.casefold(), canonical_target(source.target), state.key}
+        if which.casefold() in names or canonical_target(which) in names:
             store.save_source_states([SourceState(state.key)])
             return source
     raise ConfigError(f"--reset: no configured source is {which!r} (see `digest sources`)")

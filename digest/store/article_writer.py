@@ -311,25 +311,3 @@ def content_hash(item: Article) -> str:
         item.published.isoformat() if item.published else "",
     ]
     return hashlib.sha256("\x1e".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def backfill_keyword_sources(conn: sa.Connection) -> None:
-    """Fill ``keyword_sources`` from the articles of a database made before it existed."""
-    last = 0
-    uses: dict[tuple[str, str], str] = {}
-    while rows := conn.execute(
-        sa.select(articles.c.id, articles.c.source, articles.c.keywords)
-        .where(articles.c.id > last)
-        .order_by(articles.c.id)
-        .limit(5000)
-    ).all():
-        last = rows[-1].id
-        for row in rows:
-            for word in json.loads(row.keywords):
-                if keyword_key(word):
-                    uses[(keyword_key(word), row.source[:256])] = word.strip()
-    if uses:
-        conn.execute(
-            keyword_sources.insert(),
-            [{"key": k, "source": source, "spelling": word} for (k, source), word in uses.items()],
-        )

@@ -1,7 +1,8 @@
 """Every table digest keeps, in one place, and the steps that upgrade an older database.
 
-The bottom of the data layer: it imports nothing of digest's but the edge rules
-(``validate``, for the migrations that clean or key old data), so the store, the
+The bottom of the data layer: it imports nothing of digest's but the kernel's
+rules (``validate`` and ``keywords``, for the migrations that clean or key old
+data), so the store, the
 ledger and the planner all build on it without importing each other. Datetimes
 are stored as naive UTC (``to_db``) and handed out as aware UTC (``from_db``).
 
@@ -17,11 +18,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from digest import validate
+from digest.keywords import keyword_key
 from digest.validate import clean_line
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 MIGRATION_LOCK = 0x6469676573740001  # a PostgreSQL advisory lock key: "digest", 1
 
 MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {}
@@ -63,8 +66,8 @@ keywords = sa.Table(
 
 # Who spells each keyword how: one row per (keyword, source), the spelling that
 # source used last. The vocabulary for tagging is the keywords at least two
-# sources share, and a keyword's name is its most common spelling here. A new
-# table: an older database gets it from `create_all`, filled from its articles.
+# sources share, and a keyword's name is its most common spelling here. An older
+# database gets the table from `create_all`, filled from its articles by version 9.
 keyword_sources = sa.Table(
     "keyword_sources",
     metadata,
@@ -376,3 +379,32 @@ def _ledger_without_edition_check(conn: sa.Connection) -> None:
 
 
 MIGRATIONS[8] = _ledger_without_edition_check
+
+
+def _backfill_keyword_sources(conn: sa.Connection) -> None:
+    """Version 9: ``keyword_sources`` filled from the articles already stored, so an
+    older database keeps its vocabulary. A pair already there is kept as it is: a
+    version-8 database may have had the table, kept up to date by every ingest."""
+    last = 0
+    uses: dict[tuple[str, str], str] = {}
+    while rows := conn.execute(
+        sa.select(articles.c.id, articles.c.source, articles.c.keywords)
+        .where(articles.c.id > last)
+        .order_by(articles.c.id)
+        .limit(5000)
+    ).all():
+        last = rows[-1].id
+        for row in rows:
+            for word in json.loads(row.keywords):
+                if keyword_key(word):
+                    uses[(keyword_key(word), row.source[:256])] = word.strip()
+    if not uses:
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    conn.execute(
+        dialect.insert(keyword_sources).on_conflict_do_nothing(),
+        [{"key": k, "source": source, "spelling": word} for (k, source), word in uses.items()],
+    )
+
+
+MIGRATIONS[9] = _backfill_keyword_sources

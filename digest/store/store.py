@@ -68,7 +68,8 @@ class Store:
     def __init__(self, url: str) -> None:
         parsed = database.parse_url(normalise_url(url))
         self._parsed_url = parsed
-        self.clock: Callable[[], datetime] | None = None  # "now" for ingest times (tests)
+        # "Now" for first-seen times when the caller gives none: a test sets its own.
+        self.now: Callable[[], datetime] = utcnow
         self.url = database.redact(parsed)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         if parsed.get_backend_name() not in ("sqlite", "postgresql"):
@@ -119,10 +120,7 @@ class Store:
                 # create the tables, and one would fail; this waits instead
                 # (SQLite's BEGIN IMMEDIATE already does).
                 conn.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK)))
-            had_spellings = sa.inspect(conn).has_table(keyword_sources.name)
             metadata.create_all(conn)
-            if not had_spellings:  # a database from before it: filled from the articles
-                article_store.backfill_keyword_sources(conn)
             found = conn.execute(sa.select(schema_version.c.version)).scalar()
             if found is None:
                 conn.execute(schema_version.insert().values(version=SCHEMA_VERSION))
@@ -155,7 +153,7 @@ class Store:
         clamped to it. An article the store cannot hold is named in
         ``failed``, and the others are stored (see ``digest.store.article_writer``).
         """
-        return article_store.save_articles(self.engine, items, now or (self.clock or utcnow)())
+        return article_store.save_articles(self.engine, items, now or self.now())
 
     def window_articles(
         self, start: datetime, cutoff: datetime, oldest: datetime

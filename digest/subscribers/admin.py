@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, TextIO
 from digest import validate
 from digest.errors import ConfigError, InputError
 from digest.models import Change, Subscriber
-from digest.subscribers.fields import format_left, parse_timezone, parse_topics
+from digest.subscribers.fields import format_left, parse_timezone, parse_topics, shorten_name
 
 if TYPE_CHECKING:
     from digest.store.store import Store
@@ -48,18 +48,17 @@ def add(
     ``name``, ``topics``, ``timezone``). An option left None keeps the
     stored value (or is empty for someone new); ``topics=""`` means
     everything and ``timezone=""`` the configured default. A name over 200
-    characters is shortened, with a warning. Someone who unsubscribed is
-    refused (``StillUnsubscribed``) unless ``resubscribe``, and an address
-    that bounced or complained (``StillSuppressed``) unless ``unsuppress``.
+    characters is shortened with a warning, by the import's ``shorten_name``.
+    Someone who unsubscribed is refused (``StillUnsubscribed``) unless
+    ``resubscribe``, and an address that bounced or complained
+    (``StillSuppressed``) unless ``unsuppress``.
     """
     given = {"name": name, "topics": topics, "timezone": timezone}
     subscriber = Subscriber(email=_check("email", validate.check_email, email))
     if name is not None:
-        subscriber.name = validate.clean_line(name)
-        if len(subscriber.name) > validate.MAX_NAME:
-            subscriber.name = validate.shorten(subscriber.name, validate.MAX_NAME)
-            if on_warning:
-                on_warning(f"name longer than {validate.MAX_NAME} characters, shortened")
+        subscriber.name, warning = shorten_name(validate.clean_line(name))
+        if warning and on_warning:
+            on_warning(warning)
     if topics is not None:
         subscriber.topics = list(_check("topics", parse_topics, topics))
     if timezone is not None:

@@ -37,7 +37,7 @@ from digest import validate
 from digest.errors import ConfigError, InputError
 from digest.models import Subscriber
 from digest.sources.text import decode
-from digest.subscribers.fields import format_left, parse_left, parse_subscriber
+from digest.subscribers.fields import format_left, parse_left, parse_subscriber, shorten_name
 
 __all__ = ["COLUMNS", "ImportResult", "SubscriberCSV", "import_csv", "parse_subscriber"]
 
@@ -262,11 +262,9 @@ class SubscriberCSV:
         if len(fields) < self._needed:
             fields.extend([""] * (self._needed - len(fields)))
         subscriber = parse_subscriber(*self._pick(fields))
-        if len(subscriber.name) > validate.MAX_NAME:
-            subscriber.name = validate.shorten(subscriber.name, validate.MAX_NAME)
-            self._staging.note(
-                number, False, f"name longer than {validate.MAX_NAME} characters, shortened"
-            )
+        subscriber.name, warning = shorten_name(subscriber.name)
+        if warning:
+            self._staging.note(number, False, warning)
         self._staging.add(number, subscriber)
 
 

@@ -27,7 +27,7 @@ def parse_subscriber(
 
     ``left`` is the ``unsubscribed_at`` of an export that includes those who
     left (empty: subscribed). The name comes back whole, however long: the
-    caller shortens it and says so.
+    caller shortens it with ``shorten_name`` and passes its warning on.
     """
     address = validate.clean_line(email)
     if address.lower() == "email":
@@ -39,6 +39,19 @@ def parse_subscriber(
         timezone=parse_timezone(timezone),
         unsubscribed_at=parse_left(left) if left else None,
     )
+
+
+def shorten_name(name: str) -> tuple[str, str | None]:
+    """``name`` cut to ``validate.MAX_NAME`` at a word, and the warning to give if it was.
+
+    A long name is kept, shortened, rather than refused: the address is what
+    matters. The import and ``subscribers add`` both call this, so a name and
+    its warning are the same whichever way it came in.
+    """
+    if len(name) <= validate.MAX_NAME:
+        return name, None
+    shortened = validate.shorten(name, validate.MAX_NAME)
+    return shortened, f"name longer than {validate.MAX_NAME} characters, shortened"
 
 
 @functools.lru_cache(maxsize=4096)

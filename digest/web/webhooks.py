@@ -69,7 +69,7 @@ def sendgrid_route(
     store: Store,
     key: EllipticCurvePublicKey | None = None,
     insecure: bool | None = None,
-    clock: Callable[[], float] = time.time,
+    epoch_seconds: Callable[[], float] = time.time,  # now, to judge a signature's age
 ) -> Route:
     """``POST /webhooks/sendgrid`` for ``store``; ``key`` and ``insecure`` default to
     the environment (``SENDGRID_WEBHOOK_PUBLIC_KEY``, ``DIGEST_WEBHOOK_INSECURE``)."""
@@ -99,7 +99,7 @@ def sendgrid_route(
                 raise Answer(403, "unsigned request")  # no need to read what it sends
             body = await _read(request)
             applied = await run_in_threadpool(
-                receive, store, key, body, signature, timestamp, clock()
+                receive, store, key, body, signature, timestamp, epoch_seconds()
             )
         except Answer as answer:
             level = logging.ERROR if answer.status >= 500 else logging.WARNING
