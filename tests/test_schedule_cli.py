@@ -378,3 +378,34 @@ def test_a_service_that_would_mail_dead_unsubscribe_links_refuses_to_start(small
     assert done.returncode == 2, done.stderr
     assert "refusing to send through sendgrid: the unsubscribe links would not work" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("toml", "env", "words"),
+    [
+        (f'provider = "sendgrid"\n{PUBLIC_URL}{POSTAL}', {}, "needs SENDGRID_API_KEY"),
+        ('provider = "sendgrid"\n' + POSTAL, {"SENDGRID_API_KEY": "SG.x"}, "links would not work"),
+        (f'provider = "smtp"\n{PUBLIC_URL}', {"DIGEST_SMTP_URL": "smtp://127.0.0.1:9"}, "postal"),
+    ],
+)
+def test_send_and_schedule_refuse_the_same_misconfiguration_with_the_same_line(
+    small, toml, env, words
+):
+    (small.folder / "digest.toml").write_text(toml, encoding="utf-8")
+    env = {**{k: v for k, v in small.env.items() if k != "SENDGRID_API_KEY"}, **env}
+    said = [
+        subprocess.run(
+            small.command(command),
+            cwd=small.folder,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        for command in ("send", "schedule")
+    ]
+    assert [done.returncode for done in said] == [2, 2]
+    (line,) = said[0].stderr.splitlines()
+    assert said[1].stderr.splitlines() == [line]
+    assert line.startswith("Error: ") and words in line
+    assert sent_so_far(small) == 0

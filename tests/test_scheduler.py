@@ -9,6 +9,7 @@ runs the real APScheduler in real time, with a send time a few seconds ahead.
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 import time as clock_time
@@ -17,8 +18,10 @@ from pathlib import Path
 
 import pytest
 from conftest import article, subscriber
+from rich.console import Console
 from standins.sendgrid_server import SendGridStandIn
 
+from digest.cli.send import run_send
 from digest.clock import utcnow
 from digest.config.settings import Settings
 from digest.editions.contents import EditionContent, propose_edition
@@ -406,3 +409,38 @@ def test_a_batch_another_host_holds_is_sent_once_its_lease_runs_out(store, setti
         "sent": 4, "failed": 0, "in_doubt": 0, "skipped": 0, "pending": 0
     }  # fmt: skip
     assert len(list(Path(settings.outbox_dir).rglob("*.eml"))) == 4
+
+
+# -- one wording for the log and the terminal ---------------------------------------------
+
+
+def terminal() -> tuple[Console, io.StringIO]:
+    text = io.StringIO()
+    return Console(file=text, width=200, soft_wrap=True, markup=False, highlight=False), text
+
+
+def messages(lines: list[str], level: str) -> list[str]:
+    """The log lines at ``level``, without their time and level."""
+    return [line.split(f" {level} ", 1)[1] for line in lines if f" {level} " in line]
+
+
+def test_links_that_work_only_here_are_a_warning_in_the_log_as_on_the_terminal(
+    store, settings, clock, lines
+):
+    settings.postal_address = "1 Main St"  # the default public_url: http://localhost:8000
+    settings.catch_up_hours = 0  # nothing to send on start: only what a start says
+    console, text = terminal()
+    run_send(store, settings, None, None, False, None, console, console)
+    service = make_service(store, settings, clock, lines)
+    try:
+        service.start()
+    finally:
+        service.stop.set()
+        service.shutdown()
+    printed = [line for line in text.getvalue().splitlines() if line.startswith("warning: ")]
+    assert printed == [
+        "warning: public_url http://localhost:8000 is not https; public_url "
+        "http://localhost:8000 is this machine (loopback): the links in these emails work "
+        "only on this machine (fine for trying digest out; smtp and sendgrid refuse it)"
+    ]
+    assert messages(lines, "warning")[0] == printed[0].removeprefix("warning: ")

@@ -17,13 +17,12 @@ from digest.models import Subscriber
 from digest.rendering.links import (
     MAX_TOKEN,
     Links,
-    link_problems,
     make_token,
     make_v1_token,
     read_token,
-    require_live_links,
     token_version,
 )
+from digest.sending.preflight import link_problems, require_live_links
 
 KEY = b"token-test-key"
 PEOPLE = {

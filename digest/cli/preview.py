@@ -51,8 +51,11 @@ def preview(
     digest preview --width 375 --open
     """
     from digest.editions.contents import preview as render_preview
+    from digest.sending.preflight import may_start
 
     refuse_our_files(output, app)
+    for warning in may_start(app.settings, None):  # what a send would refuse, as warnings
+        err.print(f"warning: {warning}", markup=False)
     result = render_preview(app.store, app.settings, day_of(day), email, width=width)
     who = email or "a subscriber of everything"
     if result.articles == 0:

@@ -34,9 +34,8 @@ from digest.cli.app import (
     out,
     pass_app,
 )
-from digest.config.settings import PROVIDERS, Settings, check_postal_address
-from digest.delivery import make_provider
-from digest.rendering.links import link_problems, require_live_links
+from digest.config.settings import PROVIDERS, Settings
+from digest.sending.preflight import open_provider
 from digest.sending.stopping import GracefulStop
 from digest.validate import check_email, check_timezone
 
@@ -163,11 +162,11 @@ def run_send(
             to = check_email(to)
         except ValueError as error:
             raise UsageProblem(f"--to: {error}") from None
-    name = provider_name or settings.provider
-    provider = make_provider(name, settings)
-    if not dry_run:
-        _check_links(settings, name)
-        check_postal_address(settings, name)
+    provider, warnings = open_provider(
+        settings, provider_name or settings.provider, dry_run=dry_run
+    )
+    for warning in warnings:
+        err.print(f"warning: {warning}", markup=False)
     progress = RichProgress(err)
     stop = GracefulStop(
         "stopping after the batch with the provider is recorded (again to stop at once)",
@@ -219,18 +218,6 @@ def run_send(
         )
     if problems:
         raise Failed("; ".join(problems))
-
-
-def _check_links(settings: Settings, provider: str) -> None:
-    """Exit 2 for smtp or sendgrid with links that would not work; a warning for the outbox."""
-    require_live_links(settings, provider)
-    development = [p for p in link_problems(settings) if p.startswith("public_url")]
-    if development:
-        err.print(
-            f"warning: {'; '.join(development)}: the links in these emails work only "
-            "on this machine (fine for trying digest out; smtp and sendgrid refuse it)",
-            markup=False,
-        )
 
 
 def _print_dry_run(

@@ -7,7 +7,7 @@ import signal
 import click
 
 from digest.cli.app import App, cli, err, out, pass_app
-from digest.rendering.links import link_problems
+from digest.sending.preflight import link_problems
 
 
 @cli.command()

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import tomllib
-import warnings
 from dataclasses import dataclass, field
 from datetime import time
 from importlib import resources
@@ -54,10 +53,8 @@ def _package_templates() -> Path:
 
 
 PACKAGE_TEMPLATES = _package_templates()
+# Each a module digest.delivery.<name>; what a provider is (mails_people) its class says.
 PROVIDERS = ("outbox", "smtp", "sendgrid")
-# Providers that mail real people: bulk-mail law (CAN-SPAM in the US, the EU's
-# ePrivacy rules and their national laws) wants the sender's postal address in each.
-REAL_PROVIDERS = ("smtp", "sendgrid")
 _SECRET_KEYS = ("api_key", "password", "smtp_url", "secret", "database_url")
 
 
@@ -269,24 +266,6 @@ def _check_user_agent(value: str) -> None:
     # An HTTP header: ASCII, and within what a server's header limit takes.
     if not value.isascii() or len(value) > 300:
         raise ValueError("must be ASCII text of at most 300 characters")
-
-
-def check_postal_address(settings: Settings, provider: str) -> None:
-    """Refuse to mail real people without ``postal_address`` (ConfigError: exit 2);
-    for the outbox or a preview, only warn: nobody receives those."""
-    if settings.postal_address.strip():
-        return
-    where = settings.config_path or "digest.toml"
-    if provider in REAL_PROVIDERS:
-        raise ConfigError(
-            f"{where}: postal_address: not set; the law on bulk email wants the sender's "
-            f"postal address in every email: set it before sending through {provider}"
-        )
-    warnings.warn(
-        "postal_address is not set: the footer has no postal address "
-        "(set it before sending through smtp or sendgrid)",
-        stacklevel=2,
-    )
 
 
 def _check_folder(path: Path) -> None:

@@ -15,11 +15,16 @@ from digest.errors import ConfigError
 
 if TYPE_CHECKING:
     from digest.config.settings import Settings
-    from digest.delivery.base import Provider
+    from digest.delivery.base import BaseProvider, Provider
+
+
+def provider_class(name: str) -> type[BaseProvider]:
+    """The class behind ``name``, not built: what it is (``mails_people``) is asked
+    of it before its secrets are looked at."""
+    if name not in PROVIDERS:
+        raise ConfigError(f"unknown provider {name!r}: use {', '.join(PROVIDERS)}")
+    return importlib.import_module(f"digest.delivery.{name}").PROVIDER
 
 
 def make_provider(name: str, settings: Settings) -> Provider:
-    if name not in PROVIDERS:
-        raise ConfigError(f"unknown provider {name!r}: use {', '.join(PROVIDERS)}")
-    module = importlib.import_module(f"digest.delivery.{name}")
-    return module.PROVIDER.from_settings(settings)
+    return provider_class(name).from_settings(settings)

@@ -85,6 +85,9 @@ class Provider(Protocol):
     meanwhile; ``send`` is both, for one-off sends."""
 
     name: str
+    # Puts mail in real people's inboxes: sending.preflight then wants the sender's
+    # postal address and unsubscribe links that work before a send may start.
+    mails_people: bool
     max_batch: int  # recipients per batch
     resendable: bool  # sending a batch again cannot mail anyone twice (see ledger.recover)
     # Rounds in one run for recipients refused for now (an SMTP 4xx): the dispatcher
@@ -106,6 +109,9 @@ class BaseProvider:
     worth doing ahead of the network, ``prepare``; ``from_settings`` builds it."""
 
     name = "base"
+    # True unless a provider says otherwise: a new provider that forgets to say
+    # gets the postal-address and live-link checks, not a send without them.
+    mails_people = True
     max_batch = 100
     resendable = False
     retry_rounds = 0

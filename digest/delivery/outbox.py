@@ -24,6 +24,7 @@ from digest.models import Outcome, Recipient
 
 class OutboxProvider(BaseProvider):
     name = "outbox"
+    mails_people = False  # files on this machine: nobody receives them
     max_batch = 500
     resendable = True  # a copy already written is found by its fixed file name
 

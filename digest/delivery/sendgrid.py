@@ -122,6 +122,7 @@ _json = json.encoder.encode_basestring  # a JSON string literal, non-ASCII kept 
 
 class SendGridProvider(BaseProvider):
     name = "sendgrid"
+    mails_people = True
     max_batch = MAX_RECIPIENTS
 
     def __init__(

@@ -197,6 +197,7 @@ class Connection:
 
 class SMTPProvider(BaseProvider):
     name = "smtp"
+    mails_people = True
     max_batch = 100  # what one crash could resend: keep it small
 
     def __init__(self, server: Server, settings: Settings) -> None:

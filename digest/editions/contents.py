@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from digest.clock import utcnow
-from digest.config.settings import Settings, check_postal_address
+from digest.config.settings import Settings
 from digest.errors import ConfigError
 from digest.grouping.dedup import distinct
 from digest.grouping.sections import Section, Tagged, Vocabulary, build_sections, tag_articles
@@ -202,7 +202,6 @@ def preview(
 ) -> PreviewResult:
     """What one subscriber (or an everything-subscriber) gets in an edition, unsent;
     with ``width``, the page shows it in a frame that many pixels wide."""
-    check_postal_address(settings, "preview")
     subscriber = Subscriber(email="subscriber@example.com")
     if email:
         found = store.find_subscriber(email)

@@ -22,15 +22,13 @@ import base64
 import binascii
 import hashlib
 import hmac
-import ipaddress
 import re
 import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from digest.config.settings import Settings, secret
-from digest.errors import ConfigError
+from digest.config.settings import secret
 from digest.models import Edition, Subscriber
 
 if TYPE_CHECKING:
@@ -54,52 +52,6 @@ def signing_key() -> bytes:
         )
         value = DEVELOPMENT_SECRET
     return value.encode("utf-8")
-
-
-# Providers that put mail in real inboxes: their links must work (see require_live_links).
-MAILING_PROVIDERS = ("smtp", "sendgrid")
-
-
-def link_problems(settings: Settings) -> list[str]:
-    """Why the links in an email made with ``settings`` would not work for a
-    subscriber (empty if they would): no ``DIGEST_SECRET`` (links signed with
-    the development key anyone can read in this file), or a ``public_url``
-    that is not https or points at the machine reading the email."""
-    problems = []
-    if secret("DIGEST_SECRET") is None:
-        problems.append("DIGEST_SECRET is not set")
-    parts = urlsplit(settings.public_url)
-    if parts.scheme != "https":
-        problems.append(f"public_url {settings.public_url} is not https")
-    if _loopback(parts.hostname or ""):
-        problems.append(f"public_url {settings.public_url} is this machine (loopback)")
-    return problems
-
-
-def _loopback(host: str) -> bool:
-    host = host.rstrip(".").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return address.is_loopback or address.is_unspecified
-
-
-def require_live_links(settings: Settings, provider: str) -> None:
-    """``ConfigError`` (one line) when ``provider`` mails real people and the
-    unsubscribe links would not work: mailbox providers punish a sender whose
-    one-click unsubscribe fails, and the law requires that people can leave.
-    The outbox keeps working with development values (a warning instead)."""
-    problems = link_problems(settings)
-    if provider in MAILING_PROVIDERS and problems:
-        raise ConfigError(
-            f"refusing to send through {provider}: the unsubscribe links would not work: "
-            + "; ".join(problems)
-            + " (set DIGEST_SECRET, and public_url to the https address where "
-            "`digest serve` answers)"
-        )
 
 
 _URLSAFE = bytes.maketrans(b"+/", b"-_")

@@ -44,12 +44,12 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from digest.clock import utcnow
-from digest.config.settings import Settings, check_postal_address
+from digest.config.settings import Settings
 from digest.delivery import make_provider
 from digest.errors import ConfigError, DigestError, InputError
 from digest.models import Run
-from digest.rendering.links import require_live_links
 from digest.sending.dispatch import Dispatcher, Progress, SendReport
+from digest.sending.preflight import open_provider
 from digest.service.heartbeat import BEAT_SECONDS, Heartbeat
 from digest.service.joblog import event, log_named
 from digest.service.runs import delivery_zones, describe_run, missed, too_late
@@ -107,9 +107,11 @@ class Service:
             self.shutdown()
 
     def start(self) -> None:
-        make_provider(self.settings.provider, self.settings).close()  # a bad one: exit 2 now
-        require_live_links(self.settings, self.settings.provider)  # dead links: exit 2 now
-        check_postal_address(self.settings, self.settings.provider)
+        # What `digest send` refuses stops the start (exit 2); its warnings are logged.
+        provider, warnings = open_provider(self.settings, self.settings.provider)
+        provider.close()  # each edition builds its own
+        for warning in warnings:
+            self.log.warning(warning, extra=event("warning"))
         now = self.now()
         sources = len(self.settings.sources)
         self.log.info(
