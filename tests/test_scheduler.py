@@ -21,11 +21,15 @@ from conftest import article, subscriber
 from rich.console import Console
 from standins.sendgrid_server import SendGridStandIn
 
+from digest.cli.app import Failed
 from digest.cli.send import run_send
 from digest.clock import utcnow
 from digest.config.settings import Settings
 from digest.editions.contents import EditionContent, propose_edition
+from digest.models import Edition
 from digest.rendering.renderer import Renderer
+from digest.sending.dispatch import EditionReport
+from digest.sending.failures import named_lines
 from digest.sending.ledger import Ledger
 from digest.sending.planning import plan
 from digest.service.heartbeat import alive, recorded
@@ -422,6 +426,57 @@ def terminal() -> tuple[Console, io.StringIO]:
 def messages(lines: list[str], level: str) -> list[str]:
     """The log lines at ``level``, without their time and level."""
     return [line.split(f" {level} ", 1)[1] for line in lines if f" {level} " in line]
+
+
+def test_refused_recipients_read_the_same_in_the_log_as_digest_send_prints_them(
+    store, settings, clock, lines, monkeypatch
+):
+    """Five refused for one reason: one line naming three, the same in both places."""
+    from standins.smtp_server import SMTPStandIn
+
+    settings.public_url, settings.postal_address = "https://news.example.org", "1 Main St"
+    with SMTPStandIn() as server:
+        monkeypatch.setenv("DIGEST_SMTP_URL", server.url())
+        settings.provider = "smtp"
+        fill(store, clock, zones=["UTC"], per_zone=6)
+        for i in range(5):
+            server.reject(f"r{i}-utc@example.com")
+        clock.at = datetime(2026, 11, 25, 7, 0, tzinfo=UTC)
+        make_service(store, settings, clock, lines).send_edition("UTC")
+        console, text = terminal()
+        with pytest.raises(Failed, match=r"^5 recipient\(s\) failed"):  # sent again, refused again
+            run_send(store, settings, date(2026, 11, 25), None, False, None, console, console)
+
+    logged = [m for m in messages(lines, "error") if m.startswith("failed: ")]
+    printed = [line for line in text.getvalue().splitlines() if line.startswith("failed: ")]
+    assert logged == printed
+    (line,) = printed
+    assert line.startswith("failed: 2026-11-25 UTC: 5 recipients (r")
+    assert line.count("@example.com") == 3 and "@example.com, …): 550 " in line
+
+
+def test_those_not_listed_are_counted_with_where_to_see_them():
+    cutoff = datetime(2026, 11, 25, 7, 0, tzinfo=UTC)
+    edition = Edition(date(2026, 11, 25), "Europe/London", cutoff - timedelta(days=1), cutoff)
+    report = EditionReport(
+        edition,
+        failed=1000,
+        failures=[(f"p{i}@example.com", "550 No such user") for i in range(200)],
+        in_doubt=1,
+        doubts=[("q@example.com", "no answer within 30 s")],
+    )
+    assert named_lines(report) == [
+        (
+            "failed",
+            "failed: 2026-11-25 Europe/London: 200 recipients (p0@example.com, "
+            "p1@example.com, p2@example.com, …): 550 No such user",
+        ),
+        (
+            "failed",
+            "failed: 2026-11-25 Europe/London: … and 800 more (digest status --date 2026-11-25)",
+        ),
+        ("in doubt", "in doubt: 2026-11-25 Europe/London: q@example.com: no answer within 30 s"),
+    ]
 
 
 def test_links_that_work_only_here_are_a_warning_in_the_log_as_on_the_terminal(

@@ -35,6 +35,7 @@ from digest.cli.app import (
     pass_app,
 )
 from digest.config.settings import PROVIDERS, Settings
+from digest.sending.failures import named_lines
 from digest.sending.preflight import open_provider
 from digest.sending.stopping import GracefulStop
 from digest.validate import check_email, check_timezone
@@ -249,8 +250,8 @@ def _print_dry_run(
 
 def _print_report(report: SendReport, provider: str, out: Console, err: Console) -> None:
     for edition in report.editions:
-        _print_named(err, "failed", edition.edition.label, edition.failures, edition.failed)
-        _print_named(err, "in doubt", edition.edition.label, edition.doubts, edition.in_doubt)
+        for _kind, line in named_lines(edition):
+            err.print(line, markup=False)
     sent = report.total("sent")
     busy = sent or report.total("failed") or report.total("in_doubt") or report.total("planned")
     if not (busy or report.aborted or report.stopped):
@@ -279,21 +280,3 @@ def _print_report(report: SendReport, provider: str, out: Console, err: Console)
         f"{report.total('in_doubt')} in doubt in {report.seconds:.1f} s "
         f"({rate:,.0f} recipients/s)"
     )
-
-
-def _print_named(
-    err: Console, what: str, label: str, named: list[tuple[str, str]], total: int
-) -> None:
-    """One line per reason: a refused batch is a thousand recipients, one cause."""
-    by_reason: dict[str, list[str]] = {}
-    for address, reason in named:
-        by_reason.setdefault(reason, []).append(address)
-    for reason, addresses in by_reason.items():
-        who = ", ".join(addresses[:3])
-        if len(addresses) > 3:
-            who = f"{len(addresses)} recipients ({who}, …)"
-        err.print(f"{what}: {label}: {who}: {reason}", markup=False)
-    hidden = total - len(named)
-    if hidden > 0:
-        day = label.split()[0]
-        err.print(f"{what}: {label}: … and {hidden} more (digest status --date {day})")

@@ -21,7 +21,6 @@ from digest.validate import clean_line
 
 LOGGER = "digest.schedule"
 FORMATS = ("text", "json")
-NAMED = 3  # addresses named on one line
 
 
 def event(kind: str, **fields) -> dict:
@@ -112,23 +111,3 @@ def renderer(log_format: str = "text", kind: str = "signal") -> Callable[[str], 
         return formatter.format(record)
 
     return render
-
-
-def log_named(
-    log: logging.Logger, what: str, label: str, named: list[tuple[str, str]], total: int
-) -> None:
-    """One line per reason, naming a few addresses, as ``digest send`` prints them."""
-    by_reason: dict[str, list[str]] = {}
-    for address, reason in named:
-        by_reason.setdefault(reason, []).append(address)
-    for reason, addresses in by_reason.items():
-        who = ", ".join(addresses[:NAMED])
-        if len(addresses) > NAMED:
-            who = f"{len(addresses)} recipients ({who}, …)"
-        log.error(f"{what}: {label}: {who}: {reason}", extra=event(what.replace(" ", "_")))
-    if total > len(named):
-        log.error(
-            f"{what}: {label}: … and {total - len(named)} more "
-            f"(digest status --date {label.split()[0]})",
-            extra=event(what.replace(" ", "_")),
-        )

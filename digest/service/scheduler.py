@@ -49,9 +49,10 @@ from digest.delivery import make_provider
 from digest.errors import ConfigError, DigestError, InputError
 from digest.models import Run
 from digest.sending.dispatch import Dispatcher, Progress, SendReport
+from digest.sending.failures import named_lines
 from digest.sending.preflight import open_provider
 from digest.service.heartbeat import BEAT_SECONDS, Heartbeat
-from digest.service.joblog import event, log_named
+from digest.service.joblog import event
 from digest.service.runs import delivery_zones, describe_run, missed, too_late
 from digest.service.sendtimes import DailyTrigger, describe_delay, format_time, last_run, next_run
 from digest.store.store import Store
@@ -323,11 +324,8 @@ class Service:
             self.log.info(f"edition {run.label}: nobody in this zone", extra=event("edition"))
             return
         found = report.editions[0]
-        for what, named, total in (
-            ("failed", found.failures, found.failed),
-            ("in doubt", found.doubts, found.in_doubt),
-        ):
-            log_named(self.log, what, run.label, named, total)
+        for kind, named in named_lines(found):
+            self.log.error(named, extra=event(kind.replace(" ", "_")))
         fields = {
             "edition": run.label,
             "sent": found.sent,
