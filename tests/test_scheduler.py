@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import threading
 import time as clock_time
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import article, subscriber
+from conftest import article, run_digest, subscriber
 from rich.console import Console
 from standins.sendgrid_server import SendGridStandIn
 
@@ -38,6 +39,7 @@ from digest.service.runs import listing, missed
 from digest.service.scheduler import Service
 from digest.service.sendtimes import DailyTrigger, upcoming
 from digest.store.editions import list_editions, start_edition
+from digest.store.store import Store
 
 DAY = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 ZONES = ["UTC", "Asia/Kathmandu", "America/New_York", "Asia/Tokyo"]
@@ -499,3 +501,25 @@ def test_links_that_work_only_here_are_a_warning_in_the_log_as_on_the_terminal(
         "only on this machine (fine for trying digest out; smtp and sendgrid refuse it)"
     ]
     assert messages(lines, "warning")[0] == printed[0].removeprefix("warning: ")
+
+
+def test_a_damaged_database_file_is_named_in_the_log_as_the_cli_names_it(
+    tmp_path, settings, clock, lines
+):
+    path = tmp_path / "digest.db"
+    url = f"sqlite:///{path}"
+    store = Store(url)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
+    try:
+        service = make_service(store, settings, clock, lines)
+        service.heartbeat.start([])
+        store.engine.dispose()  # the last connection closed writes the WAL back first
+        path.write_bytes(b"not a database " * 1000)
+        service.beat_job()
+        cli = run_digest("status", cwd=tmp_path, env={**env, "DIGEST_DATABASE_URL": url})
+    finally:
+        store.close()
+    assert cli.returncode == 2
+    (said,) = cli.stderr.splitlines()
+    assert said == f"Error: the database file {path} is not a SQLite database"
+    assert messages(lines, "error") == [f"heartbeat: {said.removeprefix('Error: ')}"]

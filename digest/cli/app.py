@@ -23,7 +23,7 @@ from rich.console import Console
 from digest import __version__
 from digest.config.settings import Settings, load_settings
 from digest.config.values import mask_secrets
-from digest.errors import ConfigError, DigestError, InputError
+from digest.errors import InputError
 from digest.validate import clean_line
 
 
@@ -103,37 +103,19 @@ class DigestGroup(click.Group):
 
 
 def expected_failure(error: Exception, app: App | None) -> click.ClickException | None:
-    """The one line and exit code for an expected failure; None for anything else (a bug)."""
-    if isinstance(error, ConfigError):
-        return UsageProblem(str(error))
-    if isinstance(error, DigestError):
-        return Failed(str(error))
-    if _is_database_error(error):
-        return _database_failure(error, app)
-    return None
+    """The one line and exit code for an expected failure; None for anything else (a bug).
 
-
-def _is_database_error(error: Exception) -> bool:
-    # sqlalchemy is imported only by commands that open the store (--help stays
-    # fast); an error cannot come from it if it was never imported.
-    exc = sys.modules.get("sqlalchemy.exc")
-    return exc is not None and isinstance(error, exc.SQLAlchemyError)
-
-
-def _database_failure(error: Exception, app: App | None) -> click.ClickException:
-    """A safety net: any database error that escapes a command, as one line.
-
-    A problem with the file itself (read-only, damaged) is the operator's to
-    fix: exit 2, as when it is found on opening. Anything else happened
-    mid-run, and the transaction it broke was rolled back: exit 1.
+    Which failures are expected, and how a database error reads, is decided in
+    ``store.database.expected``, for the scheduler too; only the wording of the
+    exit is the CLI's.
     """
+    from digest.store.database import expected  # only on the way out with an error
+
     store = app.opened_store if isinstance(app, App) else None
-    if store is None:
-        return Failed(f"database error: {str(error).split('[SQL:')[0][:300]}")
-    known = store.problem(error)
-    if known:
-        return UsageProblem(known)
-    return Failed(f"database error: {store.describe(error)}")
+    found = expected(error, store.engine.url if store is not None else None)
+    if found is None:
+        return None
+    return UsageProblem(found.line) if found.exit_code == 2 else Failed(found.line)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

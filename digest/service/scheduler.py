@@ -38,7 +38,6 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-import sqlalchemy as sa
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -46,7 +45,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from digest.clock import utcnow
 from digest.config.settings import Settings
 from digest.delivery import make_provider
-from digest.errors import ConfigError, DigestError, InputError
+from digest.errors import InputError
 from digest.models import Run
 from digest.sending.dispatch import Dispatcher, Progress, SendReport
 from digest.sending.failures import named_lines
@@ -55,6 +54,7 @@ from digest.service.heartbeat import BEAT_SECONDS, Heartbeat
 from digest.service.joblog import event
 from digest.service.runs import delivery_zones, describe_run, missed, too_late
 from digest.service.sendtimes import DailyTrigger, describe_delay, format_time, last_run, next_run
+from digest.store.database import expected
 from digest.store.store import Store
 
 FRESH_SECONDS = 60  # an ingest this recent counts as "just before" an edition
@@ -176,10 +176,9 @@ class Service:
         try:
             self.ingest()
         except Exception as error:  # the zones could not be read again after it
-            expected = _is_database(error) or isinstance(error, DigestError | ConfigError)
             self.log.error(
                 f"ingest: {self._reason(error)}",
-                exc_info=None if expected else error,
+                exc_info=self._traceback(error),
                 extra=event("error"),
             )
 
@@ -379,21 +378,26 @@ class Service:
         )
 
     def _reason(self, error: BaseException) -> str:
-        """One line about ``error``: a database's without SQL, parameters or password."""
-        if isinstance(error, sa.exc.SQLAlchemyError):
-            return f"database error: {self.store.describe(error)}"
-        return str(error) or type(error).__name__
+        """One line about ``error``, worded as `digest send` words it (a database's
+        without SQL, parameters or password): ``store.database.expected`` says both."""
+        found = expected(error, self.store.engine.url)
+        return found.line if found is not None else str(error) or type(error).__name__
+
+    def _traceback(self, error: BaseException | None) -> BaseException | None:
+        """``error`` if it is a bug, whose traceback the log keeps; None if expected."""
+        if error is None or expected(error, self.store.engine.url) is not None:
+            return None
+        return error
 
     def _failed(self, run: Run, reason: str, error: BaseException | None = None) -> None:
         """An edition that could not be sent at all: logged, and tried again shortly."""
         attempt = self._retries.get(run.timezone, 0)
         self._retries[run.timezone] = attempt + 1
         wait = RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)]
-        expected = isinstance(error, DigestError | ConfigError) or _is_database(error)
         self.log.error(
             f"edition {run.label}: failed: {reason}; trying again in "
             f"{describe_delay(timedelta(seconds=wait))}",
-            exc_info=error if error is not None and not expected else None,
+            exc_info=self._traceback(error),
             extra=event("edition-failed", edition=run.label, reason=reason, retry_in=wait),
         )
         if not self.stop.is_set():
@@ -405,7 +409,3 @@ class Service:
                 id=f"retry:{run.timezone}",
                 replace_existing=True,
             )
-
-
-def _is_database(error: BaseException | None) -> bool:
-    return isinstance(error, sa.exc.SQLAlchemyError)

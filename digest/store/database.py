@@ -11,11 +11,12 @@ message that happens to repeat it.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import unquote, urlsplit
 
 import sqlalchemy as sa
 
-from digest.errors import ConfigError
+from digest.errors import ConfigError, DigestError
 from digest.validate import clean_line, shorten
 
 URL_EXAMPLES = "sqlite:///path/to/digest.db or postgresql://user@host/dbname"
@@ -26,6 +27,36 @@ _SQLITE_FILE_PROBLEMS = {
     "database disk image is malformed": "is damaged (database disk image is malformed)",
     "readonly database": "is read-only",
 }
+
+
+class Expected(NamedTuple):
+    """An expected failure, as the operator sees it: one line, and the exit code."""
+
+    line: str
+    exit_code: int  # 2: configuration or the database file, to fix first; 1: a run failed
+
+
+def expected(error: BaseException, url: sa.URL | None = None) -> Expected | None:
+    """The one line for an expected failure; None for anything else (a bug, whose
+    traceback the operator needs). The CLI and the scheduler both ask here.
+
+    ``ConfigError`` is for the operator to fix (exit 2); a ``DigestError`` is a run
+    that failed (exit 1). A database error is one line without SQL, parameters or
+    password (``url``, the store's, names the file and hides the password): a
+    problem with the SQLite file itself (read-only, damaged) is the operator's to
+    fix, as when it is found on opening; anything else happened mid-run, and the
+    transaction it broke was rolled back.
+    """
+    if isinstance(error, ConfigError):
+        return Expected(str(error) or type(error).__name__, 2)
+    if isinstance(error, DigestError):
+        return Expected(str(error) or type(error).__name__, 1)
+    if isinstance(error, sa.exc.SQLAlchemyError):
+        known = known_problem(error, url) if url is not None else None
+        if known:
+            return Expected(known, 2)
+        return Expected(f"database error: {first_line(error, url)}", 1)
+    return None
 
 
 def parse_url(url: str) -> sa.URL:
