@@ -28,7 +28,7 @@ from digest.sending.preflight import link_problems
 def serve(app: App, host: str, port: int) -> None:
     """Serve the web side: unsubscribe and topic pages, one-click unsubscribe
     (RFC 8058), the archive of sent editions and /healthz (Starlette under
-    uvicorn). Put it behind a reverse proxy with TLS at public_url (README).
+    uvicorn). Put it behind a reverse proxy with TLS at public_url (docs/web.md).
     SIGINT or SIGTERM stops it after the requests in progress.
 
     Examples: digest serve · digest serve --host 127.0.0.1 --port 8080

@@ -198,7 +198,7 @@ def _from_mapping(data: dict, where: str, base: Path) -> Settings:
         ):
             raise ConfigError(
                 f"{where}: '{secret_name}' does not belong in the config file; "
-                "secrets and the database URL come from the environment (see README)"
+                "secrets and the database URL come from the environment (see docs/configuration.md)"
             )
     sections = {
         name: _build(cls, data.pop(name, {}), where, name) for name, cls in _SECTIONS.items()

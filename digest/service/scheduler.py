@@ -351,7 +351,7 @@ class Service:
         elif found.failed or found.in_doubt:
             self.log.error(
                 f"{line} (`digest send --date {run.date} --timezone {run.timezone}` retries "
-                "those failed; see README on those in doubt)",
+                "those failed; see docs/ledger.md on those in doubt)",
                 extra=event("edition", **fields),
             )
         else:
