@@ -32,6 +32,7 @@ import sqlalchemy as sa
 from digest.clock import utcnow
 from digest.liveness import dead_here
 from digest.models import Batch, Edition, Outcome, Recipient
+from digest.store.database import write_transaction
 from digest.store.schema import (
     ACTIVE,
     OPEN,
@@ -75,7 +76,7 @@ class Ledger:
         ]
         if retryable_only:
             where.append(ledger.c.retry)
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             batch_ids = sa.select(ledger.c.batch_id).where(*where).distinct().scalar_subquery()
             conn.execute(
                 batches.update()
@@ -124,7 +125,7 @@ class Ledger:
                 batches.c.owner == row.owner,
                 batches.c.state == row.state,
             )
-            with self.engine.begin() as conn:
+            with write_transaction(self.engine) as conn:
                 if row.state == "sending" or resendable:
                     released += conn.execute(
                         batches.update()
@@ -180,7 +181,7 @@ class Ledger:
         Written and committed before the provider sees a byte, so that after a
         crash the batch is known to be in doubt rather than unsent.
         """
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             return bool(
                 conn.execute(
                     batches.update()
@@ -201,7 +202,7 @@ class Ledger:
         unsubscribe_url: Callable[[int, str], str],
     ) -> tuple[Batch, list[Recipient]] | None:
         """``claim`` and ``recipients`` in one transaction: one commit a batch fewer."""
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             batch = self._claim(conn, edition, owner, lease_seconds)
             return (
                 None if batch is None else (batch, self._recipients(conn, batch, unsubscribe_url))
@@ -238,7 +239,7 @@ class Ledger:
         """
         now = to_db(utcnow())
         ids = {o.message_id for o in outcomes}
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             if done and outcomes and len(ids) == 1 and all(o.status == "sent" for o in outcomes):
                 # The common case at scale (one SendGrid request, one X-Message-Id):
                 # one statement instead of a thousand. The outcomes cover every row
@@ -288,7 +289,7 @@ class Ledger:
 
     def release(self, batch: Batch) -> None:
         """Hand back a batch that never reached the provider (claimed, not handed)."""
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             conn.execute(
                 batches.update()
                 .where(batches.c.id == batch.id)

@@ -27,6 +27,7 @@ import sqlalchemy as sa
 
 from digest.clock import utcnow
 from digest.models import Edition
+from digest.store.database import write_transaction
 from digest.store.schema import ACTIVE, batches, editions, ledger, subscribers, to_db
 
 if TYPE_CHECKING:
@@ -77,7 +78,7 @@ def plan(
     """
     zone = sa.func.coalesce(subscribers.c.timezone, owner.default_timezone)
     audience = [zone == edition.timezone, ACTIVE]
-    with owner.engine.begin() as conn:
+    with write_transaction(owner.engine) as conn:
         # One planner per edition at a time: on PostgreSQL a second sender waits
         # here, then sees the first one's rows as planned (SQLite: BEGIN IMMEDIATE).
         conn.execute(sa.select(editions.c.id).where(editions.c.id == edition.id).with_for_update())

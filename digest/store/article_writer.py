@@ -25,7 +25,7 @@ from digest import validate
 from digest.errors import DigestError, InputError
 from digest.keywords import keyword_key
 from digest.models import Article
-from digest.store.database import record_error, redact
+from digest.store.database import record_error, redact, write_transaction
 from digest.store.schema import articles, from_db, keyword_sources, keywords, to_db
 
 CHUNK = 500  # articles per SELECT and bulk write
@@ -152,7 +152,7 @@ def save_articles(engine: sa.Engine, items: Iterable[Article], now: datetime) ->
     if not good:
         return result
     try:
-        with engine.begin() as conn:
+        with write_transaction(engine) as conn:
             for start in range(0, len(good), CHUNK):
                 chunk = good[start : start + CHUNK]
                 try:

@@ -87,8 +87,11 @@ class Store:
                 f"DIGEST_DATABASE_URL: no driver for {parsed.drivername} ({err}); "
                 "for PostgreSQL install digest[postgres]"
             ) from None
+        if self.is_sqlite:
+            database.sqlite_transactions(self.engine)
         try:
-            self._migrate()
+            if not (self.is_sqlite and self._up_to_date()):
+                self._migrate_writing()
         except sa.exc.SQLAlchemyError as err:
             self.engine.dispose()
             unreachable = not self.is_sqlite and isinstance(err, sa.exc.OperationalError)
@@ -111,6 +114,29 @@ class Store:
     def describe(self, error: sa.exc.SQLAlchemyError) -> str:
         """The driver's first line about ``error``: no SQL, no parameters, no password."""
         return database.first_line(error, self._parsed_url)
+
+    def _up_to_date(self) -> bool:
+        """Whether the file has every table, at this schema version: then opening writes nothing.
+
+        Asked in a read, which waits for no writer. Every ``digest`` command
+        and the web server open a store; behind a send or an import holding
+        the write lock, each would otherwise queue just to find nothing to do.
+        """
+        with self.engine.connect() as conn:
+            if not set(sa.inspect(conn).get_table_names()) >= set(metadata.tables):
+                return False
+            found = conn.execute(sa.select(schema_version.c.version)).scalar()
+        return type(found) is int and found == SCHEMA_VERSION
+
+    def _migrate_writing(self) -> None:
+        """``_migrate`` as a writer: on SQLite its BEGIN takes the write lock, so two
+        processes creating or upgrading one file queue rather than fail half-way."""
+        engine = self.engine
+        self.engine = engine.execution_options(**{database.WRITES: True})
+        try:
+            self._migrate()
+        finally:
+            self.engine = engine
 
     def _migrate(self) -> None:
         with self.engine.begin() as conn:
@@ -377,28 +403,7 @@ def _article(row) -> StoredArticle:
 
 def _engine_options(url: sa.URL) -> dict:
     if url.get_backend_name() == "sqlite":
-        return {"connect_args": {"timeout": 60}}
+        return {"connect_args": {"timeout": database.BUSY_TIMEOUT}}
     # libpq waits for an unreachable host for minutes; the URL may ask otherwise.
     connect = {} if "connect_timeout" in url.query else {"connect_timeout": 10}
     return {"pool_pre_ping": True, "connect_args": connect}
-
-
-@sa.event.listens_for(sa.engine.Engine, "connect")
-def _sqlite_pragmas(dbapi_conn, _record) -> None:
-    # WAL lets `digest status` read while a send writes; the driver's own
-    # transaction handling is switched off so the "begin" hook below decides.
-    if type(dbapi_conn).__module__.startswith("sqlite3"):
-        dbapi_conn.isolation_level = None
-        cursor = dbapi_conn.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
-
-
-@sa.event.listens_for(sa.engine.Engine, "begin")
-def _sqlite_begin(conn) -> None:
-    # pysqlite would not BEGIN before a SELECT, so read-then-write steps (planning
-    # an edition, claiming a batch) would not be atomic. IMMEDIATE takes the write
-    # lock up front: concurrent senders queue instead of failing half-way.
-    if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
