@@ -67,7 +67,8 @@ def digest(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedPr
 
 @pytest.fixture
 def people(db_url):
-    """A store with ann and bob, and a second store on the same database (another process's)."""
+    """A store with ann and bob, and a second store on the same database, as another
+    process would open it (its own engine, its own connections)."""
     first = Store(db_url)
     first.save_subscribers([subscriber("ann@example.com"), subscriber("bob@example.org")])
     other = Store(db_url)
@@ -93,7 +94,8 @@ def test_a_read_and_digest_status_finish_while_another_connection_holds_a_write(
         assert [s.email for s in store.list_subscribers()] == ["ann@example.com", "bob@example.org"]
         status = digest("status", cwd=tmp_path, env=environment(db_url))
         assert status.returncode == 0, status.stderr
-        assert conn.in_transaction()  # still ours: the reads did not wait for its end
+        # And the write is still open, not committed: the reads did not wait for its end.
+        assert store.find_subscriber("ann@example.com").name == ""
     assert store.find_subscriber("ann@example.com").name == "A"
 
 
@@ -159,7 +161,7 @@ def serving(folder: Path, env: dict[str, str]) -> Iterator[str]:
 def test_healthz_answers_while_a_bulk_import_holds_its_transaction(db_url, tmp_path):
     store = Store(db_url)
     store.save_subscribers([subscriber("ann@example.com")])
-    checked: list[float] = []
+    health: list[str] = []
 
     with serving(tmp_path, environment(db_url)) as base:
         watcher = Store(db_url)
@@ -171,10 +173,8 @@ def test_healthz_answers_while_a_bulk_import_holds_its_transaction(db_url, tmp_p
                 if i == 25_000:  # two chunks of 10,000 handed over: the first is written
                     if store.is_sqlite:
                         assert write_lock_taken(store)
-                    started = time.monotonic()
                     answer = httpx.get(f"{base}/healthz", timeout=DEADLINE)
-                    checked.append(time.monotonic() - started)
-                    assert (answer.status_code, answer.text) == (200, "ok\n")
+                    health.append(f"{answer.status_code} {answer.text}")
                     # Still the import's open transaction: nothing of it is visible yet.
                     assert watcher.find_subscriber("bulk00000@example.org") is None
                 yield subscriber(f"bulk{i:05}@example.org", ["Energy"])
@@ -182,7 +182,7 @@ def test_healthz_answers_while_a_bulk_import_holds_its_transaction(db_url, tmp_p
         counts = store.save_subscribers(imported(40_000))
         watcher.close()
     assert counts == {"added": 40_000, "updated": 0}
-    assert len(checked) == 1
+    assert health == ["200 ok\n"]
     assert store.find_subscriber("bulk00000@example.org") is not None
     store.close()
 
