@@ -32,6 +32,7 @@ import sqlalchemy as sa
 from digest.clock import utcnow
 from digest.liveness import dead_here
 from digest.models import Batch, Edition, Outcome, Recipient
+from digest.store.database import write_transaction
 from digest.store.schema import (
     ACTIVE,
     OPEN,
@@ -85,7 +86,7 @@ class Ledger:
         ]
         if retryable_only:
             where.append(ledger.c.retry)
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             batch_ids = sa.select(ledger.c.batch_id).where(*where).distinct().scalar_subquery()
             conn.execute(
                 batches.update()
@@ -134,7 +135,7 @@ class Ledger:
                 batches.c.owner == row.owner,
                 batches.c.state == row.state,
             )
-            with self.engine.begin() as conn:
+            with write_transaction(self.engine) as conn:
                 if row.state == "sending" or resendable:
                     released += conn.execute(
                         batches.update()
@@ -190,7 +191,7 @@ class Ledger:
         Written and committed before the provider sees a byte, so that after a
         crash the batch is known to be in doubt rather than unsent.
         """
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             return bool(
                 conn.execute(
                     batches.update()
@@ -211,7 +212,7 @@ class Ledger:
         unsubscribe_url: Callable[[int, str], str],
     ) -> tuple[Batch, list[Recipient]] | None:
         """``claim`` and ``recipients`` in one transaction: one commit a batch fewer."""
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             batch = self._claim(conn, edition, owner, lease_seconds)
             return (
                 None if batch is None else (batch, self._recipients(conn, batch, unsubscribe_url))
@@ -248,7 +249,7 @@ class Ledger:
         """
         now = to_db(self.now())
         ids = {o.message_id for o in outcomes}
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             if done and outcomes and len(ids) == 1 and all(o.status == "sent" for o in outcomes):
                 # The common case at scale (one SendGrid request, one X-Message-Id):
                 # one statement instead of a thousand. The outcomes cover every row
@@ -298,7 +299,7 @@ class Ledger:
 
     def release(self, batch: Batch) -> None:
         """Hand back a batch that never reached the provider (claimed, not handed)."""
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             conn.execute(
                 batches.update()
                 .where(batches.c.id == batch.id)

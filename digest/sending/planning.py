@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from digest.models import Edition
+from digest.store.database import write_transaction
 from digest.store.schema import ACTIVE, batches, editions, subscribers, to_db
 from digest.store.schema import ledger as ledger_rows  # the table; ``ledger`` is the Ledger
 
@@ -78,7 +79,7 @@ def plan(
     """
     zone = sa.func.coalesce(subscribers.c.timezone, ledger.default_timezone)
     audience = [zone == edition.timezone, ACTIVE]
-    with ledger.engine.begin() as conn:
+    with write_transaction(ledger.engine) as conn:
         # One planner per edition at a time: on PostgreSQL a second sender waits
         # here, then sees the first one's rows as planned (SQLite: BEGIN IMMEDIATE).
         conn.execute(sa.select(editions.c.id).where(editions.c.id == edition.id).with_for_update())

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 
 from digest.clock import utcnow
 from digest.models import Beat, Run
+from digest.store.database import write_transaction
 from digest.store.schema import from_db, schedulers, to_db
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ class Heartbeat:
 
     def start(self, runs: Iterable[Run]) -> None:
         now = self.now()
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             conn.execute(schedulers.delete().where(schedulers.c.beat_at < to_db(now - KEEP)))
             self.id = conn.execute(
                 schedulers.insert()
@@ -68,7 +69,7 @@ class Heartbeat:
     def _update(self, **values) -> None:
         if self.id is None:
             return
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             conn.execute(schedulers.update().where(schedulers.c.id == self.id).values(**values))
 
 

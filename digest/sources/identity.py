@@ -9,7 +9,7 @@ a feed entry's title and content, so an entry with neither is still stored, and
 stored once; of an article file's title alone, so a page exported again after a
 correction updates the article instead of adding a second.
 
-The store scopes each identity to the article's source (``article_store``): two
+The store scopes each identity to the article's source (``digest.store.article_writer``): two
 feeds that both number their entries 1, 2, 3 do not overwrite each other.
 """
 

@@ -25,7 +25,7 @@ from digest import validate
 from digest.errors import DigestError, InputError
 from digest.keywords import keyword_key
 from digest.models import Article
-from digest.store.database import record_error, redact
+from digest.store.database import record_error, redact, write_transaction
 from digest.store.schema import articles, from_db, keyword_sources, keywords, to_db
 
 CHUNK = 500  # articles per SELECT and bulk write
@@ -152,7 +152,7 @@ def save_articles(engine: sa.Engine, items: Iterable[Article], now: datetime) ->
     if not good:
         return result
     try:
-        with engine.begin() as conn:
+        with write_transaction(engine) as conn:
             for start in range(0, len(good), CHUNK):
                 chunk = good[start : start + CHUNK]
                 try:
@@ -177,8 +177,37 @@ def save_articles(engine: sa.Engine, items: Iterable[Article], now: datetime) ->
 
 def _save_chunk(conn: sa.Connection, chunk: list[tuple[str, Article]], now: datetime) -> Counts:
     """Save ``chunk`` (distinct store keys) as if one at a time, in three statements."""
-    items = [item for _, item in chunk]
-    keys = {id(item): validate.url_key(item.url) if item.url else None for item in items}
+    links = {key: validate.url_key(item.url) if item.url else None for key, item in chunk}
+    stored = _find_existing(conn, list(links), sorted({link for link in links.values() if link}))
+    plan = _plan_writes(chunk, links, stored, now)
+    _write(conn, plan)
+    _remember_keywords(conn, [item for _, item in chunk])
+    return plan.counts
+
+
+@dataclass
+class _Stored:
+    """The stored articles a chunk may be: by guid (store key), and by where each
+    (source, url_key) leads: a stored row's id, or the guid of an article the chunk
+    inserts (``_plan_writes`` adds those as it goes, and the hashes they will have)."""
+
+    by_guid: dict[str, sa.Row]
+    by_link: dict[tuple[str, str], int | str]
+    first_seen: dict[int, datetime]
+    hashes: dict[int | str, str]
+
+
+@dataclass
+class _Plan:
+    """The rows to insert (by guid) and to update (by id), and what each article was."""
+
+    inserts: dict[str, dict] = field(default_factory=dict)
+    updates: dict[int, dict] = field(default_factory=dict)
+    counts: Counts = field(default_factory=Counts)
+
+
+def _find_existing(conn: sa.Connection, guids: list[str], links: list[str]) -> _Stored:
+    """The stored rows with one of these guids or canonical links, in one statement."""
     columns = (
         articles.c.id,
         articles.c.guid,
@@ -187,71 +216,86 @@ def _save_chunk(conn: sa.Connection, chunk: list[tuple[str, Article]], now: date
         articles.c.content_hash,
         articles.c.first_seen,
     )
-    # One statement, two index lookups. PostgreSQL gets each list as one array:
-    # "IN (500 parameters)" in a prepared statement's generic plan becomes a
-    # scan of the whole table with 500 comparisons a row.
-    guids = [key for key, _ in chunk]
-    links = sorted({k for k in keys.values() if k})
+    # Two index lookups. PostgreSQL gets each list as one array: "IN (500
+    # parameters)" in a prepared statement's generic plan becomes a scan of
+    # the whole table with 500 comparisons a row.
     if conn.dialect.name == "sqlite":
         same_guid, same_link = articles.c.guid.in_(guids), articles.c.url_key.in_(links)
     else:
         same_guid = articles.c.guid == sa.any_(sa.bindparam("guids", guids, type_=TEXTS))
         same_link = articles.c.url_key == sa.any_(sa.bindparam("links", links, type_=TEXTS))
-    by_guid_query = sa.select(*columns).where(same_guid)
-    by_key_query = sa.select(*columns).where(same_link)
-    found = sorted(
-        set(conn.execute(sa.union(by_guid_query, by_key_query)).all()), key=lambda row: row.id
-    )
-    by_guid = {row.guid: row for row in found}
-    # Where an article's (source, url_key) leads: a stored row's id, or the
-    # guid of an article inserted earlier in this chunk.
+    query = sa.union(sa.select(*columns).where(same_guid), sa.select(*columns).where(same_link))
+    found = sorted(set(conn.execute(query).all()), key=lambda row: row.id)
     by_link: dict[tuple[str, str], int | str] = {}
-    for row in found:
+    for row in found:  # the oldest row with a link is the one it leads to
         by_link.setdefault((row.source, row.url_key), row.id)
-    first_seen = {row.id: from_db(row.first_seen) for row in found}
-    hashes: dict[int | str, str] = {row.id: row.content_hash for row in found}
-    inserts: dict[str, dict] = {}
-    updates: dict[int, dict] = {}
-    counts = Counts()
+    return _Stored(
+        by_guid={row.guid: row for row in found},
+        by_link=by_link,
+        first_seen={row.id: from_db(row.first_seen) for row in found},
+        hashes={row.id: row.content_hash for row in found},
+    )
+
+
+def _plan_writes(
+    chunk: list[tuple[str, Article]],
+    links: dict[str, str | None],
+    stored: _Stored,
+    now: datetime,
+) -> _Plan:
+    """Each article new, the same, or changed, as if saved one after the other: a
+    later one with an earlier one's link updates it, even before it is written."""
+    plan = _Plan()
     for guid, item in chunk:
-        key = keys[id(item)]
-        row = by_guid.get(guid)
-        target = row.id if row else by_link.get((item.source, key)) if key else None
+        link = links[guid]
+        target = _target(guid, item.source, link, stored)
         digest = content_hash(item)
         if target is None:
             target = guid
-            inserts[target] = {
+            plan.inserts[guid] = {
                 "guid": guid,
                 "first_seen": to_db(now),
-                **_values(item, key, digest, now),
+                **_values(item, link, digest, now),
             }
-            counts.new += 1
-        elif hashes[target] == digest:
-            counts.unchanged += 1
+            plan.counts.new += 1
+        elif stored.hashes[target] == digest:
+            plan.counts.unchanged += 1
         elif isinstance(target, str):  # an article inserted earlier in this chunk
-            inserts[target].update(_values(item, key, digest, now))
-            counts.updated += 1
+            plan.inserts[target].update(_values(item, link, digest, now))
+            plan.counts.updated += 1
         else:
-            updates[target] = {"_id": target, **_values(item, key, digest, first_seen[target])}
-            counts.updated += 1
-        hashes[target] = digest
-        if key:
-            by_link[(item.source, key)] = target
-    if inserts:
+            first_seen = stored.first_seen[target]
+            plan.updates[target] = {"_id": target, **_values(item, link, digest, first_seen)}
+            plan.counts.updated += 1
+        stored.hashes[target] = digest
+        if link:
+            stored.by_link[(item.source, link)] = target
+    return plan
+
+
+def _target(guid: str, source: str, link: str | None, stored: _Stored) -> int | str | None:
+    """The article this one is: the row with its guid, else where its link leads, else none."""
+    row = stored.by_guid.get(guid)
+    if row is not None:
+        return row.id
+    return stored.by_link.get((source, link)) if link else None
+
+
+def _write(conn: sa.Connection, plan: _Plan) -> None:
+    """The planned inserts (one statement, or COPY) and updates (one executemany)."""
+    if plan.inserts:
         if conn.dialect.name == "sqlite":
-            conn.execute(articles.insert(), list(inserts.values()))
+            conn.execute(articles.insert(), list(plan.inserts.values()))
         else:
-            _copy_in(conn, list(inserts.values()))
-    if updates:
-        columns = [c for c in next(iter(updates.values())) if c != "_id"]
+            _copy_in(conn, list(plan.inserts.values()))
+    if plan.updates:
+        columns = [c for c in next(iter(plan.updates.values())) if c != "_id"]
         conn.execute(
             articles.update()
             .where(articles.c.id == sa.bindparam("_id"))
             .values({c: sa.bindparam(f"_{c}") for c in columns}),
-            [{"_id": u["_id"], **{f"_{c}": u[c] for c in columns}} for u in updates.values()],
+            [{"_id": u["_id"], **{f"_{c}": u[c] for c in columns}} for u in plan.updates.values()],
         )
-    _remember_keywords(conn, items)
-    return counts
 
 
 def _copy_in(conn: sa.Connection, rows: list[dict]) -> None:

@@ -6,10 +6,16 @@ store and the CLI turn them into one line here: the file (or the URL, its
 password hidden) and what to do about it. Nothing here prints a password:
 URLs are shown redacted, and the password is also cut out of any driver
 message that happens to repeat it.
+
+And how a transaction starts: on SQLite a writer names itself
+(``write_transaction``, ``for_writing``) and takes the write lock at BEGIN,
+while a read takes none and never waits (see docs/database.md).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import unquote, urlsplit
@@ -20,6 +26,18 @@ from digest.errors import ConfigError, DigestError
 from digest.validate import clean_line, shorten
 
 URL_EXAMPLES = "sqlite:///path/to/digest.db or postgresql://user@host/dbname"
+
+# The execution option a connection that writes is marked with (``for_writing``).
+WRITES = "digest_writes"
+
+# How long an SQLite writer waits for another's write lock before "database is
+# locked": a large import commits every few seconds, so a sender waits its turn.
+BUSY_TIMEOUT = 60
+
+# The WAL file is cut back to this after a checkpoint empties it: an import of a
+# million rows (or writes during a long listing, which holds back checkpoints)
+# would otherwise leave it at its largest for good.
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 # SQLite's words for problems with the file itself, which no retry will fix.
 _SQLITE_FILE_PROBLEMS = {
@@ -146,3 +164,62 @@ def record_error(error: Exception) -> bool:
         return True
     state = getattr(getattr(error, "orig", None), "sqlstate", None) or ""
     return isinstance(error, sa.exc.OperationalError) and state[:2] in ("54", "22")
+
+
+def for_writing(conn: sa.Connection) -> sa.Connection:
+    """Mark ``conn``: its transactions write, so on SQLite they take the write lock at BEGIN.
+
+    A read-then-write step (planning an edition, claiming a batch, an upsert
+    that counts first) must hold the lock from its first read: a transaction
+    that read under a deferred BEGIN and then finds another writer committed
+    since cannot upgrade, and fails half-way with "database is locked" however
+    long the busy timeout. Taken up front, concurrent writers queue instead.
+    Set before the connection's first statement (it begins then).
+    """
+    return conn.execution_options(**{WRITES: True})
+
+
+@contextmanager
+def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """One transaction that writes, committed at the end of the block (rolled back on
+    an error): what every writer asks for, instead of the engine's ``begin()``.
+
+    Reads use ``engine.connect()``: on SQLite their BEGIN is deferred, a
+    snapshot of the WAL that neither waits for a writer nor blocks one. On
+    PostgreSQL the two are the same; its row locks do the work.
+    """
+    with engine.connect() as conn:
+        for_writing(conn)
+        with conn.begin():
+            yield conn
+
+
+def sqlite_transactions(engine: sa.Engine) -> None:
+    """Set up ``engine``'s SQLite connections: WAL, and a BEGIN that knows writes from reads.
+
+    Registered on this engine only; SQLAlchemy's Engine class is shared with
+    every other user of it in the process.
+    """
+    sa.event.listen(engine, "connect", _sqlite_connected)
+    sa.event.listen(engine, "begin", _sqlite_begin)
+
+
+def _sqlite_connected(dbapi_conn, _record) -> None:
+    # WAL: readers see the last commit while a writer works, and the writer
+    # does not wait for them. The driver's own transaction handling is
+    # switched off so that the "begin" hook decides how each one starts.
+    dbapi_conn.isolation_level = None
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
+    cursor.close()
+
+
+def _sqlite_begin(conn: sa.Connection) -> None:
+    # pysqlite would not BEGIN before a SELECT, so a read of several statements
+    # would see several states; a writer's read-then-write would not be atomic.
+    if conn.get_execution_options().get(WRITES):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        conn.exec_driver_sql("BEGIN")

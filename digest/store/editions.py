@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from digest.clock import utcnow
 from digest.models import Edition
+from digest.store.database import write_transaction
 from digest.store.schema import editions, from_db, to_db
 
 
@@ -46,7 +47,7 @@ def start_edition(engine: sa.Engine, proposed: Edition) -> Edition:
     same edition at once, one creates it and the other joins it.
     """
     try:
-        with engine.begin() as conn:
+        with write_transaction(engine) as conn:
             conn.execute(
                 editions.insert().values(
                     date=proposed.date.isoformat(),

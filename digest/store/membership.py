@@ -3,7 +3,7 @@
 ``Store.add_subscriber`` and ``Store.unsubscribe`` come here; the CLI's
 ``subscribers add``/``remove`` and the web's unsubscribe link go through
 them, so unsubscribing has one home. The rule is the bulk import's
-(``subscriber_store``): nothing re-activates someone who unsubscribed unless
+(``digest.store.subscriber_writer``): nothing re-activates someone who unsubscribed unless
 the caller asks, and nothing but an explicit ``unsuppress`` lifts a bounce or
 complaint (``suppression``); ``active`` is false exactly when
 ``unsubscribed_at`` or ``suppressed_at`` is set.
@@ -22,6 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from digest.errors import StillSuppressed, StillUnsubscribed
 from digest.models import Change, Subscriber
+from digest.store.database import write_transaction
 from digest.store.schema import from_db, subscribers, to_db
 from digest.validate import clean_line
 
@@ -42,7 +43,7 @@ def add_one(
     topics = ";".join(sub.topics)
     wanted = {"email": sub.email, "name": sub.name, "topics": topics, "timezone": sub.timezone}
     for _ in range(2):
-        with engine.begin() as conn:
+        with write_transaction(engine) as conn:
             row = _locked(conn, key)
             if row is None:
                 insert = _insert(engine).values(
@@ -95,7 +96,7 @@ def add_one(
 def unsubscribe(engine: sa.Engine, email: str, now: datetime) -> Change:
     """Mark one subscriber unsubscribed; see ``Store.unsubscribe``."""
     key = clean_line(email).lower()
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         row = _locked(conn, key)
         if row is None:
             return Change("unknown", None)

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from digest.models import SourceState
+from digest.store.database import write_transaction
 from digest.store.schema import from_db, source_state, to_db
 
 _TIMES = ("retry_after", "gone_at", "last_fetched", "last_new", "last_error_at")
@@ -53,7 +54,7 @@ def save(engine: sa.Engine, states: Iterable[SourceState]) -> None:
         rows.append({"id": state_id(state.key), **values})
     if not rows:
         return
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
         insert = dialect.insert(source_state)
         columns = {c: insert.excluded[c] for c in rows[0] if c != "id"}

@@ -3,7 +3,7 @@
 SQLAlchemy Core on SQLite (the default, one machine) or PostgreSQL (larger
 installs, several senders). The tables are in ``schema``; opening a store
 creates them on first use and upgrades an older database. Writes of many
-records have modules of their own (``article_store``, ``subscriber_store``),
+records have modules of their own (``article_writer``, ``subscriber_writer``),
 and so do changes to one subscriber (``membership``); the ledger's queries
 are in ``ledger``.
 """
@@ -28,10 +28,14 @@ from digest.models import (
     StoredArticle,
     Subscriber,
 )
-from digest.store import article_writer as article_store
-from digest.store import database, membership, suppression
-from digest.store import source_state as source_store
-from digest.store import subscriber_writer as subscriber_store
+from digest.store import (
+    article_writer,
+    database,
+    membership,
+    source_state,
+    subscriber_writer,
+    suppression,
+)
 from digest.store.article_writer import SaveResult
 from digest.store.membership import to_subscriber
 from digest.store.schema import (
@@ -88,8 +92,11 @@ class Store:
                 f"DIGEST_DATABASE_URL: no driver for {parsed.drivername} ({err}); "
                 "for PostgreSQL install digest[postgres]"
             ) from None
+        if self.is_sqlite:
+            database.sqlite_transactions(self.engine)
         try:
-            self._migrate()
+            if not (self.is_sqlite and self._up_to_date()):
+                self._migrate()
         except sa.exc.SQLAlchemyError as err:
             self.engine.dispose()
             unreachable = not self.is_sqlite and isinstance(err, sa.exc.OperationalError)
@@ -113,8 +120,23 @@ class Store:
         """The driver's first line about ``error``: no SQL, no parameters, no password."""
         return database.first_line(error, self._parsed_url)
 
+    def _up_to_date(self) -> bool:
+        """Whether the file has every table, at this schema version: then opening writes nothing.
+
+        Asked in a read, which waits for no writer. Every ``digest`` command
+        and the web server open a store; behind a send or an import holding
+        the write lock, each would otherwise queue just to find nothing to do.
+        """
+        with self.engine.connect() as conn:
+            if not set(sa.inspect(conn).get_table_names()) >= set(metadata.tables):
+                return False
+            found = conn.execute(sa.select(schema_version.c.version)).scalar()
+        return type(found) is int and found == SCHEMA_VERSION
+
     def _migrate(self) -> None:
-        with self.engine.begin() as conn:
+        # A writer: on SQLite its BEGIN takes the write lock, so two processes
+        # creating or upgrading one file queue rather than fail half-way.
+        with database.write_transaction(self.engine) as conn:
             if not self.is_sqlite:
                 # Two senders starting at once on a new database would both
                 # create the tables, and one would fail; this waits instead
@@ -153,7 +175,7 @@ class Store:
         clamped to it. An article the store cannot hold is named in
         ``failed``, and the others are stored (see ``digest.store.article_writer``).
         """
-        return article_store.save_articles(self.engine, items, now or self.now())
+        return article_writer.save_articles(self.engine, items, now or self.now())
 
     def window_articles(
         self, start: datetime, cutoff: datetime, oldest: datetime
@@ -181,10 +203,10 @@ class Store:
 
     def source_states(self, keys: Iterable[str] | None = None) -> dict[str, SourceState]:
         """What is remembered of each of these sources (of every source when None)."""
-        return source_store.load(self.engine, keys)
+        return source_state.load(self.engine, keys)
 
     def save_source_states(self, states: Iterable[SourceState]) -> None:
-        source_store.save(self.engine, states)
+        source_state.save(self.engine, states)
 
     def keyword_spellings(self) -> list[tuple[str, str, int]]:
         """(key, spelling, how many sources spell it so) for every keyword stored."""
@@ -211,7 +233,7 @@ class Store:
         """Add or update subscribers, matched by email case-insensitively.
 
         ``items`` is consumed as a stream, written in large statements and
-        committed every 200,000 rows (see ``subscriber_store``): memory stays
+        committed every 200,000 rows (see ``subscriber_writer``): memory stays
         flat, and a sender waiting for SQLite's write lock waits a couple of
         seconds, not for a whole import. ``progress(rows)`` is told how many
         are written, every 10,000.
@@ -228,7 +250,7 @@ class Store:
         refusal is raised as InputError once everything else is stored.
         """
         refused: list[tuple[Subscriber, str]] = []
-        counts = subscriber_store.save(
+        counts = subscriber_writer.save(
             self.engine, items, resubscribe, on_refused or (lambda *r: refused.append(r)), progress
         )
         if refused:
@@ -375,28 +397,7 @@ def _article(row) -> StoredArticle:
 
 def _engine_options(url: sa.URL) -> dict:
     if url.get_backend_name() == "sqlite":
-        return {"connect_args": {"timeout": 60}}
+        return {"connect_args": {"timeout": database.BUSY_TIMEOUT}}
     # libpq waits for an unreachable host for minutes; the URL may ask otherwise.
     connect = {} if "connect_timeout" in url.query else {"connect_timeout": 10}
     return {"pool_pre_ping": True, "connect_args": connect}
-
-
-@sa.event.listens_for(sa.engine.Engine, "connect")
-def _sqlite_pragmas(dbapi_conn, _record) -> None:
-    # WAL lets `digest status` read while a send writes; the driver's own
-    # transaction handling is switched off so the "begin" hook below decides.
-    if type(dbapi_conn).__module__.startswith("sqlite3"):
-        dbapi_conn.isolation_level = None
-        cursor = dbapi_conn.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
-
-
-@sa.event.listens_for(sa.engine.Engine, "begin")
-def _sqlite_begin(conn) -> None:
-    # pysqlite would not BEGIN before a SELECT, so read-then-write steps (planning
-    # an edition, claiming a batch) would not be atomic. IMMEDIATE takes the write
-    # lock up front: concurrent senders queue instead of failing half-way.
-    if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql("BEGIN IMMEDIATE")

@@ -31,7 +31,7 @@ import sqlalchemy as sa
 
 from digest.clock import utcnow
 from digest.models import Subscriber
-from digest.store.database import first_line, record_error
+from digest.store.database import first_line, for_writing, record_error, write_transaction
 from digest.store.schema import subscribers, to_db
 
 CHUNK = 10_000  # rows sorted and handed to the writing thread together
@@ -118,7 +118,7 @@ def refresh_statistics(engine: sa.Engine) -> None:
     if engine.dialect.name != "postgresql":
         return
     try:
-        with engine.begin() as conn:
+        with write_transaction(engine) as conn:
             conn.exec_driver_sql("ANALYZE subscribers")
     except sa.exc.DBAPIError as err:
         warnings.warn(
@@ -280,7 +280,7 @@ class SubscriberWriter:
 
     def _connection(self) -> sa.Connection:
         if self._conn is None:
-            self._conn = self.engine.connect()
+            self._conn = for_writing(self.engine.connect())
             if self._conn.dialect.name == "sqlite":  # on the driver's connection: no transaction
                 raw = self._conn.connection.driver_connection
                 raw.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")

@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
 
 from digest.models import Applied, EditionEvents, ProviderEvent
+from digest.store.database import write_transaction
 from digest.store.schema import ledger, provider_events, subscribers, to_db
 
 ROWS_PER_STATEMENT = 500  # addresses looked up a statement
@@ -39,7 +40,7 @@ def apply(engine: sa.Engine, events: list[ProviderEvent], now: datetime) -> Appl
     unique: dict[str, ProviderEvent] = {}
     for event in events:
         unique.setdefault(event.event_id, event)
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         holders = _holders(conn, _addresses_to_look_up(unique.values()))
         fresh = _record(conn, list(unique.values()), holders, now)
         suppressed = _suppress(conn, [e for e in fresh if e.suppress], holders, now)

@@ -17,7 +17,7 @@ The file is read as a stream, and its good rows are kept in a private
 temporary SQLite file (``_Staging``) rather than in memory. Sorting them
 there by address finds repeated addresses, and hands the rows to the store
 in the order of its unique index, which makes writing a million of them
-several times faster than in file order (see ``subscriber_store``).
+several times faster than in file order (see ``digest.store.subscriber_writer``).
 """
 
 from __future__ import annotations
@@ -356,7 +356,7 @@ class _Staging:
 
     def _flush(self) -> None:
         # Many rows a statement: the driver takes Python's lock back after each
-        # (see ``subscriber_store``).
+        # (see ``digest.store.subscriber_writer``).
         if self._rows:
             marks = ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(self._rows))
             flat = tuple(itertools.chain.from_iterable(self._rows))

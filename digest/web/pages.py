@@ -6,7 +6,7 @@ made for (``unsubscribe.subscriber_for``); a token that is not one of ours,
 altered or cut short is a 400 page and nothing changes. Only that subscriber's
 data is shown, and their address only masked. Changes go through the same
 library calls as the CLI: ``Store.unsubscribe`` (``subscribers remove``) and
-``subscriber_admin.add`` (``subscribers add --topics / --resubscribe``).
+``admin.add`` (``subscribers add --topics / --resubscribe``).
 
 A GET never changes anything (link scanners in mail systems open every link);
 every change is a POST. Any POST to the unsubscribe link unsubscribes: RFC 8058
@@ -28,7 +28,7 @@ from digest.errors import DigestError, InputError, StillUnsubscribed
 from digest.grouping.sections import Vocabulary
 from digest.models import Subscriber
 from digest.rendering.links import subscriber_for
-from digest.subscribers import admin as subscriber_admin
+from digest.subscribers import admin
 from digest.web.context import PRIVATE, Web
 
 # A form here is a few checkboxes and a line of text; anything larger is not ours.
@@ -111,7 +111,7 @@ class Pages:
         if sub is None:
             return self._bad_link(request)
         try:
-            change = subscriber_admin.add(self.web.store, sub.email, resubscribe=True)
+            change = admin.add(self.web.store, sub.email, resubscribe=True)
         except DigestError as err:  # an address that cannot be mailed (bounced, …)
             return self._page(request, sub, None, 409, f"cannot subscribe again: {err}")
         return self._page(request, change.subscriber or sub, "resubscribed")
@@ -126,7 +126,7 @@ class Pages:
             return self._page(request, sub, None, 400, "that was not the topics form")
         chosen = [*form.get("topic", []), *_split(" ; ".join(form.get("other", [])))]
         try:
-            change = subscriber_admin.add(self.web.store, sub.email, topics=";".join(chosen))
+            change = admin.add(self.web.store, sub.email, topics=";".join(chosen))
         except InputError as err:
             return self._page(request, sub, None, status=400, problem=err.reason)
         except StillUnsubscribed:

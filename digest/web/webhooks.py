@@ -91,7 +91,8 @@ def sendgrid_route(
         try:
             if key is None and not insecure:
                 raise Answer(
-                    503, f"not configured: set {events.KEY_VARIABLE} (see docs/web.md, the Event Webhook)"
+                    503,
+                    f"not configured: set {events.KEY_VARIABLE} (see docs/web.md, Event Webhook)",
                 )
             signature = request.headers.get(events.SIGNATURE_HEADER)
             timestamp = request.headers.get(events.TIMESTAMP_HEADER)
