@@ -30,7 +30,7 @@ from typing import Any, Protocol
 from digest.clock import utcnow
 from digest.errors import ConfigError
 from digest.models import Edition, Outcome, Recipient
-from digest.rendering.personal import Lines, replace_all
+from digest.rendering.personal import Lines
 from digest.rendering.renderer import Rendered, Renderer
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
@@ -248,10 +248,14 @@ class MessageTemplate:
     """
 
     def __init__(self, wire: str, renderer: Renderer, domain: str, growing: Lines) -> None:
-        self.wire = wire
         self.personal = renderer.personal
         self.domain = domain
         self.growing = growing  # the lines holding a placeholder (Personalisation.lines)
+        # The message in encoded pieces, a placeholder's name at each odd index, after
+        # a first piece kept for the recipient's own header lines: a copy is one join.
+        pieces = self.personal.cut(wire)
+        self.pieces = [b"", *(p.encode("utf-8") for p in pieces)]
+        self.slots = [(i + 1, pieces[i]) for i in range(1, len(pieces), 2)]
 
     @classmethod
     def build(cls, batch: Outgoing) -> MessageTemplate | None:
@@ -271,9 +275,12 @@ class MessageTemplate:
         personal = self.personal
         values = personal.values(recipient.name, recipient.token)
         html, text = personal.substitutions(values)
-        if personal.grown(self.growing, html | text) > MAX_LINE:
+        filled = html | text
+        if personal.grown(self.growing, filled) > MAX_LINE:
             return None
-        body = replace_all(replace_all(self.wire, html), text)
         message_id = make_msgid("digest", domain=self.domain)
-        head = recipient_head(recipient, values.unsubscribe_url, message_id)
-        return (head + body).encode("utf-8"), message_id
+        pieces = self.pieces.copy()
+        pieces[0] = recipient_head(recipient, values.unsubscribe_url, message_id).encode("utf-8")
+        for i, placeholder in self.slots:
+            pieces[i] = filled[placeholder].encode("utf-8")
+        return b"".join(pieces), message_id

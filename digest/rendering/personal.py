@@ -17,6 +17,7 @@ made any of those ways is byte-identical to rendering it directly
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import replace
 from typing import NamedTuple, Protocol, TypeVar
@@ -93,6 +94,7 @@ class Personalisation:
         self._html = tuple(self.placeholders.values())
         self._text = tuple(self.text_placeholders.values())
         self._all = (*self._html, *self._text)
+        self._cut = re.compile("(" + "|".join(map(re.escape, self._all)) + ")")
 
     def values(self, name: str, token: str) -> Personal:
         """A recipient's values: their greeting, and the two pages their token opens."""
@@ -118,6 +120,15 @@ class Personalisation:
         """A segment's text part with the HTML placeholders' names, for a sender
         whose values need no escaping: one set of substitutions serves both parts."""
         return replace_all(text, dict(zip(self._text, self._html, strict=True)))
+
+    def cut(self, text: str) -> list[str]:
+        """``text`` cut at its placeholders: [text, placeholder, text, …, text].
+
+        A copy is then one join with each placeholder's value in its place, one
+        pass over a message rather than one per placeholder: most of the time a
+        copy took, at a 50 KB message.
+        """
+        return self._cut.split(text)
 
     def lines(self, *bodies: str) -> tuple[int, Lines]:
         """(the longest line of ``bodies`` in octets, and each line that grows
