@@ -200,8 +200,8 @@ class Ledger:
         lease_seconds: int,
         token: Callable[[int, str], str],
     ) -> tuple[Batch, list[Recipient]] | None:
-        """``claim`` and ``recipients`` in one transaction: one commit a batch fewer;
-        ``token`` signs each recipient's (``Links.token``)."""
+        """``claim`` and ``recipients`` in one transaction: one commit a batch fewer.
+        ``token(id, address)`` makes each recipient's signed token (``Links.token``)."""
         with self.engine.begin() as conn:
             batch = self._claim(conn, edition, owner, lease_seconds)
             return None if batch is None else (batch, self._recipients(conn, batch, token))
