@@ -255,7 +255,8 @@ def floor_seconds(url: str, n: int, segments: int, db_url: str) -> float:
 def naive_rate(db_url: str, sample: int) -> float:
     """Recipients/s when every copy is rendered and inlined on its own."""
     from digest.editions.contents import EditionContent, propose_edition
-    from digest.rendering.renderer import Renderer, greeting_for
+    from digest.rendering.personal import greeting_for
+    from digest.rendering.renderer import Renderer
 
     settings = Settings(templates_dir=ROOT / "templates")
     store = Store(db_url)

@@ -207,7 +207,9 @@ class Edition:
 
 
 class Recipient(NamedTuple):
-    """One person in a batch, with the values that personalise their copy.
+    """One person in a batch, with what personalises their copy: their name, and
+    their signed token (``rendering/links.py``), from which their copy's links are
+    made (``rendering/personal.py``).
 
     A NamedTuple rather than a dataclass: a million are made per large send.
     """
@@ -215,7 +217,7 @@ class Recipient(NamedTuple):
     subscriber_id: int
     email: str
     name: str
-    unsubscribe_url: str
+    token: str
 
 
 @dataclass(frozen=True)

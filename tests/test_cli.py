@@ -23,8 +23,8 @@ from conftest import run_digest as digest
 
 from digest import __version__
 from digest.models import Subscriber
-from digest.rendering.links import subscriber_for
 from digest.store.store import Store
+from digest.web.context import subscriber_for
 
 SECRET = "cli-test-secret"
 EXAMPLES = ROOT / "examples" / "articles"

@@ -444,7 +444,7 @@ def test_a_batch_claimed_by_a_process_that_died_is_sent_exactly_once(five_reader
     provider.max_batch = 2
     dispatcher, edition, content = _planned(five_readers, settings, provider)
     owner = f"{socket.gethostname()}:{dead_pid()}"
-    batch, recipients = dispatcher.ledger.claim(edition, owner, 3600, dispatcher.links.unsubscribe)
+    batch, recipients = dispatcher.ledger.claim(edition, owner, 3600, dispatcher.links.token)
     # The dead process had written its first recipient's file before it died.
     assert len(recipients) == 2
     written = provider.send(
@@ -491,7 +491,7 @@ def test_someone_removed_during_a_send_is_skipped_unless_their_batch_is_with_the
     provider.max_batch = 2
     dispatcher, edition, content = _planned(five_readers, settings, provider)
     owner = f"{socket.gethostname()}:{os.getpid()}"
-    batch, taken = dispatcher.ledger.claim(edition, owner, 3600, dispatcher.links.unsubscribe)
+    batch, taken = dispatcher.ledger.claim(edition, owner, 3600, dispatcher.links.token)
     in_flight = taken[0].email
     later = "reader4@example.com"
     assert later not in {r.email for r in taken}
@@ -539,7 +539,7 @@ def test_a_batch_held_by_a_live_owner_with_a_lease_is_not_stolen(five_readers, s
     provider = OutboxProvider(settings.outbox_dir)
     provider.max_batch = 2
     dispatcher, edition, _ = _planned(five_readers, settings, provider)
-    _, taken = dispatcher.ledger.claim(edition, owner, 3600, dispatcher.links.unsubscribe)
+    _, taken = dispatcher.ledger.claim(edition, owner, 3600, dispatcher.links.token)
     held = {r.email for r in taken}
 
     make_dispatcher(five_readers, settings, provider=provider).send()
@@ -562,7 +562,7 @@ def test_a_batch_whose_lease_ran_out_is_taken_over(five_readers, settings):
     provider.max_batch = 2
     dispatcher, edition, _ = _planned(five_readers, settings, provider)
     assert dispatcher.ledger.claim(
-        edition, "sender-2.example.internal:4242", -60, dispatcher.links.unsubscribe
+        edition, "sender-2.example.internal:4242", -60, dispatcher.links.token
     )
 
     make_dispatcher(five_readers, settings, provider=provider).send()
@@ -580,7 +580,7 @@ def test_a_lease_runs_out_by_the_senders_clock_and_the_batch_is_taken_over(five_
     lease = settings.lease_seconds
     # A worker on another host (so only its lease tells) claims a batch, and stops.
     _, held = dispatcher.ledger.claim(
-        edition, "sender-2.example.internal:4242", lease, dispatcher.links.unsubscribe
+        edition, "sender-2.example.internal:4242", lease, dispatcher.links.token
     )
     held = {r.email for r in held}
 
@@ -627,7 +627,7 @@ def test_a_dead_senders_batch_is_resent_only_if_it_never_reached_the_provider(
     provider.max_batch = 2
     dispatcher, edition, _ = _planned(five_readers, settings, provider)
     owner = f"{socket.gethostname()}:{dead_pid()}"
-    batch, taken = dispatcher.ledger.claim(edition, owner, 3600, dispatcher.links.unsubscribe)
+    batch, taken = dispatcher.ledger.claim(edition, owner, 3600, dispatcher.links.token)
     held = {r.email for r in taken}
     if state == "handed":
         assert dispatcher.ledger.hand_over(batch, owner)
@@ -658,7 +658,7 @@ def test_an_expired_lease_on_a_handed_batch_puts_it_in_doubt(five_readers, setti
     provider.max_batch = 2
     dispatcher, edition, _ = _planned(five_readers, settings, provider)
     owner = "sender-2.example.internal:4242"  # another host: only its lease tells
-    batch, _ = dispatcher.ledger.claim(edition, owner, -60, dispatcher.links.unsubscribe)
+    batch, _ = dispatcher.ledger.claim(edition, owner, -60, dispatcher.links.token)
     assert dispatcher.ledger.hand_over(batch, owner)
 
     (result,) = make_dispatcher(five_readers, settings, provider=provider).send().editions
@@ -673,7 +673,7 @@ def test_an_answer_that_comes_after_all_replaces_in_doubt(five_readers, settings
     provider.max_batch = 5
     dispatcher, edition, _ = _planned(five_readers, settings, provider)
     owner = "sender-2.example.internal:4242"
-    batch, held = dispatcher.ledger.claim(edition, owner, -60, dispatcher.links.unsubscribe)
+    batch, held = dispatcher.ledger.claim(edition, owner, -60, dispatcher.links.token)
     assert dispatcher.ledger.hand_over(batch, owner)
     assert dispatcher.ledger.recover(edition) == (0, 5)  # its lease ran out: in doubt
 
@@ -687,9 +687,9 @@ def test_an_answer_that_comes_after_all_replaces_in_doubt(five_readers, settings
 def test_a_batch_another_sender_took_over_is_not_handed_over_twice(five_readers, settings):
     provider = OutboxProvider(settings.outbox_dir)
     dispatcher, edition, _ = _planned(five_readers, settings, provider)
-    batch, _ = dispatcher.ledger.claim(edition, "me:1", -60, dispatcher.links.unsubscribe)
+    batch, _ = dispatcher.ledger.claim(edition, "me:1", -60, dispatcher.links.token)
     dispatcher.ledger.recover(edition)  # the lease ran out: back to pending
-    assert dispatcher.ledger.claim(edition, "other:2", 600, dispatcher.links.unsubscribe)
+    assert dispatcher.ledger.claim(edition, "other:2", 600, dispatcher.links.token)
 
     assert not dispatcher.ledger.hand_over(batch, "me:1")
 
@@ -697,16 +697,13 @@ def test_a_batch_another_sender_took_over_is_not_handed_over_twice(five_readers,
 def test_the_outbox_does_not_rewrite_a_message_that_exists(five_readers, settings):
     provider = OutboxProvider(settings.outbox_dir)
     dispatcher, edition, content = _planned(five_readers, settings, provider)
-    batch, taken = dispatcher.ledger.claim(
-        edition, dispatcher.owner, 600, dispatcher.links.unsubscribe
-    )
+    batch, taken = dispatcher.ledger.claim(edition, dispatcher.owner, 600, dispatcher.links.token)
     outgoing = Outgoing(
         edition=edition,
         segment=batch.segment,
         content=content.rendered(batch.segment),
         recipients=[
-            r._replace(unsubscribe_url=dispatcher.links.unsubscribe(r.subscriber_id, r.email))
-            for r in taken
+            r._replace(token=dispatcher.links.token(r.subscriber_id, r.email)) for r in taken
         ],
         renderer=dispatcher.renderer,
         sender=dispatcher.sender,

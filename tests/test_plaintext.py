@@ -95,13 +95,20 @@ def test_the_text_part_keeps_to_78_columns_except_lone_links(stories, name):
     ]
     vocab = Vocabulary(known=[k for a in articles for k in a.keywords])
     sections = build_sections(tag_articles(articles, vocab), frozenset(), vocab, 3)
-    renderer = Renderer(Settings(templates_dir=ROOT / "templates", postal_address="1 Main St"))
+    renderer = Renderer(
+        Settings(
+            templates_dir=ROOT / "templates",
+            postal_address="1 Main St",
+            public_url="https://d.example",
+        )
+    )
     segment = renderer.render_segment(
         EDITION, sections, ["Topic"], view_url("https://d.example", EDITION, "topic")
     )
-    url = Links("https://d.example", b"k").unsubscribe(1, "someone@example.com")
+    links = Links("https://d.example", b"k")
+    url = links.unsubscribe(1, "someone@example.com")
 
-    text = renderer.personalise(segment, name, url).text
+    text = renderer.personal.fill(segment, name, links.token(1, "someone@example.com")).text
 
     for line in text.splitlines():
         assert width(line) <= 78 or (is_link(line.strip()) and " " not in line.strip()), line

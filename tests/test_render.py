@@ -12,7 +12,8 @@ from digest.config.settings import Settings
 from digest.grouping.sections import Vocabulary, build_sections, tag_articles
 from digest.models import Edition, StoredArticle
 from digest.rendering.links import Links, view_url
-from digest.rendering.renderer import Renderer, escape_attr, greeting_for
+from digest.rendering.personal import escape_attr, greeting_for
+from digest.rendering.renderer import Renderer
 
 WHEN = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
 EDITION = Edition(
@@ -96,15 +97,21 @@ NAMES = [
     ids=["plain", "query", "non-ascii"],
 )
 def test_personalising_a_segment_equals_rendering_that_copy_directly(
-    renderer, sections, name, public_url
+    settings, sections, name, public_url
 ):
-    url = Links(public_url, b"render-test-key").unsubscribe(7, "someone@example.com")
+    settings.public_url = public_url
+    renderer = Renderer(settings)
+    links = Links(public_url, b"render-test-key")
+    token = links.token(7, "someone@example.com")
+    url = links.unsubscribe(7, "someone@example.com")
     view = view_url(public_url, EDITION, "climate;energy")
     topics = ["Climate", "Energy"]
     segment = renderer.render_segment(EDITION, sections, topics, view)
 
-    personal = renderer.personalise(segment, name, url)
-    direct = renderer.render(EDITION, sections, topics, greeting_for(name), url, view)
+    personal = renderer.personal.fill(segment, name, token)
+    direct = renderer.render(
+        EDITION, sections, topics, greeting_for(name), url, view, links.pages.preferences(token)
+    )
 
     assert personal.html == direct.html
     assert personal.text == direct.text
@@ -113,7 +120,9 @@ def test_personalising_a_segment_equals_rendering_that_copy_directly(
     assert url in personal.text
     assert re.search(rf"View in your browser:\s+{re.escape(view)}\n", personal.text)
     assert f'href="{escape_attr(view)}"' in personal.html
-    assert not any(p in personal.html + personal.text for p in renderer.placeholders.values())
+    assert not any(
+        p in personal.html + personal.text for p in renderer.personal.placeholders.values()
+    )
 
 
 def test_greetings_use_the_first_name():
@@ -141,7 +150,7 @@ def test_a_name_is_escaped_in_html_and_plain_in_text(settings, sections):
     settings.greeting = "Hello {name},"
     renderer = Renderer(settings)
     segment = renderer.render_segment(EDITION, sections, [])
-    copy = renderer.personalise(segment, "<b>Eve</b> & Co", "http://localhost:8000/u/t")
+    copy = renderer.personal.fill(segment, "<b>Eve</b> & Co", "t")
     assert "Hello &lt;b&gt;Eve&lt;/b&gt; &amp; Co," in copy.html
     assert "<b>Eve" not in copy.html
     assert "Hello <b>Eve</b> & Co," in copy.text
@@ -243,14 +252,14 @@ def test_web_and_mail_links_stay_links(renderer, url):
 def test_article_text_cannot_inject_a_placeholder(settings):
     earlier = Renderer(settings)  # e.g. a previous run whose placeholders leaked
     renderer = Renderer(settings)
-    assert earlier.placeholders != renderer.placeholders
-    guesses = [*earlier.placeholders.values(), "%%digest-000000000000-greeting%%"]
+    assert earlier.personal.placeholders != renderer.personal.placeholders
+    guesses = [*earlier.personal.placeholders.values(), "%%digest-000000000000-greeting%%"]
     article = stored(
         "Spoof " + guesses[0], ["Climate"], 0, summary=" ".join(guesses), source=guesses[1]
     )
     segment = renderer.render_segment(EDITION, sections_of([article]), [])
 
-    copy = renderer.personalise(segment, "Victim", "http://localhost:8000/unsubscribe/TOKEN")
+    copy = renderer.personal.fill(segment, "Victim", "TOKEN")
 
     for guess in guesses:
         assert guess in copy.text
@@ -265,7 +274,7 @@ def test_article_text_cannot_inject_a_placeholder(settings):
 
 def test_the_text_part_has_headings_urls_and_no_html(renderer, sections):
     segment = renderer.render_segment(EDITION, sections, ["Climate", "Energy"])
-    text = renderer.personalise(segment, "Zoë", "http://localhost:8000/unsubscribe/TOKEN").text
+    text = renderer.personal.fill(segment, "Zoë", "TOKEN").text
 
     assert TAG.search(text) is None
     assert "&amp;" not in text and "&#" not in text

@@ -31,11 +31,13 @@ from digest.delivery.base import Outgoing
 from digest.delivery.sendgrid import HOSTS, SendGridProvider, build_payload
 from digest.editions.contents import EditionContent
 from digest.errors import ConfigError
-from digest.rendering.links import Links, subscriber_for, view_url
-from digest.rendering.renderer import Renderer, greeting_for
+from digest.rendering.links import Links, view_url
+from digest.rendering.personal import greeting_for
+from digest.rendering.renderer import Renderer
 from digest.sending.dispatch import Dispatcher
 from digest.sending.ledger import Ledger
 from digest.store.store import Store
+from digest.web.context import subscriber_for
 
 KEY = "SG.standin-key.Zx81qQ7rVt"
 WRONG_KEY = "SG.revoked-key.Hk29LmNb04"
@@ -232,7 +234,8 @@ def test_each_recipient_reads_exactly_what_a_direct_render_gives_them(newsroom, 
     links = Links(settings.public_url, SECRET.encode())
     for address, person in people.items():
         segment, _ = content.segment_of(";".join(person.topics))
-        link = links.unsubscribe(store.find_subscriber(address).id, address)
+        token = links.token(store.find_subscriber(address).id, address)
+        link = links.pages.unsubscribe(token)
         direct = renderer.render(
             edition,
             content.sections(segment),
@@ -240,6 +243,7 @@ def test_each_recipient_reads_exactly_what_a_direct_render_gives_them(newsroom, 
             greeting_for(person.name),
             link,
             view_url(settings.public_url, edition, segment),
+            links.pages.preferences(token),
         )
 
         subject, text, html, headers = standin.rendered_for(address)

@@ -26,7 +26,8 @@ from digest.delivery.smtp import SMTPProvider, parse_url
 from digest.editions.contents import EditionContent
 from digest.errors import ConfigError
 from digest.rendering.links import Links, view_url
-from digest.rendering.renderer import Renderer, greeting_for
+from digest.rendering.personal import greeting_for
+from digest.rendering.renderer import Renderer
 from digest.sending.dispatch import Dispatcher
 from digest.sending.ledger import Ledger
 from digest.store.store import Store
@@ -213,13 +214,15 @@ def test_names_read_correctly_and_each_copy_equals_a_direct_render(sqlite_store,
     for person in people:
         message = got[person.email]
         segment, _ = content.segment_of(";".join(person.topics))
+        token = links.token(sqlite_store.find_subscriber(person.email).id, person.email)
         direct = renderer.render(
             result.edition,
             content.sections(segment),
             content.topic_names(segment),
             greeting_for(person.name),
-            links.unsubscribe(sqlite_store.find_subscriber(person.email).id, person.email),
+            links.pages.unsubscribe(token),
             view_url(settings.public_url, result.edition, segment),
+            links.pages.preferences(token),
         )
         (to,) = message["To"].addresses
         assert (to.addr_spec, to.display_name) == (person.email, " ".join(person.name.split()))

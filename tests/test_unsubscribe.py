@@ -61,6 +61,14 @@ def test_links_are_made_with_the_current_version_under_public_url():
     )
 
 
+def test_manage_topics_opens_the_preferences_page_of_the_same_token():
+    links = Links("https://bücher.example/digest/", KEY)
+    token = links.token(1, "ann@example.com")
+    root = "https://xn--bcher-kva.example/digest"
+    assert links.unsubscribe(1, "ann@example.com") == f"{root}/unsubscribe/{token}"
+    assert links.pages.preferences(token) == f"{root}/preferences/{token}"
+
+
 TOKENS = [make_token(s.id, s.email, KEY) for s in PEOPLE.values()] + [
     make_v1_token(s.email, KEY) for s in PEOPLE.values()
 ]

@@ -30,7 +30,8 @@ from typing import Any, Protocol
 from digest.clock import utcnow
 from digest.errors import ConfigError
 from digest.models import Edition, Outcome, Recipient
-from digest.rendering.renderer import Rendered, Renderer, fill
+from digest.rendering.personal import Lines
+from digest.rendering.renderer import Rendered, Renderer
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 MAX_LINE = 998  # octets in a line of a message, CRLF apart (RFC 5322 2.1.1, RFC 5321)
@@ -55,7 +56,7 @@ class Outgoing:
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     def personalised(self, recipient: Recipient) -> Rendered:
-        return self.renderer.personalise(self.content, recipient.name, recipient.unsubscribe_url)
+        return self.renderer.personal.fill(self.content, recipient.name, recipient.token)
 
     def wire_bytes(self, recipient: Recipient, eight_bit: bool = True) -> tuple[bytes, str]:
         """(the message as it goes on the wire, its Message-ID), cheaply.
@@ -181,12 +182,11 @@ def address_header(name: str, email: str) -> str:
     return f"{words}{fold}<{email}>"
 
 
-def recipient_head(recipient: Recipient, message_id: str) -> str:
+def recipient_head(recipient: Recipient, unsubscribe_url: str, message_id: str) -> str:
     """The header lines that differ per recipient, in wire form, put before the rest."""
-    url = recipient.unsubscribe_url
     return (
         f"To: {address_header(recipient.name, recipient.email)}\r\n"
-        f"Message-ID: {message_id}\r\nList-Unsubscribe: <{url}>\r\n"
+        f"Message-ID: {message_id}\r\nList-Unsubscribe: <{unsubscribe_url}>\r\n"
     )
 
 
@@ -220,7 +220,8 @@ def build_message(batch: Outgoing, recipient: Recipient, content: Rendered) -> t
     message.set_content(content.text, subtype="plain", charset="utf-8")
     message.add_alternative(content.html, subtype="html", charset="utf-8")
     message_id = make_msgid("digest", domain=batch.sender.domain or "localhost")
-    head = recipient_head(recipient, message_id).encode("ascii")
+    url = batch.renderer.personal.pages.unsubscribe(recipient.token)
+    head = recipient_head(recipient, url, message_id).encode("ascii")
     return head + message.as_bytes(), message_id
 
 
@@ -243,8 +244,8 @@ class MessageTemplate:
     ``email.message`` builds the whole message (8-bit bodies, so placeholders
     survive encoding) without the three headers that differ per recipient;
     ``personalise`` puts those first and swaps the placeholders for the
-    recipient's values (``Renderer.substitutions``: escaped where they land in
-    HTML, as they are in the text part).
+    recipient's values (``Personalisation.substitutions``: escaped where they
+    land in HTML, as they are in the text part).
 
     An 8-bit body is sent as it is, so no line may pass ``MAX_LINE`` octets
     (``email`` does not check, and an SMTP server answers "500 Line too
@@ -252,26 +253,22 @@ class MessageTemplate:
     recipient's values would make too long makes only that copy built in full.
     """
 
-    def __init__(
-        self, wire: str, renderer: Renderer, domain: str, growing: list[tuple[int, dict]]
-    ) -> None:
-        self.wire = wire
-        self.renderer = renderer
+    def __init__(self, wire: str, renderer: Renderer, domain: str, growing: Lines) -> None:
+        self.personal = renderer.personal
         self.domain = domain
-        self.growing = growing  # (octets, {placeholder: count}) of each line holding one
+        self.growing = growing  # the lines holding a placeholder (Personalisation.lines)
+        # The message in encoded pieces, a placeholder's name at each odd index, after
+        # a first piece kept for the recipient's own header lines: a copy is one join.
+        pieces = self.personal.cut(wire)
+        self.pieces = [b"", *(p.encode("utf-8") for p in pieces)]
+        self.slots = [(i + 1, pieces[i]) for i in range(1, len(pieces), 2)]
 
     @classmethod
     def build(cls, batch: Outgoing) -> MessageTemplate | None:
-        names = [*batch.renderer.placeholders.values(), *batch.renderer.text_placeholders.values()]
-        growing = []
-        for body in (batch.content.text, batch.content.html):
-            for line in body.splitlines():
-                size = len(line.encode("utf-8"))
-                counts = {p: line.count(p) for p in names if "%%" in line and p in line}
-                if size > MAX_LINE:
-                    return None
-                if counts:
-                    growing.append((size, counts))
+        personal = batch.renderer.personal
+        longest, growing = personal.lines(batch.content.text, batch.content.html)
+        if longest > MAX_LINE:
+            return None
         message = _shared_headers(batch)
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         message.set_content(batch.content.text, subtype="plain", charset="utf-8", cte="8bit")
@@ -281,12 +278,15 @@ class MessageTemplate:
 
     def personalise(self, recipient: Recipient) -> tuple[bytes, str] | None:
         """The copy on the wire and its Message-ID; None when a line would be too long."""
-        html, text = self.renderer.substitutions(recipient.name, recipient.unsubscribe_url)
-        values = html | text
-        for size, counts in self.growing:
-            grown = sum(n * (len(values[p].encode("utf-8")) - len(p)) for p, n in counts.items())
-            if size + grown > MAX_LINE:
-                return None
-        body = fill(fill(self.wire, html), text)
+        personal = self.personal
+        values = personal.values(recipient.name, recipient.token)
+        html, text = personal.substitutions(values)
+        filled = html | text
+        if personal.grown(self.growing, filled) > MAX_LINE:
+            return None
         message_id = make_msgid("digest", domain=self.domain)
-        return (recipient_head(recipient, message_id) + body).encode("utf-8"), message_id
+        pieces = self.pieces.copy()
+        pieces[0] = recipient_head(recipient, values.unsubscribe_url, message_id).encode("utf-8")
+        for i, placeholder in self.slots:
+            pieces[i] = filled[placeholder].encode("utf-8")
+        return b"".join(pieces), message_id

@@ -42,7 +42,7 @@ from digest.delivery.base import (
 )
 from digest.errors import ConfigError, DeliveryError, DeliveryInDoubt, FatalDeliveryError
 from digest.models import Outcome
-from digest.rendering.renderer import PERSONAL
+from digest.rendering.personal import escaped
 from digest.validate import check_host
 
 HOSTS = {"global": "https://api.sendgrid.com", "eu": "https://api.eu.sendgrid.com"}
@@ -61,23 +61,21 @@ def build_payload(batch: Outgoing, settings: Settings) -> bytes:
     """
     if len(batch.recipients) > MAX_RECIPIENTS:
         raise ValueError(f"a SendGrid request carries at most {MAX_RECIPIENTS} recipients")
-    renderer = batch.renderer
-    keys = [_json(p) for p in renderer.placeholders.values()]
-    fields = list(zip(PERSONAL.values(), keys, strict=True))
+    personal = batch.renderer.personal
+    keys = [_json(p) for p in personal.placeholders.values()]
     rows = []
     split = False
     for recipient in batch.recipients:
-        values = renderer.personal_values(recipient.name, recipient.unsubscribe_url)
-        html = [
-            f"{key}:{_json(escape(v))}" for (escape, key), v in zip(fields, values, strict=True)
-        ]
+        values = personal.values(recipient.name, recipient.token)
+        in_html = escaped(values)
+        html = [f"{key}:{_json(v)}" for key, v in zip(keys, in_html, strict=True)]
         rows.append((recipient, values, html))
         # Substitutions apply to both parts alike, but HTML needs escaped values and
         # text does not. Only when some value in the batch changes once escaped does
         # the text part keep placeholders of its own (half the bytes a recipient, else).
-        split = split or any(c in v for v in values for c in '&<>"')
-    text = batch.content.text if split else renderer.text_with_html_placeholders(batch.content.text)
-    text_keys = [_json(p) for p in renderer.text_placeholders.values()]
+        split = split or in_html != values
+    text = batch.content.text if split else personal.text_with_html_placeholders(batch.content.text)
+    text_keys = [_json(p) for p in personal.text_placeholders.values()]
     # SendGrid wants every custom_args value as a string (a number is a 400).
     edition_arg = f'"edition_id":{_json(str(batch.edition.id))}'
     one_click = ',"List-Unsubscribe-Post":"List-Unsubscribe=One-Click"'
@@ -87,7 +85,7 @@ def build_payload(batch: Outgoing, settings: Settings) -> bytes:
         to = _json(recipient.email) + (f',"name":{_json(name)}' if name else "")
         if split:
             subs += [f"{k}:{_json(v)}" for k, v in zip(text_keys, values, strict=True)]
-        unsubscribe = _json(f"<{recipient.unsubscribe_url}>")
+        unsubscribe = _json(f"<{values.unsubscribe_url}>")
         parts.append(
             f'{{"to":[{{"email":{to}}}],"substitutions":{{{",".join(subs)}}},'
             f'"headers":{{"List-Unsubscribe":{unsubscribe}{one_click}}},'

@@ -157,7 +157,7 @@ class SubscriberCopy:
 
     def personalised(self) -> Rendered:
         r = self.recipient
-        return self.content.renderer.personalise(self.segment_render, r.name, r.unsubscribe_url)
+        return self.content.renderer.personal.fill(self.segment_render, r.name, r.token)
 
 
 def subscriber_copy(
@@ -178,7 +178,7 @@ def subscriber_copy(
         subscriber.id,
         subscriber.email,
         subscriber.name,
-        links.unsubscribe(subscriber.id, subscriber.email),
+        links.token(subscriber.id, subscriber.email),
     )
     return SubscriberCopy(edition, content, segment, recipient)
 

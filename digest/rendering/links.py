@@ -25,14 +25,10 @@ import hmac
 import re
 import warnings
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from digest.config.settings import secret
 from digest.models import Edition, Subscriber
-
-if TYPE_CHECKING:
-    from digest.store.store import Store
 
 # Used only when DIGEST_SECRET is unset (demo, tests): links still work, but
 # anyone who reads this file could forge them, so the CLI warns about it.
@@ -133,11 +129,6 @@ def read_token(
     return None if reader is None else reader(token, key, by_id, by_email)
 
 
-def subscriber_for(token: str, key: bytes, store: Store) -> Subscriber | None:
-    """``read_token`` against the store: whom an unsubscribe link names."""
-    return read_token(token, key, store.subscriber_by_id, store.find_subscriber)
-
-
 def ascii_url(url: str) -> str:
     """``url`` as plain ASCII: IDNA host, %-escaped path, query and fragment.
 
@@ -167,23 +158,36 @@ def ascii_url(url: str) -> str:
     )
 
 
+class PageLinks:
+    """The pages a subscriber's token opens under ``public_url``: the one place
+    their addresses are made (an email's links, its List-Unsubscribe header)."""
+
+    def __init__(self, public_url: str) -> None:
+        root = ascii_url(public_url.rstrip("/"))
+        self._unsubscribe = root + "/unsubscribe/"
+        self._preferences = root + "/preferences/"
+
+    def unsubscribe(self, token: str) -> str:
+        return self._unsubscribe + token
+
+    def preferences(self, token: str) -> str:
+        """ "Manage topics": the same signed token as the unsubscribe link."""
+        return self._preferences + token
+
+
 class Links:
-    """Builds each recipient's unsubscribe URL under ``public_url``."""
+    """Each subscriber's token under the signing key, and the pages it opens."""
 
     def __init__(self, public_url: str, key: bytes) -> None:
-        self.base = ascii_url(public_url.rstrip("/")) + "/unsubscribe/"
+        self.pages = PageLinks(public_url)
         self.mac = hmac.new(key, digestmod=hashlib.sha256)
 
+    def token(self, subscriber_id: int, email: str) -> str:
+        return make_token(subscriber_id, email, self.mac)
+
     def unsubscribe(self, subscriber_id: int, email: str) -> str:
-        return self.base + make_token(subscriber_id, email, self.mac)
-
-
-def preferences_url(unsubscribe_url: str) -> str:
-    """ "Manage topics": the preferences page of the subscriber an unsubscribe
-    link names, by the same signed token (a link not made by ``Links`` is kept:
-    its page is the one that offers the topics)."""
-    base, found, token = unsubscribe_url.rpartition("/unsubscribe/")
-    return f"{base}/preferences/{token}" if found else unsubscribe_url
+        """The unsubscribe link in this subscriber's emails."""
+        return self.pages.unsubscribe(self.token(subscriber_id, email))
 
 
 def view_url(public_url: str, edition: Edition, segment: str) -> str:

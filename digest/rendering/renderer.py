@@ -1,21 +1,19 @@
 """Rendering: Jinja2 → premailer (CSS inlined) for HTML, its own template for text.
 
 Inlining costs milliseconds a document, so it runs once per segment with
-placeholders where the per-recipient values go; ``personalise`` then swaps
-them in with plain string replacement. Values are escaped exactly as lxml
-serialises text and attributes, so a personalised copy is byte-identical to
-rendering that recipient's copy directly (``tests/test_render.py`` checks).
+placeholders where the per-recipient values go (``render_segment``); each
+recipient's copy is then made by substitution, with the placeholders and
+escaping of the renderer's ``Personalisation`` (``personal.py``).
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import secrets
 import sys
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -27,7 +25,7 @@ from digest.errors import ConfigError
 from digest.grouping.sections import MORE_NEWS_KEY, Section
 from digest.models import Edition
 from digest.rendering import fitting, plaintext, wording
-from digest.rendering.links import ascii_url, preferences_url
+from digest.rendering.personal import FIELDS, Personalisation
 from digest.validate import safe_link
 
 
@@ -36,12 +34,6 @@ class Rendered:
     subject: str
     html: str
     text: str
-
-
-def greeting_for(name: str, template: str = wording.DEFAULT_GREETING) -> str:
-    # Capped, so one absurd name cannot push a SendGrid personalization past its
-    # 10,000-byte substitution limit and fail the whole batch.
-    return wording.greeting(template, " ".join(name.split())[:100])
 
 
 def subject_for(template: str, edition: Edition, sections: Sequence[Section]) -> str:
@@ -91,22 +83,8 @@ class Renderer:
             underline=plaintext.underline,
         )
         self.env.globals["plural"] = wording.plural
-        # A fresh nonce per renderer: article text cannot smuggle in a placeholder.
-        # Short, because SendGrid carries them once per recipient (a million a send).
-        # The text part has names of its own, since only HTML values are escaped and
-        # some senders substitute into both parts at once (SendGrid, the MIME
-        # template). No name contains another, or replacing one would garble it.
-        nonce = secrets.token_hex(5)
-        self.placeholders = {field: f"%%{nonce}{field[0]}%%" for field in PERSONAL}
-        self.text_placeholders = {field: f"%%{nonce}{field[0]}t%%" for field in PERSONAL}
-        # The most bytes a value can take in HTML (escaping "&" makes 5 of 1): what
-        # the size guard keeps free for it wherever a placeholder stands.
-        links = len(ascii_url(settings.public_url)) + 400  # + "/preferences/" + a token
-        longest = {"greeting": len(settings.greeting) + 200, "unsubscribe_url": links}
-        self.room = {
-            self.placeholders[f]: 5 * longest.get(f, links) - len(self.placeholders[f])
-            for f in PERSONAL
-        }
+        # Its placeholders are in every segment rendered here: only it can fill them.
+        self.personal = Personalisation(settings)
 
     def render(
         self,
@@ -116,12 +94,15 @@ class Renderer:
         greeting: str,
         unsubscribe_url: str,
         view_url: str = "",
+        preferences_url: str | None = None,
     ) -> Rendered:
-        """One finished copy, with whatever greeting and links it is given."""
+        """One finished copy, with whatever greeting and links it is given, rendered
+        whole: what a copy made by substitution must equal. "Manage topics" goes to
+        the unsubscribe page unless given (that page offers the topics too)."""
         values = {
             "greeting": greeting,
             "unsubscribe_url": unsubscribe_url,
-            "preferences_url": preferences_url(unsubscribe_url),
+            "preferences_url": unsubscribe_url if preferences_url is None else preferences_url,
         }
         return self._render(edition, sections, topics, values, values, view_url)
 
@@ -139,7 +120,12 @@ class Renderer:
         in here, not substituted per recipient; "" leaves the link out.
         """
         return self._render(
-            edition, sections, topics, self.placeholders, self.text_placeholders, view_url
+            edition,
+            sections,
+            topics,
+            self.personal.placeholders,
+            self.personal.text_placeholders,
+            view_url,
         )
 
     def render_web(
@@ -147,40 +133,8 @@ class Renderer:
     ) -> Rendered:
         """The copy the archive shows: no greeting, no personal links, nothing to
         substitute (the templates leave out what is empty and ``web`` is true)."""
-        values = {field: "" for field in PERSONAL}
+        values = dict.fromkeys(FIELDS, "")
         return self._render(edition, sections, topics, values, values, "", web=True)
-
-    def personal_values(self, name: str, unsubscribe_url: str) -> tuple[str, ...]:
-        """One recipient's values, raw, in the order of ``PERSONAL`` (and of
-        ``placeholders``): what a sender substitutes, escaped or not by field.
-        "Manage topics" is the same signed token as the unsubscribe link."""
-        greeting = greeting_for(name, self.settings.greeting)
-        return greeting, unsubscribe_url, preferences_url(unsubscribe_url)
-
-    def substitutions(self, name: str, unsubscribe_url: str) -> tuple[dict, dict]:
-        """One recipient's values by placeholder: (HTML's, escaped; the text part's, as is).
-
-        The one place that knows how a recipient's values go into a segment:
-        ``personalise``, the MIME template and SendGrid's personalizations all
-        use it (SendGrid through ``personal_values`` and ``PERSONAL``, for
-        speed), so a copy built any of those ways reads the same.
-        """
-        values = self.personal_values(name, unsubscribe_url)
-        html = {
-            self.placeholders[f]: escape(v)
-            for (f, escape), v in zip(PERSONAL.items(), values, strict=True)
-        }
-        text = {self.text_placeholders[f]: v for f, v in zip(PERSONAL, values, strict=True)}
-        return html, text
-
-    def personalise(self, segment: Rendered, name: str, unsubscribe_url: str) -> Rendered:
-        html, text = self.substitutions(name, unsubscribe_url)
-        return replace(segment, html=fill(segment.html, html), text=fill(segment.text, text))
-
-    def text_with_html_placeholders(self, text: str) -> str:
-        """A segment's text part with the HTML placeholders' names, for a sender
-        whose values need no escaping: one set of substitutions serves both parts."""
-        return fill(text, {self.text_placeholders[f]: p for f, p in self.placeholders.items()})
 
     def _render(
         self,
@@ -215,7 +169,8 @@ class Renderer:
         def size(cut: fitting.Cut) -> int:
             html = self._template("digest.html.j2", context | _shown(sections, cut) | html_values)
             html_of[cut] = html = inline_css(html)
-            return len(html.encode()) + sum(html.count(p) * n for p, n in self.room.items())
+            room = self.personal.room
+            return len(html.encode()) + sum(html.count(p) * n for p, n in room.items())
 
         count = sum(len(s.articles) for s in sections)
         # A web page is not clipped: the archive's copy shows everything.
@@ -253,13 +208,6 @@ def _shown(sections: Sequence[Section], cut: fitting.Cut) -> dict:
         "collapsed": shown.collapsed,
         "article_count": sum(len(s.articles) for s in shown.sections),
     }
-
-
-def fill(text: str, values: dict[str, str]) -> str:
-    """``text`` with every placeholder in ``values`` replaced by its value."""
-    for placeholder, value in values.items():
-        text = text.replace(placeholder, value)
-    return text
 
 
 def template_problem(err: Exception, folder: Path) -> str | None:
@@ -346,20 +294,3 @@ def inline_css(html: str) -> str:
         strip_important=False,
         cssutils_logging_level=logging.CRITICAL,
     ).transform()
-
-
-def escape_text(value: str) -> str:
-    # lxml writes text with only these three escaped; quotes stay as they are.
-    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def escape_attr(value: str) -> str:
-    return value.replace("&", "&amp;").replace('"', "&quot;")
-
-
-# Each per-recipient value, and how it is escaped where it lands in HTML.
-PERSONAL = {
-    "greeting": escape_text,
-    "unsubscribe_url": escape_attr,
-    "preferences_url": escape_attr,
-}

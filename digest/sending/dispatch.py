@@ -240,7 +240,7 @@ class Dispatcher:
                     taken = None
                     if not self.stop.is_set():
                         taken = self.ledger.claim(
-                            edition, self.owner, self.settings.lease_seconds, self.links.unsubscribe
+                            edition, self.owner, self.settings.lease_seconds, self.links.token
                         )
                         if taken is None and in_flight is None:
                             # Nothing pending: take back what dead or expired owners held.

@@ -209,17 +209,16 @@ class Ledger:
         edition: Edition,
         owner: str,
         lease_seconds: int,
-        unsubscribe_url: Callable[[int, str], str],
+        token: Callable[[int, str], str],
     ) -> tuple[Batch, list[Recipient]] | None:
-        """``claim`` and ``recipients`` in one transaction: one commit a batch fewer."""
+        """``claim`` and ``recipients`` in one transaction: one commit a batch fewer.
+        ``token(id, address)`` makes each recipient's signed token (``Links.token``)."""
         with write_transaction(self.engine) as conn:
             batch = self._claim(conn, edition, owner, lease_seconds)
-            return (
-                None if batch is None else (batch, self._recipients(conn, batch, unsubscribe_url))
-            )
+            return None if batch is None else (batch, self._recipients(conn, batch, token))
 
     def _recipients(
-        self, conn: sa.Connection, batch: Batch, unsubscribe_url: Callable[[int, str], str]
+        self, conn: sa.Connection, batch: Batch, token: Callable[[int, str], str]
     ) -> list[Recipient]:
         # A million rows pass through here in a large send: the statement is
         # compiled once per dialect and its rows come back as the driver's tuples.
@@ -236,7 +235,7 @@ class Ledger:
                 .values(status="skipped", error=why, updated_at=to_db(self.now()))
             )
         return [
-            Recipient(sid, email, name, unsubscribe_url(sid, email))
+            Recipient(sid, email, name, token(sid, email))
             for sid, email, name, active, _ in rows
             if active
         ]

@@ -1,4 +1,5 @@
-"""What every route module shares: the store, the settings, the signing key, the pages.
+"""What every route module shares: the store, the settings, the signing key, the
+pages, and reading a link's token back into the subscriber it names.
 
 Pages are Jinja2 templates in ``templates/web/`` (shipped in the wheel), with
 autoescape on: every value that reaches a page (a name, a topic, a title from
@@ -17,7 +18,8 @@ from starlette.responses import HTMLResponse
 
 from digest.config.settings import PACKAGE_TEMPLATES, Settings
 from digest.errors import ConfigError
-from digest.rendering.links import signing_key
+from digest.models import Subscriber
+from digest.rendering.links import read_token, signing_key
 from digest.rendering.renderer import template_problem
 from digest.store.store import Store
 
@@ -78,3 +80,12 @@ def relative_root(path: str) -> str:
     ``/unsubscribe/<token>``, ``./`` from ``/archive``."""
     depth = path.count("/") - 1
     return "../" * depth if depth > 0 else "./"
+
+
+def subscriber_for(token: str, key: bytes, store: Store) -> Subscriber | None:
+    """``read_token`` against the store: whom an unsubscribe link names.
+
+    Here, not beside ``make_token``: making a link needs no store, and reading
+    one back is the pages' job, so ``rendering`` never sees the store.
+    """
+    return read_token(token, key, store.subscriber_by_id, store.find_subscriber)

@@ -2,7 +2,7 @@
 resubscribe, and topics.
 
 Every route takes the token from the link and finds the one subscriber it was
-made for (``unsubscribe.subscriber_for``); a token that is not one of ours,
+made for (``context.subscriber_for``); a token that is not one of ours,
 altered or cut short is a 400 page and nothing changes. Only that subscriber's
 data is shown, and their address only masked. Changes go through the same
 library calls as the CLI: ``Store.unsubscribe`` (``subscribers remove``) and
@@ -27,9 +27,8 @@ from starlette.routing import Route
 from digest.errors import DigestError, InputError, StillUnsubscribed
 from digest.grouping.sections import Vocabulary
 from digest.models import Subscriber
-from digest.rendering.links import subscriber_for
 from digest.subscribers import admin
-from digest.web.context import PRIVATE, Web
+from digest.web.context import PRIVATE, Web, subscriber_for
 
 # A form here is a few checkboxes and a line of text; anything larger is not ours.
 MAX_FORM = 64 * 1024
