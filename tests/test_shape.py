@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import re
 from pathlib import Path
 
 import pytest
@@ -24,31 +25,30 @@ from conftest import ROOT
 from digest.config.settings import PROVIDERS
 
 PACKAGE = ROOT / "digest"
-# The kernel: value types, errors, the clock and edge rules every stage shares.
-KERNEL = (
-    "digest",  # the package's own __init__: its version and project URL
-    "digest.models",
-    "digest.errors",
-    "digest.clock",
-    "digest.validate",
-    "digest.keywords",
-    "digest.liveness",
-)
+ARCHITECTURE = ROOT / "docs" / "architecture.md"
+
+
+def _contract_rows() -> list[tuple[str, ...]]:
+    """The layer rows, as ``docs/architecture.md`` draws them under "The layer rules":
+    the page a newcomer reads is the contract the test holds the code to."""
+    text = ARCHITECTURE.read_text("utf-8").split("## The layer rules", 1)[1]
+    block = text.split("```", 2)[1]
+    rows = []
+    for line in block.strip().splitlines():
+        if line.startswith("kernel:"):
+            rows.append(("digest", *(f"digest.{m}" for m in line.split(":", 1)[1].split())))
+        else:
+            # Package names, each followed by two or more spaces, then the row's words.
+            *names, _description = re.split(r"\s{2,}", line.strip())
+            rows.append(tuple(f"digest.{name}" for name in names))
+    return rows
+
+
 # Top to bottom. A package imports only from rows below its own; kernel modules
+# (the last row, with the package's own __init__: its version and project URL)
 # may also import each other (the circle check still holds them).
-LAYERS = (
-    ("digest.__main__",),  # ``python -m digest``
-    ("digest.cli",),
-    ("digest.web", "digest.service"),
-    ("digest.sending",),
-    ("digest.editions", "digest.subscribers"),
-    ("digest.delivery",),
-    ("digest.rendering",),
-    ("digest.sources",),
-    ("digest.store", "digest.grouping"),
-    ("digest.config",),
-    KERNEL,
-)
+LAYERS = (("digest.__main__",), *_contract_rows())  # ``python -m digest`` above all
+KERNEL = LAYERS[-1]
 # What the rows allow but the design does not.
 FORBIDDEN = (
     # Providers take values (a rendered segment, recipients), never the database
@@ -58,6 +58,8 @@ FORBIDDEN = (
     ("digest.grouping", ("digest.config", "digest.store", "digest.sources")),
     # Rendering turns sections into an email; reading the database is not its job.
     ("digest.rendering", ("digest.store",)),
+    # The database knows nothing of the settings, let alone the pipeline.
+    ("digest.store", ("digest.config",)),
     # The tables know nothing of the pipeline that fills them.
     ("digest.store.schema", ("digest.store.store", "digest.models")),
 )
