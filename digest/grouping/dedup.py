@@ -28,7 +28,7 @@ in word order, case, punctuation, a site suffix and the odd filler word ("as
 X hits", ", ONS says"), which a set of stems ignores; two different stories
 with a similar shape differ in the one word that matters (Florida/Texas,
 rises/falls, carbon/methane), and in a headline of 4-9 content words one word
-in two sets moves Jaccard to at most 0.75. The pairs in tests/test_dedup.py,
+in two sets moves Jaccard to at most 0.75. The pairs in tests/grouping/test_dedup.py,
 taken from how real outlets headline the same and different stories, all
 merge at 0.83 or above and all near misses stay at 0.75 or below; see
 docs/dedup.md for the table.

@@ -12,7 +12,7 @@ once they are in; none of them knows any of it on its own.
 
 Values are escaped exactly as lxml serialises text and attributes, so a copy
 made any of those ways is byte-identical to rendering it directly
-(``tests/test_render.py`` checks).
+(``tests/rendering/test_render.py`` checks).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ about 330 µs an entry (a 20,000-entry feed: 6.6 s). Most feeds are well-formed
 RSS 2.0 or Atom 1.0, and for those lxml finds the same fields in a few µs an
 entry. So a feed is read here first; anything this reader is not sure of (not
 well-formed, another format, a DOCTYPE, items outside the channel) raises
-``NotSimple`` and goes to feedparser. tests/test_sources_feed.py checks that
+``NotSimple`` and goes to feedparser. tests/sources/test_sources_feed.py checks that
 both readers give the same articles for every feed of the corpus.
 
 Fields come out as ``RawEntry``, the same as feedparser's are turned into, so

@@ -14,7 +14,7 @@ nothing either, since each event is applied once (by ``sg_event_id``).
 
 **Why not SendGrid's helper.** ``sendgrid.helpers.eventwebhook.EventWebhook``
 checks the same signature with the same library (``cryptography``), and
-tests/test_events.py holds the two to the same answers. But it takes the body
+tests/web/test_events.py holds the two to the same answers. But it takes the body
 as ``str`` and hashes ``(timestamp + payload).encode()``: the body decoded, then
 copied twice more, before a byte is hashed. On a body of ``MAX_BODY`` (16 MB)
 that was 48 MiB at its peak, 81 MiB when the body holds non-ASCII text (Python

@@ -4,7 +4,7 @@ Each folder under ``tests/data/render/`` is a case (its README says what it hold
 The case goes through the real path: ingested into a fresh store at a fixed time, the
 edition's window and sections, the templates, inlining, personalising. A template
 change then shows as a reviewable diff of the expected files
-(``pytest tests/test_render_golden.py --regen-golden`` rewrites them).
+(``pytest tests/rendering/test_render_golden.py --regen-golden`` rewrites them).
 """
 
 from __future__ import annotations

@@ -6,10 +6,10 @@ file name instead of the site".
 
 from __future__ import annotations
 
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from conftest import ROOT
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -88,7 +88,7 @@ def test_a_paragraph_about_copyright_is_body_text():
 
 
 def test_the_bundled_exports_name_their_sites():
-    examples = Path(__file__).resolve().parent.parent / "examples" / "articles"
+    examples = ROOT / "examples" / "articles"
     sources = {p.name: read_file(p, ZONE).articles[0].source for p in examples.glob("*export.txt")}
     assert sources["school-bake-sale-export.txt"] == "Riverside Gazette"
     assert sources["weather-satellite-launch-export.txt"] == "Morning Example Herald"

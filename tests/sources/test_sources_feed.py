@@ -10,12 +10,11 @@ from one entry into the next), and that case has its own test.
 
 from __future__ import annotations
 
-from pathlib import Path
 from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import every_article
+from conftest import DATA, every_article
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from standins.feed_server import FeedStandIn
@@ -24,7 +23,7 @@ from digest.models import Source
 from digest.sources import feed, feed_xml, ingest, read
 
 UTC_ZONE = ZoneInfo("UTC")
-FEEDS = Path(__file__).resolve().parent / "data" / "feeds"
+FEEDS = DATA / "feeds"
 CORPUS = sorted(p for p in FEEDS.iterdir() if p.suffix in {".rss", ".atom", ".xml"})
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import every_article
+from conftest import DATA, ROOT, every_article
 
 from digest.errors import InputError
 from digest.sources import frontmatter, jsonl, read, webpage
@@ -20,9 +20,8 @@ from digest.sources.feed import parse as parse_feed
 from digest.sources.files import read_file
 from digest.sources.text import MAX_BODY_CHARS, SUMMARY_CHARS, decode
 
-ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "articles"
-FEEDS = Path(__file__).resolve().parent / "data" / "feeds"
+FEEDS = DATA / "feeds"
 FEED_FILES = sorted(p for p in FEEDS.iterdir() if p.suffix in {".rss", ".atom", ".xml"})
 LONDON = ZoneInfo("Europe/London")
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import ROOT
 from standins.sendgrid_server import SendGridStandIn
 from standins.smtp_server import SMTPStandIn
 
 KEY = "SG.test-key"
-STANDINS = Path(__file__).resolve().parent / "standins"
+STANDINS = ROOT / "tests" / "standins"
 # Never a proxy: these requests must stay on 127.0.0.1.
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 

@@ -17,14 +17,13 @@ import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from types import SimpleNamespace
 
 import httpx
 import pytest
 import sqlalchemy as sa
 import uvicorn
-from conftest import POSTAL, article, run_digest, subscriber
+from conftest import DATA, POSTAL, article, run_digest, subscriber
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from standins.sendgrid_server import SendGridStandIn
@@ -458,7 +457,7 @@ def test_a_real_send_skips_the_suppressed_and_status_counts_what_sendgrid_report
 def test_the_served_route_answers_sendgrids_test_post_shape(server, signer):
     """SendGrid's console "Test Your Integration" posts events with no sg_event_id and
     addresses nobody subscribed: accepted, and nobody changes."""
-    sample = Path(__file__).parent / "data" / "sendgrid" / "webhook_test_events.json"
+    sample = DATA / "sendgrid" / "webhook_test_events.json"
     body = sample.read_bytes()
     answer = post(server, body, signer.sign(body, int(time.time())))
     assert answer.status_code == 200, answer.text

@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
-from conftest import LIVE_LINKS, subscriber
+from conftest import LIVE_LINKS, ROOT, subscriber
 
 from digest.store.database import sqlite_file, write_transaction
 from digest.store.schema import subscribers
@@ -32,7 +32,7 @@ from digest.store.store import Store
 
 DEADLINE = 30  # seconds: far beyond any of these steps, far below the 60 s busy timeout
 SECRET = "Zq81xWv3pLm0"
-DIGEST = Path(__file__).resolve().parent.parent / "digest"
+DIGEST = ROOT / "digest"
 
 
 def write_lock_taken(store: Store) -> bool:

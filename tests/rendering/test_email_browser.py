@@ -20,13 +20,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 from emails import rendered
 from test_email_html import AA, contrast
 
 from digest.rendering.frame import framed
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-SHOTS = Path(__file__).parent / "screenshots"
+SHOTS = ROOT / "tests" / "screenshots"
 KINDS = ["demo", "busy-150", "hostile"]
 
 
@@ -173,11 +174,9 @@ def test_the_phone_frame_of_digest_preview_is_375_px_and_fits(browser, copies):
 
 def test_make_test_installs_the_browser_and_spamassassin():
     """The Makefile's promise, read from the Makefile: `make test` needs `make tools`."""
-    makefile = (Path(__file__).parent.parent / "Makefile").read_text()
+    makefile = (ROOT / "Makefile").read_text()
     assert re.search(r"^test: .*\btools\b", makefile, re.M)
     tools = makefile.split("\ntools:", 1)[1].split("\n\n", 1)[0]
     assert "chromium" in tools and "spamassassin" in tools and "apt-get install" in tools
-    dry = subprocess.run(
-        ["make", "-n", "tools"], cwd=Path(__file__).parent.parent, capture_output=True, text=True
-    )
+    dry = subprocess.run(["make", "-n", "tools"], cwd=ROOT, capture_output=True, text=True)
     assert dry.returncode == 0, dry.stderr
