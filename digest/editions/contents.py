@@ -30,6 +30,7 @@ from digest.models import Edition, Recipient, Subscriber
 from digest.rendering.frame import framed
 from digest.rendering.links import Links, signing_key, view_url
 from digest.rendering.renderer import Rendered, Renderer
+from digest.sources.names import shown_sources
 from digest.store.editions import find_edition, previous_cutoff
 from digest.store.store import Store
 
@@ -92,7 +93,9 @@ class EditionContent:
         self.renderer = renderer
         self.vocab = vocabulary(store, settings)
         oldest = edition.cutoff - timedelta(hours=settings.window_hours)
-        articles = distinct(store.window_articles(edition.window_start, edition.cutoff, oldest))
+        stored = store.window_articles(edition.window_start, edition.cutoff, oldest)
+        configured = {source.name for source in settings.sources if source.name}
+        articles = distinct(shown_sources(stored, configured))
         self.tagged: list[Tagged] = tag_articles(articles, self.vocab)
         self._sections: dict[tuple[str, bool], list[Section]] = {}
         self._rendered: dict[str, Rendered] = {}

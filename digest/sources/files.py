@@ -211,7 +211,7 @@ def parse_file(
             elif not text.strip():
                 raise InputError(where, "the file is empty")
             else:
-                article = webpage.parse(text, where, path.parent.name, result.warnings)
+                article = webpage.parse(text, where, source.name, result.warnings)
             result.articles.append(article)
             return with_options(result, source)
         raise InputError(where, f"unknown kind of file ({path.suffix or 'no suffix'})")

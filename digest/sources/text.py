@@ -85,9 +85,16 @@ _PARAGRAPH = re.compile(r"\n[^\S\n]*\n\s*")
 
 
 def summarise(text: str, limit: int = SUMMARY_CHARS) -> str:
-    """The first paragraph, cut at a word boundary to ``limit`` characters."""
+    """The first paragraph that is the writer's own, cut at a word boundary to ``limit``.
+
+    Quote headers and quoted text never open a summary (``without_quote_header``):
+    a mailing-list reply's first paragraph is often "On Tue, Alice <alice at
+    example.com> wrote:", which tells a reader nothing and shows an address.
+    Every input kind's summary is made here, so the rule holds for both feed
+    readers, and for files and JSON Lines alike.
+    """
     for paragraph in _PARAGRAPH.split(text.strip()):
-        paragraph = " ".join(paragraph.split())
+        paragraph = without_quote_header(" ".join(paragraph.split()))
         if paragraph:
             break
     else:
@@ -116,3 +123,77 @@ def strip_markdown(text: str) -> str:
     text = re.sub(r"(?m)^[ \t]{0,3}(#{1,6}|>|[-*+]|\d{1,9}\.)[ \t]+", "", text)
     text = re.sub(r"(\*\*|__|\*|_|`)(\S(?:[^*_`\n]{0,200}?\S)?)\1", r"\2", text)
     return text
+
+
+# -- quote headers ------------------------------------------------------------
+
+# An address as mail archives show it: plain, in brackets, cut short ("alice@…"), or
+# obfuscated ("alice at example dot com", "alice< at >example.com", "alice [at] example").
+_AT = r"(?:@|\s*(?:<\s*at\s*>|\[\s*at\s*\]|\(\s*at\s*\))\s*|\s+at\s+)"
+_DOT = r"(?:\.|\s*(?:<\s*dot\s*>|\[\s*dot\s*\]|\(\s*dot\s*\))\s*|\s+dot\s+)"
+ADDRESS = re.compile(
+    rf"[\w.+-]{{1,64}}(?:@(?:…|\.\.\.)|{_AT}[\w-]{{1,63}}(?:{_DOT}[\w-]{{1,63}}){{1,4}}\b)",
+    re.I,
+)
+# The end of a reply's attribution line, in the languages mail clients write: the verb,
+# perhaps then the name ("Am 3. März schrieb Alice <…>:"), then the colon.
+_REPLY_VERB = re.compile(
+    r"(?i)(?:\b(?:wrote|writes|a écrit|schrieb|schreibt|escribió|ha scritto|schreef|"
+    r"escreveu|skrev|kirjoitti|napisał|napisała|написал|написала|yazdı)|写道|寫道)"
+    r"(?:\s[^:：]{0,120})?\s?[:：]$"
+)
+# How attribution lines begin: "On …", "Am …", "Le …", "El …", "Il …", "Op …", "Em …",
+# "Den …", "Quoting …"; or mutt's "* Alice <…> [121113 13:21]:".
+_OPENER = re.compile(r"(?i)^(?:\*\s|(?:on|am|le|el|il|op|em|den|quoting|zitat von)\b)")
+_TIME = re.compile(r"\d{1,2}:\d{2}|\[\d{6}")
+_FORWARDED = re.compile(
+    r"(?i)^(?:-{2,}\s*(?:original message|forwarded message|mensaje original|"
+    r"message d'origine|ursprüngliche nachricht)\s*-{2,}|begin forwarded message:)"
+)
+MAX_HEADER = 300  # characters: an attribution line is one line
+
+
+def is_quote_header(paragraph: str) -> bool:
+    """Whether a paragraph is a reply's attribution line or quoted text, not the writer's own.
+
+    Quoted (">" first); a forwarding mark; a short line ending with ":" that
+    names an address ("* Alice <alice at example.com> [121113 13:21]:"); a short
+    line ending in "wrote:" (or "a écrit :", "schrieb:" …) that opens like one
+    ("On …", "Am …", "Le …") or holds a time or an address; or a bare address
+    with a name ("Alice <alice@example.com>"). A news paragraph that ends in a
+    colon names no address and seldom a clock time, so it stays.
+    """
+    text = paragraph.strip()
+    if text.startswith((">", "&gt;")) or _FORWARDED.match(text):
+        return True
+    if not text or len(text) > MAX_HEADER:
+        return False
+    address = ADDRESS.search(text)
+    if text.endswith((":", "：")) and address:
+        return True
+    if _REPLY_VERB.search(text) and (_OPENER.match(text) or _TIME.search(text) or address):
+        return True
+    # "Alice Example <alice at example.com>" alone: a signature or a header's From.
+    return bool(address) and len(ADDRESS.sub("", text).split()) <= 4
+
+
+def without_quote_header(paragraph: str) -> str:
+    """``paragraph`` without an attribution line or quote that opens it ("" if it is one).
+
+    A header run into the reply ("On Tue, Alice <…> wrote: I agree.") is cut
+    at its colon, and the reply kept.
+    """
+    if is_quote_header(paragraph):
+        return ""
+    for colon in re.finditer(r":\s", paragraph[: MAX_HEADER + 1]):
+        head, rest = paragraph[: colon.start() + 1], paragraph[colon.end() :].lstrip()
+        if rest and not rest.startswith((">", "&gt;")) and _is_run_in_header(head):
+            return rest
+        if rest.startswith((">", "&gt;")) and _is_run_in_header(head):
+            return ""  # the header, then the quote: nothing of the writer's own here
+    return paragraph
+
+
+def _is_run_in_header(head: str) -> bool:
+    """A header that runs into the text must name an address or end in a reply verb."""
+    return is_quote_header(head) and bool(ADDRESS.search(head) or _REPLY_VERB.search(head))

@@ -6,17 +6,29 @@ separated by blank lines, a credit line ("Translated and edited by …"), and a
 "Helpful keywords" block with one tag per line, which may be empty.
 
 The summary is the standfirst, never the headline again (however the second
-copy is spelt: in capitals, with a full stop, or run into the standfirst). The
-source is the site's name where the page shows one: its logo caption or
-masthead, else a copyright or "for <site>" credit line; else the name of the
-folder the file is in (a newsroom's exports are filed by site), never the
-file's own name.
+copy is spelt: in capitals, with a full stop, or run into the standfirst).
+
+The source is the site's name, in this order:
+
+1. the logo caption or masthead line ("The Syrian Observer — logo");
+2. a credit line that names a site: "© 2026 The Valley Times", "… for The
+   Harbour Post", or "Translated and edited by The Syrian Observer", where what
+   follows "by" is an organisation ("The …", a newsroom word such as Times,
+   Observer, Agency, or an acronym), not a person ("… by Maria Lopez": people
+   sign these lines too, and a person is not a site);
+3. the configured source's ``name``;
+4. the host of the page's own address ("syriaobserver.com"), a name a reader
+   can place;
+5. nothing: no source is shown. Never the folder's or the file's name: a
+   folder called "articles" or "exports" names the operator's filing, not the
+   site, and was shown to readers as if it were a newsroom.
 """
 
 from __future__ import annotations
 
 import itertools
 import re
+from urllib.parse import urlsplit
 
 from digest.errors import InputError
 from digest.models import Article
@@ -41,15 +53,32 @@ COPYRIGHT = re.compile(
 MAX_CREDIT = 200  # characters: a credit line is short
 # "Reporting by Jane Doe for The Daily Example"
 CREDIT_FOR = re.compile(r"\bfor\s+(?P<name>[A-Z][^.,;]{1,78}?)\s*\.?$")
+# "Translated and edited by The Syrian Observer" (who follows "by" is judged by
+# _is_organisation: a person signs such a line as often as a newsroom does).
+CREDIT_BY = re.compile(r"\bby\s+(?P<name>[^.,;:]{2,80}?)\s*\.?$")
+ORG_WORD = re.compile(
+    r"(?i)\b(observer|times|post|news|herald|gazette|courier|journal|tribune|daily|weekly|"
+    r"press|agency|media|network|radio|tv|television|magazine|review|monitor|chronicle|"
+    r"telegraph|express|guardian|independent|standard|wire|service|desk|newsroom|bureau|"
+    r"online|today|report|examiner|inquirer|globe|record|insider|bulletin|institute|"
+    r"foundation|cent(?:er|re)|group|ltd|inc)\b"
+)
+SMALL_WORDS = {"the", "of", "and", "for", "on", "de", "la", "le", "al", "el", "&", "-", "—"}
+# "The Syrian Observer staff" names the site; the trailing word is who at it.
+STAFF = re.compile(r"(?i)\s+(staff|team|desk|newsroom|editors)$")
 NAV_SEPARATORS = re.compile(r"\s[|·•›»/]\s")
 CHROME_WORDS = re.compile(r"(?i)\b(logo|menu|skip to|sign in|subscribe|search)\b")
 LOGO = re.compile(r"(?i)\b(logo|home\s{0,3}page)\b")
 
 
 def parse(
-    text: str, where: str, fallback_source: str, warnings: list[InputError] | None = None
+    text: str, where: str, configured_name: str = "", warnings: list[InputError] | None = None
 ) -> Article:
-    """The article in a page export; what had to change is added to ``warnings``."""
+    """The article in a page export; what had to change is added to ``warnings``.
+
+    ``configured_name`` is the configured source's name: the source when the
+    page names no site itself (see the module doc for the whole order).
+    """
     warnings = [] if warnings is None else warnings
     lines = [line.rstrip() for line in unify_line_ends(text).split("\n")]
     keywords: list[str] = []
@@ -82,7 +111,7 @@ def parse(
         url=url,
         summary=paragraphs[0] if paragraphs else "",
         body="\n\n".join(paragraphs),
-        source=_source_name(chrome) or _credited_site(credits) or fallback_source,
+        source=_source_name(chrome) or _credited_site(credits) or configured_name or _host(url),
         keywords=keywords,
         html_title=False,
     )
@@ -137,14 +166,52 @@ def _without_headline(paragraphs: list[str], title: str) -> list[str]:
 
 
 def _credited_site(credits: list[str]) -> str:
-    """A site named by a copyright or a "… for <site>" credit line, if one is."""
+    """A site named by a copyright, "… for <site>" or "… by <organisation>" credit line."""
     for line in credits:
         found = COPYRIGHT.match(line) or CREDIT_FOR.search(line)
         if found:
             name = found.group("name").strip(" -—–:|")
             if name and not re.match(r"(?i)all rights", name):
                 return name
+    for line in credits:
+        found = CREDIT_BY.search(line)
+        name = STAFF.sub("", found.group("name").strip(" -—–:|")) if found else ""
+        if _is_organisation(name):
+            return name
     return ""
+
+
+def _is_organisation(name: str) -> bool:
+    """Whether a credited name is a newsroom rather than a person.
+
+    "The Syrian Observer", "Riverside Gazette", "SANA" and "Example Wire" are;
+    "Maria Lopez", "Pieter van Dam" and "Abd al-Rahman Haddad" are not. When
+    in doubt (two capitalised words, "Syria Direct"), a person: a site's name
+    guessed wrong is worse than none, since the configured name or the page's
+    host comes next.
+    """
+    words = name.split()
+    if not words or len(words) > 8:
+        return False
+    if not all(w[0].isupper() or w[0].isdigit() or w.casefold() in SMALL_WORDS for w in words):
+        return False  # "the news desk", "a colleague": words, not a masthead
+    return (
+        words[0].casefold() == "the"
+        or bool(ORG_WORD.search(name))
+        or any(len(w) >= 3 and w.isupper() and w.isalpha() for w in words)
+        or bool(re.search(r"\w\.(?:com|org|net|news|info)\b", name, re.I))
+    )
+
+
+def _host(url: str | None) -> str:
+    """The page's host without "www.": the last name a reader can still place."""
+    if not url:
+        return ""
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        return ""
+    return host.removeprefix("www.")
 
 
 def _is_headline(line: str) -> bool:

@@ -13,6 +13,7 @@ from conftest import ROOT
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from digest.models import Source
 from digest.sources.files import read_file
 from digest.sources.webpage import parse
 
@@ -62,19 +63,57 @@ def test_a_standfirst_that_merely_starts_like_the_headline_is_kept():
         ("", "© 2026 The Valley Times. All rights reserved.", "The Valley Times"),
         ("", "Copyright (c) Morning Herald 2026", "Morning Herald"),
         ("", "Reporting by Jane Doe for The Harbour Post.", "The Harbour Post"),
-        ("Home | Local | Sport\n", "Translated and edited by Ana Silva", "exports-valley"),
-        ("", "Translated and edited by Ana Silva", "exports-valley"),
+        ("", "Translated and edited by The Syrian Observer", "The Syrian Observer"),
+        ("", "Translated and edited by The Syrian Observer staff", "The Syrian Observer"),
+        ("", "Edited by Example Wire", "Example Wire"),
+        ("", "Translated by SANA", "SANA"),
+        # A person signs the line: not a site, and never the folder's name.
+        ("Home | Local | Sport\n", "Translated and edited by Ana Silva", ""),
+        ("", "Translated and edited by Ana Silva", ""),
+        ("", "Translated and edited by Abd al-Rahman Haddad", ""),
+        ("", "Translated and edited by Pieter van Dam", ""),
+        ("", "Edited by the news desk", ""),
     ],
 )  # fmt: skip
-def test_the_source_is_the_site_else_the_folder(tmp_path, chrome, credit, site):
-    folder = tmp_path / "exports-valley"
+def test_the_source_is_the_site_never_the_folder(tmp_path, chrome, credit, site):
+    folder = tmp_path / "articles"
     folder.mkdir()
     path = folder / "cycle-lanes-2026-11-24.txt"
     path.write_text(export(f"{HEADLINE}\n\n{STANDFIRST}", chrome=chrome, credit=credit))
     [article] = read_file(path, ZONE).articles
     assert article.source == site
     assert "©" not in article.body and "Copyright" not in article.body
-    assert "Ana Silva" not in article.body
+    assert "Ana Silva" not in article.body and "dited by" not in article.body
+
+
+def test_a_page_that_names_no_site_takes_the_configured_name_then_its_host(tmp_path):
+    """With no site on the page: the configured name, else the page's host, else nothing."""
+    (tmp_path / "articles").mkdir()
+    path = tmp_path / "articles" / "cycle-lanes.txt"
+    text = export(f"{HEADLINE}\n\n{STANDFIRST}", chrome="")
+    path.write_text(text)
+    assert read_file(path, ZONE).articles[0].source == ""
+    named = Source(target=str(path), name="Valley desk exports")
+    assert read_file(path, ZONE, named).articles[0].source == "Valley desk exports"
+    path.write_text("https://www.riverside-gazette.example/2026/cycle-lanes\n" + text)
+    assert read_file(path, ZONE).articles[0].source == "riverside-gazette.example"
+    assert read_file(path, ZONE, named).articles[0].source == "Valley desk exports"
+    # The page's own site still wins over the configured name (a folder may hold several).
+    path.write_text(export(f"{HEADLINE}\n\n{STANDFIRST}"))
+    assert read_file(path, ZONE, named).articles[0].source == "The Riverside Gazette"
+
+
+def test_the_realistic_days_saved_page_is_the_syrian_observers_standfirst():
+    """benchmarks/data/aleppo-export.txt: the site from its logo caption, and from its
+    credit line alone when the caption is cut; the summary is the standfirst."""
+    page = ROOT / "benchmarks" / "data" / "aleppo-export.txt"
+    standfirst = "Opposition factions in northern Syria called on fighters across the province"
+    for text in (page.read_text(), page.read_text().replace("The Syrian Observer — logo\n", "")):
+        article = parse(text, "aleppo-export.txt")
+        assert article.source == "The Syrian Observer"
+        assert article.title == "Rebels Call for Mobilization Amid Assad Gains in Aleppo"
+        assert article.summary.startswith(standfirst)
+        assert "Rebels Call" not in article.summary
 
 
 def test_a_paragraph_about_copyright_is_body_text():
@@ -82,9 +121,9 @@ def test_a_paragraph_about_copyright_is_body_text():
         f"{HEADLINE}\n\n{STANDFIRST}\n\nCopyright reform passed the Senate on Tuesday, too.",
         chrome="",
     )
-    article = parse(text, "e.txt", "folder")
+    article = parse(text, "e.txt", "configured")
     assert "Copyright reform passed the Senate" in article.body
-    assert article.source == "folder"
+    assert article.source == "configured"
 
 
 def test_the_bundled_exports_name_their_sites():
