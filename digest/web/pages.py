@@ -1,6 +1,14 @@
 """The pages an email's links open: unsubscribe (one click, or two in a browser),
 resubscribe, and topics.
 
+Two pages share one template: ``/unsubscribe/<token>`` (the email's Unsubscribe
+link) asks "Unsubscribe …?" first, with the topics below as the way to stay;
+``/preferences/<token>`` ("Manage topics") is about topics, with unsubscribing
+last and quiet. Someone who came to change topics should not meet a red
+button first. When topics are typed in, the saved page says what each would
+have caught this week (``digest.editions.reach``), so a word that catches
+nothing is known at once, not from an empty inbox.
+
 Every route takes the token from the link and finds the one subscriber it was
 made for (``context.subscriber_for``); a token that is not one of ours,
 altered or cut short is a 400 page and nothing changes. Only that subscriber's
@@ -24,6 +32,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from digest.clock import utcnow
+from digest.editions.reach import Reach, topic_reach
 from digest.errors import DigestError, InputError, StillUnsubscribed
 from digest.grouping.sections import Vocabulary
 from digest.models import Subscriber
@@ -63,7 +73,7 @@ class Pages:
     async def preferences(self, request: Request) -> Response:
         if request.method == "POST":
             return await self._post(request, self._save_topics)
-        return await run_in_threadpool(self._show, request, None)
+        return await run_in_threadpool(self._show_preferences, request, None)
 
     async def resubscribe(self, request: Request) -> Response:
         return await self._post(request, self._resubscribe)
@@ -96,6 +106,12 @@ class Pages:
             return self._bad_link(request)
         return self._page(request, sub, None)
 
+    def _show_preferences(self, request: Request, _form) -> Response:
+        sub = self._subscriber(request)
+        if sub is None:
+            return self._bad_link(request)
+        return self._page(request, sub, None, preferences=True)
+
     def _unsubscribe(self, request: Request, _form) -> Response:
         sub = self._subscriber(request)
         if sub is None:
@@ -123,16 +139,20 @@ class Pages:
             # Not our page's form (which always sends "other", if empty): saving
             # it would quietly reset their topics to everything.
             return self._page(request, sub, None, 400, "that was not the topics form")
-        chosen = [*form.get("topic", []), *_split(" ; ".join(form.get("other", [])))]
+        typed = _split(" ; ".join(form.get("other", [])))
+        chosen = [*form.get("topic", []), *typed]
+        mine = {"preferences": True}
         try:
             change = admin.add(self.web.store, sub.email, topics=";".join(chosen))
         except InputError as err:
-            return self._page(request, sub, None, status=400, problem=err.reason)
+            return self._page(request, sub, None, status=400, problem=err.reason, **mine)
         except StillUnsubscribed:
-            return self._page(request, sub, "not-saved", status=409)
+            return self._page(request, sub, "not-saved", status=409, **mine)
         except DigestError as err:  # an address that cannot be mailed (bounced, …)
-            return self._page(request, sub, None, status=409, problem=str(err))
-        return self._page(request, change.subscriber or sub, "saved")
+            return self._page(request, sub, None, status=409, problem=str(err), **mine)
+        # Counted only once saved: the topics passed the same checks as the CLI's.
+        reach = topic_reach(self.web.store, self.web.settings, typed, utcnow())
+        return self._page(request, change.subscriber or sub, "saved", reach=reach, **mine)
 
     def _page(
         self,
@@ -141,6 +161,8 @@ class Pages:
         notice: str | None,
         status: int = 200,
         problem: str = "",
+        preferences: bool = False,
+        reach: Reach | None = None,
     ) -> Response:
         return self.web.page(
             request,
@@ -155,6 +177,9 @@ class Pages:
             everything=not sub.topics,
             notice=notice,
             problem=problem,
+            preferences=preferences,
+            reach=list(reach.counts.items()) if reach else [],
+            reach_capped=bool(reach and reach.capped),
         )
 
     def _bad_link(self, request: Request) -> Response:
