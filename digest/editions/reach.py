@@ -4,8 +4,9 @@ Someone who types "Quantum; bake sale" on the preferences page should learn at
 once whether those words catch anything, not find out from an empty inbox. The
 page asks ``topic_reach``, which tags the week's articles by the rule editions
 use (``digest.grouping``: an article's own keywords, aliases folded; an untagged
-article by the whole words it mentions) with a vocabulary that holds the typed
-topics, and counts each topic's stories (each story once, as in an email).
+article by the whole words it mentions) with the edition's vocabulary, which
+holds the typed topics once they are saved, and counts each topic's stories
+(each story once, as in an email).
 
 A page view must stay cheap, so only the newest ``MAX_SCANNED`` articles of the
 week are read, and only the columns tagging needs: on a busy site the count is
@@ -22,6 +23,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from digest.config.settings import Settings
+from digest.editions.contents import vocabulary
 from digest.grouping.dedup import distinct
 from digest.grouping.sections import Vocabulary, tag_articles
 from digest.keywords import keyword_key
@@ -55,9 +57,14 @@ def topic_reach(
     typed = list(dict.fromkeys(" ".join(t.split()) for t in topics if keyword_key(t)))
     if not typed:
         return Reach({}, False)
-    # The configured topics stay in, so a typed word inside a longer configured
-    # phrase is read as that phrase, as an edition reads it.
-    vocab = Vocabulary(settings.aliases, topics=[*settings.topics, *typed], ignore=settings.ignore)
+    vocab = vocabulary(store, settings)
+    if not all(vocab.resolve(t) in vocab.phrases or vocab.is_ignored(t) for t in typed):
+        # The edition's vocabulary holds every subscriber's saved topics (issue 21,
+        # point 1); where it does not hold these yet, the configured topics and
+        # these, so a typed word inside a longer configured phrase is read as
+        # that phrase, as an edition reads it.
+        topics = [*settings.topics, *typed]
+        vocab = Vocabulary(settings.aliases, topics=topics, ignore=settings.ignore)
     week, capped = recent_articles(store, now - WEEK, now, limit)
     tagged = tag_articles(distinct(week), vocab)
     wanted = {t: vocab.resolve(t) for t in typed}

@@ -32,7 +32,6 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from digest.clock import utcnow
 from digest.editions.reach import Reach, topic_reach
 from digest.errors import DigestError, InputError, StillUnsubscribed
 from digest.grouping.sections import Vocabulary
@@ -150,8 +149,9 @@ class Pages:
             return self._page(request, sub, "not-saved", status=409, **mine)
         except DigestError as err:  # an address that cannot be mailed (bounced, …)
             return self._page(request, sub, None, status=409, problem=str(err), **mine)
-        # Counted only once saved: the topics passed the same checks as the CLI's.
-        reach = topic_reach(self.web.store, self.web.settings, typed, utcnow())
+        # Counted once saved (the topics passed the CLI's checks, and are now in
+        # the editions' vocabulary), by the store's clock, as editions count time.
+        reach = topic_reach(self.web.store, self.web.settings, typed, self.web.store.now())
         return self._page(request, change.subscriber or sub, "saved", reach=reach, **mine)
 
     def _page(
