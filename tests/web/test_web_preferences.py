@@ -13,6 +13,9 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from conftest import NOW, article, subscriber
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from webserver import NO_PROXY, running
 
 from digest.editions.reach import topic_reach
@@ -143,3 +146,20 @@ def test_a_busy_week_is_read_only_up_to_the_cap_and_says_so(sqlite_store, settin
 
     assert reach.capped and reach.counts == {"bake sale": 200, "Zeppelin": 0}
     assert took < 5  # about 0.3 s on the shared machine; a loaded CI box is slower
+
+
+@hsettings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(typed=st.lists(st.text(max_size=40), max_size=6))
+def test_any_typed_text_gets_a_count_per_topic_and_never_an_error(sqlite_store, settings, typed):
+    if not sqlite_store.window_articles(NOW - timedelta(days=8), NOW, NOW - timedelta(days=8)):
+        ingest(sqlite_store, [str(SAMPLES)], ZoneInfo("UTC"), NOW)
+
+    reach = topic_reach(sqlite_store, settings, [*typed, "bake sale"], NOW + timedelta(hours=1))
+
+    assert all(n >= 0 for n in reach.counts.values()) and not reach.capped
+    assert reach.counts["bake sale"] == 1  # whatever else was typed beside it
+    typed_names = {" ".join(t.split()) for t in typed}
+    assert set(reach.counts) <= typed_names | {"bake sale"}  # one count per topic typed
+    assert all(" ".join(t.split()) in reach.counts for t in typed if any(map(str.isalnum, t)))
