@@ -40,10 +40,13 @@ MAX_SCANNED = 2000
 @dataclass(frozen=True)
 class Reach:
     """Each typed topic (as typed) and its stories this week; ``capped``: more
-    articles arrived this week than were read, so a count may be higher."""
+    articles arrived this week than were read, so a count may be higher;
+    ``ignored``: typed topics on the ignore list (a post format, feed machinery,
+    the operator's ``ignore``), which never tag anything."""
 
     counts: dict[str, int]
     capped: bool
+    ignored: frozenset[str] = frozenset()
 
 
 def topic_reach(
@@ -74,7 +77,7 @@ def topic_reach(
         for topic, key in wanted.items():
             if key in keys:
                 counts[topic] += 1
-    return Reach(counts, capped)
+    return Reach(counts, capped, frozenset(t for t in typed if vocab.is_ignored(t)))
 
 
 def recent_articles(

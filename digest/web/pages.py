@@ -179,6 +179,7 @@ class Pages:
             problem=problem,
             preferences=preferences,
             reach=list(reach.counts.items()) if reach else [],
+            reach_ignored=reach.ignored if reach else frozenset(),
             reach_capped=bool(reach and reach.capped),
         )
 
