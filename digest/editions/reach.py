@@ -62,10 +62,11 @@ def topic_reach(
         return Reach({}, False)
     vocab = vocabulary(store, settings)
     if not all(vocab.resolve(t) in vocab.phrases or vocab.is_ignored(t) for t in typed):
-        # The edition's vocabulary holds every subscriber's saved topics (issue 21,
-        # point 1); where it does not hold these yet, the configured topics and
-        # these, so a typed word inside a longer configured phrase is read as
-        # that phrase, as an edition reads it.
+        # The edition's vocabulary holds every active subscriber's saved topics
+        # (issue 21, point 1), and the page counts only after saving, so this is
+        # for topics not saved (a caller's look-ahead) or a vocabulary that does
+        # not hold subscribers' topics: the configured topics and these, so a
+        # typed word inside a longer configured phrase is read as that phrase.
         topics = [*settings.topics, *typed]
         vocab = Vocabulary(settings.aliases, topics=topics, ignore=settings.ignore)
     week, capped = recent_articles(store, now - WEEK, now, limit)
