@@ -25,8 +25,10 @@ multipart body, and the page's button sends an empty form.
 from __future__ import annotations
 
 import asyncio
+import logging
 from urllib.parse import parse_qs
 
+import sqlalchemy as sa
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
@@ -38,6 +40,8 @@ from digest.grouping.sections import Vocabulary
 from digest.models import Subscriber
 from digest.subscribers import admin
 from digest.web.context import PRIVATE, Web, subscriber_for
+
+log = logging.getLogger("digest.web")
 
 # A form here is a few checkboxes and a line of text; anything larger is not ours.
 MAX_FORM = 64 * 1024
@@ -151,7 +155,12 @@ class Pages:
             return self._page(request, sub, None, status=409, problem=str(err), **mine)
         # Counted once saved (the topics passed the CLI's checks, and are now in
         # the editions' vocabulary), by the store's clock, as editions count time.
-        reach = topic_reach(self.web.store, self.web.settings, typed, self.web.store.now())
+        try:
+            reach = topic_reach(self.web.store, self.web.settings, typed, self.web.store.now())
+        except sa.exc.SQLAlchemyError as err:
+            # Saved already: say so, without the counts, rather than "try again".
+            log.error("counting typed topics failed: %s", self.web.store.describe(err))
+            reach = None
         return self._page(request, change.subscriber or sub, "saved", reach=reach, **mine)
 
     def _page(

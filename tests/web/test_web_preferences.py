@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from conftest import NOW, article, subscriber
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
@@ -21,6 +22,7 @@ from webserver import NO_PROXY, running
 from digest.editions.reach import topic_reach
 from digest.rendering.links import make_token
 from digest.sources import ingest
+from digest.web import pages
 
 SECRET = b"web-preferences-secret"
 SAMPLES = Path(__file__).resolve().parents[2] / "examples" / "articles"
@@ -166,3 +168,17 @@ def test_any_typed_text_gets_a_count_per_topic_and_never_an_error(sqlite_store, 
     typed_names = {" ".join(t.split()) for t in typed}
     assert set(reach.counts) <= typed_names | {"bake sale"}  # one count per topic typed
     assert all(" ".join(t.split()) in reach.counts for t in typed if any(map(str.isalnum, t)))
+
+
+def test_when_counting_fails_the_saved_topics_are_still_confirmed(site, monkeypatch, caplog):
+    store, base = site
+
+    def down(*_args, **_kwargs):
+        raise sa.exc.OperationalError("SELECT …", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(pages, "topic_reach", down)
+    page = httpx.post(link(store, base, "bob@example.org", "preferences"), data={"other": "Ocean"})
+
+    assert page.status_code == 200 and "Topics saved" in page.text and 'id="reach"' not in page.text
+    assert store.find_subscriber("bob@example.org").topics == ["Ocean"]
+    assert "counting typed topics failed" in caplog.text
