@@ -5,26 +5,37 @@ segment's digest without anything personal (``Renderer.render_web``): no
 greeting, no unsubscribe link. The everything-segment is the public copy;
 a topic segment's copy is what an email's "View in your browser" link opens,
 and only a segment the edition was sent to has one.
+
+``/archive`` lists one entry per date, not per (date, timezone): a reader
+looks for a day, and the zones' copies of one day are the same news cut off
+at different hours. Each entry shows the day's lead headline, taken from the
+everything-segment's sections alone (no render), kept per process.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
+from itertools import groupby
 
 import sqlalchemy as sa
 
 from digest.config.settings import Settings
 from digest.editions.contents import EditionContent
-from digest.models import Edition
+from digest.grouping.sections import Section
+from digest.models import Edition, StoredArticle
 from digest.rendering.renderer import Renderer
 from digest.store.editions import find_edition
 from digest.store.schema import batches, editions, ledger
 from digest.store.store import Store
 
 MAX_LISTED = 1000  # the newest; older ones are still at their own address
+# Dates listed with their lead headline: finding a lead groups that edition's
+# window (~7 ms for 100 articles), so a first listing after a start stays under
+# half a second; older dates are listed by date alone.
+LEADS_SHOWN = 60
 
 
 @dataclass(frozen=True)
@@ -44,6 +55,75 @@ def sent_editions(store: Store, limit: int = MAX_LISTED) -> list[ArchivedEdition
     )
     with store.engine.connect() as conn:
         return [ArchivedEdition(date.fromisoformat(d), tz) for d, tz in conn.execute(query)]
+
+
+@dataclass(frozen=True)
+class ArchivedDay:
+    """One date in ``/archive``: the zone its entry links to (the configured
+    timezone's edition when there is one, else the first sent), the other
+    zones' copies, and the lead story's headline ("" when it had none)."""
+
+    date: date
+    zone: str
+    others: list[str] = field(default_factory=list)
+    headline: str = ""
+
+
+def lead_of(sections: list[Section]) -> StoredArticle | None:
+    """The edition's lead story: for now the first article of the first section.
+
+    A stand-in: the front page's ranking (``digest.grouping.front``: most
+    sources, then newest, then section size) replaces it, so the archive and
+    the email name the same lead.
+    """
+    for section in sections:
+        if section.articles:
+            return section.articles[0]
+    return None
+
+
+class Leads:
+    """Each edition's lead headline, computed once and kept ``ttl`` seconds (then an
+    edited article shows its new headline): grouping a window costs milliseconds,
+    and ``/archive`` lists many. Kept by (date, timezone), so a listing whose
+    leads are all known reads one query."""
+
+    def __init__(self, store: Store, settings: Settings, ttl: float = 600):
+        self.store = store
+        self.settings = settings
+        self.renderer = Renderer(settings)
+        self.ttl = ttl
+        self._kept: dict[tuple[date, str], tuple[float, str]] = {}
+        self._lock = threading.Lock()
+
+    def headline(self, day: date, zone: str) -> str:
+        now = time.monotonic()
+        with self._lock:
+            found = self._kept.get((day, zone))
+            if found and now - found[0] < self.ttl:
+                return found[1]
+        edition = find_edition(self.store.engine, day, zone)
+        lead = None
+        if edition is not None:
+            content = EditionContent(self.store, self.settings, edition, self.renderer)
+            lead = lead_of(content.sections(""))
+        title = lead.title if lead else ""
+        with self._lock:
+            if len(self._kept) >= MAX_LISTED:
+                self._kept.clear()
+            self._kept[(day, zone)] = (now, title)
+        return title
+
+    def days(self, limit: int = MAX_LISTED) -> list[ArchivedDay]:
+        """The dates anyone was sent an edition, newest first, each with its lead."""
+        listed: list[ArchivedDay] = []
+        for day, group in groupby(sent_editions(self.store, limit), lambda e: e.date):
+            zones = [e.timezone for e in group]
+            zone = self.settings.timezone if self.settings.timezone in zones else zones[0]
+            others = [z for z in zones if z != zone]
+            headline = self.headline(day, zone) if len(listed) < LEADS_SHOWN else ""
+            listed.append(ArchivedDay(day, zone, others, headline))
+        return listed
 
 
 def find_sent(store: Store, settings: Settings, day: date, timezone: str) -> Edition | None:

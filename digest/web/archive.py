@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from itertools import groupby
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -35,14 +34,16 @@ MAX_TOPICS = 10_000
 
 def routes(web: Web) -> list[Route]:
     copies = archive.WebCopies(web.store, web.settings)
+    leads = archive.Leads(web.store, web.settings)
 
     def listing(request: Request) -> Response:
-        found = archive.sent_editions(web.store)
-        days = [
-            (day, [e.timezone for e in group]) for day, group in groupby(found, lambda e: e.date)
-        ]
         return web.page(
-            request, "archive.html.j2", 200, PUBLIC, days=days, default_zone=web.settings.timezone
+            request,
+            "archive.html.j2",
+            200,
+            PUBLIC,
+            days=leads.days(),
+            default_zone=web.settings.timezone,
         )
 
     def edition_page(request: Request) -> Response:

@@ -1,6 +1,14 @@
 """The pages an email's links open: unsubscribe (one click, or two in a browser),
 resubscribe, and topics.
 
+Two pages share one template: ``/unsubscribe/<token>`` (the email's Unsubscribe
+link) asks "Unsubscribe …?" first, with the topics below as the way to stay;
+``/preferences/<token>`` ("Manage topics") is about topics, with unsubscribing
+last and quiet. Someone who came to change topics should not meet a red
+button first. When topics are typed in, the saved page says what each would
+have caught this week (``digest.editions.reach``), so a word that catches
+nothing is known at once, not from an empty inbox.
+
 Every route takes the token from the link and finds the one subscriber it was
 made for (``context.subscriber_for``); a token that is not one of ours,
 altered or cut short is a 400 page and nothing changes. Only that subscriber's
@@ -17,18 +25,23 @@ multipart body, and the page's button sends an empty form.
 from __future__ import annotations
 
 import asyncio
+import logging
 from urllib.parse import parse_qs
 
+import sqlalchemy as sa
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from digest.editions.reach import Reach, topic_reach
 from digest.errors import DigestError, InputError, StillUnsubscribed
 from digest.grouping.sections import Vocabulary
 from digest.models import Subscriber
 from digest.subscribers import admin
 from digest.web.context import PRIVATE, Web, subscriber_for
+
+log = logging.getLogger("digest.web")
 
 # A form here is a few checkboxes and a line of text; anything larger is not ours.
 MAX_FORM = 64 * 1024
@@ -63,7 +76,7 @@ class Pages:
     async def preferences(self, request: Request) -> Response:
         if request.method == "POST":
             return await self._post(request, self._save_topics)
-        return await run_in_threadpool(self._show, request, None)
+        return await run_in_threadpool(self._show_preferences, request, None)
 
     async def resubscribe(self, request: Request) -> Response:
         return await self._post(request, self._resubscribe)
@@ -96,6 +109,12 @@ class Pages:
             return self._bad_link(request)
         return self._page(request, sub, None)
 
+    def _show_preferences(self, request: Request, _form) -> Response:
+        sub = self._subscriber(request)
+        if sub is None:
+            return self._bad_link(request)
+        return self._page(request, sub, None, preferences=True)
+
     def _unsubscribe(self, request: Request, _form) -> Response:
         sub = self._subscriber(request)
         if sub is None:
@@ -123,16 +142,26 @@ class Pages:
             # Not our page's form (which always sends "other", if empty): saving
             # it would quietly reset their topics to everything.
             return self._page(request, sub, None, 400, "that was not the topics form")
-        chosen = [*form.get("topic", []), *_split(" ; ".join(form.get("other", [])))]
+        typed = _split(" ; ".join(form.get("other", [])))
+        chosen = [*form.get("topic", []), *typed]
+        mine = {"preferences": True}
         try:
             change = admin.add(self.web.store, sub.email, topics=";".join(chosen))
         except InputError as err:
-            return self._page(request, sub, None, status=400, problem=err.reason)
+            return self._page(request, sub, None, status=400, problem=err.reason, **mine)
         except StillUnsubscribed:
-            return self._page(request, sub, "not-saved", status=409)
+            return self._page(request, sub, "not-saved", status=409, **mine)
         except DigestError as err:  # an address that cannot be mailed (bounced, …)
-            return self._page(request, sub, None, status=409, problem=str(err))
-        return self._page(request, change.subscriber or sub, "saved")
+            return self._page(request, sub, None, status=409, problem=str(err), **mine)
+        # Counted once saved (the topics passed the CLI's checks, and are now in
+        # the editions' vocabulary), by the store's clock, as editions count time.
+        try:
+            reach = topic_reach(self.web.store, self.web.settings, typed, self.web.store.now())
+        except sa.exc.SQLAlchemyError as err:
+            # Saved already: say so, without the counts, rather than "try again".
+            log.error("counting typed topics failed: %s", self.web.store.describe(err))
+            reach = None
+        return self._page(request, change.subscriber or sub, "saved", reach=reach, **mine)
 
     def _page(
         self,
@@ -141,6 +170,8 @@ class Pages:
         notice: str | None,
         status: int = 200,
         problem: str = "",
+        preferences: bool = False,
+        reach: Reach | None = None,
     ) -> Response:
         return self.web.page(
             request,
@@ -155,6 +186,10 @@ class Pages:
             everything=not sub.topics,
             notice=notice,
             problem=problem,
+            preferences=preferences,
+            reach=list(reach.counts.items()) if reach else [],
+            reach_ignored=reach.ignored if reach else frozenset(),
+            reach_capped=bool(reach and reach.capped),
         )
 
     def _bad_link(self, request: Request) -> Response:

@@ -60,7 +60,7 @@ def test_before_any_send_the_archive_is_empty_and_an_edition_is_not_found(newsro
     assert edition.status_code == 404
 
 
-def test_the_archive_lists_each_sent_edition_newest_first(newsroom):
+def test_the_archive_lists_one_entry_per_date_newest_first_with_its_lead_headline(newsroom):
     store, settings = newsroom
     send(store, settings)
     tomorrow = NOW + timedelta(days=1)
@@ -68,14 +68,25 @@ def test_the_archive_lists_each_sent_edition_newest_first(newsroom):
     send(store, settings, tomorrow)
     with running(store, settings, SECRET.encode()) as base:
         listing = httpx.get(f"{base}/archive")
+        first = httpx.get(f"{base}/archive/2026-11-25/UTC")
 
-    links = re.findall(r'<a href="([^"]+)">([^<]+)</a>', listing.text)
-    assert links == [
-        ("./archive/2026-11-25/Asia/Tokyo", "Wednesday, 25 November 2026"),
-        ("./archive/2026-11-25/UTC", "Wednesday, 25 November 2026"),
-        ("./archive/2026-11-24/Asia/Tokyo", "Tuesday, 24 November 2026"),
-        ("./archive/2026-11-24/UTC", "Tuesday, 24 November 2026"),
+    entries = re.findall(r"<li>(.*?)</li>", listing.text, re.S)
+    assert len(entries) == 2  # two dates, each sent for UTC and Asia/Tokyo
+    days = [re.findall(r'<a href="([^"]+)">([^<]+)</a>', e) for e in entries]
+    leads = [re.search(r'<span class="lead">([^<]+)</span>', e)[1] for e in entries]
+    # Each date links to the configured timezone's copy; the other zone's is quietly below.
+    assert days == [
+        [
+            ("./archive/2026-11-25/UTC", "Wednesday, 25 November 2026"),
+            ("./archive/2026-11-25/Asia/Tokyo", "Asia/Tokyo"),
+        ],
+        [
+            ("./archive/2026-11-24/UTC", "Tuesday, 24 November 2026"),
+            ("./archive/2026-11-24/Asia/Tokyo", "Asia/Tokyo"),
+        ],
     ]
+    assert leads == ["Tide tables", "Glacier melt sets record"]
+    assert "Tide tables" in first.text  # the headline is the linked edition's own
     assert listing.headers["cache-control"] == "public, max-age=300"
 
 

@@ -167,3 +167,71 @@ def test_the_archive_and_view_in_your_browser(site, page):
     assert page.get_by_role("link", name="Glacier melt sets record").is_visible()
     assert page.get_by_role("link", name="Solar beats forecasts").count() == 0
     assert page.problems == []
+
+
+# Every element with text of its own: its colour, and the background it is drawn on
+# (the nearest ancestor's that is not transparent), as the browser computed them.
+TEXT_COLOURS = """() => {
+  const hex = c => '#' + c.match(/[0-9.]+/g).slice(0, 3)
+      .map(n => Number(n).toString(16).padStart(2, '0')).join('');
+  const opaque = c => !/rgba\\(.*, 0\\)$/.test(c) && c !== 'transparent';
+  const found = [];
+  for (const e of document.querySelectorAll('body *')) {
+    const own = [...e.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+    if (!own || !e.getClientRects().length) continue;
+    let b = e;
+    while (b && !opaque(getComputedStyle(b).backgroundColor)) b = b.parentElement;
+    const bg = b ? getComputedStyle(b).backgroundColor : 'rgb(255, 255, 255)';
+    found.push([e.tagName + (e.id ? '#' + e.id : ''), hex(getComputedStyle(e).color), hex(bg)]);
+  }
+  return found;
+}"""
+
+
+def contrast(a: str, b: str) -> float:
+    """WCAG 2's contrast ratio (as ``tests/rendering/test_email_html.py`` computes it)."""
+
+    def luminance(colour: str) -> float:
+        channels = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+        linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    high, low = sorted((luminance(a), luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_every_page_is_readable_at_375px_in_light_and_dark_mode(site, browser, scheme):
+    _, base, mails = site
+    context = browser.new_context(viewport=PHONE, color_scheme=scheme)
+    page = context.new_page()
+    bob = on_server(mails["bob@example.org"].unsubscribe_link, base)
+    seen = {}
+    for name, url in [
+        ("archive", f"{base}/archive"),
+        ("unsubscribe", bob),
+        ("preferences", bob.replace("/unsubscribe/", "/preferences/")),
+    ]:
+        page.goto(url)
+        seen[name] = page.evaluate(TEXT_COLOURS)
+        assert fits_the_phone(page), name
+    page.fill("#other", "Glacier, Zeppelin")
+    page.locator("#save").click()
+    page.wait_for_selector("#reach")
+    seen["saved"] = page.evaluate(TEXT_COLOURS)
+    page.locator("#unsubscribe").click()
+    page.wait_for_selector("#resubscribe")
+    seen["unsubscribed"] = page.evaluate(TEXT_COLOURS)
+    background = page.evaluate("getComputedStyle(document.querySelector('main')).backgroundColor")
+    context.close()
+
+    # The dark scheme is really dark (not the light page again), and every text is AA.
+    assert (background == "rgb(255, 255, 255)") == (scheme == "light")
+    poor = [
+        (name, element, fg, bg, round(contrast(fg, bg), 2))
+        for name, found in seen.items()
+        for element, fg, bg in found
+        if contrast(fg, bg) < 4.5
+    ]
+    assert poor == []
+    assert sum(len(found) for found in seen.values()) > 30
