@@ -59,24 +59,35 @@ def propose_edition(
     return Edition(date=day, timezone=timezone, window_start=start, cutoff=cutoff)
 
 
-# A store keyword tags untagged articles once this many sources use it: one blog's
-# own categories ("LOL", "announce") are not vocabulary.
+# A store keyword tags untagged articles once this many sources use it, or once one
+# source uses it on ``USED_ON`` of its articles: a newsroom's own tags ("Syria",
+# "Aleppo" on its pages) are its vocabulary, but one blog's one-off category
+# or a feed's junk tag on two entries (a language code) is not.
 SHARED_BY = 2
+USED_ON = 3
 
 
 def vocabulary(store: Store, settings: Settings) -> Vocabulary:
-    """The configured topics and aliases, the keywords at least ``SHARED_BY`` sources
-    share, each keyword's name (its most common spelling), and the ignore list."""
+    """The configured topics and aliases, every active subscriber's topics, the keywords
+    at least ``SHARED_BY`` sources share or one source uses on ``USED_ON`` articles,
+    each keyword's name (its most common spelling), and the ignore list."""
     spelt: dict[str, Counter] = {}
     for key, spelling, sources in store.keyword_spellings():
         spelt.setdefault(key, Counter())[spelling] += sources
-    shared = [s for c in spelt.values() if c.total() >= SHARED_BY for s in c.elements()]
+    consistent = set(store.keywords_used_on(USED_ON))
+    shared = [
+        s
+        for key, c in spelt.items()
+        if c.total() >= SHARED_BY or key in consistent
+        for s in c.elements()
+    ]
     return Vocabulary(
         settings.aliases,
         shared,
         topics=settings.topics,
         names={key: most_common(c) for key, c in spelt.items()},
         ignore=settings.ignore,
+        chosen=store.subscriber_topics(),
     )
 
 

@@ -72,6 +72,10 @@ def tag_articles(articles: Sequence[StoredArticle], vocab: Vocabulary) -> list[T
             text = tagging_text(article.title, article.summary, article.body)
             mentions = vocab.mentions(text)
             spellings = dict.fromkeys(mentions, "")
+        else:  # a subscriber's topic its headline or summary names (vocabulary's doc)
+            text = f"{article.title}\n{article.summary}"
+            for key in vocab.topic_mentions(text):
+                spellings.setdefault(key, "")
         tagged.append(Tagged(article, list(spellings), spellings, mentions))
     return tagged
 

@@ -1,11 +1,16 @@
 """The vocabulary untagged articles are tagged from, and how keywords fold into topics.
 
-The vocabulary for tagging is the configured topics and aliases, plus the
-keywords real articles share (at least two sources use them: one blog's "LOL"
-or a mailing list's "announce" is not vocabulary), minus an ignore list of the
-words feeds file everything under ("Uncategorized", "General", "News", …).
-Configured aliases fold several keys into one canonical keyword. Keys and
-names, and which keywords match as spelt, are ``digest.keywords``'.
+The vocabulary for tagging is the configured topics and aliases, every topic
+a subscriber holds (imported, added or typed on the preferences page), and the
+keywords real articles use: those at least two sources share, and a source's
+own that it uses consistently (a newsroom's tags tag its untagged pages; one
+blog's one-off "LOL" does not) — minus an ignore list of the words feeds file
+everything under ("Uncategorized", "General", "News", …). A subscriber's topic
+also catches a *tagged* article whose headline or summary names it
+(``topic_mentions``): someone who chose "Quantum" wants the quantum-chip story
+its source filed under "Technology". Configured aliases fold several keys into
+one canonical keyword. Keys and names, and which keywords match as spelt, are
+``digest.keywords``'.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ class Vocabulary:
     several times: the most common spelling names it). ``topics``: configured
     keywords. ``names``: a keyword's name as the store has it (its most common
     spelling), for keywords not configured. ``ignore``: more keywords to ignore.
+    ``chosen``: the topics subscribers hold, each spelling with how many hold it.
     """
 
     def __init__(
@@ -44,6 +50,7 @@ class Vocabulary:
         topics: Iterable[str] = (),
         names: Mapping[str, str] | None = None,
         ignore: Iterable[str] = (),
+        chosen: Mapping[str, int] | None = None,
     ) -> None:
         self.aliases = dict(aliases or {})
         self.ignored = IGNORED | {keyword_key(w) for w in ignore}
@@ -70,15 +77,64 @@ class Vocabulary:
         self.names.update(names or {})
         for key in counts:
             spelt.setdefault(key, self.names[key])
-        self._index(spelt)
+        held: dict[str, Counter] = {}
+        for topic, people in (chosen or {}).items():
+            if keyword_key(topic):
+                held.setdefault(keyword_key(topic), Counter())[normalise(topic)] += people
+        # A subscriber's spelling names a section only when nothing else does; it is
+        # matched as the store spells the keyword when the store knows it ("NASA").
+        self.chosen = {self.resolve(k): most_common(c) for k, c in held.items()}
+        for key, c in held.items():
+            spelt.setdefault(key, self.names.get(key) or most_common(c))
+        self._all = _Phrases(spelt, self)
+        self._topics = _Phrases({k: spelt[k] for k in held}, self)
 
-    def _index(self, spelt: dict[str, str]) -> None:
-        """The phrase tables ``infer`` looks tokens up in (see ``mentions``)."""
+    @property
+    def phrases(self) -> dict[str, str | None]:
+        """Every phrase tagged with: key -> the spelling it must have (None: any case)."""
+        return self._all.phrases
+
+    def resolve(self, spelling: str) -> str:
+        key = keyword_key(spelling)
+        return self.canonical.get(key, key)
+
+    def is_ignored(self, spelling: str) -> bool:
+        return keyword_key(spelling) in self.ignored or self.resolve(spelling) in self.ignored
+
+    def topic_keys(self, topics: Iterable[str]) -> frozenset[str]:
+        return frozenset(self.resolve(t) for t in topics if keyword_key(t))
+
+    def name(self, key: str, seen: str = "") -> str:
+        """A keyword's name: configured, else the store's most common spelling, else
+        ``seen`` (an article's), else the key; lowercase-only ones capitalised."""
+        name = self.display.get(key) or self.names.get(key) or seen or self.chosen.get(key)
+        return display_name(name or key)
+
+    def infer(self, text: str) -> list[str]:
+        """The keywords ``text`` mentions, as canonical keys, in order of first mention."""
+        return list(self.mentions(text))
+
+    def mentions(self, text: str) -> Counter:
+        """How often ``text`` mentions each keyword (canonical keys, first mention first)."""
+        return self._all.mentions(text)
+
+    def topic_mentions(self, text: str) -> Counter:
+        """How often ``text`` mentions each subscriber's topic: what a tagged article's
+        headline and summary add to its own keywords."""
+        return self._topics.mentions(text)
+
+
+class _Phrases:
+    """Phrase tables a text's tokens are looked up in: which keys match in any case,
+    which only as spelt, and each first token's phrase lengths."""
+
+    def __init__(self, spelt: dict[str, str], vocab: Vocabulary) -> None:
+        self.canonical = vocab.canonical
         self._any_case: set[str] = set()
         self._as_spelt: dict[str, str] = {}  # key -> the exact spelling
         lengths: dict[str, set[int]] = {}
         for key, spelling in spelt.items():
-            if not key or key in self.ignored or self.resolve(key) in self.ignored:
+            if not key or key in vocab.ignored or vocab.resolve(key) in vocab.ignored:
                 continue
             if matched_as_spelt(spelling):
                 if spelling == spelling.lower() and spelling != spelling.upper():
@@ -94,30 +150,10 @@ class Vocabulary:
 
     @property
     def phrases(self) -> dict[str, str | None]:
-        """Every phrase tagged with: key -> the spelling it must have (None: any case)."""
         return {**dict.fromkeys(self._any_case), **self._as_spelt}
 
-    def resolve(self, spelling: str) -> str:
-        key = keyword_key(spelling)
-        return self.canonical.get(key, key)
-
-    def is_ignored(self, spelling: str) -> bool:
-        return keyword_key(spelling) in self.ignored or self.resolve(spelling) in self.ignored
-
-    def topic_keys(self, topics: Iterable[str]) -> frozenset[str]:
-        return frozenset(self.resolve(t) for t in topics if keyword_key(t))
-
-    def name(self, key: str, seen: str = "") -> str:
-        """A keyword's name: configured, else the store's most common spelling, else
-        ``seen`` (an article's), else the key; lowercase-only ones capitalised."""
-        return display_name(self.display.get(key) or self.names.get(key) or seen or key)
-
-    def infer(self, text: str) -> list[str]:
-        """The keywords ``text`` mentions, as canonical keys, in order of first mention."""
-        return list(self.mentions(text))
-
     def mentions(self, text: str) -> Counter:
-        """How often ``text`` mentions each keyword (canonical keys, first mention first).
+        """How often ``text`` mentions each phrase (canonical keys, first mention first).
 
         The text is cut into tokens (a run of word characters, or any one other
         character); a phrase is a run of whole tokens, so it is looked up in a

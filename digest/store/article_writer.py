@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,6 +35,7 @@ CHUNK = 500  # articles per SELECT and bulk write
 
 
 TEXTS = postgresql.ARRAY(sa.String)
+IDS = postgresql.ARRAY(sa.Integer)
 
 
 @dataclass
@@ -180,8 +182,9 @@ def _save_chunk(conn: sa.Connection, chunk: list[tuple[str, Article]], now: date
     links = {key: validate.url_key(item.url) if item.url else None for key, item in chunk}
     stored = _find_existing(conn, list(links), sorted({link for link in links.values() if link}))
     plan = _plan_writes(chunk, links, stored, now)
+    # Before the write: it reads the keywords each update replaces.
+    _remember_keywords(conn, [item for _, item in chunk], plan)
     _write(conn, plan)
-    _remember_keywords(conn, [item for _, item in chunk])
     return plan.counts
 
 
@@ -316,13 +319,38 @@ def _copy_in(conn: sa.Connection, rows: list[dict]) -> None:
         cursor.close()
 
 
-def _remember_keywords(conn: sa.Connection, items: list[Article]) -> None:
-    """Every keyword seen (first spelling kept), and how each source spells it: the
-    vocabulary for tagging is what sources share (``grouping.Vocabulary``)."""
+def _remember_keywords(conn: sa.Connection, items: list[Article], plan: _Plan) -> None:
+    """Every keyword seen (first spelling kept), how each source spells it, and on how
+    many of its stored articles: the vocabulary for tagging is what sources share or
+    one uses consistently (``editions.contents.vocabulary``).
+
+    ``uses`` counts the articles that carry the keyword now: an edit that drops it
+    counts down (a retracted tag is not the source's word), so the count is always
+    what counting the stored articles again would give (schema version 10 does).
+    """
+    change = _uses_change(conn, plan)
     spellings = [k for item in items for k in item.keywords]
     rows = {keyword_key(s): s.strip() for s in reversed(spellings) if keyword_key(s)}
-    if not rows:
-        return
+    if rows:
+        _remember_spellings(conn, items, rows, change)
+    dropped = [{"_key": k, "_source": s, "_n": -n} for (k, s), n in change.items() if n < 0]
+    if dropped:
+        left = keyword_sources.c.uses - sa.bindparam("_n")
+        conn.execute(
+            keyword_sources.update()
+            .where(
+                keyword_sources.c.key == sa.bindparam("_key"),
+                keyword_sources.c.source == sa.bindparam("_source"),
+            )
+            .values(uses=sa.case((left > 0, left), else_=0)),
+            dropped,
+        )
+
+
+def _remember_spellings(
+    conn: sa.Connection, items: list[Article], rows: dict[str, str], change: Counter
+) -> None:
+    """Each new keyword; each (keyword, source)'s last spelling, and its added uses."""
     dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
     conn.execute(
         dialect.insert(keywords).on_conflict_do_nothing(),
@@ -337,10 +365,43 @@ def _remember_keywords(conn: sa.Connection, items: list[Article]) -> None:
     insert = dialect.insert(keyword_sources)
     conn.execute(
         insert.on_conflict_do_update(
-            index_elements=["key", "source"], set_={"spelling": insert.excluded.spelling}
+            index_elements=["key", "source"],
+            set_={
+                "spelling": insert.excluded.spelling,
+                "uses": keyword_sources.c.uses + insert.excluded.uses,
+            },
         ),
-        [{"key": k, "source": source, "spelling": word} for (k, source), word in uses.items()],
+        [
+            {"key": k, "source": source, "spelling": word, "uses": max(change[k, source], 0)}
+            for (k, source), word in uses.items()
+        ],
     )
+
+
+def _uses_change(conn: sa.Connection, plan: _Plan) -> Counter:
+    """(key, source) -> how many more of the source's articles carry the keyword once
+    ``plan`` is written: each insert adds its keywords, each update its new ones
+    less the ones it replaces (an update never changes an article's source)."""
+    change: Counter = Counter()
+    for row in plan.inserts.values():
+        change.update(_keyed(row["source"], row["keywords"]))
+    if plan.updates:
+        ids = list(plan.updates)
+        if conn.dialect.name == "sqlite":
+            which = articles.c.id.in_(ids)
+        else:  # one array, as in _find_existing
+            which = articles.c.id == sa.any_(sa.bindparam("ids", ids, type_=IDS))
+        query = sa.select(articles.c.source, articles.c.keywords).where(which)
+        for source, words in conn.execute(query):
+            change.subtract(_keyed(source, words))
+        for row in plan.updates.values():
+            change.update(_keyed(row["source"], row["keywords"]))
+    return change
+
+
+def _keyed(source: str, words: str) -> set[tuple[str, str]]:
+    """The (key, source) pairs of one article's stored keywords (a JSON list)."""
+    return {(keyword_key(w), source) for w in json.loads(words) if keyword_key(w)}
 
 
 def content_hash(item: Article) -> str:

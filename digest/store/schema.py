@@ -14,6 +14,7 @@ transaction, by ``Store`` when it opens a database of an older version.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -24,7 +25,7 @@ from digest import validate
 from digest.keywords import keyword_key
 from digest.validate import clean_line
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 MIGRATION_LOCK = 0x6469676573740001  # a PostgreSQL advisory lock key: "digest", 1
 
 MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {}
@@ -65,15 +66,17 @@ keywords = sa.Table(
 )
 
 # Who spells each keyword how: one row per (keyword, source), the spelling that
-# source used last. The vocabulary for tagging is the keywords at least two
-# sources share, and a keyword's name is its most common spelling here. An older
-# database gets the table from `create_all`, filled from its articles by version 9.
+# source used last, and on how many of its stored articles (``uses``, version 10).
+# The vocabulary for tagging is the keywords at least two sources share or one
+# source uses consistently, and a keyword's name is its most common spelling here.
+# An older database gets the table from `create_all`, filled by versions 9 and 10.
 keyword_sources = sa.Table(
     "keyword_sources",
     metadata,
     sa.Column("key", sa.String(512), primary_key=True),
     sa.Column("source", sa.String(256), primary_key=True),
     sa.Column("spelling", sa.Text, nullable=False),
+    sa.Column("uses", sa.Integer, nullable=False, default=0, server_default="0"),
 )
 
 # What is remembered of each source between runs (models.SourceState). ``id`` is
@@ -408,3 +411,39 @@ def _backfill_keyword_sources(conn: sa.Connection) -> None:
 
 
 MIGRATIONS[9] = _backfill_keyword_sources
+
+
+def _count_keyword_uses(conn: sa.Connection) -> None:
+    """Version 10: ``keyword_sources.uses``, on how many stored articles each source
+    uses each keyword, counted from the articles (a pair only the articles know is
+    added), so a newsroom's own keywords are vocabulary from the first edition on."""
+    if "uses" not in {c["name"] for c in sa.inspect(conn).get_columns("keyword_sources")}:
+        conn.execute(
+            sa.text("ALTER TABLE keyword_sources ADD COLUMN uses INTEGER NOT NULL DEFAULT 0")
+        )
+    last, uses, spelt = 0, Counter(), {}
+    while rows := conn.execute(
+        sa.select(articles.c.id, articles.c.source, articles.c.keywords)
+        .where(articles.c.id > last)
+        .order_by(articles.c.id)
+        .limit(5000)
+    ).all():
+        last = rows[-1].id
+        for row in rows:
+            words = {keyword_key(w): w.strip() for w in json.loads(row.keywords) if keyword_key(w)}
+            for key, word in words.items():
+                uses[(key, row.source[:256])] += 1
+                spelt.setdefault((key, row.source[:256]), word)
+    if not uses:
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    insert = dialect.insert(keyword_sources)
+    conn.execute(
+        insert.on_conflict_do_update(
+            index_elements=["key", "source"], set_={"uses": insert.excluded.uses}
+        ),
+        [{"key": k, "source": s, "spelling": spelt[k, s], "uses": n} for (k, s), n in uses.items()],
+    )
+
+
+MIGRATIONS[10] = _count_keyword_uses

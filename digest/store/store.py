@@ -11,6 +11,7 @@ are in ``ledger``.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator
 from datetime import datetime
 
@@ -39,6 +40,7 @@ from digest.store import (
 from digest.store.article_writer import SaveResult
 from digest.store.membership import to_subscriber
 from digest.store.schema import (
+    ACTIVE,
     MIGRATION_LOCK,
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -215,6 +217,27 @@ class Store:
         ).group_by(keyword_sources.c.key, keyword_sources.c.spelling)
         with self.engine.connect() as conn:
             return [(k, s, n) for k, s, n in conn.execute(query)]
+
+    def keywords_used_on(self, articles: int) -> list[str]:
+        """The keys some one source uses on at least ``articles`` of its stored articles."""
+        query = sa.select(keyword_sources.c.key).where(keyword_sources.c.uses >= articles)
+        with self.engine.connect() as conn:
+            return list(conn.execute(query.distinct()).scalars())
+
+    def subscriber_topics(self) -> Counter:
+        """Each topic spelling active subscribers hold -> how many hold it. Grouped
+        by the ``;``-joined column first: a million subscribers share few of those."""
+        query = (
+            sa.select(subscribers.c.topics, sa.func.count())
+            .where(ACTIVE, subscribers.c.topics != "")
+            .group_by(subscribers.c.topics)
+        )
+        held: Counter = Counter()
+        with self.engine.connect() as conn:
+            for topics, count in conn.execute(query):
+                for topic in {t.strip() for t in topics.split(";")} - {""}:
+                    held[topic] += count
+        return held
 
     def known_keywords(self) -> list[str]:
         with self.engine.connect() as conn:
