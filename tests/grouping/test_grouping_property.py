@@ -138,3 +138,20 @@ def test_a_huge_vocabulary_and_a_huge_body_tag_in_milliseconds():
     per_article = (time.perf_counter() - started) / 50
     assert [t.keys for t in tagged[:1]] == [["energy"]]
     assert built < 5 and per_article < 0.05, (built, per_article)  # the regex: 4 s and 55 s
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    known=st.lists(ascii_text, max_size=8),
+    chosen=st.dictionaries(ascii_text, st.integers(1, 5), max_size=5),
+    text=st.lists(st.sampled_from(ASCII), max_size=60).map("".join),
+)
+def test_subscribers_topics_match_by_the_same_rules(known, chosen, text):
+    """A topic subscribers hold tags as a keyword would (whole words, the case rules),
+    and ``topic_mentions`` finds the held topics among the same matches."""
+    vocab = Vocabulary(known=known, chosen=chosen)
+    found = vocab.mentions(text)
+    assert list(found.items()) == list(mixed_reference(vocab, text).items())
+    alone = Vocabulary(chosen=chosen)  # the topics' own phrases, as spelt for matching
+    assert set(vocab.topic_mentions(text)) <= {vocab.resolve(t) for t in chosen}
+    assert set(alone.topic_mentions(text)) == set(alone.mentions(text))
