@@ -24,7 +24,13 @@ from digest.clock import utcnow
 from digest.config.settings import Settings
 from digest.errors import ConfigError
 from digest.grouping.dedup import distinct
-from digest.grouping.sections import Section, Tagged, Vocabulary, build_sections, tag_articles
+from digest.grouping.sections import (
+    Grouped,
+    Section,
+    Vocabulary,
+    build_sections,
+    tag_articles,
+)
 from digest.keywords import most_common
 from digest.models import Edition, Recipient, Subscriber
 from digest.rendering.frame import framed
@@ -107,7 +113,7 @@ class EditionContent:
         stored = store.window_articles(edition.window_start, edition.cutoff, oldest)
         configured = {source.name for source in settings.sources if source.name}
         articles = distinct(shown_sources(stored, configured))
-        self.tagged: list[Tagged] = tag_articles(articles, self.vocab)
+        self.tagged = Grouped(tag_articles(articles, self.vocab))
         self._sections: dict[tuple[str, bool], list[Section]] = {}
         self._rendered: dict[str, Rendered] = {}
         self._topic_names: dict[str, list[str]] = {}

@@ -16,7 +16,15 @@ from digest.grouping.vocabulary import Vocabulary
 from digest.keywords import keyword_key, most_common, normalise
 from digest.models import StoredArticle
 
-__all__ = ["Section", "Tagged", "Vocabulary", "build_sections", "keyword_key", "tag_articles"]
+__all__ = [
+    "Grouped",
+    "Section",
+    "Tagged",
+    "Vocabulary",
+    "build_sections",
+    "keyword_key",
+    "tag_articles",
+]
 
 MORE_NEWS_KEY = "\x00more-news"  # sorts and compares apart from any real keyword
 MORE_NEWS_TITLE = "More news"
@@ -80,6 +88,26 @@ def tag_articles(articles: Sequence[StoredArticle], vocab: Vocabulary) -> list[T
     return tagged
 
 
+class Grouped(list):
+    """An edition's tagged articles, with what every segment's sections need worked out
+    once: each keyword's name among them, and which articles carry each keyword. An
+    edition has one segment per distinct topic set (a thousand on a big site): each
+    then costs the articles of its topics, not a pass over the whole edition."""
+
+    def __init__(self, tagged: Sequence[Tagged]) -> None:
+        super().__init__(tagged)
+        self.seen = _spellings(self)
+        self.carrying: dict[str, list[int]] = {}
+        for n, item in enumerate(self):
+            for key in item.keys:
+                self.carrying.setdefault(key, []).append(n)
+
+    def about(self, topics: frozenset[str]) -> list[Tagged]:
+        """The articles carrying one of ``topics``, in edition order."""
+        found = sorted({n for key in topics for n in self.carrying.get(key, ())})
+        return [self[n] for n in found]
+
+
 def build_sections(
     tagged: Sequence[Tagged],
     topics: frozenset[str],
@@ -94,8 +122,9 @@ def build_sections(
     its text), then to the one that is biggest overall, so sections stay full
     rather than thinly spread. Section names are the same in every segment.
     """
+    grouped = tagged if isinstance(tagged, Grouped) else None
     candidates: list[tuple[Tagged, list[str]]] = []
-    for item in tagged:
+    for item in grouped.about(topics) if grouped is not None and topics else tagged:
         keys = [k for k in item.keys if not topics or k in topics]
         if keys or (not topics and not item.keys):
             candidates.append((item, keys or [MORE_NEWS_KEY]))
@@ -104,7 +133,7 @@ def build_sections(
     for item, keys in candidates:
         best = min(keys, key=lambda k: (-item.mentions[k], -size[k], k))
         chosen.setdefault(best, []).append(item)
-    seen = _spellings(tagged)
+    seen = grouped.seen if grouped is not None else _spellings(tagged)
     sections = []
     for key, items in chosen.items():
         items.sort(key=lambda t: (-t.article.when.timestamp(), t.article.title.casefold()))

@@ -155,3 +155,32 @@ def test_subscribers_topics_match_by_the_same_rules(known, chosen, text):
     alone = Vocabulary(chosen=chosen)  # the topics' own phrases, as spelt for matching
     assert set(vocab.topic_mentions(text)) <= {vocab.resolve(t) for t in chosen}
     assert set(alone.topic_mentions(text)) == set(alone.mentions(text))
+
+
+KEYS = ["energy", "space", "climate", "aleppo", "quantum", "bake sale"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    tags=st.lists(st.lists(st.sampled_from(KEYS), max_size=3), max_size=30),
+    topics=st.frozensets(st.sampled_from(KEYS), max_size=3),
+)
+def test_an_indexed_edition_gives_every_segment_the_same_sections(tags, topics):
+    """``Grouped`` (each keyword's articles found once per edition) changes no section."""
+    from digest.grouping.sections import Grouped, build_sections
+
+    vocab = Vocabulary(known=KEYS)
+    articles = [
+        StoredArticle(
+            guid=f"g{n}",
+            title=f"Story {n}" + (" about energy" if n % 3 else ""),
+            keywords=[k.title() for k in keys],
+            published=datetime(2026, 11, 24, n % 24, tzinfo=UTC),
+            id=n + 1,
+        )
+        for n, keys in enumerate(tags)
+    ]
+    tagged = tag_articles(articles, vocab)
+    assert build_sections(Grouped(tagged), topics, vocab, 3) == build_sections(
+        tagged, topics, vocab, 3
+    )
