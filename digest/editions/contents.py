@@ -24,6 +24,7 @@ from digest.clock import utcnow
 from digest.config.settings import Settings
 from digest.errors import ConfigError
 from digest.grouping.dedup import distinct
+from digest.grouping.front import front_page
 from digest.grouping.sections import Section, Tagged, Vocabulary, build_sections, tag_articles
 from digest.keywords import most_common
 from digest.models import Edition, Recipient, Subscriber
@@ -106,13 +107,16 @@ class EditionContent:
         return key, not self.sections(key)
 
     def sections(self, segment: str, everything: bool = False) -> list[Section]:
-        """The segment's sections, each cut at ``max_per_section``; ``everything``:
-        uncut, for the archive's web copy, where an email's "N more" links lead."""
+        """The segment's sections, the front page first (``grouping/front.py``), each
+        cut at ``max_per_section``; ``everything``: uncut, for the archive's web
+        copy, where an email's "N more" links lead. The front page is ranked from
+        the uncut sections, so the email and its web copy open alike."""
         key = (segment, everything)
         if key not in self._sections:
             topics = frozenset(k for k in segment.split(";") if k)
             cap = sys.maxsize if everything else self.settings.max_per_section
-            self._sections[key] = build_sections(self.tagged, topics, self.vocab, cap)
+            uncut = build_sections(self.tagged, topics, self.vocab, sys.maxsize)
+            self._sections[key] = front_page(uncut, cap)
         return self._sections[key]
 
     def topic_names(self, segment: str) -> list[str]:

@@ -127,15 +127,22 @@ def anchor(key: str) -> str:
     return f"{slug}-{digest}" if slug else f"topic-{digest}"
 
 
-def preheader(titles: Sequence[str], total: int, topics: Sequence[str]) -> str:
-    """The one sentence an inbox shows after the subject: what else is inside.
+PREHEADER_COLUMNS = 140  # what an inbox shows after the subject, and then some
 
-    The subject already names the lead story, so this names the second one
-    and how many more, on which topics. ``titles`` are the shown titles in
-    order, ``total`` every story of the edition, ``topics`` the section names.
+
+def preheader(titles: Sequence[str], total: int, topics: Sequence[str], summary: str = "") -> str:
+    """The one sentence an inbox shows after the subject: what it does not say.
+
+    The subject names the lead story, so this is the first sentence of the
+    lead's own summary (cut at a word, with "…", past ``PREHEADER_COLUMNS``);
+    else it names the next story and how many more, on which topics.
+    ``titles`` are the front page's titles (the lead first), ``total`` the
+    stories the email shows, ``topics`` the section names.
     """
     if not titles:
         return ""
+    if summary.strip():
+        return lede(summary, sentences=1, columns=PREHEADER_COLUMNS)
     named = and_list([*topics[:3], "more"] if len(topics) > 3 else list(topics))
     if len(titles) == 1 or total <= 1:
         return f"{shorten(titles[0], 90)}, on {named}." if named else shorten(titles[0], 120)
