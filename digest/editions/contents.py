@@ -24,7 +24,7 @@ from digest.clock import utcnow
 from digest.config.settings import Settings
 from digest.errors import ConfigError
 from digest.grouping.dedup import distinct
-from digest.grouping.front import front_page
+from digest.grouping.front import front_page, is_front
 from digest.grouping.sections import Section, Tagged, Vocabulary, build_sections, tag_articles
 from digest.keywords import most_common
 from digest.models import Edition, Recipient, Subscriber
@@ -96,6 +96,7 @@ class EditionContent:
         articles = distinct(store.window_articles(edition.window_start, edition.cutoff, oldest))
         self.tagged: list[Tagged] = tag_articles(articles, self.vocab)
         self._sections: dict[tuple[str, bool], list[Section]] = {}
+        self._email: dict[str, list[Section]] = {}
         self._rendered: dict[str, Rendered] = {}
         self._topic_names: dict[str, list[str]] = {}
 
@@ -107,17 +108,24 @@ class EditionContent:
         return key, not self.sections(key)
 
     def sections(self, segment: str, everything: bool = False) -> list[Section]:
-        """The segment's sections, the front page first (``grouping/front.py``), each
-        cut at ``max_per_section``; ``everything``: uncut, for the archive's web
-        copy, where an email's "N more" links lead. The front page is ranked from
-        the uncut sections, so the email and its web copy open alike."""
+        """The segment's sections, each cut at ``max_per_section``; ``everything``:
+        uncut, for the archive's web copy, where an email's "N more" links lead."""
         key = (segment, everything)
         if key not in self._sections:
             topics = frozenset(k for k in segment.split(";") if k)
             cap = sys.maxsize if everything else self.settings.max_per_section
-            uncut = build_sections(self.tagged, topics, self.vocab, sys.maxsize)
-            self._sections[key] = front_page(uncut, cap)
+            self._sections[key] = build_sections(self.tagged, topics, self.vocab, cap)
         return self._sections[key]
+
+    def email_sections(self, segment: str) -> list[Section]:
+        """What the segment's email holds before the size guard: the front page
+        first (``grouping/front.py``), ranked from every article of the segment,
+        so a story past ``max_per_section`` can still lead, then the sections
+        without the front's stories, each cut at ``max_per_section``."""
+        if segment not in self._email:
+            uncut = self.sections(segment, everything=True)
+            self._email[segment] = front_page(uncut, self.settings.max_per_section)
+        return self._email[segment]
 
     def topic_names(self, segment: str) -> list[str]:
         """How the segment's topics are shown in its footer."""
@@ -131,7 +139,7 @@ class EditionContent:
         if segment not in self._rendered:
             self._rendered[segment] = self.renderer.render_segment(
                 self.edition,
-                self.sections(segment),
+                self.email_sections(segment),
                 self.topic_names(segment),
                 view_url(self.settings.public_url, self.edition, segment),
             )
@@ -153,7 +161,8 @@ class SubscriberCopy:
 
     @property
     def sections(self) -> list[Section]:
-        return self.content.sections(self.segment)
+        """The email's: the front page first, then the sections."""
+        return self.content.email_sections(self.segment)
 
     @property
     def segment_render(self) -> Rendered:
@@ -222,7 +231,7 @@ def preview(
     return PreviewResult(
         copy.edition,
         rendered,
-        len(sections),
+        sum(not is_front(s) for s in sections),
         sum(len(s.articles) for s in sections),
         page,
     )

@@ -20,7 +20,7 @@ counts — handles it too; the templates show it as the lead and "Top stories".
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 from digest.grouping.sections import MORE_NEWS_KEY, Section
 from digest.models import StoredArticle
@@ -29,6 +29,15 @@ FRONT_KEY = "\x00front"  # apart from any real keyword, like "More news"
 FRONT_TITLE = "Top stories"
 TOP = 5  # stories on the front page, the lead included
 SHARE = 4  # ... and at most one in SHARE of the edition's stories (but always the lead)
+
+
+@dataclass
+class FrontPage(Section):
+    """The front page's stories, and the sections the edition had before it took
+    them: what the subject's ``{keywords}`` and the masthead's topic count name,
+    even when a top story was the only one of its section."""
+
+    topics: list[tuple[str, str]] = field(default_factory=list)  # (key, title), in order
 
 
 def sources_of(article: StoredArticle) -> int:
@@ -66,7 +75,12 @@ def front_page(sections: Sequence[Section], max_per_section: int) -> list[Sectio
     if not picked:
         return list(sections)
     taken = set(picked)
-    front = Section(FRONT_KEY, FRONT_TITLE, [sections[si].articles[pos] for si, pos in picked])
+    front = FrontPage(
+        FRONT_KEY,
+        FRONT_TITLE,
+        [sections[si].articles[pos] for si, pos in picked],
+        topics=[(s.key, s.title) for s in sections],
+    )
     rest = []
     for si, section in enumerate(sections):
         left = [a for pos, a in enumerate(section.articles) if (si, pos) not in taken]

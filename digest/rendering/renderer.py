@@ -22,7 +22,7 @@ from premailer import Premailer
 
 from digest.config.settings import Settings
 from digest.errors import ConfigError
-from digest.grouping.front import is_front
+from digest.grouping.front import FrontPage, front_page, is_front
 from digest.grouping.sections import MORE_NEWS_KEY, Section
 from digest.models import Edition
 from digest.rendering import fitting, plaintext, wording
@@ -39,6 +39,14 @@ class Rendered:
 
 SUBJECT_COLUMNS = 48  # what a phone's inbox shows of a subject (Gmail's app at 375 px: ~40-50)
 LEAD_COLUMNS = 24  # the lead keeps at least this much, whatever the template around it
+LEAD_LONGEST = 90  # ... and, where the template leaves it less, this much
+
+
+def topics_of(sections: Sequence[Section]) -> list[tuple[str, str]]:
+    """(key, title) of the edition's sections, those the front page emptied included."""
+    if sections and isinstance(sections[0], FrontPage):
+        return sections[0].topics
+    return [(s.key, s.title) for s in sections if not is_front(s)]
 
 
 def subject_for(
@@ -51,8 +59,8 @@ def subject_for(
     ``SUBJECT_COLUMNS`` display columns: what an inbox cuts is then never the
     "+ 12 more", which would read as a different count.
     """
-    topical = [s for s in sections if not is_front(s)]
-    named = [s.title for s in topical if s.key != MORE_NEWS_KEY] or [s.title for s in topical]
+    topical = topics_of(sections)
+    named = [title for key, title in topical if key != MORE_NEWS_KEY] or [t for _, t in topical]
     day = edition.date
     if count is None:
         count = sum(len(s.articles) for s in sections)
@@ -67,7 +75,11 @@ def subject_for(
         "more": max(count - 1, 0),
     }
     around = plaintext.width(" ".join(template.format(lead="x", **values).split())) - 1
-    room = max(SUBJECT_COLUMNS - around, LEAD_COLUMNS)
+    room = SUBJECT_COLUMNS - around
+    if room < LEAD_COLUMNS:
+        # A template whose other fields fill the line was not made for a phone's
+        # inbox: the lead keeps a line of its own rather than shrink to a stub.
+        room = LEAD_LONGEST
     text = template.format(lead=wording.shorten(lead, room), **values)
     return " ".join(text.split())
 
@@ -92,6 +104,7 @@ class Renderer:
         self.env.filters["href"] = safe_link
         self.env.filters.update(
             anchor=wording.anchor,
+            folding=wording.folding,
             lede=wording.lede,
             and_list=wording.and_list,
             local_time=lambda when, edition: wording.local_time(when, edition.date, edition.zone),
@@ -163,12 +176,17 @@ class Renderer:
         view_url: str,
         web: bool = False,
     ) -> Rendered:
+        if not sections or not is_front(sections[0]):
+            # Sections as grouping made them (the archive's, uncut): the front page is
+            # ranked from what they hold. ``EditionContent`` ranks the email's itself.
+            sections = front_page(sections, sys.maxsize)
         day = edition.date
         context = {
             "title": self.settings.title,
             "edition": edition,
             "long_date": f"{day:%A}, {day.day} {day:%B %Y}",
             "all_sections": [s for s in sections if not is_front(s)],
+            "topic_count": len(topics_of(sections)),
             "topics": topics,
             "view_url": view_url,
             "web": web,

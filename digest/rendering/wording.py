@@ -127,6 +127,26 @@ def anchor(key: str) -> str:
     return f"{slug}-{digest}" if slug else f"topic-{digest}"
 
 
+def folding(article: object) -> str:
+    """What grouping folded into one item, in a reader's words: "4 messages" for
+    a mailing-list thread, "latest: Up (3 updates)" for a status page's
+    component, "12 more posts" for a source's text-less posts; "" for a plain
+    item. Read with ``getattr``: the fields are grouping's, and an article
+    from before they existed has none."""
+    size = getattr(article, "thread_size", 0) or 0
+    state = " ".join(str(getattr(article, "state", "") or "").split())
+    folded = len(getattr(article, "folded", None) or ())
+    said = []
+    if state:
+        updates = f" ({plural(size, 'update')})" if size > 1 else ""
+        said.append(f"latest: {shorten(state, 40)}{updates}")
+    elif size > 1:
+        said.append(plural(size, "message"))
+    if folded:
+        said.append(plural(folded, "more post"))
+    return " · ".join(said)
+
+
 PREHEADER_COLUMNS = 140  # what an inbox shows after the subject, and then some
 
 

@@ -106,10 +106,11 @@ def test_a_small_edition_has_only_a_lead_and_no_edition_no_front_page():
 
 
 def test_a_cluster_size_from_grouping_is_used_when_there_is_one():
-    article = story("Thread", "Lists")
-    assert sources_of(article) == 1
-    object.__setattr__(article, "cluster_size", 4)  # a field grouping may add
-    assert sources_of(article) == 4
+    class Counted(StoredArticle):
+        cluster_size = 4  # grouping may count a cluster outright
+
+    assert sources_of(story("Thread", "Lists", also=["Radio"])) == 2
+    assert sources_of(Counted(guid="urn:c", title="Counted", also=["Radio"])) == 4
 
 
 @given(

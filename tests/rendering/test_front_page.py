@@ -97,11 +97,24 @@ def test_the_preheader_is_the_leads_summary_and_the_lead_opens_the_email(rendere
     assert copy.html.count(f">{LONG_LEAD}<") == 1 and text.count("Rebels Call") == 1
 
 
-def test_a_folded_thread_says_how_many_messages(renderer):
+def test_what_grouping_folded_is_said_on_the_items_line(renderer):
+    """The fields grouping sets when it folds items (``grouping/items.py``);
+    set by hand here, as an article stored before them has none."""
     thread = stored("Re: [rss2email] feeds stop updating", ["Lists"], 0)
-    object.__setattr__(thread, "thread_size", 4)  # the field grouping's folding sets
-    copy = renderer.render(EDITION, day([thread]), [], "Hello,", "http://localhost:8000/u/t")
-    assert "Example Times · 4 messages" in copy.html and "Example Times · 4 messages" in copy.text
+    status = stored("Mail delivery", ["Status"], 1)
+    photos = stored("Our new quilt", ["Quilts"], 2)
+    object.__setattr__(thread, "thread_size", 4)
+    object.__setattr__(status, "thread_size", 3)
+    object.__setattr__(status, "state", "Up")
+    object.__setattr__(photos, "folded", ["https://q.example/1", "https://q.example/2"])
+    sections = day([thread, status, photos])
+    copy = renderer.render(EDITION, sections, [], "Hello,", "http://localhost:8000/u/t")
+    for part in (copy.html, copy.text):
+        assert "Example Times · 4 messages ·" in part
+        assert "Example Times · latest: Up (3 updates) ·" in part
+        assert "Example Times · 2 more posts ·" in part
+    # One item each, and counted as one story each.
+    assert copy.subject.endswith(" + 2 more")
 
 
 def counts(copy):
