@@ -19,6 +19,7 @@ counts — handles it too; the templates show it as the lead and "Top stories".
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -54,16 +55,18 @@ def front_size(stories: int) -> int:
     return max(1, min(TOP, stories // SHARE))
 
 
-def rank(sections: Sequence[Section]) -> list[tuple[int, int]]:
-    """(section index, position) of every article, the front page's order: most
-    sources first, then the newest, then the bigger section (then the order given)."""
+def rank(sections: Sequence[Section], limit: int | None = None) -> list[tuple[int, int]]:
+    """(section index, position) of the best ``limit`` articles (all: None), in the
+    front page's order: most sources first, then the newest, then the bigger
+    section (then the order given)."""
     slots = [
-        (-sources_of(a), -a.when.timestamp(), -s.total, si, pos, (si, pos))
-        for si, s in enumerate(sections)
-        for pos, a in enumerate(s.articles)
+        (-sources_of(a), -a.when.timestamp(), size, si, pos)
+        for si, size in enumerate(-s.total for s in sections)
+        for pos, a in enumerate(sections[si].articles)
     ]
-    slots.sort(key=lambda slot: slot[:5])
-    return [slot[5] for slot in slots]
+    # Per segment, per edition: the best five of hundreds, not a sort of them all.
+    best = sorted(slots) if limit is None else heapq.nsmallest(limit, slots)
+    return [(si, pos) for *_, si, pos in best]
 
 
 def front_page(sections: Sequence[Section], max_per_section: int) -> list[Section]:
@@ -71,10 +74,12 @@ def front_page(sections: Sequence[Section], max_per_section: int) -> list[Sectio
     stories taken out of their sections, which are then cut at ``max_per_section``
     (what is cut is counted in ``more``). No stories, no front page."""
     stories = sum(s.total for s in sections)
-    picked = rank(sections)[: front_size(stories)]
+    picked = rank(sections, front_size(stories))
     if not picked:
         return list(sections)
-    taken = set(picked)
+    taken: dict[int, set[int]] = {}
+    for si, pos in picked:
+        taken.setdefault(si, set()).add(pos)
     front = FrontPage(
         FRONT_KEY,
         FRONT_TITLE,
@@ -83,7 +88,9 @@ def front_page(sections: Sequence[Section], max_per_section: int) -> list[Sectio
     )
     rest = []
     for si, section in enumerate(sections):
-        left = [a for pos, a in enumerate(section.articles) if (si, pos) not in taken]
+        left = section.articles
+        if si in taken:
+            left = [a for pos, a in enumerate(left) if pos not in taken[si]]
         if not left and not section.more:
             continue
         shown = left[:max_per_section]
