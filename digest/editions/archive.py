@@ -24,6 +24,7 @@ import sqlalchemy as sa
 
 from digest.config.settings import Settings
 from digest.editions.contents import EditionContent
+from digest.grouping.front import rank
 from digest.grouping.sections import Section
 from digest.models import Edition, StoredArticle
 from digest.rendering.renderer import Renderer
@@ -70,16 +71,14 @@ class ArchivedDay:
 
 
 def lead_of(sections: list[Section]) -> StoredArticle | None:
-    """The edition's lead story: for now the first article of the first section.
-
-    A stand-in: the front page's ranking (``digest.grouping.front``: most
-    sources, then newest, then section size) replaces it, so the archive and
-    the email name the same lead.
-    """
-    for section in sections:
-        if section.articles:
-            return section.articles[0]
-    return None
+    """The edition's lead story, ranked as the email's front page ranks it
+    (``digest.grouping.front``: most sources, then newest, then section size), so
+    the archive and the email name the same lead."""
+    picked = rank(sections, 1)
+    if not picked:
+        return None
+    section, position = picked[0]
+    return sections[section].articles[position]
 
 
 class Leads:
@@ -106,7 +105,7 @@ class Leads:
         lead = None
         if edition is not None:
             content = EditionContent(self.store, self.settings, edition, self.renderer)
-            lead = lead_of(content.sections(""))
+            lead = lead_of(content.sections("", everything=True))
         title = lead.title if lead else ""
         with self._lock:
             if len(self._kept) >= MAX_LISTED:

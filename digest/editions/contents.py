@@ -24,6 +24,7 @@ from digest.clock import utcnow
 from digest.config.settings import Settings
 from digest.errors import ConfigError
 from digest.grouping.dedup import distinct
+from digest.grouping.front import front_page, is_front
 from digest.grouping.sections import (
     Grouped,
     Section,
@@ -115,6 +116,7 @@ class EditionContent:
         articles = distinct(shown_sources(stored, configured))
         self.tagged = Grouped(tag_articles(articles, self.vocab))
         self._sections: dict[tuple[str, bool], list[Section]] = {}
+        self._email: dict[str, list[Section]] = {}
         self._rendered: dict[str, Rendered] = {}
         self._topic_names: dict[str, list[str]] = {}
 
@@ -135,6 +137,16 @@ class EditionContent:
             self._sections[key] = build_sections(self.tagged, topics, self.vocab, cap)
         return self._sections[key]
 
+    def email_sections(self, segment: str) -> list[Section]:
+        """What the segment's email holds before the size guard: the front page
+        first (``grouping/front.py``), ranked from every article of the segment,
+        so a story past ``max_per_section`` can still lead, then the sections
+        without the front's stories, each cut at ``max_per_section``."""
+        if segment not in self._email:
+            uncut = self.sections(segment, everything=True)
+            self._email[segment] = front_page(uncut, self.settings.max_per_section)
+        return self._email[segment]
+
     def topic_names(self, segment: str) -> list[str]:
         """How the segment's topics are shown in its footer."""
         # A topic no article or setting has spelt yet keeps the subscriber's spelling.
@@ -147,7 +159,7 @@ class EditionContent:
         if segment not in self._rendered:
             self._rendered[segment] = self.renderer.render_segment(
                 self.edition,
-                self.sections(segment),
+                self.email_sections(segment),
                 self.topic_names(segment),
                 view_url(self.settings.public_url, self.edition, segment),
             )
@@ -169,7 +181,8 @@ class SubscriberCopy:
 
     @property
     def sections(self) -> list[Section]:
-        return self.content.sections(self.segment)
+        """The email's: the front page first, then the sections."""
+        return self.content.email_sections(self.segment)
 
     @property
     def segment_render(self) -> Rendered:
@@ -238,7 +251,7 @@ def preview(
     return PreviewResult(
         copy.edition,
         rendered,
-        len(sections),
+        sum(not is_front(s) for s in sections),
         sum(len(s.articles) for s in sections),
         page,
     )

@@ -8,9 +8,11 @@ title-only lines, then are left out (their section's "N more" line counts
 them, so nothing is silently lost), and a section left with none is named in
 one "Also today" line. The footer is never cut.
 
-Rank: every section's first article outranks every section's second, and so
-on; between equals, the earlier (bigger) section wins. So each section keeps
-its lead story longest, and the biggest sections keep theirs longest of all.
+Rank: the front page's stories (``grouping/front.py``) outrank everything, in
+their order; then every section's first article outranks every section's
+second, and so on; between equals, the earlier (bigger) section wins. So each
+section keeps its lead story longest, and the biggest sections keep theirs
+longest of all. The edition's lead story is never cut: the last step keeps it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+from digest.grouping.front import is_front
 from digest.grouping.sections import Section
 
 LIMIT = 100_000  # bytes of HTML in one recipient's copy; Gmail clips at about 102 KB
@@ -44,9 +47,13 @@ class Shown:
 
 def ranked(sections: Sequence[Section]) -> list[tuple[int, int]]:
     """(section index, position) of every article, best first."""
-    slots = [(pos, si) for si, s in enumerate(sections) for pos in range(len(s.articles))]
+    slots = [
+        (not is_front(s), pos, si)
+        for si, s in enumerate(sections)
+        for pos in range(len(s.articles))
+    ]
     slots.sort()
-    return [(si, pos) for pos, si in slots]
+    return [(si, pos) for _, pos, si in slots]
 
 
 def apply(sections: Sequence[Section], cut: Cut) -> Shown:
@@ -73,12 +80,13 @@ def apply(sections: Sequence[Section], cut: Cut) -> Shown:
 
 def ladder(count: int) -> list[Cut]:
     """Every cut, richest first: summaries go from the bottom up (keeping
-    ``KEEP_FULL``), then titles, then the last summaries with their articles."""
+    ``KEEP_FULL``), then titles, then the last summaries with their articles,
+    down to the lead story with its summary, which is never cut."""
     floor = min(KEEP_FULL, count)
     steps = [Cut(full, count) for full in range(count, floor - 1, -1)]
     steps += [Cut(floor, kept) for kept in range(count - 1, floor - 1, -1)]
-    steps += [Cut(n, n) for n in range(floor - 1, -1, -1)]
-    return steps
+    steps += [Cut(n, n) for n in range(floor - 1, 0, -1)]
+    return steps or [Cut(0, 0)]
 
 
 def fit(count: int, size: Callable[[Cut], int], budget: int) -> tuple[Cut, int]:

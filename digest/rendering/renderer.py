@@ -22,6 +22,7 @@ from premailer import Premailer
 
 from digest.config.settings import Settings
 from digest.errors import ConfigError
+from digest.grouping.front import FrontPage, front_page, is_front
 from digest.grouping.sections import MORE_NEWS_KEY, Section
 from digest.models import Edition
 from digest.rendering import fitting, plaintext, wording
@@ -36,22 +37,50 @@ class Rendered:
     text: str
 
 
-def subject_for(template: str, edition: Edition, sections: Sequence[Section]) -> str:
-    """The subject line (by default the lead headline and how many more); one line."""
-    named = [s.title for s in sections if s.key != MORE_NEWS_KEY] or [s.title for s in sections]
+SUBJECT_COLUMNS = 48  # what a phone's inbox shows of a subject (Gmail's app at 375 px: ~40-50)
+LEAD_COLUMNS = 24  # the lead keeps at least this much, whatever the template around it
+LEAD_LONGEST = 90  # ... and, where the template leaves it less, this much
+
+
+def topics_of(sections: Sequence[Section]) -> list[tuple[str, str]]:
+    """(key, title) of the edition's sections, those the front page emptied included."""
+    if sections and isinstance(sections[0], FrontPage):
+        return sections[0].topics
+    return [(s.key, s.title) for s in sections if not is_front(s)]
+
+
+def subject_for(
+    template: str, edition: Edition, sections: Sequence[Section], count: int | None = None
+) -> str:
+    """The subject line (by default the lead headline and how many more); one line.
+
+    ``count`` is the number of stories the email shows (default: every article
+    in ``sections``). The lead is shortened so that the whole line fits
+    ``SUBJECT_COLUMNS`` display columns: what an inbox cuts is then never the
+    "+ 12 more", which would read as a different count.
+    """
+    topical = topics_of(sections)
+    named = [title for key, title in topical if key != MORE_NEWS_KEY] or [t for _, t in topical]
     day = edition.date
-    count = sum(s.total for s in sections)
+    if count is None:
+        count = sum(len(s.articles) for s in sections)
     lead = next((a.title for s in sections for a in s.articles), "")
     if count <= 1:
         # "Lead + 0 more" reads like a bug: a one-story day leaves the tail out.
-        template = re.sub(r"\s*[+&,]?\s*\{more\}\s*more\b", "", template)
-    text = template.format(
-        date=f"{day.day} {day:%B %Y}",
-        keywords=", ".join(named[:3]),
-        count=count,
-        lead=wording.shorten(lead, 90),
-        more=max(count - 1, 0),
-    )
+        template = re.sub(r"\s*[+&,]?\s*(and\s+)?\{more\}\s*more\b", "", template)
+    values = {
+        "date": f"{day.day} {day:%B %Y}",
+        "keywords": ", ".join(named[:3]),
+        "count": count,
+        "more": max(count - 1, 0),
+    }
+    around = plaintext.width(" ".join(template.format(lead="x", **values).split())) - 1
+    room = SUBJECT_COLUMNS - around
+    if room < LEAD_COLUMNS:
+        # A template whose other fields fill the line was not made for a phone's
+        # inbox: the lead keeps a line of its own rather than shrink to a stub.
+        room = LEAD_LONGEST
+    text = template.format(lead=wording.shorten(lead, room), **values)
     return " ".join(text.split())
 
 
@@ -75,6 +104,7 @@ class Renderer:
         self.env.filters["href"] = safe_link
         self.env.filters.update(
             anchor=wording.anchor,
+            folding=wording.folding,
             lede=wording.lede,
             and_list=wording.and_list,
             local_time=lambda when, edition: wording.local_time(when, edition.date, edition.zone),
@@ -146,28 +176,31 @@ class Renderer:
         view_url: str,
         web: bool = False,
     ) -> Rendered:
-        subject = subject_for(self.settings.subject, edition, sections)
+        if not sections or not is_front(sections[0]):
+            # Sections as grouping made them (the archive's, uncut): the front page is
+            # ranked from what they hold. ``EditionContent`` ranks the email's itself.
+            sections = front_page(sections, sys.maxsize)
         day = edition.date
-        total = sum(s.total for s in sections)
-        titles = [a.title for s in sections for a in s.articles[:2]]
         context = {
             "title": self.settings.title,
-            "subject": subject,
             "edition": edition,
             "long_date": f"{day:%A}, {day.day} {day:%B %Y}",
-            "all_sections": sections,
+            "all_sections": [s for s in sections if not is_front(s)],
+            "topic_count": len(topics_of(sections)),
             "topics": topics,
-            "story_count": total,
-            "preheader": wording.preheader(titles, total, [s.title for s in sections]),
             "view_url": view_url,
             "web": web,
             "postal_address": self.settings.postal_address,
             "toc_size": TOC_SIZE,
         }
+
+        def shown(cut: fitting.Cut) -> dict:
+            return context | self._shown(edition, sections, cut)
+
         html_of: dict[fitting.Cut, str] = {}
 
         def size(cut: fitting.Cut) -> int:
-            html = self._template("digest.html.j2", context | _shown(sections, cut) | html_values)
+            html = self._template("digest.html.j2", shown(cut) | html_values)
             html_of[cut] = html = inline_css(html)
             room = self.personal.room
             return len(html.encode()) + sum(html.count(p) * n for p, n in room.items())
@@ -184,8 +217,40 @@ class Renderer:
                 '"N more" lines)',
                 stacklevel=3,
             )
-        text = self._template("digest.txt.j2", context | _shown(sections, cut) | text_values)
-        return Rendered(subject=subject, html=html_of[cut], text=text)
+        final = shown(cut)
+        text = self._template("digest.txt.j2", final | text_values)
+        return Rendered(subject=final["subject"], html=html_of[cut], text=text)
+
+    def _shown(self, edition: Edition, sections: Sequence[Section], cut: fitting.Cut) -> dict:
+        """What one cut of the size guard shows, and the counts that say so.
+
+        Subject, preheader and masthead count the stories the email shows: its
+        front page and every article with a line, summary or not. Articles
+        counted only in a section's "N more" line, or in "Also today", are not
+        shown (they are a link to the web copy away) and are not counted.
+        """
+        kept = fitting.apply(sections, cut)
+        parts, brief_from = list(kept.sections), list(kept.brief_from)
+        front, front_brief = None, 0
+        if parts and is_front(parts[0]):
+            front, front_brief = parts.pop(0), brief_from.pop(0)
+        count = sum(len(s.articles) for s in kept.sections)
+        top = front.articles if front else [a for s in parts for a in s.articles[:1]]
+        lead = top[0] if top else None
+        titles = [a.title for a in top] or [a.title for s in parts for a in s.articles[:2]]
+        return {
+            "subject": subject_for(self.settings.subject, edition, kept.sections, count),
+            "preheader": wording.preheader(
+                titles, count, [s.title for s in parts], lead.summary if lead else ""
+            ),
+            "story_count": count,
+            "front": front,
+            "front_brief": front_brief,
+            "sections": parts,
+            "brief_from": brief_from,
+            "collapsed": [s for s in kept.collapsed if not is_front(s)],
+            "article_count": count,
+        }
 
     def _template(self, name: str, context: dict) -> str:
         try:
@@ -198,16 +263,6 @@ class Renderer:
 
 
 TOC_SIZE = 12  # sections named in the contents line; the rest are counted
-
-
-def _shown(sections: Sequence[Section], cut: fitting.Cut) -> dict:
-    shown = fitting.apply(sections, cut)
-    return {
-        "sections": shown.sections,
-        "brief_from": shown.brief_from,
-        "collapsed": shown.collapsed,
-        "article_count": sum(len(s.articles) for s in shown.sections),
-    }
 
 
 def template_problem(err: Exception, folder: Path) -> str | None:

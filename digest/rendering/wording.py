@@ -127,15 +127,42 @@ def anchor(key: str) -> str:
     return f"{slug}-{digest}" if slug else f"topic-{digest}"
 
 
-def preheader(titles: Sequence[str], total: int, topics: Sequence[str]) -> str:
-    """The one sentence an inbox shows after the subject: what else is inside.
+def folding(article: object) -> str:
+    """What grouping folded into one item, in a reader's words: "4 messages" for
+    a mailing-list thread, "latest: Up (3 updates)" for a status page's
+    component, "12 more posts" for a source's text-less posts; "" for a plain
+    item. Read with ``getattr``: the fields are grouping's, and an article
+    from before they existed has none."""
+    size = getattr(article, "thread_size", 0) or 0
+    state = " ".join(str(getattr(article, "state", "") or "").split())
+    folded = len(getattr(article, "folded", None) or ())
+    said = []
+    if state:
+        updates = f" ({plural(size, 'update')})" if size > 1 else ""
+        said.append(f"latest: {shorten(state, 40)}{updates}")
+    elif size > 1:
+        said.append(plural(size, "message"))
+    if folded:
+        said.append(plural(folded, "more post"))
+    return " · ".join(said)
 
-    The subject already names the lead story, so this names the second one
-    and how many more, on which topics. ``titles`` are the shown titles in
-    order, ``total`` every story of the edition, ``topics`` the section names.
+
+PREHEADER_COLUMNS = 140  # what an inbox shows after the subject, and then some
+
+
+def preheader(titles: Sequence[str], total: int, topics: Sequence[str], summary: str = "") -> str:
+    """The one sentence an inbox shows after the subject: what it does not say.
+
+    The subject names the lead story, so this is the first sentence of the
+    lead's own summary (cut at a word, with "…", past ``PREHEADER_COLUMNS``);
+    else it names the next story and how many more, on which topics.
+    ``titles`` are the front page's titles (the lead first), ``total`` the
+    stories the email shows, ``topics`` the section names.
     """
     if not titles:
         return ""
+    if summary.strip():
+        return lede(summary, sentences=1, columns=PREHEADER_COLUMNS)
     named = and_list([*topics[:3], "more"] if len(topics) > 3 else list(topics))
     if len(titles) == 1 or total <= 1:
         return f"{shorten(titles[0], 90)}, on {named}." if named else shorten(titles[0], 120)

@@ -152,7 +152,7 @@ def test_each_email_is_well_formed(run, sent, subscribers_csv):
         assert message["From"] == "Daily Digest <digest@example.com>"
         assert message["To"].addresses[0].display_name == subscribers_csv[address]["name"]
         # The lead headline (and how many more), the first story in the email.
-        lead = message["Subject"].split(" + ")[0]
+        lead = message["Subject"].split(" + ")[0].removesuffix("…")  # cut to fit an inbox line
         assert " ".join(plain(message).split()).split("* ", 1)[1].startswith(lead)
         assert "\n" not in message["Subject"]
         assert message["Date"] and message["Message-ID"] and message["MIME-Version"] == "1.0"
@@ -178,6 +178,7 @@ def test_grouping_follows_each_subscribers_topics(run, sent, subscribers_csv):
         assert titles, address
         assert len(titles) == len(set(titles)), f"{address}: an article twice"
         headings = [h for h, rule in HEADING.findall(text) if len(rule) == len(h)]
+        headings = [h for h in headings if h != "TOP STORIES"]  # the front page, not a topic
         topics = [t for t in subscribers_csv[address]["topics"].split(";") if t]
         if topics:
             assert headings

@@ -180,3 +180,28 @@ def test_make_test_installs_the_browser_and_spamassassin():
     assert "chromium" in tools and "spamassassin" in tools and "apt-get install" in tools
     dry = subprocess.run(["make", "-n", "tools"], cwd=ROOT, capture_output=True, text=True)
     assert dry.returncode == 0, dry.stderr
+
+
+@pytest.mark.parametrize("style", ["with-style", "no-style"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_first_screen_of_a_phone_shows_the_lead_story_and_its_summary(
+    browser, copies, kind, style
+):
+    """375 × 667 (an iPhone SE, the smallest common screen): the reader sees the
+    day's lead headline and what happened without scrolling."""
+    html = copies[kind].html if style == "with-style" else without_style(copies[kind].html)
+    page = browser.new_page(viewport={"width": 375, "height": 667})
+    page.set_content(html)
+    try:
+        SHOTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(SHOTS / f"first-screen-{kind}-{style}.png"))
+        boxes = page.evaluate(
+            """() => ['.lead .title', '.lead .headline', '.lead .summary']
+                   .map(s => document.querySelector(s))
+                   .filter(e => e)
+                   .map(e => [e.className, e.getBoundingClientRect().bottom])"""
+        )
+        assert {name for name, _ in boxes} >= {"title", "summary"}, boxes
+        assert all(bottom <= 667 for _, bottom in boxes), boxes
+    finally:
+        page.close()

@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from digest.config.settings import Settings
+from digest.grouping.front import FRONT_KEY
 from digest.grouping.sections import Section, Vocabulary, build_sections, tag_articles
 from digest.models import Edition, StoredArticle
 from digest.rendering import fitting
@@ -76,9 +77,9 @@ def test_a_cut_loses_no_article_it_only_moves_them_into_the_counts(sizes, data):
         assert s.articles == original.articles[: len(s.articles)]
 
 
-def test_the_ladder_goes_from_everything_to_nothing_one_step_at_a_time():
+def test_the_ladder_goes_from_everything_to_the_lead_one_step_at_a_time():
     steps = ladder(40)
-    assert steps[0] == Cut(40, 40) and steps[-1] == Cut(0, 0)
+    assert steps[0] == Cut(40, 40) and steps[-1] == Cut(1, 1)  # the lead is never cut
     for a, b in itertools.pairwise(steps):
         assert (a.full - b.full) + (a.kept - b.kept) in (1, 2)
         assert b.full <= a.full and b.kept <= a.kept
@@ -206,3 +207,16 @@ def test_the_web_copy_is_never_cut(renderer):
         page = renderer._render(EDITION, sections, [], values, values, "", web=True)
     assert caught == []
     assert page.html.count('class="summary"') == 500
+
+
+def test_the_front_page_outranks_every_section_so_the_size_guard_cuts_it_last():
+    def section(key, n):
+        return Section(
+            key, key, [StoredArticle(guid=f"{key}{i}", title=f"{key}{i}") for i in range(n)]
+        )
+
+    front = Section(FRONT_KEY, "Top stories", section("f", 3).articles)
+    order = ranked([front, section("a", 2), section("b", 2)])
+    assert order[:3] == [(0, 0), (0, 1), (0, 2)]
+    shown = apply([front, section("a", 2), section("b", 2)], Cut(1, 1))
+    assert [len(s.articles) for s in shown.sections] == [1]  # the lead, with its summary

@@ -284,6 +284,8 @@ def test_the_text_part_has_headings_urls_and_no_html(renderer, sections):
         heading = section.title.upper()
         assert heading in lines
         assert lines[lines.index(heading) + 1] == "=" * len(heading)
+    lead = sections[0].articles[0]  # it opens the email, after the greeting
+    assert lines[lines.index("Hello Zoë,") + 2] == f"* {lead.title}"
     for section in sections:
         for a in section.articles:
             assert f"* {a.title}" in lines
@@ -302,7 +304,8 @@ def test_the_text_part_has_headings_urls_and_no_html(renderer, sections):
 
 def test_a_heading_is_underlined_to_its_own_length(renderer):
     # "ß" upper-cases to "SS": the rule must match the heading as printed.
-    sections = sections_of([stored("Neue Radwege", ["Straßenverkehr"], 0)])
+    lead = stored("Wahl am Sonntag", ["Politik"], 0)  # the lead: on the front page
+    sections = sections_of([lead, stored("Neue Radwege", ["Straßenverkehr"], 1)])
     text = renderer.render(EDITION, sections, [], "Hallo,", "http://localhost:8000/u/t").text
     lines = text.splitlines()
     index = lines.index("STRASSENVERKEHR")
