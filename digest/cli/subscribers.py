@@ -57,7 +57,7 @@ def subscribers() -> None:
 )
 @pass_app
 def subscribers_import(app: App, csv_file: Path, resubscribe: bool) -> None:
-    """Add or update subscribers from a CSV file (email,name,topics,timezone).
+    """Add or update subscribers from a CSV file (email,name,topics,timezone; first_name optional).
 
     Each bad line is reported as FILE:LINE: reason; the good rows are imported.
     People who unsubscribed stay unsubscribed, unless --resubscribe. A progress
@@ -308,7 +308,9 @@ def subscribers_add(
     unsubscribed is refused (exit 1) unless --resubscribe; an address
     suppressed by a bounce, drop or complaint, unless --unsuppress.
 
-    Example: digest subscribers add ana@example.com --name "Ana Silva" --first-name Ana
+    \b
+    Example:
+      digest subscribers add ana@example.com --name "Ana Silva" --first-name Ana
     """
     from digest.subscribers.admin import add
 

@@ -40,7 +40,7 @@ ODD = [
 def everyone(store: Store) -> dict:
     """Every stored subscriber, as the values a round trip must keep (not the id)."""
     return {
-        s.email: (s.name, s.topics, s.timezone, s.unsubscribed_at)
+        s.email: (s.name, s.topics, s.timezone, s.unsubscribed_at, s.first_name)
         for s in store.list_subscribers(active_only=False)
     }
 
@@ -283,10 +283,12 @@ def stored_people(draw):
                 draw(ANY_TEXT),
                 draw(ANY_TEXT),
                 draw(st.sampled_from(["", "UTC", "Asia/Tokyo"])),
+                first_name=draw(ANY_TEXT),
             )
         except ValueError:  # a dot where a dot-atom cannot have one, too many topics
             continue
         sub.name = validate.shorten(sub.name, validate.MAX_NAME)
+        sub.first_name = validate.shorten(sub.first_name, validate.MAX_NAME)
         left = draw(st.none() | st.datetimes(datetime(2000, 1, 1), datetime(2100, 1, 1)))
         people.append((sub, left and left.replace(tzinfo=UTC)))
     return people
