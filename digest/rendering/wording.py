@@ -48,10 +48,13 @@ def greeting(template: str, name: str, first_name: str = "") -> str:
     {first_name}," reads "Hello,". Names are cut to ``NAME_COLUMNS`` so the
     line stays one line of the text part.
     """
-    full, given = _as_name(name), _as_name(first_name)
+    full = _as_name(name)
+    given = _as_name(first_name) if first_name else ""
+    called = shorten(given or full, NAME_COLUMNS)
+    # Shortened once when both fields are the same name (a send's common case).
     values = {
-        "first_name": shorten(given or full, NAME_COLUMNS),
-        "name": shorten(full or given, NAME_COLUMNS),
+        "first_name": called,
+        "name": shorten(full, NAME_COLUMNS) if given and full else called,
     }
     for field, value in values.items():
         if not value:
@@ -62,8 +65,11 @@ def greeting(template: str, name: str, first_name: str = "") -> str:
 def _as_name(text: str) -> str:
     # Words with "@" are an address, not a name: "Ann <ann@example.com>" is "Ann";
     # and a name has a letter or a digit (" , " is none).
-    name = " ".join(word for word in text.split() if "@" not in word)
-    return name if any(char.isalnum() for char in name) else ""
+    words = text.split()
+    if "@" in text:
+        words = [word for word in words if "@" not in word]
+    name = " ".join(words)
+    return name if any(map(str.isalnum, name)) else ""
 
 
 def and_list(items: Sequence[str]) -> str:
