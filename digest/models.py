@@ -96,7 +96,7 @@ class SourceState:
 @dataclass
 class Subscriber:
     email: str
-    name: str = ""
+    name: str = ""  # as they gave it, whole: what a greeting uses without a first name
     topics: list[str] = field(default_factory=list)  # empty: everything
     timezone: str | None = None  # None: the configured default
     id: int = 0
@@ -107,6 +107,10 @@ class Subscriber:
     suppressed_at: datetime | None = None
     suppressed: str | None = None
     suppressed_detail: str = ""
+    # The name they are greeted by, as they gave it ("" : greeted by ``name``).
+    # Never guessed from ``name``: "Abd al-Rahman" is not "Abd", and "Zhang Wei"
+    # is not "Zhang".
+    first_name: str = ""
 
     @property
     def left_at(self) -> datetime | None:
@@ -207,9 +211,9 @@ class Edition:
 
 
 class Recipient(NamedTuple):
-    """One person in a batch, with what personalises their copy: their name, and
-    their signed token (``rendering/links.py``), from which their copy's links are
-    made (``rendering/personal.py``).
+    """One person in a batch, with what personalises their copy: their names (for
+    the greeting) and their signed token (``rendering/links.py``), from which
+    their copy's links are made (``rendering/personal.py``).
 
     A NamedTuple rather than a dataclass: a million are made per large send.
     """
@@ -218,6 +222,7 @@ class Recipient(NamedTuple):
     email: str
     name: str
     token: str
+    first_name: str = ""  # last, with a default: a Recipient without one greets by name
 
 
 @dataclass(frozen=True)

@@ -153,8 +153,12 @@ def article(title: str, keywords=(), *, published: datetime | None = None, **ext
     return Article(title=title, keywords=list(keywords), published=published, **fields)
 
 
-def subscriber(email: str, topics=(), timezone: str | None = None, name: str = "") -> Subscriber:
-    return Subscriber(email=email, name=name, topics=list(topics), timezone=timezone)
+def subscriber(
+    email: str, topics=(), timezone: str | None = None, name: str = "", first_name: str = ""
+) -> Subscriber:
+    return Subscriber(
+        email=email, name=name, topics=list(topics), timezone=timezone, first_name=first_name
+    )
 
 
 # A site that mails real people needs the sender's postal address (digest send refuses

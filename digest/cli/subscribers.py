@@ -57,7 +57,7 @@ def subscribers() -> None:
 )
 @pass_app
 def subscribers_import(app: App, csv_file: Path, resubscribe: bool) -> None:
-    """Add or update subscribers from a CSV file (email,name,topics,timezone).
+    """Add or update subscribers from a CSV file (email,name,topics,timezone; first_name optional).
 
     Each bad line is reported as FILE:LINE: reason; the good rows are imported.
     People who unsubscribed stay unsubscribed, unless --resubscribe. A progress
@@ -204,6 +204,7 @@ def subscribers_list(app: App, everyone: bool) -> None:
             for value in (
                 s.email,
                 s.name,
+                s.first_name,
                 "; ".join(s.topics) or "(everything)",
                 s.timezone or default,
             )
@@ -221,7 +222,9 @@ def subscribers_list(app: App, everyone: bool) -> None:
             count = _table(rows, widths, default, everyone)
         else:
             count = 0
-            sys.stdout.write("email\tname\ttopics\ttimezone" + everyone * "\tstatus" + "\n")
+            sys.stdout.write(
+                "email\tname\tfirst_name\ttopics\ttimezone" + everyone * "\tstatus" + "\n"
+            )
             for row in rows:
                 count += 1
                 sys.stdout.write("\t".join(row) + "\n")
@@ -245,6 +248,7 @@ def _table(
     widths = {
         "email": min(max(longest["email"], 5), 80),
         "name": min(max(longest["name"], 4), 40),
+        "first_name": min(max(longest["first_name"], len("first_name")), 30),
         "topics": min(max(longest["topics"], len("(everything)")), 60),
         "timezone": min(max(longest["timezone"], len(default)), 40),
     }
@@ -274,7 +278,10 @@ def _table(
 
 @subscribers.command("add")
 @click.argument("email")
-@click.option("--name", help="Their name, for the greeting.")
+@click.option("--name", help="Their name, whole; the greeting's without --first-name.")
+@click.option(
+    "--first-name", help='The name they are greeted by ("Hello Amira,"); empty: by --name.'
+)
 @click.option("--topics", help='Topics separated by ";" (empty: everything).')
 @click.option("--timezone", help="An IANA timezone (empty: the configured default).")
 @click.option("--resubscribe", is_flag=True, help="Subscribe them again if they unsubscribed.")
@@ -288,6 +295,7 @@ def subscribers_add(
     app: App,
     email: str,
     name: str | None,
+    first_name: str | None,
     topics: str | None,
     timezone: str | None,
     resubscribe: bool,
@@ -300,7 +308,9 @@ def subscribers_add(
     unsubscribed is refused (exit 1) unless --resubscribe; an address
     suppressed by a bounce, drop or complaint, unless --unsuppress.
 
-    Example: digest subscribers add ana@example.com --name "Ana Silva" --topics "Climate;Energy"
+    \b
+    Example:
+      digest subscribers add ana@example.com --name "Ana Silva" --first-name Ana
     """
     from digest.subscribers.admin import add
 
@@ -309,6 +319,7 @@ def subscribers_add(
             app.store,
             email,
             name=name,
+            first_name=first_name,
             topics=topics,
             timezone=timezone,
             resubscribe=resubscribe,
@@ -316,7 +327,7 @@ def subscribers_add(
             on_warning=lambda message: err.print(f"warning: {message}"),
         )
     except InputError as error:
-        where = "EMAIL" if error.where == "email" else f"--{error.where}"
+        where = "EMAIL" if error.where == "email" else f"--{error.where.replace('_', '-')}"
         raise UsageProblem(f"{where}: {error.reason}") from None
     except StillUnsubscribed as error:
         raise Failed(f"{error}; add --resubscribe to subscribe them again") from None

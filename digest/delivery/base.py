@@ -56,7 +56,9 @@ class Outgoing:
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     def personalised(self, recipient: Recipient) -> Rendered:
-        return self.renderer.personal.fill(self.content, recipient.name, recipient.token)
+        return self.renderer.personal.fill(
+            self.content, recipient.name, recipient.token, recipient.first_name
+        )
 
     def wire_bytes(self, recipient: Recipient, eight_bit: bool = True) -> tuple[bytes, str]:
         """(the message as it goes on the wire, its Message-ID), cheaply.
@@ -279,7 +281,7 @@ class MessageTemplate:
     def personalise(self, recipient: Recipient) -> tuple[bytes, str] | None:
         """The copy on the wire and its Message-ID; None when a line would be too long."""
         personal = self.personal
-        values = personal.values(recipient.name, recipient.token)
+        values = personal.values(recipient.name, recipient.token, recipient.first_name)
         html, text = personal.substitutions(values)
         filled = html | text
         if personal.grown(self.growing, filled) > MAX_LINE:

@@ -66,7 +66,7 @@ def build_payload(batch: Outgoing, settings: Settings) -> bytes:
     rows = []
     split = False
     for recipient in batch.recipients:
-        values = personal.values(recipient.name, recipient.token)
+        values = personal.values(recipient.name, recipient.token, recipient.first_name)
         in_html = escaped(values)
         html = [f"{key}:{_json(v)}" for key, v in zip(keys, in_html, strict=True)]
         rows.append((recipient, values, html))

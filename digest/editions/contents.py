@@ -190,7 +190,9 @@ class SubscriberCopy:
 
     def personalised(self) -> Rendered:
         r = self.recipient
-        return self.content.renderer.personal.fill(self.segment_render, r.name, r.token)
+        return self.content.renderer.personal.fill(
+            self.segment_render, r.name, r.token, r.first_name
+        )
 
 
 def subscriber_copy(
@@ -212,6 +214,7 @@ def subscriber_copy(
         subscriber.email,
         subscriber.name,
         links.token(subscriber.id, subscriber.email),
+        subscriber.first_name,
     )
     return SubscriberCopy(edition, content, segment, recipient)
 

@@ -38,10 +38,13 @@ class Personal(NamedTuple):
 FIELDS = Personal._fields
 
 
-def greeting_for(name: str, template: str = wording.DEFAULT_GREETING) -> str:
+def greeting_for(name: str, template: str = wording.DEFAULT_GREETING, first_name: str = "") -> str:
+    """A recipient's greeting: by ``first_name`` when they gave one, else by ``name`` whole."""
     # Capped, so one absurd name cannot push a SendGrid personalization past its
     # 10,000-byte substitution limit and fail the whole batch.
-    return wording.greeting(template, " ".join(name.split())[:100])
+    return wording.greeting(
+        template, " ".join(name.split())[:100], " ".join(first_name.split())[:100]
+    )
 
 
 def escape_text(value: str) -> str:
@@ -96,10 +99,10 @@ class Personalisation:
         self._all = (*self._html, *self._text)
         self._cut = re.compile("(" + "|".join(map(re.escape, self._all)) + ")")
 
-    def values(self, name: str, token: str) -> Personal:
+    def values(self, name: str, token: str, first_name: str = "") -> Personal:
         """A recipient's values: their greeting, and the two pages their token opens."""
         return Personal(
-            greeting_for(name, self.template),
+            greeting_for(name, self.template, first_name),
             self.pages.unsubscribe(token),
             self.pages.preferences(token),
         )
@@ -109,9 +112,9 @@ class Personalisation:
         html = dict(zip(self._html, escaped(values), strict=True))
         return html, dict(zip(self._text, values, strict=True))
 
-    def fill(self, segment: Copy, name: str, token: str) -> Copy:
+    def fill(self, segment: Copy, name: str, token: str, first_name: str = "") -> Copy:
         """One recipient's copy of ``segment``."""
-        html, text = self.substitutions(self.values(name, token))
+        html, text = self.substitutions(self.values(name, token, first_name))
         return replace(
             segment, html=replace_all(segment.html, html), text=replace_all(segment.text, text)
         )

@@ -1,7 +1,7 @@
 """The words of an email that are made, not copied: greeting, preheader, lists, times.
 
 Kept apart from the templates because each has a rule a subscriber notices
-when it is wrong: "Hello Okafor, Chidi," greets the family name; a preheader
+when it is wrong: "Hello Abd," greets a fragment of "Abd al-Rahman"; a preheader
 cut mid-word reads like a bug; "Climate, Energy" reads like tags, "Climate
 and Energy" like a sentence; an article's time in UTC is the wrong time for
 a reader in New York.
@@ -19,7 +19,6 @@ from digest.config.values import DEFAULT_GREETING as DEFAULT_GREETING
 from digest.rendering.plaintext import char_width, width
 
 NAME_COLUMNS = 50  # a name in a greeting, in display columns: one line of the text part
-HONORIFICS = {"mr", "mrs", "ms", "mx", "miss", "dr", "prof", "sir", "dame", "rev", "fr"}
 
 
 def shorten(text: str, columns: int) -> str:
@@ -37,40 +36,40 @@ def shorten(text: str, columns: int) -> str:
     return head.rstrip(" ,;:.-–—") + "…"
 
 
-def first_name(name: str) -> str:
-    """The name a greeting uses: "Okafor, Chidi" → "Chidi"; "Dr Ada Lovelace" → "Dr Lovelace".
+def greeting(template: str, name: str, first_name: str = "") -> str:
+    """The greeting line from the ``greeting`` setting, by the names a subscriber gave.
 
-    An address typed where the name goes is not a name.
+    ``{first_name}`` is their first name when they gave one, else their name
+    whole: "Hello Abd al-Rahman Haddad," rather than a first word guessed
+    from it, which is a fragment of a compound name ("Abd") or a family name
+    ("Zhang" of "Zhang Wei"). ``{name}`` is the name, else the first name.
+    An address typed with or for a name is left out. With neither, a field
+    and the space before it are left out, so the default "Hello
+    {first_name}," reads "Hello,". Names are cut to ``NAME_COLUMNS`` so the
+    line stays one line of the text part.
     """
-    name = " ".join(name.split())
-    if "," in name:
-        family, _, given = name.partition(",")
-        name = given.strip() or family.strip()
-        name = " ".join(name.split(",")).strip()
-    words = name.split()
-    if not words:
-        return ""
-    if words[0].rstrip(".").casefold() in HONORIFICS and len(words) > 1:
-        words = [words[0], words[-1]]
-    else:
-        words = words[:1]
-    return "" if any("@" in w for w in words) else " ".join(words)
-
-
-def greeting(template: str, name: str) -> str:
-    """The greeting line for ``name`` from the ``greeting`` setting.
-
-    With no name, a field and the space before it are left out, so the
-    default "Hello {first_name}," reads "Hello,". Names are capped so that
-    the line stays one line of the text part.
-    """
-    given = shorten(first_name(name), NAME_COLUMNS)
-    full = shorten(name, NAME_COLUMNS) if given else ""
-    values = {"first_name": given, "name": full}
+    full = _as_name(name)
+    given = _as_name(first_name) if first_name else ""
+    called = shorten(given or full, NAME_COLUMNS)
+    # Shortened once when both fields are the same name (a send's common case).
+    values = {
+        "first_name": called,
+        "name": shorten(full, NAME_COLUMNS) if given and full else called,
+    }
     for field, value in values.items():
         if not value:
             template = re.sub(r"[ \t]*\{" + field + r"\}", "", template)
     return " ".join(template.format(**values).split())
+
+
+def _as_name(text: str) -> str:
+    # Words with "@" are an address, not a name: "Ann <ann@example.com>" is "Ann";
+    # and a name has a letter or a digit (" , " is none).
+    words = text.split()
+    if "@" in text:
+        words = [word for word in words if "@" not in word]
+    name = " ".join(words)
+    return name if any(map(str.isalnum, name)) else ""
 
 
 def and_list(items: Sequence[str]) -> str:

@@ -224,7 +224,7 @@ class Ledger:
         # compiled once per dialect and its rows come back as the driver's tuples.
         rows = _raw(conn, RECIPIENTS, batch=batch.id).all()
         gone: dict[str, list[int]] = {}
-        for sid, _, _, active, suppressed in rows:
+        for sid, _, _, _, active, suppressed in rows:
             if not active:  # left since planning: why, as the ledger's error
                 why = f"suppressed: {suppressed}" if suppressed else "unsubscribed"
                 gone.setdefault(why, []).append(sid)
@@ -235,8 +235,8 @@ class Ledger:
                 .values(status="skipped", error=why, updated_at=to_db(self.now()))
             )
         return [
-            Recipient(sid, email, name, token(sid, email))
-            for sid, email, name, active, _ in rows
+            Recipient(sid, email, name, token(sid, email), first_name)
+            for sid, email, name, first_name, active, _ in rows
             if active
         ]
 
@@ -355,6 +355,7 @@ RECIPIENTS = (
         ledger.c.subscriber_id,
         subscribers.c.email,
         subscribers.c.name,
+        subscribers.c.first_name,
         subscribers.c.active,
         subscribers.c.suppressed_reason,
     )

@@ -26,7 +26,7 @@ from digest.store.database import write_transaction
 from digest.store.schema import from_db, subscribers, to_db
 from digest.validate import clean_line
 
-EDITABLE = ("name", "topics", "timezone")
+EDITABLE = ("name", "first_name", "topics", "timezone")
 
 
 def add_one(
@@ -41,7 +41,13 @@ def add_one(
     stored subscriber with that address; see ``Store.add_subscriber``."""
     key = sub.email.lower()
     topics = ";".join(sub.topics)
-    wanted = {"email": sub.email, "name": sub.name, "topics": topics, "timezone": sub.timezone}
+    wanted = {
+        "email": sub.email,
+        "name": sub.name,
+        "first_name": sub.first_name,
+        "topics": topics,
+        "timezone": sub.timezone,
+    }
     for _ in range(2):
         with write_transaction(engine) as conn:
             row = _locked(conn, key)
@@ -115,6 +121,7 @@ def to_subscriber(row) -> Subscriber:
         id=row.id,
         email=row.email,
         name=row.name,
+        first_name=row.first_name,
         topics=[t for t in row.topics.split(";") if t],
         timezone=row.timezone,
         unsubscribed_at=_left_at(row),

@@ -25,7 +25,7 @@ from digest import validate
 from digest.keywords import keyword_key
 from digest.validate import clean_line
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 MIGRATION_LOCK = 0x6469676573740001  # a PostgreSQL advisory lock key: "digest", 1
 
 MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {}
@@ -124,6 +124,9 @@ subscribers = sa.Table(
     sa.Column("suppressed_at", sa.DateTime),
     sa.Column("suppressed_reason", sa.String(20)),
     sa.Column("suppressed_detail", sa.Text),
+    # The name they are greeted by, as given ("": greeted by ``name`` whole);
+    # schema version 11.
+    sa.Column("first_name", sa.Text, nullable=False, default="", server_default=""),
     sa.Index("ix_subscribers_segment", "timezone", "topics", "active", "id"),
 )
 
@@ -447,3 +450,14 @@ def _count_keyword_uses(conn: sa.Connection) -> None:
 
 
 MIGRATIONS[10] = _count_keyword_uses
+def _add_first_name(conn: sa.Connection) -> None:
+    """Version 11: subscribers.first_name, empty for everyone already stored, who
+    are greeted by their name whole until they give one. Only if missing."""
+    present = {c["name"] for c in sa.inspect(conn).get_columns("subscribers")}
+    if "first_name" not in present:
+        conn.execute(
+            sa.text("ALTER TABLE subscribers ADD COLUMN first_name TEXT NOT NULL DEFAULT ''")
+        )
+
+
+MIGRATIONS[11] = _add_first_name

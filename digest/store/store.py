@@ -252,6 +252,7 @@ class Store:
         resubscribe: bool = False,
         on_refused: Callable[[Subscriber, str], None] | None = None,
         progress: Callable[[int], None] | None = None,
+        keep_first_names: bool = False,
     ) -> dict[str, int]:
         """Add or update subscribers, matched by email case-insensitively.
 
@@ -264,7 +265,9 @@ class Store:
         An update never re-activates someone who unsubscribed, unless
         ``resubscribe``. A subscriber with ``unsubscribed_at`` (a row of an
         export that includes those who left) is added as unsubscribed, and
-        never re-activated, even with ``resubscribe``.
+        never re-activated, even with ``resubscribe``. With ``keep_first_names``
+        (the items carry none: a CSV without the column) a stored subscriber's
+        first name stays as it is.
 
         Values are checked before they get here (``validate``); should the
         database still refuse a row, its statement's rows are written again
@@ -274,7 +277,12 @@ class Store:
         """
         refused: list[tuple[Subscriber, str]] = []
         counts = subscriber_writer.save(
-            self.engine, items, resubscribe, on_refused or (lambda *r: refused.append(r)), progress
+            self.engine,
+            items,
+            resubscribe,
+            on_refused or (lambda *r: refused.append(r)),
+            progress,
+            keep_first_names,
         )
         if refused:
             sub, reason = refused[0]
@@ -296,7 +304,7 @@ class Store:
         """Add one subscriber, or update the one with that address (any case).
 
         Of a stored subscriber only the fields named in ``given`` (name,
-        topics, timezone) change, and the address's spelling. Someone who
+        first_name, topics, timezone) change, and the address's spelling. Someone who
         unsubscribed is refused with ``StillUnsubscribed``, unless
         ``resubscribe``; an address that bounced or complained is refused
         with ``StillSuppressed``, unless ``unsuppress``. Returns what was
@@ -345,7 +353,7 @@ class Store:
                 yield to_subscriber(row)
 
     def subscriber_widths(self, active_only: bool = True) -> dict[str, int]:
-        """The longest email, name, topics ("; "-joined) and timezone, in characters.
+        """The longest email, name, first name, topics ("; "-joined) and timezone, in characters.
 
         So a listing can be laid out before its rows are read, and printed a
         page at a time instead of held whole.
@@ -355,6 +363,7 @@ class Store:
         query = sa.select(
             sa.func.max(sa.func.length(c.email)),
             sa.func.max(sa.func.length(c.name)),
+            sa.func.max(sa.func.length(c.first_name)),
             sa.func.max(sa.func.length(c.topics) + separators),
             sa.func.max(sa.func.length(c.timezone)),
         )
@@ -363,7 +372,10 @@ class Store:
         with self.engine.connect() as conn:
             found = conn.execute(query).one()
         return {
-            k: v or 0 for k, v in zip(("email", "name", "topics", "timezone"), found, strict=True)
+            k: v or 0
+            for k, v in zip(
+                ("email", "name", "first_name", "topics", "timezone"), found, strict=True
+            )
         }
 
     def find_subscriber(self, email: str) -> Subscriber | None:

@@ -65,10 +65,11 @@ def save(
     resubscribe: bool,
     on_refused: Callable[[Subscriber, str], None],
     progress: Callable[[int], None] | None = None,
+    keep_first_names: bool = False,
 ) -> dict[str, int]:
     """Write ``items``; see ``Store.save_subscribers``. ``progress`` gets the number
     of rows written so far, after each chunk."""
-    writer = SubscriberWriter(engine, resubscribe)
+    writer = SubscriberWriter(engine, resubscribe, keep_first_names)
     # A private in-memory SQLite database exists once per thread: write it inline.
     inline = engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:")
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="subscribers") as pool:
@@ -142,6 +143,7 @@ class SubscriberWriter:
         "email",
         "email_key",
         "name",
+        "first_name",
         "topics",
         "timezone",
         "active",
@@ -149,7 +151,9 @@ class SubscriberWriter:
         "updated_at",
     )
 
-    def __init__(self, engine: sa.Engine, resubscribe: bool) -> None:
+    def __init__(
+        self, engine: sa.Engine, resubscribe: bool, keep_first_names: bool = False
+    ) -> None:
         self.engine = engine
         dialect = engine.dialect
         prepare = dialect.identifier_preparer
@@ -190,17 +194,18 @@ class SubscriberWriter:
             ),
         }
         segment = (["topics", "timezone"], back if resubscribe else None)
+        # A stream without first names (a CSV without the column) leaves the
+        # stored ones alone: a first name given by hand survives the nightly file.
+        names = ["email", "name"] if keep_first_names else ["email", "name", "first_name"]
         if self.arrays:
-            self.on_conflict: tuple[str, ...] = (
-                on_conflict(["email", "name", *segment[0]], segment[1]),
-            )
+            self.on_conflict: tuple[str, ...] = (on_conflict([*names, *segment[0]], segment[1]),)
         else:
             # Two statements over the same rows: the first inserts new rows and
             # updates address and name, the second the columns of the segment
             # index. SQLite rewrites an index whenever its columns are assigned,
             # even to the same value: one statement made renaming everyone take
             # twice as long. (PostgreSQL compares the values, so one will do.)
-            self.on_conflict = (on_conflict(["email", "name"]), on_conflict(*segment))
+            self.on_conflict = (on_conflict(names), on_conflict(*segment))
         self.dialect = dialect
         self.subscribed = (_bind(subscribers.c.active, dialect, True), None)
         self.constants = (_bind(subscribers.c.updated_at, dialect, to_db(utcnow())),)
@@ -226,13 +231,15 @@ class SubscriberWriter:
                     sub.email,
                     key,
                     sub.name,
+                    sub.first_name,
                     ";".join(sub.topics),
                     sub.timezone,
                     active,
                     None,
                 )
             else:
-                values = (sub.email, key, sub.name, ";".join(sub.topics), sub.timezone)
+                topics = ";".join(sub.topics)
+                values = (sub.email, key, sub.name, sub.first_name, topics, sub.timezone)
                 values += self._left(sub)
             rows[key] = (sub, values)
         self.replaced += len(chunk) - len(rows)  # this thread's own count
@@ -294,12 +301,12 @@ class SubscriberWriter:
         if self.arrays:
             # "active" is worked out from the date (one array fewer to send).
             source = (
-                "SELECT e, k, n, t, z, u IS NULL, u::timestamp, %s FROM unnest("
-                + ", ".join(["%b::text[]"] * 6)
-                + ") AS r(e, k, n, t, z, u)"
+                "SELECT e, k, n, f, t, z, u IS NULL, u::timestamp, %s FROM unnest("
+                + ", ".join(["%b::text[]"] * 7)
+                + ") AS r(e, k, n, f, t, z, u)"
             )
             columns = list(zip(*rows, strict=True))
-            del columns[5]  # active
+            del columns[6]  # active
             params = (*self.constants, *(list(column) for column in columns))
         else:
             source = "VALUES " + ", ".join([self.row_marks] * len(rows))

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from digest.store.store import Store
 
 # What export writes, in import's order; with those who left, their date last.
-EXPORT_COLUMNS = ("email", "name", "topics", "timezone")
+EXPORT_COLUMNS = ("email", "name", "first_name", "topics", "timezone")
 LEFT_COLUMN = "unsubscribed_at"
 
 
@@ -35,6 +35,7 @@ def add(
     email: str,
     *,
     name: str | None = None,
+    first_name: str | None = None,
     topics: str | None = None,
     timezone: str | None = None,
     resubscribe: bool = False,
@@ -45,18 +46,23 @@ def add(
 
     Values are raw text, checked as an import checks a line: a value that
     cannot be used is an ``InputError`` naming the field (``email``,
-    ``name``, ``topics``, ``timezone``). An option left None keeps the
+    ``topics``, ``timezone``). An option left None keeps the
     stored value (or is empty for someone new); ``topics=""`` means
-    everything and ``timezone=""`` the configured default. A name over 200
-    characters is shortened with a warning, by the import's ``shorten_name``.
+    everything, ``timezone=""`` the configured default and ``first_name=""``
+    a greeting by the name. A name or first name over 200 characters is
+    shortened with a warning, by the import's ``shorten_name``.
     Someone who unsubscribed is refused (``StillUnsubscribed``) unless
     ``resubscribe``, and an address that bounced or complained
     (``StillSuppressed``) unless ``unsuppress``.
     """
-    given = {"name": name, "topics": topics, "timezone": timezone}
+    given = {"name": name, "first_name": first_name, "topics": topics, "timezone": timezone}
     subscriber = Subscriber(email=_check("email", validate.check_email, email))
     if name is not None:
         subscriber.name, warning = shorten_name(validate.clean_line(name))
+        if warning and on_warning:
+            on_warning(warning)
+    if first_name is not None:
+        subscriber.first_name, warning = shorten_name(validate.clean_line(first_name), "first name")
         if warning and on_warning:
             on_warning(warning)
     if topics is not None:
@@ -137,7 +143,7 @@ def _write(store: Store, handle: TextIO, everyone: bool) -> int:
     writer.writerow((*EXPORT_COLUMNS, LEFT_COLUMN) if everyone else EXPORT_COLUMNS)
     count = 0
     for sub in store.list_subscribers(active_only=not everyone):
-        row = [sub.email, sub.name, ";".join(sub.topics), sub.timezone or ""]
+        row = [sub.email, sub.name, sub.first_name, ";".join(sub.topics), sub.timezone or ""]
         if everyone:
             # When mail to them stopped, for whatever reason: imported back, a
             # suppressed address stays unmailed (as unsubscribed).

@@ -1,7 +1,9 @@
 """Reading subscribers from CSV a line at a time: every bad line named, the good rows kept.
 
 Header ``email,name,topics,timezone`` (in any order; other columns are
-ignored); ``topics`` separated by ``;`` (empty means everything);
+ignored), with an optional ``first_name``: the name they are greeted by (also
+spelt as mailing tools export it: "First Name", ``FNAME``; without the
+column, stored first names are kept); ``topics`` separated by ``;`` (empty means everything);
 ``timezone`` an IANA name (empty means the configured default). UTF-8 (a BOM
 is fine) or Windows-1252; ``\\r\\n``, ``\\n`` or ``\\r`` line ends; quoted
 fields may hold commas and doubled quotes. An optional ``unsubscribed_at``
@@ -44,7 +46,11 @@ __all__ = ["COLUMNS", "ImportResult", "SubscriberCSV", "import_csv", "parse_subs
 if TYPE_CHECKING:
     from digest.store.store import Store
 
-COLUMNS = ("email", "name", "topics", "timezone", "unsubscribed_at")
+COLUMNS = ("email", "name", "topics", "timezone", "unsubscribed_at", "first_name")
+# Headers other tools write for a first name (Mailchimp "First Name" and its merge
+# tag FNAME, others "firstname", "given name"), compared without case, spaces,
+# "_" or "-".
+FIRST_NAME_HEADERS = {"firstname", "fname", "givenname", "forename"}
 EXPECTED = "expected a header line such as email,name,topics,timezone"
 # Longest line read, in bytes. The longest valid row (a full name, 50 topics
 # of 100 characters) is about 5 KB in UTF-8; a file without line ends, or
@@ -130,7 +136,11 @@ def _import(
             progress(ImportProgress("writing", 0, total, total))
             written = lambda n: progress(ImportProgress("writing", n, total, total))  # noqa: E731
         counts = store.save_subscribers(
-            rows, resubscribe=resubscribe, on_refused=refused, progress=written
+            rows,
+            resubscribe=resubscribe,
+            on_refused=refused,
+            progress=written,
+            keep_first_names=not rows.has_first_names,
         )
     result.added, result.updated = counts["added"], counts["updated"]
     return result
@@ -228,7 +238,7 @@ class SubscriberCSV:
         else:
             raise ConfigError(f"{self.path}: empty file ({EXPECTED})")
         try:
-            columns = [validate.clean_line(c).lower() for c in _split(text)]
+            columns = [_column(c) for c in _split(text)]
         except ValueError as err:
             raise ConfigError(f"{self.path}:{number}: header: {err}") from None
         if "email" not in columns:
@@ -238,6 +248,7 @@ class SubscriberCSV:
             if columns.count(column) > 1:
                 raise ConfigError(f"{self.path}:{number}: column {column!r} appears twice")
         # A missing column reads as the empty field every row is padded with.
+        self.has_first_names = "first_name" in columns
         width = len(columns)
         positions = tuple(columns.index(c) if c in columns else width for c in COLUMNS)
         return positions, width
@@ -265,7 +276,18 @@ class SubscriberCSV:
         subscriber.name, warning = shorten_name(subscriber.name)
         if warning:
             self._staging.note(number, False, warning)
+        subscriber.first_name, warning = shorten_name(subscriber.first_name, "first name")
+        if warning:
+            self._staging.note(number, False, warning)
         self._staging.add(number, subscriber)
+
+
+def _column(header: str) -> str:
+    """A header cell as ``COLUMNS`` names it: "Email" is ``email``, "First Name" ``first_name``."""
+    name = validate.clean_line(header).lower()
+    if "".join(c for c in name if c not in " _-") in FIRST_NAME_HEADERS:
+        return "first_name"
+    return name
 
 
 def _split(text: str) -> list[str]:
@@ -332,21 +354,30 @@ class _Staging:
             """
             CREATE TABLE staged (line INTEGER PRIMARY KEY, key TEXT NOT NULL, email TEXT NOT NULL,
                                  name TEXT NOT NULL, topics TEXT NOT NULL, timezone TEXT,
-                                 left TEXT);
+                                 left TEXT, first_name TEXT NOT NULL);
             CREATE TABLE notes (line INTEGER NOT NULL, error INTEGER NOT NULL,
                                 message TEXT NOT NULL);
             """
         )
         self._db.execute("BEGIN")  # never committed: a commit would write every page out
         limit = self._db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-        self._per_statement = min(500, limit // 7)
+        self._per_statement = min(500, limit // 8)
         self._rows: list[tuple] = []
 
     def add(self, line: int, sub: Subscriber) -> None:
         key = sub.email.lower()
         left = format_left(sub.unsubscribed_at) if sub.unsubscribed_at else None
         self._rows.append(
-            (line, key, sub.email, sub.name, ";".join(sub.topics), sub.timezone, left)
+            (
+                line,
+                key,
+                sub.email,
+                sub.name,
+                ";".join(sub.topics),
+                sub.timezone,
+                left,
+                sub.first_name,
+            )
         )
         if len(self._rows) == self._per_statement:
             self._flush()
@@ -358,7 +389,7 @@ class _Staging:
         # Many rows a statement: the driver takes Python's lock back after each
         # (see ``digest.store.subscriber_writer``).
         if self._rows:
-            marks = ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(self._rows))
+            marks = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(self._rows))
             flat = tuple(itertools.chain.from_iterable(self._rows))
             self._db.execute(f"INSERT INTO staged VALUES {marks}", flat)
             self._rows = []
@@ -369,7 +400,8 @@ class _Staging:
         # Statement by statement: executescript() would commit first. The index
         # holds whole rows, so reading them in its order is one sequential scan.
         self._db.execute(
-            "CREATE INDEX staged_by_key ON staged (key, line, email, name, topics, timezone, left)"
+            "CREATE INDEX staged_by_key "
+            "ON staged (key, line, email, name, topics, timezone, left, first_name)"
         )
         self._db.execute(
             """
@@ -387,16 +419,17 @@ class _Staging:
 
     def subscribers(self) -> Iterator[Subscriber]:
         rows = self._db.execute(
-            "SELECT email, name, topics, timezone, left FROM staged ORDER BY key"
+            "SELECT email, name, topics, timezone, left, first_name FROM staged ORDER BY key"
         )
         while page := rows.fetchmany(1000):
-            for email, name, topics, timezone, left in page:
+            for email, name, topics, timezone, left, first_name in page:
                 yield Subscriber(
                     email,
                     name,
                     topics.split(";") if topics else [],
                     timezone,
                     unsubscribed_at=left and parse_left(left),
+                    first_name=first_name,
                 )
 
     def count(self) -> int:

@@ -21,13 +21,19 @@ EXAMPLE_TIME = "2026-11-24T07:30:00Z"
 
 
 def parse_subscriber(
-    email: str, name: str = "", topics: str = "", timezone: str = "", left: str = ""
+    email: str,
+    name: str = "",
+    topics: str = "",
+    timezone: str = "",
+    left: str = "",
+    first_name: str = "",
 ) -> Subscriber:
     """A subscriber from the raw text of its fields, held to the rules in ``validate``.
 
     ``left`` is the ``unsubscribed_at`` of an export that includes those who
-    left (empty: subscribed). The name comes back whole, however long: the
-    caller shortens it with ``shorten_name`` and passes its warning on.
+    left (empty: subscribed). ``first_name`` is the name they are greeted by,
+    held to the name's rules. The names come back whole, however long: the
+    caller shortens them with ``shorten_name`` and passes its warning on.
     """
     address = validate.clean_line(email)
     if address.lower() == "email":
@@ -38,20 +44,22 @@ def parse_subscriber(
         topics=list(parse_topics(topics)),
         timezone=parse_timezone(timezone),
         unsubscribed_at=parse_left(left) if left else None,
+        first_name=validate.clean_line(first_name),
     )
 
 
-def shorten_name(name: str) -> tuple[str, str | None]:
+def shorten_name(name: str, field: str = "name") -> tuple[str, str | None]:
     """``name`` cut to ``validate.MAX_NAME`` at a word, and the warning to give if it was.
 
     A long name is kept, shortened, rather than refused: the address is what
-    matters. The import and ``subscribers add`` both call this, so a name and
+    matters. The import and ``subscribers add`` both call this, for the name
+    and the first name (``field``, as the warning names it), so a name and
     its warning are the same whichever way it came in.
     """
     if len(name) <= validate.MAX_NAME:
         return name, None
     shortened = validate.shorten(name, validate.MAX_NAME)
-    return shortened, f"name longer than {validate.MAX_NAME} characters, shortened"
+    return shortened, f"{field} longer than {validate.MAX_NAME} characters, shortened"
 
 
 @functools.lru_cache(maxsize=4096)

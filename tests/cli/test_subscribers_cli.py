@@ -93,9 +93,9 @@ def test_each_poisoned_row_is_named_once_and_every_good_row_is_stored(tmp_path, 
     # piped, one tab-separated line a subscriber.
     listed = run_digest("subscribers", "list", cwd=tmp_path, env=env)
     assert listed.returncode == 0, listed.stderr
-    assert listed.stdout.splitlines()[0] == "email\tname\ttopics\ttimezone"
-    assert "bo@example.org\tOkafor, Bo\t(everything)\tUTC (default)\n" in listed.stdout
-    assert "cy@example.net\t[bold]Cy[/bold] [/]\tEnergy; [b]Kw[/b]\tUTC\n" in listed.stdout
+    assert listed.stdout.splitlines()[0] == "email\tname\tfirst_name\ttopics\ttimezone"
+    assert "bo@example.org\tOkafor, Bo\t\t(everything)\tUTC (default)\n" in listed.stdout
+    assert "cy@example.net\t[bold]Cy[/bold] [/]\t\tEnergy; [b]Kw[/b]\tUTC\n" in listed.stdout
     assert not re.search("[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e]", listed.stdout)
     assert listed.stdout.endswith("5 subscriber(s)\n")
     dry = run_digest("send", "--dry-run", cwd=tmp_path, env=env)
@@ -167,7 +167,7 @@ def test_on_a_terminal_list_all_marks_who_left_with_the_date(tmp_path, monkeypat
     assert runner.invoke(cli, ["subscribers", "list", "--all"]).exit_code == 0
 
     shown = re.sub("\x1b\\[[0-9;]*m", "", screen.getvalue())
-    assert re.search(r"email +name +topics +timezone +status", shown)
+    assert re.search(r"email +name +first_name +topics +timezone +status", shown)
     assert re.search(
         r"ana@example\.com .*UTC \(default\) +unsubscribed \d{4}-\d\d-\d\d \d\d:\d\d UTC", shown
     )
@@ -225,7 +225,14 @@ def test_one_person_added_changed_removed_and_listed(tmp_path, env):
         return result.returncode, result.stdout.strip(), result.stderr.strip()
 
     assert digest(
-        "add", "ana@example.com", "--name", "Silva, Ana", "--topics", "Climate;Energy"
+        "add",
+        "ana@example.com",
+        "--name",
+        "Silva, Ana",
+        "--first-name",
+        "Ana",
+        "--topics",
+        "Climate;Energy",
     ) == (
         0,
         "added: ana@example.com",
@@ -237,6 +244,9 @@ def test_one_person_added_changed_removed_and_listed(tmp_path, env):
     )
     assert digest("add", "ANA@example.com", "--name", "Silva, Ana")[1] == (
         "unchanged: ANA@example.com (already subscribed as given)"
+    )
+    assert digest("add", "ANA@example.com", "--first-name", "Ana Maria")[1] == (
+        "updated: ANA@example.com (first_name)"
     )
     code, said, _ = digest("remove", "ana@example.com")
     assert code == 0
@@ -262,17 +272,18 @@ def test_one_person_added_changed_removed_and_listed(tmp_path, env):
     assert digest("add", "bo@example.org")[1] == "added: bo@example.org"
 
     assert digest("list")[1].splitlines()[1:] == [
-        "bo@example.org\t\t(everything)\tUTC (default)",
+        "bo@example.org\t\t\t(everything)\tUTC (default)",
         "1 subscriber(s)",
     ]
     listed = digest("list", "--all")[1].splitlines()
-    assert listed[0] == "email\tname\ttopics\ttimezone\tstatus"
+    assert listed[0] == "email\tname\tfirst_name\ttopics\ttimezone\tstatus"
     assert re.fullmatch(
-        r"ANA@example\.com\tSilva, Ana\tClimate; Energy\tEurope/Lisbon\tunsubscribed [\d: -]+ UTC",
+        r"ANA@example\.com\tSilva, Ana\tAna Maria\tClimate; Energy\tEurope/Lisbon"
+        r"\tunsubscribed [\d: -]+ UTC",
         listed[1],
     )
     assert listed[2:] == [
-        "bo@example.org\t\t(everything)\tUTC (default)\tsubscribed",
+        "bo@example.org\t\t\t(everything)\tUTC (default)\tsubscribed",
         "2 subscriber(s), 1 of them unsubscribed",
     ]
 
@@ -372,7 +383,7 @@ def test_an_export_reads_back_with_no_change(tmp_path, env):
     assert run_digest("subscribers", "list", "--all", cwd=tmp_path, env=env).stdout == listed
     streamed = run_digest("subscribers", "export", cwd=tmp_path, env=env).stdout
     assert streamed == (tmp_path / "out.csv").read_text("utf-8")
-    assert 'zed@example.com,"Zed ""Z"", Jr.",,\n' in streamed
+    assert 'zed@example.com,"Zed ""Z"", Jr.",,,\n' in streamed
 
 
 def test_import_resubscribe_brings_back_those_in_the_file(tmp_path, env):
@@ -431,7 +442,7 @@ def test_export_to_dev_stdout_is_the_same_as_to_stdout(tmp_path):
         )
     assert (
         tmp_path / "out.txt"
-    ).read_text() == "email,name,topics,timezone\nana@example.com,Ana,,\n"
+    ).read_text() == "email,name,first_name,topics,timezone\nana@example.com,Ana,,,\n"
 
 
 def test_export_will_not_write_over_the_database(tmp_path):
@@ -552,7 +563,7 @@ def test_a_bounced_address_is_added_back_only_with_unsuppress(tmp_path, env, db_
     assert digest("remove", "ana@example.com")[1].startswith("unsubscribed: ana@example.com at ")
     listed = digest("list", "--all")[1].splitlines()
     assert re.fullmatch(
-        r"ana@example\.com\t\t\(everything\)\tUTC \(default\)\tunsubscribed [\d: -]+ UTC; "
+        r"ana@example\.com\t\t\t\(everything\)\tUTC \(default\)\tunsubscribed [\d: -]+ UTC; "
         r"bounced 2026-11-25 08:00 UTC: 550 5\.1\.1 user unknown",
         listed[1],
     )

@@ -48,7 +48,9 @@ def newsroom(sqlite_store):
     )
     sqlite_store.save_subscribers(
         [
-            subscriber("zoe.lambert@example.com", ["Climate"], name="Zoë Lambert"),
+            subscriber(
+                "zoe.lambert@example.com", ["Climate"], name="Zoë Lambert", first_name="Zoë"
+            ),
             subscriber("sam@example.org", name="Sam O'Connor"),
             subscriber("eve@example.net", name="Eve\r\nBcc: victim@example.com\nX-Evil: 1"),
         ]
@@ -110,8 +112,10 @@ def test_each_file_has_the_headers_a_mail_client_expects(mails):
         assert b"\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n" in header_block(raw)
     assert len(ids) == len(mails)
     zoe = mails["zoe.lambert@example.com"][1]
-    assert zoe["To"].addresses[0].display_name == "Zoë Lambert"
-    assert "Hello Zoë," in zoe.get_body(("plain",)).get_content().splitlines()
+    assert zoe["To"].addresses[0].display_name == "Zoë Lambert"  # the name whole, as given
+    assert "Hello Zoë," in zoe.get_body(("plain",)).get_content().splitlines()  # the first name
+    sam = mails["sam@example.org"][1]  # no first name: greeted by the whole name
+    assert "Hello Sam O'Connor," in sam.get_body(("plain",)).get_content().splitlines()
 
 
 def test_list_unsubscribe_is_a_raw_one_click_link_with_the_recipients_token(mails, newsroom):
@@ -204,8 +208,10 @@ def test_a_name_with_cr_lf_cannot_inject_a_header(mails):
         }
     )
     greeting = message.get_body(("plain",)).get_content().replace("\r\n", "\n")
-    # Greeted by the first name; what followed the line break stays out of every header.
-    assert "Hello Eve," in greeting.splitlines()
+    # Greeted by the name whole, on one line; what followed the line break stays
+    # out of every header.
+    # (An address is no name: it is left out.)
+    assert "Hello Eve Bcc: X-Evil: 1," in greeting.splitlines()
 
 
 def test_files_are_complete_and_no_temporary_files_are_left(mails, settings):

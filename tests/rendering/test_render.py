@@ -125,22 +125,21 @@ def test_personalising_a_segment_equals_rendering_that_copy_directly(
     )
 
 
-def test_greetings_use_the_first_name():
-    assert greeting_for("Zoë Lambert") == "Hello Zoë,"
-    assert greeting_for("  Ada \n Lovelace ") == "Hello Ada,"
-    assert greeting_for("Okafor, Chidi") == "Hello Chidi,"  # "Last, First"
-    assert greeting_for("Dr Ada Lovelace") == "Hello Dr Lovelace,"
+def test_greetings_use_the_first_name_given_else_the_name_whole():
+    assert greeting_for("Zoë Lambert", first_name="Zoë") == "Hello Zoë,"
+    assert greeting_for("Abd al-Rahman Haddad") == "Hello Abd al-Rahman Haddad,"
+    assert greeting_for("Zhang Wei") == "Hello Zhang Wei,"  # not his family name alone
+    assert greeting_for("  Ada \n Lovelace ") == "Hello Ada Lovelace,"
     assert greeting_for("李小龍") == "Hello 李小龍,"
     assert greeting_for("") == "Hello,"
-    assert greeting_for("   ") == "Hello,"
-    assert greeting_for(" , ") == "Hello,"
+    assert greeting_for("   ", first_name=" ") == "Hello,"
     assert greeting_for("ann@example.com") == "Hello,"  # an address where the name goes
 
 
 def test_the_greeting_setting_and_its_fallback_without_a_name():
     assert greeting_for("Okafor, Chidi", "Dear {name}!") == "Dear Okafor, Chidi!"
     assert greeting_for("", "Dear {name}!") == "Dear!"
-    assert greeting_for("Zoë Lambert", "Hi {first_name} ({name})") == "Hi Zoë (Zoë Lambert)"
+    assert greeting_for("Zoë Lambert", "Hi {first_name} ({name})", "Zoë") == "Hi Zoë (Zoë Lambert)"
     assert greeting_for("", "Good morning") == "Good morning"
     # A name of any length stays one line of the text part.
     assert len(greeting_for("Bartholomew " * 40)) < 72

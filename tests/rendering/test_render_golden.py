@@ -38,6 +38,7 @@ def render_case(case: Path, tmp_path: Path) -> tuple[str, str]:
                 Subscriber(
                     email=person["email"],
                     name=person.get("name", ""),
+                    first_name=person.get("first_name", ""),
                     topics=person.get("topics", []),
                     timezone=person.get("timezone"),
                 )

@@ -14,7 +14,7 @@ from digest.rendering.plaintext import width
 from digest.rendering.wording import (
     anchor,
     and_list,
-    first_name,
+    greeting,
     lede,
     local_time,
     plural,
@@ -22,27 +22,63 @@ from digest.rendering.wording import (
     shorten,
 )
 
+HELLO = "Hello {first_name},"
+
 
 @pytest.mark.parametrize(
-    ("name", "first"),
+    ("name", "first_name", "said"),
     [
-        ("Chidi Okafor", "Chidi"),
-        ("Okafor, Chidi", "Chidi"),
-        ("Okafor,Chidi", "Chidi"),
-        ("Fernández, Lucía María", "Lucía"),
-        ("Okafor,", "Okafor"),
-        ("Dr. Ada Lovelace", "Dr. Lovelace"),
-        ("prof Turing", "prof Turing"),
-        ("Dr", "Dr"),
-        ("李小龍", "李小龍"),
-        ("  ", ""),
-        (",", ""),
-        ("ann@example.com", ""),
-        ("Ann <ann@example.com>", "Ann"),
+        # A first name given is the greeting's, whatever the name.
+        ("Amira Haddad", "Amira", "Hello Amira,"),
+        ("Zhang Wei", "Wei", "Hello Wei,"),
+        ("", "Chidi", "Hello Chidi,"),
+        # Without one, the name whole: never a word guessed from it.
+        ("Abd al-Rahman Haddad", "", "Hello Abd al-Rahman Haddad,"),
+        ("Zhang Wei", "", "Hello Zhang Wei,"),
+        ("عبد الرحمن حداد", "", "Hello عبد الرحمن حداد,"),
+        ("Okafor, Chidi", "", "Hello Okafor, Chidi,"),
+        ("Dr. Ada Lovelace", "", "Hello Dr. Ada Lovelace,"),
+        ("  Ada \n Lovelace ", "", "Hello Ada Lovelace,"),
+        ("李小龍", "", "Hello 李小龍,"),
+        # No name at all, or only an address where it goes.
+        ("", "", "Hello,"),
+        ("  ", " ", "Hello,"),
+        (" , ", "", "Hello,"),
+        ("ann@example.com", "", "Hello,"),
+        ("Ann <ann@example.com>", "", "Hello Ann,"),
     ],
 )
-def test_first_names(name, first):
-    assert first_name(name) == first
+def test_a_greeting_uses_the_first_name_given_else_the_name_whole(name, first_name, said):
+    assert greeting(HELLO, name, first_name) == said
+
+
+def test_the_name_field_is_the_name_else_the_first_name():
+    assert greeting("Dear {name},", "Amira Haddad", "Amira") == "Dear Amira Haddad,"
+    assert greeting("Dear {name},", "", "Amira") == "Dear Amira,"
+    assert greeting("Hi {first_name} ({name})", "Zoë Lambert", "Zoë") == "Hi Zoë (Zoë Lambert)"
+    assert greeting("Dear {name}!", "", "") == "Dear!"
+
+
+_NAMES = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=80).filter(
+    lambda s: "@" not in s
+)
+
+
+@given(_NAMES)
+def test_without_a_first_name_the_greeting_holds_the_name_whole_or_shortened(name):
+    said = greeting(HELLO, name)
+    whole = " ".join(name.split())
+    if not any(char.isalnum() for char in whole):
+        assert said == "Hello,"
+    elif width(whole) <= 50:
+        assert said == f"Hello {whole},"  # every word of it, in its order
+    else:
+        assert said == f"Hello {shorten(whole, 50)}," and width(said) <= len("Hello ,") + 50
+
+
+@given(_NAMES, _NAMES.filter(lambda s: any(char.isalnum() for char in s)))
+def test_a_first_name_given_is_the_whole_greeting_whatever_the_name(name, first_name):
+    assert greeting(HELLO, name, first_name) == greeting(HELLO, "", first_name)
 
 
 def test_and_list_reads_like_a_sentence():

@@ -16,6 +16,7 @@ from conftest import subscriber
 
 import digest.store.subscriber_writer as writer_module
 from digest.errors import InputError
+from digest.models import Subscriber
 from digest.store.schema import subscribers
 from digest.store.store import Store
 
@@ -193,15 +194,18 @@ def test_identical_rows_are_left_as_they_were(store):
 
 
 def test_column_widths_for_a_listing_come_from_the_store(store):
-    assert store.subscriber_widths() == {"email": 0, "name": 0, "topics": 0, "timezone": 0}
+    empty = {"email": 0, "name": 0, "first_name": 0, "topics": 0, "timezone": 0}
+    assert store.subscriber_widths() == empty
     store.save_subscribers(
         [
             subscriber("a@example.com", ["Climate", "Heat Pumps"], "America/New_York", name="Ann"),
             subscriber("much.longer@example.com", [], None, name="Bo"),
         ]
     )
+    store.add_subscriber(Subscriber("much.longer@example.com", first_name="Bobby"))
     widths = store.subscriber_widths()
-    assert widths == {"email": 23, "name": 3, "topics": len("Climate; Heat Pumps"), "timezone": 16}
+    topics = len("Climate; Heat Pumps")
+    assert widths == {"email": 23, "name": 3, "first_name": 5, "topics": topics, "timezone": 16}
 
 
 def test_topics_too_big_for_an_index_are_refused_alone_on_both_databases(store, tmp_path):

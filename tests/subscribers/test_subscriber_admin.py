@@ -45,6 +45,10 @@ def everyone(store: Store) -> dict:
     }
 
 
+def first_names(store: Store) -> dict:
+    return {s.email: s.first_name for s in store.list_subscribers(active_only=False)}
+
+
 def updated_at(store: Store) -> dict:
     with store.engine.connect() as conn:
         return dict(conn.execute(sa.select(subscribers.c.email, subscribers.c.updated_at)).all())
@@ -172,9 +176,9 @@ def test_an_export_imports_back_unchanged_into_an_empty_store_and_over_itself(st
 
     text = exported(store)
 
-    assert text.splitlines()[0] == "email,name,topics,timezone"
+    assert text.splitlines()[0] == "email,name,first_name,topics,timezone"
     assert '"Silva, Ana",Climate;"Heat, Pumps"' not in text  # a field is quoted whole
-    assert 'ana@example.com,"Silva, Ana","Climate;Heat, Pumps",Europe/Lisbon\n' in text
+    assert 'ana@example.com,"Silva, Ana",,"Climate;Heat, Pumps",Europe/Lisbon\n' in text
     assert "bo@example.org" not in text  # active only, by default
     assert reimport(store, text, tmp_path).added == 0
     assert (everyone(store), updated_at(store)) == (before, stamps)  # nothing rewritten
@@ -191,8 +195,8 @@ def test_an_export_of_everyone_keeps_those_who_left_unsubscribed(store, tmp_path
 
     text = exported(store, everyone=True)
 
-    assert text.splitlines()[0] == "email,name,topics,timezone,unsubscribed_at"
-    assert 'bo@example.org,"Bo ""the Boss"" Okafor",,,2026-11-20T08:15:30.123456Z\n' in text
+    assert text.splitlines()[0] == "email,name,first_name,topics,timezone,unsubscribed_at"
+    assert 'bo@example.org,"Bo ""the Boss"" Okafor",,,,2026-11-20T08:15:30.123456Z\n' in text
     assert ",Asia/Tokyo,2026-11-20T08:15:30Z\n" in text
     clear(store)
     reimport(store, text, tmp_path, resubscribe=True)  # even so: the file says they left
@@ -283,10 +287,12 @@ def stored_people(draw):
                 draw(ANY_TEXT),
                 draw(ANY_TEXT),
                 draw(st.sampled_from(["", "UTC", "Asia/Tokyo"])),
+                first_name=draw(ANY_TEXT),
             )
         except ValueError:  # a dot where a dot-atom cannot have one, too many topics
             continue
         sub.name = validate.shorten(sub.name, validate.MAX_NAME)
+        sub.first_name = validate.shorten(sub.first_name, validate.MAX_NAME)
         left = draw(st.none() | st.datetimes(datetime(2000, 1, 1), datetime(2100, 1, 1)))
         people.append((sub, left and left.replace(tzinfo=UTC)))
     return people
@@ -304,7 +310,7 @@ def test_whatever_is_stored_exports_and_imports_back_the_same(store, tmp_path, p
     for sub, left in people:
         if left:
             store.unsubscribe(sub.email, now=left)
-    before = everyone(store)
+    before, called = everyone(store), first_names(store)
 
     text = exported(store, everyone=all_of_them)
 
@@ -315,6 +321,7 @@ def test_whatever_is_stored_exports_and_imports_back_the_same(store, tmp_path, p
     assert everyone(store) == (
         before if all_of_them else {k: v for k, v in before.items() if v[3] is None}
     )
+    assert first_names(store) == {k: v for k, v in called.items() if k in everyone(store)}
 
 
 def test_export_over_a_symlink_writes_the_file_it_points_to_and_keeps_its_mode(store, tmp_path):

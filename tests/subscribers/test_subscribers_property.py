@@ -58,6 +58,7 @@ valid_rows = st.fixed_dictionaries(
         "name": st.one_of(hostile_text(12), hostile_text(40).map(lambda t: t * 6)),
         "topics": st.lists(hostile_text(8).filter(lambda t: ";" not in t), max_size=4),
         "timezone": st.sampled_from(ZONES),
+        "first_name": hostile_text(12),
         "quote_all": st.booleans(),
     }
 )
@@ -72,7 +73,7 @@ def field(value: str, quote: bool) -> str:
 
 
 def valid_line(email: str, row: dict) -> tuple[str, tuple]:
-    values = (email, row["name"], ";".join(row["topics"]), row["timezone"])
+    values = (email, row["name"], ";".join(row["topics"]), row["timezone"], row["first_name"])
     return ",".join(field(v, row["quote_all"]) for v in values), values
 
 
@@ -121,7 +122,9 @@ def subscriber_files(draw):
             lines.extend(new)
     newline = draw(st.sampled_from(["\n", "\r\n", "\r"]))
     bom = draw(st.sampled_from(["", "\ufeff"]))
-    text = bom + newline.join(["email,name,topics,timezone", *lines]) + newline
+    # The first name's column as digest, Mailchimp ("First Name", its FNAME) and others spell it.
+    first = draw(st.sampled_from(["first_name", "First Name", "FNAME", "firstname", "Given name"]))
+    text = bom + newline.join([f"email,name,topics,timezone,{first}", *lines]) + newline
     return text.encode("utf-8"), valid, bad, len([line for line in lines if line.strip()])
 
 
@@ -146,13 +149,17 @@ def test_every_line_is_stored_or_named(store, tmp_path, case):
     assert all(error.where.startswith(f"{path}:") for error in errors)
     expected = {}
     for values in valid.values():
-        sub = parse_subscriber(*values)
+        email, name, topics, timezone, first_name = values
+        sub = parse_subscriber(email, name, topics, timezone, first_name=first_name)
         if len(sub.name) > validate.MAX_NAME:
             sub.name = validate.shorten(sub.name, validate.MAX_NAME)
-        expected[sub.email] = (sub.name, sub.topics, sub.timezone)
+        expected[sub.email] = (sub.name, sub.topics, sub.timezone, sub.first_name)
     with store.engine.connect() as conn:
         rows = conn.execute(sa.select(subscribers)).all()
-    stored = {r.email: (r.name, [t for t in r.topics.split(";") if t], r.timezone) for r in rows}
+    stored = {
+        r.email: (r.name, [t for t in r.topics.split(";") if t], r.timezone, r.first_name)
+        for r in rows
+    }
     assert stored == expected
     assert len(warnings) == sum(
         len(validate.clean_line(v[1])) > validate.MAX_NAME for v in valid.values()
