@@ -3,7 +3,7 @@
 Each article's keywords are resolved through the vocabulary (``digest.grouping.vocabulary``:
 aliases folded, ignored words dropped); an untagged article is tagged from the
 vocabulary (whole words, in the title, summary and the body's first 5,000
-characters), else it goes to "More news".
+characters). The sections a reader recognises are ``build_sections``'.
 """
 
 from __future__ import annotations
@@ -20,6 +20,12 @@ __all__ = ["Section", "Tagged", "Vocabulary", "build_sections", "keyword_key", "
 
 MORE_NEWS_KEY = "\x00more-news"  # sorts and compares apart from any real keyword
 MORE_NEWS_TITLE = "More news"
+# A section of one source's items that no section keyword claims: "From Tails".
+SOURCE_KEY = "\x00from:"
+# How many such items of one source make a section of their own; fewer go to "More
+# news": a heading for one item costs a line and an index entry and says no more than
+# the source name under the item does.
+BY_SOURCE = 2
 
 
 # What tagging reads of an article's body: its opening, where what it is about is
@@ -84,31 +90,57 @@ def build_sections(
 ) -> list[Section]:
     """The sections one segment gets; each article lands in exactly one of them.
 
-    A subscriber with topics gets only those sections; one without gets all,
-    plus "More news" for what no keyword claims. An article with several
-    matching keywords goes to the one it mentions most (when it was tagged from
-    its text), then to the one that is biggest overall, so sections stay full
-    rather than thinly spread. Section names are the same in every segment.
+    A subscriber with topics gets only those sections; one without gets all:
+    a section for each keyword a reader would recognise (``Vocabulary.is_section``:
+    a configured or subscriber's topic, or a keyword sources share; one blog's own
+    "Comics" or "LOL" is not), then what no such keyword claims, grouped by its
+    source ("From Tails") where the source has ``BY_SOURCE`` or more such items,
+    and the rest under "More news". An article with several section keywords goes
+    to the one it mentions most (when it was tagged from its text), then to the one
+    that is biggest overall, so sections stay full rather than thinly spread.
+    Section names are the same in every segment.
     """
     candidates: list[tuple[Tagged, list[str]]] = []
     for item in tagged:
-        keys = [k for k in item.keys if not topics or k in topics]
-        if keys or (not topics and not item.keys):
-            candidates.append((item, keys or [MORE_NEWS_KEY]))
+        if topics:
+            keys = [k for k in item.keys if k in topics]
+        else:
+            keys = [k for k in item.keys if vocab.is_section(k)]
+        if keys or not topics:
+            candidates.append((item, keys))
     size = Counter(k for _, keys in candidates for k in keys)
     chosen: dict[str, list[Tagged]] = {}
+    rest: list[Tagged] = []
     for item, keys in candidates:
+        if not keys:
+            rest.append(item)
+            continue
         best = min(keys, key=lambda k: (-item.mentions[k], -size[k], k))
         chosen.setdefault(best, []).append(item)
+    by_source = Counter(t.article.source for t in rest)
+    for item in rest:
+        source = item.article.source
+        key = SOURCE_KEY + source if source and by_source[source] >= BY_SOURCE else MORE_NEWS_KEY
+        chosen.setdefault(key, []).append(item)
     seen = _spellings(tagged)
     sections = []
     for key, items in chosen.items():
         items.sort(key=lambda t: (-t.article.when.timestamp(), t.article.title.casefold()))
-        title = MORE_NEWS_TITLE if key == MORE_NEWS_KEY else vocab.name(key, seen.get(key, ""))
+        if key == MORE_NEWS_KEY:
+            title = MORE_NEWS_TITLE
+        elif key.startswith(SOURCE_KEY):
+            title = f"From {key.removeprefix(SOURCE_KEY)}"
+        else:
+            title = vocab.name(key, seen.get(key, ""))
         shown = [t.article for t in items[:max_per_section]]
         sections.append(Section(key, title, shown, more=len(items) - len(shown)))
-    sections.sort(key=lambda s: (s.key == MORE_NEWS_KEY, -s.total, s.title.casefold(), s.title))
+    sections.sort(key=lambda s: (_rank(s.key), -s.total, s.title.casefold(), s.title))
     return sections
+
+
+def _rank(key: str) -> int:
+    """Keyword sections first, then those of one source, then "More news"."""
+    return 2 if key == MORE_NEWS_KEY else 1 if key.startswith(SOURCE_KEY) else 0
 
 
 def _spellings(tagged: Sequence[Tagged]) -> dict[str, str]:

@@ -20,6 +20,7 @@ from digest.keywords import (
     keyword_key,
     matched_as_spelt,
     most_common,
+    never_a_section,
     normalise,
 )
 
@@ -67,6 +68,7 @@ class Vocabulary:
             word = normalise(spelling)
             counts.setdefault(word.casefold(), Counter())[word] += 1
         self.names = {k: most_common(c) for k, c in counts.items()}
+        self.shared = frozenset(counts)  # keywords several sources share: sections
         self.names.update(names or {})
         for key in counts:
             spelt.setdefault(key, self.names[key])
@@ -102,7 +104,19 @@ class Vocabulary:
         return self.canonical.get(key, key)
 
     def is_ignored(self, spelling: str) -> bool:
-        return keyword_key(spelling) in self.ignored or self.resolve(spelling) in self.ignored
+        """Whether a keyword is dropped from an article: ignored, or never a section
+        (``keywords.never_a_section``); but a configured alias folds into its topic
+        whatever it is ("Chinese_simplified" → World)."""
+        key = keyword_key(spelling)
+        resolved = self.canonical.get(key, key)
+        if resolved != key:
+            return resolved in self.ignored
+        return key in self.ignored or (key not in self.display and never_a_section(spelling))
+
+    def is_section(self, key: str) -> bool:
+        """Whether a canonical key heads a section of its own: a configured topic (or a
+        topic aliases fold into), a subscriber's topic, or a keyword sources share."""
+        return key in self.display or key in self.shared
 
     def topic_keys(self, topics: Iterable[str]) -> frozenset[str]:
         return frozenset(self.resolve(t) for t in topics if keyword_key(t))
