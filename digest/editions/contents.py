@@ -24,6 +24,7 @@ from digest.clock import utcnow
 from digest.config.settings import Settings
 from digest.errors import ConfigError
 from digest.grouping.dedup import distinct
+from digest.grouping.items import fold_items
 from digest.grouping.sections import Section, Tagged, Vocabulary, build_sections, tag_articles
 from digest.keywords import most_common
 from digest.models import Edition, Recipient, Subscriber
@@ -93,6 +94,7 @@ class EditionContent:
         self.vocab = vocabulary(store, settings)
         oldest = edition.cutoff - timedelta(hours=settings.window_hours)
         articles = distinct(store.window_articles(edition.window_start, edition.cutoff, oldest))
+        articles = fold_items(articles)  # a thread, a status page's updates: one item each
         self.tagged: list[Tagged] = tag_articles(articles, self.vocab)
         self._sections: dict[tuple[str, bool], list[Section]] = {}
         self._rendered: dict[str, Rendered] = {}
