@@ -20,12 +20,14 @@ __all__ = ["Section", "Tagged", "Vocabulary", "build_sections", "keyword_key", "
 
 MORE_NEWS_KEY = "\x00more-news"  # sorts and compares apart from any real keyword
 MORE_NEWS_TITLE = "More news"
-# A section of one source's items that no section keyword claims: "From Tails".
+# A section of one source's items that no section keyword claims: "From Tails". The
+# source is what a reader recognises a stray item by (a status page, a mailing list, a
+# blog); "More news" says nothing of what is in it. On the realistic day (issue 21)
+# grouping only sources with two or more strays still left "More news" as big as the
+# biggest section (5 of 5: a status page, a blog, a saved page …), so every stray goes
+# under its source; "More news" keeps only what has no source.
 SOURCE_KEY = "\x00from:"
-# How many such items of one source make a section of their own; fewer go to "More
-# news": a heading for one item costs a line and an index entry and says no more than
-# the source name under the item does.
-BY_SOURCE = 2
+BY_SOURCE = 1  # strays of one source that make its section; fewer go to "More news"
 
 
 # What tagging reads of an article's body: its opening, where what it is about is
@@ -94,8 +96,8 @@ def build_sections(
     a section for each keyword a reader would recognise (``Vocabulary.is_section``:
     a configured or subscriber's topic, or a keyword sources share; one blog's own
     "Comics" or "LOL" is not), then what no such keyword claims, grouped by its
-    source ("From Tails") where the source has ``BY_SOURCE`` or more such items,
-    and the rest under "More news". An article with several section keywords goes
+    source ("From Tails") where the source has ``BY_SOURCE`` or more such items
+    (biggest first), and the rest under "More news". An article with several section keywords goes
     to the one it mentions most (when it was tagged from its text), then to the one
     that is biggest overall, so sections stay full rather than thinly spread.
     Section names are the same in every segment.

@@ -100,7 +100,7 @@ def test_announce_is_not_a_section_even_when_two_sources_share_it():
     sections = titles([*tails, *others], vocab)
     assert "Announce" not in sections
     assert sections["From Tails - News"] == [a.title for a in tails]
-    assert sections[MORE_NEWS_TITLE] == ["Release notes for 2.0"]
+    assert sections["From Project"] == ["Release notes for 2.0"]
 
 
 def test_a_keyword_of_one_source_alone_is_not_a_section_but_a_subscribers_topic_is():
@@ -113,15 +113,21 @@ def test_a_keyword_of_one_source_alone_is_not_a_section_but_a_subscribers_topic_
     assert set(titles(comics, vocab, topics=["Comics"])) == {"Comics"}
 
 
-def test_leftovers_of_one_source_are_grouped_by_it_and_single_ones_go_to_more_news():
+def test_what_no_section_claims_is_grouped_by_its_source_and_more_news_keeps_the_sourceless():
     articles = [
         stored("split massive package into modules", source="gmane.mail.rss2email"),
         stored("new maintainer and mailing list", source="gmane.mail.rss2email"),
         stored("Our achievements in 2020", source="Tails"),
+        stored("A page with no source", source=""),
         stored("Rates held", ["Economy"], source="Wire"),
         stored("Port volumes rebound", ["Economy"], source="Paper"),
     ]
     vocab = Vocabulary(known=["Economy", "Economy"])
     sections = titles(articles, vocab)
-    assert list(sections) == ["Economy", "From gmane.mail.rss2email", MORE_NEWS_TITLE]
-    assert sections[MORE_NEWS_TITLE] == ["Our achievements in 2020"]
+    assert list(sections) == [
+        "Economy",
+        "From gmane.mail.rss2email",
+        "From Tails",
+        MORE_NEWS_TITLE,
+    ]
+    assert sections[MORE_NEWS_TITLE] == ["A page with no source"]

@@ -146,15 +146,15 @@ def test_only_keywords_two_sources_share_tag_untagged_articles(store, settings):
     # One source's own tag is not a section: its items are grouped by their source,
     # and "announce" (feed machinery) is nobody's section.
     assert sections["From Tumblr"] == ["Comic strip one", "Comic strip two"]
-    assert sections[MORE_NEWS_TITLE] == ["Tails 5.0 is out"]
+    assert sections["From Tails"] == ["Tails 5.0 is out"]
 
 
 def test_ignored_keywords_are_never_a_section(store, settings):
     settings.ignore = ["Announce"]
     store.save_articles(
         [
-            article("Tails 5.0 is out", ["announce"], source="Tails", published=T0),
-            article("Hello world", ["Uncategorized"], source="Blog", published=T0),
+            article("Tails 5.0 is out", ["announce"], source="", published=T0),
+            article("Hello world", ["Uncategorized"], source="", published=T0),
             article("General meeting", ["General", "Local"], source="Paper", published=T0),
             article("Library hours", ["Local"], source="Radio", published=T0 - timedelta(hours=1)),
         ],
