@@ -145,9 +145,24 @@ def _rank(key: str) -> int:
     return 2 if key == MORE_NEWS_KEY else 1 if key.startswith(SOURCE_KEY) else 0
 
 
+# The last edition's spellings: ``build_sections`` runs once per segment (a thousand
+# topic sets) over the same tagged articles, and counting every article's spellings
+# each time was half its cost. Keyed by the list itself, which an edition never changes.
+_last_spellings: tuple[Sequence[Tagged], dict[str, str]] = ((), {})
+
+
 def _spellings(tagged: Sequence[Tagged]) -> dict[str, str]:
     """Each keyword's most common spelling among all the edition's articles: a name for
     one the store does not know, the same whichever segment's sections are built."""
+    global _last_spellings
+    if _last_spellings[0] is tagged:
+        return _last_spellings[1]
+    names = _count_spellings(tagged)
+    _last_spellings = (tagged, names)
+    return names
+
+
+def _count_spellings(tagged: Sequence[Tagged]) -> dict[str, str]:
     counts: dict[str, Counter] = {}
     for item in tagged:
         for key, spelling in item.spellings.items():
