@@ -95,19 +95,23 @@ def build_sections(
     A subscriber with topics gets only those sections; one without gets all:
     a section for each keyword a reader would recognise (``Vocabulary.is_section``:
     a configured or subscriber's topic, or a keyword sources share; one blog's own
-    "Comics" or "LOL" is not), then what no such keyword claims, grouped by its
-    source ("From Tails") where the source has ``BY_SOURCE`` or more such items
-    (biggest first), and the rest under "More news". An article with several section keywords goes
-    to the one it mentions most (when it was tagged from its text), then to the one
-    that is biggest overall, so sections stay full rather than thinly spread.
+    "Comics" or "LOL" is not, unless the edition has no other source), then what
+    no such keyword claims, grouped by its source ("From Tails") where the source
+    has ``BY_SOURCE`` or more such items (biggest first), and the rest under "More
+    news". An article with several section keywords goes to the one it mentions
+    most (when it was tagged from its text), then to the one that is biggest
+    overall, so sections stay full rather than thinly spread.
     Section names are the same in every segment.
     """
+    # An edition from one source alone (a single newsroom's pages): its own keywords
+    # are the only ones there are, and "From <it>" would say nothing.
+    one_source = len({t.article.source for t in tagged}) <= 1
     candidates: list[tuple[Tagged, list[str]]] = []
     for item in tagged:
         if topics:
             keys = [k for k in item.keys if k in topics]
         else:
-            keys = [k for k in item.keys if vocab.is_section(k)]
+            keys = [k for k in item.keys if one_source or vocab.is_section(k)]
         if keys or not topics:
             candidates.append((item, keys))
     size = Counter(k for _, keys in candidates for k in keys)

@@ -107,10 +107,11 @@ def test_a_keyword_of_one_source_alone_is_not_a_section_but_a_subscribers_topic_
     """tumblr's "comics" and "LOL" are one blog's own filing: not sections of everyone's
     email; the subscriber who chose Comics still gets them as their section."""
     comics = [a for a in feed_items("tumblr-feed.rss") if "comics" in a.keywords]
+    glacier = stored("Glacier melt sets record", ["Climate"], source="Wire")
     vocab = Vocabulary(known=["Climate", "Climate"])
-    everything = titles(comics, vocab)
-    assert set(everything) == {"From Sarah's Scribbles"}
-    assert set(titles(comics, vocab, topics=["Comics"])) == {"Comics"}
+    everything = titles([*comics, glacier], vocab)
+    assert set(everything) == {"Climate", "From Sarah's Scribbles"}
+    assert set(titles([*comics, glacier], vocab, topics=["Comics"])) == {"Comics"}
 
 
 def test_what_no_section_claims_is_grouped_by_its_source_and_more_news_keeps_the_sourceless():
@@ -131,3 +132,19 @@ def test_what_no_section_claims_is_grouped_by_its_source_and_more_news_keeps_the
         MORE_NEWS_TITLE,
     ]
     assert sections[MORE_NEWS_TITLE] == ["A page with no source"]
+
+
+def test_an_edition_from_one_source_alone_keeps_that_sources_keywords_as_sections():
+    """A single newsroom's install: its own keywords are all the vocabulary there is, and
+    one "From The Example Times" heading over everything would say nothing."""
+    articles = [
+        stored("Glacier melt sets record", ["Climate"], source="The Example Times"),
+        stored("Chipmaker builds fab", ["Technology"], source="The Example Times"),
+        stored("Tails 5.0 is out", ["announce"], source="The Example Times"),
+    ]
+    sections = titles(articles, Vocabulary())
+    assert sections == {
+        "Climate": ["Glacier melt sets record"],
+        "Technology": ["Chipmaker builds fab"],
+        "From The Example Times": ["Tails 5.0 is out"],
+    }
