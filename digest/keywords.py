@@ -15,6 +15,7 @@ Longer keywords match in any case.
 from __future__ import annotations
 
 import functools
+import re
 import unicodedata
 from collections.abc import Mapping
 
@@ -25,7 +26,38 @@ IGNORED_WORDS = (
     "latest", "latest news", "home", "homepage", "front page", "default", "none",
     "untagged", "all", "article", "articles", "post", "posts", "update", "updates",
     "main", "index", "rss", "feed", "breaking news", "headlines", "stories",
+    # Feed machinery: how a blog or list files its own posts, not what they are about.
+    "announce", "announcement", "announcements", "release", "releases", "notice",
+    "notices", "sticky", "pinned", "reblog", "repost", "permalink", "page", "pages",
+    # Post formats (WordPress's, Tumblr's): the shape of a post, never its subject.
+    "photo", "photos", "photography post", "video", "videos", "gallery", "galleries",
+    "podcast", "podcasts", "audio", "image", "images", "link", "links", "quote",
+    "quotes", "aside", "asides", "status", "text", "chat", "standard", "media",
 )  # fmt: skip
+
+# Languages written with their script or variant: how a multilingual feed says which
+# edition an entry is in ("Chinese_simplified"). A bare language name ("English",
+# "Chinese") is not among them: it is as often the subject ("English football",
+# "Chinese economy") and becomes a section by the ordinary rules, if at all.
+_LANGUAGES = (
+    "chinese", "zh", "mandarin", "cantonese", "portuguese", "pt", "english", "en",
+    "spanish", "es", "french", "fr", "serbian", "sr", "norwegian", "no",
+)  # fmt: skip
+_SCRIPTS = (
+    "simplified", "traditional", "hans", "hant", "latin", "cyrillic", "bokmal", "bokmål",
+    "nynorsk", "brazil", "brazilian", "european", "us", "uk",
+)  # fmt: skip
+# A locale code: "en", "zh-CN", "en_US", "pt-BR", "zh-Hans", "sr-Latn-RS"; lower-case
+# two-letter codes alone only when spelt so (see ``is_locale``).
+_LOCALE = re.compile(
+    r"([a-z]{2})(?:[-_](?:hans|hant|latn|cyrl|arab))?(?:[-_](?:[a-z]{2}|\d{3}))?",
+    re.IGNORECASE,
+)
+_BARE_CODES = frozenset((
+    "ar", "bg", "bn", "cs", "da", "de", "el", "en", "es", "et", "fa", "fi", "fr", "he", "hi",
+    "hr", "hu", "id", "it", "ja", "ko", "lt", "lv", "ms", "nl", "no", "pl", "pt", "ro", "ru",
+    "sk", "sl", "sr", "sv", "th", "tr", "uk", "ur", "vi", "zh",
+))  # fmt: skip
 
 
 def normalise(text: str) -> str:
@@ -44,6 +76,32 @@ def _short_key(text: str) -> str:
 
 
 IGNORED = frozenset(keyword_key(w) for w in IGNORED_WORDS)
+
+
+def is_locale(spelling: str) -> bool:
+    """Whether a keyword names a language edition, not a subject: a locale code
+    ("zh-CN", "en_US", "pt-BR"), a lower-case ISO 639-1 code alone ("en", "zh": spelt
+    "IT" or "PL" it is a subject), or a language with its script or variant
+    ("Chinese_simplified", "Simplified Chinese", "English (US)")."""
+    word = normalise(spelling)
+    if word in _BARE_CODES:
+        return True
+    code = _LOCALE.fullmatch(word)
+    if code and len(word) > 2 and code.group(1) in _BARE_CODES:
+        return True
+    parts = [p for p in re.split(r"[\s_\-()]+", word.casefold()) if p]
+    return (
+        len(parts) == 2
+        and any(p in _LANGUAGES for p in parts)
+        and any(p in _SCRIPTS for p in parts)
+    )
+
+
+def never_a_section(spelling: str) -> bool:
+    """Feed machinery, a post format or a language edition: what no reader would
+    recognise as a section, whoever shares it (a configured alias may still fold it
+    into a topic: ``grouping.vocabulary``)."""
+    return keyword_key(spelling) in IGNORED or is_locale(spelling)
 
 
 def matched_as_spelt(spelling: str) -> bool:

@@ -37,6 +37,21 @@ class StoredArticle(Article):
     # Other sources that carried the same story (same page, or a near-identical
     # headline the same day), named under it as "also: …"; set by grouping.
     also: list[str] = field(default_factory=list, compare=False)
+    # Set by grouping when it folds several of one source's items into this one
+    # (``grouping/items.py``), for the renderer to say so:
+    # ``thread_size``: how many messages of one thread (a mailing list's "Re: …"),
+    # or updates of one status-page component, this item stands for (0: just itself);
+    # its link is the latest one's. ``state``: a status page's latest state ("Up",
+    # "Resolved"), when its updates were folded. ``folded``: the links of the same
+    # source's text-less posts ("Photo") folded under it: "N more from <source>".
+    thread_size: int = field(default=0, compare=False)
+    state: str = field(default="", compare=False)
+    folded: list[str] = field(default_factory=list, compare=False)
+
+    @property
+    def cluster_size(self) -> int:
+        """How many sources carried this story (itself and ``also``): the front page's rank."""
+        return 1 + len(self.also)
 
     @property
     def when(self) -> datetime:

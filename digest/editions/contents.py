@@ -25,6 +25,7 @@ from digest.config.settings import Settings
 from digest.errors import ConfigError
 from digest.grouping.dedup import distinct
 from digest.grouping.front import front_page, is_front
+from digest.grouping.items import fold_items
 from digest.grouping.sections import (
     Grouped,
     Section,
@@ -82,7 +83,7 @@ def vocabulary(store: Store, settings: Settings) -> Vocabulary:
     for key, spelling, sources in store.keyword_spellings():
         spelt.setdefault(key, Counter())[spelling] += sources
     consistent = set(store.keywords_used_on(USED_ON))
-    shared = [
+    known = [
         s
         for key, c in spelt.items()
         if c.total() >= SHARED_BY or key in consistent
@@ -90,11 +91,13 @@ def vocabulary(store: Store, settings: Settings) -> Vocabulary:
     ]
     return Vocabulary(
         settings.aliases,
-        shared,
+        known,
         topics=settings.topics,
         names={key: most_common(c) for key, c in spelt.items()},
         ignore=settings.ignore,
         chosen=store.subscriber_topics(),
+        # Sections for everyone: what several sources share, not one source's own.
+        shared=[key for key, c in spelt.items() if c.total() >= SHARED_BY],
     )
 
 
@@ -114,6 +117,7 @@ class EditionContent:
         stored = store.window_articles(edition.window_start, edition.cutoff, oldest)
         configured = {source.name for source in settings.sources if source.name}
         articles = distinct(shown_sources(stored, configured))
+        articles = fold_items(articles)  # a thread, a status page's updates: one item each
         self.tagged = Grouped(tag_articles(articles, self.vocab))
         self._sections: dict[tuple[str, bool], list[Section]] = {}
         self._email: dict[str, list[Section]] = {}

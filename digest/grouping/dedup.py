@@ -7,6 +7,8 @@ Two articles are the same story when
 - they come from different sources, and their headlines are near-identical and
   within a day of each other. (One source's own repeats are its own business:
   a mailing list's replies share a subject, a status page says "Down" twice.)
+  Once a story holds several sources, each of its headlines counts: a source's
+  own repeat joins the story when it matches another source's copy in it.
 
 The one ingested first is shown, with the other sources named under it
 ("also: …").
@@ -41,7 +43,8 @@ import itertools
 import re
 import unicodedata
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from digest.models import StoredArticle
 from digest.validate import canonical_url
@@ -120,9 +123,15 @@ def same_story(a: frozenset[str], b: frozenset[str]) -> bool:
 
 def distinct(articles: Sequence[StoredArticle]) -> list[StoredArticle]:
     """One article per story, in the order given: the one ingested first, with the other
-    sources that carried it in ``also``."""
+    sources that carried it in ``also``.
+
+    A story is a cluster: rule 2 compares a headline with every member of it from
+    another source, so once Wire's and Paper's copies are one story, Wire's own
+    repeat under another link (a corrected headline, a second feed) joins it too,
+    matched through Paper's copy.
+    """
     kept: list[StoredArticle] = []
-    words: list[frozenset[str]] = []
+    members: list[list[_Member]] = []  # per story: each source's headlines in it
     by_link: dict[str, int] = {}
     by_word: dict[str, list[int]] = {}
     for item in sorted(articles, key=lambda a: (a.first_seen or a.when, a.id)):
@@ -130,32 +139,41 @@ def distinct(articles: Sequence[StoredArticle]) -> list[StoredArticle]:
         found = by_link.get(link) if link else None
         mine = headline_words(item.title)
         if found is None and len(mine) >= MIN_WORDS:
-            found = _same_headline(item, mine, kept, words, by_word)
+            found = _same_headline(item, mine, members, by_word)
         if found is None:
             found = len(kept)
             kept.append(dataclasses.replace(item, also=[]))
-            words.append(mine)
-            for word in mine:
-                by_word.setdefault(word, []).append(found)
+            members.append([])
         else:
             first = kept[found]
             if item.source and item.source != first.source and item.source not in first.also:
                 first.also.append(item.source)
+        if len(mine) >= MIN_WORDS:
+            members[found].append(_Member(item.source, item.when, mine))
+            for word in mine:
+                stories = by_word.setdefault(word, [])
+                if not stories or stories[-1] != found:
+                    stories.append(found)
         if link:
             by_link.setdefault(link, found)
     order = {a.id: n for n, a in enumerate(articles)}
     return sorted(kept, key=lambda a: order[a.id])
 
 
+class _Member(NamedTuple):
+    source: str
+    when: datetime
+    words: frozenset[str]
+
+
 def _same_headline(
     item: StoredArticle,
     mine: frozenset[str],
-    kept: list[StoredArticle],
-    words: list[frozenset[str]],
+    members: list[list[_Member]],
     by_word: dict[str, list[int]],
 ) -> int | None:
-    """The kept article of another source whose headline tells the same story within a
-    day, if any."""
+    """The story with a member from another source whose headline tells the same story
+    within a day, if any."""
     # Jaccard >= 0.8 needs most words shared, so every candidate shares one of any
     # few of this headline's words: look only at those that share its rarest.
     rarest = sorted(mine, key=lambda w: len(by_word.get(w, ())))[: max(1, len(mine) // 4 + 1)]
@@ -165,9 +183,9 @@ def _same_headline(
             if index in seen:
                 continue
             seen.add(index)
-            other = kept[index]
-            if other.source == item.source or item.source in other.also:
-                continue
-            if abs(other.when - item.when) <= SAME_DAY and same_story(mine, words[index]):
-                return index
+            for other in members[index]:
+                if other.source == item.source or abs(other.when - item.when) > SAME_DAY:
+                    continue
+                if same_story(mine, other.words):
+                    return index
     return None

@@ -23,7 +23,7 @@ import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from digest.grouping.sections import MORE_NEWS_KEY, Section
+from digest.grouping.sections import Section, section_order
 from digest.models import StoredArticle
 
 FRONT_KEY = "\x00front"  # apart from any real keyword, like "More news"
@@ -96,7 +96,7 @@ def front_page(sections: Sequence[Section], max_per_section: int) -> list[Sectio
         shown = left[:max_per_section]
         rest.append(replace(section, articles=shown, more=section.more + len(left) - len(shown)))
     # Still biggest first (sections.py's order), now that the front took its stories.
-    rest.sort(key=lambda s: (s.key == MORE_NEWS_KEY, -s.total, s.title.casefold(), s.title))
+    rest.sort(key=section_order)
     return [front, *rest]
 
 

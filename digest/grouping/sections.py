@@ -3,7 +3,7 @@
 Each article's keywords are resolved through the vocabulary (``digest.grouping.vocabulary``:
 aliases folded, ignored words dropped); an untagged article is tagged from the
 vocabulary (whole words, in the title, summary and the body's first 5,000
-characters), else it goes to "More news".
+characters). The sections a reader recognises are ``build_sections``'.
 """
 
 from __future__ import annotations
@@ -28,6 +28,14 @@ __all__ = [
 
 MORE_NEWS_KEY = "\x00more-news"  # sorts and compares apart from any real keyword
 MORE_NEWS_TITLE = "More news"
+# A section of one source's items that no section keyword claims: "From Tails". The
+# source is what a reader recognises a stray item by (a status page, a mailing list, a
+# blog); "More news" says nothing of what is in it. On the realistic day (issue 21)
+# grouping only sources with two or more strays still left "More news" as big as the
+# biggest section (5 of 5: a status page, a blog, a saved page …), so every stray goes
+# under its source; "More news" keeps only what has no source.
+SOURCE_KEY = "\x00from:"
+BY_SOURCE = 1  # strays of one source that make its section; fewer go to "More news"
 
 
 # What tagging reads of an article's body: its opening, where what it is about is
@@ -56,6 +64,12 @@ class Section:
     @property
     def total(self) -> int:
         return len(self.articles) + self.more
+
+    @property
+    def source(self) -> str:
+        """The source a "From <source>" section is of, which its stories then need not
+        repeat under their headlines ("" for any other section)."""
+        return self.key.removeprefix(SOURCE_KEY) if self.key.startswith(SOURCE_KEY) else ""
 
 
 @dataclass
@@ -97,6 +111,7 @@ class Grouped(list):
     def __init__(self, tagged: Sequence[Tagged]) -> None:
         super().__init__(tagged)
         self.seen = _spellings(self)
+        self.one_source = _one_source(self)
         self.carrying: dict[str, list[int]] = {}
         for n, item in enumerate(self):
             for key in item.keys:
@@ -116,32 +131,70 @@ def build_sections(
 ) -> list[Section]:
     """The sections one segment gets; each article lands in exactly one of them.
 
-    A subscriber with topics gets only those sections; one without gets all,
-    plus "More news" for what no keyword claims. An article with several
-    matching keywords goes to the one it mentions most (when it was tagged from
-    its text), then to the one that is biggest overall, so sections stay full
-    rather than thinly spread. Section names are the same in every segment.
+    A subscriber with topics gets only those sections; one without gets all:
+    a section for each keyword a reader would recognise (``Vocabulary.is_section``:
+    a configured or subscriber's topic, or a keyword sources share; one blog's own
+    "Comics" or "LOL" is not, unless the edition has no other source), then what
+    no such keyword claims, grouped by its source ("From Tails") where the source
+    has ``BY_SOURCE`` or more such items (biggest first), and the rest under "More
+    news". An article with several section keywords goes to the one it mentions
+    most (when it was tagged from its text), then to the one that is biggest
+    overall, so sections stay full rather than thinly spread.
+    Section names are the same in every segment.
     """
     grouped = tagged if isinstance(tagged, Grouped) else None
+    # An edition from one source alone (a single newsroom's pages): its own keywords
+    # are the only ones there are, and "From <it>" would say nothing.
+    one_source = grouped.one_source if grouped is not None else _one_source(tagged)
     candidates: list[tuple[Tagged, list[str]]] = []
     for item in grouped.about(topics) if grouped is not None and topics else tagged:
-        keys = [k for k in item.keys if not topics or k in topics]
-        if keys or (not topics and not item.keys):
-            candidates.append((item, keys or [MORE_NEWS_KEY]))
+        if topics:
+            keys = [k for k in item.keys if k in topics]
+        else:
+            keys = [k for k in item.keys if one_source or vocab.is_section(k)]
+        if keys or not topics:
+            candidates.append((item, keys))
     size = Counter(k for _, keys in candidates for k in keys)
     chosen: dict[str, list[Tagged]] = {}
+    rest: list[Tagged] = []
     for item, keys in candidates:
+        if not keys:
+            rest.append(item)
+            continue
         best = min(keys, key=lambda k: (-item.mentions[k], -size[k], k))
         chosen.setdefault(best, []).append(item)
+    by_source = Counter(t.article.source for t in rest)
+    for item in rest:
+        source = item.article.source
+        key = SOURCE_KEY + source if source and by_source[source] >= BY_SOURCE else MORE_NEWS_KEY
+        chosen.setdefault(key, []).append(item)
     seen = grouped.seen if grouped is not None else _spellings(tagged)
     sections = []
     for key, items in chosen.items():
         items.sort(key=lambda t: (-t.article.when.timestamp(), t.article.title.casefold()))
-        title = MORE_NEWS_TITLE if key == MORE_NEWS_KEY else vocab.name(key, seen.get(key, ""))
+        if key == MORE_NEWS_KEY:
+            title = MORE_NEWS_TITLE
+        elif key.startswith(SOURCE_KEY):
+            title = f"From {key.removeprefix(SOURCE_KEY)}"
+        else:
+            title = vocab.name(key, seen.get(key, ""))
         shown = [t.article for t in items[:max_per_section]]
         sections.append(Section(key, title, shown, more=len(items) - len(shown)))
-    sections.sort(key=lambda s: (s.key == MORE_NEWS_KEY, -s.total, s.title.casefold(), s.title))
+    sections.sort(key=section_order)
     return sections
+
+
+def section_order(section: Section) -> tuple:
+    """Where a section stands: keyword sections first, then those of one source, then
+    "More news"; biggest first within each, then by name. One rule, so the sections
+    and what is left of them once the front page took its stories agree."""
+    key = section.key
+    rank = 2 if key == MORE_NEWS_KEY else 1 if key.startswith(SOURCE_KEY) else 0
+    return (rank, -section.total, section.title.casefold(), section.title)
+
+
+def _one_source(tagged: Sequence[Tagged]) -> bool:
+    return len({t.article.source for t in tagged}) <= 1
 
 
 def _spellings(tagged: Sequence[Tagged]) -> dict[str, str]:

@@ -25,6 +25,7 @@ from digest.keywords import (
     keyword_key,
     matched_as_spelt,
     most_common,
+    never_a_section,
     normalise,
 )
 
@@ -40,6 +41,9 @@ class Vocabulary:
     keywords. ``names``: a keyword's name as the store has it (its most common
     spelling), for keywords not configured. ``ignore``: more keywords to ignore.
     ``chosen``: the topics subscribers hold, each spelling with how many hold it.
+    ``shared``: the keywords that head sections of their own because several
+    sources use them (default: all of ``known``); a keyword only one source uses,
+    however often, tags its untagged pages but is not a section for everyone.
     """
 
     def __init__(
@@ -51,6 +55,7 @@ class Vocabulary:
         names: Mapping[str, str] | None = None,
         ignore: Iterable[str] = (),
         chosen: Mapping[str, int] | None = None,
+        shared: Iterable[str] | None = None,
     ) -> None:
         self.aliases = dict(aliases or {})
         self.ignored = IGNORED | {keyword_key(w) for w in ignore}
@@ -74,6 +79,8 @@ class Vocabulary:
             word = normalise(spelling)
             counts.setdefault(word.casefold(), Counter())[word] += 1
         self.names = {k: most_common(c) for k, c in counts.items()}
+        # Keywords several sources share: sections (see ``is_section``).
+        self.shared = frozenset(counts if shared is None else map(keyword_key, shared))
         self.names.update(names or {})
         for key in counts:
             spelt.setdefault(key, self.names[key])
@@ -99,7 +106,19 @@ class Vocabulary:
         return self.canonical.get(key, key)
 
     def is_ignored(self, spelling: str) -> bool:
-        return keyword_key(spelling) in self.ignored or self.resolve(spelling) in self.ignored
+        """Whether a keyword is dropped from an article: ignored, or never a section
+        (``keywords.never_a_section``); but a configured alias folds into its topic
+        whatever it is ("Chinese_simplified" → World)."""
+        key = keyword_key(spelling)
+        resolved = self.canonical.get(key, key)
+        if resolved != key:
+            return resolved in self.ignored
+        return key in self.ignored or (key not in self.display and never_a_section(spelling))
+
+    def is_section(self, key: str) -> bool:
+        """Whether a canonical key heads a section of its own: a configured topic (or a
+        topic aliases fold into), a subscriber's topic, or a keyword sources share."""
+        return key in self.display or key in self.chosen or key in self.shared
 
     def topic_keys(self, topics: Iterable[str]) -> frozenset[str]:
         return frozenset(self.resolve(t) for t in topics if keyword_key(t))

@@ -450,6 +450,8 @@ def _count_keyword_uses(conn: sa.Connection) -> None:
 
 
 MIGRATIONS[10] = _count_keyword_uses
+
+
 def _add_first_name(conn: sa.Connection) -> None:
     """Version 11: subscribers.first_name, empty for everyone already stored, who
     are greeted by their name whole until they give one. Only if missing."""

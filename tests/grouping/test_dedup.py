@@ -145,12 +145,41 @@ def test_one_sources_own_repeated_headlines_are_its_own_items():
     assert len(distinct([*replies, same_page])) == 3  # the same page is still one
 
 
-def test_a_story_is_merged_once_per_source():
+def test_a_source_repeating_a_merged_story_under_its_own_link_is_not_shown_twice():
+    """Issue 21, point 7: Paper's second copy, under its own link, after its first was
+    merged with Wire's, joins the story instead of standing as a story of its own."""
     a = stored("Wildfires force thousands to flee homes in California", "Wire", seen=3)
     b = stored("Wildfires force thousands to flee homes in California", "Paper", seen=2)
     c = stored("California wildfires force thousands to flee their homes", "Paper", seen=1)
     kept = distinct([a, b, c])
-    assert [(k.source, k.also) for k in kept] == [("Wire", ["Paper"]), ("Paper", [])]
+    assert [(k.source, k.also, k.cluster_size) for k in kept] == [("Wire", ["Paper"], 2)]
+
+
+def test_a_repeat_joins_the_story_through_another_sources_copy():
+    """Wire's corrected headline matches Paper's copy (0.83) but not its own first one
+    (0.75): the story holds both sources, so rule 2 compares it with Paper's."""
+    first = stored(
+        "Storm Bert leaves thousands without power across Wales and western England",
+        "Wire",
+        seen=3,
+    )
+    paper = stored(
+        "Storm Bert leaves thousands without power across Wales and western England overnight",
+        "Paper",
+        seen=2,
+    )
+    again = stored(
+        "Storm Bert leaves thousands without power across Wales and west England overnight",
+        "Wire",
+        seen=1,
+    )
+    assert [(k.id, k.also) for k in distinct([first, paper, again])] == [(first.id, ["Paper"])]
+
+
+def test_one_sources_own_repeats_stay_apart_while_no_other_source_carries_them():
+    a = stored("Support System - Down for some customers", "Status", seen=2)
+    b = stored("Support System - Down for some customers", "Status", seen=1)
+    assert len(distinct([a, b])) == 2
 
 
 def test_thousands_of_different_articles_are_all_kept():

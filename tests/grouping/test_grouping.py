@@ -30,7 +30,7 @@ def stored(title, keywords=(), *, hours_ago=0.0, body="", published=True, **extr
         url=f"https://news.example.org/{n}",
         summary=extra.pop("summary", ""),
         body=body,
-        source="Example Times",
+        source=extra.pop("source", "Example Times"),
         published=when if published else None,
         keywords=list(keywords),
         id=n,
@@ -191,9 +191,15 @@ def test_topics_given_by_alias_pick_the_canonical_section():
 def test_subscriber_without_topics_gets_everything_and_more_news_last():
     vocab = Vocabulary(known=["Space", "Economy", "Energy"])
     articles = [
-        stored("Bake sale raises money", [], body="Cakes.", hours_ago=1),
+        stored("Bake sale raises money", [], body="Cakes.", hours_ago=1, source=""),
         stored("Mars rethink", ["Space"], hours_ago=2),
-        stored("Launch from the spaceport", [], body="A rocket left the spaceport.", hours_ago=3),
+        stored(
+            "Launch from the spaceport",
+            [],
+            body="A rocket left the spaceport.",
+            hours_ago=3,
+            source="",
+        ),
         stored("Satellite up", [], body="Seen from space, minute by minute.", hours_ago=4),
         stored("Rates held", ["Economy"], hours_ago=5),
         stored("Port volumes rebound", ["Economy"], hours_ago=6),
@@ -208,7 +214,8 @@ def test_subscriber_without_topics_gets_everything_and_more_news_last():
 
 
 def test_more_news_is_last_even_when_biggest():
-    articles = [stored(f"Untagged {n}", []) for n in range(5)] + [stored("Tagged", ["Space"])]
+    articles = [stored(f"Untagged {n}", [], source="") for n in range(5)]
+    articles.append(stored("Tagged", ["Space"]))
     sections = sections_for(articles)
     assert [s.title for s in sections] == ["Space", MORE_NEWS_TITLE]
 

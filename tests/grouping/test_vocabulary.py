@@ -143,17 +143,20 @@ def test_only_keywords_two_sources_share_tag_untagged_articles(store, settings):
     content = edition_content(store, settings)
     sections = {s.title: [a.title for a in s.articles] for s in content.sections("")}
     assert "LOL and announce: energy news" in sections["Energy"]
-    assert sections["Announce"] == ["Tails 5.0 is out"]  # its own tag: a section, capitalised
-    assert sections["LOL"] == ["Comic strip one", "Comic strip two"]
+    # One source's own tag is not a section: its items are grouped by their source,
+    # and "announce" (feed machinery) is nobody's section.
+    assert sections["From Tumblr"] == ["Comic strip one", "Comic strip two"]
+    assert sections["From Tails"] == ["Tails 5.0 is out"]
 
 
 def test_ignored_keywords_are_never_a_section(store, settings):
     settings.ignore = ["Announce"]
     store.save_articles(
         [
-            article("Tails 5.0 is out", ["announce"], source="Tails", published=T0),
-            article("Hello world", ["Uncategorized"], source="Blog", published=T0),
+            article("Tails 5.0 is out", ["announce"], source="", published=T0),
+            article("Hello world", ["Uncategorized"], source="", published=T0),
             article("General meeting", ["General", "Local"], source="Paper", published=T0),
+            article("Library hours", ["Local"], source="Radio", published=T0 - timedelta(hours=1)),
         ],
         now=T0,
     )
@@ -162,7 +165,7 @@ def test_ignored_keywords_are_never_a_section(store, settings):
         for s in edition_content(store, settings).sections("")
     }
     assert sections == {
-        "Local": ["General meeting"],
+        "Local": ["General meeting", "Library hours"],
         MORE_NEWS_TITLE: ["Hello world", "Tails 5.0 is out"],
     }
 
