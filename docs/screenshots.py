@@ -1,11 +1,13 @@
-"""Make the README's screenshots: the demo and a 150-article day at 375, 600 and 1024 px.
+"""Make the README's screenshots: a realistic day and a 150-article day at 375, 600 and 1024 px.
 
     .venv/bin/python docs/screenshots.py
 
-Renders each email through the real path (the same helpers as the tests:
-ingested into a store, rendered, personalised), opens it in Debian's chromium
-through Playwright and writes ``docs/images/<day>-<width>.png`` (the top of
-the email as a window of that size shows it) and ``demo-375-footer.png``.
+The realistic day is ``benchmarks/realistic_day.py``'s (real feeds re-dated to
+today, the sample articles, a saved news page) as its everything-subscriber
+gets it, through the real commands; the 150-article day is rendered through
+the same helpers as the tests. Each opens in Debian's chromium through
+Playwright, which writes ``docs/images/<day>-<width>.png`` (the top of the
+email as a window of that size shows it) and ``realistic-375-footer.png``.
 When ImageMagick's ``convert`` is installed the PNGs are reduced to 128
 colours, which keeps each under about 100 KB.
 """
@@ -43,21 +45,27 @@ def main() -> None:
     out = HERE / "images"
     out.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
+        day = Path(tmp) / "realistic"
+        subprocess.run(
+            [sys.executable, str(HERE.parent / "benchmarks" / "realistic_day.py"), str(day)],
+            check=True,
+            capture_output=True,
+        )
         days = {
-            "demo": rendered(Path(tmp) / "demo", "demo"),
-            "busy-150": rendered(Path(tmp) / "busy", "busy-150"),
+            "realistic": (day / "preview-everything.html").read_text("utf-8"),
+            "busy-150": rendered(Path(tmp) / "busy", "busy-150").html,
         }
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path="/usr/bin/chromium")
-            for day, copy in days.items():
+            for day, html in days.items():
                 for width, height in SIZES.items():
                     page = browser.new_page(viewport={"width": width, "height": height})
-                    page.set_content(copy.html)
+                    page.set_content(html)
                     path = out / f"{day}-{width}.png"
                     page.screenshot(path=str(path))
-                    if day == "demo" and width == 375:
+                    if day == "realistic" and width == 375:
                         bottom = page.evaluate("document.documentElement.scrollHeight")
-                        path = out / "demo-375-footer.png"
+                        path = out / "realistic-375-footer.png"
                         clip = {"x": 0, "y": bottom - 520, "width": width, "height": 520}
                         page.screenshot(path=str(path), clip=clip, full_page=True)
                         small(path)

@@ -51,6 +51,7 @@ def preview(
     digest preview --width 375 --open
     """
     from digest.editions.contents import preview as render_preview
+    from digest.rendering.wording import plural
     from digest.sending.preflight import may_start
 
     refuse_our_files(output, app)
@@ -68,10 +69,17 @@ def preview(
     except OSError as error:
         raise UsageProblem(f"{output}: cannot write the preview: {error.strerror}") from None
     framed = f", in a {width} px frame" if width else ""
+    stories = plural(result.articles, "story", "stories")
+    # The front page holds the lead (and the top stories): a section count alone
+    # would say "1 story in 0 sections" of an email with one story in it.
+    where = (
+        f"the front page and {plural(result.sections, 'section')}"
+        if result.sections
+        else ("all on the front page")
+    )
     out.print(
-        f"preview of {result.edition.label} for {who}: {result.articles} article(s) "
-        f"in {result.sections} section(s), {len(result.rendered.html.encode()) // 1000} KB, "
-        f"written to {output}{framed}",
+        f"preview of {result.edition.label} for {who}: {stories}, {where}, "
+        f"{len(result.rendered.html.encode()) // 1000} KB, written to {output}{framed}",
         markup=False,
     )
     if open_it and not webbrowser.open(output.resolve().as_uri()):

@@ -39,6 +39,7 @@ from digest.rendering.frame import framed
 from digest.rendering.links import Links, signing_key, view_url
 from digest.rendering.renderer import Rendered, Renderer
 from digest.sources.names import shown_sources
+from digest.sources.run import as_source
 from digest.store.editions import find_edition, previous_cutoff
 from digest.store.store import Store
 
@@ -115,7 +116,7 @@ class EditionContent:
         self.vocab = vocabulary(store, settings)
         oldest = edition.cutoff - timedelta(hours=settings.window_hours)
         stored = store.window_articles(edition.window_start, edition.cutoff, oldest)
-        configured = {source.name for source in settings.sources if source.name}
+        configured = {s.name for s in map(as_source, settings.sources) if s.name}
         articles = distinct(shown_sources(stored, configured))
         articles = fold_items(articles)  # a thread, a status page's updates: one item each
         self.tagged = Grouped(tag_articles(articles, self.vocab))

@@ -54,7 +54,9 @@ def test_a_chosen_topic_tags_the_untagged_page_that_mentions_it(store, settings)
     everything = what_gets(store, settings, "")
     assert everything["Aleppo"] == [headline]
     # The bake sale does not mention Aleppo: it stays untagged.
-    assert everything["More news"] == ["School bake sale raises £2,400 for new library books"]
+    assert everything["From Riverside Gazette"] == [
+        "School bake sale raises £2,400 for new library books"
+    ]
 
 
 def test_a_topic_typed_on_the_page_catches_its_stories(store, settings):

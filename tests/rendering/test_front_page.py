@@ -101,7 +101,7 @@ def test_what_grouping_folded_is_said_on_the_items_line(renderer):
     """The fields grouping sets when it folds items (``grouping/items.py``);
     set by hand here, as an article stored before them has none."""
     thread = stored("Re: [rss2email] feeds stop updating", ["Lists"], 0)
-    status = stored("Mail delivery", ["Status"], 1)
+    status = stored("Mail delivery", ["Service"], 1)  # "status" is a post format
     photos = stored("Our new quilt", ["Quilts"], 2)
     object.__setattr__(thread, "thread_size", 4)
     object.__setattr__(status, "thread_size", 3)
