@@ -97,11 +97,17 @@ def is_locale(spelling: str) -> bool:
     )
 
 
+def has_word(spelling: str) -> bool:
+    """Whether a keyword has a letter or digit in it. One without ("*", "—", "...")
+    would match the punctuation of any text, and name a section nobody chose."""
+    return any(c.isalnum() for c in spelling)
+
+
 def never_a_section(spelling: str) -> bool:
-    """Feed machinery, a post format or a language edition: what no reader would
-    recognise as a section, whoever shares it (a configured alias may still fold it
-    into a topic: ``grouping.vocabulary``)."""
-    return keyword_key(spelling) in IGNORED or is_locale(spelling)
+    """Feed machinery, a post format, a language edition, or no word at all: what no
+    reader would recognise as a section, whoever shares it (a configured alias may
+    still fold it into a topic: ``grouping.vocabulary``)."""
+    return keyword_key(spelling) in IGNORED or is_locale(spelling) or not has_word(spelling)
 
 
 def matched_as_spelt(spelling: str) -> bool:

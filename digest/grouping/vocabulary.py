@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from digest.keywords import (
     IGNORED,
     display_name,
+    has_word,
     keyword_key,
     matched_as_spelt,
     most_common,
@@ -86,7 +87,7 @@ class Vocabulary:
             spelt.setdefault(key, self.names[key])
         held: dict[str, Counter] = {}
         for topic, people in (chosen or {}).items():
-            if keyword_key(topic):
+            if keyword_key(topic) and has_word(topic):  # "*" would match any text
                 held.setdefault(keyword_key(topic), Counter())[normalise(topic)] += people
         # A subscriber's spelling names a section only when nothing else does; it is
         # matched as the store spells the keyword when the store knows it ("NASA").

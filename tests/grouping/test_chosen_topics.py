@@ -104,3 +104,20 @@ def test_a_keyword_one_source_used_fewer_times_is_not_vocabulary(store, settings
     ]
     store.save_articles([*few, *sample(ALEPPO)], now=T0)
     assert vocabulary(store, settings).infer("war in Syria") == []
+
+
+def test_a_topic_with_no_letter_in_it_tags_nothing_and_heads_no_section(store, settings):
+    """A subscriber stored with the topic "*" before import refused it (or a feed that
+    files under "—"): punctuation is in every text, and would have made a "*" section
+    for everyone, holding whatever article had a bullet in it."""
+    store.save_subscribers([subscriber("star@example.com", ["Aleppo"])])
+    store.engine.dispose()
+    with store.engine.begin() as conn:  # as an older digest would have stored it
+        conn.exec_driver_sql("UPDATE subscribers SET topics = '*;Aleppo'")
+    starred = article("Notes * and asterisks", keywords=["—"], url="https://x.example/1")
+    store.save_articles([*sample(ALEPPO), starred], now=T0)
+    everything = what_gets(store, settings, "")
+    assert "*" not in everything and "—" not in everything, everything
+    assert what_gets(store, settings, "*;Aleppo") == {
+        "Aleppo": ["Rebels Call for Mobilization Amid Assad Gains in Aleppo"]
+    }

@@ -326,6 +326,18 @@ def test_topics_are_capped_in_length_and_number_and_repeats_dropped(tmp_path):
     assert subs["rep@example.com"].topics == ["Space", "Climate"]
 
 
+def test_a_topic_with_no_letter_or_digit_is_refused_with_its_line_and_the_rest_kept(tmp_path):
+    path = write_csv(
+        tmp_path / "stars.csv",
+        "star@example.com,S,Aleppo;*,",
+        "code@example.com,C,C++;.NET;F#,",
+    )
+    errors, _, subs = read(path)
+    assert lines(errors) == [2]
+    assert "topic '*' has no letter or digit" in errors[0]
+    assert subs["code@example.com"].topics == ["C++", ".NET", "F#"]
+
+
 # -- into the store ------------------------------------------------------------
 
 

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 import digest.subscribers.csv_import as subscribers_module
 from digest import validate
+from digest.keywords import has_word
 from digest.store.schema import subscribers
 from digest.subscribers.csv_import import import_csv, parse_subscriber
 
@@ -56,13 +57,32 @@ addresses = st.builds(
 valid_rows = st.fixed_dictionaries(
     {
         "name": st.one_of(hostile_text(12), hostile_text(40).map(lambda t: t * 6)),
-        "topics": st.lists(hostile_text(8).filter(lambda t: ";" not in t), max_size=4),
+        # A topic is kept when it has a letter or digit (or is empty once cleaned, and
+        # dropped); one of punctuation alone is a poison of its own (below).
+        "topics": st.lists(
+            hostile_text(8).filter(
+                lambda t: (
+                    ";" not in t
+                    and (has_word(validate.clean_line(t)) or not validate.clean_line(t))
+                )
+            ),
+            max_size=4,
+        ),
         "timezone": st.sampled_from(ZONES),
         "first_name": hostile_text(12),
         "quote_all": st.booleans(),
     }
 )
-POISONS = ["unterminated", "two_lines", "bad_email", "long_email", "zone", "long_topic", "extra"]
+POISONS = [
+    "unterminated",
+    "two_lines",
+    "bad_email",
+    "long_email",
+    "zone",
+    "long_topic",
+    "no_word_topic",
+    "extra",
+]
 poisons = st.sampled_from(POISONS)
 
 
@@ -88,6 +108,7 @@ def poisoned_lines(kind: str, email: str, row: dict) -> list[str]:
         "long_email": ["x" * 60 + "@" + "d" * 200 + ".example.com,Long,,"],
         "zone": [f"{email},x,,America"],
         "long_topic": [f"{email},x,{'t' * (validate.MAX_KEYWORD + 1)},"],
+        "no_word_topic": [f"{email},x,Space;*,"],
         "extra": [line + ",surprise"],
     }[kind]
 
