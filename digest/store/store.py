@@ -39,10 +39,9 @@ from digest.store import (
 )
 from digest.store.article_writer import SaveResult
 from digest.store.membership import to_subscriber
+from digest.store.migrations import MIGRATION_LOCK, MIGRATIONS
 from digest.store.schema import (
     ACTIVE,
-    MIGRATION_LOCK,
-    MIGRATIONS,
     SCHEMA_VERSION,
     articles,
     from_db,

@@ -1,0 +1,254 @@
+"""The steps that upgrade an older database, numbered, each run once and in order.
+
+``Store`` runs every step above the version a database records, in one
+transaction, when it opens it (``MIGRATION_LOCK`` keeps two processes on
+PostgreSQL from doing it at once). A step changes tables that already exist;
+a new table needs none (``create_all`` makes it). Each step is safe on a
+database that already has what it adds, since an older digest may have made
+some of it another way.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from digest import validate
+from digest.keywords import keyword_key
+from digest.store.schema import (
+    LEDGER_FILLFACTOR,
+    SCHEMA_VERSION,
+    articles,
+    keyword_sources,
+    subscribers,
+)
+from digest.validate import clean_line
+
+MIGRATION_LOCK = 0x6469676573740001  # a PostgreSQL advisory lock key: "digest", 1
+
+MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {}
+
+
+def _add_url_key(conn: sa.Connection) -> None:
+    """Version 2: articles.url_key, indexed, filled in for the articles already stored."""
+    conn.execute(sa.text("ALTER TABLE articles ADD COLUMN url_key VARCHAR(64)"))
+    conn.execute(sa.text("CREATE INDEX ix_articles_url_key ON articles (url_key)"))
+    last = 0
+    while True:
+        rows = conn.execute(
+            sa.select(articles.c.id, articles.c.url)
+            .where(articles.c.id > last, articles.c.url.is_not(None))
+            .order_by(articles.c.id)
+            .limit(5000)
+        ).all()
+        if not rows:
+            return
+        conn.execute(
+            articles.update()
+            .where(articles.c.id == sa.bindparam("_id"))
+            .values(url_key=sa.bindparam("_key")),
+            [{"_id": row.id, "_key": validate.url_key(row.url)} for row in rows],
+        )
+        last = rows[-1].id
+
+
+def _index_first_seen(conn: sa.Connection) -> None:
+    """Version 3: editions are collected by first-ingest time, so index it."""
+    conn.execute(
+        sa.text("CREATE INDEX IF NOT EXISTS ix_articles_first_seen ON articles (first_seen)")
+    )
+
+
+def _clean_stored_text(conn: sa.Connection) -> None:
+    """Version 4: text stored before the edge rules existed loses its control characters
+    (terminal escapes, NULs, bidi overrides), as everything stored since does."""
+
+    def topics(raw: str) -> str:
+        return ";".join(t for t in (clean_line(t) for t in raw.split(";")) if t)
+
+    def keywords(raw: str) -> str:
+        cleaned = [k for k in (clean_line(str(k)) for k in json.loads(raw)) if k]
+        return json.dumps(cleaned, ensure_ascii=False)
+
+    _clean_rows(conn, subscribers, {"name": clean_line, "topics": topics})
+    _clean_rows(
+        conn,
+        articles,
+        {
+            "title": clean_line,
+            "summary": clean_line,
+            "source": clean_line,
+            "body": validate.clean_block,
+            "keywords": keywords,
+        },
+    )
+
+
+def _clean_rows(conn: sa.Connection, table: sa.Table, cleaners: dict) -> None:
+    """Rewrite the rows of ``table`` whose text a cleaner changes, a page at a time."""
+    last = 0
+    columns = [table.c[name] for name in cleaners]
+    while rows := conn.execute(
+        sa.select(table.c.id, *columns).where(table.c.id > last).order_by(table.c.id).limit(5000)
+    ).all():
+        last = rows[-1].id
+        changed = []
+        for row in rows:
+            values = {name: clean(getattr(row, name)) for name, clean in cleaners.items()}
+            if any(values[name] != getattr(row, name) for name in cleaners):
+                changed.append({"_id": row.id, **{f"_{k}": v for k, v in values.items()}})
+        if changed:
+            conn.execute(
+                table.update()
+                .where(table.c.id == sa.bindparam("_id"))
+                .values({name: sa.bindparam(f"_{name}") for name in cleaners}),
+                changed,
+            )
+
+
+def _add_unsubscribed_at(conn: sa.Connection) -> None:
+    """Version 5: subscribers.unsubscribed_at. Who left before it existed left at the
+    latest when their row last changed, so that is the date they are given."""
+    kind = sa.DateTime().compile(dialect=conn.dialect)
+    conn.execute(sa.text(f"ALTER TABLE subscribers ADD COLUMN unsubscribed_at {kind}"))
+    conn.execute(
+        subscribers.update()
+        .where(subscribers.c.active == sa.false())
+        .values(unsubscribed_at=subscribers.c.updated_at)
+    )
+
+
+MIGRATIONS[2] = _add_url_key
+MIGRATIONS[3] = _index_first_seen
+MIGRATIONS[4] = _clean_stored_text
+MIGRATIONS[5] = _add_unsubscribed_at
+
+
+def _cheaper_ledger_updates(conn: sa.Connection) -> None:
+    """Version 6: the ledger's batch index without status, and room in its pages, so
+    recording a batch is a cheap update (existing pages keep their old fill)."""
+    conn.execute(sa.text("DROP INDEX ix_ledger_batch"))
+    conn.execute(sa.text("CREATE INDEX ix_ledger_batch ON ledger (batch_id)"))
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text(f"ALTER TABLE ledger SET (fillfactor = {LEDGER_FILLFACTOR})"))
+
+
+MIGRATIONS[6] = _cheaper_ledger_updates
+
+
+def _add_suppression(conn: sa.Connection) -> None:
+    """Version 7: subscribers.suppressed_at, _reason and _detail (bounces, drops and
+    complaints from the provider). Nobody is suppressed before it existed. Each
+    column only if missing, so the step can be run over a table that has them.
+    """
+    kind = sa.DateTime().compile(dialect=conn.dialect)
+    present = {c["name"] for c in sa.inspect(conn).get_columns("subscribers")}
+    for column, sql_type in (
+        ("suppressed_at", kind),
+        ("suppressed_reason", "VARCHAR(20)"),
+        ("suppressed_detail", "TEXT"),
+    ):
+        if column not in present:
+            conn.execute(sa.text(f"ALTER TABLE subscribers ADD COLUMN {column} {sql_type}"))
+
+
+MIGRATIONS[7] = _add_suppression
+
+
+def _ledger_without_edition_check(conn: sa.Connection) -> None:
+    """Version 8: the ledger's foreign key to editions goes (PostgreSQL; SQLite never
+    enforced it, and would have to rebuild the table to drop it)."""
+    if conn.dialect.name != "postgresql":
+        return
+    for key in sa.inspect(conn).get_foreign_keys("ledger"):
+        if key["referred_table"] == "editions" and key["name"]:
+            conn.execute(sa.text(f'ALTER TABLE ledger DROP CONSTRAINT "{key["name"]}"'))
+
+
+MIGRATIONS[8] = _ledger_without_edition_check
+
+
+def _backfill_keyword_sources(conn: sa.Connection) -> None:
+    """Version 9: ``keyword_sources`` filled from the articles already stored, so an
+    older database keeps its vocabulary. A pair already there is kept as it is: a
+    version-8 database may have had the table, kept up to date by every ingest."""
+    last = 0
+    uses: dict[tuple[str, str], str] = {}
+    while rows := conn.execute(
+        sa.select(articles.c.id, articles.c.source, articles.c.keywords)
+        .where(articles.c.id > last)
+        .order_by(articles.c.id)
+        .limit(5000)
+    ).all():
+        last = rows[-1].id
+        for row in rows:
+            for word in json.loads(row.keywords):
+                if keyword_key(word):
+                    uses[(keyword_key(word), row.source[:256])] = word.strip()
+    if not uses:
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    conn.execute(
+        dialect.insert(keyword_sources).on_conflict_do_nothing(),
+        [{"key": k, "source": source, "spelling": word} for (k, source), word in uses.items()],
+    )
+
+
+MIGRATIONS[9] = _backfill_keyword_sources
+
+
+def _count_keyword_uses(conn: sa.Connection) -> None:
+    """Version 10: ``keyword_sources.uses``, on how many stored articles each source
+    uses each keyword, counted from the articles (a pair only the articles know is
+    added), so a newsroom's own keywords are vocabulary from the first edition on."""
+    if "uses" not in {c["name"] for c in sa.inspect(conn).get_columns("keyword_sources")}:
+        conn.execute(
+            sa.text("ALTER TABLE keyword_sources ADD COLUMN uses INTEGER NOT NULL DEFAULT 0")
+        )
+    last, uses, spelt = 0, Counter(), {}
+    while rows := conn.execute(
+        sa.select(articles.c.id, articles.c.source, articles.c.keywords)
+        .where(articles.c.id > last)
+        .order_by(articles.c.id)
+        .limit(5000)
+    ).all():
+        last = rows[-1].id
+        for row in rows:
+            words = {keyword_key(w): w.strip() for w in json.loads(row.keywords) if keyword_key(w)}
+            for key, word in words.items():
+                uses[(key, row.source[:256])] += 1
+                spelt.setdefault((key, row.source[:256]), word)
+    if not uses:
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    insert = dialect.insert(keyword_sources)
+    conn.execute(
+        insert.on_conflict_do_update(
+            index_elements=["key", "source"], set_={"uses": insert.excluded.uses}
+        ),
+        [{"key": k, "source": s, "spelling": spelt[k, s], "uses": n} for (k, s), n in uses.items()],
+    )
+
+
+MIGRATIONS[10] = _count_keyword_uses
+
+
+def _add_first_name(conn: sa.Connection) -> None:
+    """Version 11: subscribers.first_name, empty for everyone already stored, who
+    are greeted by their name whole until they give one. Only if missing."""
+    present = {c["name"] for c in sa.inspect(conn).get_columns("subscribers")}
+    if "first_name" not in present:
+        conn.execute(
+            sa.text("ALTER TABLE subscribers ADD COLUMN first_name TEXT NOT NULL DEFAULT ''")
+        )
+
+
+MIGRATIONS[11] = _add_first_name
+
+# Every version from 2 up to the tables' own has its step: a version left out would
+# be skipped on upgrade, silently.
+assert sorted(MIGRATIONS) == list(range(2, SCHEMA_VERSION + 1)), sorted(MIGRATIONS)
