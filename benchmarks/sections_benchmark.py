@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from digest.grouping.dedup import distinct
 from digest.grouping.items import fold_items
-from digest.grouping.sections import Vocabulary, build_sections, tag_articles
+from digest.grouping.sections import Grouped, Vocabulary, build_sections, tag_articles
 from digest.models import StoredArticle
 
 WORDS = [
@@ -71,7 +71,8 @@ def main() -> None:
     while len(sets) < args.topic_sets:  # distinct: one segment each
         sets.add(vocab.topic_keys(rnd.sample(keywords, rnd.randint(0, 4))))
     started = time.process_time()
-    tagged = tag_articles(fold_items(distinct(articles)), vocab)
+    # As EditionContent holds them: each segment reads only its topics' articles.
+    tagged = Grouped(tag_articles(fold_items(distinct(articles)), vocab))
     once = time.process_time() - started
     started = time.process_time()
     for topics in sets:
