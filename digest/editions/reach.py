@@ -15,12 +15,9 @@ then "at least N" over the newest ones (``Reach.capped`` says so).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-
-import sqlalchemy as sa
 
 from digest.config.settings import Settings
 from digest.editions.contents import vocabulary
@@ -28,7 +25,6 @@ from digest.grouping.dedup import distinct
 from digest.grouping.sections import Vocabulary, tag_articles
 from digest.keywords import keyword_key
 from digest.models import StoredArticle
-from digest.store.schema import articles, from_db, to_db
 from digest.store.store import Store
 
 WEEK = timedelta(days=7)
@@ -85,40 +81,5 @@ def recent_articles(
     store: Store, since: datetime, now: datetime, limit: int
 ) -> tuple[list[StoredArticle], bool]:
     """The newest ``limit`` articles published (or, undated, first seen) in
-    ``(since, now]``, with what tagging reads; and whether there were more."""
-    cols = [
-        articles.c.id,
-        articles.c.guid,
-        articles.c.url,
-        articles.c.title,
-        articles.c.summary,
-        articles.c.body,
-        articles.c.source,
-        articles.c.keywords,
-        articles.c.published,
-        articles.c.first_seen,
-    ]
-    query = (
-        sa.select(*cols)
-        .where(articles.c.sort_time > to_db(since), articles.c.sort_time <= to_db(now))
-        .order_by(articles.c.sort_time.desc(), articles.c.id)
-        .limit(limit + 1)
-    )
-    with store.engine.connect() as conn:
-        rows = conn.execute(query).all()
-    found = [
-        StoredArticle(
-            id=row.id,
-            guid=row.guid,
-            url=row.url,
-            title=row.title,
-            summary=row.summary,
-            body=row.body,
-            source=row.source,
-            keywords=json.loads(row.keywords),
-            published=from_db(row.published),
-            first_seen=from_db(row.first_seen),
-        )
-        for row in rows[:limit]
-    ]
-    return found, len(rows) > limit
+    ``(since, now]``, and whether there were more (``Store.recent_articles``)."""
+    return store.recent_articles(since, now, limit)

@@ -200,6 +200,22 @@ class Store:
         with self.engine.connect() as conn:
             return [_article(row) for row in conn.execute(query)]
 
+    def recent_articles(
+        self, since: datetime, until: datetime, limit: int
+    ) -> tuple[list[StoredArticle], bool]:
+        """The newest ``limit`` articles published (or, undated, first seen) in
+        ``(since, until]``, newest first, and whether there were more: what a
+        typed topic is counted against, bounded so a page view stays cheap."""
+        query = (
+            sa.select(articles)
+            .where(articles.c.sort_time > to_db(since), articles.c.sort_time <= to_db(until))
+            .order_by(articles.c.sort_time.desc(), articles.c.id)
+            .limit(limit + 1)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [_article(row) for row in rows[:limit]], len(rows) > limit
+
     # -- sources -----------------------------------------------------------
 
     def source_states(self, keys: Iterable[str] | None = None) -> dict[str, SourceState]:
