@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -172,12 +172,10 @@ def _ledger_without_edition_check(conn: sa.Connection) -> None:
 MIGRATIONS[8] = _ledger_without_edition_check
 
 
-def _backfill_keyword_sources(conn: sa.Connection) -> None:
-    """Version 9: ``keyword_sources`` filled from the articles already stored, so an
-    older database keeps its vocabulary. A pair already there is kept as it is: a
-    version-8 database may have had the table, kept up to date by every ingest."""
+def _keywords_by_article(conn: sa.Connection) -> Iterator[tuple[str, list[str]]]:
+    """Each stored article's source (as ``keyword_sources`` keys it) and keywords, read
+    in chunks by id: a million articles are never in memory at once."""
     last = 0
-    uses: dict[tuple[str, str], str] = {}
     while rows := conn.execute(
         sa.select(articles.c.id, articles.c.source, articles.c.keywords)
         .where(articles.c.id > last)
@@ -186,9 +184,18 @@ def _backfill_keyword_sources(conn: sa.Connection) -> None:
     ).all():
         last = rows[-1].id
         for row in rows:
-            for word in json.loads(row.keywords):
-                if keyword_key(word):
-                    uses[(keyword_key(word), row.source[:256])] = word.strip()
+            yield row.source[:256], json.loads(row.keywords)
+
+
+def _backfill_keyword_sources(conn: sa.Connection) -> None:
+    """Version 9: ``keyword_sources`` filled from the articles already stored, so an
+    older database keeps its vocabulary. A pair already there is kept as it is: a
+    version-8 database may have had the table, kept up to date by every ingest."""
+    uses: dict[tuple[str, str], str] = {}
+    for source, keywords in _keywords_by_article(conn):
+        for word in keywords:
+            if keyword_key(word):
+                uses[(keyword_key(word), source)] = word.strip()
     if not uses:
         return
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
@@ -209,19 +216,12 @@ def _count_keyword_uses(conn: sa.Connection) -> None:
         conn.execute(
             sa.text("ALTER TABLE keyword_sources ADD COLUMN uses INTEGER NOT NULL DEFAULT 0")
         )
-    last, uses, spelt = 0, Counter(), {}
-    while rows := conn.execute(
-        sa.select(articles.c.id, articles.c.source, articles.c.keywords)
-        .where(articles.c.id > last)
-        .order_by(articles.c.id)
-        .limit(5000)
-    ).all():
-        last = rows[-1].id
-        for row in rows:
-            words = {keyword_key(w): w.strip() for w in json.loads(row.keywords) if keyword_key(w)}
-            for key, word in words.items():
-                uses[(key, row.source[:256])] += 1
-                spelt.setdefault((key, row.source[:256]), word)
+    uses, spelt = Counter(), {}
+    for source, keywords in _keywords_by_article(conn):
+        words = {keyword_key(w): w.strip() for w in keywords if keyword_key(w)}
+        for key, word in words.items():
+            uses[(key, source)] += 1
+            spelt.setdefault((key, source), word)
     if not uses:
         return
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
