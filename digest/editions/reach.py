@@ -24,7 +24,6 @@ from digest.editions.contents import vocabulary
 from digest.grouping.dedup import distinct
 from digest.grouping.sections import Vocabulary, tag_articles
 from digest.keywords import keyword_key
-from digest.models import StoredArticle
 from digest.store.store import Store
 
 WEEK = timedelta(days=7)
@@ -65,7 +64,7 @@ def topic_reach(
         # typed word inside a longer configured phrase is read as that phrase.
         topics = [*settings.topics, *typed]
         vocab = Vocabulary(settings.aliases, topics=topics, ignore=settings.ignore)
-    week, capped = recent_articles(store, now - WEEK, now, limit)
+    week, capped = store.recent_articles(now - WEEK, now, limit)
     tagged = tag_articles(distinct(week), vocab)
     wanted = {t: vocab.resolve(t) for t in typed}
     counts = dict.fromkeys(typed, 0)
@@ -75,11 +74,3 @@ def topic_reach(
             if key in keys:
                 counts[topic] += 1
     return Reach(counts, capped, frozenset(t for t in typed if vocab.is_ignored(t)))
-
-
-def recent_articles(
-    store: Store, since: datetime, now: datetime, limit: int
-) -> tuple[list[StoredArticle], bool]:
-    """The newest ``limit`` articles published (or, undated, first seen) in
-    ``(since, now]``, and whether there were more (``Store.recent_articles``)."""
-    return store.recent_articles(since, now, limit)

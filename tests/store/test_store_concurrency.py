@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
-from conftest import LIVE_LINKS, ROOT, subscriber
+from conftest import LIVE_LINKS, ROOT, run_digest, subscriber
 
 from digest.store.database import sqlite_file, write_transaction
 from digest.store.schema import subscribers
@@ -54,17 +54,6 @@ def environment(url: str) -> dict[str, str]:
     return env | {"DIGEST_DATABASE_URL": url, "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1"}
 
 
-def digest(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "digest", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=DEADLINE,
-    )
-
-
 @pytest.fixture
 def people(db_url):
     """A store with ann and bob, and a second store on the same database, as another
@@ -92,7 +81,7 @@ def test_a_read_and_digest_status_finish_while_another_connection_holds_a_write(
         # The reads see the last commit: ann as she was before the open write.
         assert store.find_subscriber("ann@example.com").name == ""
         assert [s.email for s in store.list_subscribers()] == ["ann@example.com", "bob@example.org"]
-        status = digest("status", cwd=tmp_path, env=environment(db_url))
+        status = run_digest("status", cwd=tmp_path, env=environment(db_url), timeout=DEADLINE)
         assert status.returncode == 0, status.stderr
         # And the write is still open, not committed: the reads did not wait for its end.
         assert store.find_subscriber("ann@example.com").name == ""
@@ -120,7 +109,7 @@ def test_an_unsubscribe_finishes_while_a_listing_streams_into_a_pipe_nobody_read
     try:
         assert listing.stdout.readline().startswith(b"email\t")
         last = emails[-1]
-        removed = digest("subscribers", "remove", last, cwd=tmp_path, env=env)
+        removed = run_digest("subscribers", "remove", last, cwd=tmp_path, env=env, timeout=DEADLINE)
         assert removed.returncode == 0, removed.stderr
         assert removed.stdout.startswith(f"unsubscribed: {last}")
         assert listing.poll() is None  # the listing was still streaming all the while
