@@ -163,18 +163,20 @@ def run_send(
             to = check_email(to)
         except ValueError as error:
             raise UsageProblem(f"--to: {error}") from None
-    provider, warnings = open_provider(
-        settings, provider_name or settings.provider, dry_run=dry_run
-    )
+    name = provider_name or settings.provider
+    provider, warnings = open_provider(settings, name, dry_run=dry_run)
     for warning in warnings:
         err.print(f"warning: {warning}", markup=False)
+    from digest.sending.dispatch import Dispatcher
+
+    if provider is None:  # a dry run: nothing is sent, so no provider is opened
+        _print_dry_run(Dispatcher(store, settings, None), day, timezones, name, out)
+        return
     progress = RichProgress(err)
     stop = GracefulStop(
         "stopping after the batch with the provider is recorded (again to stop at once)",
         "stopping at once; the batch with the provider will be in doubt",
     )
-    from digest.sending.dispatch import Dispatcher
-
     dispatcher = Dispatcher(store, settings, provider, progress=progress, stop=stop.event)
     try:
         if to:
@@ -186,9 +188,6 @@ def run_send(
                 "nothing recorded",
                 markup=False,
             )
-            return
-        if dry_run:
-            _print_dry_run(dispatcher, day, timezones, out)
             return
         with stop:
             report = dispatcher.send(day, timezones=timezones, resend_in_doubt=resend_in_doubt)
@@ -222,7 +221,11 @@ def run_send(
 
 
 def _print_dry_run(
-    dispatcher: Dispatcher, day: date | None, timezones: list[str] | None, out: Console
+    dispatcher: Dispatcher,
+    day: date | None,
+    timezones: list[str] | None,
+    provider: str,
+    out: Console,
 ) -> None:
     rows = dispatcher.dry_run(day, timezones)
     table = Table(
@@ -232,7 +235,7 @@ def _print_dry_run(
         "sections",
         "articles",
         "outcome",
-        title="dry run: nothing sent, nothing recorded",
+        title=f"dry run via {provider}: nothing sent, nothing recorded",
     )
     for row in rows:
         table.add_row(
@@ -245,7 +248,8 @@ def _print_dry_run(
         )
     out.print(table)
     would = sum(r.recipients for r in rows if r.sections)
-    out.print(f"would send {would}, skip {sum(r.recipients for r in rows) - would}")
+    skip = sum(r.recipients for r in rows) - would
+    out.print(f"would send {would}, skip {skip} (via {provider})")
 
 
 def _print_report(report: SendReport, provider: str, out: Console, err: Console) -> None:

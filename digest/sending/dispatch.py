@@ -102,7 +102,7 @@ class Dispatcher:
         self,
         store: Store,
         settings: Settings,
-        provider: Provider,
+        provider: Provider | None,
         *,
         progress: Progress | None = None,
         now: Callable[[], datetime] = utcnow,
@@ -121,7 +121,8 @@ class Dispatcher:
         self.sleep = sleep
         self.stop = stop or threading.Event()
         # The provider's own waits (a 429's reset, a back-off) end early on a stop too.
-        provider.stopping = self.stop
+        if provider is not None:  # None: a dry run, which needs no provider
+            provider.stopping = self.stop
         self.owner = worker_name()
 
     def editions_for(self, day: date | None, timezones: list[str] | None = None) -> list[Edition]:

@@ -32,18 +32,38 @@ if TYPE_CHECKING:
 
 def open_provider(
     settings: Settings, name: str, *, dry_run: bool = False
-) -> tuple[Provider, list[str]]:
+) -> tuple[Provider | None, list[str]]:
     """The provider, built (its own settings and secrets checked first), and the
-    warnings to show; ``ConfigError`` if a send through it may not start. A dry
-    run sends nothing, so only the provider itself is checked."""
-    provider = make_provider(name, settings)
+    warnings to show; ``ConfigError`` if a send through it may not start.
+
+    A dry run sends nothing, so it opens no provider and needs none of its
+    secrets (a newcomer tries one before having a SendGrid key): ``None``, and
+    what would stop a real send comes back as warnings instead."""
     if dry_run:
-        return provider, []
+        return None, dry_run_warnings(settings, name)
+    provider = make_provider(name, settings)
     try:
         return provider, may_start(settings, name)
     except BaseException:
         provider.close()
         raise
+
+
+def dry_run_warnings(settings: Settings, name: str) -> list[str]:
+    """What a real send through ``name`` would refuse (its secrets, its settings,
+    the links and the postal address), each as a warning; an unknown provider
+    is still refused, being a typo in the command or the config."""
+    provider_class(name)
+    warnings = []
+    try:
+        make_provider(name, settings).close()  # builds only: nothing is contacted
+    except ConfigError as error:
+        warnings.append(f"a real send through {name} would not start: {error}")
+    try:
+        warnings += may_start(settings, name)
+    except ConfigError as error:
+        warnings.append(f"a real send through {name} would not start: {error}")
+    return warnings
 
 
 def may_start(settings: Settings, provider: str | None) -> list[str]:

@@ -128,16 +128,48 @@ def test_the_outbox_a_dry_run_and_a_preview_only_warn(site):
     for args in (("send", "--dry-run", "--provider", "smtp"), ("send",), ("preview",)):
         done = run_digest(*args, cwd=folder, env=env)
         assert done.returncode == 0, (args, done.stderr)
-        warnings = [line for line in done.stderr.splitlines() if "postal_address" in line]
-        assert warnings == (
-            []
-            if "--dry-run" in args
-            else [
-                "warning: postal_address is not set: the footer has no "
-                "postal address (set it before sending through smtp or sendgrid)"
+        if "--dry-run" in args:  # what the real send would refuse, said before it is tried
+            assert done.stderr.splitlines() == [
+                "warning: a real send through smtp would not start: refusing to send through "
+                "smtp: the unsubscribe links would not work: public_url http://localhost:8000 "
+                "is not https; public_url http://localhost:8000 is this machine (loopback) "
+                "(set DIGEST_SECRET, and public_url to the https address where `digest serve` "
+                "answers)"
             ]
-        ), args
+            continue
+        warnings = [line for line in done.stderr.splitlines() if "postal_address" in line]
+        assert warnings == [
+            "warning: postal_address is not set: the footer has no "
+            "postal address (set it before sending through smtp or sendgrid)"
+        ], args
     assert list((folder / "outbox").rglob("*.eml"))
+
+
+@pytest.mark.parametrize(
+    ("provider", "variable"), [("sendgrid", "SENDGRID_API_KEY"), ("smtp", "DIGEST_SMTP_URL")]
+)
+def test_a_dry_run_needs_no_provider_secret_and_a_real_send_still_does(site, provider, variable):
+    """A newcomer tries a dry run before having a key: it sends nothing, so it needs none."""
+    folder, env = site
+    (folder / "digest.toml").write_text(
+        f'provider = "{provider}"\n{PUBLIC_URL}{POSTAL}', encoding="utf-8"
+    )
+    assert variable not in env
+    dry = run_digest("send", "--dry-run", cwd=folder, env=env)
+    assert dry.returncode == 0, dry.stderr
+    assert f"dry run via {provider}: nothing sent, nothing recorded" in dry.stdout
+    assert f"would send 10, skip 0 (via {provider})" in dry.stdout
+    assert dry.stderr.splitlines() == [
+        f"warning: a real send through {provider} would not start: "
+        f"the {provider} provider needs {variable} in the environment"
+    ]
+    real = run_digest("send", cwd=folder, env=env)
+    assert real.returncode == 2
+    assert real.stderr.splitlines() == [
+        f"Error: the {provider} provider needs {variable} in the environment"
+    ]
+    assert not (folder / "outbox").exists()
+    assert "no editions sent yet" in run_digest("status", cwd=folder, env=env).stdout
 
 
 def test_with_a_postal_address_every_footer_carries_it(site):

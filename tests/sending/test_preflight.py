@@ -55,11 +55,18 @@ def test_a_preview_is_never_refused_and_warns_only_of_the_postal_address():
     assert may_start(Settings(**LIVE), None) == []
 
 
-def test_a_dry_run_checks_only_the_provider_itself(monkeypatch):
+def test_a_dry_run_opens_no_provider_and_warns_of_what_a_real_send_would_refuse(monkeypatch):
     monkeypatch.delenv("DIGEST_SMTP_URL", raising=False)
-    with pytest.raises(ConfigError, match="needs DIGEST_SMTP_URL"):
-        open_provider(Settings(), "smtp", dry_run=True)
+    provider, warnings = open_provider(Settings(**LIVE), "smtp", dry_run=True)
+    assert provider is None
+    assert warnings == [
+        "a real send through smtp would not start: "
+        "the smtp provider needs DIGEST_SMTP_URL in the environment"
+    ]
     monkeypatch.setenv("DIGEST_SMTP_URL", "smtp://127.0.0.1:9")  # never connected to
-    provider, warnings = open_provider(Settings(), "smtp", dry_run=True)  # dead links, no address
-    provider.close()
-    assert warnings == []
+    provider, warnings = open_provider(Settings(**LIVE), "smtp", dry_run=True)
+    assert (provider, warnings) == (None, [])
+    _, warnings = open_provider(Settings(), "smtp", dry_run=True)  # dead links, no address
+    assert [w.split(": ")[1] for w in warnings] == ["refusing to send through smtp"]
+    with pytest.raises(ConfigError, match="unknown provider 'smpt'"):
+        open_provider(Settings(), "smpt", dry_run=True)
