@@ -225,6 +225,18 @@ class Edition:
         return ZoneInfo(self.timezone)
 
 
+@dataclass(frozen=True)
+class LeftOut:
+    """What an edition's window left out for age: articles ingested for it (first
+    seen between its start and its cut-off) but published at or before ``since``
+    (the cut-off less ``window_hours``), and the newest one's date. Old feeds give
+    an empty digest; this says why."""
+
+    count: int
+    newest: datetime | None  # aware, UTC; None when nothing was left out
+    since: datetime  # aware, UTC: the window shows only articles published after it
+
+
 class Recipient(NamedTuple):
     """One person in a batch, with what personalises their copy: their names (for
     the greeting) and their signed token (``rendering/links.py``), from which

@@ -50,6 +50,7 @@ def preview(
     Examples: digest preview --email alice@example.com -o alice.html ·
     digest preview --width 375 --open
     """
+    from digest.editions.contents import describe_left_out
     from digest.editions.contents import preview as render_preview
     from digest.rendering.wording import plural
     from digest.sending.preflight import may_start
@@ -59,10 +60,11 @@ def preview(
         err.print(f"warning: {warning}", markup=False)
     result = render_preview(app.store, app.settings, day_of(day), email, width=width)
     who = email or "a subscriber of everything"
+    left = describe_left_out(result.left_out, result.edition) if result.left_out else ""
     if result.articles == 0:
         raise Failed(
             f"nothing to preview: {who} would get no email for {result.edition.label} "
-            "(no articles in its window); no file written"
+            f"(no articles in its window){'; ' + left if left else ''}; no file written"
         )
     try:
         output.write_text(result.page, encoding="utf-8")
@@ -82,5 +84,7 @@ def preview(
         f"{len(result.rendered.html.encode()) // 1000} KB, written to {output}{framed}",
         markup=False,
     )
+    if left:  # some were too old: say so, or a thin preview looks like missing news
+        out.print(left, markup=False)
     if open_it and not webbrowser.open(output.resolve().as_uri()):
         err.print(f"warning: no browser could be opened; the preview is in {output}", markup=False)

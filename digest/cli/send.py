@@ -250,6 +250,11 @@ def _print_dry_run(
     would = sum(r.recipients for r in rows if r.sections)
     skip = sum(r.recipients for r in rows) - would
     out.print(f"would send {would}, skip {skip} (via {provider})")
+    from digest.editions.contents import describe_left_out
+
+    said = {describe_left_out(r.left_out, r.edition) for r in rows if r.left_out}
+    for line in sorted(said - {""}):  # old feeds: why an edition is empty (or thin)
+        out.print(line, markup=False)
 
 
 def _print_report(report: SendReport, provider: str, out: Console, err: Console) -> None:

@@ -14,6 +14,7 @@ articles.
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections import Counter
 from dataclasses import dataclass
@@ -34,13 +35,13 @@ from digest.grouping.sections import (
     tag_articles,
 )
 from digest.keywords import most_common
-from digest.models import Edition, Recipient, Subscriber
+from digest.models import Edition, LeftOut, Recipient, Subscriber
 from digest.rendering.frame import framed
 from digest.rendering.links import Links, signing_key, view_url
 from digest.rendering.renderer import Rendered, Renderer
 from digest.sources.names import shown_sources
 from digest.sources.run import as_source
-from digest.store.editions import find_edition, previous_cutoff
+from digest.store.editions import find_edition, older_arrivals, previous_cutoff
 from digest.store.store import Store
 
 
@@ -62,10 +63,39 @@ def propose_edition(
         # A past edition that was never sent, or a look ahead (preview, dry run: a
         # future edition cannot be sent): its scheduled cut-off, never "now".
         cutoff = datetime.combine(day, settings.send_time, zone).astimezone(UTC)
-    floor = cutoff - timedelta(hours=settings.window_hours)
+    floor = oldest_shown(settings, cutoff)
     previous = previous_cutoff(store.engine, timezone, cutoff)
     start = max(previous, floor) if previous else floor
     return Edition(date=day, timezone=timezone, window_start=start, cutoff=cutoff)
+
+
+def oldest_shown(settings: Settings, cutoff: datetime) -> datetime:
+    """An edition shows only articles published (or, undated, ingested) after this."""
+    return cutoff - timedelta(hours=settings.window_hours)
+
+
+def left_out(store: Store, settings: Settings, edition: Edition) -> LeftOut:
+    """The articles that arrived for ``edition`` but are too old for its window:
+    what ``preview``, ``send --dry-run`` and ``status`` tell an operator whose
+    feeds hold only old entries, instead of an unexplained empty digest."""
+    since = oldest_shown(settings, edition.cutoff)
+    count, newest = older_arrivals(store.engine, edition.window_start, edition.cutoff, since)
+    return LeftOut(count, newest, since)
+
+
+def describe_left_out(left: LeftOut, edition: Edition) -> str:
+    """One sentence for ``left`` (empty when nothing was left out), in the edition's zone."""
+    if not left.count or left.newest is None:
+        return ""
+    zone = edition.zone
+    since = left.since.astimezone(zone)
+    what = "article ingested for it is" if left.count == 1 else "articles ingested for it are"
+    return (
+        f"{edition.label}: {left.count:,} {what} older than its window and left out "
+        f"(it shows articles published since {since:%Y-%m-%d %H:%M} {edition.timezone}; "
+        f"window_hours sets how far back); the newest is from "
+        f"{left.newest.astimezone(zone):%Y-%m-%d}"
+    )
 
 
 # A store keyword tags untagged articles once this many sources use it, or once one
@@ -114,8 +144,9 @@ class EditionContent:
         self.edition = edition
         self.renderer = renderer
         self.vocab = vocabulary(store, settings)
-        oldest = edition.cutoff - timedelta(hours=settings.window_hours)
+        oldest = oldest_shown(settings, edition.cutoff)
         stored = store.window_articles(edition.window_start, edition.cutoff, oldest)
+        self.store = store
         configured = {s.name for s in map(as_source, settings.sources) if s.name}
         articles = distinct(shown_sources(stored, configured))
         articles = fold_items(articles)  # a thread, a status page's updates: one item each
@@ -124,6 +155,11 @@ class EditionContent:
         self._email: dict[str, list[Section]] = {}
         self._rendered: dict[str, Rendered] = {}
         self._topic_names: dict[str, list[str]] = {}
+
+    @functools.cached_property
+    def left_out(self) -> LeftOut:
+        """What the window left out for age (asked by a preview and a dry run only)."""
+        return left_out(self.store, self.settings, self.edition)
 
     def segment_of(self, raw_topics: str) -> tuple[str, bool]:
         """(segment key, is empty) for a subscriber's ``;``-joined topics."""
@@ -231,6 +267,7 @@ class PreviewResult:
     sections: int
     articles: int
     page: str = ""  # what `digest preview` writes: the email, or the email in a frame
+    left_out: LeftOut | None = None  # what the edition's window left out for age
 
 
 def preview(
@@ -262,4 +299,5 @@ def preview(
         sum(not is_front(s) for s in sections),
         sum(len(s.articles) for s in sections),
         page,
+        copy.content.left_out,
     )

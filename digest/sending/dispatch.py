@@ -29,7 +29,7 @@ from digest.delivery.base import Outgoing, Provider, parse_sender
 from digest.editions.contents import EditionContent, local_today, propose_edition, subscriber_copy
 from digest.errors import ConfigError, DeliveryError, DeliveryInDoubt, FatalDeliveryError
 from digest.liveness import worker_name
-from digest.models import Batch, Edition, Outcome, Recipient, Subscriber
+from digest.models import Batch, Edition, LeftOut, Outcome, Recipient, Subscriber
 from digest.rendering.links import Links, signing_key
 from digest.rendering.renderer import Renderer
 from digest.sending.ledger import Ledger
@@ -88,6 +88,7 @@ class DryRunRow:
     recipients: int
     sections: int
     articles: int
+    left_out: LeftOut | None = None  # what the edition's window left out for age
 
 
 @dataclass
@@ -376,6 +377,7 @@ class Dispatcher:
                         count,
                         len(sections),
                         sum(len(s.articles) for s in sections),
+                        content.left_out,
                     )
                 )
         return rows

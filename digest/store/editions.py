@@ -3,7 +3,8 @@
 An edition is recorded when it is first sent, and from then on its window is
 fixed: previewing it later shows the same articles, and the next edition of
 the zone starts where it stopped. Who was mailed what in it is the ledger's
-(``digest.sending.ledger``); this module knows only the editions themselves.
+(``digest.sending.ledger``); this module knows only the editions themselves,
+and what their windows leave out.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from digest.clock import utcnow
 from digest.models import Edition
 from digest.store.database import write_transaction
-from digest.store.schema import editions, from_db, to_db
+from digest.store.schema import articles, editions, from_db, to_db
 
 
 def find_edition(engine: sa.Engine, day: date, timezone: str) -> Edition | None:
@@ -38,6 +39,22 @@ def previous_cutoff(engine: sa.Engine, timezone: str, before: datetime) -> datet
             )
         ).scalar()
     return from_db(value)
+
+
+def older_arrivals(
+    engine: sa.Engine, start: datetime, cutoff: datetime, oldest: datetime
+) -> tuple[int, datetime | None]:
+    """How many articles first ingested in ``(start, cutoff]`` were published (or,
+    undated, ingested) at or before ``oldest``, and the newest such date: the
+    complement, within the edition's arrivals, of ``Store.window_articles``."""
+    query = sa.select(sa.func.count(), sa.func.max(articles.c.sort_time)).where(
+        articles.c.first_seen > to_db(start),
+        articles.c.first_seen <= to_db(cutoff),
+        articles.c.sort_time <= to_db(oldest),
+    )
+    with engine.connect() as conn:
+        count, newest = conn.execute(query).one()
+    return count, from_db(newest)
 
 
 def start_edition(engine: sa.Engine, proposed: Edition) -> Edition:
