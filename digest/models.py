@@ -307,3 +307,31 @@ class Beat:
     last: datetime  # the last beat
     stopped: datetime | None = None  # a clean stop; None while running (or after a crash)
     next_runs: tuple[Run, ...] = ()
+
+
+@dataclass(frozen=True)
+class EditionStatus:
+    """One edition as ``digest status`` shows it: the ledger's counts per state
+    (``sent``, ``failed``, ``in_doubt``, ``skipped``, ``pending``), what the
+    provider reported since, and what its window left out for age."""
+
+    edition: Edition
+    counts: dict[str, int]
+    events: EditionEvents
+    left_out: LeftOut
+
+
+@dataclass(frozen=True)
+class Status:
+    """What ``digest status`` reports: the editions (newest first), the schedulers
+    shown (those alive, then the latest gone) each with its state, and whether
+    one is alive; its next runs are on its beat."""
+
+    editions: list[EditionStatus]
+    schedulers: list[tuple[Beat, str]]  # (beat, "alive" | "stopped" | "not beating")
+    ever_scheduled: bool  # any scheduler has run here (within heartbeat.KEEP)
+    now: datetime
+
+    @property
+    def live(self) -> list[Beat]:
+        return [beat for beat, state in self.schedulers if state == "alive"]

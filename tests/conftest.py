@@ -222,6 +222,17 @@ def copy_database(template: Path, target: Path) -> str:
     return f"sqlite:///{target}"
 
 
+def status_blocks(stdout: str) -> dict[str, list[dict[str, str]]]:
+    """``digest status`` piped: its tab-separated blocks (editions, schedulers, next
+    editions), each a header line and its rows, by the name of its first column."""
+    blocks = {}
+    for block in stdout.rstrip("\n").split("\n\n"):
+        header, *rows = block.split("\n")
+        columns = header.split("\t")
+        blocks[columns[0]] = [dict(zip(columns, row.split("\t"), strict=True)) for row in rows]
+    return blocks
+
+
 def run_digest(
     *args: str, cwd: Path, env: dict[str, str], timeout: float = 120
 ) -> subprocess.CompletedProcess:

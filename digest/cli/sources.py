@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import datetime
 
 import click
@@ -11,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from digest.cli.app import App, cli, out, pass_app, until_the_reader_leaves
+from digest.cli.output import write_tsv
 from digest.config.values import mask_secrets
 from digest.validate import clean_line
 
@@ -50,9 +50,7 @@ def sources(app: App, reset: str | None) -> None:
                 table.add_row(*(Text(cell) for cell in row))
             out.print(table)
         else:
-            sys.stdout.write("\t".join(COLUMNS) + "\n")
-            for row in rows:
-                sys.stdout.write("\t".join(row) + "\n")
+            write_tsv(COLUMNS, rows)
 
 
 def _row(source, state) -> tuple[str, ...]:

@@ -25,6 +25,7 @@ from digest.cli.app import (
     refuse_our_files,
     until_the_reader_leaves,
 )
+from digest.cli.output import write_tsv
 from digest.errors import InputError, StillSuppressed, StillUnsubscribed
 from digest.models import Subscriber
 from digest.subscribers.fields import describe_status
@@ -221,13 +222,8 @@ def subscribers_list(app: App, everyone: bool) -> None:
             widths = app.store.subscriber_widths(active_only=not everyone)
             count = _table(rows, widths, default, everyone)
         else:
-            count = 0
-            sys.stdout.write(
-                "email\tname\tfirst_name\ttopics\ttimezone" + everyone * "\tstatus" + "\n"
-            )
-            for row in rows:
-                count += 1
-                sys.stdout.write("\t".join(row) + "\n")
+            columns = ("email", "name", "first_name", "topics", "timezone")
+            count = write_tsv(columns + everyone * ("status",), rows)
         summary = f"{count} subscriber(s)"
         if everyone:
             summary += f", {left} of them unsubscribed"

@@ -18,7 +18,7 @@ from email.policy import default
 from pathlib import Path
 
 import pytest
-from conftest import LIVE_LINKS, ROOT, every_article
+from conftest import LIVE_LINKS, ROOT, every_article, status_blocks
 from conftest import run_digest as digest
 
 from digest import __version__
@@ -48,16 +48,6 @@ def plain(message) -> str:
 
 def snapshot(folder: Path) -> dict[Path, bytes]:
     return {p: p.read_bytes() for p in sorted(folder.rglob("*.eml"))} if folder.exists() else {}
-
-
-def table_rows(output: str) -> list[list[str]]:
-    """The body rows of a rich table, as lists of stripped cells."""
-    rows = []
-    for line in output.splitlines():
-        cells = [c.strip() for c in re.split(r"[│┃|]", line)]
-        if len(cells) > 2:
-            rows.append(cells[1:-1])
-    return rows
 
 
 @dataclass
@@ -216,15 +206,11 @@ def test_a_second_send_mails_nobody(run, sent):
 
 def test_status_lists_every_edition_with_its_counts(run, sent):
     by_label = Counter(message["X-Digest-Edition"] for _, message in sent.values())
-    rows: dict[str, list[str]] = {}
-    for r in table_rows(run.results["status"].stdout):  # the ledger's table comes first
-        if r and r[0] in by_label:
-            rows.setdefault(r[0], r)
+    rows = {r["edition"]: r for r in status_blocks(run.results["status"].stdout)["edition"]}
     assert set(rows) == set(by_label)
     for label, count in by_label.items():
-        _, _window, sent_n, failed, in_doubt, skipped, pending = rows[label]
-        counts = (int(sent_n), int(failed), int(in_doubt), int(skipped), int(pending))
-        assert counts == (count, 0, 0, 0, 0)
+        counts = [int(rows[label][k]) for k in ("sent", "failed", "in_doubt", "skipped", "pending")]
+        assert counts == [count, 0, 0, 0, 0]
 
 
 def test_preview_writes_the_html_one_subscriber_gets(run, sent):
@@ -243,7 +229,7 @@ def test_dry_run_counts_and_records_nothing(run, subscribers_csv):
     assert "nothing sent, nothing recorded" in result.stdout
     assert f"would send {len(subscribers_csv)}, skip 0" in result.stdout
     assert run.snapshots["dry-run"] == {}
-    assert "no editions sent yet" in run.results["status-after-dry-run"].stdout
+    assert "no editions sent yet" in run.results["status-after-dry-run"].stderr
 
 
 def test_a_test_copy_is_written_once_and_recorded_nowhere(run):
@@ -254,7 +240,7 @@ def test_a_test_copy_is_written_once_and_recorded_nowhere(run):
     assert message["Subject"].startswith("[TEST] ")
     assert message["Subject"].endswith(" more")
     assert message["To"].addresses[0].addr_spec == "test@example.com"
-    assert "no editions sent yet" in run.results["status-after-test-copy"].stdout
+    assert "no editions sent yet" in run.results["status-after-test-copy"].stderr
     # Still just the one test copy after the real send.
     assert [p for p in run.snapshots["send"] if p.parent.name == "test"] == [path]
 

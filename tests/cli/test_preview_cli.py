@@ -110,7 +110,7 @@ def test_a_real_send_without_a_postal_address_does_not_start(site, provider, sec
     assert line.startswith("Error: digest.toml: postal_address: not set")
     assert f"before sending through {provider}" in line
     status = run_digest("status", cwd=folder, env=env)
-    assert "no editions sent yet" in status.stdout
+    assert "no editions sent yet" in status.stderr
 
 
 def test_the_scheduler_does_not_start_without_one_either(site):
@@ -169,7 +169,7 @@ def test_a_dry_run_needs_no_provider_secret_and_a_real_send_still_does(site, pro
         f"Error: the {provider} provider needs {variable} in the environment"
     ]
     assert not (folder / "outbox").exists()
-    assert "no editions sent yet" in run_digest("status", cwd=folder, env=env).stdout
+    assert "no editions sent yet" in run_digest("status", cwd=folder, env=env).stderr
 
 
 def test_with_a_postal_address_every_footer_carries_it(site):

@@ -19,7 +19,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import POSTAL, copy_database
+from conftest import POSTAL, copy_database, status_blocks
 from sites import (
     SUBSCRIBERS,
     Server,
@@ -348,7 +348,7 @@ def test_status_shows_a_live_scheduler_and_warns_when_none_beats(small):
         store.close()
     done = small.run("status")
     assert done.returncode == 0
-    assert "not beating" in done.stdout
+    assert [b["state"] for b in status_blocks(done.stdout)["scheduler"]] == ["not beating"]
     assert "warning: no scheduler has beaten for more than 5 min" in done.stderr
     assert "last beat 12 min ago" in done.stderr
 
@@ -358,9 +358,11 @@ def test_status_shows_a_live_scheduler_and_warns_when_none_beats(small):
     wait_for(lambda: "schedule: started" in err_of(small, "run"), "the start")
     done = small.run("status")
     assert stop(running) == 0
-    assert " alive " in done.stdout and "next editions" in done.stdout
+    blocks = status_blocks(done.stdout)
+    alive = [b["scheduler"] for b in blocks["scheduler"] if b["state"] == "alive"]
+    assert alive == [f"{os.uname().nodename}:{running.pid}"]
+    assert zone in [run["zone"] for run in blocks["zone"]]  # its next editions
     assert "warning: no scheduler" not in done.stderr
-    assert f"{os.uname().nodename}:{running.pid}" in done.stdout
 
 
 def test_with_json_logs_a_bad_setting_is_a_json_line_too(small):
