@@ -7,7 +7,8 @@ email: the sender's postal address in the footer (CAN-SPAM in the US, the EU's
 ePrivacy rules and their national laws), and unsubscribe links that work
 (mailbox providers punish a sender whose one-click unsubscribe fails). The
 outbox and a preview, which nobody receives, keep working with development
-values and get warnings instead.
+values and get warnings instead; so does a dry run, which sends nothing and
+so opens no provider: what a real send would refuse becomes its warnings.
 
 A refusal is one ``ConfigError`` line: exit 2 from the CLI, and a scheduler
 that does not start. Warnings are returned, not printed: the CLI prints them,
