@@ -9,6 +9,7 @@ import click
 from rich.table import Table
 
 from digest.cli.app import App, UsageProblem, cli, err, expected_failure, out, pass_app
+from digest.cli.output import write_tsv
 from digest.service.heartbeat import BEAT_SECONDS
 from digest.service.joblog import FORMATS, event, make_logger, renderer
 
@@ -123,9 +124,7 @@ def _print_list(app: App, days: int) -> None:
             table.add_row(*row)
         out.print(table)
     else:  # piped: one tab-separated line a run, for scripts
-        for row in (header, *rows):
-            sys.stdout.write("\t".join(row) + "\n")
-        sys.stdout.flush()
+        write_tsv(header, rows)
     to_send, skipped = missed(app.store, settings, now)
     for run in to_send:
         out.print(f"on start: edition {run.label} (due {describe_run(run)}) is caught up")
