@@ -120,6 +120,8 @@ def test_status_piped_is_tab_separated_and_nothing_is_cut(busy_site):
     assert run["zone"] == LONG_ZONE
     same = run_digest("status", "--format", "tsv", cwd=folder, env=env)
     assert same.stdout == done.stdout
+    narrow = run_digest("status", "--format", "table", cwd=folder, env={**env, "COLUMNS": "60"})
+    assert "│" in narrow.stdout and "…" not in narrow.stdout  # cells fold onto more lines
 
 
 def test_status_as_json_has_every_field_the_table_shows(busy_site):
