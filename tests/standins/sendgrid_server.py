@@ -381,7 +381,9 @@ class SendGridStandIn:
                 slow = self._late.popleft()
         if slow:
             time.sleep(slow)
-        self._reply(h, 202, None, {"X-Message-Id": message_id})
+        # SendGrid answers 200 instead of 202 to a request in sandbox mode (and sends nothing).
+        sandbox = _dict(_dict(body.get("mail_settings")).get("sandbox_mode")).get("enable")
+        self._reply(h, 200 if sandbox is True else 202, None, {"X-Message-Id": message_id})
 
 
 def main(argv: list[str] | None = None) -> int:
