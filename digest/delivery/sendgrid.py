@@ -11,7 +11,8 @@ with ``X-Message-Id``; anything else that is not SendGrid's own error stops
 the send (``sendgrid_answers``: what counts as SendGrid's acceptance, and why
 an answer from someone else is not in doubt); 429 → wait for
 ``X-RateLimit-Reset`` (bounded) or back off, then retry; 5xx and failures to
-connect → back off and retry up to a limit, then the batch fails; 400 → the
+connect → back off and retry up to a limit, then the batch fails; 413 → the
+batch is halved and each half sent again (``_split``); 400 → the
 batch fails at once with SendGrid's own message; 401/403 → the whole send stops
 ("SendGrid rejected the API key"): every further request would fail the same way.
 
@@ -26,6 +27,7 @@ those cases apart and keeps one connection alive across requests.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import time
@@ -129,6 +131,12 @@ def build_payload(batch: Outgoing, settings: Settings) -> bytes:
 _json = json.encoder.encode_basestring  # a JSON string literal, non-ASCII kept as it is
 
 
+class PayloadTooLarge(DeliveryError):
+    """One recipient's request alone was refused as too large: the content is."""
+
+    outcomes: list[Outcome] = []  # noqa: RUF012  (what was delivered before; set per instance)
+
+
 class SendGridProvider(BaseProvider):
     name = "sendgrid"
     mails_people = True
@@ -145,6 +153,7 @@ class SendGridProvider(BaseProvider):
         self.options = settings.sendgrid
         self.host = host.rstrip("/")
         self.sleep = sleep
+        self.refused_size = float("inf")  # the smallest request refused as too large (413)
         self.client = httpx.Client(
             base_url=self.host,
             headers={
@@ -167,8 +176,21 @@ class SendGridProvider(BaseProvider):
 
     def deliver(self, prepared: tuple[bytes, Outgoing]) -> list[Outcome]:
         body, batch = prepared
+        try:
+            return self._deliver(batch, body)
+        except PayloadTooLarge as err:
+            # One recipient alone was too large: the content is, for everyone left.
+            done = {o.subscriber_id for o in err.outcomes}
+            rest = [r.subscriber_id for r in batch.recipients if r.subscriber_id not in done]
+            return err.outcomes + [Outcome(s, "failed", error=str(err)) for s in rest]
+
+    def _deliver(self, batch: Outgoing, body: bytes) -> list[Outcome]:
         ids = [r.subscriber_id for r in batch.recipients]
-        answer = self._post(body)
+        # A request at least as large as one already refused as too large is not sent.
+        answer = self._post(body) if len(body) < self.refused_size else None
+        if answer is None or answer.status == 413:
+            self.refused_size = min(self.refused_size, len(body))
+            return self._split(batch, len(body))
         status = answer.status
         if status in (401, 403) and sendgrid_shaped(answer):
             raise FatalDeliveryError(
@@ -190,6 +212,37 @@ class SendGridProvider(BaseProvider):
                 f"SendGrid refused the batch ({status}){_first_error(answer)}", status=status
             )
         return [Outcome(s, "sent", answer.message_id) for s in ids]
+
+    def _split(self, batch: Outgoing, size: int) -> list[Outcome]:
+        """A request refused as too large (413), sent again as two halves, each halved
+        again if it is refused too: failing it whole, as before, only invited a retry
+        that could only fail the same way. A half that fails otherwise fails alone;
+        one recipient still too large ends it (``PayloadTooLarge``)."""
+        recipients = batch.recipients
+        if len(recipients) == 1:
+            raise PayloadTooLarge(
+                f"SendGrid refuses the edition as too large (413) even for one recipient "
+                f"(a request of {size:,} bytes); fewer or shorter articles would fit",
+                status=413,
+            )
+        outcomes: list[Outcome] = []
+        half = len(recipients) // 2
+        for part in (recipients[:half], recipients[half:]):
+            if self.stopping.is_set():  # nothing of this half was sent: it stays pending
+                outcomes += [Outcome(r.subscriber_id, "unsent") for r in part]
+                continue
+            piece = dataclasses.replace(batch, recipients=part)
+            try:
+                outcomes += self._deliver(piece, build_payload(piece, self.settings))
+            except (FatalDeliveryError, PayloadTooLarge) as err:
+                err.outcomes = outcomes + list(err.outcomes)  # what went before it counts
+                raise
+            except DeliveryError as err:
+                status = "in_doubt" if isinstance(err, DeliveryInDoubt) else "failed"
+                outcomes += [
+                    Outcome(r.subscriber_id, status, error=str(err), retry=err.retry) for r in part
+                ]
+        return outcomes
 
     def close(self) -> None:
         self.client.close()

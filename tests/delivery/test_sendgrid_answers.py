@@ -1,5 +1,5 @@
 """Only SendGrid's own acceptance is "sent": a 200 page from a captive portal, a wrong
-host or a proxy never is (issue 22, delivery 4).
+host or a proxy never is (issue 22, delivery 4); a 413 halves the batch (delivery 9).
 
 Each test points the real provider at a real loopback server answering the way
 such things do (tests/standins/captive_portal.py), through the real Dispatcher
@@ -9,6 +9,7 @@ and ledger, and reads what the operator would: the ledger, the one line, the CLI
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 
 import pytest
@@ -18,6 +19,7 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from standins.captive_portal import CaptivePortal
+from standins.sendgrid_server import SendGridStandIn
 from test_sendgrid import (
     KEY,
     RecordingProvider,
@@ -188,3 +190,54 @@ def test_only_202_or_sandbox_200_in_sendgrids_shape_is_ever_accepted(
 def test_the_description_is_one_short_printable_line(body, content_type):
     text = describe(Answer(200, content_type, body))
     assert not has_control(text) and len(text) < 300  # one line, no escapes or controls
+
+
+# -- 413: too large, halved (issue 22, delivery 9) -------------------------------------
+
+
+def one_segment(store, settings, count: int) -> list[str]:
+    return segments_of(store, settings, 1, count)
+
+
+def test_a_413_halves_the_batch_and_sends_each_half_once(store, settings, standin):
+    addresses = one_segment(store, settings, 8)
+    standin.fail_next(413)  # a proxy's or SendGrid's size limit, for the whole request only
+
+    report, result = send(store, settings, provider_for(standin, settings))
+
+    assert standin.statuses == [413, 202, 202]
+    sizes = sorted(len(e["body"]["personalizations"]) for e in standin.accepted)
+    assert sizes == [4, 4]
+    assert standin.deliveries() == Counter(dict.fromkeys(addresses, 1))
+    rows = ledger_rows(store, settings, result.edition)
+    assert {r.status for r in rows.values()} == {"sent"}
+    assert report.aborted is None and (result.sent, result.failed) == (8, 0)
+
+
+def test_halves_refused_again_are_halved_again(sqlite_store, settings, standin):
+    addresses = one_segment(sqlite_store, settings, 8)
+    standin.fail_next(413, count=2)  # all 8, then the first 4
+
+    _, result = send(sqlite_store, settings, provider_for(standin, settings))
+
+    # The second 4 make a request as large as the refused first 4 (addresses and names
+    # of one length): it is not sent whole, but halved at once.
+    assert standin.statuses == [413, 413, 202, 202, 202, 202]
+    assert [len(e["body"]["personalizations"]) for e in standin.accepted] == [2, 2, 2, 2]
+    assert standin.deliveries() == Counter(dict.fromkeys(addresses, 1))
+    assert result.sent == 8
+
+
+def test_one_recipient_still_too_large_fails_everyone_once_naming_the_size(sqlite_store, settings):
+    one_segment(sqlite_store, settings, 8)
+    with SendGridStandIn(KEY, max_bytes=500) as small:  # smaller than any request
+        report, result = send(sqlite_store, settings, provider_for(small, settings))
+
+        assert small.requests <= 4  # halved down to one, not 15 requests
+        assert small.accepted == []
+    assert report.aborted is None and result.failed == 8
+    (reason,) = {why for _, why in result.failures}  # one reason: one line for the operator
+    assert "too large (413) even for one recipient" in reason
+    assert re.search(r"a request of [\d,]+ bytes", reason)
+    rows = ledger_rows(sqlite_store, settings, result.edition)
+    assert not any(r.retry for r in rows.values())  # sending it again cannot help
