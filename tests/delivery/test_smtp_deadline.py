@@ -150,5 +150,5 @@ def test_sigterm_to_a_send_held_by_a_trickling_server_ends_it_within_seconds(db_
         )
         delivered = fast.deliveries()
     assert again.returncode in (0, 1), again.stderr  # 1 only for one left in doubt
-    assert max(delivered.values()) == 1
-    assert set(delivered) == {a for a in addresses if status[a] == "pending"}
+    # Those left pending are sent (not stranded in a batch closed as done), once each.
+    assert delivered == Counter(a for a in addresses if status[a] == "pending")
