@@ -8,6 +8,9 @@ into exit 2 and ``DigestError`` into a one-line message.
 
 from __future__ import annotations
 
+import errno
+from pathlib import Path
+
 from digest.validate import hide_passwords
 
 
@@ -94,3 +97,33 @@ class FatalDeliveryError(DeliveryError):
     """
 
     outcomes: list = []  # noqa: RUF012  (replaced per instance when set)
+
+
+class StorageFull(DeliveryError):
+    """The disk (or the quota) that the outbox writes to is full: a copy was not written.
+
+    Retryable: nothing was delivered, and the same write works once space is
+    freed. Every recipient it stops gets the same reason, ``str`` of this one
+    (naming ``outbox_dir``, never the file), so that the sending side can say
+    it once, with a count, and ``StorageFull.describes`` tells it apart.
+    """
+
+    ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+    PREFIX = "outbox full: "
+
+    def __init__(self, directory: Path, error: OSError) -> None:
+        reason = error.strerror or type(error).__name__
+        super().__init__(
+            f"{self.PREFIX}cannot write to {directory}: {reason}; free space, then send again",
+            retry=True,
+        )
+
+    @classmethod
+    def means(cls, error: OSError) -> bool:
+        """Whether ``error`` is a full disk or quota (rather than a folder that is wrong)."""
+        return error.errno in cls.ERRNOS
+
+    @classmethod
+    def describes(cls, reason: str | None) -> bool:
+        """Whether a recorded failure's reason is this one's."""
+        return bool(reason) and reason.startswith(cls.PREFIX)

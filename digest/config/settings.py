@@ -74,8 +74,10 @@ class SMTPSettings:
     require_starttls: bool = False
     connections: int = 4
     rate: float = 0.0  # messages per second over all connections; 0 = unlimited
-    timeout: float = 30.0
+    timeout: float = 30.0  # one wait for the server
     max_retries: int = 3
+    # One message from start to its reply, however the server trickles (issue 22).
+    message_deadline_seconds: float = 60.0
 
 
 @dataclass
@@ -134,6 +136,7 @@ RANGES: dict[str, Range] = {
     "smtp.rate": Range(0.01, 100_000, zero=True),
     "smtp.timeout": Range(0, 600, above=True),
     "smtp.max_retries": Range(0, 100),
+    "smtp.message_deadline_seconds": Range(0, 3600, above=True),
 }
 SENDGRID_MAX_CATEGORIES = 9  # SendGrid takes 10; the edition date is added
 SENDGRID_MAX_CATEGORY = 255

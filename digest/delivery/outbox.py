@@ -17,7 +17,7 @@ from pathlib import Path
 from digest.clock import utcnow
 from digest.config.settings import Settings
 from digest.delivery.base import BaseProvider, Outgoing
-from digest.errors import ConfigError
+from digest.errors import ConfigError, StorageFull
 from digest.liveness import pid_alive
 from digest.models import Outcome, Recipient
 
@@ -49,20 +49,21 @@ class OutboxProvider(BaseProvider):
 
     def prepare(self, batch: Outgoing) -> Outgoing:
         """The edition's folder, made before the batch is handed over: a folder that
-        cannot be made is the operator's to fix, not a delivery that might have begun."""
-        folder = self.folder(batch)
-        if folder not in self._ready:
-            try:
-                folder.mkdir(parents=True, exist_ok=True)
-            except OSError as err:
-                raise ConfigError(
-                    f"outbox_dir: cannot make the folder {folder}: {err.strerror or err}"
-                ) from None
-            _remove_stale_temporaries(folder)
-            self._ready.add(folder)
+        cannot be made is the operator's to fix, not a delivery that might have begun.
+        A full disk is not: ``deliver`` tries again and fails the batch, retryable."""
+        error = self._make(self.folder(batch))
+        if error is not None and not StorageFull.means(error):
+            raise ConfigError(
+                f"outbox_dir: cannot make the folder {self.folder(batch)}: "
+                f"{error.strerror or error}"
+            )
         return batch
 
     def deliver(self, batch: Outgoing) -> list[Outcome]:
+        error = self._make(self.folder(batch))
+        if error is not None:
+            reason = self._reason(error, self.folder(batch))
+            return [_failed(r, reason, StorageFull.means(error)) for r in batch.recipients]
         outcomes = []
         for recipient in batch.recipients:
             path = self.path_for(batch, recipient)
@@ -74,10 +75,31 @@ class OutboxProvider(BaseProvider):
                 _write_atomically(path, data)
                 outcomes.append(Outcome(recipient.subscriber_id, "sent", message_id))
             except OSError as err:
-                outcomes.append(
-                    Outcome(recipient.subscriber_id, "failed", error=f"{path}: {err.strerror}")
-                )
+                outcomes.append(_failed(recipient, self._reason(err, path), StorageFull.means(err)))
         return outcomes
+
+    def _make(self, folder: Path) -> OSError | None:
+        """Make ``folder`` once per run (clearing what dead writers left); the error, if any."""
+        if folder in self._ready:
+            return None
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            return err
+        _remove_stale_temporaries(folder)
+        self._ready.add(folder)
+        return None
+
+    def _reason(self, error: OSError, where: Path) -> str:
+        """A full disk, in the same words for every recipient (one line for the
+        operator, however many it stopped); any other failure, naming the file."""
+        if StorageFull.means(error):
+            return str(StorageFull(self.directory, error))
+        return f"{where}: {error.strerror or error}"
+
+
+def _failed(recipient: Recipient, reason: str, retry: bool) -> Outcome:
+    return Outcome(recipient.subscriber_id, "failed", error=reason, retry=retry)
 
 
 def _message_id(path: Path) -> str | None:

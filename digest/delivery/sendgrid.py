@@ -6,9 +6,13 @@ values and its own ``List-Unsubscribe`` headers. Building the request body
 (``build_payload``, pure, testable against SendGrid's JSON Schema) is kept
 apart from moving it (``SendGridProvider._post``: the sendgrid client, retries).
 
-Responses: 202 → all sent, with ``X-Message-Id``; 429 → wait for
+Responses: 202 (200 under ``sandbox_mode``) in SendGrid's shape → all sent,
+with ``X-Message-Id``; anything else that is not SendGrid's own error stops
+the send (``sendgrid_answers``: what counts as SendGrid's acceptance, and why
+an answer from someone else is not in doubt); 429 → wait for
 ``X-RateLimit-Reset`` (bounded) or back off, then retry; 5xx and failures to
-connect → back off and retry up to a limit, then the batch fails; 400 → the
+connect → back off and retry up to a limit, then the batch fails; 413 → the
+batch is halved and each half sent again (``_split``); 400 → the
 batch fails at once with SendGrid's own message; 401/403 → the whole send stops
 ("SendGrid rejected the API key"): every further request would fail the same way.
 
@@ -23,6 +27,7 @@ those cases apart and keeps one connection alive across requests.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import time
@@ -39,6 +44,14 @@ from digest.delivery.base import (
     display_name,
     list_id,
     subject_of,
+)
+from digest.delivery.sendgrid_answers import (
+    MAX_BODY,
+    Answer,
+    LooksAccepted,
+    NotSendGrid,
+    judge,
+    sendgrid_shaped,
 )
 from digest.errors import ConfigError, DeliveryError, DeliveryInDoubt, FatalDeliveryError
 from digest.models import Outcome
@@ -118,6 +131,12 @@ def build_payload(batch: Outgoing, settings: Settings) -> bytes:
 _json = json.encoder.encode_basestring  # a JSON string literal, non-ASCII kept as it is
 
 
+class PayloadTooLarge(DeliveryError):
+    """One recipient's request alone was refused as too large: the content is."""
+
+    outcomes: list[Outcome] = []  # noqa: RUF012  (what was delivered before; set per instance)
+
+
 class SendGridProvider(BaseProvider):
     name = "sendgrid"
     mails_people = True
@@ -134,6 +153,7 @@ class SendGridProvider(BaseProvider):
         self.options = settings.sendgrid
         self.host = host.rstrip("/")
         self.sleep = sleep
+        self.refused_size = float("inf")  # the smallest request refused as too large (413)
         self.client = httpx.Client(
             base_url=self.host,
             headers={
@@ -151,24 +171,89 @@ class SendGridProvider(BaseProvider):
     def from_settings(cls, settings: Settings) -> SendGridProvider:
         return cls(api_key(), settings, api_host(settings))
 
-    def prepare(self, batch: Outgoing) -> tuple[bytes, list[int]]:
-        return build_payload(batch, self.settings), [r.subscriber_id for r in batch.recipients]
+    def prepare(self, batch: Outgoing) -> tuple[bytes, Outgoing]:
+        return build_payload(batch, self.settings), batch
 
-    def deliver(self, prepared: tuple[bytes, list[int]]) -> list[Outcome]:
-        body, subscriber_ids = prepared
-        response = self._post(body)
-        message_id = response.headers.get("X-Message-Id")
-        return [Outcome(s, "sent", message_id) for s in subscriber_ids]
+    def deliver(self, prepared: tuple[bytes, Outgoing]) -> list[Outcome]:
+        body, batch = prepared
+        try:
+            return self._deliver(batch, body)
+        except PayloadTooLarge as err:
+            # One recipient alone was too large: the content is, for everyone left.
+            done = {o.subscriber_id for o in err.outcomes}
+            rest = [r.subscriber_id for r in batch.recipients if r.subscriber_id not in done]
+            return err.outcomes + [Outcome(s, "failed", error=str(err)) for s in rest]
+
+    def _deliver(self, batch: Outgoing, body: bytes) -> list[Outcome]:
+        ids = [r.subscriber_id for r in batch.recipients]
+        # A request at least as large as one already refused as too large is not sent.
+        answer = self._post(body) if len(body) < self.refused_size else None
+        if answer is None or answer.status == 413:
+            self.refused_size = min(self.refused_size, len(body))
+            return self._split(batch, len(body))
+        status = answer.status
+        if status in (401, 403) and sendgrid_shaped(answer):
+            raise FatalDeliveryError(
+                f"SendGrid rejected the API key ({status}): check SENDGRID_API_KEY "
+                "and its Mail Send permission",
+                status=status,
+            )
+        try:
+            accepted = judge(answer, self.options.sandbox_mode, self.host)
+        except NotSendGrid as err:
+            # Nobody at SendGrid saw it: the batch goes back to pending, the send stops.
+            raise FatalDeliveryError(str(err), retry=True, status=status) from None
+        except LooksAccepted as err:
+            stop = FatalDeliveryError(str(err), status=status)
+            stop.outcomes = [Outcome(s, "in_doubt", answer.message_id, error=str(err)) for s in ids]
+            raise stop from None
+        if not accepted:
+            raise DeliveryError(
+                f"SendGrid refused the batch ({status}){_first_error(answer)}", status=status
+            )
+        return [Outcome(s, "sent", answer.message_id) for s in ids]
+
+    def _split(self, batch: Outgoing, size: int) -> list[Outcome]:
+        """A request refused as too large (413), sent again as two halves, each halved
+        again if it is refused too: failing it whole, as before, only invited a retry
+        that could only fail the same way. A half that fails otherwise fails alone;
+        one recipient still too large ends it (``PayloadTooLarge``)."""
+        recipients = batch.recipients
+        if len(recipients) == 1:
+            raise PayloadTooLarge(
+                f"SendGrid refuses the edition as too large (413) even for one recipient "
+                f"(a request of {size:,} bytes); fewer or shorter articles would fit",
+                status=413,
+            )
+        outcomes: list[Outcome] = []
+        half = len(recipients) // 2
+        for part in (recipients[:half], recipients[half:]):
+            if self.stopping.is_set():  # nothing of this half was sent: it stays pending
+                outcomes += [Outcome(r.subscriber_id, "unsent") for r in part]
+                continue
+            piece = dataclasses.replace(batch, recipients=part)
+            try:
+                outcomes += self._deliver(piece, build_payload(piece, self.settings))
+            except (FatalDeliveryError, PayloadTooLarge) as err:
+                err.outcomes = outcomes + list(err.outcomes)  # what went before it counts
+                raise
+            except DeliveryError as err:
+                status = "in_doubt" if isinstance(err, DeliveryInDoubt) else "failed"
+                outcomes += [
+                    Outcome(r.subscriber_id, status, error=str(err), retry=err.retry) for r in part
+                ]
+        return outcomes
 
     def close(self) -> None:
         self.client.close()
 
-    def _post(self, body: bytes) -> httpx.Response:
+    def _post(self, body: bytes) -> Answer:
+        """The answer to ``body``, after the retries that are safe (429, 5xx, not sent)."""
         attempt = 0
         while True:
             attempt += 1
             try:
-                response = self.client.post(SEND_PATH, content=body)
+                answer = self._exchange(body)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as err:
                 # Never connected: nothing reached SendGrid.
                 problem = f"cannot reach SendGrid at {self.host}: {_reason(err)}"
@@ -188,27 +273,33 @@ class SendGridProvider(BaseProvider):
                     f"({_reason(err)}); it may have accepted it"
                 ) from None
             else:
-                status = response.status_code
-                if 200 <= status < 300:
-                    return response
-                if status in (401, 403):
-                    raise FatalDeliveryError(
-                        f"SendGrid rejected the API key ({status}): check SENDGRID_API_KEY "
-                        "and its Mail Send permission",
-                        status=status,
-                    )
-                if status == 429 or status >= 500:
-                    problem = f"SendGrid answered {status}{_first_error(response)}"
-                    wait = self._wait(attempt, response.headers if status == 429 else None)
-                else:
-                    raise DeliveryError(
-                        f"SendGrid refused the batch ({status}){_first_error(response)}",
-                        status=status,
-                    )
+                status = answer.status
+                if status != 429 and status < 500:
+                    return answer
+                problem = f"SendGrid answered {status}{_first_error(answer)}"
+                wait = self._wait(attempt, answer.reset if status == 429 else None)
             if attempt > self.options.max_retries:
                 raise DeliveryError(f"{problem} (gave up after {attempt} attempts)")
             if self._pause(wait):  # nothing of this batch reached SendGrid: safe to stop
                 raise DeliveryError(f"{problem} (stopped before trying again)")
+
+    def _exchange(self, body: bytes) -> Answer:
+        """One request; at most ``MAX_BODY`` of the answer is read, whoever sends it."""
+        with self.client.stream("POST", SEND_PATH, content=body) as response:
+            read = bytearray()
+            for chunk in response.iter_bytes():
+                read += chunk
+                if len(read) >= MAX_BODY:
+                    break
+            headers = response.headers
+            return Answer(
+                response.status_code,
+                headers.get("Content-Type", ""),
+                bytes(read[:MAX_BODY]),
+                message_id=headers.get("X-Message-Id"),
+                location=headers.get("Location"),
+                reset=headers.get("X-RateLimit-Reset"),
+            )
 
     def _pause(self, seconds: float) -> bool:
         """Wait before a retry, or less if the send is asked to stop; True if it was."""
@@ -217,10 +308,9 @@ class SendGridProvider(BaseProvider):
         self.sleep(seconds)  # a test's clock
         return self.stopping.is_set()
 
-    def _wait(self, attempt: int, headers) -> float:
+    def _wait(self, attempt: int, reset: str | None) -> float:
         """Seconds before the next try: the rate-limit reset if given, else back-off."""
         cap = self.options.max_wait
-        reset = headers.get("X-RateLimit-Reset") if headers is not None else None
         if reset and str(reset).isdigit():
             return min(max(int(reset) - time.time(), 0.0) + random.uniform(0, 0.25), cap)
         return min(0.5 * 2 ** (attempt - 1), cap) * random.uniform(0.5, 1.0)
@@ -262,11 +352,11 @@ def _reason(err: Exception) -> str:
     return str(err) or type(err).__name__
 
 
-def _first_error(response: httpx.Response) -> str:
+def _first_error(answer: Answer) -> str:
     """SendGrid's own words for a refusal: ': field: message' (first of its errors)."""
     try:
-        errors = response.json().get("errors") or []
-    except (ValueError, AttributeError):
+        errors = json.loads(answer.body).get("errors") or []
+    except (ValueError, AttributeError, RecursionError):
         return ""
     if not errors or not isinstance(errors, list) or not isinstance(errors[0], dict):
         return ""

@@ -9,6 +9,11 @@ connection dropped before the message was sent whole is re-opened and the
 message tried once more. A connection lost *after* the message and its final
 dot were sent, before the server's reply, leaves the message in doubt: the
 server may have queued it, so it is recorded ``in_doubt`` and not resent.
+
+Each message is held to ``smtp.message_deadline_seconds`` as a whole, and a
+stop cuts the messages on the wire short (``smtp_session``): recipients not
+yet tried, and one whose message was cut before its final dot, come back
+``unsent`` and stay pending; only a message sent whole can be in doubt.
 """
 
 from __future__ import annotations
@@ -26,48 +31,12 @@ from urllib.parse import unquote, urlsplit
 
 from digest.config.settings import Settings, secret
 from digest.delivery.base import BaseProvider, Outgoing
+from digest.delivery.smtp_session import SMTP, SMTP_SSL, AnswerLost, Budget
 from digest.errors import ConfigError, FatalDeliveryError
 from digest.models import Outcome, Recipient
 from digest.validate import check_host
 
 DROPPED = (smtplib.SMTPServerDisconnected, ConnectionError, socket.timeout, TimeoutError)
-
-
-class AnswerLost(Exception):
-    """The whole message was sent after DATA, and the server's reply never came."""
-
-
-class _DataInDoubt:
-    """``smtplib``'s DATA, with the one moment that matters told apart.
-
-    A failure before the terminating ``.`` has been sent means the server holds
-    an unfinished message, which it discards; a failure while waiting for its
-    reply afterwards means it may have queued the message. smtplib reports
-    both as ``SMTPServerDisconnected``; this raises ``AnswerLost`` for the second.
-    """
-
-    def data(self, msg):
-        self.putcmd("data")
-        code, reply = self.getreply()
-        if code != 354:
-            raise smtplib.SMTPDataError(code, reply)
-        # smtplib's private helper, as its own data() does: part of Python, so no pin to set.
-        payload = smtplib._quote_periods(msg)
-        if payload[-2:] != smtplib.bCRLF:
-            payload += smtplib.bCRLF
-        self.send(payload + b"." + smtplib.bCRLF)
-        try:
-            return self.getreply()
-        except smtplib.SMTPServerDisconnected as err:  # also a timeout: getreply wraps it
-            raise AnswerLost(str(err)) from None
-
-
-class _SMTP(_DataInDoubt, smtplib.SMTP):
-    pass
-
-
-class _SMTP_SSL(_DataInDoubt, smtplib.SMTP_SSL):
-    pass
 
 
 @dataclass(frozen=True)
@@ -118,24 +87,35 @@ class RateLimit:
         self.next = time.monotonic()
         self.lock = threading.Lock()
 
-    def wait(self) -> None:
+    def wait(self, stopping: threading.Event) -> bool:
+        """Wait for the next slot; True if the send was asked to stop meanwhile."""
         if not self.interval:
-            return
+            return stopping.is_set()
         with self.lock:
             now = time.monotonic()
             slot = max(now, self.next)
             self.next = slot + self.interval
-        if slot > now:
-            time.sleep(slot - now)
+        return stopping.wait(slot - now) if slot > now else stopping.is_set()
+
+
+class Stopping(Exception):
+    """The send was asked to stop while a connection was being opened."""
 
 
 class Connection:
-    """One SMTP session, opened on first use and again after a drop."""
+    """One SMTP session, opened on first use and again after a drop. Each message
+    it carries is held to its own ``Budget`` (``begin``), opening included."""
 
     def __init__(self, server: Server, settings: Settings) -> None:
         self.server = server
         self.options = settings.smtp
         self.smtp: smtplib.SMTP | None = None
+        self.budget: Budget | None = None
+
+    def begin(self, budget: Budget) -> None:
+        self.budget = budget
+        if self.smtp is not None:
+            self.smtp.budget = budget
 
     def get(self) -> smtplib.SMTP:
         if self.smtp is None:
@@ -145,11 +125,14 @@ class Connection:
     def _open(self) -> smtplib.SMTP:
         server, timeout = self.server, self.options.timeout
         context = ssl.create_default_context()
+        smtp: smtplib.SMTP | None = None
         try:
             if server.implicit_tls:
-                smtp = _SMTP_SSL(server.host, server.port, timeout=timeout, context=context)
+                smtp = SMTP_SSL(
+                    server.host, server.port, timeout=timeout, context=context, budget=self.budget
+                )
             else:
-                smtp = _SMTP(server.host, server.port, timeout=timeout)
+                smtp = SMTP(server.host, server.port, timeout=timeout, budget=self.budget)
                 smtp.ehlo()
                 if smtp.has_extn("starttls"):
                     smtp.starttls(context=context)
@@ -177,6 +160,10 @@ class Connection:
                 f"SMTP server {server.where} does not offer AUTH (credentials were given)"
             ) from None
         except (OSError, smtplib.SMTPException) as err:
+            if smtp is not None:
+                smtp.close()
+            if self.budget is not None and self.budget.why == "stop":
+                raise Stopping from None
             raise FatalDeliveryError(
                 f"cannot connect to SMTP server {server.where}: {err}"
             ) from None
@@ -188,8 +175,10 @@ class Connection:
                 self.smtp.close()
         self.smtp = None
 
-    def close(self) -> None:
-        if self.smtp is not None:
+    def close(self, stopping: threading.Event) -> None:
+        """Say QUIT, unless the send is stopping: then only hang up, at once."""
+        if self.smtp is not None and not stopping.is_set():
+            self.smtp.budget = Budget(self.options.timeout, stopping)
             with contextlib.suppress(OSError, smtplib.SMTPException):
                 self.smtp.quit()
         self.reset()
@@ -208,6 +197,7 @@ class SMTPProvider(BaseProvider):
             self.connections.put(Connection(server, settings))
         self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="smtp")
         self.limit = RateLimit(settings.smtp.rate)
+        self.deadline = settings.smtp.message_deadline_seconds
         self.retry_rounds = settings.smtp.max_retries  # greylisting: 4xx now, fine later
         self.stopped: FatalDeliveryError | None = None
 
@@ -223,6 +213,9 @@ class SMTPProvider(BaseProvider):
 
         If the server becomes unusable (login refused, unreachable) part-way,
         what was delivered is still reported, in ``FatalDeliveryError.outcomes``.
+        On a stop (``stopping``), the messages on the wire are cut short (see
+        ``smtp_session``) and the recipients not yet tried come back ``unsent``:
+        still pending, for the next run.
         """
         chunks = [batch.recipients[i :: self.workers] for i in range(self.workers)]
         futures = [self.pool.submit(self._deliver_chunk, batch, c) for c in chunks if c]
@@ -241,11 +234,15 @@ class SMTPProvider(BaseProvider):
             self.connections.put(connection)
 
     def _deliver(self, connection: Connection, batch: Outgoing, recipient: Recipient) -> Outcome:
-        if self.stopped is not None:
-            return Outcome(recipient.subscriber_id, "unsent")
+        unsent = Outcome(recipient.subscriber_id, "unsent")
+        if self.stopped is not None or self.stopping.is_set():
+            return unsent
+        budget = Budget(self.deadline, self.stopping)
+        connection.begin(budget)
         wire: tuple[bytes, str] | None = None
         for attempt in (1, 2):
-            self.limit.wait()
+            if self.limit.wait(self.stopping):
+                return unsent
             try:
                 smtp = connection.get()
                 eight_bit = smtp.has_extn("8bitmime")
@@ -254,17 +251,19 @@ class SMTPProvider(BaseProvider):
                 options = ["BODY=8BITMIME"] if eight_bit else []
                 smtp.sendmail(batch.sender.addr_spec, [recipient.email], wire[0], options)
                 return Outcome(recipient.subscriber_id, "sent", wire[1])
+            except Stopping:
+                return unsent
             except FatalDeliveryError as err:
                 self.stopped = err
-                return Outcome(recipient.subscriber_id, "unsent")
+                return unsent
             except AnswerLost as err:
                 connection.reset()
                 return Outcome(
                     recipient.subscriber_id,
                     "in_doubt",
                     wire[1] if wire else None,
-                    error=f"{self.server.where} took the message but its reply was lost "
-                    f"({err or 'connection closed'}); it may have been delivered",
+                    error=f"{self.server.where} took the message but {self._lost(budget, err)}; "
+                    "it may have been delivered",
                 )
             except smtplib.SMTPRecipientsRefused as err:
                 code, reply = next(iter(err.recipients.values()))
@@ -277,19 +276,38 @@ class SMTPProvider(BaseProvider):
                 connection.reset()
             except DROPPED as err:
                 connection.reset()
-                if attempt == 2:
+                if budget.why == "stop":  # the server discards a message it did not get whole
+                    return unsent
+                if budget.why == "deadline" or attempt == 2:
                     return Outcome(
                         recipient.subscriber_id,
                         "failed",
                         retry=True,
-                        error=f"connection to {self.server.where} lost: {err}",
+                        error=f"{self.server.where}: {self._dropped(budget, err)}",
                     )
         raise AssertionError("unreachable")
+
+    def _lost(self, budget: Budget, err: AnswerLost) -> str:
+        """Why the reply to a message sent whole never came."""
+        if budget.why == "deadline":
+            return f"did not reply within smtp.message_deadline_seconds ({self.deadline:g} s)"
+        if budget.why == "stop":
+            return "had not replied when the send was stopped"
+        return f"its reply was lost ({err or 'connection closed'})"
+
+    def _dropped(self, budget: Budget, err: Exception) -> str:
+        """Why a message that was not sent whole failed (the server discards it)."""
+        if budget.why == "deadline":
+            return (
+                f"the message was not through within smtp.message_deadline_seconds "
+                f"({self.deadline:g} s); not sent"
+            )
+        return f"connection lost: {err}"
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
         while not self.connections.empty():
-            self.connections.get().close()
+            self.connections.get().close(self.stopping)
 
 
 def _refused(recipient: Recipient, code: int, reply: bytes | str) -> Outcome:

@@ -244,8 +244,12 @@ class Ledger:
         """Write every outcome and close the batch, in one transaction.
 
         ``done=False`` records the outcomes but hands the batch back, so the
-        recipients still pending in it are sent by the next run.
+        recipients still pending in it are sent by the next run. A batch with
+        an ``unsent`` outcome (the provider stopped before trying that
+        recipient) is handed back the same way: it stays pending, never done
+        with someone in it never tried.
         """
+        done = done and all(o.status != "unsent" for o in outcomes)
         now = to_db(self.now())
         ids = {o.message_id for o in outcomes}
         with write_transaction(self.engine) as conn:

@@ -206,12 +206,15 @@ class SendGridStandIn:
         delay: float = 0.0,
         answer_delay: float = 0.0,
         keep_bodies: bool = True,
+        max_bytes: int | None = None,
     ) -> None:
         """``delay`` (seconds) slows every accepted request before it is accepted (a client
         that leaves meanwhile gets nothing sent); ``answer_delay`` accepts at once and
         answers late, as a loaded SendGrid does: a client that stops waiting has still had
         its mail sent. ``keep_bodies=False`` stores ``body=None``, so a million-recipient
-        benchmark stays small in memory."""
+        benchmark stays small in memory. A request body over ``max_bytes`` is answered
+        413, as SendGrid answers one over its size limit (30 MB), before anything else."""
+        self.max_bytes = max_bytes
         self.api_key, self.validate_schema, self.delay = api_key, validate_schema, delay
         self.answer_delay = answer_delay
         self.slow_answers: int | None = None  # answer_delay for this many requests only
@@ -328,6 +331,8 @@ class SendGridStandIn:
             fault = self._faults.popleft() if self._faults else None
         if fault:
             return self._reply_fault(h, fault)
+        if self.max_bytes is not None and len(raw) > self.max_bytes:
+            return self._reply(h, 413, {"errors": [error("Payload Too Large")]}, {})
         if h.path.split("?")[0] != SEND_PATH:
             return self._reply(h, 404, {"errors": [error("not found")]}, {})
         scheme, _, token = h.headers.get("Authorization", "").partition(" ")
@@ -381,7 +386,9 @@ class SendGridStandIn:
                 slow = self._late.popleft()
         if slow:
             time.sleep(slow)
-        self._reply(h, 202, None, {"X-Message-Id": message_id})
+        # SendGrid answers 200 instead of 202 to a request in sandbox mode (and sends nothing).
+        sandbox = _dict(_dict(body.get("mail_settings")).get("sandbox_mode")).get("enable")
+        self._reply(h, 200 if sandbox is True else 202, None, {"X-Message-Id": message_id})
 
 
 def main(argv: list[str] | None = None) -> int:
