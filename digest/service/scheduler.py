@@ -46,7 +46,7 @@ from digest.clock import utcnow
 from digest.config.settings import Settings
 from digest.delivery import make_provider
 from digest.errors import InputError
-from digest.models import Run
+from digest.models import Run, zone_of
 from digest.sending.dispatch import Dispatcher, Progress, SendReport
 from digest.sending.failures import named_lines
 from digest.sending.preflight import open_provider
@@ -254,7 +254,9 @@ class Service:
                     now=self.now,
                     stop=self.stop,
                 )
-                report = dispatcher.send(run.date, timezones=[timezone])
+                # Only what a later try may cure: a permanent refusal (550, an invalid
+                # address) is the operator's to retry, with `digest send`.
+                report = dispatcher.send(run.date, timezones=[timezone], only_retryable=True)
             finally:
                 provider.close()
         except Exception as error:
@@ -318,8 +320,8 @@ class Service:
     # -- reporting -----------------------------------------------------------
 
     def _report(self, run: Run, report: SendReport, seconds: float) -> None:
-        self._retries.pop(run.timezone, None)
         if not report.editions:
+            self._retries.pop(run.timezone, None)
             self.log.info(f"edition {run.label}: nobody in this zone", extra=event("edition"))
             return
         found = report.editions[0]
@@ -356,8 +358,52 @@ class Service:
             )
         else:
             self.log.info(line, extra=event("edition", **fields))
-        if found.pending and not (report.stopped or report.aborted):
+        if report.stopped or report.aborted:
+            return
+        if found.retryable:
+            self._retry_failed(run, found.retryable)
+        else:
+            self._retries.pop(run.timezone, None)
+        if found.pending:
             self._follow_up(run, found.pending)
+
+    def _retry_failed(self, run: Run, count: int) -> None:
+        """Recipients refused for now (a 4xx after the run's own rounds, a SendGrid 5xx
+        or 429 after its retries, a full disk): tried again on the back-off of an
+        edition that failed, while the edition is within ``catch_up_hours``. The
+        ledger is the checkpoint: a restart inside the window tries them too."""
+        attempt = self._retries.get(run.timezone, 0)
+        wait = timedelta(seconds=RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)])
+        at = self.now() + wait
+        if at - run.at > timedelta(hours=self.settings.catch_up_hours):
+            self._retries.pop(run.timezone, None)
+            self.log.error(
+                f"edition {run.label}: {count} failed recipient(s) not tried again: the next "
+                f"try would be more than catch_up_hours = {self.settings.catch_up_hours} "
+                f"after the send time (`digest send --date {run.date} --timezone "
+                f"{run.timezone}` retries them)",
+                extra=event("retry-over", edition=run.label, failed=count),
+            )
+            return
+        self._retries[run.timezone] = attempt + 1
+        local = at.astimezone(zone_of(run.timezone))
+        self.log.warning(
+            f"retrying {count} failed recipient(s) of {run.label} at {format_time(local.time())} "
+            f"local ({format_time(at.time())} UTC), in {describe_delay(wait)} "
+            f"(attempt {attempt + 2})",
+            extra=event(
+                "retry", edition=run.label, failed=count, attempt=attempt + 2, at=at.isoformat()
+            ),
+        )
+        if not self.stop.is_set():
+            self.scheduler.add_job(
+                self.send_edition,
+                "date",
+                run_date=at,
+                args=[run.timezone],
+                id=f"retry:{run.timezone}",
+                replace_existing=True,
+            )
 
     def _follow_up(self, run: Run, held: int) -> None:
         """Batches another sender holds (a second scheduler, or a host that died with
