@@ -46,19 +46,19 @@ from digest.clock import utcnow
 from digest.config.settings import Settings
 from digest.delivery import make_provider
 from digest.errors import InputError
-from digest.models import Run, zone_of
+from digest.models import Run
 from digest.sending.dispatch import Dispatcher, Progress, SendReport
 from digest.sending.failures import named_lines
 from digest.sending.preflight import open_provider
 from digest.service.heartbeat import BEAT_SECONDS, Heartbeat
 from digest.service.joblog import event
+from digest.service.retries import Retries
 from digest.service.runs import delivery_zones, describe_run, missed, too_late
 from digest.service.sendtimes import DailyTrigger, describe_delay, format_time, last_run, next_run
 from digest.store.database import expected
 from digest.store.store import Store
 
 FRESH_SECONDS = 60  # an ingest this recent counts as "just before" an edition
-RETRY_SECONDS = (60, 120, 300, 600, 900)  # an edition that could not be sent, tried again
 
 
 class Service:
@@ -87,13 +87,13 @@ class Service:
         self._zones_lock = threading.Lock()
         self._last_ingest: float | None = None  # time.monotonic() of the last ingest's end
         self._seen_warnings: set[str] = set()
-        self._retries: dict[str, int] = {}
         self._beat_failing: tuple[str, float] | None = None  # (reason, when first logged)
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
             executors={"default": ThreadPoolExecutor(1), "beat": ThreadPoolExecutor(1)},
             job_defaults={"coalesce": True, "misfire_grace_time": None, "max_instances": 1},
         )
+        self.retries = Retries(self.scheduler, settings, log, now, stop, self.send_edition)
 
     # -- the process ---------------------------------------------------------
 
@@ -321,7 +321,7 @@ class Service:
 
     def _report(self, run: Run, report: SendReport, seconds: float) -> None:
         if not report.editions:
-            self._retries.pop(run.timezone, None)
+            self.retries.done(run.timezone)
             self.log.info(f"edition {run.label}: nobody in this zone", extra=event("edition"))
             return
         found = report.editions[0]
@@ -361,67 +361,11 @@ class Service:
         if report.stopped or report.aborted:
             return
         if found.retryable:
-            self._retry_failed(run, found.retryable)
+            self.retries.recipients_failed(run, found.retryable)
         else:
-            self._retries.pop(run.timezone, None)
+            self.retries.done(run.timezone)
         if found.pending:
-            self._follow_up(run, found.pending)
-
-    def _retry_failed(self, run: Run, count: int) -> None:
-        """Recipients refused for now (a 4xx after the run's own rounds, a SendGrid 5xx
-        or 429 after its retries, a full disk): tried again on the back-off of an
-        edition that failed, while the edition is within ``catch_up_hours``. The
-        ledger is the checkpoint: a restart inside the window tries them too."""
-        attempt = self._retries.get(run.timezone, 0)
-        wait = timedelta(seconds=RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)])
-        at = self.now() + wait
-        if at - run.at > timedelta(hours=self.settings.catch_up_hours):
-            self._retries.pop(run.timezone, None)
-            self.log.error(
-                f"edition {run.label}: {count} failed recipient(s) not tried again: the next "
-                f"try would be more than catch_up_hours = {self.settings.catch_up_hours} "
-                f"after the send time (`digest send --date {run.date} --timezone "
-                f"{run.timezone}` retries them)",
-                extra=event("retry-over", edition=run.label, failed=count),
-            )
-            return
-        self._retries[run.timezone] = attempt + 1
-        local = at.astimezone(zone_of(run.timezone))
-        self.log.warning(
-            f"retrying {count} failed recipient(s) of {run.label} at {format_time(local.time())} "
-            f"local ({format_time(at.time())} UTC), in {describe_delay(wait)} "
-            f"(attempt {attempt + 2})",
-            extra=event(
-                "retry", edition=run.label, failed=count, attempt=attempt + 2, at=at.isoformat()
-            ),
-        )
-        if not self.stop.is_set():
-            self.scheduler.add_job(
-                self.send_edition,
-                "date",
-                run_date=at,
-                args=[run.timezone],
-                id=f"retry:{run.timezone}",
-                replace_existing=True,
-            )
-
-    def _follow_up(self, run: Run, held: int) -> None:
-        """Batches another sender holds (a second scheduler, or a host that died with
-        them): looked at again once their lease has run out, and sent if still pending."""
-        wait = timedelta(seconds=self.settings.lease_seconds + 30)
-        self.log.info(
-            f"edition {run.label}: {held} recipient(s) held by another sender; "
-            f"looking again in {describe_delay(wait)}",
-            extra=event("held", edition=run.label, pending=held),
-        )
-        self.scheduler.add_job(
-            self.send_edition,
-            "date",
-            run_date=self.now() + wait,
-            args=[run.timezone],
-            id=f"follow-up:{run.timezone}",
-            replace_existing=True,
-        )
+            self.retries.held(run, found.pending)
 
     def _reason(self, error: BaseException) -> str:
         """One line about ``error``, worded as `digest send` words it (a database's
@@ -437,21 +381,4 @@ class Service:
 
     def _failed(self, run: Run, reason: str, error: BaseException | None = None) -> None:
         """An edition that could not be sent at all: logged, and tried again shortly."""
-        attempt = self._retries.get(run.timezone, 0)
-        self._retries[run.timezone] = attempt + 1
-        wait = RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)]
-        self.log.error(
-            f"edition {run.label}: failed: {reason}; trying again in "
-            f"{describe_delay(timedelta(seconds=wait))}",
-            exc_info=self._traceback(error),
-            extra=event("edition-failed", edition=run.label, reason=reason, retry_in=wait),
-        )
-        if not self.stop.is_set():
-            self.scheduler.add_job(
-                self.send_edition,
-                "date",
-                run_date=self.now() + timedelta(seconds=wait),
-                args=[run.timezone],
-                id=f"retry:{run.timezone}",
-                replace_existing=True,
-            )
+        self.retries.edition_failed(run, reason, self._traceback(error))
