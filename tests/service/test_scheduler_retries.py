@@ -7,7 +7,9 @@ later accepts, and the outbox on a disk that is full and then is not.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +23,7 @@ from test_scheduler import Clock, editions, fill, make_service
 from digest.sending.ledger import Ledger
 from digest.service.runs import missed
 from digest.service.scheduler import Service
+from digest.store.store import Store
 
 DUE = datetime(2026, 11, 25, 7, 0, tzinfo=UTC)  # UTC's edition of the 25th
 
@@ -226,3 +229,106 @@ def test_after_a_database_outage_mid_send_the_scheduler_takes_its_own_batches_ba
     assert set(statuses(store, settings).values()) == {"sent"}
     outbox = Path(settings.outbox_dir) / "2026-11-25_UTC"
     assert len(list(outbox.glob("*.eml"))) == 4  # the outbox found what it had written
+
+
+class Outlet:
+    """A TCP forwarder on loopback to the test PostgreSQL that can be cut (every
+    connection dropped, new ones refused) and restored: a real outage, for the store
+    alone (other tests' connections to the same server are untouched)."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.up = True
+        self._open: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            if not self.up:
+                client.close()
+                continue
+            server = socket.create_connection(self.target)
+            self._open += [client, server]
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(a: socket.socket, b: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := a.recv(65536):
+                b.sendall(data)
+        for end in (a, b):
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        self.up = False
+        for end in self._open:
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+        self._open = []
+
+    def close(self) -> None:
+        self.cut()
+        self.listener.close()
+
+
+class CutsTheDatabase(SMTPStandIn):
+    """An SMTP server during whose first DATA the database goes away."""
+
+    def __init__(self, cut) -> None:
+        super().__init__()
+        self.cut = cut
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.cut is not None:
+            self.cut, cut = None, self.cut
+            cut()
+        return await super().handle_DATA(server, session, envelope)
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_a_real_postgresql_outage_mid_batch_costs_no_lease_and_mails_nobody_twice(
+    db_url, settings, clock, lines, monkeypatch
+):
+    address = sa.make_url(db_url)
+    outlet = Outlet((address.host or "127.0.0.1", address.port or 5432))
+    store = Store(address.set(host="127.0.0.1", port=outlet.port).render_as_string(False))
+    try:
+        fill(store, clock, zones=["UTC"], per_zone=2)
+        store.save_subscribers(
+            [subscriber(f"e{i}@example.com", ["Energy"], "UTC") for i in range(2)]
+        )
+        settings.lease_seconds = 86400
+        settings.provider = "smtp"
+        with CutsTheDatabase(outlet.cut) as smtp:
+            monkeypatch.setenv("DIGEST_SMTP_URL", smtp.url())
+            clock.at = DUE
+            service = make_service(store, settings, clock, lines)
+            service.send_edition("UTC")
+            (failed,) = said(lines, "failed: ")
+            assert "server closed the connection unexpectedly" in failed, failed
+
+            outlet.up = True  # the database is back for the retry a minute later
+            clock.at += timedelta(minutes=1)
+            service.send_edition("UTC")
+        assert not said(lines, "held by another sender"), lines
+        found = statuses(store, settings)
+        # The batch with the server when the database went: delivered, its answer never
+        # recorded, so in doubt (not resent); the other batch sent at once.
+        assert found == {
+            "r0-utc@example.com": "in_doubt",
+            "r1-utc@example.com": "in_doubt",
+            "e0@example.com": "sent",
+            "e1@example.com": "sent",
+        }
+        assert set(smtp.deliveries().values()) == {1}
+    finally:
+        store.close()
+        outlet.close()
