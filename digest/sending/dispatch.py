@@ -32,7 +32,7 @@ from digest.liveness import worker_name
 from digest.models import Batch, Edition, Outcome, Recipient, Subscriber
 from digest.rendering.links import Links, signing_key
 from digest.rendering.renderer import Renderer
-from digest.sending.failures import Breaker, classified
+from digest.sending.failures import Breaker, batch_retryable, classified
 from digest.sending.ledger import Ledger
 from digest.sending.planning import plan
 from digest.store.editions import start_edition
@@ -358,9 +358,9 @@ class Dispatcher:
             raise
         except DeliveryError as err:
             status = "in_doubt" if isinstance(err, DeliveryInDoubt) else "failed"
+            retry = batch_retryable(err)
             outcomes = [
-                Outcome(r.subscriber_id, status, error=str(err), retry=err.retry)
-                for r in recipients
+                Outcome(r.subscriber_id, status, error=str(err), retry=retry) for r in recipients
             ]
             whole = True
         else:

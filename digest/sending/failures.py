@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from datetime import date
 from typing import Protocol
 
+from digest.errors import DeliveryError, DeliveryInDoubt
 from digest.models import Edition, Outcome
 
 NAMED = 3  # addresses named on one line
@@ -53,6 +54,21 @@ def classified(outcome: Outcome) -> Outcome:
     if outcome.status == "failed" and not outcome.retry and disk_full(outcome.error):
         return dataclasses.replace(outcome, retry=True)
     return outcome
+
+
+def batch_retryable(error: DeliveryError) -> bool:
+    """Whether a batch the provider refused as a whole may go through later.
+
+    Yes unless the provider said the request itself is wrong (an HTTP 4xx other
+    than 408 and 429): SendGrid gives up on a 5xx, a 429 or a host it cannot
+    reach after its own retries without saying "retry", and that is exactly
+    what a try some minutes later cures. In doubt is never sent again unasked.
+    """
+    if isinstance(error, DeliveryInDoubt):
+        return False
+    if error.retry or error.status is None:
+        return True
+    return error.status in (408, 429) or error.status >= 500
 
 
 class Breaker:

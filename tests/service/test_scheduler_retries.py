@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from conftest import subscriber
+from standins.sendgrid_server import SendGridStandIn
 from standins.smtp_server import SMTPStandIn
 from test_scheduler import Clock, editions, fill, make_service
 
@@ -125,6 +126,31 @@ def test_a_restart_tries_again_those_a_stopped_scheduler_left_failed(
     assert set(statuses(store, settings).values()) == {"sent"}
     assert smtp.deliveries() == {"r0-utc@example.com": 1, "r1-utc@example.com": 1}
     assert missed(store, settings, clock.at) == ([], [])  # done: nothing left to catch up
+
+
+@pytest.mark.parametrize(("status", "retried"), [(503, True), (429, True), (400, False)])
+def test_a_batch_sendgrid_refused_after_its_retries_is_retried_unless_the_request_was_wrong(
+    store, settings, clock, lines, monkeypatch, status, retried
+):
+    with SendGridStandIn("SG.retry-key") as standin:
+        monkeypatch.setenv("SENDGRID_API_KEY", "SG.retry-key")
+        monkeypatch.setenv("SENDGRID_API_HOST", standin.url)
+        settings.provider = "sendgrid"
+        settings.sendgrid.max_retries = 0  # SendGrid's own retries are spent at once
+        fill(store, clock, zones=["UTC"], per_zone=3)
+        standin.fail_next(status, headers={"X-RateLimit-Reset": "0"} if status == 429 else None)
+        clock.at = DUE
+        service = make_service(store, settings, clock, lines)
+        service.send_edition("UTC")
+        assert set(statuses(store, settings).values()) == {"failed"}
+        if not retried:
+            assert not said(lines, "retrying") and retry_job(service) is None
+            return
+        assert said(lines, "retrying 3 failed recipient(s) of 2026-11-25 UTC")
+        clock.at = retry_job(service)
+        service.send_edition("UTC")
+        assert set(statuses(store, settings).values()) == {"sent"}
+        assert set(standin.deliveries().values()) == {1}
 
 
 def test_retries_end_with_the_catch_up_window_and_say_how_to_send_them(
