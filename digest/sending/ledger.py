@@ -23,7 +23,6 @@ SQLite every write transaction is ``BEGIN IMMEDIATE``, which serialises them.
 from __future__ import annotations
 
 import socket
-import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -31,7 +30,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from digest.clock import utcnow
-from digest.liveness import dead_here, worker_name
+from digest.liveness import IN_HAND, dead_here, worker_name
 from digest.models import Batch, Edition, Outcome, Recipient
 from digest.store.database import write_transaction
 from digest.store.schema import (
@@ -47,40 +46,6 @@ from digest.store.schema import (
 
 if TYPE_CHECKING:
     from digest.store.store import Store
-
-
-class _InHand:
-    """The batches this process's threads are working on now, by database and batch id.
-
-    A batch's owner is the process (``host:pid``), so after a database outage
-    mid-send the claims this process left behind would look like a live
-    sender's and be waited out for the whole lease. A batch claimed here that
-    no live thread of ours is working on can only be one we gave up on, and
-    is taken back at once; one still in hand here is respected like any other.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._held: dict[tuple[str, int], threading.Thread] = {}
-
-    def take(self, database: str, batch_id: int) -> None:
-        with self._lock:
-            self._held[(database, batch_id)] = threading.current_thread()
-
-    def let_go(self, database: str) -> None:
-        """Every batch of ``database`` the calling thread holds: it stopped working on them."""
-        me = threading.current_thread()
-        with self._lock:
-            for key in [k for k, t in self._held.items() if k[0] == database and t is me]:
-                del self._held[key]
-
-    def held(self, database: str, batch_id: int) -> bool:
-        with self._lock:
-            thread = self._held.get((database, batch_id))
-        return thread is not None and thread.is_alive()
-
-
-IN_HAND = _InHand()
 
 
 class Ledger:
