@@ -159,8 +159,9 @@ class Ledger:
                     .where(ledger.c.batch_id == row.id, ledger.c.status == "pending")
                     .values(
                         status="in_doubt",
-                        error=f"handed to the provider by {row.owner}, which stopped before "
-                        "recording the answer",
+                        error=f"handed to the provider by {row.owner}"
+                        + (" (this process), whose send" if row.owner == me else ", which")
+                        + " stopped before recording the answer",
                         updated_at=to_db(now),
                     )
                 ).rowcount

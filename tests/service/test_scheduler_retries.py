@@ -355,6 +355,8 @@ def test_a_real_postgresql_outage_mid_batch_costs_no_lease_and_mails_nobody_twic
             "e1@example.com": "sent",
         }
         assert set(smtp.deliveries().values()) == {1}
+        (doubt,) = said(lines, "in doubt: ")
+        assert doubt.endswith("(this process), whose send stopped before recording the answer")
     finally:
         store.close()
         outlet.close()
