@@ -204,7 +204,10 @@ def run_send(
         )
     if report.aborted:
         raise Failed(f"send stopped: {report.aborted}; run the same command again to resume")
-    problems = []
+    problems = [
+        f"--timezone {zone}: no active subscriber has this delivery timezone; nothing sent for it"
+        for zone in report.nobody_in
+    ]
     if report.total("failed"):
         problems.append(
             f"{report.total('failed')} recipient(s) failed (named above); "

@@ -105,6 +105,7 @@ class Settings:
     lease_seconds: int = 600
     ingest_every: int = 30  # minutes between ingests of the sources by `digest schedule`
     catch_up_hours: int = 6  # a missed edition is still sent this many hours late, not later
+    max_consecutive_failures: int = 20  # a send stops after this many in a row fail
     database_url: str = "sqlite:///digest.db"
     config_path: Path | None = None
     sendgrid: SendGridSettings = field(default_factory=SendGridSettings)
@@ -128,6 +129,8 @@ RANGES: dict[str, Range] = {
     "ingest_every": Range(1, 24 * 60),
     # Up to 23: a catch-up of a day or more would send yesterday's edition next to today's.
     "catch_up_hours": Range(0, 23),
+    # At least 1 (0 would stop before the first message); high enough to be "off".
+    "max_consecutive_failures": Range(1, 1_000_000),
     "sendgrid.timeout": Range(0, 600, above=True),
     "sendgrid.max_retries": Range(0, 100),
     "sendgrid.max_wait": Range(0, 3600),

@@ -32,6 +32,7 @@ from digest.liveness import worker_name
 from digest.models import Batch, Edition, LeftOut, Outcome, Recipient, Subscriber
 from digest.rendering.links import Links, signing_key
 from digest.rendering.renderer import Renderer
+from digest.sending.failures import Breaker, batch_retryable, classified
 from digest.sending.ledger import Ledger
 from digest.sending.planning import plan
 from digest.store.editions import start_edition
@@ -63,7 +64,8 @@ class EditionReport:
     in_doubt: int = 0
     already_sent: int = 0  # by earlier runs
     planned: int = 0  # recipients newly taken into the edition by this run
-    pending: int = 0  # left unsent (a stop, or a batch another sender holds)
+    pending: int = 0  # left unsent (a stop, the breaker, or a batch another sender holds)
+    retryable: int = 0  # of those failed, how many a later try may cure (4xx, a full disk)
     failures: list[tuple[str, str]] = field(default_factory=list)  # (address, reason)
     doubts: list[tuple[str, str]] = field(default_factory=list)  # (address, reason)
 
@@ -75,6 +77,7 @@ class SendReport:
     aborted: str | None = None  # why the run stopped early
     stopped: bool = False  # asked to stop (a signal) before the work was done
     not_started: int = 0  # recipients of editions a stop kept from starting
+    nobody_in: list[str] = field(default_factory=list)  # zones asked for with no subscriber
 
     def total(self, attr: str) -> int:
         return sum(getattr(e, attr) for e in self.editions)
@@ -125,6 +128,7 @@ class Dispatcher:
         if provider is not None:  # None: a dry run, which needs no provider
             provider.stopping = self.stop
         self.owner = worker_name()
+        self.breaker = Breaker(settings.max_consecutive_failures)
 
     def editions_for(self, day: date | None, timezones: list[str] | None = None) -> list[Edition]:
         """One edition per delivery timezone: ``day``, or each zone's own today."""
@@ -146,16 +150,23 @@ class Dispatcher:
         *,
         timezones: list[str] | None = None,
         resend_in_doubt: bool = False,
+        only_retryable: bool = False,
     ) -> SendReport:
         """Send ``day``'s edition (default: each zone's today) in every delivery timezone.
 
         An edition whose date has not begun in its zone is refused: sending it
         now would fix its cut-off before its news exists (``preview`` and
-        ``dry_run`` may look ahead; they record nothing).
+        ``dry_run`` may look ahead; they record nothing). Recipients who failed
+        before are tried again; with ``only_retryable`` (the scheduler's own
+        retries) only those a later try may cure, never a permanent refusal.
+        A zone asked for that nobody is in is named in ``nobody_in``.
         """
         started = time.monotonic()
         report = SendReport()
+        self.breaker = Breaker(self.settings.max_consecutive_failures)
         proposed = self.editions_for(day, timezones)
+        served = {e.timezone for e in proposed}
+        report.nobody_in = [z for z in timezones or () if z not in served]
         early = [e for e in proposed if e.date > local_today(e.timezone, self.now())]
         if early:
             zones = ", ".join(e.timezone for e in early)
@@ -171,7 +182,9 @@ class Dispatcher:
                     report.not_started = self._audience(proposed[number:])
                     break
                 edition = start_edition(self.store.engine, edition)
-                report.editions.append(self._send_edition(edition, report, resend_in_doubt))
+                report.editions.append(
+                    self._send_edition(edition, report, resend_in_doubt, only_retryable)
+                )
                 if report.aborted:
                     break
         finally:
@@ -179,7 +192,11 @@ class Dispatcher:
         return report
 
     def _send_edition(
-        self, edition: Edition, report: SendReport, resend_in_doubt: bool = False
+        self,
+        edition: Edition,
+        report: SendReport,
+        resend_in_doubt: bool = False,
+        only_retryable: bool = False,
     ) -> EditionReport:
         result = EditionReport(edition)
         content = EditionContent(self.store, self.settings, edition, self.renderer)
@@ -187,7 +204,7 @@ class Dispatcher:
         result.already_sent = before["sent"]
         result.planned = plan(self.ledger, edition, content.segment_of, self.provider.max_batch)
         self.ledger.recover(edition, resendable=self.provider.resendable)
-        self.ledger.requeue(edition, in_doubt=resend_in_doubt)
+        self.ledger.requeue(edition, retryable_only=only_retryable, in_doubt=resend_in_doubt)
         counts = self.ledger.counts(edition)
         self.progress.start(edition.label, counts["pending"])
         rounds = self.provider.retry_rounds
@@ -220,6 +237,7 @@ class Dispatcher:
         result.in_doubt = after["in_doubt"]
         result.skipped = after["skipped"]
         result.pending = after["pending"]
+        result.retryable = self.ledger.retryable(edition)
         return result
 
     def _drain(
@@ -254,6 +272,12 @@ class Dispatcher:
                     if in_flight is not None:
                         flight, in_flight = in_flight, None
                         retry_later |= self._record(flight, result)
+                        if self.breaker.tripped:
+                            pending = self.ledger.counts(edition)["pending"]
+                            report.aborted = self.breaker.why(
+                                edition.date, edition.timezone, pending
+                            )
+                            return False
                     if self.stop.is_set():
                         report.stopped = True
                         return False
@@ -269,10 +293,13 @@ class Dispatcher:
                 report.aborted = str(err)
                 return False
             finally:
-                if claimed is not None:
-                    self.ledger.release(claimed)
-                if in_flight is not None:
-                    self._settle(in_flight, result)
+                try:
+                    if claimed is not None:
+                        self.ledger.release(claimed)
+                finally:
+                    if in_flight is not None:
+                        self._settle(in_flight, result)
+                    self.ledger.let_go()  # what is left unrecorded, a re-run takes back
 
     def _settle(self, flight: _InFlight, result: EditionReport) -> None:
         """Stopping on an error: record the in-flight batch's outcome if it can be had.
@@ -311,16 +338,17 @@ class Dispatcher:
 
     def _deliver_and_record(
         self, batch: Batch, recipients: list[Recipient], prepared
-    ) -> tuple[int, bool]:
+    ) -> tuple[list[Outcome], bool]:
         """On the delivery thread: hand ``batch`` over, then write its outcome at once.
 
         Recording here, not on the main thread, lets the next batch be claimed
         and prepared while this one is written (on PostgreSQL the ledger UPDATE
         is as long as the request), and a batch is still never handed over
         before the one ahead of it is recorded: a crash leaves at most one in
-        doubt. Returns (recipients sent, whether some may succeed on retry).
-        An error that is not the provider's answer (a bug, the database gone)
-        leaves the batch ``handed``, so it is never sent again unseen.
+        doubt. Returns (the outcomes, whether the provider refused the batch as a
+        whole: one answer for all, which the breaker counts once). An error that
+        is not the provider's answer (a bug, the database gone) leaves the batch
+        ``handed``, so it is never sent again unseen.
         """
         try:
             outcomes = self.provider.deliver(prepared) if prepared is not None else []
@@ -332,25 +360,28 @@ class Dispatcher:
             raise
         except DeliveryError as err:
             status = "in_doubt" if isinstance(err, DeliveryInDoubt) else "failed"
+            retry = batch_retryable(err)
             outcomes = [
-                Outcome(r.subscriber_id, status, error=str(err), retry=err.retry)
-                for r in recipients
+                Outcome(r.subscriber_id, status, error=str(err), retry=retry) for r in recipients
             ]
+            whole = True
+        else:
+            outcomes, whole = [classified(o) for o in outcomes], False
         self.ledger.finish(batch, outcomes)
-        sent = sum(1 for o in outcomes if o.status == "sent")
-        return sent, any(o.retry for o in outcomes if o.status == "failed")
+        return outcomes, whole
 
     def _record(self, flight: _InFlight, result: EditionReport) -> bool:
-        """Wait for the batch in flight to be delivered and recorded; True if some may
-        succeed on retry."""
+        """Wait for the batch in flight to be delivered and recorded, and show its
+        outcomes to the breaker; True if some may succeed on retry."""
         try:
-            sent, retry = flight.future.result()
+            outcomes, whole = flight.future.result()
         except FatalDeliveryError as err:
             result.sent += sum(1 for o in err.outcomes if o.status == "sent")
             raise
-        result.sent += sent
+        result.sent += sum(1 for o in outcomes if o.status == "sent")
+        self.breaker.record(outcomes, whole)
         self.progress.advance(len(flight.recipients))
-        return retry
+        return any(o.retry for o in outcomes if o.status == "failed")
 
     # -- looking before sending ----------------------------------------------
 

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from digest.clock import utcnow
-from digest.liveness import dead_here
+from digest.liveness import IN_HAND, dead_here, worker_name
 from digest.models import Batch, Edition, Outcome, Recipient
 from digest.store.database import write_transaction
 from digest.store.schema import (
@@ -63,6 +63,12 @@ class Ledger:
         self.engine = store.engine
         self.default_timezone = default_timezone
         self.now = now
+        self._database = self.engine.url.render_as_string(hide_password=True)
+
+    def let_go(self) -> None:
+        """The calling thread has stopped working on the batches it claimed (recorded
+        or not): from now on ``recover`` may take back any it left unfinished."""
+        IN_HAND.let_go(self._database)
 
     def timezone_clause(self, timezone: str):
         clause = subscribers.c.timezone == timezone
@@ -98,7 +104,9 @@ class Ledger:
             ).rowcount
 
     def recover(self, edition: Edition, resendable: bool = False) -> tuple[int, int]:
-        """Take back batches whose owner died (on this host) or whose lease ran out.
+        """Take back batches whose owner died (on this host), was this very process
+        but none of its threads works on them now (a send that gave up when the
+        database went away), or whose lease ran out.
 
         A batch still ``sending`` never reached the provider: it goes back to
         pending. A ``handed`` one may have: its pending recipients become
@@ -109,7 +117,7 @@ class Ledger:
         Without the liveness check a crashed send would hold its batches until
         the lease ran out, and an operator's immediate re-run would leave them.
         """
-        host = socket.gethostname()
+        host, me = socket.gethostname(), worker_name()
         now = self.now()
         with self.engine.connect() as conn:
             owned = conn.execute(
@@ -124,6 +132,7 @@ class Ledger:
             r
             for r in owned
             if dead_here(r.owner, host)
+            or (r.owner == me and not IN_HAND.held(self._database, r.id))
             or (r.lease_until is not None and from_db(r.lease_until) < now)
         ]
         released = doubted = 0
@@ -150,8 +159,9 @@ class Ledger:
                     .where(ledger.c.batch_id == row.id, ledger.c.status == "pending")
                     .values(
                         status="in_doubt",
-                        error=f"handed to the provider by {row.owner}, which stopped before "
-                        "recording the answer",
+                        error=f"handed to the provider by {row.owner}"
+                        + (" (this process), whose send" if row.owner == me else ", which")
+                        + " stopped before recording the answer",
                         updated_at=to_db(now),
                     )
                 ).rowcount
@@ -215,7 +225,10 @@ class Ledger:
         ``token(id, address)`` makes each recipient's signed token (``Links.token``)."""
         with write_transaction(self.engine) as conn:
             batch = self._claim(conn, edition, owner, lease_seconds)
-            return None if batch is None else (batch, self._recipients(conn, batch, token))
+            if batch is None:
+                return None
+            IN_HAND.take(self._database, batch.id)
+            return batch, self._recipients(conn, batch, token)
 
     def _recipients(
         self, conn: sa.Connection, batch: Batch, token: Callable[[int, str], str]
@@ -338,6 +351,18 @@ class Ledger:
         found = dict.fromkeys(STATUSES, 0)
         found.update({status: n for status, n in rows})
         return found
+
+    def retryable(self, edition: Edition) -> int:
+        """Failed recipients a later try may cure (a 4xx, a 5xx or 429 from an API, a full
+        disk): the scheduler tries them again while the edition is within catch-up."""
+        with self.engine.connect() as conn:
+            return conn.execute(
+                sa.select(sa.func.count()).where(
+                    ledger.c.edition_id == edition.id,
+                    ledger.c.status == "failed",
+                    ledger.c.retry,
+                )
+            ).scalar_one()
 
     def entries(
         self, edition: Edition, status: str | None = None, limit: int | None = None

@@ -37,7 +37,8 @@ def missed(
     """What a start at ``now`` does about each zone's latest due edition.
 
     Returns (to send now, skipped with the reason). An edition the ledger has
-    with nobody pending was sent (or tried to the end) and is neither.
+    with nobody pending and nobody a later try may cure (``Ledger.retryable``)
+    was sent, or tried to the end, and is neither.
     """
     ledger = Ledger(store, settings.timezone)
     window = timedelta(hours=settings.catch_up_hours)
@@ -48,7 +49,7 @@ def missed(
         pending = 0
         if edition is not None:
             counts = ledger.counts(edition)
-            pending = counts["pending"]
+            pending = counts["pending"] + ledger.retryable(edition)
             if not pending and any(counts.values()):
                 continue
         if now - run.at <= window:

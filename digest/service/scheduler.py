@@ -52,13 +52,13 @@ from digest.sending.failures import named_lines
 from digest.sending.preflight import open_provider
 from digest.service.heartbeat import BEAT_SECONDS, Heartbeat
 from digest.service.joblog import event
+from digest.service.retries import Retries
 from digest.service.runs import delivery_zones, describe_run, missed, too_late
 from digest.service.sendtimes import DailyTrigger, describe_delay, format_time, last_run, next_run
 from digest.store.database import expected
 from digest.store.store import Store
 
 FRESH_SECONDS = 60  # an ingest this recent counts as "just before" an edition
-RETRY_SECONDS = (60, 120, 300, 600, 900)  # an edition that could not be sent, tried again
 
 
 class Service:
@@ -87,13 +87,13 @@ class Service:
         self._zones_lock = threading.Lock()
         self._last_ingest: float | None = None  # time.monotonic() of the last ingest's end
         self._seen_warnings: set[str] = set()
-        self._retries: dict[str, int] = {}
         self._beat_failing: tuple[str, float] | None = None  # (reason, when first logged)
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
             executors={"default": ThreadPoolExecutor(1), "beat": ThreadPoolExecutor(1)},
             job_defaults={"coalesce": True, "misfire_grace_time": None, "max_instances": 1},
         )
+        self.retries = Retries(self.scheduler, settings, log, now, stop, self.send_edition)
 
     # -- the process ---------------------------------------------------------
 
@@ -254,7 +254,9 @@ class Service:
                     now=self.now,
                     stop=self.stop,
                 )
-                report = dispatcher.send(run.date, timezones=[timezone])
+                # Only what a later try may cure: a permanent refusal (550, an invalid
+                # address) is the operator's to retry, with `digest send`.
+                report = dispatcher.send(run.date, timezones=[timezone], only_retryable=True)
             finally:
                 provider.close()
         except Exception as error:
@@ -318,8 +320,8 @@ class Service:
     # -- reporting -----------------------------------------------------------
 
     def _report(self, run: Run, report: SendReport, seconds: float) -> None:
-        self._retries.pop(run.timezone, None)
         if not report.editions:
+            self.retries.done(run.timezone)
             self.log.info(f"edition {run.label}: nobody in this zone", extra=event("edition"))
             return
         found = report.editions[0]
@@ -356,26 +358,14 @@ class Service:
             )
         else:
             self.log.info(line, extra=event("edition", **fields))
-        if found.pending and not (report.stopped or report.aborted):
-            self._follow_up(run, found.pending)
-
-    def _follow_up(self, run: Run, held: int) -> None:
-        """Batches another sender holds (a second scheduler, or a host that died with
-        them): looked at again once their lease has run out, and sent if still pending."""
-        wait = timedelta(seconds=self.settings.lease_seconds + 30)
-        self.log.info(
-            f"edition {run.label}: {held} recipient(s) held by another sender; "
-            f"looking again in {describe_delay(wait)}",
-            extra=event("held", edition=run.label, pending=held),
-        )
-        self.scheduler.add_job(
-            self.send_edition,
-            "date",
-            run_date=self.now() + wait,
-            args=[run.timezone],
-            id=f"follow-up:{run.timezone}",
-            replace_existing=True,
-        )
+        if report.stopped or report.aborted:
+            return
+        if found.retryable:
+            self.retries.recipients_failed(run, found.retryable)
+        else:
+            self.retries.done(run.timezone)
+        if found.pending:
+            self.retries.held(run, found.pending)
 
     def _reason(self, error: BaseException) -> str:
         """One line about ``error``, worded as `digest send` words it (a database's
@@ -391,21 +381,4 @@ class Service:
 
     def _failed(self, run: Run, reason: str, error: BaseException | None = None) -> None:
         """An edition that could not be sent at all: logged, and tried again shortly."""
-        attempt = self._retries.get(run.timezone, 0)
-        self._retries[run.timezone] = attempt + 1
-        wait = RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)]
-        self.log.error(
-            f"edition {run.label}: failed: {reason}; trying again in "
-            f"{describe_delay(timedelta(seconds=wait))}",
-            exc_info=self._traceback(error),
-            extra=event("edition-failed", edition=run.label, reason=reason, retry_in=wait),
-        )
-        if not self.stop.is_set():
-            self.scheduler.add_job(
-                self.send_edition,
-                "date",
-                run_date=self.now() + timedelta(seconds=wait),
-                args=[run.timezone],
-                id=f"retry:{run.timezone}",
-                replace_existing=True,
-            )
+        self.retries.edition_failed(run, reason, self._traceback(error))
