@@ -58,6 +58,8 @@ def preview(
     for warning in may_start(app.settings, None):  # what a send would refuse, as warnings
         err.print(f"warning: {warning}", markup=False)
     result = render_preview(app.store, app.settings, day_of(day), email, width=width)
+    if result.warning:
+        err.print(f"warning: {result.warning}", markup=False)
     who = email or "a subscriber of everything"
     if result.articles == 0:
         raise Failed(

@@ -18,7 +18,6 @@ import sys
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from digest.clock import utcnow
 from digest.config.settings import Settings
@@ -42,10 +41,11 @@ from digest.sources.names import shown_sources
 from digest.sources.run import as_source
 from digest.store.editions import find_edition, previous_cutoff
 from digest.store.store import Store
+from digest.validate import delivery_timezone, fallback_line, zone_of
 
 
 def local_today(timezone: str, now: datetime) -> date:
-    return now.astimezone(ZoneInfo(timezone)).date()
+    return now.astimezone(zone_of(timezone)).date()
 
 
 def propose_edition(
@@ -55,7 +55,7 @@ def propose_edition(
     recorded = find_edition(store.engine, day, timezone)
     if recorded is not None:
         return recorded
-    zone = ZoneInfo(timezone)
+    zone = zone_of(timezone)
     if day == local_today(timezone, now):
         cutoff = now  # a one-off send of today's edition takes everything so far
     else:
@@ -210,7 +210,7 @@ def subscriber_copy(
     links: Links,
 ) -> SubscriberCopy:
     """What ``subscriber`` gets in ``day``'s edition of their timezone (default: today)."""
-    zone = subscriber.timezone or settings.timezone
+    zone = delivery_timezone(subscriber.timezone, settings.timezone)
     edition = propose_edition(store, settings, day or local_today(zone, now), zone, now)
     content = EditionContent(store, settings, edition, renderer)
     segment, _ = content.segment_of(";".join(subscriber.topics))
@@ -231,6 +231,7 @@ class PreviewResult:
     sections: int
     articles: int
     page: str = ""  # what `digest preview` writes: the email, or the email in a frame
+    warning: str = ""  # the subscriber's own zone cannot be used: previewed in the default
 
 
 def preview(
@@ -256,10 +257,14 @@ def preview(
     sections = copy.sections
     rendered = copy.personalised()
     page = framed(rendered.html, width, rendered.subject) if width else rendered.html
+    stored = subscriber.timezone
     return PreviewResult(
         copy.edition,
         rendered,
         sum(not is_front(s) for s in sections),
         sum(len(s.articles) for s in sections),
         page,
+        fallback_line(stored, settings.timezone, [subscriber.email], 1)
+        if stored and stored != copy.edition.timezone
+        else "",
     )

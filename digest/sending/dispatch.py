@@ -36,6 +36,7 @@ from digest.sending.ledger import Ledger
 from digest.sending.planning import plan
 from digest.store.editions import start_edition
 from digest.store.store import Store
+from digest.validate import fallback_line
 
 MAX_LISTED_FAILURES = 200
 
@@ -123,6 +124,9 @@ class Dispatcher:
         # The provider's own waits (a 429's reset, a back-off) end early on a stop too.
         provider.stopping = self.stop
         self.owner = worker_name()
+        # Said once per send: subscribers whose stored zone cannot be used, sent in
+        # the default zone's edition instead (``validate.fallback_line``).
+        self.warnings: list[str] = []
 
     def editions_for(self, day: date | None, timezones: list[str] | None = None) -> list[Edition]:
         """One edition per delivery timezone: ``day``, or each zone's own today."""
@@ -134,6 +138,11 @@ class Dispatcher:
         for zone in zones:
             when = day or local_today(zone, moment)
             found.append(propose_edition(self.store, self.settings, when, zone, moment))
+        if self.settings.timezone in zones:
+            self.warnings = [
+                fallback_line(zone, self.settings.timezone, named, count)
+                for zone, count, named in self.store.unusable_timezones()
+            ]
         return found
 
     # -- sending -----------------------------------------------------------

@@ -52,7 +52,7 @@ from digest.store.schema import (
     subscribers,
     to_db,
 )
-from digest.validate import clean_line
+from digest.validate import clean_line, delivery_timezone, usable_timezone
 
 
 def normalise_url(url: str) -> str:
@@ -414,20 +414,44 @@ class Store:
 
     def subscriber_timezones(self, default: str) -> list[str]:
         """Every delivery timezone with at least one active subscriber."""
-        with self.engine.connect() as conn:
-            found = conn.execute(
-                sa.select(subscribers.c.timezone).where(subscribers.c.active).distinct()
-            ).scalars()
-            return sorted({tz or default for tz in found})
+        return sorted(self.audience_by_timezone(default))
 
     def audience_by_timezone(self, default: str) -> dict[str, int]:
-        """Active subscribers per delivery timezone (those with none count in ``default``)."""
-        zone = sa.func.coalesce(subscribers.c.timezone, default)
+        """Active subscribers per delivery timezone: those with none, or with one this
+        machine cannot use, count in ``default`` (``validate.delivery_timezone``)."""
+        found: dict[str, int] = {}
+        for stored, count in self._stored_timezones():
+            zone = delivery_timezone(stored, default)
+            found[zone] = found.get(zone, 0) + count
+        return found
+
+    def unusable_timezones(self, named: int = 3) -> list[tuple[str, int, list[str]]]:
+        """The stored zones of active subscribers that this machine cannot use, each
+        with how many have it and the first ``named`` of their addresses."""
+        found = []
+        for stored, count in self._stored_timezones():
+            if stored is None or usable_timezone(stored):
+                continue
+            with self.engine.connect() as conn:
+                first = conn.execute(
+                    sa.select(subscribers.c.email)
+                    .where(subscribers.c.active, subscribers.c.timezone == stored)
+                    .order_by(subscribers.c.id)
+                    .limit(named)
+                ).scalars()
+                found.append((stored, count, list(first)))
+        return found
+
+    def _stored_timezones(self) -> list[tuple[str | None, int]]:
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(zone, sa.func.count()).where(subscribers.c.active).group_by(zone)
-            ).all()
-        return {timezone: count for timezone, count in rows}
+            return [
+                (zone, count)
+                for zone, count in conn.execute(
+                    sa.select(subscribers.c.timezone, sa.func.count())
+                    .where(subscribers.c.active)
+                    .group_by(subscribers.c.timezone)
+                )
+            ]
 
 
 def _article(row) -> StoredArticle:

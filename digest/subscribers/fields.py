@@ -106,7 +106,8 @@ def parse_timezone(raw: str) -> str | None:
 
 @functools.cache
 def _zones_by_folded_name() -> dict[str, str]:
-    return {zone.casefold(): zone for zone in zoneinfo.available_timezones()}
+    zones = zoneinfo.available_timezones() - validate.NOT_PLACES.keys()
+    return {zone.casefold(): zone for zone in zones}
 
 
 def parse_left(raw: str) -> datetime | None:

@@ -304,6 +304,11 @@ def test_one_person_added_changed_removed_and_listed(tmp_path, env):
             "Europe/London)",
         ),
         (
+            ["a@example.com", "--timezone", "localtime"],
+            "Error: --timezone: timezone 'localtime' is this machine's own setting, not a "
+            "place (use an IANA name such as Europe/London)",
+        ),
+        (
             ["a@example.com", "--topics", ";".join(f"T{i}" for i in range(51))],
             "Error: --topics: 51 topics; at most 50 are allowed",
         ),

@@ -241,6 +241,27 @@ def test_a_folder_of_the_tz_database_is_an_unknown_timezone_not_a_crash(tmp_path
     assert list(subs) == ["b@example.com"]
 
 
+@pytest.mark.parametrize(
+    ("zone", "reason"),
+    [
+        ("localtime", "timezone 'localtime' is this machine's own setting, not a place"),
+        ("Factory", "timezone 'Factory' is the tz database's placeholder for a zone not set"),
+        ("posixrules", "timezone 'posixrules' is the tz database's template for POSIX rules"),
+        ("LOCALTIME", "unknown timezone 'LOCALTIME' (use an IANA name such as Europe/London)"),
+    ],
+)
+def test_a_zone_name_that_is_no_place_is_refused_with_why(tmp_path, zone, reason):
+    """``localtime`` is in the tz list where a distribution links it, and means another zone
+    on every host (and none on the next): it would stop a send elsewhere."""
+    path = write_csv(
+        tmp_path / "tz.csv", f"a@example.com,A,,{zone}", "b@example.com,B,,Europe/London"
+    )
+    errors, _, subs = read(path)
+    assert lines(errors) == [2]
+    assert reason in errors[0] and "did you mean" not in errors[0]
+    assert list(subs) == ["b@example.com"]
+
+
 def test_extra_fields_are_an_error_for_that_row_but_trailing_empty_ones_are_not(tmp_path):
     path = write_csv(
         tmp_path / "extra.csv",
