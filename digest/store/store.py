@@ -289,6 +289,9 @@ class Store:
         one by one, each in a SAVEPOINT, so only that row is lost. It goes to
         ``on_refused(subscriber, reason)``; without that callback the first
         refusal is raised as InputError once everything else is stored.
+
+        Returns how many were ``added``, ``updated`` (a value changed) and
+        ``unchanged`` (stored already as given).
         """
         refused: list[tuple[Subscriber, str]] = []
         counts = subscriber_writer.save(

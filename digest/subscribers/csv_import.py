@@ -67,6 +67,7 @@ WarningSink = Callable[[str], None]
 class ImportResult:
     added: int = 0
     updated: int = 0
+    unchanged: int = 0  # stored already, exactly as given
     rejected: int = 0  # lines named as errors, each once
     warnings: int = 0  # values kept, but changed (a name shortened)
 
@@ -143,6 +144,7 @@ def _import(
             keep_first_names=not rows.has_first_names,
         )
     result.added, result.updated = counts["added"], counts["updated"]
+    result.unchanged = counts["unchanged"]
     return result
 
 

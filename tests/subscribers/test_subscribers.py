@@ -399,7 +399,7 @@ def test_a_reimport_keeps_unsubscribed_people_unsubscribed(tmp_path, store):
         )
     path = write_csv(tmp_path / "s.csv", "ana@example.com,Ana,,", "BO@example.org,Bo B.,,")
     result, _, _ = import_file(store, path)
-    assert (result.added, result.updated) == (0, 2)
+    assert (result.added, result.updated, result.unchanged) == (0, 1, 1)
     assert [s.email for s in store.list_subscribers()] == ["ana@example.com"]
     assert store.find_subscriber("bo@example.org").name == "Bo B."  # updated, still unsubscribed
     result = import_csv(path, store, print, print, resubscribe=True)
