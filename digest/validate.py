@@ -335,15 +335,63 @@ def check_host(host: str) -> str:
 
 
 def check_email(address: str) -> str:
-    """A plain deliverable address (``user@example.org``), or ValueError."""
+    """A plain deliverable address (``user@example.org``), or ValueError.
+
+    The domain may be an internationalised one (``user@bücher.de``): it is kept
+    as given, and checked (and mailed: ``mail_address``) in its IDNA form. The
+    part before the ``@`` stays ASCII: a non-ASCII one needs SMTPUTF8 of every
+    server on the way, which digest does not ask for.
+    """
     address = address.strip()
     if not address:
         raise ValueError("email is empty")
     if len(address) > MAX_EMAIL:
         raise ValueError(f"email address longer than {MAX_EMAIL} characters: {_shown(address)}")
-    if not EMAIL.match(address):
+    if EMAIL.match(address):
+        return address
+    wire = "" if address.isascii() else mail_address(address)
+    if not EMAIL.match(wire):
         raise ValueError(f"not a valid email address: {_shown(address)}")
+    if len(wire) > MAX_EMAIL:
+        raise ValueError(
+            f"email address longer than {MAX_EMAIL} characters in IDNA form: {_shown(address)}"
+        )
     return address
+
+
+def mail_address(address: str) -> str:
+    """``address`` as it goes in a mail's envelope and headers: an internationalised
+    domain in its IDNA (``xn--``) form, as the sender's domain already is; an ASCII
+    address as it is. ValueError when the domain has no IDNA form."""
+    if address.isascii():
+        return address
+    local, at, domain = address.rpartition("@")
+    try:
+        wire = domain.encode("idna").decode("ascii")
+        # Only a domain its IDNA form names back: nameprep drops invisible characters
+        # and maps some letters ("straße" to "strasse"), so another spelling would be
+        # mailed at a domain the operator never saw, or twice under two spellings.
+        same = wire.encode("ascii").decode("idna") == domain.lower()
+    except UnicodeError:
+        same = False
+    if not same:
+        raise ValueError(
+            f"not a valid email address: {_shown(address)} "
+            "(its domain does not have an IDNA form of its own)"
+        )
+    return f"{local}{at}{wire}"
+
+
+def email_key(address: str) -> str:
+    """What an address is matched by: lower case, in its mail form (``mail_address``),
+    so ``user@bücher.de`` and ``user@xn--bcher-kva.de`` are one subscriber, and a
+    provider's event naming the form it was sent to finds them."""
+    if address.isascii():
+        return address.lower()
+    try:
+        return mail_address(address).lower()
+    except ValueError:
+        return address.lower()
 
 
 def _shown(address: str) -> str:

@@ -28,7 +28,7 @@ from digest.config.settings import Settings, secret
 from digest.delivery.base import BaseProvider, Outgoing
 from digest.errors import ConfigError, FatalDeliveryError
 from digest.models import Outcome, Recipient
-from digest.validate import check_host
+from digest.validate import check_host, mail_address
 
 DROPPED = (smtplib.SMTPServerDisconnected, ConnectionError, socket.timeout, TimeoutError)
 
@@ -252,7 +252,9 @@ class SMTPProvider(BaseProvider):
                 if wire is None:
                     wire = batch.wire_bytes(recipient, eight_bit=eight_bit)
                 options = ["BODY=8BITMIME"] if eight_bit else []
-                smtp.sendmail(batch.sender.addr_spec, [recipient.email], wire[0], options)
+                smtp.sendmail(
+                    batch.sender.addr_spec, [mail_address(recipient.email)], wire[0], options
+                )
                 return Outcome(recipient.subscriber_id, "sent", wire[1])
             except FatalDeliveryError as err:
                 self.stopped = err

@@ -52,7 +52,7 @@ from digest.store.schema import (
     subscribers,
     to_db,
 )
-from digest.validate import clean_line, delivery_timezone, usable_timezone
+from digest.validate import clean_line, delivery_timezone, email_key, usable_timezone
 
 
 def normalise_url(url: str) -> str:
@@ -399,7 +399,7 @@ class Store:
     def find_subscriber(self, email: str) -> Subscriber | None:
         with self.engine.connect() as conn:
             row = conn.execute(
-                sa.select(subscribers).where(subscribers.c.email_key == email.lower())
+                sa.select(subscribers).where(subscribers.c.email_key == email_key(email))
             ).first()
         return to_subscriber(row) if row else None
 

@@ -33,6 +33,7 @@ from digest.clock import utcnow
 from digest.models import Subscriber
 from digest.store.database import first_line, for_writing, record_error, write_transaction
 from digest.store.schema import subscribers, to_db
+from digest.validate import email_key
 
 CHUNK = 10_000  # rows sorted and handed to the writing thread together
 # Rows per transaction: on SQLite about 2 s of the write lock, which a sender
@@ -229,7 +230,7 @@ class SubscriberWriter:
         rows: dict[str, Row] = {}
         active = self.subscribed[0]
         for sub in chunk:
-            key = sub.email.lower()
+            key = email_key(sub.email)
             if sub.unsubscribed_at is None:
                 values = (
                     sub.email,

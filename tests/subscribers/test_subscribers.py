@@ -119,12 +119,72 @@ def test_missing_email_column_is_a_config_error_naming_the_file(tmp_path):
     assert "email" in str(caught.value)
 
 
-def test_a_semicolon_separated_export_is_refused_with_a_hint(tmp_path):
+def test_a_semicolon_separated_excel_export_is_read(tmp_path):
+    """Excel writes ";" where the decimal comma is usual, and quotes a value that holds one."""
     path = write_csv(
-        tmp_path / "excel-fr.csv", "ana@example.com;Ana;;", header="email;name;topics;timezone"
+        tmp_path / "excel-fr.csv",
+        'ana@example.com;"Silva, Ana";"Climate;Energy";Europe/Lisbon',
+        "bo@example.org;Bo;;",
+        "cy@example.net;Cy;Space;UTC;extra",
+        header="email;name;topics;timezone",
+        newline="\r\n",
     )
-    with pytest.raises(ConfigError, match="separated by ';'"):
-        SubscriberCSV(path)
+    errors, _, subs = read(path)
+    assert errors == [
+        "4: 5 fields, but the header has 4 (a semicolon in an unquoted value? "
+        "put the value in double quotes)"
+    ]
+    ana = subs["ana@example.com"]
+    assert (ana.name, ana.topics, ana.timezone) == (
+        "Silva, Ana",
+        ["Climate", "Energy"],
+        "Europe/Lisbon",
+    )
+    assert subs["bo@example.org"].topics == []
+
+
+def test_a_tab_separated_file_is_read(tmp_path):
+    path = write_csv(
+        tmp_path / "people.tsv", "ana@example.com\tAna, S.\tClimate", header="email\tname\ttopics"
+    )
+    errors, _, subs = read(path)
+    assert errors == []
+    assert (subs["ana@example.com"].name, subs["ana@example.com"].topics) == (
+        "Ana, S.",
+        ["Climate"],
+    )
+
+
+def test_a_mailchimp_export_is_read_by_its_own_headers(tmp_path):
+    path = write_csv(
+        tmp_path / "members.csv",
+        "ana@example.com,Ana,Silva,2026-01-02 10:00:00",
+        header="Email Address,First Name,Last Name,OPTIN_TIME",
+    )
+    errors, _, subs = read(path)
+    assert errors == []
+    assert subs["ana@example.com"].first_name == "Ana"
+
+
+def test_an_address_at_an_internationalised_domain_is_kept_as_given(tmp_path):
+    path = write_csv(
+        tmp_path / "idn.csv",
+        "ana@bücher.de,Ana,,",
+        "ANA@xn--bcher-kva.de,Same mailbox,,",  # the same address in its IDNA form
+        "zw@b\u200bank.de,Hidden,,",  # a zero-width space: mailed as "bank.de"
+        "ß@example.org,Local,,",  # SMTPUTF8 would be needed
+        "st@straße.de,Mapped,,",  # IDNA 2003 makes it strasse.de: another domain
+    )
+    errors, _, subs = read(path)
+    assert list(subs) == ["ana@bücher.de"]
+    assert errors == [
+        "3: duplicate email ANA@xn--bcher-kva.de (first on line 2)",
+        "4: not a valid email address: 'zw@b\\u200bank.de' (its domain does not have an IDNA "
+        "form of its own)",
+        "5: not a valid email address: 'ß@example.org'",
+        "6: not a valid email address: 'st@straße.de' (its domain does not have an IDNA form "
+        "of its own)",
+    ]
 
 
 @pytest.mark.parametrize(
