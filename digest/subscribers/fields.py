@@ -14,7 +14,7 @@ import zoneinfo
 from datetime import UTC, datetime
 
 from digest import validate
-from digest.keywords import has_word, keyword_key
+from digest.keywords import keyword_key, why_never_matched
 from digest.models import Subscriber
 
 EXAMPLE_TIME = "2026-11-24T07:30:00Z"
@@ -70,11 +70,9 @@ def parse_topics(raw: str) -> tuple[str, ...]:
         topic = validate.clean_line(part)
         if not topic:
             continue
-        if not has_word(topic):
-            raise ValueError(
-                f"topic {validate.shorten(topic, 40)!r} has no letter or digit: "
-                "it could only ever match punctuation"
-            )
+        never = why_never_matched(topic)
+        if never:
+            raise ValueError(f"topic {validate.shorten(topic, 40)!r} {never}")
         if len(topic) > validate.MAX_KEYWORD:
             raise ValueError(
                 f"topic longer than {validate.MAX_KEYWORD} characters: "

@@ -309,6 +309,16 @@ def test_one_person_added_changed_removed_and_listed(tmp_path, env):
             "place (use an IANA name such as Europe/London)",
         ),
         (
+            ["a@example.com", "--topics", "Climate;News"],
+            "Error: --topics: topic 'News' is a word feeds file everything under, which digest "
+            "ignores: it never matches",
+        ),
+        (
+            ["a@example.com", "--topics", "Cli\u200bmate"],
+            "Error: --topics: topic 'Cli\\u200bmate' holds an invisible character (U+200B): it "
+            "would never match the word as articles spell it",
+        ),
+        (
             ["a@example.com", "--topics", ";".join(f"T{i}" for i in range(51))],
             "Error: --topics: 51 topics; at most 50 are allowed",
         ),

@@ -119,6 +119,28 @@ def test_missing_email_column_is_a_config_error_naming_the_file(tmp_path):
     assert "email" in str(caught.value)
 
 
+def test_topics_that_could_never_match_are_refused_with_why(tmp_path):
+    """An ignored word or an invisible character would give an edition that stays empty
+    (or without that topic) and nobody would know why: the line is refused instead."""
+    path = write_csv(
+        tmp_path / "topics.csv",
+        "a@example.com,A,Climate;Uncategorized,",
+        "b@example.com,B,Top Stories,",
+        "c@example.com,C,Space;Ener\u00adgy,",
+        "d@example.com,D,Climate;Video games,",
+    )
+    errors, _, subs = read(path)
+    assert errors == [
+        "2: topic 'Uncategorized' is a word feeds file everything under, which digest "
+        "ignores: it never matches",
+        "3: topic 'Top Stories' is a word feeds file everything under, which digest ignores: "
+        "it never matches",
+        "4: topic 'Ener\\xadgy' holds an invisible character (U+00AD): it would never match "
+        "the word as articles spell it",
+    ]
+    assert subs["d@example.com"].topics == ["Climate", "Video games"]
+
+
 def test_a_semicolon_separated_excel_export_is_read(tmp_path):
     """Excel writes ";" where the decimal comma is usual, and quotes a value that holds one."""
     path = write_csv(
