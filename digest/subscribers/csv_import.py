@@ -6,7 +6,9 @@ spelt as mailing tools export it: "First Name", ``FNAME``; without the
 column, stored first names are kept); ``topics`` separated by ``;`` (empty means everything);
 ``timezone`` an IANA name (empty means the configured default). UTF-8 (a BOM
 is fine) or Windows-1252; ``\\r\\n``, ``\\n`` or ``\\r`` line ends; quoted
-fields may hold commas and doubled quotes. An optional ``unsubscribed_at``
+fields may hold commas and doubled quotes. Fields are separated by ``,``,
+``;`` (Excel where the decimal separator is a comma) or tabs: the first that
+gives the header an email column ("Email Address", as Mailchimp calls it). An optional ``unsubscribed_at``
 column (written by ``subscribers export --all``) marks people who left: they
 are added unsubscribed, and never re-activated.
 
