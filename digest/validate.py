@@ -312,6 +312,23 @@ def fallback_line(zone: str, default: str, addresses: list[str], count: int) -> 
     )
 
 
+def fallback_lines(
+    found: list[tuple[str, int, list[str]]], default: str, most: int = 20
+) -> list[str]:
+    """``fallback_line`` for each unusable zone (``Store.unusable_timezones``), the
+    first ``most`` of them; the rest in one line, counted."""
+    lines = [fallback_line(zone, default, named, count) for zone, count, named in found[:most]]
+    rest = found[most:]
+    if rest:
+        people = sum(count for _, count, _ in rest)
+        lines.append(
+            f"and {len(rest)} more timezones that cannot be used here, {people} subscribers "
+            f"in all: sent in {default}, the default timezone (digest subscribers list shows "
+            "their timezones)"
+        )
+    return lines
+
+
 def check_host(host: str) -> str:
     """A host name or IP address a connection can be made to, or ValueError.
 

@@ -36,7 +36,7 @@ from digest.sending.ledger import Ledger
 from digest.sending.planning import plan
 from digest.store.editions import start_edition
 from digest.store.store import Store
-from digest.validate import fallback_line
+from digest.validate import fallback_lines
 
 MAX_LISTED_FAILURES = 200
 
@@ -139,10 +139,7 @@ class Dispatcher:
             when = day or local_today(zone, moment)
             found.append(propose_edition(self.store, self.settings, when, zone, moment))
         if self.settings.timezone in zones:
-            self.warnings = [
-                fallback_line(zone, self.settings.timezone, named, count)
-                for zone, count, named in self.store.unusable_timezones()
-            ]
+            self.warnings = fallback_lines(self.store.unusable_timezones(), self.settings.timezone)
         return found
 
     # -- sending -----------------------------------------------------------

@@ -428,21 +428,28 @@ class Store:
             found[zone] = found.get(zone, 0) + count
         return found
 
-    def unusable_timezones(self, named: int = 3) -> list[tuple[str, int, list[str]]]:
+    def unusable_timezones(
+        self, named: int = 3, zones: int = 20
+    ) -> list[tuple[str, int, list[str]]]:
         """The stored zones of active subscribers that this machine cannot use, each
-        with how many have it and the first ``named`` of their addresses."""
+        with how many have it and the first ``named`` of their addresses (asked of the
+        first ``zones`` zones only: a database full of junk zones is one query each)."""
         found = []
         for stored, count in self._stored_timezones():
             if stored is None or usable_timezone(stored):
                 continue
-            with self.engine.connect() as conn:
-                first = conn.execute(
-                    sa.select(subscribers.c.email)
-                    .where(subscribers.c.active, subscribers.c.timezone == stored)
-                    .order_by(subscribers.c.id)
-                    .limit(named)
-                ).scalars()
-                found.append((stored, count, list(first)))
+            first: list[str] = []
+            if named and len(found) < zones:
+                with self.engine.connect() as conn:
+                    first = list(
+                        conn.execute(
+                            sa.select(subscribers.c.email)
+                            .where(subscribers.c.active, subscribers.c.timezone == stored)
+                            .order_by(subscribers.c.id)
+                            .limit(named)
+                        ).scalars()
+                    )
+            found.append((stored, count, first))
         return found
 
     def _stored_timezones(self) -> list[tuple[str | None, int]]:
@@ -453,6 +460,7 @@ class Store:
                     sa.select(subscribers.c.timezone, sa.func.count())
                     .where(subscribers.c.active)
                     .group_by(subscribers.c.timezone)
+                    .order_by(subscribers.c.timezone)
                 )
             ]
 

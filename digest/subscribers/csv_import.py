@@ -8,9 +8,10 @@ column, stored first names are kept); ``topics`` separated by ``;`` (empty means
 is fine) or Windows-1252; ``\\r\\n``, ``\\n`` or ``\\r`` line ends; quoted
 fields may hold commas and doubled quotes. Fields are separated by ``,``,
 ``;`` (Excel where the decimal separator is a comma) or tabs: the first that
-gives the header an email column ("Email Address", as Mailchimp calls it). An optional ``unsubscribed_at``
-column (written by ``subscribers export --all``) marks people who left: they
-are added unsubscribed, and never re-activated.
+gives the header an email column ("Email Address", as Mailchimp calls it).
+An optional ``unsubscribed_at`` column (written by ``subscribers export
+--all``) marks people who left: they are added unsubscribed, and never
+re-activated.
 
 A subscriber is one line, and each physical line is parsed on its own. A CSV
 reader would take everything up to the next quote character as one field, so

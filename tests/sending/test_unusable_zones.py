@@ -171,3 +171,29 @@ def test_the_store_names_the_unusable_zones_only(newsroom):
     stored_in(newsroom, "mars@example.org", "Mars/Olympus")
 
     assert newsroom.unusable_timezones() == [("Mars/Olympus", 1, ["mars@example.org"])]
+
+
+def test_a_database_full_of_junk_zones_is_sent_whole_and_said_in_a_few_lines(newsroom, settings):
+    newsroom.save_subscribers(
+        [subscriber(f"junk{n:02}@example.org", timezone="Europe/Paris") for n in range(30)]
+    )
+    with newsroom.engine.begin() as conn:
+        for n in range(30):
+            conn.execute(
+                subscribers.update()
+                .where(subscribers.c.email == f"junk{n:02}@example.org")
+                .values(timezone=f"Junk/Zone{n:02}")
+            )
+    dispatcher = Dispatcher(
+        newsroom, settings, OutboxProvider(settings.outbox_dir), now=lambda: NOW
+    )
+
+    report = dispatcher.send()
+
+    assert report.total("sent") == 34
+    assert len(dispatcher.warnings) == 21
+    assert dispatcher.warnings[0].startswith("junk00@example.org: unknown timezone 'Junk/Zone00'")
+    assert dispatcher.warnings[-1].startswith(
+        "and 10 more timezones that cannot be used here, 10 subscribers in all: sent in "
+        "Europe/London"
+    )
