@@ -36,7 +36,7 @@ def parse_subscriber(
     caller shortens them with ``shorten_name`` and passes its warning on.
     """
     address = validate.clean_line(email)
-    if address.lower() == "email":
+    if "".join(c for c in address.lower() if c not in " _-") in ("email", "emailaddress"):
         raise ValueError("a second header line (were two files joined?)")
     return Subscriber(
         email=validate.check_email(address),

@@ -521,3 +521,13 @@ def test_an_unsubscribed_at_column_is_read_and_a_bad_date_named(tmp_path):
         "cy@example.net": datetime(2026, 11, 20, 9, tzinfo=UTC),
         "dee@example.com": datetime(2026, 11, 20, 8, tzinfo=UTC),
     }
+
+
+def test_a_second_mailchimp_header_line_says_so_too(tmp_path):
+    header = "Email Address;First Name"
+    path = write_csv(
+        tmp_path / "joined.csv", "a@example.com;A", header, "b@example.com;B", header=header
+    )
+    errors, _, subs = read(path)
+    assert errors == ["3: a second header line (were two files joined?)"]
+    assert sorted(subs) == ["a@example.com", "b@example.com"]
