@@ -103,6 +103,31 @@ def has_word(spelling: str) -> bool:
     return any(c.isalnum() for c in spelling)
 
 
+# Characters that take no room and are part of no word: zero-width space, word joiner,
+# byte order mark, soft hyphen, Mongolian vowel separator, invisible operators. (The
+# zero-width joiner and non-joiner are left alone: Persian and Indic words hold them.)
+_INVISIBLE = re.compile("[\u00ad\u180e\u200b\u2060-\u2064\ufeff]")
+
+
+def why_never_matched(spelling: str) -> str | None:
+    """Why a subscriber's topic could never match an article, or None if it can: no
+    letter or digit (it would match only punctuation), a word feeds file everything
+    under (``IGNORED``: dropped from every article), or an invisible character (the
+    articles' own spelling has none). Said rather than kept, since a topic that never
+    matches is an edition that stays empty without a word."""
+    if not has_word(spelling):
+        return "has no letter or digit: it could only ever match punctuation"
+    if keyword_key(spelling) in IGNORED:
+        return "is a word feeds file everything under, which digest ignores: it never matches"
+    found = _INVISIBLE.search(spelling)
+    if found:
+        return (
+            f"holds an invisible character (U+{ord(found.group()):04X}): it would never "
+            "match the word as articles spell it"
+        )
+    return None
+
+
 def never_a_section(spelling: str) -> bool:
     """Feed machinery, a post format, a language edition, or no word at all: what no
     reader would recognise as a section, whoever shares it (a configured alias may

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
+
+from digest.validate import usable_timezone, zone_of
 
 
 @dataclass
@@ -222,7 +223,7 @@ class Edition:
 
     @property
     def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
+        return zone_of(self.timezone)
 
 
 @dataclass(frozen=True)
@@ -273,13 +274,6 @@ class Outcome:
     retry: bool = False  # a later attempt may succeed
 
 
-@functools.cache
-def zone_of(name: str) -> ZoneInfo:
-    """A zone kept for good: ZoneInfo's own cache holds 8 strongly, and a year of
-    runs in 500 zones would read each zone's file again for every run."""
-    return ZoneInfo(name)
-
-
 class Run(NamedTuple):
     """One scheduled edition: a timezone's ``send_time`` on one local date, as a UTC instant."""
 
@@ -293,7 +287,9 @@ class Run(NamedTuple):
 
     @property
     def local(self) -> datetime:
-        return self.at.astimezone(zone_of(self.timezone))
+        """In its zone; in UTC if this machine cannot use it (a heartbeat written
+        where a zone existed, read where a tzdata update removed it)."""
+        return self.at.astimezone(zone_of(self.timezone) if usable_timezone(self.timezone) else UTC)
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,8 @@ def preview(
     for warning in may_start(app.settings, None):  # what a send would refuse, as warnings
         err.print(f"warning: {warning}", markup=False)
     result = render_preview(app.store, app.settings, day_of(day), email, width=width)
+    if result.warning:
+        err.print(f"warning: {result.warning}", markup=False)
     who = email or "a subscriber of everything"
     left = describe_left_out(result.left_out, result.edition) if result.left_out else ""
     if result.articles == 0:

@@ -194,6 +194,8 @@ def run_send(
     finally:
         progress.stop()
         provider.close()
+        for warning in dispatcher.warnings:
+            err.print(f"warning: {warning}", markup=False)
     _print_report(report, provider.name, out, err)
     if report.stopped:
         left = report.total("pending") + report.total("failed") + report.not_started

@@ -94,8 +94,10 @@ def subscribers_import(app: App, csv_file: Path, resubscribe: bool) -> None:
     finally:
         if bar:
             bar.stop()
+    unchanged = f"{result.unchanged} unchanged, " if result.unchanged else ""
     out.print(
-        f"subscribers: {result.added} added, {result.updated} updated, {result.rejected} rejected"
+        f"subscribers: {result.added} added, {result.updated} updated, {unchanged}"
+        f"{result.rejected} rejected"
     )
     if result.rejected:
         raise Failed(f"{result.rejected} line(s) rejected (named above)")

@@ -113,7 +113,7 @@ class Settings:
 
     @property
     def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
+        return validate.zone_of(self.timezone)
 
 
 # Every number setting, by its name in the file. The upper ends are generous

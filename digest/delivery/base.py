@@ -32,6 +32,7 @@ from digest.errors import ConfigError
 from digest.models import Edition, Outcome, Recipient
 from digest.rendering.personal import Lines
 from digest.rendering.renderer import Rendered, Renderer
+from digest.validate import mail_address
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 MAX_LINE = 998  # octets in a line of a message, CRLF apart (RFC 5322 2.1.1, RFC 5321)
@@ -187,7 +188,7 @@ def address_header(name: str, email: str) -> str:
 def recipient_head(recipient: Recipient, unsubscribe_url: str, message_id: str) -> str:
     """The header lines that differ per recipient, in wire form, put before the rest."""
     return (
-        f"To: {address_header(recipient.name, recipient.email)}\r\n"
+        f"To: {address_header(recipient.name, mail_address(recipient.email))}\r\n"
         f"Message-ID: {message_id}\r\nList-Unsubscribe: <{unsubscribe_url}>\r\n"
     )
 

@@ -56,7 +56,7 @@ from digest.delivery.sendgrid_answers import (
 from digest.errors import ConfigError, DeliveryError, DeliveryInDoubt, FatalDeliveryError
 from digest.models import Outcome
 from digest.rendering.personal import escaped
-from digest.validate import check_host
+from digest.validate import check_host, mail_address
 
 HOSTS = {"global": "https://api.sendgrid.com", "eu": "https://api.eu.sendgrid.com"}
 SEND_PATH = "/v3/mail/send"
@@ -95,7 +95,7 @@ def build_payload(batch: Outgoing, settings: Settings) -> bytes:
     parts = []
     for recipient, values, subs in rows:
         name = display_name(recipient.name)
-        to = _json(recipient.email) + (f',"name":{_json(name)}' if name else "")
+        to = _json(mail_address(recipient.email)) + (f',"name":{_json(name)}' if name else "")
         if split:
             subs += [f"{k}:{_json(v)}" for k, v in zip(text_keys, values, strict=True)]
         unsubscribe = _json(f"<{values.unsubscribe_url}>")

@@ -34,7 +34,7 @@ from digest.delivery.base import BaseProvider, Outgoing
 from digest.delivery.smtp_session import SMTP, SMTP_SSL, AnswerLost, Budget
 from digest.errors import ConfigError, FatalDeliveryError
 from digest.models import Outcome, Recipient
-from digest.validate import check_host
+from digest.validate import check_host, mail_address
 
 DROPPED = (smtplib.SMTPServerDisconnected, ConnectionError, socket.timeout, TimeoutError)
 
@@ -249,7 +249,9 @@ class SMTPProvider(BaseProvider):
                 if wire is None:
                     wire = batch.wire_bytes(recipient, eight_bit=eight_bit)
                 options = ["BODY=8BITMIME"] if eight_bit else []
-                smtp.sendmail(batch.sender.addr_spec, [recipient.email], wire[0], options)
+                smtp.sendmail(
+                    batch.sender.addr_spec, [mail_address(recipient.email)], wire[0], options
+                )
                 return Outcome(recipient.subscriber_id, "sent", wire[1])
             except Stopping:
                 return unsent

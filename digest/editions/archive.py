@@ -31,6 +31,7 @@ from digest.rendering.renderer import Renderer
 from digest.store.editions import find_edition
 from digest.store.schema import batches, editions, ledger
 from digest.store.store import Store
+from digest.validate import usable_timezone
 
 MAX_LISTED = 1000  # the newest; older ones are still at their own address
 # Dates listed with their lead headline: finding a lead groups that edition's
@@ -55,7 +56,11 @@ def sent_editions(store: Store, limit: int = MAX_LISTED) -> list[ArchivedEdition
         .limit(limit)
     )
     with store.engine.connect() as conn:
-        return [ArchivedEdition(date.fromisoformat(d), tz) for d, tz in conn.execute(query)]
+        return [
+            ArchivedEdition(date.fromisoformat(d), tz)
+            for d, tz in conn.execute(query)
+            if usable_timezone(tz)  # as ``find_sent``: no link to a page that cannot be shown
+        ]
 
 
 @dataclass(frozen=True)
@@ -126,7 +131,13 @@ class Leads:
 
 
 def find_sent(store: Store, settings: Settings, day: date, timezone: str) -> Edition | None:
-    """The recorded edition of ``day`` in ``timezone`` if anyone was sent it, else None."""
+    """The recorded edition of ``day`` in ``timezone`` if anyone was sent it, else None.
+
+    None too for a zone this machine cannot use (a tzdata update removed it since):
+    its times cannot be shown, and a page that fails is no answer.
+    """
+    if not usable_timezone(timezone):
+        return None
     edition = find_edition(store.engine, day, timezone)
     if edition is None:
         return None

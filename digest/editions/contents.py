@@ -19,7 +19,6 @@ import sys
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from digest.clock import utcnow
 from digest.config.settings import Settings
@@ -43,10 +42,11 @@ from digest.sources.names import shown_sources
 from digest.sources.run import as_source
 from digest.store.editions import find_edition, older_arrivals, previous_cutoff
 from digest.store.store import Store
+from digest.validate import delivery_timezone, fallback_line, zone_of
 
 
 def local_today(timezone: str, now: datetime) -> date:
-    return now.astimezone(ZoneInfo(timezone)).date()
+    return now.astimezone(zone_of(timezone)).date()
 
 
 def propose_edition(
@@ -56,7 +56,7 @@ def propose_edition(
     recorded = find_edition(store.engine, day, timezone)
     if recorded is not None:
         return recorded
-    zone = ZoneInfo(timezone)
+    zone = zone_of(timezone)
     if day == local_today(timezone, now):
         cutoff = now  # a one-off send of today's edition takes everything so far
     else:
@@ -246,7 +246,7 @@ def subscriber_copy(
     links: Links,
 ) -> SubscriberCopy:
     """What ``subscriber`` gets in ``day``'s edition of their timezone (default: today)."""
-    zone = subscriber.timezone or settings.timezone
+    zone = delivery_timezone(subscriber.timezone, settings.timezone)
     edition = propose_edition(store, settings, day or local_today(zone, now), zone, now)
     content = EditionContent(store, settings, edition, renderer)
     segment, _ = content.segment_of(";".join(subscriber.topics))
@@ -268,6 +268,7 @@ class PreviewResult:
     articles: int
     page: str = ""  # what `digest preview` writes: the email, or the email in a frame
     left_out: LeftOut | None = None  # what the edition's window left out for age
+    warning: str = ""  # the subscriber's own zone cannot be used: previewed in the default
 
 
 def preview(
@@ -293,6 +294,7 @@ def preview(
     sections = copy.sections
     rendered = copy.personalised()
     page = framed(rendered.html, width, rendered.subject) if width else rendered.html
+    stored = subscriber.timezone
     return PreviewResult(
         copy.edition,
         rendered,
@@ -300,4 +302,7 @@ def preview(
         sum(len(s.articles) for s in sections),
         page,
         copy.content.left_out,
+        fallback_line(stored, settings.timezone, [subscriber.email], 1)
+        if stored and stored != copy.edition.timezone
+        else "",
     )

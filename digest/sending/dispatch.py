@@ -37,6 +37,7 @@ from digest.sending.ledger import Ledger
 from digest.sending.planning import plan
 from digest.store.editions import start_edition
 from digest.store.store import Store
+from digest.validate import fallback_lines
 
 MAX_LISTED_FAILURES = 200
 
@@ -129,6 +130,9 @@ class Dispatcher:
             provider.stopping = self.stop
         self.owner = worker_name()
         self.breaker = Breaker(settings.max_consecutive_failures)
+        # Said once per send: subscribers whose stored zone cannot be used, sent in
+        # the default zone's edition instead (``validate.fallback_line``).
+        self.warnings: list[str] = []
 
     def editions_for(self, day: date | None, timezones: list[str] | None = None) -> list[Edition]:
         """One edition per delivery timezone: ``day``, or each zone's own today."""
@@ -140,6 +144,8 @@ class Dispatcher:
         for zone in zones:
             when = day or local_today(zone, moment)
             found.append(propose_edition(self.store, self.settings, when, zone, moment))
+        if self.settings.timezone in zones:
+            self.warnings = fallback_lines(self.store.unusable_timezones(), self.settings.timezone)
         return found
 
     # -- sending -----------------------------------------------------------

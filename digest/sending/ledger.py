@@ -43,6 +43,7 @@ from digest.store.schema import (
     subscribers,
     to_db,
 )
+from digest.validate import usable_timezone
 
 if TYPE_CHECKING:
     from digest.store.store import Store
@@ -71,10 +72,19 @@ class Ledger:
         IN_HAND.let_go(self._database)
 
     def timezone_clause(self, timezone: str):
-        clause = subscribers.c.timezone == timezone
+        """Who is sent ``timezone``'s edition: those stored in it, and in the default
+        zone's also those with none or with a zone this machine cannot use
+        (``validate.delivery_timezone``, as ``Store.audience_by_timezone`` counts)."""
         if timezone == self.default_timezone:
-            clause = sa.or_(clause, subscribers.c.timezone.is_(None))
-        return clause
+            unusable = [zone for zone, _, _ in self.store.unusable_timezones(named=0)]
+            return sa.or_(
+                subscribers.c.timezone == timezone,
+                subscribers.c.timezone.is_(None),
+                subscribers.c.timezone.in_(unusable),
+            )
+        if not usable_timezone(timezone):
+            return sa.false()
+        return subscribers.c.timezone == timezone
 
     def requeue(
         self, edition: Edition, retryable_only: bool = False, in_doubt: bool = False

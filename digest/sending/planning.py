@@ -77,8 +77,7 @@ def plan(
     into batches of their own). ``segment_of(raw_topics)`` says which segment
     a topics string belongs to and whether that segment's digest is empty.
     """
-    zone = sa.func.coalesce(subscribers.c.timezone, ledger.default_timezone)
-    audience = [zone == edition.timezone, ACTIVE]
+    audience = [ledger.timezone_clause(edition.timezone), ACTIVE]
     with write_transaction(ledger.engine) as conn:
         # One planner per edition at a time: on PostgreSQL a second sender waits
         # here, then sees the first one's rows as planned (SQLite: BEGIN IMMEDIATE).

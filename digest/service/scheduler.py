@@ -259,6 +259,8 @@ class Service:
                 report = dispatcher.send(run.date, timezones=[timezone], only_retryable=True)
             finally:
                 provider.close()
+            for warning in dispatcher.warnings:
+                self.log.warning(warning, extra=event("warning", edition=run.label))
         except Exception as error:
             self._failed(run, self._reason(error), error)
             return

@@ -24,7 +24,8 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.base import BaseTrigger
 
-from digest.models import Run, zone_of
+from digest.models import Run
+from digest.validate import zone_of
 
 
 def fire_time(day: date, zone: ZoneInfo, at: time) -> datetime:

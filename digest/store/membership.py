@@ -24,7 +24,7 @@ from digest.errors import StillSuppressed, StillUnsubscribed
 from digest.models import Change, Subscriber
 from digest.store.database import write_transaction
 from digest.store.schema import from_db, subscribers, to_db
-from digest.validate import clean_line
+from digest.validate import clean_line, email_key
 
 EDITABLE = ("name", "first_name", "topics", "timezone")
 
@@ -39,7 +39,7 @@ def add_one(
 ) -> Change:
     """Add ``sub``, or change the fields named in ``given`` (of ``EDITABLE``) of the
     stored subscriber with that address; see ``Store.add_subscriber``."""
-    key = sub.email.lower()
+    key = email_key(sub.email)
     topics = ";".join(sub.topics)
     wanted = {
         "email": sub.email,
@@ -101,7 +101,7 @@ def add_one(
 
 def unsubscribe(engine: sa.Engine, email: str, now: datetime) -> Change:
     """Mark one subscriber unsubscribed; see ``Store.unsubscribe``."""
-    key = clean_line(email).lower()
+    key = email_key(clean_line(email))
     with write_transaction(engine) as conn:
         row = _locked(conn, key)
         if row is None:

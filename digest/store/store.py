@@ -52,7 +52,7 @@ from digest.store.schema import (
     subscribers,
     to_db,
 )
-from digest.validate import clean_line
+from digest.validate import clean_line, delivery_timezone, email_key, usable_timezone
 
 
 def normalise_url(url: str) -> str:
@@ -289,6 +289,9 @@ class Store:
         one by one, each in a SAVEPOINT, so only that row is lost. It goes to
         ``on_refused(subscriber, reason)``; without that callback the first
         refusal is raised as InputError once everything else is stored.
+
+        Returns how many were ``added``, ``updated`` (a value changed) and
+        ``unchanged`` (stored already as given).
         """
         refused: list[tuple[Subscriber, str]] = []
         counts = subscriber_writer.save(
@@ -396,7 +399,7 @@ class Store:
     def find_subscriber(self, email: str) -> Subscriber | None:
         with self.engine.connect() as conn:
             row = conn.execute(
-                sa.select(subscribers).where(subscribers.c.email_key == email.lower())
+                sa.select(subscribers).where(subscribers.c.email_key == email_key(email))
             ).first()
         return to_subscriber(row) if row else None
 
@@ -414,20 +417,52 @@ class Store:
 
     def subscriber_timezones(self, default: str) -> list[str]:
         """Every delivery timezone with at least one active subscriber."""
-        with self.engine.connect() as conn:
-            found = conn.execute(
-                sa.select(subscribers.c.timezone).where(subscribers.c.active).distinct()
-            ).scalars()
-            return sorted({tz or default for tz in found})
+        return sorted(self.audience_by_timezone(default))
 
     def audience_by_timezone(self, default: str) -> dict[str, int]:
-        """Active subscribers per delivery timezone (those with none count in ``default``)."""
-        zone = sa.func.coalesce(subscribers.c.timezone, default)
+        """Active subscribers per delivery timezone: those with none, or with one this
+        machine cannot use, count in ``default`` (``validate.delivery_timezone``)."""
+        found: dict[str, int] = {}
+        for stored, count in self._stored_timezones():
+            zone = delivery_timezone(stored, default)
+            found[zone] = found.get(zone, 0) + count
+        return found
+
+    def unusable_timezones(
+        self, named: int = 3, zones: int = 20
+    ) -> list[tuple[str, int, list[str]]]:
+        """The stored zones of active subscribers that this machine cannot use, each
+        with how many have it and the first ``named`` of their addresses (asked of the
+        first ``zones`` zones only: a database full of junk zones is one query each)."""
+        found = []
+        for stored, count in self._stored_timezones():
+            if stored is None or usable_timezone(stored):
+                continue
+            first: list[str] = []
+            if named and len(found) < zones:
+                with self.engine.connect() as conn:
+                    first = list(
+                        conn.execute(
+                            sa.select(subscribers.c.email)
+                            .where(subscribers.c.active, subscribers.c.timezone == stored)
+                            .order_by(subscribers.c.id)
+                            .limit(named)
+                        ).scalars()
+                    )
+            found.append((stored, count, first))
+        return found
+
+    def _stored_timezones(self) -> list[tuple[str | None, int]]:
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(zone, sa.func.count()).where(subscribers.c.active).group_by(zone)
-            ).all()
-        return {timezone: count for timezone, count in rows}
+            return [
+                (zone, count)
+                for zone, count in conn.execute(
+                    sa.select(subscribers.c.timezone, sa.func.count())
+                    .where(subscribers.c.active)
+                    .group_by(subscribers.c.timezone)
+                    .order_by(subscribers.c.timezone)
+                )
+            ]
 
 
 def _article(row) -> StoredArticle:

@@ -33,6 +33,7 @@ from digest.clock import utcnow
 from digest.models import Subscriber
 from digest.store.database import first_line, for_writing, record_error, write_transaction
 from digest.store.schema import subscribers, to_db
+from digest.validate import email_key
 
 CHUNK = 10_000  # rows sorted and handed to the writing thread together
 # Rows per transaction: on SQLite about 2 s of the write lock, which a sender
@@ -105,7 +106,11 @@ def save(
             run(writer.close).result()
     for sub, reason in writer.refused:
         on_refused(sub, reason)
-    return {"added": writer.added, "updated": writer.updated + writer.replaced}
+    return {
+        "added": writer.added,
+        "updated": writer.updated + writer.replaced,
+        "unchanged": writer.unchanged,
+    }
 
 
 def refresh_statistics(engine: sa.Engine) -> None:
@@ -213,7 +218,7 @@ class SubscriberWriter:
         self._conn: sa.Connection | None = None
         self._transaction: sa.RootTransaction | None = None
         self._uncommitted = 0
-        self.added = self.updated = self.replaced = 0
+        self.added = self.updated = self.replaced = self.unchanged = 0
         self.refused: list[tuple[Subscriber, str]] = []
 
     def prepare(self, chunk: list[Subscriber]) -> list[Row]:
@@ -225,7 +230,7 @@ class SubscriberWriter:
         rows: dict[str, Row] = {}
         active = self.subscribed[0]
         for sub in chunk:
-            key = sub.email.lower()
+            key = email_key(sub.email)
             if sub.unsubscribed_at is None:
                 values = (
                     sub.email,
@@ -262,14 +267,13 @@ class SubscriberWriter:
             try:
                 with conn.begin_nested():
                     existing = self._existing(conn, [values[1] for _, values in part])
-                    self._upsert(conn, [values for _, values in part])
+                    written = self._upsert(conn, [values for _, values in part])
             except sa.exc.DBAPIError as err:
                 if not record_error(err):
                     raise
                 self._row_by_row(conn, part)
                 continue
-            self.added += len(part) - existing
-            self.updated += existing
+            self._count(len(part), existing, written)
         self._uncommitted += len(rows)
         if self._uncommitted >= COMMIT_ROWS:
             self.commit()
@@ -297,7 +301,19 @@ class SubscriberWriter:
             self._transaction = self._conn.begin()
         return self._conn
 
-    def _upsert(self, conn: sa.Connection, rows: list[tuple]) -> None:
+    def _count(self, rows: int, existing: int, written: int) -> None:
+        """Of ``rows``, ``existing`` were stored before and ``written`` were inserted or
+        changed: a row stored as given is unchanged, not updated (an unchanged file
+        imported again says so)."""
+        self.added += rows - existing
+        changed = written - (rows - existing)
+        self.updated += changed
+        self.unchanged += existing - changed
+
+    def _upsert(self, conn: sa.Connection, rows: list[tuple]) -> int:
+        """Insert or update ``rows``; returns how many were inserted or changed (the
+        upsert's WHERE leaves a row with the same values alone, and RETURNING names
+        only the rows it wrote)."""
         if self.arrays:
             # "active" is worked out from the date (one array fewer to send).
             source = (
@@ -311,8 +327,11 @@ class SubscriberWriter:
         else:
             source = "VALUES " + ", ".join([self.row_marks] * len(rows))
             params = tuple(itertools.chain.from_iterable(row + self.constants for row in rows))
+        written: set[str] = set()
         for tail in self.on_conflict:
-            conn.exec_driver_sql(self.insert + source + tail, params)
+            statement = self.insert + source + tail + " RETURNING email_key"
+            written.update(conn.exec_driver_sql(statement, params).scalars())
+        return len(written)
 
     def _existing(self, conn: sa.Connection, keys: list[str]) -> int:
         """How many of ``keys`` are stored already (a count: one step, not one a row)."""
@@ -326,14 +345,13 @@ class SubscriberWriter:
             try:
                 with conn.begin_nested():
                     existed = self._existing(conn, [values[1]])
-                    self._upsert(conn, [values])
+                    written = self._upsert(conn, [values])
             except sa.exc.DBAPIError as err:
                 if not record_error(err):
                     raise
                 self.refused.append((sub, _reason(err)))
                 continue
-            self.updated += existed
-            self.added += not existed
+            self._count(1, existed, written)
 
 
 def _bind(column: sa.Column, dialect: sa.Dialect, value):

@@ -6,9 +6,12 @@ spelt as mailing tools export it: "First Name", ``FNAME``; without the
 column, stored first names are kept); ``topics`` separated by ``;`` (empty means everything);
 ``timezone`` an IANA name (empty means the configured default). UTF-8 (a BOM
 is fine) or Windows-1252; ``\\r\\n``, ``\\n`` or ``\\r`` line ends; quoted
-fields may hold commas and doubled quotes. An optional ``unsubscribed_at``
-column (written by ``subscribers export --all``) marks people who left: they
-are added unsubscribed, and never re-activated.
+fields may hold commas and doubled quotes. Fields are separated by ``,``,
+``;`` (Excel where the decimal separator is a comma) or tabs: the first that
+gives the header an email column ("Email Address", as Mailchimp calls it).
+An optional ``unsubscribed_at`` column (written by ``subscribers export
+--all``) marks people who left: they are added unsubscribed, and never
+re-activated.
 
 A subscriber is one line, and each physical line is parsed on its own. A CSV
 reader would take everything up to the next quote character as one field, so
@@ -51,6 +54,9 @@ COLUMNS = ("email", "name", "topics", "timezone", "unsubscribed_at", "first_name
 # tag FNAME, others "firstname", "given name"), compared without case, spaces,
 # "_" or "-".
 FIRST_NAME_HEADERS = {"firstname", "fname", "givenname", "forename"}
+# And for the address: Mailchimp's "Email Address", "E-mail", "email_address".
+EMAIL_HEADERS = {"email", "emailaddress"}
+SEPARATORS = {",": "comma", ";": "semicolon", "\t": "tab"}
 EXPECTED = "expected a header line such as email,name,topics,timezone"
 # Longest line read, in bytes. The longest valid row (a full name, 50 topics
 # of 100 characters) is about 5 KB in UTF-8; a file without line ends, or
@@ -67,6 +73,7 @@ WarningSink = Callable[[str], None]
 class ImportResult:
     added: int = 0
     updated: int = 0
+    unchanged: int = 0  # stored already, exactly as given
     rejected: int = 0  # lines named as errors, each once
     warnings: int = 0  # values kept, but changed (a name shortened)
 
@@ -143,6 +150,7 @@ def _import(
             keep_first_names=not rows.has_first_names,
         )
     result.added, result.updated = counts["added"], counts["updated"]
+    result.unchanged = counts["unchanged"]
     return result
 
 
@@ -219,7 +227,7 @@ class SubscriberCSV:
 
     def line_of(self, email: str) -> int | None:
         """The line ``email`` was read from."""
-        return self._staging.line_of(email.lower())
+        return self._staging.line_of(validate.email_key(email))
 
     def _header(self) -> tuple[tuple[int, ...], int]:
         for number, raw in self._lines:
@@ -237,13 +245,20 @@ class SubscriberCSV:
                 break
         else:
             raise ConfigError(f"{self.path}: empty file ({EXPECTED})")
-        try:
-            columns = [_column(c) for c in _split(text)]
-        except ValueError as err:
-            raise ConfigError(f"{self.path}:{number}: header: {err}") from None
-        if "email" not in columns:
-            hint = next((f"; it looks separated by {s!r}" for s in ";\t" if s in text), "")
-            raise ConfigError(f"{self.path}: no 'email' column in the header ({EXPECTED}){hint}")
+        # Excel writes ";" where the decimal comma is usual (much of Europe), and
+        # tab-separated text is the other common export: the separator is the
+        # first of these that gives the header an email column.
+        columns: list[str] = []
+        for separator in SEPARATORS:
+            try:
+                columns = [_column(c) for c in _split(text, separator)]
+            except ValueError as err:
+                raise ConfigError(f"{self.path}:{number}: header: {err}") from None
+            if "email" in columns:
+                self._separator = separator
+                break
+        else:
+            raise ConfigError(f"{self.path}: no 'email' column in the header ({EXPECTED})")
         for column in COLUMNS:
             if columns.count(column) > 1:
                 raise ConfigError(f"{self.path}:{number}: column {column!r} appears twice")
@@ -263,12 +278,13 @@ class SubscriberCSV:
             text = decode(raw)
         if not text or text.isspace():
             return
-        fields = _split(text.removeprefix("\ufeff"))
+        fields = _split(text.removeprefix("\ufeff"), self._separator)
         width = self._width
         if len(fields) > width and any(f.strip() for f in fields[width:]):
             raise ValueError(
                 f"{len(fields)} fields, but the header has {width} "
-                "(a comma in an unquoted value? put the value in double quotes)"
+                f"(a {SEPARATORS[self._separator]} in an unquoted value? put the value in "
+                "double quotes)"
             )
         if len(fields) < self._needed:
             fields.extend([""] * (self._needed - len(fields)))
@@ -283,19 +299,23 @@ class SubscriberCSV:
 
 
 def _column(header: str) -> str:
-    """A header cell as ``COLUMNS`` names it: "Email" is ``email``, "First Name" ``first_name``."""
+    """A header cell as ``COLUMNS`` names it: "Email" and Mailchimp's "Email Address"
+    are ``email``, "First Name" ``first_name``."""
     name = validate.clean_line(header).lower()
-    if "".join(c for c in name if c not in " _-") in FIRST_NAME_HEADERS:
+    bare = "".join(c for c in name if c not in " _-")
+    if bare in FIRST_NAME_HEADERS:
         return "first_name"
+    if bare in EMAIL_HEADERS:
+        return "email"
     return name
 
 
-def _split(text: str) -> list[str]:
+def _split(text: str, separator: str = ",") -> list[str]:
     """The fields of one line: a plain split unless the line has a quote in it."""
     if '"' not in text:
-        return text.split(",")
+        return text.split(separator)
     try:
-        return next(csv.reader((text,), strict=True))
+        return next(csv.reader((text,), strict=True, delimiter=separator))
     except csv.Error:
         if text.count('"') % 2:
             raise ValueError(
@@ -365,7 +385,7 @@ class _Staging:
         self._rows: list[tuple] = []
 
     def add(self, line: int, sub: Subscriber) -> None:
-        key = sub.email.lower()
+        key = validate.email_key(sub.email)
         left = format_left(sub.unsubscribed_at) if sub.unsubscribed_at else None
         self._rows.append(
             (

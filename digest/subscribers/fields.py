@@ -14,7 +14,7 @@ import zoneinfo
 from datetime import UTC, datetime
 
 from digest import validate
-from digest.keywords import has_word, keyword_key
+from digest.keywords import keyword_key, why_never_matched
 from digest.models import Subscriber
 
 EXAMPLE_TIME = "2026-11-24T07:30:00Z"
@@ -36,7 +36,7 @@ def parse_subscriber(
     caller shortens them with ``shorten_name`` and passes its warning on.
     """
     address = validate.clean_line(email)
-    if address.lower() == "email":
+    if "".join(c for c in address.lower() if c not in " _-") in ("email", "emailaddress"):
         raise ValueError("a second header line (were two files joined?)")
     return Subscriber(
         email=validate.check_email(address),
@@ -70,11 +70,9 @@ def parse_topics(raw: str) -> tuple[str, ...]:
         topic = validate.clean_line(part)
         if not topic:
             continue
-        if not has_word(topic):
-            raise ValueError(
-                f"topic {validate.shorten(topic, 40)!r} has no letter or digit: "
-                "it could only ever match punctuation"
-            )
+        never = why_never_matched(topic)
+        if never:
+            raise ValueError(f"topic {validate.shorten(topic, 40)!r} {never}")
         if len(topic) > validate.MAX_KEYWORD:
             raise ValueError(
                 f"topic longer than {validate.MAX_KEYWORD} characters: "
@@ -106,7 +104,8 @@ def parse_timezone(raw: str) -> str | None:
 
 @functools.cache
 def _zones_by_folded_name() -> dict[str, str]:
-    return {zone.casefold(): zone for zone in zoneinfo.available_timezones()}
+    zones = zoneinfo.available_timezones() - validate.NOT_PLACES.keys()
+    return {zone.casefold(): zone for zone in zones}
 
 
 def parse_left(raw: str) -> datetime | None:

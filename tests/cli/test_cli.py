@@ -23,6 +23,7 @@ from conftest import run_digest as digest
 
 from digest import __version__
 from digest.models import Subscriber
+from digest.store.schema import subscribers
 from digest.store.store import Store
 from digest.web.context import subscriber_for
 
@@ -357,3 +358,62 @@ def test_brackets_and_colons_in_untrusted_text_are_printed_as_they_are(tmp_path)
     assert result.returncode == 0, result.stderr
     assert "Ann [/x] Lee :fire:" in result.stdout
     assert "[bold]Tech" in result.stdout
+
+
+def test_a_subscriber_in_a_zone_that_no_longer_exists_stops_no_command(tmp_path, db_url):
+    """A tzdata update removed Ana's zone: every command still runs, sends her in the
+    default zone with one warning naming her, and sends everyone else as usual."""
+    env = cli_env(db_url)
+    (tmp_path / "subscribers.csv").write_text(
+        "email,name,topics,timezone\n"
+        "ana@example.com,Ana,,Europe/Lisbon\n"
+        "bo@example.org,Bo,,\n"
+        "cy@example.net,Cy,,Asia/Tokyo\n",
+        "utf-8",
+    )
+    assert digest("ingest", str(EXAMPLES), cwd=tmp_path, env=env).returncode == 0
+    assert digest("subscribers", "import", "subscribers.csv", cwd=tmp_path, env=env).returncode == 0
+    store = Store(db_url)
+    try:
+        with store.engine.begin() as conn:
+            conn.execute(
+                subscribers.update()
+                .where(subscribers.c.email == "ana@example.com")
+                .values(timezone="Europe/Atlantis")
+            )
+    finally:
+        store.close()
+    warning = (
+        "warning: ana@example.com: unknown timezone 'Europe/Atlantis': sent in UTC, "
+        "the default timezone, until it is changed "
+        "(digest subscribers add ana@example.com --timezone ZONE)"
+    )
+
+    runs = {
+        command: digest(*command.split(), cwd=tmp_path, env=env)
+        for command in (
+            "send --dry-run",
+            "preview --email ana@example.com",
+            "schedule --list",
+            "send",
+        )
+    }
+
+    for command, result in runs.items():
+        assert result.returncode == 0, (command, result.stderr)
+        assert "Traceback" not in result.stderr, command
+    for command in ("send --dry-run", "preview --email ana@example.com", "send"):
+        assert runs[command].stderr.splitlines().count(warning) == 1, runs[command].stderr
+    assert "would send 3" in runs["send --dry-run"].stdout
+    assert "preview of" in runs["preview --email ana@example.com"].stdout
+    listed = [line.split("\t") for line in runs["schedule --list"].stdout.splitlines()[1:]]
+    assert {row[0]: row[4] for row in listed if len(row) == 5} == {"UTC": "2", "Asia/Tokyo": "1"}
+    sent = {
+        parse(path)["To"].addresses[0].addr_spec: path.parent.name
+        for path in (tmp_path / "outbox").rglob("*.eml")
+    }
+    assert {address: folder.split("_", 1)[1] for address, folder in sent.items()} == {
+        "ana@example.com": "UTC",
+        "bo@example.org": "UTC",
+        "cy@example.net": "Asia-Tokyo",
+    }

@@ -304,6 +304,21 @@ def test_one_person_added_changed_removed_and_listed(tmp_path, env):
             "Europe/London)",
         ),
         (
+            ["a@example.com", "--timezone", "localtime"],
+            "Error: --timezone: timezone 'localtime' is this machine's own setting, not a "
+            "place (use an IANA name such as Europe/London)",
+        ),
+        (
+            ["a@example.com", "--topics", "Climate;News"],
+            "Error: --topics: topic 'News' is a word feeds file everything under, which digest "
+            "ignores: it never matches",
+        ),
+        (
+            ["a@example.com", "--topics", "Cli\u200bmate"],
+            "Error: --topics: topic 'Cli\\u200bmate' holds an invisible character (U+200B): it "
+            "would never match the word as articles spell it",
+        ),
+        (
             ["a@example.com", "--topics", ";".join(f"T{i}" for i in range(51))],
             "Error: --topics: 51 topics; at most 50 are allowed",
         ),
@@ -379,7 +394,7 @@ def test_an_export_reads_back_with_no_change(tmp_path, env):
     again = run_digest("subscribers", "import", "out.csv", cwd=tmp_path, env=env)
 
     assert (again.returncode, again.stderr) == (0, "")
-    assert again.stdout == "subscribers: 0 added, 5 updated, 0 rejected\n"
+    assert again.stdout == "subscribers: 0 added, 0 updated, 5 unchanged, 0 rejected\n"
     assert run_digest("subscribers", "list", "--all", cwd=tmp_path, env=env).stdout == listed
     streamed = run_digest("subscribers", "export", cwd=tmp_path, env=env).stdout
     assert streamed == (tmp_path / "out.csv").read_text("utf-8")
@@ -396,7 +411,7 @@ def test_import_resubscribe_brings_back_those_in_the_file(tmp_path, env):
 
     result = run_digest("subscribers", "import", "--resubscribe", str(path), cwd=tmp_path, env=env)
 
-    assert result.stdout == "subscribers: 0 added, 2 updated, 0 rejected\n"
+    assert result.stdout == "subscribers: 0 added, 1 updated, 1 unchanged, 0 rejected\n"
     assert "2 subscriber(s)" in run_digest("subscribers", "list", cwd=tmp_path, env=env).stdout
 
 

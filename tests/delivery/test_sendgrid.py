@@ -751,3 +751,19 @@ def test_cli_a_slow_sendgrid_puts_the_batch_in_doubt_once_never_twice(
 
     assert resent.returncode == 0, resent.stderr
     assert standin.deliveries() == Counter(dict.fromkeys(addresses, 2))  # the operator's choice
+
+
+def test_an_address_at_an_internationalised_domain_is_sent_in_its_idna_form(
+    store, settings, standin
+):
+    save_news(store)
+    store.save_subscribers([subscriber("ana@bücher.de", name="Ana")])
+
+    _, result = send(store, settings, provider_for(standin, settings))
+
+    assert result.sent == 1
+    (entry,) = standin.accepted
+    (personalization,) = entry["body"]["personalizations"]
+    assert personalization["to"] == [{"email": "ana@xn--bcher-kva.de", "name": "Ana"}]
+    # SendGrid's events name that form: it finds the subscriber stored as given.
+    assert store.find_subscriber("ana@xn--bcher-kva.de").email == "ana@bücher.de"

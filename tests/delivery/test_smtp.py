@@ -522,3 +522,23 @@ def test_cli_a_malformed_smtp_url_exits_2_with_one_line(cli_db, tmp_path):
     assert len(result.stderr.strip().splitlines()) == 1
     assert "DIGEST_SMTP_URL" in result.stderr
     assert "hunter2secret" not in result.stdout + result.stderr
+
+
+def test_an_address_at_an_internationalised_domain_goes_out_in_its_idna_form(
+    sqlite_store, settings, server
+):
+    """``ana@bücher.de`` is stored as given; the envelope and the To: header carry the
+    domain as IDNA (``xn--bcher-kva.de``), which every server and client reads."""
+    save_news(sqlite_store)
+    sqlite_store.save_subscribers(
+        [subscriber("ana@bücher.de", name="Ana"), subscriber("bo@example.org", name="Bo")]
+    )
+
+    _, result = smtp_send(sqlite_store, settings, server.url())
+
+    assert (result.sent, result.failed) == (2, 0)
+    assert server.deliveries() == once_each(["ana@xn--bcher-kva.de", "bo@example.org"])
+    (message,) = [m for _, rcpts, m in server.messages if rcpts == ["ana@xn--bcher-kva.de"]]
+    assert message["To"].addresses[0].addr_spec == "ana@xn--bcher-kva.de"
+    assert message["To"].addresses[0].display_name == "Ana"
+    assert ledger_rows(sqlite_store, settings, result.edition)["ana@bücher.de"].status == "sent"

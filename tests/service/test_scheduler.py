@@ -39,6 +39,7 @@ from digest.service.runs import listing, missed
 from digest.service.scheduler import Service
 from digest.service.sendtimes import DailyTrigger, upcoming
 from digest.store.editions import list_editions, start_edition
+from digest.store.schema import subscribers
 from digest.store.store import Store
 
 DAY = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -523,3 +524,31 @@ def test_a_damaged_database_file_is_named_in_the_log_as_the_cli_names_it(
     (said,) = cli.stderr.splitlines()
     assert said == f"Error: the database file {path} is not a SQLite database"
     assert messages(lines, "error") == [f"heartbeat: {said.removeprefix('Error: ')}"]
+
+
+def test_a_subscriber_whose_zone_no_longer_exists_is_sent_in_the_default_edition_and_logged(
+    store, settings, clock, lines
+):
+    """A tzdata update removed a stored zone: the service neither crashes nor skips
+    anyone; the zone's people go out with the default zone's edition, said once."""
+    fill(store, clock, zones=["UTC", "Asia/Tokyo"])
+    with store.engine.begin() as conn:
+        conn.execute(
+            subscribers.update()
+            .where(subscribers.c.timezone == "Asia/Tokyo")
+            .values(timezone="Asia/Atlantis")
+        )
+    clock.at = datetime(2026, 11, 25, 7, 0, tzinfo=UTC)
+    service = make_service(store, settings, clock, lines)
+    service.refresh_zones(announce=True)
+
+    service.send_edition("UTC")
+
+    (edition,) = editions(store, settings)
+    assert edition.timezone == "UTC"
+    assert Ledger(store, "UTC").counts(edition)["sent"] == 4
+    warned = [line for line in lines if "Asia/Atlantis" in line]
+    assert len(warned) == 1
+    assert "r0-asia-tokyo@example.com, r1-asia-tokyo@example.com: unknown timezone" in warned[0]
+    assert "sent in UTC, the default timezone" in warned[0]
+    assert not any("Traceback" in line or "ZoneInfo" in line for line in lines)

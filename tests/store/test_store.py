@@ -51,7 +51,11 @@ def _titles(found) -> list[str]:
 def test_tables_are_created_on_first_use_and_the_version_recorded(db_url):
     first = Store(db_url)
     try:
-        assert first.save_subscribers([subscriber("a@example.com")]) == {"added": 1, "updated": 0}
+        assert first.save_subscribers([subscriber("a@example.com")]) == {
+            "added": 1,
+            "updated": 0,
+            "unchanged": 0,
+        }
         inspector = sa.inspect(first.engine)
         assert {"articles", "keywords", "subscribers", "editions", "batches", "ledger"} <= set(
             inspector.get_table_names()
@@ -190,14 +194,14 @@ def test_subscribers_are_unique_by_email_case_insensitively(store):
     counts = store.save_subscribers(
         [subscriber("Alice@Example.COM", ["Climate"], "Europe/London", name="Alice")]
     )
-    assert counts == {"added": 1, "updated": 0}
+    assert counts == {"added": 1, "updated": 0, "unchanged": 0}
     counts = store.save_subscribers(
         [
             subscriber("alice@example.com", ["Space", "Energy"], None, name="Alice M."),
             subscriber("bob@example.org"),
         ]
     )
-    assert counts == {"added": 1, "updated": 1}
+    assert counts == {"added": 1, "updated": 1, "unchanged": 0}
 
     listed = list(store.list_subscribers())
     assert [s.email.lower() for s in listed] == ["alice@example.com", "bob@example.org"]

@@ -40,9 +40,9 @@ def stored(store: Store) -> dict:
 
 
 def test_counts_add_up_across_chunks_statements_and_commits(store):
-    assert store.save_subscribers(people(23)) == {"added": 23, "updated": 0}
+    assert store.save_subscribers(people(23)) == {"added": 23, "updated": 0, "unchanged": 0}
     again = [*people(30, start=10, name="Renamed"), subscriber("READER12@example.com", name="Last")]
-    assert store.save_subscribers(again) == {"added": 17, "updated": 14}
+    assert store.save_subscribers(again) == {"added": 17, "updated": 14, "unchanged": 0}
     found = stored(store)
     assert len(found) == 40
     assert found["reader3@example.com"].name == "Reader 3"
@@ -61,7 +61,7 @@ def test_an_import_never_reactivates_someone_who_unsubscribed(store):
             .values(active=False)
         )
     counts = store.save_subscribers(people(3, name="New name"))
-    assert counts == {"added": 0, "updated": 3}
+    assert counts == {"added": 0, "updated": 3, "unchanged": 0}
     assert [s.email for s in store.list_subscribers()] == [
         "reader0@example.com",
         "reader2@example.com",
@@ -81,7 +81,7 @@ def test_rows_marked_unsubscribed_are_added_so_and_never_reactivated(store):
         sub.unsubscribed_at = when
     left = {sub.email for sub in rows[::4]}
 
-    assert store.save_subscribers(rows) == {"added": 23, "updated": 0}
+    assert store.save_subscribers(rows) == {"added": 23, "updated": 0, "unchanged": 0}
 
     assert {s.email for s in store.list_subscribers()} == {s.email for s in rows} - left
     assert {e: s.unsubscribed_at for e, s in stored(store).items() if e in left} == dict.fromkeys(
@@ -143,7 +143,7 @@ def test_a_row_the_database_refuses_is_lost_alone(refusing):
     if not store.is_sqlite:
         assert "too long" in reasons[bad[2].email]
         assert "0x00" in reasons["nul@example.com"]  # the server names the NUL byte
-    assert counts == {"added": 17, "updated": 0}
+    assert counts == {"added": 17, "updated": 0, "unchanged": 0}
     found = stored(store)
     assert len(found) == 4 + 17
     assert found["reader2@example.com"].name == "Reader 2"  # the refused update changed nothing
@@ -169,7 +169,11 @@ def test_a_stream_that_fails_keeps_what_was_committed_and_holds_no_lock(store, d
     assert sorted(stored(store)) == sorted(s.email for s in people(10))
     other = Store(db_url)  # another process writes at once: no lock was left held
     try:
-        assert other.save_subscribers(people(1, start=99)) == {"added": 1, "updated": 0}
+        assert other.save_subscribers(people(1, start=99)) == {
+            "added": 1,
+            "updated": 0,
+            "unchanged": 0,
+        }
     finally:
         other.close()
 
@@ -177,7 +181,7 @@ def test_a_stream_that_fails_keeps_what_was_committed_and_holds_no_lock(store, d
 def test_an_in_memory_sqlite_store_is_written_from_the_callers_thread():
     memory = Store("sqlite://")
     try:
-        assert memory.save_subscribers(people(12)) == {"added": 12, "updated": 0}
+        assert memory.save_subscribers(people(12)) == {"added": 12, "updated": 0, "unchanged": 0}
         assert len(list(memory.list_subscribers())) == 12
     finally:
         memory.close()
@@ -187,10 +191,31 @@ def test_identical_rows_are_left_as_they_were(store):
     store.save_subscribers(people(6))
     with store.engine.connect() as conn:
         before = dict(conn.execute(sa.select(subscribers.c.email, subscribers.c.updated_at)).all())
-    assert store.save_subscribers(people(6)) == {"added": 0, "updated": 6}
+    assert store.save_subscribers(people(6)) == {"added": 0, "updated": 0, "unchanged": 6}
     with store.engine.connect() as conn:
         after = dict(conn.execute(sa.select(subscribers.c.email, subscribers.c.updated_at)).all())
     assert after == before
+
+
+def test_only_rows_with_a_changed_value_count_as_updated(store):
+    """Importing the same file again says nothing changed; one edit is one update, whichever
+    column it is in (SQLite writes the segment's columns in a statement of their own)."""
+    store.save_subscribers(people(8))
+    edited = people(8)
+    edited[1].name = "Renamed"
+    edited[2].topics = ["Space"]
+    edited[3].timezone = "Asia/Tokyo"
+    edited[4].name, edited[4].topics = "Both", ["Energy"]
+    edited[5].email = "READER5@example.com"  # the address's spelling is a change too
+
+    counts = store.save_subscribers([*edited, subscriber("new@example.com")])
+
+    assert counts == {"added": 1, "updated": 5, "unchanged": 3}
+    assert store.save_subscribers(people(2, start=6)) == {
+        "added": 0,
+        "updated": 0,
+        "unchanged": 2,
+    }
 
 
 def test_column_widths_for_a_listing_come_from_the_store(store):
@@ -281,7 +306,7 @@ def test_statistics_the_server_will_not_take_now_leave_the_write_standing(
             conn.exec_driver_sql("LOCK TABLE subscribers IN SHARE UPDATE EXCLUSIVE MODE")
             with pytest.warns(UserWarning, match=r"saved, but .*statistics.*lock timeout"):
                 counts = store.save_subscribers(people(30))
-        assert counts == {"added": 30, "updated": 0}
+        assert counts == {"added": 30, "updated": 0, "unchanged": 0}
         assert len(stored(store)) == 30
     finally:
         store.close()

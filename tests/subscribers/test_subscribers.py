@@ -119,12 +119,94 @@ def test_missing_email_column_is_a_config_error_naming_the_file(tmp_path):
     assert "email" in str(caught.value)
 
 
-def test_a_semicolon_separated_export_is_refused_with_a_hint(tmp_path):
+def test_topics_that_could_never_match_are_refused_with_why(tmp_path):
+    """An ignored word or an invisible character would give an edition that stays empty
+    (or without that topic) and nobody would know why: the line is refused instead."""
     path = write_csv(
-        tmp_path / "excel-fr.csv", "ana@example.com;Ana;;", header="email;name;topics;timezone"
+        tmp_path / "topics.csv",
+        "a@example.com,A,Climate;Uncategorized,",
+        "b@example.com,B,Top Stories,",
+        "c@example.com,C,Space;Ener\u00adgy,",
+        "d@example.com,D,Climate;Video games,",
     )
-    with pytest.raises(ConfigError, match="separated by ';'"):
-        SubscriberCSV(path)
+    errors, _, subs = read(path)
+    assert errors == [
+        "2: topic 'Uncategorized' is a word feeds file everything under, which digest "
+        "ignores: it never matches",
+        "3: topic 'Top Stories' is a word feeds file everything under, which digest ignores: "
+        "it never matches",
+        "4: topic 'Ener\\xadgy' holds an invisible character (U+00AD): it would never match "
+        "the word as articles spell it",
+    ]
+    assert subs["d@example.com"].topics == ["Climate", "Video games"]
+
+
+def test_a_semicolon_separated_excel_export_is_read(tmp_path):
+    """Excel writes ";" where the decimal comma is usual, and quotes a value that holds one."""
+    path = write_csv(
+        tmp_path / "excel-fr.csv",
+        'ana@example.com;"Silva, Ana";"Climate;Energy";Europe/Lisbon',
+        "bo@example.org;Bo;;",
+        "cy@example.net;Cy;Space;UTC;extra",
+        header="email;name;topics;timezone",
+        newline="\r\n",
+    )
+    errors, _, subs = read(path)
+    assert errors == [
+        "4: 5 fields, but the header has 4 (a semicolon in an unquoted value? "
+        "put the value in double quotes)"
+    ]
+    ana = subs["ana@example.com"]
+    assert (ana.name, ana.topics, ana.timezone) == (
+        "Silva, Ana",
+        ["Climate", "Energy"],
+        "Europe/Lisbon",
+    )
+    assert subs["bo@example.org"].topics == []
+
+
+def test_a_tab_separated_file_is_read(tmp_path):
+    path = write_csv(
+        tmp_path / "people.tsv", "ana@example.com\tAna, S.\tClimate", header="email\tname\ttopics"
+    )
+    errors, _, subs = read(path)
+    assert errors == []
+    assert (subs["ana@example.com"].name, subs["ana@example.com"].topics) == (
+        "Ana, S.",
+        ["Climate"],
+    )
+
+
+def test_a_mailchimp_export_is_read_by_its_own_headers(tmp_path):
+    path = write_csv(
+        tmp_path / "members.csv",
+        "ana@example.com,Ana,Silva,2026-01-02 10:00:00",
+        header="Email Address,First Name,Last Name,OPTIN_TIME",
+    )
+    errors, _, subs = read(path)
+    assert errors == []
+    assert subs["ana@example.com"].first_name == "Ana"
+
+
+def test_an_address_at_an_internationalised_domain_is_kept_as_given(tmp_path):
+    path = write_csv(
+        tmp_path / "idn.csv",
+        "ana@bücher.de,Ana,,",
+        "ANA@xn--bcher-kva.de,Same mailbox,,",  # the same address in its IDNA form
+        "zw@b\u200bank.de,Hidden,,",  # a zero-width space: mailed as "bank.de"
+        "ß@example.org,Local,,",  # SMTPUTF8 would be needed
+        "st@straße.de,Mapped,,",  # IDNA 2003 makes it strasse.de: another domain
+    )
+    errors, _, subs = read(path)
+    assert list(subs) == ["ana@bücher.de"]
+    assert errors == [
+        "3: duplicate email ANA@xn--bcher-kva.de (first on line 2)",
+        "4: not a valid email address: 'zw@b\\u200bank.de' (its domain does not have an IDNA "
+        "form of its own)",
+        "5: not a valid email address: 'ß@example.org'",
+        "6: not a valid email address: 'st@straße.de' (its domain does not have an IDNA form "
+        "of its own)",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -238,6 +320,27 @@ def test_a_folder_of_the_tz_database_is_an_unknown_timezone_not_a_crash(tmp_path
     errors, _, subs = read(path)
     assert lines(errors) == [2]
     assert "unknown timezone" in errors[0]
+    assert list(subs) == ["b@example.com"]
+
+
+@pytest.mark.parametrize(
+    ("zone", "reason"),
+    [
+        ("localtime", "timezone 'localtime' is this machine's own setting, not a place"),
+        ("Factory", "timezone 'Factory' is the tz database's placeholder for a zone not set"),
+        ("posixrules", "timezone 'posixrules' is the tz database's template for POSIX rules"),
+        ("LOCALTIME", "unknown timezone 'LOCALTIME' (use an IANA name such as Europe/London)"),
+    ],
+)
+def test_a_zone_name_that_is_no_place_is_refused_with_why(tmp_path, zone, reason):
+    """``localtime`` is in the tz list where a distribution links it, and means another zone
+    on every host (and none on the next): it would stop a send elsewhere."""
+    path = write_csv(
+        tmp_path / "tz.csv", f"a@example.com,A,,{zone}", "b@example.com,B,,Europe/London"
+    )
+    errors, _, subs = read(path)
+    assert lines(errors) == [2]
+    assert reason in errors[0] and "did you mean" not in errors[0]
     assert list(subs) == ["b@example.com"]
 
 
@@ -378,7 +481,7 @@ def test_a_reimport_keeps_unsubscribed_people_unsubscribed(tmp_path, store):
         )
     path = write_csv(tmp_path / "s.csv", "ana@example.com,Ana,,", "BO@example.org,Bo B.,,")
     result, _, _ = import_file(store, path)
-    assert (result.added, result.updated) == (0, 2)
+    assert (result.added, result.updated, result.unchanged) == (0, 1, 1)
     assert [s.email for s in store.list_subscribers()] == ["ana@example.com"]
     assert store.find_subscriber("bo@example.org").name == "Bo B."  # updated, still unsubscribed
     result = import_csv(path, store, print, print, resubscribe=True)
@@ -418,3 +521,13 @@ def test_an_unsubscribed_at_column_is_read_and_a_bad_date_named(tmp_path):
         "cy@example.net": datetime(2026, 11, 20, 9, tzinfo=UTC),
         "dee@example.com": datetime(2026, 11, 20, 8, tzinfo=UTC),
     }
+
+
+def test_a_second_mailchimp_header_line_says_so_too(tmp_path):
+    header = "Email Address;First Name"
+    path = write_csv(
+        tmp_path / "joined.csv", "a@example.com;A", header, "b@example.com;B", header=header
+    )
+    errors, _, subs = read(path)
+    assert errors == ["3: a second header line (were two files joined?)"]
+    assert sorted(subs) == ["a@example.com", "b@example.com"]

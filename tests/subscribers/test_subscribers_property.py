@@ -10,6 +10,7 @@ On SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import csv
 import io
 import re
 import string
@@ -21,9 +22,10 @@ from hypothesis import strategies as st
 
 import digest.subscribers.csv_import as subscribers_module
 from digest import validate
-from digest.keywords import has_word
+from digest.keywords import IGNORED_WORDS, why_never_matched
 from digest.store.schema import subscribers
-from digest.subscribers.csv_import import import_csv, parse_subscriber
+from digest.subscribers.csv_import import SubscriberCSV, import_csv, parse_subscriber
+from digest.subscribers.fields import parse_topics
 
 ATEXT = string.ascii_letters + string.digits + "!#$%&'*+/=?^_`{|}~-"
 # Anything a line may hold: no line break, which would make it two lines.
@@ -63,7 +65,10 @@ valid_rows = st.fixed_dictionaries(
             hostile_text(8).filter(
                 lambda t: (
                     ";" not in t
-                    and (has_word(validate.clean_line(t)) or not validate.clean_line(t))
+                    and (
+                        why_never_matched(validate.clean_line(t)) is None
+                        or not validate.clean_line(t)
+                    )
                 )
             ),
             max_size=4,
@@ -228,3 +233,95 @@ def test_lines_are_split_at_every_kind_of_end_across_block_boundaries(monkeypatc
         for number, line in enumerate(re.findall(rb"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$", data), 1)
     ]
     assert list(subscribers_module._numbered_lines(io.BytesIO(data))) == expected
+
+
+# -- separators, international domains, topics that could never match ----------------
+
+NAME_CHARS = string.ascii_letters + " ,;\t\"'é日"
+TOPICS = ["Climate", "Energy", "Heat Pumps", "日本", "AI", "Space"]
+DOMAINS = ["example.com", "bücher.de", "例え.テスト", "müller.example"]
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    separator=st.sampled_from([",", ";", "\t"]),
+    rows=st.lists(
+        st.tuples(
+            st.text(string.ascii_lowercase + string.digits, min_size=1, max_size=8),
+            st.sampled_from(DOMAINS),
+            st.text(NAME_CHARS, max_size=15),
+            st.lists(st.sampled_from(TOPICS), max_size=3, unique=True),
+        ),
+        min_size=1,
+        max_size=8,
+        unique_by=lambda r: (r[0], r[1]),
+    ),
+    header=st.sampled_from(["email", "Email Address", "E-mail", "email_address"]),
+)
+def test_any_separator_excel_or_a_tool_writes_reads_back_the_same_people(
+    tmp_path, separator, rows, header
+):
+    """What a spreadsheet writes with its separator (quoting what holds it) reads back
+    field for field, whatever the separator, the email column's name or the domain."""
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=separator, lineterminator="\r\n")
+    writer.writerow([header, "name", "topics", "timezone"])
+    for local, domain, name, topics in rows:
+        writer.writerow([f"{local}@{domain}", name, ";".join(topics), "Europe/Paris"])
+    path = tmp_path / f"people-{ord(separator)}.csv"
+    path.write_text(out.getvalue(), encoding="utf-8")
+
+    with SubscriberCSV(path) as read:
+        problems = list(read.read())
+        found = {s.email: s for s in read}
+
+    assert problems == []
+    assert {email: (s.name, s.topics, s.timezone) for email, s in found.items()} == {
+        f"{local}@{domain}": (validate.clean_line(name), topics, "Europe/Paris")
+        for local, domain, name, topics in rows
+    }
+
+
+INVISIBLE = ["\u200b", "\u2060", "\ufeff", "\u00ad"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    topics=st.lists(
+        st.one_of(
+            st.sampled_from(TOPICS + list(IGNORED_WORDS)),
+            st.text(string.ascii_letters + " -*.é" + "".join(INVISIBLE), max_size=12),
+        ),
+        max_size=6,
+    )
+)
+def test_a_topics_field_is_refused_or_every_topic_in_it_can_match(topics):
+    """Either the field is refused with a reason, or every topic kept has a letter or
+    digit, is no ignored word and holds no invisible character."""
+    raw = ";".join(topics)
+    try:
+        kept = parse_topics(raw)
+    except ValueError as err:
+        assert str(err).startswith(("topic ", f"{len(topics)}", "the topics"))
+        return
+    for topic in kept:
+        assert why_never_matched(topic) is None
+        assert not any(c in topic for c in INVISIBLE)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    topic=st.sampled_from(TOPICS),
+    at=st.integers(min_value=0, max_value=20),
+    invisible=st.sampled_from(INVISIBLE),
+)
+def test_an_invisible_character_anywhere_in_a_topic_is_refused_naming_it(topic, at, invisible):
+    spoilt = topic[:at] + invisible + topic[at:]
+    try:
+        parse_topics(f"Space;{spoilt}")
+    except ValueError as err:
+        assert f"U+{ord(invisible):04X}" in str(err) or "no letter or digit" in str(err)
+    else:
+        raise AssertionError(f"{spoilt!r} was kept")

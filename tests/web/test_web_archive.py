@@ -13,6 +13,7 @@ from webserver import NO_PROXY, PUBLIC_URL, on_server, outbox_mails, running
 
 from digest.delivery.outbox import OutboxProvider
 from digest.sending.dispatch import Dispatcher
+from digest.store.schema import editions
 
 SECRET = "web-archive-secret"
 
@@ -172,3 +173,25 @@ def test_the_web_copy_shows_every_story_the_emails_n_more_line_counts(newsroom):
     for title in ["Glacier melt sets record", *(f"Climate story {n}" for n in range(3))]:
         assert title in page.text
     assert "more on Climate" not in page.text
+
+
+def test_an_edition_in_a_zone_this_machine_no_longer_has_is_not_found_and_not_listed(newsroom):
+    """A tzdata update removed the zone an edition was sent in: its page cannot show its
+    times, so it is a 404 page (not a 500), and the listing does not link to it."""
+    store, settings = newsroom
+    send(store, settings)
+    with store.engine.begin() as conn:
+        conn.execute(
+            editions.update()
+            .where(editions.c.timezone == "Asia/Tokyo")
+            .values(timezone="Mars/Olympus")
+        )
+    with running(store, settings, SECRET.encode()) as base:
+        page = httpx.get(f"{base}/archive/2026-11-24/Mars/Olympus")
+        listing = httpx.get(f"{base}/archive")
+        kept = httpx.get(f"{base}/archive/2026-11-24/UTC")
+
+    assert page.status_code == 404
+    assert "There is no edition at this address" in page.text
+    assert listing.status_code == 200 and "Mars/Olympus" not in listing.text
+    assert kept.status_code == 200
