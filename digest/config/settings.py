@@ -19,6 +19,7 @@ import dataclasses
 import tomllib
 from dataclasses import dataclass, field
 from datetime import time
+from email.utils import parseaddr
 from importlib import resources
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -111,6 +112,11 @@ class Settings:
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def reply_address(self) -> str:
+        """The address in ``from_address``: whom a reader can write to."""
+        return parseaddr(self.from_address)[1]
 
 
 # Every number setting, by its name in the file. The upper ends are generous

@@ -1,16 +1,19 @@
 """What a forged request cannot make the web side do: steer a redirect to another
-host with its ``Host`` header, or pass one version's token off as another's; and
-old links that still work. On the real server (uvicorn on 127.0.0.1)."""
+host with its ``Host`` header, or pass one version's token off as another's; old
+links that still work; and what a page never shows: a full address, or a mail
+server's reply. On the real server (uvicorn on 127.0.0.1)."""
 
 from __future__ import annotations
 
+import logging
 from urllib.parse import urljoin
 
 import httpx
 import pytest
-from conftest import DATA, subscriber
+from conftest import DATA, NOW, subscriber
 from webserver import NO_PROXY, PUBLIC_URL, on_server, outbox_mails, running
 
+from digest.models import ProviderEvent
 from digest.rendering.links import make_token, make_v1_token
 
 SECRET = "web-security-secret"
@@ -20,11 +23,20 @@ FORGED = "evil.example"
 @pytest.fixture
 def server(sqlite_store, settings, monkeypatch):
     """The server, with public_url under a path (``/digest``) as behind a proxy."""
+    yield from _serve(sqlite_store, settings, monkeypatch)
+
+
+@pytest.fixture
+def both_stores_server(store, settings, monkeypatch):
+    """The same, on SQLite and on PostgreSQL: for what changes the store."""
+    yield from _serve(store, settings, monkeypatch)
+
+
+def _serve(store, settings, monkeypatch):
     for name, value in NO_PROXY.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("DIGEST_SECRET", SECRET)
     settings.public_url = PUBLIC_URL + "/digest"
-    store = sqlite_store
     store.save_subscribers([subscriber("ann@example.com", ["Climate"])])
     ann = store.find_subscriber("ann@example.com")
     with running(store, settings, SECRET.encode()) as base:
@@ -101,3 +113,47 @@ def test_a_version_2_link_mailed_before_version_3_still_unsubscribes_but_not_as_
 
     assert forged.status_code == 400 and "This link is not valid" in forged.text
     assert [s.email for s in sqlite_store.list_subscribers()] == [twin]
+
+
+REPLY = "550 5.1.1 <ann@example.com>: Recipient address rejected: User unknown"
+
+
+@pytest.mark.parametrize(
+    ("kind", "why"),
+    [
+        ("bounce", "came back: the receiving mail server refused them"),
+        ("spamreport", "was reported as spam"),
+    ],
+)
+def test_a_suppressed_persons_pages_mask_the_address_hide_the_reply_and_offer_no_dead_button(
+    both_stores_server, kind, why, caplog
+):
+    store, base, token = both_stores_server
+    reason = {"bounce": "bounced", "spamreport": "complaint"}[kind]
+    event = ProviderEvent("e1", kind, "ann@example.com", NOW, detail=REPLY, suppress=reason)
+    store.apply_events([event])
+    link = f"{base}/unsubscribe/{token}"
+    caplog.set_level(logging.WARNING, logger="digest.web")
+
+    looked = httpx.get(link)
+    left = httpx.post(link, content="List-Unsubscribe=One-Click")
+    again = httpx.post(f"{base}/resubscribe/{token}")  # as a page shown before the bounce
+    topics = httpx.post(f"{base}/preferences/{token}", data={"topic": "Energy", "other": ""})
+
+    assert looked.status_code == 200 and left.status_code == 200
+    assert "You are unsubscribed" in left.text
+    assert again.status_code == 409 and topics.status_code == 409
+    for page in (looked, again, topics):
+        assert "No emails go to a•••@e•••.com" in page.text and why in page.text
+        assert 'href="mailto:digest@example.com"' in page.text
+    for page in (looked, left, again, topics):
+        assert "ann@example.com" not in page.text and "550" not in page.text
+        assert "Subscribe again" not in page.text and 'id="resubscribe"' not in page.text
+        assert 'name="topic"' not in page.text  # a topics form could only fail too
+    assert 'role="alert"' in again.text and 'role="alert"' in topics.text
+    assert 'id="unsubscribe"' in looked.text  # leaving still works, and did
+    refused = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert len(refused) == 2 and all(REPLY in line for line in refused)
+    ann = store.find_subscriber("ann@example.com")
+    assert ann.suppressed == reason and ann.unsubscribed_at is not None
+    assert ann.topics == ["Climate"]
