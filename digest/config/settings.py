@@ -19,7 +19,6 @@ import dataclasses
 import tomllib
 from dataclasses import dataclass, field
 from datetime import time
-from email.utils import parseaddr
 from importlib import resources
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -116,7 +115,7 @@ class Settings:
     @property
     def reply_address(self) -> str:
         """The address in ``from_address``: whom a reader can write to."""
-        return parseaddr(self.from_address)[1]
+        return validate.parse_mailbox(self.from_address)[1]
 
 
 # Every number setting, by its name in the file. The upper ends are generous
@@ -254,7 +253,7 @@ def _validate(s: Settings, where: str) -> None:
         "subject": lambda: check_subject(s.subject),
         "greeting": lambda: check_greeting(s.greeting),
         "from_address": lambda: check_sender(s.from_address),
-        "public_url": lambda: check_public_url(s.public_url),
+        "public_url": lambda: setattr(s, "public_url", check_public_url(s.public_url)),
         "templates_dir": lambda: _check_folder(s.templates_dir),
         "user_agent": lambda: _check_user_agent(s.user_agent),
         "sendgrid.data_residency": lambda: one_of(s.sendgrid.data_residency, ("global", "eu")),
