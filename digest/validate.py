@@ -357,19 +357,22 @@ def parse_mailbox(value: str) -> tuple[str, str]:
     on are refused: ``parseaddr`` silently keeps the first address, and mail
     would then go out from an address the operator never meant.
     """
+    expected = "expected one address, as 'Name <user@example.org>'"
     try:
         header = HeaderRegistry()("From", value)
         found = [(a.display_name, a.addr_spec) for a in header.addresses]
         defects = header.defects or [g for g in header.groups if g.display_name is not None]
     except Exception:  # the email package raises more than ValueError on odd input
-        raise ValueError("not an address: expected 'Name <user@example.org>'") from None
+        raise ValueError(f"{expected}, not {_shown(value)}") from None
     others = [address for _name, address in getaddresses([value]) if address]
     if len(found) > 1 or len(others) > 1:
         count = max(len(found), len(others))
-        raise ValueError(
-            f"holds {count} addresses; a sender has one (put a name with a comma in quotes)"
-        )
+        hint = "(a name with a comma goes in quotes)"
+        raise ValueError(f"holds {count} addresses; {expected} {hint}")
     if not found or defects or [a for _n, a in found] != others:
-        raise ValueError("not one address: expected 'Name <user@example.org>'")
+        raise ValueError(f"{expected}, not {_shown(value)}")
     name, address = found[0]
-    return name, check_email(address)
+    try:
+        return name, check_email(address)
+    except ValueError as err:
+        raise ValueError(f"{expected}: {err}") from None
