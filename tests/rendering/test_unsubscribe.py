@@ -4,6 +4,8 @@ smtp or sendgrid with links that would not work."""
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import os
 
 import pytest
@@ -22,6 +24,7 @@ from digest.rendering.links import (
     make_v2_token,
     read_token,
     token_version,
+    version_key,
 )
 from digest.sending.preflight import link_problems, require_live_links
 
@@ -171,8 +174,12 @@ def test_no_token_of_one_version_verifies_as_another_or_for_someone_else(
                 moved |= {f"{v}.{p.id}.{mac}", f"{_encoded(f'{v}.{p.id}.{p.email}')}.{mac}"}
         for other in moved - {token}:
             assert read(other) is None, (token, other)
-    for p in people.values():  # today's links always work
+    for p in people.values():  # today's links always work; another purpose's never do
         assert read(make_token(p.id, p.email, key)) is p
+        elsewhere = hmac.new(version_key(key, 3, b"another purpose"), digestmod=hashlib.sha256)
+        elsewhere.update(f"3.{p.id}.{p.email}".encode())
+        mac = base64.urlsafe_b64encode(elsewhere.digest()[:18]).decode()
+        assert read(f"3.{p.id}.{mac}") is None
 
 
 def test_old_links_keep_working_except_where_one_could_be_forged_from_another():
