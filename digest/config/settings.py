@@ -115,6 +115,11 @@ class Settings:
     def zone(self) -> ZoneInfo:
         return validate.zone_of(self.timezone)
 
+    @property
+    def reply_address(self) -> str:
+        """The address in ``from_address``: whom a reader can write to."""
+        return validate.parse_mailbox(self.from_address)[1]
+
 
 # Every number setting, by its name in the file. The upper ends are generous
 # but finite, so no value can overflow a timedelta, a sleep or a socket.
@@ -254,7 +259,7 @@ def _validate(s: Settings, where: str) -> None:
         "subject": lambda: check_subject(s.subject),
         "greeting": lambda: check_greeting(s.greeting),
         "from_address": lambda: check_sender(s.from_address),
-        "public_url": lambda: check_public_url(s.public_url),
+        "public_url": lambda: setattr(s, "public_url", check_public_url(s.public_url)),
         "templates_dir": lambda: _check_folder(s.templates_dir),
         "user_agent": lambda: _check_user_agent(s.user_agent),
         "sendgrid.data_residency": lambda: one_of(s.sendgrid.data_residency, ("global", "eu")),

@@ -8,13 +8,13 @@ from the environment masked.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 import re
 import string
 from dataclasses import dataclass
 from datetime import time
-from email.utils import parseaddr
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -200,19 +200,44 @@ def one_of(value: str, choices: tuple[str, ...]) -> None:
 
 
 def check_sender(value: str) -> None:
-    _name, address = parseaddr(value)
-    try:
-        validate.check_email(address)
-    except ValueError as err:
-        raise ValueError(f"expected 'Name <user@example.org>': {err}") from None
+    validate.parse_mailbox(value)  # its ValueError says what is wrong
 
 
-def check_public_url(value: str) -> None:
-    link = validate.safe_link(value)
-    if not link or not re.match(r"^https?://[^/?#]", link):
+# A URL's authority as digest takes it for public_url: a host (a name, or an IP
+# address, IPv6 in brackets) and perhaps a port; no user or password.
+_AUTHORITY = re.compile(r"(?P<host>\[[0-9A-Fa-f:.]+\]|[^\[\]:@]+)(?::(?P<port>[0-9]{1,5}))?")
+_HOST_NAME = re.compile(r"[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_])?\.?", re.A)
+
+
+def check_public_url(value: str) -> str:
+    """``public_url`` as every email's links will carry it (scheme and host in
+    lower case), or ValueError saying why not.
+
+    A user name or password in it would go to every subscriber in every link,
+    so it is refused without showing it.
+    """
+    scheme, sep, rest = value.strip().partition("://")
+    if not sep or scheme.lower() not in ("http", "https") or not rest:
         raise ValueError(f"must be an http(s) URL, not {show(value)}")
-    if "?" in link or "#" in link:  # links are made by appending /unsubscribe/<token>
+    cut = min((rest.find(c) for c in "/?#\\" if c in rest), default=len(rest))
+    authority, path = rest[:cut], rest[cut:]
+    if "@" in authority:
+        raise ValueError(
+            "must not hold a user name or password: every subscriber would get it in "
+            "every link (write it as https://host/path)"
+        )
+    if "?" in path or "#" in path:  # links are made by appending /unsubscribe/<token>
         raise ValueError(f"must have no ?query or #fragment, not {show(value)}")
+    if "\\" in path or validate.safe_link(value.strip()) is None:
+        raise ValueError(f"must be an http(s) URL, not {show(value)}")
+    parts = _AUTHORITY.fullmatch(authority)
+    if not parts:
+        raise ValueError(f"expected https://host or https://host:port, not {show(value)}")
+    host, port = parts["host"].lower(), parts["port"]
+    if port is not None and not 0 < int(port) <= 65535:
+        raise ValueError(f"port must be from 1 to 65535, not {port}")
+    _check_url_host(host, value)
+    link = f"{scheme.lower()}://{host}{':' + port if port else ''}{path}"
     # Every List-Unsubscribe header carries it on one line of at most 998 octets,
     # with a token of up to 370 characters after it.
     if sum(1 if b < 0x80 else 3 for b in link.encode("utf-8")) > MAX_PUBLIC_URL:
@@ -220,6 +245,24 @@ def check_public_url(value: str) -> None:
             f"is too long: at most {MAX_PUBLIC_URL} characters (counting %-escapes), "
             "so that a List-Unsubscribe header fits one line"
         )
+    return link
+
+
+def _check_url_host(host: str, value: str) -> None:
+    """ValueError unless ``host`` is an IP address or a name a browser reads as itself."""
+    if host.startswith("["):
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            raise ValueError(f"not an IPv6 address in {show(value)}") from None
+        return
+    try:
+        validate.check_host(host)
+        ascii_host = host.encode("idna").decode("ascii")
+    except (ValueError, UnicodeError):
+        raise ValueError(f"not a host name in {show(value)}") from None
+    if not _HOST_NAME.fullmatch(ascii_host):
+        raise ValueError(f"not a host name in {show(value)}")
 
 
 def number(value: float) -> str:

@@ -24,9 +24,10 @@ from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
-from email.utils import format_datetime, formataddr, make_msgid, parseaddr
+from email.utils import format_datetime, formataddr, make_msgid
 from typing import Any, Protocol
 
+from digest import validate
 from digest.clock import utcnow
 from digest.errors import ConfigError
 from digest.models import Edition, Outcome, Recipient
@@ -136,11 +137,12 @@ class BaseProvider:
 
 
 def parse_sender(value: str) -> Address:
-    """The From address from config, checked once at start-up."""
-    name, addr = parseaddr(value)
-    if not addr or "@" not in addr or CONTROL.search(value):
+    """The From address from config (``validate.parse_mailbox``, as the config
+    checked it at start-up: one mailbox, never the first of two)."""
+    if CONTROL.search(value):
         raise ConfigError(f"from_address: not an email address: {value!r}")
     try:
+        name, addr = validate.parse_mailbox(value)
         return Address(display_name=name, addr_spec=addr)
     except (ValueError, IndexError) as err:
         raise ConfigError(f"from_address: {err}") from None

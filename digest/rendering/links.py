@@ -5,15 +5,25 @@ A token is versioned, so a link in an email sent years ago keeps working
 after the format changes: ``READERS`` holds a reader for every version ever
 sent, and a new format is a new version, never a change to an old one.
 
-- **Version 2** (current): ``2.<subscriber id>.<mac>``. It names the
+- **Version 3** (current): ``3.<subscriber id>.<mac>``. It names the
   subscriber by id, so the address is not in the link for anyone who sees it
-  (a forwarded email, a proxy's log). The HMAC-SHA256 under ``DIGEST_SECRET``
-  covers the version, the id and the subscriber's address (lower-cased), so a
-  token for id 5 cannot unsubscribe whoever holds id 5 in a rebuilt database.
+  (a forwarded email, a proxy's log). The HMAC-SHA256 covers the version, the
+  id and the subscriber's address (lower-cased), so a token for id 5 cannot
+  unsubscribe whoever holds id 5 in a rebuilt database; and its key is derived
+  from ``DIGEST_SECRET`` for this version and purpose (``version_key``), so no
+  MAC of any other version, or of a later purpose, is ever one of these.
+- **Version 2**: ``2.<id>.<mac>``, the same message, but signed with
+  ``DIGEST_SECRET`` itself, as version 1 was. A version 1 MAC of the address
+  ``2.<id>.<address>`` is therefore the version 2 MAC of that id and
+  address, and the other way round. Both are still read, each refusing the one
+  case where it could be the other's: version 1 never accepts an address of
+  that shape, and version 2 never accepts a token for someone when
+  ``2.<id>.<their address>`` is a stored address (whose version 1 link would
+  forge it). Read, never made for an email again.
 - **Version 1** (digest before ``digest serve``): ``<address>.<mac>``, both
   base64url: the address in the clear. Read, never made for an email again.
 
-Both macs are 18 bytes (24 base64url characters), compared in constant time.
+Every mac is 18 bytes (24 base64url characters), compared in constant time.
 """
 
 from __future__ import annotations
@@ -33,7 +43,10 @@ from digest.models import Edition, Subscriber
 # Used only when DIGEST_SECRET is unset (demo, tests): links still work, but
 # anyone who reads this file could forge them, so the CLI warns about it.
 DEVELOPMENT_SECRET = "digest-development-secret-do-not-use"
-VERSION = 2
+VERSION = 3
+# What version 3 tokens open: the unsubscribe, topics and resubscribe pages. A
+# token for anything else would get a key of its own (``version_key``).
+PURPOSE = b"subscription pages"
 # Far longer than any token made (a v1 token of a 254-character address is
 # about 370): anything longer is refused before it is decoded.
 MAX_TOKEN = 600
@@ -65,10 +78,31 @@ def _mac(key: bytes | hmac.HMAC, message: bytes) -> str:
     return _b64(mac.digest()[:18])
 
 
-def make_token(subscriber_id: int, email: str, key: bytes | hmac.HMAC) -> str:
-    """The current (version 2) token for this subscriber."""
-    signed = b"2.%d.%s" % (subscriber_id, email.strip().lower().encode("utf-8"))
-    return f"2.{subscriber_id}.{_mac(key, signed)}"
+def version_key(key: bytes, version: int = VERSION, purpose: bytes = PURPOSE) -> bytes:
+    """The key tokens of ``version`` for ``purpose`` are signed with, derived from
+    ``key`` (``DIGEST_SECRET``): what one version or purpose signs is never a
+    valid MAC of another, whatever the messages look like."""
+    label = b"digest link key: version %d, %s" % (version, purpose)
+    return hmac.new(key, label, hashlib.sha256).digest()
+
+
+def _message(version: int, subscriber_id: int, email: str) -> bytes:
+    return b"%d.%d.%s" % (version, subscriber_id, email.strip().lower().encode("utf-8"))
+
+
+def make_token(subscriber_id: int, email: str, key: bytes) -> str:
+    """The current (version 3) token for this subscriber, under ``DIGEST_SECRET``."""
+    return _signed(subscriber_id, email, hmac.new(version_key(key), digestmod=hashlib.sha256))
+
+
+def _signed(subscriber_id: int, email: str, prepared: hmac.HMAC) -> str:
+    """A version 3 token with ``prepared``, an HMAC already keyed with ``version_key``."""
+    return f"{VERSION}.{subscriber_id}.{_mac(prepared, _message(VERSION, subscriber_id, email))}"
+
+
+def make_v2_token(subscriber_id: int, email: str, key: bytes) -> str:
+    """A version 2 token, as digest made them before version 3: for tests of old links."""
+    return f"2.{subscriber_id}.{_mac(key, _message(2, subscriber_id, email))}"
 
 
 def make_v1_token(email: str, key: bytes | hmac.HMAC) -> str:
@@ -77,16 +111,34 @@ def make_v1_token(email: str, key: bytes | hmac.HMAC) -> str:
     return f"{_b64(address)}.{_mac(key, address)}"
 
 
-_V2 = re.compile(r"2\.(0|[1-9][0-9]{0,17})\.[A-Za-z0-9_-]{24}")
+_BY_ID = re.compile(r"([23])\.(0|[1-9][0-9]{0,17})\.[A-Za-z0-9_-]{24}")
 _V1 = re.compile(r"[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{24}")
+# What a version 2 MAC signs: a version 1 token for an address of this shape
+# could be a version 2 token's MAC moved into a version 1 token.
+_V2_MESSAGE = re.compile(r"2\.(0|[1-9][0-9]*)\.")
+
+
+def _read_v3(token: str, key: bytes, by_id: Callable, by_email: Callable) -> Subscriber | None:
+    return _read_by_id(token, 3, key, by_id)
 
 
 def _read_v2(token: str, key: bytes, by_id: Callable, by_email: Callable) -> Subscriber | None:
-    if not _V2.fullmatch(token):
+    found = _read_by_id(token, 2, key, by_id)
+    if found is not None and by_email(_message(2, found.id, found.email).decode()) is not None:
+        return None  # the stored address "2.<id>.<address>" had a v1 link with this very MAC
+    return found
+
+
+def _read_by_id(token: str, version: int, key: bytes, by_id: Callable) -> Subscriber | None:
+    shape = _BY_ID.fullmatch(token)
+    if not shape or int(shape[1]) != version:
         return None
-    found = by_id(int(token.split(".")[1]))
+    found = by_id(int(shape[2]))
     # Compared even for an id that is not there, so its absence takes as long.
-    expected = make_token(found.id, found.email, key) if found else "2.0." + "A" * 24
+    email = found.email if found else ""
+    signer = version_key(key) if version == VERSION else key
+    message = _message(version, found.id if found else 0, email)
+    expected = f"{version}.{found.id if found else 0}.{_mac(signer, message)}"
     return found if hmac.compare_digest(expected, token) and found else None
 
 
@@ -100,15 +152,17 @@ def _read_v1(token: str, key: bytes, by_id: Callable, by_email: Callable) -> Sub
         return None
     if not hmac.compare_digest(make_v1_token(address, key), token):
         return None
+    if _V2_MESSAGE.match(address.strip().lower()):
+        return None  # a version 2 token's MAC under another name
     return by_email(address)
 
 
 # Every version ever sent in an email, by the version its token starts with.
-READERS = {2: _read_v2, 1: _read_v1}
+READERS = {3: _read_v3, 2: _read_v2, 1: _read_v1}
 
 
 def token_version(token: str) -> int:
-    """2 for ``2.…``; 1 for a token without a version (version 1 never had one:
+    """3 for ``3.…``, 2 for ``2.…``; 1 for a token without a version (version 1 never had one:
     its first part, an address in base64, is at least 4 characters long)."""
     head, dot, _ = token.partition(".")
     return int(head) if dot and head.isdigit() and len(head) < 4 else 1
@@ -180,10 +234,11 @@ class Links:
 
     def __init__(self, public_url: str, key: bytes) -> None:
         self.pages = PageLinks(public_url)
-        self.mac = hmac.new(key, digestmod=hashlib.sha256)
+        # Keyed once: copying a keyed HMAC skips the key set-up, a million links a send.
+        self.mac = hmac.new(version_key(key), digestmod=hashlib.sha256)
 
     def token(self, subscriber_id: int, email: str) -> str:
-        return make_token(subscriber_id, email, self.mac)
+        return _signed(subscriber_id, email, self.mac)
 
     def unsubscribe(self, subscriber_id: int, email: str) -> str:
         """The unsubscribe link in this subscriber's emails."""

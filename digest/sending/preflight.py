@@ -19,10 +19,10 @@ every check without anything else to keep in step.
 
 from __future__ import annotations
 
-import ipaddress
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from digest import validate
 from digest.config.settings import PROVIDERS, Settings, secret
 from digest.delivery import make_provider, provider_class
 from digest.errors import ConfigError
@@ -119,20 +119,9 @@ def link_problems(settings: Settings) -> list[str]:
     parts = urlsplit(settings.public_url)
     if parts.scheme != "https":
         problems.append(f"public_url {settings.public_url} is not https")
-    if _loopback(parts.hostname or ""):
+    if validate.is_loopback(parts.hostname or ""):
         problems.append(f"public_url {settings.public_url} is this machine (loopback)")
     return problems
-
-
-def _loopback(host: str) -> bool:
-    host = host.rstrip(".").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return address.is_loopback or address.is_unspecified
 
 
 def check_postal_address(settings: Settings, provider: str | None) -> list[str]:

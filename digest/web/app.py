@@ -6,6 +6,12 @@ templates); adding a module is adding it to ``ROUTE_MODULES``. The middleware
 around all of them (``middleware``) writes the access log with tokens
 redacted, serves the routes under public_url's path too, and sets the
 security headers, so no module has to remember any of it.
+
+No response is built from the request's ``Host`` header: it is whatever the
+client says, and a redirect to it (Starlette's own ``redirect_slashes`` answers
+``/unsubscribe/<token>/`` with ``307`` to ``http://<Host>/unsubscribe/<token>``)
+would send a person, token and all, to a host of an attacker's choosing.
+The one redirect the app makes (``slash_redirect``) is relative.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import sqlalchemy as sa
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Match, Router
 
 from digest.config.settings import Settings
 from digest.store.store import Store
@@ -43,5 +50,39 @@ def create_app(store: Store, settings: Settings, key: bytes | None = None):
         )
 
     app = Starlette(routes=routes, exception_handlers={sa.exc.SQLAlchemyError: database_down})
+    app.router.redirect_slashes = False
+    app.router.default = slash_redirect(app.router)
     app.state.web = web
     return AccessLog(StripPrefix(SecurityHeaders(app), settings.public_url))
+
+
+def slash_redirect(router: Router):
+    """What answers a path no route matched: a ``307`` to the same path without its
+    one trailing slash when that path is a route (a link a mail client or a person
+    added a slash to), else ``404``.
+
+    The target is relative (``../<token>`` from ``/unsubscribe/<token>/``): it
+    needs neither the request's ``Host`` (anyone's to forge) nor the prefix a
+    reverse proxy put in front, and it can only lead back to this site.
+    """
+
+    async def answer(scope, receive, send) -> None:
+        path = scope.get("path", "")
+        raw = (scope.get("raw_path") or path.encode("latin-1", "replace")).decode("latin-1")
+        last = raw.rstrip("/").rpartition("/")[2]
+        wanted = {**scope, "path": path[:-1]}
+        if (
+            scope["type"] == "http"
+            and path.endswith("/")
+            and not path.endswith("//")
+            and raw.endswith("/")
+            and last not in ("", ".", "..")
+            and any(route.matches(wanted)[0] is not Match.NONE for route in router.routes)
+        ):
+            query = scope.get("query_string", b"").decode("latin-1")
+            target = "../" + last + (f"?{query}" if query else "")
+            await Response(status_code=307, headers={"Location": target})(scope, receive, send)
+            return
+        await router.not_found(scope, receive, send)
+
+    return answer

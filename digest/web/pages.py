@@ -16,6 +16,13 @@ data is shown, and their address only masked. Changes go through the same
 library calls as the CLI: ``Store.unsubscribe`` (``subscribers remove``) and
 ``admin.add`` (``subscribers add --topics / --resubscribe``).
 
+Someone whose address bounced or who reported an email as spam (suppressed:
+nothing is mailed to them) gets a page that says why and whom to write to,
+with no "Subscribe again" or topics form: both could only fail, since only the
+operator lifts a suppression (``subscribers add --unsuppress``). The
+provider's own words (an SMTP reply, which may quote the whole address) go to
+the log, never on a page.
+
 A GET never changes anything (link scanners in mail systems open every link);
 every change is a POST. Any POST to the unsubscribe link unsubscribes: RFC 8058
 mail clients send ``List-Unsubscribe=One-Click`` as a urlencoded or a
@@ -35,10 +42,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from digest.editions.reach import Reach, topic_reach
-from digest.errors import DigestError, InputError, StillUnsubscribed
+from digest.errors import DigestError, InputError, StillSuppressed, StillUnsubscribed
 from digest.grouping.sections import Vocabulary
 from digest.models import Subscriber
 from digest.subscribers import admin
+from digest.validate import clean_line
 from digest.web.context import PRIVATE, Web, subscriber_for
 
 log = logging.getLogger("digest.web")
@@ -130,8 +138,11 @@ class Pages:
             return self._bad_link(request)
         try:
             change = admin.add(self.web.store, sub.email, resubscribe=True)
-        except DigestError as err:  # an address that cannot be mailed (bounced, …)
-            return self._page(request, sub, None, 409, f"cannot subscribe again: {err}")
+        except StillSuppressed:
+            return self._cannot_mail(request, sub, "resubscribe")
+        except DigestError as err:  # a stored address today's rules refuse: never shown
+            log.warning("resubscribe refused for subscriber %d: %s", sub.id, err)
+            return self._page(request, sub, None, 409, "this address cannot be subscribed here")
         return self._page(request, change.subscriber or sub, "resubscribed")
 
     def _save_topics(self, request: Request, form: dict[str, list[str]] | None) -> Response:
@@ -148,11 +159,17 @@ class Pages:
         try:
             change = admin.add(self.web.store, sub.email, topics=";".join(chosen))
         except InputError as err:
+            if err.where == "email":  # the stored address itself: never on the page
+                log.warning("saving topics refused for subscriber %d: %s", sub.id, err)
+                problem = "this address cannot be changed here"
+                return self._page(request, sub, None, 409, problem, **mine)
             return self._page(request, sub, None, status=400, problem=err.reason, **mine)
+        except StillSuppressed:
+            return self._cannot_mail(request, sub, "saving topics", **mine)
         except StillUnsubscribed:
+            if sub.suppressed_at:  # "subscribe again first" would only fail too
+                return self._cannot_mail(request, sub, "saving topics", **mine)
             return self._page(request, sub, "not-saved", status=409, **mine)
-        except DigestError as err:  # an address that cannot be mailed (bounced, …)
-            return self._page(request, sub, None, status=409, problem=str(err), **mine)
         # Counted once saved (the topics passed the CLI's checks, and are now in
         # the editions' vocabulary), by the store's clock, as editions count time.
         try:
@@ -162,6 +179,19 @@ class Pages:
             log.error("counting typed topics failed: %s", self.web.store.describe(err))
             reach = None
         return self._page(request, change.subscriber or sub, "saved", reach=reach, **mine)
+
+    def _cannot_mail(self, request: Request, sub: Subscriber, what: str, **mine) -> Response:
+        """409 for a change a suppressed address cannot have; the provider's words,
+        which the page never shows, in the log, with the subscriber's id."""
+        log.warning(
+            "%s refused for subscriber %d: %s on %s UTC%s",
+            what,
+            sub.id,
+            sub.suppressed or "suppressed",
+            f"{sub.suppressed_at:%Y-%m-%d %H:%M}" if sub.suppressed_at else "?",
+            f" ({clean_line(sub.suppressed_detail)})" if sub.suppressed_detail else "",
+        )
+        return self._page(request, sub, "cannot-mail", 409, **mine)
 
     def _page(
         self,
@@ -182,6 +212,9 @@ class Pages:
             address=mask_address(sub.email),
             subscribed=sub.unsubscribed_at is None,
             since=sub.unsubscribed_at,
+            suppressed=(sub.suppressed or "suppressed") if sub.suppressed_at else None,
+            suppressed_since=sub.suppressed_at,
+            contact=self.web.settings.reply_address,
             choices=topic_choices(self.web.settings.topics, self.web.settings.aliases, sub.topics),
             everything=not sub.topics,
             notice=notice,

@@ -22,7 +22,13 @@ import digest.delivery.outbox as outbox_module
 from digest.delivery.base import Outgoing, list_id
 from digest.delivery.outbox import OutboxProvider
 from digest.models import Edition, Recipient
-from digest.rendering.links import make_token, make_v1_token, read_token, signing_key
+from digest.rendering.links import (
+    make_token,
+    make_v1_token,
+    make_v2_token,
+    read_token,
+    signing_key,
+)
 from digest.rendering.renderer import Rendered, Renderer
 from digest.sending.dispatch import Dispatcher
 from digest.sending.ledger import Ledger
@@ -122,7 +128,7 @@ def test_list_unsubscribe_is_a_raw_one_click_link_with_the_recipients_token(mail
     for address, (raw, message) in mails.items():
         header = header_block(raw)
         match = re.search(
-            rb"\r\nList-Unsubscribe: <(http://localhost:8000/unsubscribe/(2\.[0-9]+\.[A-Za-z0-9_-]+))>\r\n",
+            rb"\r\nList-Unsubscribe: <(http://localhost:8000/unsubscribe/(3\.[0-9]+\.[A-Za-z0-9_-]+))>\r\n",
             header,
         )
         assert match, header
@@ -154,14 +160,18 @@ def test_tokens_cannot_be_forged_or_altered():
     def read(token, with_key=key):
         return read_token(token, with_key, people.get, lambda e: by_email.get(e.lower()))
 
-    for token in (make_token(7, "Alice@Example.com", key), make_v1_token("Alice@Example.com", key)):
+    for token in (
+        make_token(7, "Alice@Example.com", key),
+        make_v2_token(7, "Alice@Example.com", key),
+        make_v1_token("Alice@Example.com", key),
+    ):
         assert read(token) is alice
         assert read(token, b"another key") is None
         head, mac = token.rsplit(".", 1)
         assert read(f"{head}.{mac[:-2]}AA") is None
         assert read(token[:-1]) is None
     # Another's id (or address) under Alice's mac, or Alice's id bound to another address.
-    assert read("2.8." + make_token(7, "alice@example.com", key).split(".")[2]) is None
+    assert read("3.8." + make_token(7, "alice@example.com", key).split(".")[2]) is None
     other = make_v1_token("mallory@example.com", key).split(".")[0]
     assert read(f"{other}.{make_v1_token('alice@example.com', key).split('.')[1]}") is None
     people[7] = subscriber("someone.else@example.com")  # id 7 now someone else (a rebuilt store)

@@ -1,9 +1,11 @@
-"""Unsubscribe tokens (versions 1 and 2) and the rule that no email goes out through
+"""Unsubscribe tokens (versions 1, 2 and 3) and the rule that no email goes out through
 smtp or sendgrid with links that would not work."""
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import os
 
 import pytest
@@ -19,8 +21,10 @@ from digest.rendering.links import (
     Links,
     make_token,
     make_v1_token,
+    make_v2_token,
     read_token,
     token_version,
+    version_key,
 )
 from digest.sending.preflight import link_problems, require_live_links
 
@@ -39,18 +43,20 @@ def read(token: str, key: bytes = KEY) -> Subscriber | None:
 def test_each_version_names_its_subscriber():
     for sid, sub in PEOPLE.items():
         assert read(make_token(sid, sub.email, KEY)) is sub
+        assert read(make_v2_token(sid, sub.email, KEY)) is sub
         assert read(make_v1_token(sub.email, KEY)) is sub
-        assert token_version(make_token(sid, sub.email, KEY)) == 2
+        assert token_version(make_token(sid, sub.email, KEY)) == 3
+        assert token_version(make_v2_token(sid, sub.email, KEY)) == 2
         assert token_version(make_v1_token(sub.email, KEY)) == 1
 
 
-def test_a_version_2_token_shows_no_part_of_the_address():
+def test_a_token_made_today_shows_no_part_of_the_address():
     for sid, sub in PEOPLE.items():
         token = make_token(sid, sub.email, KEY)
         local = sub.email.split("@")[0].lower()
         encoded = base64.urlsafe_b64encode(sub.email.lower().encode()).decode().rstrip("=")
         assert local not in token.lower() and encoded[:6] not in token
-        assert token.startswith(f"2.{sid}.") and len(token.rsplit(".", 1)[1]) == 24
+        assert token.startswith(f"3.{sid}.") and len(token.rsplit(".", 1)[1]) == 24
 
 
 def test_links_are_made_with_the_current_version_under_public_url():
@@ -69,8 +75,10 @@ def test_manage_topics_opens_the_preferences_page_of_the_same_token():
     assert links.pages.preferences(token) == f"{root}/preferences/{token}"
 
 
-TOKENS = [make_token(s.id, s.email, KEY) for s in PEOPLE.values()] + [
-    make_v1_token(s.email, KEY) for s in PEOPLE.values()
+TOKENS = [
+    *(make_token(s.id, s.email, KEY) for s in PEOPLE.values()),
+    *(make_v2_token(s.id, s.email, KEY) for s in PEOPLE.values()),
+    *(make_v1_token(s.email, KEY) for s in PEOPLE.values()),
 ]
 TOKEN_CHARS = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_.="
 
@@ -114,10 +122,87 @@ def test_any_text_is_refused_without_an_error(text):
 
 def test_tokens_of_other_versions_and_absurd_ids_are_refused():
     mac = make_token(1, "ann@example.com", KEY).rsplit(".", 1)[1]
-    for bad in (f"3.1.{mac}", f"0.1.{mac}", f"2.01.{mac}", f"2.+1.{mac}", f"2.{'9' * 30}.{mac}"):
+    for bad in (f"4.1.{mac}", f"2.1.{mac}", f"0.1.{mac}", f"3.01.{mac}", f"3.+1.{mac}"):
         assert read(bad) is None
-    assert read("2.1." + mac + "=") is None
+    assert read(f"3.{'9' * 30}.{mac}") is None
+    assert read("3.1." + mac + "=") is None
     assert read("A" * (MAX_TOKEN + 1)) is None
+
+
+LOCAL = st.from_regex(r"[a-z0-9](\.?[a-z0-9_+-]){0,12}", fullmatch=True)
+DOMAIN = st.from_regex(r"[a-z][a-z0-9]{0,8}\.(org|com|example)", fullmatch=True)
+
+
+def _encoded(address: str) -> str:
+    return base64.urlsafe_b64encode(address.lower().encode()).decode().rstrip("=")
+
+
+@given(
+    victim_id=st.integers(1, 10**9),
+    local=LOCAL,
+    domain=DOMAIN,
+    others=st.lists(st.integers(1, 10**9), min_size=2, max_size=2, unique=True),
+    key=st.binary(min_size=1, max_size=40),
+)
+def test_no_token_of_one_version_verifies_as_another_or_for_someone_else(
+    victim_id, local, domain, others, key
+):
+    """Every MAC a token carries, moved into every other version's token for every
+    stored person, names nobody: in particular a version 2 MAC is not the version 1
+    MAC of the address ``2.<id>.<address>``, nor the other way round (whoever
+    holds that address, or the person it names)."""
+    email = f"{local}@{domain}"
+    people = {victim_id: Subscriber(email=email, id=victim_id)}
+    for sid, version in zip((i for i in others if i != victim_id), (2, 3), strict=False):
+        people[sid] = Subscriber(email=f"{version}.{victim_id}.{email}", id=sid)
+    by_email = {p.email: p for p in people.values()}
+
+    def read(token):
+        return read_token(token, key, people.get, by_email.get)
+
+    made = {}
+    for p in people.values():
+        made[make_token(p.id, p.email, key)] = p
+        made[make_v2_token(p.id, p.email, key)] = p
+        made[make_v1_token(p.email, key)] = p
+    for token in made:
+        mac = token.rsplit(".", 1)[1]
+        moved = set()
+        for p in people.values():
+            moved.add(f"{_encoded(p.email)}.{mac}")
+            for v in (2, 3):
+                moved |= {f"{v}.{p.id}.{mac}", f"{_encoded(f'{v}.{p.id}.{p.email}')}.{mac}"}
+        for other in moved - {token}:
+            assert read(other) is None, (token, other)
+    for p in people.values():  # today's links always work; another purpose's never do
+        assert read(make_token(p.id, p.email, key)) is p
+        elsewhere = hmac.new(version_key(key, 3, b"another purpose"), digestmod=hashlib.sha256)
+        elsewhere.update(f"3.{p.id}.{p.email}".encode())
+        mac = base64.urlsafe_b64encode(elsewhere.digest()[:18]).decode()
+        assert read(f"3.{p.id}.{mac}") is None
+
+
+def test_old_links_keep_working_except_where_one_could_be_forged_from_another():
+    key = b"the-secret"
+    ann = Subscriber(email="ann@example.com", id=5)
+    twin = Subscriber(email="2.5.ann@example.com", id=6)  # a mailbox that ignores dots
+    people = {5: ann}
+    by_email = {ann.email: ann}
+
+    def read(token):
+        return read_token(token, key, people.get, by_email.get)
+
+    assert read(make_v2_token(5, ann.email, key)) is ann
+    assert read(make_v1_token(ann.email, key)) is ann
+    people[6], by_email[twin.email] = twin, twin
+    # twin's version 1 link has the MAC of ann's version 2 link: neither is honoured,
+    forged = "2.5." + make_v1_token(twin.email, key).rsplit(".", 1)[1]
+    assert forged == make_v2_token(5, ann.email, key)
+    assert read(forged) is None and read(make_v1_token(twin.email, key)) is None
+    # and both have links that work in every email sent from now on.
+    assert read(make_token(5, ann.email, key)) is ann
+    assert read(make_token(6, twin.email, key)) is twin
+    assert read(make_v1_token(ann.email, key)) is ann
 
 
 # -- links that must work ------------------------------------------------------------

@@ -16,6 +16,7 @@ from conftest import NOW, article, subscriber
 from webserver import NO_PROXY, PUBLIC_URL, on_server, outbox_mails, running
 
 from digest.delivery.outbox import OutboxProvider
+from digest.models import ProviderEvent
 from digest.sending.dispatch import Dispatcher
 
 SECRET = "web-browser-secret"
@@ -112,6 +113,28 @@ def test_unsubscribe_in_two_clicks_from_the_link_in_the_email(site, page):
 
     page.wait_for_selector("text=You are subscribed again")
     assert store.find_subscriber("ann@example.com").unsubscribed_at is None
+    assert page.problems == []
+
+
+def test_a_bounced_persons_page_says_whom_to_write_to_and_offers_no_button_that_fails(site, page):
+    store, base, mails = site
+    bounce = ProviderEvent(
+        "b1", "bounce", "ann@example.com", NOW, detail="550 5.1.1", suppress="bounced"
+    )
+    store.apply_events([bounce])
+    page.goto(on_server(html_link(mails["ann@example.com"], "Unsubscribe"), base))
+
+    assert page.locator("h1").inner_text() == "No emails go to a•••@e•••.com"
+    contact = page.locator("#instead a")
+    assert contact.get_attribute("href") == "mailto:digest@example.com" and contact.is_visible()
+    assert page.locator("#resubscribe, #save, input[name=topic]").count() == 0
+    assert fits_the_phone(page)
+
+    page.locator("#unsubscribe").click()
+
+    page.wait_for_selector("#done")
+    assert page.locator("#resubscribe").count() == 0
+    assert store.find_subscriber("ann@example.com").unsubscribed_at is not None
     assert page.problems == []
 
 
