@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-from digest.validate import usable_timezone, zone_of
+from digest.zones import usable_timezone, zone_of
 
 
 @dataclass

@@ -38,7 +38,8 @@ from digest.config.settings import PROVIDERS, Settings
 from digest.sending.failures import named_lines
 from digest.sending.preflight import open_provider
 from digest.sending.stopping import GracefulStop
-from digest.validate import check_email, check_timezone
+from digest.validate import check_email
+from digest.zones import check_timezone
 
 if TYPE_CHECKING:  # imported when a send runs: every other command starts without them
     from digest.sending.dispatch import Dispatcher, SendReport

@@ -23,7 +23,7 @@ from importlib import resources
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from digest import validate
+from digest import zones
 from digest.config.sources import read_sources
 from digest.config.values import (
     DEFAULT_GREETING,
@@ -113,7 +113,7 @@ class Settings:
 
     @property
     def zone(self) -> ZoneInfo:
-        return validate.zone_of(self.timezone)
+        return zones.zone_of(self.timezone)
 
     @property
     def reply_address(self) -> str:
@@ -254,7 +254,7 @@ def _build(cls, values: dict, where: str, section: str):
 def _validate(s: Settings, where: str) -> None:
     """The rules that look at a value's meaning, not just its type."""
     rules = {
-        "timezone": lambda: validate.check_timezone(s.timezone),
+        "timezone": lambda: zones.check_timezone(s.timezone),
         "provider": lambda: one_of(s.provider, PROVIDERS),
         "subject": lambda: check_subject(s.subject),
         "greeting": lambda: check_greeting(s.greeting),

@@ -31,7 +31,7 @@ from digest.rendering.renderer import Renderer
 from digest.store.editions import find_edition
 from digest.store.schema import batches, editions, ledger
 from digest.store.store import Store
-from digest.validate import usable_timezone
+from digest.zones import usable_timezone
 
 MAX_LISTED = 1000  # the newest; older ones are still at their own address
 # Dates listed with their lead headline: finding a lead groups that edition's

@@ -42,7 +42,7 @@ from digest.sources.names import shown_sources
 from digest.sources.run import as_source
 from digest.store.editions import find_edition, older_arrivals, previous_cutoff
 from digest.store.store import Store
-from digest.validate import delivery_timezone, fallback_line, zone_of
+from digest.zones import delivery_timezone, fallback_line, zone_of
 
 
 def local_today(timezone: str, now: datetime) -> date:

@@ -37,7 +37,7 @@ from digest.sending.ledger import Ledger
 from digest.sending.planning import plan
 from digest.store.editions import start_edition
 from digest.store.store import Store
-from digest.validate import fallback_lines
+from digest.zones import fallback_lines
 
 MAX_LISTED_FAILURES = 200
 
@@ -131,7 +131,7 @@ class Dispatcher:
         self.owner = worker_name()
         self.breaker = Breaker(settings.max_consecutive_failures)
         # Said once per send: subscribers whose stored zone cannot be used, sent in
-        # the default zone's edition instead (``validate.fallback_line``).
+        # the default zone's edition instead (``zones.fallback_line``).
         self.warnings: list[str] = []
 
     def editions_for(self, day: date | None, timezones: list[str] | None = None) -> list[Edition]:

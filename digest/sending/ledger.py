@@ -43,7 +43,7 @@ from digest.store.schema import (
     subscribers,
     to_db,
 )
-from digest.validate import usable_timezone
+from digest.zones import usable_timezone
 
 if TYPE_CHECKING:
     from digest.store.store import Store
@@ -74,7 +74,7 @@ class Ledger:
     def timezone_clause(self, timezone: str):
         """Who is sent ``timezone``'s edition: those stored in it, and in the default
         zone's also those with none or with a zone this machine cannot use
-        (``validate.delivery_timezone``, as ``Store.audience_by_timezone`` counts)."""
+        (``zones.delivery_timezone``, as ``Store.audience_by_timezone`` counts)."""
         if timezone == self.default_timezone:
             unusable = [zone for zone, _, _ in self.store.unusable_timezones(named=0)]
             return sa.or_(

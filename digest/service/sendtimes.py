@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 from apscheduler.triggers.base import BaseTrigger
 
 from digest.models import Run
-from digest.validate import zone_of
+from digest.zones import zone_of
 
 
 def fire_time(day: date, zone: ZoneInfo, at: time) -> datetime:

@@ -52,7 +52,8 @@ from digest.store.schema import (
     subscribers,
     to_db,
 )
-from digest.validate import clean_line, delivery_timezone, email_key, usable_timezone
+from digest.validate import clean_line, email_key
+from digest.zones import delivery_timezone, usable_timezone
 
 
 def normalise_url(url: str) -> str:
@@ -421,7 +422,7 @@ class Store:
 
     def audience_by_timezone(self, default: str) -> dict[str, int]:
         """Active subscribers per delivery timezone: those with none, or with one this
-        machine cannot use, count in ``default`` (``validate.delivery_timezone``)."""
+        machine cannot use, count in ``default`` (``zones.delivery_timezone``)."""
         found: dict[str, int] = {}
         for stored, count in self._stored_timezones():
             zone = delivery_timezone(stored, default)

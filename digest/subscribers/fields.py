@@ -13,7 +13,7 @@ import functools
 import zoneinfo
 from datetime import UTC, datetime
 
-from digest import validate
+from digest import validate, zones
 from digest.keywords import keyword_key, why_never_matched
 from digest.models import Subscriber
 
@@ -96,7 +96,7 @@ def parse_timezone(raw: str) -> str | None:
     if not name:
         return None
     try:
-        return validate.check_timezone(name)
+        return zones.check_timezone(name)
     except ValueError as err:
         meant = _zones_by_folded_name().get(name.casefold())
         raise ValueError(f"{err}; did you mean {meant!r}?" if meant else str(err)) from None
@@ -104,8 +104,8 @@ def parse_timezone(raw: str) -> str | None:
 
 @functools.cache
 def _zones_by_folded_name() -> dict[str, str]:
-    zones = zoneinfo.available_timezones() - validate.NOT_PLACES.keys()
-    return {zone.casefold(): zone for zone in zones}
+    names = zoneinfo.available_timezones() - zones.NOT_PLACES.keys()
+    return {zone.casefold(): zone for zone in names}
 
 
 def parse_left(raw: str) -> datetime | None:

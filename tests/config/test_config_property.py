@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from digest import validate
+from digest import validate, zones
 from digest.config.settings import (
     PACKAGE_TEMPLATES,
     PROVIDERS,
@@ -217,7 +217,7 @@ def assert_documented(s: Settings) -> None:
                 assert type(value) is bool, f.name
             elif f.type == "str":
                 assert isinstance(value, str) and not validate.has_control(value), f.name
-    validate.check_timezone(s.timezone)
+    zones.check_timezone(s.timezone)
     assert s.provider in PROVIDERS
     assert s.sendgrid.data_residency in ("global", "eu")
     assert isinstance(s.send_time, time)

@@ -15,6 +15,7 @@ from conftest import NOW, article, subscriber
 
 from digest.delivery.outbox import OutboxProvider
 from digest.editions.contents import preview
+from digest.models import Run
 from digest.sending.dispatch import Dispatcher
 from digest.service.runs import delivery_zones, listing, missed
 from digest.store.schema import subscribers
@@ -197,3 +198,11 @@ def test_a_database_full_of_junk_zones_is_sent_whole_and_said_in_a_few_lines(new
         "and 10 more timezones that cannot be used here, 10 subscribers in all: sent in "
         "Europe/London"
     )
+
+
+def test_a_run_recorded_in_a_zone_that_is_gone_shows_its_time_in_utc():
+    """A heartbeat written where the zone existed, read by `digest status` where a tzdata
+    update removed it: the time is shown in UTC instead of a traceback."""
+    run = Run("Mars/Olympus", NOW.date(), NOW)
+
+    assert run.local == NOW and run.local.tzname() == "UTC"
