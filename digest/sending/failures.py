@@ -106,8 +106,8 @@ class Breaker:
         """The one line saying why the run stopped and how to resume it."""
         reason, _ = self.reasons.most_common(1)[0] if self.reasons else ("failed", 0)
         return (
-            f"stopped after {self.in_a_row} messages in a row failed or went in doubt "
-            f"(max_consecutive_failures = {self.limit}; the last reason: {reason}); "
+            f"{self.in_a_row} messages in a row failed or went in doubt "
+            f"(max_consecutive_failures = {self.limit}; most of them: {reason}); "
             f"{pending} recipient(s) not yet tried are left pending: once the cause is "
             f"fixed, `digest send --date {day} --timezone {timezone}` resumes "
             "(digest schedule tries again by itself)"

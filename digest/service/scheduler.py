@@ -26,7 +26,9 @@ log line saying which and why. APScheduler's misfire grace is off
 the edition job itself applies the catch-up rule, so a job delayed behind a
 long send is judged the same way as a restart. Two schedulers (two machines on
 one PostgreSQL), or a scheduler and a manual ``digest send``, share an edition
-through the batch claims and mail each subscriber once.
+through the batch claims and mail each subscriber once. What is tried again, and
+when (an edition that failed, recipients refused for now, batches another sender
+holds), is ``service.retries``.
 """
 
 from __future__ import annotations

@@ -153,6 +153,54 @@ def test_a_batch_sendgrid_refused_after_its_retries_is_retried_unless_the_reques
         assert set(standin.deliveries().values()) == {1}
 
 
+class AnswersLost(SMTPStandIn):
+    """Takes each whole message, then cuts the connection before its reply, until
+    ``mend``: each message in doubt, one by one."""
+
+    broken = True
+
+    def _drop_now(self, where: str) -> bool:
+        return self.broken and where == "data"
+
+
+def test_the_breaker_stops_the_edition_in_one_line_and_the_retry_sends_the_rest(
+    store, settings, clock, lines, monkeypatch
+):
+    fill(store, clock, zones=["UTC"], per_zone=3)  # one batch: everything
+    store.save_subscribers(
+        [
+            subscriber(f"{t}{i}@example.com", [t], "UTC")
+            for t in ("Climate", "Energy")
+            for i in range(3)
+        ]
+    )
+    settings.provider, settings.max_consecutive_failures = "smtp", 2
+    with AnswersLost() as smtp:
+        monkeypatch.setenv("DIGEST_SMTP_URL", smtp.url())
+        clock.at = DUE
+        service = make_service(store, settings, clock, lines)
+        service.send_edition("UTC")
+        (stopped,) = said(lines, ": failed: ")
+        assert stopped.startswith(
+            "error edition 2026-11-25 UTC: failed: 3 messages in a row failed or went in doubt "
+            "(max_consecutive_failures = 2; most of them: 127.0.0.1:"
+        )
+        assert stopped.endswith(
+            "6 recipient(s) not yet tried are left pending: once the cause is fixed, "
+            "`digest send --date 2026-11-25 --timezone UTC` resumes (digest schedule tries "
+            "again by itself); trying again in 1 min"
+        )
+        assert Ledger(store, "UTC").counts(editions(store, settings)[0])["pending"] == 6
+
+        smtp.broken = False  # the server is mended before the retry
+        clock.at = retry_job(service)
+        service.send_edition("UTC")
+    found = sorted(statuses(store, settings).values())
+    assert found == ["in_doubt"] * 3 + ["sent"] * 6  # the three in doubt are not resent
+    # The stand-in dropped those three unqueued; in doubt, they wait for the operator.
+    assert set(smtp.deliveries().values()) == {1} and len(smtp.deliveries()) == 6
+
+
 def test_retries_end_with_the_catch_up_window_and_say_how_to_send_them(
     store, settings, clock, lines, smtp
 ):
