@@ -171,7 +171,12 @@ def run_send(
     from digest.sending.dispatch import Dispatcher
 
     if provider is None:  # a dry run: nothing is sent, so no provider is opened
-        _print_dry_run(Dispatcher(store, settings, None), day, timezones, name, out)
+        dispatcher = Dispatcher(store, settings, None)
+        try:
+            _print_dry_run(dispatcher, day, timezones, name, out)
+        finally:
+            for warning in dispatcher.warnings:
+                err.print(f"warning: {warning}", markup=False)
         return
     progress = RichProgress(err)
     stop = GracefulStop(
