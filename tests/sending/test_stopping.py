@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -186,13 +187,19 @@ def _two_zone_site(tmp_path: Path, env_extra: dict[str, str]) -> tuple[dict[str,
     return env, tmp_path
 
 
-def _interrupt_after(
-    seconds: float, args: list[str], cwd: Path, env: dict
+def _interrupt_when(
+    ready: Callable[[], bool], args: list[str], cwd: Path, env: dict
 ) -> tuple[int, str, float]:
+    """SIGINT the send once ``ready()`` says it is waiting on the provider (its
+    handler is installed before the first request), and time how long it takes to end."""
     send = subprocess.Popen(
         [sys.executable, "-m", "digest", *args], cwd=cwd, env=env, stderr=subprocess.PIPE, text=True
     )
-    time.sleep(seconds)
+    deadline = time.monotonic() + 60
+    while not ready():
+        assert send.poll() is None, send.communicate()[1]
+        assert time.monotonic() < deadline, "the send never reached the provider"
+        time.sleep(0.05)
     send.send_signal(signal.SIGINT)
     signalled = time.monotonic()
     _, err = send.communicate(timeout=60)
@@ -212,7 +219,9 @@ def test_a_stop_does_not_wait_out_a_rate_limit_back_off(tmp_path):
         far = str(int(time.time()) + 3600)
         standin.fail_next(429, count=10, headers={"X-RateLimit-Reset": far})
 
-        code, err, took = _interrupt_after(2.5, ["send", "--provider", "sendgrid"], cwd, env)
+        code, err, took = _interrupt_when(
+            lambda: standin.requests >= 1, ["send", "--provider", "sendgrid"], cwd, env
+        )
 
     assert code == 130 and took < 5, err  # not the minute's back-off, nor the retries after
     assert "Traceback" not in err
@@ -227,7 +236,9 @@ def test_a_stop_does_not_wait_out_smtp_retry_rounds(tmp_path):
         server.tempfail("ann@example.com", 1000)
         server.tempfail("bob@example.com", 1000)
 
-        code, err, took = _interrupt_after(4, ["send", "--provider", "smtp"], cwd, env)
+        code, err, took = _interrupt_when(
+            lambda: server.tempfails_given >= 2, ["send", "--provider", "smtp"], cwd, env
+        )
 
     assert code == 130 and took < 5, err
     assert "stopped by SIGINT: 0 sent by this run, 2 not yet sent" in err

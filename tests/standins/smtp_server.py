@@ -65,6 +65,7 @@ class SMTPStandIn:
         self.port = port
         self.message_count = 0
         self.recipient_count = 0
+        self.tempfails_given = 0  # RCPTs answered 451: a test waits for a retry round
         self._lock = threading.Lock()
         self._messages: list[tuple[str, list[str], EmailMessage]] = []
         self._deliveries: collections.Counter[str] = collections.Counter()
@@ -187,6 +188,7 @@ class SMTPStandIn:
                 return REJECT
             if self._tempfail[key] > 0:
                 self._tempfail[key] -= 1
+                self.tempfails_given += 1
                 return TEMPFAIL
         envelope.rcpt_tos.append(address)
         return "250 OK"
