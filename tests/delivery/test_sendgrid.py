@@ -518,13 +518,14 @@ def test_a_request_whose_answer_never_comes_is_in_doubt_and_never_resent_unasked
     addresses = segments_of(store, settings, 1, 3)
     settings.sendgrid.timeout = 0.3
     # SendGrid accepts the request but answers after the client stopped waiting.
-    standin.answer_delay = 1.0
+    standin.answer_delay = 8.0
     waits: list[float] = []
     started = time.monotonic()
 
     _, result = send(store, settings, provider_for(standin, settings, waits=waits))
 
-    assert time.monotonic() - started < 1.0  # did not wait for the late answer
+    # Did not wait for the late answer (the margin is for a loaded machine's own work).
+    assert time.monotonic() - started < 6.0
     assert standin.requests == 1 and waits == []  # and did not retry it
     assert standin.deliveries() == Counter(dict.fromkeys(addresses, 1))
     rows = ledger_rows(store, settings, result.edition)
