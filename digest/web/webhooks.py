@@ -8,8 +8,9 @@ memory and the rest on disk, hashing it as it comes, and checks the signature
 against that hash; only a body SendGrid signed is read back, parsed and
 applied by ``receive`` on a worker thread (parsing and the database block).
 At most ``MAX_BODIES`` bodies are read at once. So junk posts cost the
-server a bounded amount of memory, whatever their number and size (before:
-30 junk posts of 16 MB took it from 84 MB to 889 MB, and 719 MB stayed).
+server a bounded amount of memory, whatever their number and size (30 junk
+posts of 16 MB at once: a peak of 92 MB from 84 MB; before, 843-889 MB, and
+689-804 MB stayed: benchmarks/webhook_memory_benchmark.py).
 What each answer means to SendGrid, which retries anything but a 2xx for up
 to a day:
 
