@@ -112,8 +112,9 @@ class Protocol(H11Protocol):
 
     def send_400_response(self, msg: str) -> None:
         """h11 found the head malformed or, split across reads, too large."""
-        too_large = len(self.conn.trailing_data[0]) > MAX_HEAD
-        if too_large:
+        if self.cycle is not None and not self.cycle.response_complete:
+            super().send_400_response(msg)  # a body gone wrong mid-request: uvicorn's way
+        elif len(self.conn.trailing_data[0]) > MAX_HEAD:
             self._refuse(431, "Request Header Fields Too Large")
         else:
             self._refuse(400, "Bad Request")
