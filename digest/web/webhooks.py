@@ -18,8 +18,9 @@ to a day:
 * 400 — not a batch of SendGrid events; 413 — larger than any SendGrid posts;
   403 — not signed by the configured key, or signed too long ago.
   Nothing is applied for any of these.
-* 503 with Retry-After — ``MAX_BODIES`` requests are being read already, or
-  the spool's disk is full: SendGrid retries later.
+* 503 with Retry-After — ``MAX_BODIES`` requests are being read already, the
+  spool's disk is full, or the server stopped while the body was arriving:
+  SendGrid retries later.
 * 503 — no ``SENDGRID_WEBHOOK_PUBLIC_KEY``: events are refused, never taken
   unsigned (anyone could suppress any address), unless the operator sets
   ``DIGEST_WEBHOOK_INSECURE=1`` (a test setup). SendGrid keeps retrying, so
@@ -215,6 +216,10 @@ async def _read(request: Request, spool: IO[bytes], timestamp: str) -> bytes:
         raise Answer(408, f"the body did not arrive within {BODY_DEADLINE:g} s") from None
     except ClientDisconnect:
         raise Answer(400, "the client left before the body was sent") from None
+    except asyncio.CancelledError:
+        # ``digest serve`` is stopping and its grace period is up: nothing was
+        # applied, and SendGrid's retry reaches the next server (no traceback).
+        raise Answer(503, "the server is stopping; retry", RETRY_AFTER) from None
     except OSError as err:  # the spool's disk is full
         raise Answer(503, f"cannot hold the body: {err.strerror or err}", RETRY_AFTER) from None
     return signed.digest()

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import base64
 import json
+import signal
 import socket
 import time
 from contextlib import contextmanager
+from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -18,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from hypothesis import given
 from hypothesis import strategies as st
 from test_events import Signer
+from test_web_server import site, start  # noqa: F401
 from test_webhooks import BOUNCE, people, post, server, sg_event, signed, signer  # noqa: F401
 
 from digest.web import events, webhooks
@@ -27,11 +30,11 @@ WELL_FORMED = base64.b64encode(encode_dss_signature(12345, 67890)).decode()  # s
 
 
 @contextmanager
-def half_sent(served, headers: dict, length: int = SIXTEEN_MB, sent: bytes = b"[{"):
+def half_sent(served, headers: dict, length: int = SIXTEEN_MB, sent: bytes = b"[{", wait=10):
     """A POST that declares ``length`` bytes and sends only ``sent`` of them; the
     socket, kept open while the block runs (closed after: the client leaves)."""
     host, port = served.url.removeprefix("http://").split(":")
-    conn = socket.create_connection((host, int(port)), timeout=10)
+    conn = socket.create_connection((host, int(port)), timeout=wait)
     head = f"POST {webhooks.PATH} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {length}\r\n"
     head += "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
     try:
@@ -161,3 +164,27 @@ def test_httpx_is_given_the_answer_of_a_junk_post_in_full(server):  # noqa: F811
     headers = {events.SIGNATURE_HEADER: "bm90IGEgc2lnbmF0dXJl", events.TIMESTAMP_HEADER: "1"}
     answer = httpx.post(server.url + webhooks.PATH, content=b"x" * SIXTEEN_MB, headers=headers)
     assert answer.status_code == 403
+
+
+def test_a_body_still_arriving_when_serve_stops_is_answered_503_without_a_traceback(
+    site,  # noqa: F811
+    signer,  # noqa: F811
+):
+    """SIGTERM while SendGrid's body trickles in: after the grace period the request
+    is answered 503 with Retry-After (nothing applied; SendGrid retries), one log line."""
+    folder, env, _ = site
+    process, base = start(folder, {**env, events.KEY_VARIABLE: signer.public_text}, "--port", "0")
+    try:
+        headers = signer.sign(b"[]", int(time.time()))
+        with half_sent(SimpleNamespace(url=base), headers, length=1000, wait=60) as conn:
+            assert httpx.get(f"{base}/healthz").status_code == 200  # the POST is being read
+            process.send_signal(signal.SIGTERM)
+            reply = answer_of(conn)
+        assert process.wait(60) == 0
+    finally:
+        process.kill()
+    assert reply.startswith("HTTP/1.1 503"), reply
+    assert f"retry-after: {webhooks.RETRY_AFTER}" in reply.lower()
+    log = (folder / "serve.err").read_text()
+    assert "the server is stopping; retry" in log
+    assert "Traceback" not in log
