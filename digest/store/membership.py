@@ -53,7 +53,11 @@ def add_one(
             row = _locked(conn, key)
             if row is None:
                 insert = _insert(engine).values(
-                    email_key=key, active=True, updated_at=to_db(now), **wanted
+                    email_key=key,
+                    active=True,
+                    updated_at=to_db(now),
+                    subscribed_at=to_db(now),
+                    **wanted,
                 )
                 # RETURNING, not rowcount: SQLAlchemy adds a RETURNING of its own
                 # on PostgreSQL, and then rowcount is -1 whether a row went in or not.
@@ -71,7 +75,7 @@ def add_one(
             if left is not None:
                 if not resubscribe:
                     raise StillUnsubscribed(row.email, left)
-                changes |= {"active": True, "unsubscribed_at": None}
+                changes |= {"active": True, "unsubscribed_at": None, "subscribed_at": to_db(now)}
                 outcome = "resubscribed"
             if row.suppressed_at is not None:
                 if not unsuppress:
@@ -86,6 +90,7 @@ def add_one(
                     "suppressed_at": None,
                     "suppressed_reason": None,
                     "suppressed_detail": None,
+                    "subscribed_at": to_db(now),
                 }
                 outcome = "resubscribed"
             if changes:

@@ -249,6 +249,19 @@ def _add_first_name(conn: sa.Connection) -> None:
 
 MIGRATIONS[11] = _add_first_name
 
+
+def _add_subscribed_at(conn: sa.Connection) -> None:
+    """Version 12: subscribers.subscribed_at, NULL for everyone already stored: when
+    they last subscribed is not known, and an unsubscribe must not be lost for a
+    guess (a provider's event is then applied as before). Only if missing."""
+    present = {c["name"] for c in sa.inspect(conn).get_columns("subscribers")}
+    if "subscribed_at" not in present:
+        kind = sa.DateTime().compile(dialect=conn.dialect)
+        conn.execute(sa.text(f"ALTER TABLE subscribers ADD COLUMN subscribed_at {kind}"))
+
+
+MIGRATIONS[12] = _add_subscribed_at
+
 # Every version from 2 up to the tables' own has its step: a version left out would
 # be skipped on upgrade, silently.
 assert sorted(MIGRATIONS) == list(range(2, SCHEMA_VERSION + 1)), sorted(MIGRATIONS)

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 11
+SCHEMA_VERSION = 12
 
 metadata = sa.MetaData()
 
@@ -114,6 +114,12 @@ subscribers = sa.Table(
     # The name they are greeted by, as given ("": greeted by ``name`` whole);
     # schema version 11.
     sa.Column("first_name", sa.Text, nullable=False, default="", server_default=""),
+    # When they last became subscribed: added, resubscribed or unsuppressed
+    # (schema version 12; NULL for rows from before, not known). A provider's
+    # event from before it is about the address as it was then, and changes
+    # nothing now (``suppression``): a late unsubscribe event does not undo a
+    # newer resubscribe.
+    sa.Column("subscribed_at", sa.DateTime),
     sa.Index("ix_subscribers_segment", "timezone", "topics", "active", "id"),
 )
 

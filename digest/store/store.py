@@ -269,6 +269,7 @@ class Store:
         on_refused: Callable[[Subscriber, str], None] | None = None,
         progress: Callable[[int], None] | None = None,
         keep_first_names: bool = False,
+        now: datetime | None = None,
     ) -> dict[str, int]:
         """Add or update subscribers, matched by email case-insensitively.
 
@@ -283,7 +284,8 @@ class Store:
         export that includes those who left) is added as unsubscribed, and
         never re-activated, even with ``resubscribe``. With ``keep_first_names``
         (the items carry none: a CSV without the column) a stored subscriber's
-        first name stays as it is.
+        first name stays as it is. ``now`` (default: the store's clock,
+        ``self.now``) is when those added or resubscribed subscribed.
 
         Values are checked before they get here (``validate``); should the
         database still refuse a row, its statement's rows are written again
@@ -302,6 +304,7 @@ class Store:
             on_refused or (lambda *r: refused.append(r)),
             progress,
             keep_first_names,
+            now or self.now(),
         )
         if refused:
             sub, reason = refused[0]

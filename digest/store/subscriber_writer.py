@@ -26,6 +26,7 @@ import sqlite3
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime
 
 import sqlalchemy as sa
 
@@ -67,10 +68,11 @@ def save(
     on_refused: Callable[[Subscriber, str], None],
     progress: Callable[[int], None] | None = None,
     keep_first_names: bool = False,
+    now: datetime | None = None,
 ) -> dict[str, int]:
     """Write ``items``; see ``Store.save_subscribers``. ``progress`` gets the number
     of rows written so far, after each chunk."""
-    writer = SubscriberWriter(engine, resubscribe, keep_first_names)
+    writer = SubscriberWriter(engine, resubscribe, keep_first_names, now)
     # A private in-memory SQLite database exists once per thread: write it inline.
     inline = engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:")
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="subscribers") as pool:
@@ -154,10 +156,15 @@ class SubscriberWriter:
         "active",
         "unsubscribed_at",
         "updated_at",
+        "subscribed_at",
     )
 
     def __init__(
-        self, engine: sa.Engine, resubscribe: bool, keep_first_names: bool = False
+        self,
+        engine: sa.Engine,
+        resubscribe: bool,
+        keep_first_names: bool = False,
+        now: datetime | None = None,
     ) -> None:
         self.engine = engine
         dialect = engine.dialect
@@ -197,6 +204,11 @@ class SubscriberWriter:
             "unsubscribed_at": (
                 f"CASE WHEN excluded.active THEN NULL ELSE {table}.unsubscribed_at END"
             ),
+            # Re-activated now: a provider's event from before this changes nothing.
+            "subscribed_at": (
+                f"CASE WHEN excluded.active AND NOT {table}.active AND {table}.suppressed_at "
+                f"IS NULL THEN excluded.subscribed_at ELSE {table}.subscribed_at END"
+            ),
         }
         segment = (["topics", "timezone"], back if resubscribe else None)
         # A stream without first names (a CSV without the column) leaves the
@@ -213,7 +225,9 @@ class SubscriberWriter:
             self.on_conflict = (on_conflict(names), on_conflict(*segment))
         self.dialect = dialect
         self.subscribed = (_bind(subscribers.c.active, dialect, True), None)
-        self.constants = (_bind(subscribers.c.updated_at, dialect, to_db(utcnow())),)
+        # updated_at and subscribed_at (which only an insert or a resubscribe keeps).
+        started = _bind(subscribers.c.updated_at, dialect, to_db(now or utcnow()))
+        self.constants = (started, started)
         self.per_statement = ROWS_PER_STATEMENT
         self._conn: sa.Connection | None = None
         self._transaction: sa.RootTransaction | None = None
@@ -317,7 +331,7 @@ class SubscriberWriter:
         if self.arrays:
             # "active" is worked out from the date (one array fewer to send).
             source = (
-                "SELECT e, k, n, f, t, z, u IS NULL, u::timestamp, %s FROM unnest("
+                "SELECT e, k, n, f, t, z, u IS NULL, u::timestamp, %s, %s FROM unnest("
                 + ", ".join(["%b::text[]"] * 7)
                 + ") AS r(e, k, n, f, t, z, u)"
             )

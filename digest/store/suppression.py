@@ -11,7 +11,11 @@ one transaction:
 2. suppresses the addresses of new bounces, drops and complaints, and
    unsubscribes those of new unsubscribes, matched by address (any case): the
    address stopped working, whoever holds it now. The rows are read ``FOR
-   UPDATE`` first, so the counts are what this request itself changed.
+   UPDATE`` first, so the counts are what this request itself changed. An
+   event is applied by its own time: one from before the person last
+   subscribed (added, resubscribed, unsuppressed: ``subscribed_at``) is
+   recorded but changes nothing, since SendGrid may post it a day late, after
+   a resubscribe it would otherwise undo and backdate.
 
 A failure anywhere rolls all of it back, ids included, and the provider's
 retry applies it whole. Set-based throughout: ten thousand events are a few
@@ -22,7 +26,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
@@ -33,6 +37,7 @@ from digest.store.schema import ledger, provider_events, subscribers, to_db
 
 ROWS_PER_STATEMENT = 500  # addresses looked up a statement
 MAX_DETAIL = 300  # characters of the provider's words kept
+SECOND = timedelta(seconds=1)  # the precision of SendGrid's event times
 
 
 def apply(engine: sa.Engine, events: list[ProviderEvent], now: datetime) -> Applied:
@@ -70,6 +75,7 @@ def _holders(conn: sa.Connection, keys: set[str]) -> dict[str, sa.Row]:
         subscribers.c.email_key,
         subscribers.c.unsubscribed_at,
         subscribers.c.suppressed_at,
+        subscribers.c.subscribed_at,
     )
     for part in _chunks(sorted(keys), ROWS_PER_STATEMENT):
         query = sa.select(*columns).where(subscribers.c.email_key.in_(part))
@@ -133,13 +139,29 @@ UNNEST_INSERT = sa.text(
 
 
 def _earliest(events: list[ProviderEvent], holders: dict[str, sa.Row], column: str) -> dict:
-    """Per stored address whose ``column`` is not yet set, its earliest event."""
+    """Per stored address whose ``column`` is not yet set, its earliest event of
+    those not older than the person's latest (re)subscription (``_since``)."""
     first: dict[str, ProviderEvent] = {}
     for event in sorted(events, key=lambda e: e.occurred_at):
         key = event.email.lower()
-        if key in holders and getattr(holders[key], column) is None:
+        holder = holders.get(key)
+        if holder is not None and getattr(holder, column) is None and _since(event, holder):
             first.setdefault(key, event)
     return first
+
+
+def _since(event: ProviderEvent, holder: sa.Row) -> bool:
+    """Whether ``event`` may have happened after the person last subscribed.
+
+    SendGrid's times are whole seconds (an event at 12:00:00 happened before
+    12:00:01): only one surely older than the resubscribe is passed over, and
+    one in the same second, in doubt, is applied (an unsubscribe is never lost
+    for a guess). When they subscribed is not known for rows from before
+    schema version 12: every event applies, as it did then.
+    """
+    if holder.subscribed_at is None:
+        return True
+    return to_db(event.occurred_at) + SECOND > holder.subscribed_at
 
 
 def _suppress(

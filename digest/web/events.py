@@ -38,7 +38,7 @@ from datetime import UTC, datetime
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, decode_dss_signature
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from digest.config.values import secret
@@ -127,6 +127,16 @@ def verify(
     now: float,
 ) -> None:
     """Raise ``Refused`` unless SendGrid signed ``timestamp`` + ``body`` within ``MAX_AGE``."""
+    decoded = check_headers(signature, timestamp, now)
+    signed = signed_hash(timestamp)
+    signed.update(body)  # hashed where it lies: ``timestamp + body`` would copy the body
+    check_digest(key, decoded, signed.digest())
+
+
+def check_headers(signature: str | None, timestamp: str | None, now: float) -> bytes:
+    """The signature, decoded; ``Refused`` for what can be refused without the body
+    (no headers, a stale timestamp, a signature that is not one), so that a junk
+    request is answered before a byte of its body is read."""
     if not signature or not timestamp:
         missing = SIGNATURE_HEADER if not signature else TIMESTAMP_HEADER
         raise Refused(f"unsigned request (no {missing} header)")
@@ -141,11 +151,22 @@ def verify(
         decoded = base64.b64decode(signature.strip(), validate=True)
     except (binascii.Error, ValueError):
         raise Refused(f"{SIGNATURE_HEADER} is not base64") from None
-    # Hashed where it lies: ``timestamp + body`` would copy up to MAX_BODY bytes.
-    signed = hashlib.sha256(timestamp.encode("ascii"))
-    signed.update(body)
     try:
-        key.verify(decoded, signed.digest(), ec.ECDSA(Prehashed(hashes.SHA256())))
+        decode_dss_signature(decoded)
+    except ValueError:
+        raise Refused(f"{SIGNATURE_HEADER} does not hold an ECDSA signature") from None
+    return decoded
+
+
+def signed_hash(timestamp: str):
+    """SHA-256 over what SendGrid signs, begun: the body is added as it arrives."""
+    return hashlib.sha256(timestamp.encode("ascii"))
+
+
+def check_digest(key: ec.EllipticCurvePublicKey, decoded: bytes, digest: bytes) -> None:
+    """``Refused`` unless ``decoded`` (from ``check_headers``) signs ``digest``."""
+    try:
+        key.verify(decoded, digest, ec.ECDSA(Prehashed(hashes.SHA256())))
     except (InvalidSignature, ValueError):
         raise Refused("the signature does not match (wrong key, or the body was changed)") from None
 

@@ -18,7 +18,6 @@ from conftest import NOW, article, as_release
 
 from digest.delivery.outbox import OutboxProvider
 from digest.sending.dispatch import Dispatcher
-from digest.store.schema import SCHEMA_VERSION
 from digest.store.store import Store
 from digest.subscribers.admin import add
 from digest.subscribers.csv_import import import_csv
@@ -109,7 +108,12 @@ def test_a_database_from_before_first_names_greets_everyone_by_their_whole_name(
         _import(old, tmp_path, PEOPLE)
     finally:
         old.close()
-    as_release(db_url, SCHEMA_VERSION - 1, "ALTER TABLE subscribers DROP COLUMN first_name")
+    as_release(
+        db_url,
+        10,  # the release before first names (schema version 11)
+        "ALTER TABLE subscribers DROP COLUMN first_name",
+        "ALTER TABLE subscribers DROP COLUMN subscribed_at",
+    )
 
     upgraded = Store(db_url)
     try:

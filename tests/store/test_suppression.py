@@ -26,6 +26,7 @@ from digest.store.schema import SCHEMA_VERSION, provider_events, schema_version
 from digest.store.store import Store
 
 LATER = NOW + timedelta(hours=2)  # when the events arrive
+SUBSCRIBED = NOW - timedelta(days=7)  # when the readers subscribed
 TODAY_SLUG = "2026-11-24_UTC"
 
 
@@ -38,7 +39,8 @@ def _secret(monkeypatch):
 def readers(store):
     """Five subscribers of everything, and one story today."""
     store.save_articles([article("Only story", ["Climate"], published=NOW - timedelta(hours=1))])
-    store.save_subscribers([subscriber(f"reader{i}@example.com", name=f"R{i}") for i in range(5)])
+    people = [subscriber(f"reader{i}@example.com", name=f"R{i}") for i in range(5)]
+    store.save_subscribers(people, now=SUBSCRIBED)
     return store
 
 
@@ -315,7 +317,8 @@ def test_the_same_request_on_two_workers_at_once_is_applied_once(readers):
 
 
 def test_ten_thousand_events_in_one_request_are_quick(readers, record_property):
-    readers.save_subscribers([subscriber(f"many{i}@example.com") for i in range(10_000)])
+    many = [subscriber(f"many{i}@example.com") for i in range(10_000)]
+    readers.save_subscribers(many, now=SUBSCRIBED)
     kinds = ["delivered", "open", "click", "bounce", "unsubscribe"]
     events = [
         ev(kinds[i % 5], f"many{i}@example.com", at=NOW + timedelta(seconds=i))
@@ -338,7 +341,7 @@ def test_ten_thousand_events_in_one_request_are_quick(readers, record_property):
 
 def test_a_version_6_database_gains_the_suppression_columns(db_url):
     first = Store(db_url)
-    first.save_subscribers([subscriber("ana@example.com")])
+    first.save_subscribers([subscriber("ana@example.com")], now=SUBSCRIBED)
     first.close()
     as_release(
         db_url,

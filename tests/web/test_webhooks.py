@@ -37,6 +37,7 @@ from digest.web import events, webhooks
 
 LOOPBACK = "127.0.0.1,localhost"
 API_KEY = "SG.webhook-test-key.Qm3xV8"
+SUBSCRIBED = datetime.now(UTC) - timedelta(days=1)  # when the test's readers subscribed
 
 
 class Served:
@@ -77,7 +78,7 @@ def signer() -> Signer:
 
 @pytest.fixture
 def people(store):
-    store.save_subscribers([subscriber(f"reader{i}@example.com") for i in range(5)])
+    store.save_subscribers([subscriber(f"reader{i}@example.com") for i in range(5)], now=SUBSCRIBED)
     return store
 
 
@@ -165,6 +166,19 @@ def test_a_replayed_request_is_accepted_and_changes_nothing(server, signer, peop
         assert again.status_code == 200
         assert (again.json()["applied"], again.json()["duplicates"]) == (0, 1)
     assert state(people) == before
+
+
+def test_a_late_unsubscribe_event_leaves_a_newer_resubscribe_alone(server, signer, people):
+    """Left yesterday by the link, back a minute ago by the page: SendGrid's copy of
+    yesterday's unsubscribe, posted late, is recorded and changes nothing."""
+    yesterday = datetime.now(UTC) - timedelta(days=1)
+    people.unsubscribe("reader3@example.com", now=yesterday)
+    people.add_subscriber(subscriber("reader3@example.com"), resubscribe=True)
+    late = sg_event("unsubscribe", "reader3@example.com", timestamp=int(yesterday.timestamp()))
+    answer = signed(server, signer, [late])
+    assert answer.status_code == 200, answer.text
+    assert (answer.json()["applied"], answer.json()["unsubscribed"]) == (1, 0)
+    assert people.find_subscriber("reader3@example.com").unsubscribed_at is None
 
 
 # -- refused ---------------------------------------------------------------------------
@@ -308,7 +322,7 @@ def hostile(tmp_path_factory, signer):
     """One server for many random bodies (a server per example would take minutes)."""
     folder = tmp_path_factory.mktemp("hostile")
     store = Store(f"sqlite:///{folder / 'digest.db'}")
-    store.save_subscribers([subscriber(f"reader{i}@example.com") for i in range(5)])
+    store.save_subscribers([subscriber(f"reader{i}@example.com") for i in range(5)], now=SUBSCRIBED)
     with Served(app_for(store, key=signer.public)) as served:
         yield served, store
     store.close()
@@ -352,7 +366,9 @@ def test_hostile_signed_bodies_are_400_and_change_nothing(hostile, signer, body)
 def test_ten_thousand_events_in_one_post(db_url, signer, record_property):
     store = Store(db_url)
     try:
-        store.save_subscribers([subscriber(f"many{i}@example.com") for i in range(10_000)])
+        store.save_subscribers(
+            [subscriber(f"many{i}@example.com") for i in range(10_000)], now=SUBSCRIBED
+        )
         kinds = ["delivered", "open", "click", "bounce", "unsubscribe"]
         items = [
             sg_event(kinds[i % 5], f"many{i}@example.com", i, edition_id="1", subscriber_id="3")
@@ -388,7 +404,7 @@ def test_a_real_send_skips_the_suppressed_and_status_counts_what_sendgrid_report
     store.save_articles(
         [article("News of the day", ["Climate"], published=now - timedelta(hours=1))]
     )
-    store.save_subscribers([subscriber(f"reader{i}@example.com") for i in range(6)])
+    store.save_subscribers([subscriber(f"reader{i}@example.com") for i in range(6)], now=SUBSCRIBED)
     (tmp_path / "digest.toml").write_text('public_url = "https://digest.example.com"\n' + POSTAL)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DIGEST_", "SENDGRID_"))}
     env |= {
