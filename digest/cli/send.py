@@ -42,7 +42,8 @@ from digest.validate import check_email
 from digest.zones import check_timezone
 
 if TYPE_CHECKING:  # imported when a send runs: every other command starts without them
-    from digest.sending.dispatch import Dispatcher, SendReport
+    from digest.sending.dispatch import Dispatcher
+    from digest.sending.reports import SendReport
     from digest.store.store import Store
 
 

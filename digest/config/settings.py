@@ -23,7 +23,7 @@ from importlib import resources
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from digest import zones
+from digest import validate, zones
 from digest.config.sources import read_sources
 from digest.config.values import (
     DEFAULT_GREETING,

@@ -19,9 +19,8 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Protocol
 
 from digest.clock import utcnow
 from digest.config.settings import Settings
@@ -29,70 +28,18 @@ from digest.delivery.base import Outgoing, Provider, parse_sender
 from digest.editions.contents import EditionContent, local_today, propose_edition, subscriber_copy
 from digest.errors import ConfigError, DeliveryError, DeliveryInDoubt, FatalDeliveryError
 from digest.liveness import worker_name
-from digest.models import Batch, Edition, LeftOut, Outcome, Recipient, Subscriber
+from digest.models import Batch, Edition, Outcome, Recipient, Subscriber
 from digest.rendering.links import Links, signing_key
 from digest.rendering.renderer import Renderer
 from digest.sending.failures import Breaker, batch_retryable, classified
 from digest.sending.ledger import Ledger
 from digest.sending.planning import plan
+from digest.sending.reports import DryRunRow, EditionReport, NoProgress, Progress, SendReport
 from digest.store.editions import start_edition
 from digest.store.store import Store
 from digest.zones import fallback_lines
 
 MAX_LISTED_FAILURES = 200
-
-
-class Progress(Protocol):
-    def start(self, label: str, total: int) -> None: ...
-
-    def advance(self, count: int) -> None: ...
-
-
-class NoProgress:
-    def start(self, label: str, total: int) -> None:
-        pass
-
-    def advance(self, count: int) -> None:
-        pass
-
-
-@dataclass
-class EditionReport:
-    edition: Edition
-    sent: int = 0  # by this run
-    failed: int = 0
-    skipped: int = 0
-    in_doubt: int = 0
-    already_sent: int = 0  # by earlier runs
-    planned: int = 0  # recipients newly taken into the edition by this run
-    pending: int = 0  # left unsent (a stop, the breaker, or a batch another sender holds)
-    retryable: int = 0  # of those failed, how many a later try may cure (4xx, a full disk)
-    failures: list[tuple[str, str]] = field(default_factory=list)  # (address, reason)
-    doubts: list[tuple[str, str]] = field(default_factory=list)  # (address, reason)
-
-
-@dataclass
-class SendReport:
-    editions: list[EditionReport] = field(default_factory=list)
-    seconds: float = 0.0
-    aborted: str | None = None  # why the run stopped early
-    stopped: bool = False  # asked to stop (a signal) before the work was done
-    not_started: int = 0  # recipients of editions a stop kept from starting
-    nobody_in: list[str] = field(default_factory=list)  # zones asked for with no subscriber
-
-    def total(self, attr: str) -> int:
-        return sum(getattr(e, attr) for e in self.editions)
-
-
-@dataclass
-class DryRunRow:
-    edition: Edition
-    segment: str
-    topics: list[str]
-    recipients: int
-    sections: int
-    articles: int
-    left_out: LeftOut | None = None  # what the edition's window left out for age
 
 
 @dataclass

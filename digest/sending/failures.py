@@ -26,7 +26,7 @@ _FILE_REASON = re.compile(r"^(?P<path>.+)[/\\][^/\\]+\.eml: (?P<why>.+)$", re.S)
 
 
 class Report(Protocol):
-    """What ``named_lines`` reads of one edition's report (``dispatch.EditionReport``)."""
+    """What ``named_lines`` reads of one edition's report (``reports.EditionReport``)."""
 
     edition: Edition
     failed: int

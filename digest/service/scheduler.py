@@ -49,9 +49,10 @@ from digest.config.settings import Settings
 from digest.delivery import make_provider
 from digest.errors import InputError
 from digest.models import Run
-from digest.sending.dispatch import Dispatcher, Progress, SendReport
+from digest.sending.dispatch import Dispatcher
 from digest.sending.failures import named_lines
 from digest.sending.preflight import open_provider
+from digest.sending.reports import Progress, SendReport
 from digest.service.heartbeat import BEAT_SECONDS, Heartbeat
 from digest.service.joblog import event
 from digest.service.retries import Retries

@@ -29,10 +29,10 @@ from digest.config.settings import Settings
 from digest.editions.contents import EditionContent, propose_edition
 from digest.models import Edition
 from digest.rendering.renderer import Renderer
-from digest.sending.dispatch import EditionReport
 from digest.sending.failures import named_lines
 from digest.sending.ledger import Ledger
 from digest.sending.planning import plan
+from digest.sending.reports import EditionReport
 from digest.service.heartbeat import alive, recorded
 from digest.service.joblog import make_logger
 from digest.service.runs import listing, missed
