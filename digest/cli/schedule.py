@@ -105,6 +105,7 @@ def _write_json(line: str) -> None:
 def _print_list(app: App, days: int) -> None:
     from digest.clock import utcnow
     from digest.service.runs import describe_run, listing, missed
+    from digest.zones import fallback_lines
 
     settings, now = app.settings, utcnow()
     header = ("zone", "edition", "local time", "UTC", "subscribers")
@@ -125,6 +126,9 @@ def _print_list(app: App, days: int) -> None:
         out.print(table)
     else:  # piped: one tab-separated line a run, for scripts
         write_tsv(header, rows)
+    # Counted in the default zone above: say who, as a send would.
+    for warning in fallback_lines(app.store.unusable_timezones(), settings.timezone):
+        err.print(f"warning: {warning}", markup=False)
     to_send, skipped = missed(app.store, settings, now)
     for run in to_send:
         out.print(f"on start: edition {run.label} (due {describe_run(run)}) is caught up")

@@ -402,7 +402,7 @@ def test_a_subscriber_in_a_zone_that_no_longer_exists_stops_no_command(tmp_path,
     for command, result in runs.items():
         assert result.returncode == 0, (command, result.stderr)
         assert "Traceback" not in result.stderr, command
-    for command in ("send --dry-run", "preview --email ana@example.com", "send"):
+    for command in ("send --dry-run", "preview --email ana@example.com", "schedule --list", "send"):
         assert runs[command].stderr.splitlines().count(warning) == 1, runs[command].stderr
     assert "would send 3" in runs["send --dry-run"].stdout
     assert "preview of" in runs["preview --email ana@example.com"].stdout
