@@ -43,7 +43,7 @@ class LoggedProblem(click.ClickException):
 @click.option("--tick", type=click.FloatRange(0.2, 3600), default=BEAT_SECONDS, hidden=True)
 @pass_app
 def schedule(app: App, list_only: bool, days: int | None, log_format: str, tick: float) -> None:
-    """Run the daily service in the foreground until SIGTERM or SIGINT.
+    """Run the daily service in the foreground until SIGTERM, SIGINT or SIGHUP.
 
     Ingests the configured sources every `ingest_every` minutes and sends each
     delivery timezone's edition at `send_time` local time there (a fresh ingest

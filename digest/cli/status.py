@@ -75,7 +75,7 @@ def status(app: App, day) -> None:
 def _print_schedulers(app: App) -> None:
     """The schedulers' heartbeats; a warning when none has beaten lately."""
     from digest.clock import utcnow
-    from digest.service.heartbeat import STALE, alive, recorded
+    from digest.service.heartbeat import STALE, alive, gone, recorded, state
     from digest.service.sendtimes import describe_delay
 
     now = utcnow()
@@ -87,12 +87,11 @@ def _print_schedulers(app: App) -> None:
     shown = live + [b for b in beats if b not in live][:3]  # the latest that are gone
     table = Table("scheduler", "started (UTC)", "last beat", "state", title="schedulers")
     for beat in shown:
-        state = "alive" if alive(beat, now) else "stopped" if beat.stopped else "not beating"
         table.add_row(
             f"{beat.host}:{beat.pid}",
             _utc(beat.started),
             f"{describe_delay(now - beat.last)} ago",
-            state,
+            state(beat, now),
         )
     out.print(table)
     if not live:
@@ -100,6 +99,11 @@ def _print_schedulers(app: App) -> None:
         ago = describe_delay(now - last.last)
         if last.stopped:
             why = f"no scheduler is running ({last.host}:{last.pid} stopped {ago} ago)"
+        elif gone(last):
+            why = (
+                f"no scheduler is running ({last.host}:{last.pid} is no longer running, "
+                f"last beat {ago} ago: killed or crashed)"
+            )
         else:
             why = (
                 f"no scheduler has beaten for more than {describe_delay(STALE)} "

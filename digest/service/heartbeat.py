@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from digest.clock import utcnow
+from digest.liveness import dead_here
 from digest.models import Beat, Run
 from digest.store.database import write_transaction
 from digest.store.schema import from_db, schedulers, to_db
@@ -94,7 +95,24 @@ def recorded(store: Store) -> list[Beat]:
 
 
 def alive(beat: Beat, now: datetime) -> bool:
-    return beat.stopped is None and now - beat.last <= STALE
+    """Beating lately, and, on this host, its process still there: a scheduler killed
+    with SIGKILL (or by the OOM killer) writes no last beat, and would otherwise look
+    alive for ``STALE``; on another host only the beat can tell."""
+    return beat.stopped is None and now - beat.last <= STALE and not gone(beat)
+
+
+def gone(beat: Beat) -> bool:
+    """Whether the process of a scheduler on this host no longer runs."""
+    return beat.stopped is None and dead_here(f"{beat.host}:{beat.pid}", socket.gethostname())
+
+
+def state(beat: Beat, now: datetime) -> str:
+    """The scheduler's state as ``digest status`` shows it."""
+    if beat.stopped is not None:
+        return "stopped"
+    if gone(beat):
+        return "not running"
+    return "alive" if alive(beat, now) else "not beating"
 
 
 def _encode(runs: Iterable[Run]) -> str:
