@@ -74,6 +74,12 @@ class Heartbeat:
             conn.execute(schedulers.update().where(schedulers.c.id == self.id).values(**values))
 
 
+def first_start(store: Store) -> datetime | None:
+    """When the earliest scheduler still on record started (None: none has)."""
+    with store.engine.connect() as conn:
+        return from_db(conn.execute(sa.select(sa.func.min(schedulers.c.started_at))).scalar())
+
+
 def recorded(store: Store) -> list[Beat]:
     """Every scheduler that beat within ``KEEP``, the most recent beat first."""
     with store.engine.connect() as conn:

@@ -26,6 +26,7 @@ from sites import (
     Site,
     cli_env,
     everyone,
+    in_service,
     make_site,
     sendgrid_process,
     sqlite_site,
@@ -91,6 +92,7 @@ def small_template(tmp_path_factory) -> Path:
     )
     for args in (("ingest", str(news)), ("subscribers", "import", str(people))):
         assert site.run(*args).returncode == 0
+    in_service(site.database_url)
     return folder / "digest.db"
 
 
