@@ -47,6 +47,32 @@ _SQLITE_FILE_PROBLEMS = {
 }
 
 
+# What the driver says when the server did not answer, as opposed to one that
+# answered no (a wrong password, an unknown database or role: "FATAL: ..."). psycopg
+# gives no SQLSTATE for a connection that failed, so its words are what there is.
+_UNREACHABLE = (
+    "connection refused",
+    "timeout expired",
+    "timed out",
+    "no route to host",
+    "network is unreachable",
+    "temporary failure in name resolution",
+    "the database system is starting up",
+    "the database system is shutting down",
+    "the database system is in recovery mode",
+    "server closed the connection unexpectedly",
+    "too many clients already",
+    "remaining connection slots are reserved",
+)
+
+
+def unreachable(error: BaseException) -> bool:
+    """Whether ``error`` is a server that did not answer (yet): worth waiting for."""
+    original = getattr(error, "orig", None) or error
+    text = str(original).lower()
+    return isinstance(error, sa.exc.OperationalError) and any(w in text for w in _UNREACHABLE)
+
+
 class Expected(NamedTuple):
     """An expected failure, as the operator sees it: one line, and the exit code."""
 
