@@ -92,10 +92,7 @@ class Store:
         try:
             self.engine = sa.create_engine(parsed, **_engine_options(parsed))
         except (ImportError, sa.exc.NoSuchModuleError) as err:
-            raise ConfigError(
-                f"DIGEST_DATABASE_URL: no driver for {parsed.drivername} ({err}); "
-                "for PostgreSQL install digest[postgres]"
-            ) from None
+            raise ConfigError(database.no_driver(parsed, err)) from None
         if self.is_sqlite:
             database.sqlite_transactions(self.engine)
         try:
