@@ -21,6 +21,9 @@ from conftest import POSTAL
 from sites import Site, cli_env
 from standins.tcp_proxy import TCPProxy, free_port
 
+from digest.service.heartbeat import recorded
+from digest.store.store import Store
+
 pytestmark = pytest.mark.postgres
 
 
@@ -122,13 +125,22 @@ def test_a_database_that_answers_no_is_a_setting_to_fix_exit_2_at_once(
     assert "attempt" not in done.stderr  # no waiting for what no wait makes right
 
 
+def beaten(real_url: str) -> bool:
+    """Whether a scheduler has beaten since its start: its start-up is over."""
+    store = Store(real_url)
+    try:
+        return any(beat.last > beat.started for beat in recorded(store))
+    finally:
+        store.close()
+
+
 def test_a_database_that_goes_away_mid_run_does_not_stop_the_scheduler(tmp_path, pg_schema_url):
-    port = free_port()
-    site = site_behind(tmp_path, pg_schema_url(), port)
+    port, real = free_port(), pg_schema_url()
+    site = site_behind(tmp_path, real, port)
     proxy = TCPProxy(port, ("127.0.0.1", 5432)).start()
     try:
         running = site.start("schedule", "--tick", "0.5", log="run")
-        wait_for(lambda: "schedule: started" in err_of(site, "run"), "the start", running)
+        wait_for(lambda: beaten(real), "the first beat", running)
 
         proxy.stop()  # the server goes away: its connections cut, the port refusing
         wait_for(lambda: "error heartbeat: " in err_of(site, "run"), "the lost beat", running)
@@ -145,3 +157,14 @@ def test_a_database_that_goes_away_mid_run_does_not_stop_the_scheduler(tmp_path,
     finally:
         proxy.stop()
     assert "Traceback" not in err_of(site, "run")
+
+
+def test_a_stop_while_waiting_for_the_database_exits_0_at_once(tmp_path, pg_schema_url):
+    site = site_behind(tmp_path, pg_schema_url(), free_port())
+    running = site.start("schedule", log="run")
+    wait_for(lambda: "attempt 1, next in 1 s" in err_of(site, "run"), "a first try", running)
+    running.send_signal(signal.SIGTERM)
+    assert running.wait(timeout=15) == 0
+    assert (
+        err_of(site, "run").rstrip().endswith("info schedule: stopped before the database answered")
+    )
