@@ -210,7 +210,7 @@ def with_password(url: str, password: str | None) -> str:
         parsed = sa.engine.make_url(url)
     except (sa.exc.ArgumentError, ValueError):
         return url  # the store says what is wrong with it, without showing it
-    if parsed.password or _query_password(parsed):
+    if parsed.password or _query_password(parsed) or parsed.get_backend_name() == "sqlite":
         return url
     return parsed.set(password=password).render_as_string(hide_password=False)
 

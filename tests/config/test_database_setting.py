@@ -48,6 +48,12 @@ def test_the_password_comes_from_the_environment(folder, monkeypatch):
     assert url == "postgresql://digest:p%40ss%3Aw%2Frd%231@db.internal:5432/digest"
 
 
+def test_an_sqlite_url_takes_no_password(folder, monkeypatch):
+    toml(folder, '[database]\nurl = "sqlite:////srv/digest/digest.db"\n')
+    monkeypatch.setenv("DIGEST_DATABASE_PASSWORD", "for-another-database")
+    assert load_settings().database_url == "sqlite:////srv/digest/digest.db"
+
+
 def test_the_environment_url_still_wins_and_keeps_its_own_password(folder, monkeypatch):
     toml(folder, f'[database]\nurl = "{PG}"\n')
     monkeypatch.setenv("DIGEST_DATABASE_URL", "postgresql://other:own-pw@elsewhere/x")

@@ -14,8 +14,11 @@ import threading
 import pytest
 import sqlalchemy as sa
 from conftest import ROOT, run_digest, subscriber
+from hypothesis import given
+from hypothesis import strategies as st
 
 from digest.errors import ConfigError, DatabaseUnreachable
+from digest.store import database
 from digest.store.store import Store
 
 CSV_FILE = ROOT / "subscribers.example.csv"
@@ -252,3 +255,17 @@ def test_waiting_for_a_server_stops_when_asked_and_gives_up_when_told():
     with pytest.raises(DatabaseUnreachable, match=r"gave up after \d+ attempt\(s\) in 1.5 s"):
         open_when_up(url, 1.5, said.append)
     assert time.monotonic() - started < 10
+
+
+@given(st.text(max_size=200), st.sampled_from(database._UNREACHABLE), st.text(max_size=50))
+def test_a_server_away_is_told_from_one_that_said_no_whatever_the_words_around(
+    before, phrase, after
+):
+    def failed(text: str) -> sa.exc.OperationalError:
+        return sa.exc.OperationalError("SELECT 1", {}, Exception(text))
+
+    assert database.unreachable(failed(f"{before}{phrase.upper()}{after}"))
+    said_no = f"FATAL: {before}"
+    if not any(p in said_no.lower() for p in database._UNREACHABLE):
+        assert not database.unreachable(failed(said_no))
+    assert not database.unreachable(sa.exc.IntegrityError("x", {}, Exception(phrase)))
