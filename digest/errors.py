@@ -22,6 +22,15 @@ class DigestError(Exception):
     """Root of the expected runtime failures."""
 
 
+class DatabaseUnreachable(DigestError):
+    """The database server did not answer (refused, timed out, still starting up).
+
+    Not a ``ConfigError``: the same settings work once the server is back, so
+    ``digest schedule`` and ``digest serve`` wait for it at start, and a service
+    manager restarts a process that gave up (exit 1, not 2).
+    """
+
+
 class InputError(DigestError):
     """One input (file, line, feed, row) could not be used; the rest carry on.
 

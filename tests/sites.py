@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from conftest import LIVE_LINKS, POSTAL, copy_database
 
 from digest.sending.ledger import Ledger
+from digest.service.heartbeat import Heartbeat
 from digest.store.editions import list_editions
 from digest.store.schema import ledger, subscribers
 from digest.store.store import Store, normalise_url
@@ -161,7 +162,21 @@ def make_site(folder: Path, database_url: str, api_url: str = "http://127.0.0.1:
     for args in (("ingest", str(articles)), ("subscribers", "import", str(people))):
         result = site.run(*args)
         assert result.returncode == 0, result.stderr
+    in_service(database_url)
     return site
+
+
+def in_service(database_url: str) -> None:
+    """A scheduler ran here yesterday and stopped: digest is in service, so an edition
+    due since is missed (a fresh install's first start misses nothing before it)."""
+    store = Store(database_url)
+    try:
+        yesterday = datetime.now(UTC) - timedelta(days=1)
+        beat = Heartbeat(store, now=lambda: yesterday)
+        beat.start([])
+        beat.stop()
+    finally:
+        store.close()
 
 
 def sqlite_site(folder: Path, template: Path, api_url: str = "http://127.0.0.1:9") -> Site:

@@ -18,7 +18,13 @@ import pytest
 from conftest import ROOT
 
 from digest.cli import cli
-from digest.config.settings import SECRET_VARIABLES, SendGridSettings, Settings, SMTPSettings
+from digest.config.settings import (
+    SECRET_VARIABLES,
+    DatabaseSettings,
+    SendGridSettings,
+    Settings,
+    SMTPSettings,
+)
 from digest.web import events
 
 DOCS = ROOT / "docs"
@@ -26,7 +32,16 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 COMMANDS = (DOCS / "commands.md").read_text(encoding="utf-8")
 CONFIGURATION = (DOCS / "configuration.md").read_text(encoding="utf-8")
 ARCHITECTURE = (DOCS / "architecture.md").read_text(encoding="utf-8")
-INTERNAL = {"config_path", "database_url", "sendgrid", "smtp", "aliases", "topics", "ignore"}
+INTERNAL = {
+    "config_path",
+    "database_url",
+    "sendgrid",
+    "smtp",
+    "database",
+    "aliases",
+    "topics",
+    "ignore",
+}
 
 _spec = importlib.util.spec_from_file_location("docs_generate", DOCS / "generate.py")
 generate = importlib.util.module_from_spec(_spec)
@@ -87,7 +102,8 @@ def test_every_setting_is_in_the_configuration_reference(key):
 
 
 @pytest.mark.parametrize(
-    ("section", "cls"), [("sendgrid", SendGridSettings), ("smtp", SMTPSettings)]
+    ("section", "cls"),
+    [("sendgrid", SendGridSettings), ("smtp", SMTPSettings), ("database", DatabaseSettings)],
 )
 def test_every_provider_setting_is_in_the_configuration_reference(section, cls):
     block = "\n" + CONFIGURATION.split(f"\n[{section}]\n", 1)[1].split("```", 1)[0]

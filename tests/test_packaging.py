@@ -27,7 +27,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import ROOT
+import sqlalchemy
+from conftest import PG_SERVER, ROOT, PgSchemas, _pg_available
 from packaging.requirements import Requirement
 
 from digest import __version__
@@ -125,6 +126,40 @@ def test_an_installed_wheel_runs_the_demo_from_an_empty_folder(dist, tmp_path):
     assert len(sent) >= 5
     assert b"multipart/alternative" in sent[0].read_bytes()
     _serves_its_pages(digest, work)
+    if _pg_available() is None:
+        schemas = PgSchemas(sqlalchemy.create_engine(PG_SERVER))
+        url = schemas()
+        try:
+            _names_the_driver_to_install(python, digest, tmp_path, pins, url)
+        finally:
+            schemas.drop(url)
+            schemas.engine.dispose()
+
+
+def _names_the_driver_to_install(
+    python: Path, digest: Path, tmp_path: Path, pins: Path, url: str
+) -> None:
+    """Installed without ``[postgres]``, a PostgreSQL URL is exit 2 with the exact command
+    for this venv; what it installs is what makes the same command work."""
+    work = tmp_path / "pg"
+    work.mkdir()
+    (work / "digest.toml").write_text(f'[database]\nurl = "{url}"\n', encoding="utf-8")
+    refused = _run(digest, "status", cwd=work)
+    assert refused.returncode == 2, refused.stderr
+    line = refused.stderr.strip()
+    assert line.startswith("Error: no driver for postgresql+psycopg in "), line
+    command = re.search(
+        rf"install PostgreSQL's with: {re.escape(str(python))} -m pip install '([^']+)'", line
+    )
+    assert command, line
+    added = _run(
+        *(sys.executable, "-m", "pip", "--python", python, "install", "--quiet"),
+        *("-c", pins, command.group(1)),
+        cwd=tmp_path,
+    )
+    assert added.returncode == 0, added.stderr
+    works = _run(digest, "status", cwd=work)
+    assert works.returncode == 0, works.stderr
 
 
 def _serves_its_pages(digest: Path, work: Path) -> None:

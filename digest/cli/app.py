@@ -21,7 +21,7 @@ import click
 from rich.console import Console
 
 from digest import __version__
-from digest.config.settings import Settings, load_settings
+from digest.config.settings import Settings, database_named, load_settings
 from digest.config.values import mask_secrets
 from digest.errors import InputError
 from digest.validate import clean_line
@@ -163,8 +163,34 @@ class App:
         if self._store is None:
             from digest.store.store import Store
 
-            self._store = Store(self.settings.database_url)
+            self._opened(Store(self.settings.database_url))
         return self._store
+
+    def store_when_up(self, say, stop=None):
+        """The store for a service (`schedule`, `serve`): a database server that does not
+        answer yet is waited for (``[database] startup_wait_seconds``), each try told to
+        ``say``; None if ``stop`` was set meanwhile."""
+        if self._store is None:
+            from digest.store.waiting import open_when_up
+
+            settings = self.settings
+            store = open_when_up(
+                settings.database_url, settings.database.startup_wait_seconds, say, stop
+            )
+            if store is not None:
+                self._opened(store)
+        return self._store
+
+    def _opened(self, store) -> None:
+        self._store = store
+        if store.created and not database_named(self.settings):
+            # Forgetting DIGEST_DATABASE_URL in a shell must not go unnoticed. A warning,
+            # so `digest schedule --log-format json` logs it as JSON too.
+            warnings.warn(
+                f"created a new SQLite database at {store.file} (to use another, "
+                "set DIGEST_DATABASE_URL or [database] url in digest.toml)",
+                stacklevel=1,
+            )
 
     @property
     def opened_store(self):

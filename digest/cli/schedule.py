@@ -44,13 +44,15 @@ class LoggedProblem(click.ClickException):
 @click.option("--tick", type=click.FloatRange(0.2, 3600), default=BEAT_SECONDS, hidden=True)
 @pass_app
 def schedule(app: App, list_only: bool, days: int | None, log_format: str, tick: float) -> None:
-    """Run the daily service in the foreground until SIGTERM or SIGINT.
+    """Run the daily service in the foreground until SIGTERM, SIGINT or SIGHUP.
 
     Ingests the configured sources every `ingest_every` minutes and sends each
     delivery timezone's edition at `send_time` local time there (a fresh ingest
     first). An edition missed while digest was down is sent on start if it is
     at most `catch_up_hours` late. A stop finishes and records the batch with
     the provider and exits 0; a second signal exits at once. Logs go to stderr.
+    A database server that does not answer yet is waited for, up to
+    [database] startup_wait_seconds (then exit 1; a bad setting exits 2).
 
     Examples: digest schedule · digest schedule --list --days 7 ·
     digest schedule --log-format json
@@ -83,7 +85,13 @@ def schedule(app: App, list_only: bool, days: int | None, log_format: str, tick:
         progress = RichProgress(err)
     try:
         with stop:
-            Service(app.store, app.settings, log, stop.event, progress=progress, tick=tick).run()
+            store = app.store_when_up(
+                lambda line: log.warning(line, extra=event("database")), stop.event
+            )
+            if store is None:
+                log.info("schedule: stopped before the database answered", extra=event("stop"))
+                return
+            Service(store, app.settings, log, stop.event, progress=progress, tick=tick).run()
     except Exception as error:
         # JSON logs stay JSON to the last line: a setting, the database or the
         # provider that stops the start is logged as an object, then exit 2 (or 1).

@@ -82,9 +82,9 @@ def send(
 
     Sending again mails only those not yet mailed, and retries failures.
     Recipients in doubt (handed to the provider, no answer) are sent again
-    only with --resend-in-doubt. SIGINT or SIGTERM: the batch with the
-    provider is finished and recorded, then the command exits (130 / 143);
-    a second signal exits at once.
+    only with --resend-in-doubt. SIGINT, SIGTERM or SIGHUP: the batch with
+    the provider is finished and recorded, then the command exits (130 / 143
+    / 129); a second signal exits at once.
 
     Examples: digest send · digest send --dry-run · digest send --to me@example.com
     """

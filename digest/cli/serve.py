@@ -29,7 +29,9 @@ def serve(app: App, host: str, port: int) -> None:
     """Serve the web side: unsubscribe and topic pages, one-click unsubscribe
     (RFC 8058), the archive of sent editions and /healthz (Starlette under
     uvicorn). Put it behind a reverse proxy with TLS at public_url (docs/web.md).
-    SIGINT or SIGTERM stops it after the requests in progress.
+    SIGINT or SIGTERM stops it after the requests in progress. A database
+    server that does not answer yet is waited for, up to [database]
+    startup_wait_seconds (then exit 1; a bad setting exits 2).
 
     Examples: digest serve · digest serve --host 127.0.0.1 --port 8080
     """
@@ -43,8 +45,9 @@ def serve(app: App, host: str, port: int) -> None:
             "digest send through smtp or sendgrid refuses these",
             markup=False,
         )
+    store = app.store_when_up(lambda line: err.print(f"warning: {line}", markup=False))
     stopped = run_server(
-        app.store,
+        store,
         app.settings,
         host,
         port,

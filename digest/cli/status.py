@@ -205,7 +205,7 @@ def _print_schedulers(report: Status) -> None:
 
 def _warn(report: Status) -> None:
     """What needs the operator, on stderr whatever the format."""
-    from digest.service.heartbeat import STALE
+    from digest.service.heartbeat import STALE, gone
     from digest.service.sendtimes import describe_delay
 
     doubted = sum(e.counts["in_doubt"] for e in report.editions)
@@ -221,6 +221,11 @@ def _warn(report: Status) -> None:
     ago = describe_delay(report.now - last.last)
     if last.stopped:
         why = f"no scheduler is running ({last.host}:{last.pid} stopped {ago} ago)"
+    elif gone(last):
+        why = (
+            f"no scheduler is running ({last.host}:{last.pid} is no longer running, "
+            f"last beat {ago} ago: killed or crashed)"
+        )
     else:
         why = (
             f"no scheduler has beaten for more than {describe_delay(STALE)} "

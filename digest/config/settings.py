@@ -23,6 +23,8 @@ from importlib import resources
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
+
 from digest import validate, zones
 from digest.config.sources import read_sources
 from digest.config.values import (
@@ -81,6 +83,17 @@ class SMTPSettings:
 
 
 @dataclass
+class DatabaseSettings:
+    # The database when DIGEST_DATABASE_URL is not set: so a shell without the
+    # service's environment opens the same one, not a new empty SQLite file. Never
+    # with a password in it: that comes from DIGEST_DATABASE_PASSWORD.
+    url: str = ""
+    # How long `digest schedule` and `digest serve` wait for a database that does
+    # not answer yet (a server still starting after a reboot) before giving up.
+    startup_wait_seconds: float = 300.0
+
+
+@dataclass
 class Settings:
     title: str = "Daily Digest"  # the masthead
     from_address: str = "Daily Digest <digest@example.com>"
@@ -110,6 +123,7 @@ class Settings:
     config_path: Path | None = None
     sendgrid: SendGridSettings = field(default_factory=SendGridSettings)
     smtp: SMTPSettings = field(default_factory=SMTPSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -145,6 +159,7 @@ RANGES: dict[str, Range] = {
     "smtp.timeout": Range(0, 600, above=True),
     "smtp.max_retries": Range(0, 100),
     "smtp.message_deadline_seconds": Range(0, 3600, above=True),
+    "database.startup_wait_seconds": Range(0, 24 * 3600),
 }
 SENDGRID_MAX_CATEGORIES = 9  # SendGrid takes 10; the edition date is added
 SENDGRID_MAX_CATEGORY = 255
@@ -183,15 +198,65 @@ def load_settings(explicit: str | None = None) -> Settings:
     base = path.resolve().parent if path else Path.cwd()
     settings = _from_mapping(data, str(path or "defaults"), base)
     settings.config_path = path
-    url = secret("DIGEST_DATABASE_URL")
+    url = secret("DIGEST_DATABASE_URL") or settings.database.url
     if url:
-        settings.database_url = url
+        settings.database_url = with_password(url, secret("DIGEST_DATABASE_PASSWORD"))
     else:
         settings.database_url = f"sqlite:///{base / 'digest.db'}"
     return settings
 
 
-_SECTIONS = {"sendgrid": SendGridSettings, "smtp": SMTPSettings}
+def database_named(settings: Settings) -> bool:
+    """Whether the operator named the database (the environment or the file), rather
+    than digest falling back to ``digest.db`` beside the config file."""
+    return bool(secret("DIGEST_DATABASE_URL") or settings.database.url)
+
+
+def with_password(url: str, password: str | None) -> str:
+    """``url`` with ``DIGEST_DATABASE_PASSWORD`` in it, unless it carries one already
+    (a password in ``DIGEST_DATABASE_URL`` is the operator's explicit choice)."""
+    if not password:
+        return url
+    try:
+        parsed = sa.engine.make_url(url)
+    except (sa.exc.ArgumentError, ValueError):
+        return url  # the store says what is wrong with it, without showing it
+    if parsed.password or _query_password(parsed) or parsed.get_backend_name() == "sqlite":
+        return url
+    return parsed.set(password=password).render_as_string(hide_password=False)
+
+
+def _query_password(url: sa.URL) -> bool:
+    return any("pass" in key.lower() for key in url.query)
+
+
+def _database_url(value: str, base: Path) -> str:
+    """The ``[database] url`` setting checked: a URL, no password in it, and an SQLite
+    file named relative to the config file's folder, like every path in it."""
+    if not value:
+        return value
+    try:
+        parsed = sa.engine.make_url(value)
+    except (sa.exc.ArgumentError, ValueError):
+        raise ValueError(f"not a database URL; expected {URL_EXAMPLES}") from None
+    if parsed.password or _query_password(parsed):
+        raise ValueError(
+            "has a password in it; the file is no place for one: leave it out of the URL "
+            "and set DIGEST_DATABASE_PASSWORD in the environment"
+        )
+    name = parsed.database or ""
+    if (
+        parsed.get_backend_name() == "sqlite"
+        and name not in ("", ":memory:")
+        and not name.startswith("file:")
+        and not Path(name).is_absolute()
+    ):
+        return parsed.set(database=str(base / name)).render_as_string()
+    return value
+
+
+_SECTIONS = {"sendgrid": SendGridSettings, "smtp": SMTPSettings, "database": DatabaseSettings}
+URL_EXAMPLES = "sqlite:///path/to/digest.db or postgresql://user@host/dbname"
 _NOT_IN_FILE = ("sendgrid", "smtp", "config_path", "database_url")
 
 
@@ -208,8 +273,9 @@ def _from_mapping(data: dict, where: str, base: Path) -> Settings:
             isinstance(v, dict) and secret_name in v for v in data.values()
         ):
             raise ConfigError(
-                f"{where}: '{secret_name}' does not belong in the config file; "
-                "secrets and the database URL come from the environment (see docs/configuration.md)"
+                f"{where}: '{secret_name}' does not belong in the config file; secrets come "
+                "from the environment (the database's: [database] url without a password, "
+                "and DIGEST_DATABASE_PASSWORD; see docs/configuration.md)"
             )
     sections = {
         name: _build(cls, data.pop(name, {}), where, name) for name, cls in _SECTIONS.items()
@@ -222,6 +288,11 @@ def _from_mapping(data: dict, where: str, base: Path) -> Settings:
     settings = _build(Settings, data, where, "")
     settings.sendgrid = sections["sendgrid"]
     settings.smtp = sections["smtp"]
+    settings.database = sections["database"]
+    try:
+        settings.database.url = _database_url(settings.database.url.strip(), base)
+    except ValueError as err:
+        raise ConfigError(f"{where}: database.url: {err}") from None
     for attr in ("outbox_dir", "templates_dir"):
         value = getattr(settings, attr)
         if not value.is_absolute():

@@ -22,7 +22,12 @@ from digest import validate
 from digest.errors import ConfigError
 
 # Secrets: environment only, never the file or the command line.
-SECRET_VARIABLES = ("SENDGRID_API_KEY", "DIGEST_SMTP_URL", "DIGEST_SECRET")
+SECRET_VARIABLES = (
+    "SENDGRID_API_KEY",
+    "DIGEST_SMTP_URL",
+    "DIGEST_SECRET",
+    "DIGEST_DATABASE_PASSWORD",
+)
 SUBJECT_FIELDS = ("date", "keywords", "count", "lead", "more")
 DEFAULT_SUBJECT = "{lead} + {more} more"
 GREETING_FIELDS = ("first_name", "name")

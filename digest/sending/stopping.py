@@ -1,22 +1,28 @@
-"""Stopping cleanly on SIGINT or SIGTERM: finish what is with the provider, then exit.
+"""Stopping cleanly on SIGINT, SIGTERM or SIGHUP: finish what is with the provider, then exit.
 
 The first signal sets an event that the dispatcher checks before it hands
 over the next batch; the batch already with the provider is waited for and
 its outcome recorded, so nothing sent is forgotten and nothing is sent twice.
 A second signal exits at once: the batch in flight stays ``handed`` and the
 next run records its recipients as in doubt (see ``ledger.recover``).
+
+SIGHUP is what a process started from an SSH session gets when the session
+closes: its default action kills the process mid-batch, silently, leaving that
+batch in doubt, so it is a request to stop like the other two.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import stat
 import threading
 from collections.abc import Callable
 from types import FrameType
 
-SIGNALS = (signal.SIGINT, signal.SIGTERM)
-NAMES = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM"}
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+NAMES = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM", signal.SIGHUP: "SIGHUP"}
 
 
 class GracefulStop:
@@ -65,4 +71,25 @@ class GracefulStop:
         self._say(signum, self._messages[0])
 
     def _say(self, signum: int, message: str) -> None:
-        os.write(2, (self._render(f"{NAMES.get(signum, signum)}: {message}") + "\n").encode())
+        line = self._render(f"{NAMES.get(signum, signum)}: {message}") + "\n"
+        try:
+            os.write(2, line.encode())
+        except OSError:
+            _leave_the_terminal()
+
+
+def _leave_the_terminal() -> None:
+    """The terminal hung up (a closed SSH session: every write fails with EIO): what
+    would still be written to it (the report, the last line) goes to /dev/null, so
+    the stop ends with its own exit code rather than a failed print."""
+    # isatty() is False on a terminal that hung up: stdout goes too if it is the
+    # same device as stderr (a file or a pipe it was redirected to is kept).
+    with contextlib.suppress(OSError):
+        terminal = os.fstat(2).st_rdev
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        for fd in (1, 2):
+            with contextlib.suppress(OSError):
+                found = os.fstat(fd)
+                if fd == 2 or (stat.S_ISCHR(found.st_mode) and found.st_rdev == terminal):
+                    os.dup2(devnull, fd)
+        os.close(devnull)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from digest.clock import utcnow
+from digest.liveness import dead_here
 from digest.models import Beat, Run
 from digest.store.database import write_transaction
 from digest.store.schema import from_db, schedulers, to_db
@@ -73,6 +74,12 @@ class Heartbeat:
             conn.execute(schedulers.update().where(schedulers.c.id == self.id).values(**values))
 
 
+def first_start(store: Store) -> datetime | None:
+    """When the earliest scheduler still on record started (None: none has)."""
+    with store.engine.connect() as conn:
+        return from_db(conn.execute(sa.select(sa.func.min(schedulers.c.started_at))).scalar())
+
+
 def recorded(store: Store) -> list[Beat]:
     """Every scheduler that beat within ``KEEP``, the most recent beat first."""
     with store.engine.connect() as conn:
@@ -94,7 +101,24 @@ def recorded(store: Store) -> list[Beat]:
 
 
 def alive(beat: Beat, now: datetime) -> bool:
-    return beat.stopped is None and now - beat.last <= STALE
+    """Beating lately, and, on this host, its process still there: a scheduler killed
+    with SIGKILL (or by the OOM killer) writes no last beat, and would otherwise look
+    alive for ``STALE``; on another host only the beat can tell."""
+    return beat.stopped is None and now - beat.last <= STALE and not gone(beat)
+
+
+def gone(beat: Beat) -> bool:
+    """Whether the process of a scheduler on this host no longer runs."""
+    return beat.stopped is None and dead_here(f"{beat.host}:{beat.pid}", socket.gethostname())
+
+
+def state(beat: Beat, now: datetime) -> str:
+    """The scheduler's state as ``digest status`` shows it."""
+    if beat.stopped is not None:
+        return "stopped"
+    if gone(beat):
+        return "not running"
+    return "alive" if alive(beat, now) else "not beating"
 
 
 def _encode(runs: Iterable[Run]) -> str:

@@ -12,8 +12,9 @@ from datetime import datetime, timedelta
 from digest.config.settings import Settings
 from digest.models import Run
 from digest.sending.ledger import Ledger
+from digest.service.heartbeat import first_start
 from digest.service.sendtimes import describe_delay, format_time, last_run, upcoming
-from digest.store.editions import find_edition
+from digest.store.editions import find_edition, first_created
 from digest.store.store import Store
 
 
@@ -38,26 +39,41 @@ def missed(
 
     Returns (to send now, skipped with the reason). An edition the ledger has
     with nobody pending and nobody a later try may cure (``Ledger.retryable``)
-    was sent, or tried to the end, and is neither.
+    was sent, or tried to the end, and is neither. Nor is one never started
+    that nobody missed: due before digest first ran here (no scheduler had
+    started and no edition been sent: a fresh install's yesterday), or in a
+    zone with nobody in it. A part-sent edition is always missed, whenever it
+    was due.
     """
     ledger = Ledger(store, settings.timezone)
     window = timedelta(hours=settings.catch_up_hours)
+    since = in_service_since(store, now)
+    audience = store.audience_by_timezone(settings.timezone)
     send, skip = [], []
     for zone in delivery_zones(store, settings):
         run = last_run(zone, settings.send_time, now)
         edition = find_edition(store.engine, run.date, zone)
-        pending = 0
+        counts = ledger.counts(edition) if edition is not None else {}
+        pending = counts.get("pending", 0)
         if edition is not None:
-            counts = ledger.counts(edition)
-            pending = counts["pending"] + ledger.retryable(edition)
-            if not pending and any(counts.values()):
-                continue
+            pending += ledger.retryable(edition)
+        if not pending and any(counts.values()):
+            continue
+        if not pending and (run.at < since or not audience.get(zone)):
+            continue
         if now - run.at <= window:
             send.append(run)
         else:
             left = f"{pending} recipient(s) not yet sent" if pending else "never sent"
             skip.append((run, too_late(run, now, settings, left)))
     return send, skip
+
+
+def in_service_since(store: Store, now: datetime) -> datetime:
+    """When digest first ran here: its first scheduler's start or its first edition,
+    whichever came first (``now`` if neither: this is the first start)."""
+    found = [t for t in (first_start(store), first_created(store.engine)) if t is not None]
+    return min(found, default=now)
 
 
 def too_late(run: Run, now: datetime, settings: Settings, left: str = "") -> str:

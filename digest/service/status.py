@@ -12,7 +12,7 @@ from digest.config.settings import Settings
 from digest.editions.contents import left_out
 from digest.models import EditionStatus, Status
 from digest.sending.ledger import Ledger
-from digest.service.heartbeat import alive, recorded
+from digest.service.heartbeat import alive, recorded, state
 from digest.store.editions import list_editions
 from digest.store.store import Store
 
@@ -34,11 +34,5 @@ def status(store: Store, settings: Settings, day: date | None, now: datetime) ->
     beats = recorded(store)
     live = [b for b in beats if alive(b, now)]
     shown = live + [b for b in beats if b not in live][:GONE_SHOWN]
-    schedulers = [(b, scheduler_state(b, now)) for b in shown]
+    schedulers = [(b, state(b, now)) for b in shown]
     return Status(editions, schedulers, bool(beats), now)
-
-
-def scheduler_state(beat, now: datetime) -> str:
-    if alive(beat, now):
-        return "alive"
-    return "stopped" if beat.stopped else "not beating"

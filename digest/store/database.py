@@ -14,8 +14,10 @@ while a read takes none and never waits (see docs/database.md).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib import metadata
 from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import unquote, urlsplit
@@ -45,6 +47,32 @@ _SQLITE_FILE_PROBLEMS = {
     "database disk image is malformed": "is damaged (database disk image is malformed)",
     "readonly database": "is read-only",
 }
+
+
+# What the driver says when the server did not answer, as opposed to one that
+# answered no (a wrong password, an unknown database or role: "FATAL: ..."). psycopg
+# gives no SQLSTATE for a connection that failed, so its words are what there is.
+_UNREACHABLE = (
+    "connection refused",
+    "timeout expired",
+    "timed out",
+    "no route to host",
+    "network is unreachable",
+    "temporary failure in name resolution",
+    "the database system is starting up",
+    "the database system is shutting down",
+    "the database system is in recovery mode",
+    "server closed the connection unexpectedly",
+    "too many clients already",
+    "remaining connection slots are reserved",
+)
+
+
+def unreachable(error: BaseException) -> bool:
+    """Whether ``error`` is a server that did not answer (yet): worth waiting for."""
+    original = getattr(error, "orig", None) or error
+    text = str(original).lower()
+    return isinstance(error, sa.exc.OperationalError) and any(w in text for w in _UNREACHABLE)
 
 
 class Expected(NamedTuple):
@@ -86,6 +114,31 @@ def parse_url(url: str) -> sa.URL:
         raise ConfigError(
             f"DIGEST_DATABASE_URL: not a database URL ({reason}); expected {URL_EXAMPLES}"
         ) from None
+
+
+def no_driver(url: sa.URL, error: BaseException) -> str:
+    """The line for a database URL whose driver is not installed: with the exact
+    command that installs it into the Python digest runs in (a service's venv is
+    rarely the one on the operator's PATH)."""
+    line = f"no driver for {url.drivername} in {sys.prefix} ({clean_line(str(error))[:120]})"
+    if url.get_backend_name() != "postgresql":
+        return line
+    return (
+        f"{line}; install PostgreSQL's with: {sys.executable} -m pip install "
+        f"'{postgres_requirement()}' (what digest[postgres] adds)"
+    )
+
+
+def postgres_requirement() -> str:
+    """The driver the ``postgres`` extra asks for, as the installed digest declares it."""
+    try:
+        for requirement in metadata.requires("digest") or []:
+            wanted, _, marker = requirement.partition(";")
+            if "extra" in marker and "postgres" in marker:
+                return wanted.strip()
+    except metadata.PackageNotFoundError:
+        pass
+    return "psycopg[binary]>=3.1"
 
 
 def sqlite_file(url: sa.URL) -> Path | None:

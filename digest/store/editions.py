@@ -81,6 +81,12 @@ def start_edition(engine: sa.Engine, proposed: Edition) -> Edition:
     return found
 
 
+def first_created(engine: sa.Engine) -> datetime | None:
+    """When the first edition was started here (None: never)."""
+    with engine.connect() as conn:
+        return from_db(conn.execute(sa.select(sa.func.min(editions.c.created_at))).scalar())
+
+
 def list_editions(engine: sa.Engine, day: date | None = None) -> list[Edition]:
     """Every recorded edition (of ``day`` only, if given), newest date first."""
     query = sa.select(editions).order_by(editions.c.date.desc(), editions.c.timezone)

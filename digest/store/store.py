@@ -18,7 +18,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from digest.clock import utcnow
-from digest.errors import ConfigError, InputError
+from digest.errors import ConfigError, DatabaseUnreachable, InputError
 from digest.models import (
     Applied,
     Article,
@@ -85,15 +85,15 @@ class Store:
                 f"not {clean_line(parsed.get_backend_name())[:40]!r}"
             )
         path = self.file = database.sqlite_file(parsed)  # None on PostgreSQL
+        # Whether opening it made a new, empty SQLite file: said by whoever opened it,
+        # since a forgotten DIGEST_DATABASE_URL otherwise goes unnoticed.
+        self.created = path is not None and not _has_data(path)
         if path is not None:
             database.make_folder(path)
         try:
             self.engine = sa.create_engine(parsed, **_engine_options(parsed))
         except (ImportError, sa.exc.NoSuchModuleError) as err:
-            raise ConfigError(
-                f"DIGEST_DATABASE_URL: no driver for {parsed.drivername} ({err}); "
-                "for PostgreSQL install digest[postgres]"
-            ) from None
+            raise ConfigError(database.no_driver(parsed, err)) from None
         if self.is_sqlite:
             database.sqlite_transactions(self.engine)
         try:
@@ -101,12 +101,12 @@ class Store:
                 self._migrate()
         except sa.exc.SQLAlchemyError as err:
             self.engine.dispose()
-            unreachable = not self.is_sqlite and isinstance(err, sa.exc.OperationalError)
-            verb = "connect to" if unreachable else "open"
-            raise ConfigError(
-                self.problem(err)
-                or f"cannot {verb} the database {self.url}: {database.first_line(err, parsed)}"
-            ) from None
+            refused = not self.is_sqlite and isinstance(err, sa.exc.OperationalError)
+            verb = "connect to" if refused else "open"
+            line = f"cannot {verb} the database {self.url}: {database.first_line(err, parsed)}"
+            if not self.is_sqlite and database.unreachable(err):
+                raise DatabaseUnreachable(line) from None  # transient: worth waiting for
+            raise ConfigError(self.problem(err) or line) from None
         except ConfigError:
             self.engine.dispose()
             raise
@@ -467,6 +467,13 @@ class Store:
                     .order_by(subscribers.c.timezone)
                 )
             ]
+
+
+def _has_data(path) -> bool:
+    try:
+        return path.stat().st_size > 0
+    except OSError:
+        return False
 
 
 def _article(row) -> StoredArticle:

@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from digest.config.settings import RANGES, SendGridSettings, Settings, SMTPSettings, load_settings
+from digest.config.settings import (
+    RANGES,
+    DatabaseSettings,
+    SendGridSettings,
+    Settings,
+    SMTPSettings,
+    load_settings,
+)
 from digest.errors import ConfigError
 
 
@@ -262,7 +269,12 @@ def test_invalid_toml_names_the_file(tmp_path):
 def number_fields() -> dict[str, bool]:
     """Every number setting, by its name in the file (``smtp.rate``): is it whole?"""
     found = {}
-    for prefix, cls in (("", Settings), ("sendgrid.", SendGridSettings), ("smtp.", SMTPSettings)):
+    for prefix, cls in (
+        ("", Settings),
+        ("sendgrid.", SendGridSettings),
+        ("smtp.", SMTPSettings),
+        ("database.", DatabaseSettings),
+    ):
         for f in dataclasses.fields(cls):
             if f.type in ("int", "float", "int | None"):
                 found[prefix + f.name] = f.type != "float"

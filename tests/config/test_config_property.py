@@ -23,6 +23,7 @@ from digest.config.settings import (
     PACKAGE_TEMPLATES,
     PROVIDERS,
     RANGES,
+    DatabaseSettings,
     SendGridSettings,
     Settings,
     SMTPSettings,
@@ -31,7 +32,7 @@ from digest.config.settings import (
 )
 from digest.errors import ConfigError
 
-SECTIONS = {"sendgrid": SendGridSettings, "smtp": SMTPSettings}
+SECTIONS = {"sendgrid": SendGridSettings, "smtp": SMTPSettings, "database": DatabaseSettings}
 PLAUSIBLE_TEXT = [
     "UTC",
     "Europe/London",

@@ -8,6 +8,7 @@ signal exits at once, and the batch it abandoned is in doubt, never silently res
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -242,3 +243,72 @@ def test_a_stop_does_not_wait_out_smtp_retry_rounds(tmp_path):
 
     assert code == 130 and took < 5, err
     assert "stopped by SIGINT: 0 sent by this run, 2 not yet sent" in err
+
+
+def _start_on_a_terminal(site: Site, *args: str) -> tuple[subprocess.Popen, int]:
+    """``digest`` as started from an SSH session: the leader of its own session, on a
+    terminal (a pty) that is its controlling one. Closing the returned master end is
+    the session closing: the kernel sends SIGHUP, and the terminal is gone (EIO)."""
+    import fcntl
+    import pty
+    import termios
+    import threading
+
+    master, slave = pty.openpty()
+
+    def controlling_terminal() -> None:  # runs in the child, after setsid
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    process = subprocess.Popen(
+        site.command(*args),
+        cwd=site.folder,
+        env=site.env,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        start_new_session=True,
+        preexec_fn=controlling_terminal,
+    )
+    os.close(slave)
+    STARTED_HERE.append(process)
+
+    def drain() -> None:  # what the terminal shows; a full pty would block the send
+        with contextlib.suppress(OSError):
+            while os.read(master, 65536):
+                pass
+
+    threading.Thread(target=drain, daemon=True).start()
+    return process, master
+
+
+STARTED_HERE: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def _reap_here():
+    yield
+    while STARTED_HERE:
+        process = STARTED_HERE.pop()
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def test_a_closed_ssh_session_stops_a_send_like_sigterm_nothing_in_doubt(tmp_path, sqlite_template):
+    with SMTPStandIn() as server:
+        site = sqlite_site(tmp_path, sqlite_template)
+        site.env["DIGEST_SMTP_URL"] = server.url()
+        (tmp_path / "digest.toml").write_text(LIVE_LINKS + "[smtp]\nrate = 400\nconnections = 2\n")
+        send, terminal = _start_on_a_terminal(site, "send", "--provider", "smtp")
+        wait_for(lambda: sum(server.deliveries().values()) >= 300, send)
+
+        os.close(terminal)  # the SSH session closes: SIGHUP, and no terminal to write to
+        assert send.wait(timeout=30) == 128 + signal.SIGHUP
+
+        got = server.deliveries()
+        assert max(got.values()) == 1
+        assert len(got) < SUBSCRIBERS  # it did stop early
+        counts = site.ledger_counts()
+        assert site.addresses("sent") == set(got)  # every message the server took, recorded
+        assert counts["in_doubt"] == counts["failed"] == 0
+        assert counts["pending"] == SUBSCRIBERS - len(got)

@@ -26,6 +26,7 @@ from sites import (
     Site,
     cli_env,
     everyone,
+    in_service,
     make_site,
     sendgrid_process,
     sqlite_site,
@@ -91,6 +92,7 @@ def small_template(tmp_path_factory) -> Path:
     )
     for args in (("ingest", str(news)), ("subscribers", "import", str(people))):
         assert site.run(*args).returncode == 0
+    in_service(site.database_url)
     return folder / "digest.db"
 
 
@@ -242,14 +244,15 @@ def test_a_scheduled_edition_and_a_manual_send_at_once_mail_everyone_once(
     )
 
 
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
 def test_sigterm_mid_edition_records_the_batch_exits_0_and_the_restart_finishes(
-    tmp_path, sqlite_template, slow_sendgrid
+    tmp_path, sqlite_template, slow_sendgrid, signum
 ):
     site = sqlite_site(tmp_path, sqlite_template, slow_sendgrid.url)
     sendgrid_config(site)
     first = site.start("schedule", log="first")
     wait_for(lambda: len(slow_sendgrid.lines()) >= 400, "two batches accepted")
-    assert stop(first) == 0
+    assert stop(first, signum) == 0  # SIGHUP: the SSH session it was started from closed
     counts = site.ledger_counts()
     assert counts["in_doubt"] == 0 and 0 < counts["sent"] < SUBSCRIBERS
     assert counts["sent"] == len(slow_sendgrid.lines())  # every accepted batch recorded
@@ -363,6 +366,35 @@ def test_status_shows_a_live_scheduler_and_warns_when_none_beats(small):
     assert alive == [f"{os.uname().nodename}:{running.pid}"]
     assert zone in [run["zone"] for run in blocks["zone"]]  # its next editions
     assert "warning: no scheduler" not in done.stderr
+
+
+def test_a_scheduler_killed_with_sigkill_is_not_running_in_status_at_once(small):
+    zone = midday_zone()
+    configure(small.folder, zone, '"07:00"')
+    running = small.start("schedule", log="run")
+    wait_for(lambda: " alive " in small.run("status").stdout, "its heartbeat")
+    running.kill()  # no clean stop: its last beat says it ran a moment ago
+    running.wait(timeout=10)
+
+    done = small.run("status")
+
+    assert done.returncode == 0
+    me = f"{os.uname().nodename}:{running.pid}"
+    assert " alive " not in done.stdout and "not running" in done.stdout
+    assert f"warning: no scheduler is running ({me} is no longer running" in done.stderr
+
+
+def test_sighup_stops_the_scheduler_cleanly_like_sigterm(small):
+    zone = midday_zone()
+    configure(small.folder, zone, '"07:00"')
+    running = small.start("schedule", log="run")
+    wait_for(lambda: "schedule: started" in err_of(small, "run"), "the start")
+
+    assert stop(running, signal.SIGHUP) == 0  # a closed SSH session
+    log = err_of(small, "run")
+    assert "SIGHUP: stopping after the batch with the provider is recorded" in log
+    assert log.rstrip().endswith("info schedule: stopped")
+    assert "stopped" in small.run("status").stdout
 
 
 def test_with_json_logs_a_bad_setting_is_a_json_line_too(small):

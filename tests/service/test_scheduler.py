@@ -33,7 +33,7 @@ from digest.sending.failures import named_lines
 from digest.sending.ledger import Ledger
 from digest.sending.planning import plan
 from digest.sending.reports import EditionReport
-from digest.service.heartbeat import alive, recorded
+from digest.service.heartbeat import Heartbeat, alive, recorded
 from digest.service.joblog import make_logger
 from digest.service.runs import listing, missed
 from digest.service.scheduler import Service
@@ -90,6 +90,13 @@ def fill(store, clock: Clock, zones=ZONES, per_zone: int = 2) -> None:
             for i in range(per_zone)
         ]
     )
+
+
+def ran_before(store, clock: Clock) -> None:
+    """A scheduler started here at the clock's time (and stopped): digest was in service."""
+    beat = Heartbeat(store, now=clock)
+    beat.start([])
+    beat.stop()
 
 
 def editions(store, settings) -> list:
@@ -156,6 +163,7 @@ def test_a_start_inside_the_window_catches_up_and_the_cut_off_is_the_moment_sent
     store, settings, clock, lines
 ):
     fill(store, clock, zones=["UTC", "Asia/Tokyo"])
+    ran_before(store, clock)
     clock.at = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)  # UTC's 07:00 was 2.5 h ago
 
     to_send, skipped = missed(store, settings, clock.at)
@@ -217,9 +225,52 @@ def test_a_part_sent_edition_is_resumed_inside_the_window_and_named_outside_it(
 
 def test_catch_up_hours_zero_never_catches_up(store, settings, clock):
     fill(store, clock, zones=["UTC"])
+    ran_before(store, clock)
     settings.catch_up_hours = 0
     to_send, skipped = missed(store, settings, datetime(2026, 11, 25, 7, 1, tzinfo=UTC))
     assert to_send == [] and len(skipped) == 1
+
+
+def test_a_fresh_install_misses_nothing_before_its_first_start_then_counts_from_it(
+    store, settings, clock, lines
+):
+    # Subscribers imported, no scheduler ever started, no edition ever sent: a fresh
+    # install first started after today's (and yesterday's) send time.
+    fill(store, clock, zones=["UTC", "Asia/Tokyo"])
+    clock.at = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
+    assert missed(store, settings, clock.at) == ([], [])  # what `schedule --list` says too
+
+    first = make_service(store, settings, clock, lines)
+    first.start()
+    first.shutdown()
+    assert not any("skipped:" in line or "catch-up:" in line for line in lines), lines
+    assert editions(store, settings) == []  # nothing sent that was never meant to exist
+
+    # Down all the next day: the 26th's editions were missed, and a start says so.
+    clock.at = datetime(2026, 11, 26, 20, 0, tzinfo=UTC)
+    _, skipped = missed(store, settings, clock.at)
+    assert [run.label for run, _ in skipped] == ["2026-11-26 Asia/Tokyo", "2026-11-26 UTC"]
+
+
+def test_a_zone_nobody_is_in_misses_nothing(store, settings, clock):
+    fill(store, clock, zones=["Asia/Tokyo"])  # the default zone, UTC, has nobody
+    ran_before(store, clock)
+    clock.at = datetime(2026, 11, 25, 20, 0, tzinfo=UTC)
+    _, skipped = missed(store, settings, clock.at)
+    assert [run.label for run, _ in skipped] == ["2026-11-25 Asia/Tokyo"]
+
+
+def test_a_part_sent_edition_from_before_the_first_start_is_still_resumed(store, settings, clock):
+    # `digest send` by hand at 08:00, stopped part-way; the scheduler first starts at 09:00.
+    fill(store, clock, zones=["UTC"], per_zone=3)
+    clock.at = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
+    edition = start_edition(
+        store.engine, propose_edition(store, settings, clock.at.date(), "UTC", clock.at)
+    )
+    content = EditionContent(store, settings, edition, Renderer(settings))
+    plan(Ledger(store, "UTC"), edition, content.segment_of, 500)
+    clock.at = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+    assert [r.label for r in missed(store, settings, clock.at)[0]] == ["2026-11-25 UTC"]
 
 
 # -- daylight saving -----------------------------------------------------------------------

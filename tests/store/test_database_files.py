@@ -14,8 +14,11 @@ import threading
 import pytest
 import sqlalchemy as sa
 from conftest import ROOT, run_digest, subscriber
+from hypothesis import given
+from hypothesis import strategies as st
 
-from digest.errors import ConfigError
+from digest.errors import ConfigError, DatabaseUnreachable
+from digest.store import database
 from digest.store.store import Store
 
 CSV_FILE = ROOT / "subscribers.example.csv"
@@ -109,7 +112,11 @@ def test_a_database_file_without_write_permission(tmp_path):
 
 
 def test_an_unreachable_postgresql_is_one_line_without_the_password():
-    message = open_error("postgresql://digest:pg-pw-1f3e@127.0.0.1:1/digest")
+    # Not a ConfigError: a server away is worth waiting for (store.waiting), not fixing.
+    with pytest.raises(DatabaseUnreachable) as caught:
+        Store("postgresql://digest:pg-pw-1f3e@127.0.0.1:1/digest")
+    message = str(caught.value)
+    assert "\n" not in message
 
     assert message.startswith("cannot connect to the database postgresql")
     assert "digest:***@127.0.0.1:1/digest" in message
@@ -213,3 +220,52 @@ def test_senders_starting_at_once_on_a_new_postgresql_all_start(pg_schema_url):
     for thread in threads:
         thread.join()
     assert outcomes == ["opened"] * 4
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("postgresql://postgres@127.0.0.1:5432/no_such_db_7", 'database "no_such_db_7" does not'),
+        ("postgresql://no_such_role_7@127.0.0.1:5432/test", 'role "no_such_role_7" does not'),
+    ],
+)
+def test_a_server_that_answers_no_is_a_setting_to_fix_not_worth_waiting_for(
+    pg_schema_url, url, said
+):
+    message = open_error(url)
+    assert said in message
+
+
+def test_waiting_for_a_server_stops_when_asked_and_gives_up_when_told():
+    import threading
+    import time
+
+    from digest.store.waiting import open_when_up
+
+    url = "postgresql://digest:pg-pw-1f3e@127.0.0.1:1/digest"
+    said: list[str] = []
+    stop = threading.Event()
+    threading.Timer(0.5, stop.set).start()
+    assert open_when_up(url, 3600, said.append, stop) is None  # a SIGTERM while waiting
+    assert said and said[0].endswith("Connection refused; attempt 1, next in 1 s")
+    assert all("pg-pw-1f3e" not in line for line in said)
+
+    started = time.monotonic()
+    with pytest.raises(DatabaseUnreachable, match=r"gave up after \d+ attempt\(s\) in 1.5 s"):
+        open_when_up(url, 1.5, said.append)
+    assert time.monotonic() - started < 10
+
+
+@given(st.text(max_size=200), st.sampled_from(database._UNREACHABLE), st.text(max_size=50))
+def test_a_server_away_is_told_from_one_that_said_no_whatever_the_words_around(
+    before, phrase, after
+):
+    def failed(text: str) -> sa.exc.OperationalError:
+        return sa.exc.OperationalError("SELECT 1", {}, Exception(text))
+
+    assert database.unreachable(failed(f"{before}{phrase.upper()}{after}"))
+    said_no = f"FATAL: {before}"
+    if not any(p in said_no.lower() for p in database._UNREACHABLE):
+        assert not database.unreachable(failed(said_no))
+    assert not database.unreachable(sa.exc.IntegrityError("x", {}, Exception(phrase)))
