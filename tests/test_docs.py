@@ -207,3 +207,16 @@ def test_every_link_between_the_pages_leads_somewhere(page):
         if anchor and file.suffix == ".md" and anchor not in _anchors(file.read_text("utf-8")):
             broken.append(f"{target}: no heading #{anchor} in {name}")
     assert not broken, f"{page.name}: " + "; ".join(broken)
+
+
+def test_the_deployment_guide_shows_the_same_nginx_block_as_the_web_reference():
+    """A newcomer copies the guide's block: it must carry the webhook's body limit and
+    the header timeouts web.md explains, not an older copy without them."""
+
+    def block(name: str) -> str:
+        text = (ROOT / "docs" / name).read_text("utf-8")
+        start = text.index("```nginx\nserver {")
+        return text[start : text.index("```\n", start + 8)]
+
+    assert block("deployment.md") == block("web.md")
+    assert "client_max_body_size 16m" in block("deployment.md")
