@@ -288,7 +288,8 @@ def test_two_schedulers_on_postgresql_mail_everyone_once(tmp_path, pg_schema_url
     two = site.start("schedule", "--tick", "0.5", log="two")
     wait_for(lambda: sent_so_far(site) == SUBSCRIBERS, "everyone", timeout=90)
     status = site.run("status")
-    assert status.stdout.count(" alive ") == 2, status.stdout
+    states = [b["state"] for b in status_blocks(status.stdout)["scheduler"]]
+    assert states.count("alive") == 2, status.stdout
     assert stop(one) == 0 and stop(two) == 0
 
     assert slow_sendgrid.deliveries() == Counter(dict.fromkeys(everyone(), 1))
@@ -372,7 +373,7 @@ def test_a_scheduler_killed_with_sigkill_is_not_running_in_status_at_once(small)
     zone = midday_zone()
     configure(small.folder, zone, '"07:00"')
     running = small.start("schedule", log="run")
-    wait_for(lambda: " alive " in small.run("status").stdout, "its heartbeat")
+    wait_for(lambda: "alive" in _states(small.run("status").stdout), "its heartbeat")
     running.kill()  # no clean stop: its last beat says it ran a moment ago
     running.wait(timeout=10)
 
@@ -380,7 +381,8 @@ def test_a_scheduler_killed_with_sigkill_is_not_running_in_status_at_once(small)
 
     assert done.returncode == 0
     me = f"{os.uname().nodename}:{running.pid}"
-    assert " alive " not in done.stdout and "not running" in done.stdout
+    me_now = [b["state"] for b in status_blocks(done.stdout)["scheduler"] if b["scheduler"] == me]
+    assert me_now == ["not running"] and "alive" not in _states(done.stdout), done.stdout
     assert f"warning: no scheduler is running ({me} is no longer running" in done.stderr
 
 
@@ -448,3 +450,8 @@ def test_send_and_schedule_refuse_the_same_misconfiguration_with_the_same_line(
     assert said[1].stderr.splitlines() == [line]
     assert line.startswith("Error: ") and words in line
     assert sent_so_far(small) == 0
+
+
+def _states(stdout: str) -> list[str]:
+    """The schedulers' states in piped ``digest status``."""
+    return [b["state"] for b in status_blocks(stdout)["scheduler"]]
