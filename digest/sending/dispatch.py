@@ -31,7 +31,7 @@ from digest.liveness import worker_name
 from digest.models import Batch, Edition, Outcome, Recipient, Subscriber
 from digest.rendering.links import Links, signing_key
 from digest.rendering.renderer import Renderer
-from digest.sending.failures import Breaker, batch_retryable, classified
+from digest.sending.failures import Breaker, batch_retryable
 from digest.sending.ledger import Ledger
 from digest.sending.planning import plan
 from digest.sending.reports import DryRunRow, EditionReport, NoProgress, Progress, SendReport
@@ -319,7 +319,7 @@ class Dispatcher:
             ]
             whole = True
         else:
-            outcomes, whole = [classified(o) for o in outcomes], False
+            whole = False
         self.ledger.finish(batch, outcomes)
         return outcomes, whole
 
