@@ -92,7 +92,10 @@ ADDRESS = st.tuples(
     st.from_regex(r"[a-z0-9]([a-z0-9._+-]{0,10}[a-z0-9])?", fullmatch=True).filter(
         lambda t: ".." not in t
     ),
-    NAME.filter(lambda h: h.isascii() and "." in h),
+    # A domain of two to four labels, the last with a letter (so never an IPv4 number).
+    st.tuples(
+        st.lists(LABEL, min_size=1, max_size=3), st.from_regex(r"[a-z]{2,6}", fullmatch=True)
+    ).map(lambda p: ".".join([*p[0], p[1]])),
 ).map(lambda p: f"{p[0]}@{p[1]}".lower())
 DISPLAY = st.text(
     st.characters(categories=["L", "N", "P", "S", "Zs"], exclude_characters="\\"), max_size=30
