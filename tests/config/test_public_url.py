@@ -17,8 +17,9 @@ from hypothesis import strategies as st
 from digest.config.settings import Settings, load_settings
 from digest.config.values import check_public_url
 from digest.errors import ConfigError
+from digest.hosts import ipv4_number, is_loopback
 from digest.sending.preflight import link_problems
-from digest.validate import ipv4_number, is_loopback, parse_mailbox
+from digest.validate import parse_mailbox
 
 LABEL = st.from_regex(r"[A-Za-z0-9]([A-Za-z0-9-]{0,10}[A-Za-z0-9])?", fullmatch=True)
 NAME = st.lists(LABEL, min_size=1, max_size=4).map(".".join).filter(
