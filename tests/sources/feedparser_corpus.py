@@ -259,10 +259,6 @@ class View(dict):
             raise AttributeError(name) from None
 
 
-def link_rule(base: str | None):
-    return lambda value: safe_link(value, base)
-
-
 def entry_view(article, fp_entry: dict, base: str | None) -> View:
     """One stored article as feedparser's entry; ``fp_entry`` says which values are HTML."""
 
@@ -292,7 +288,7 @@ def entry_view(article, fp_entry: dict, base: str | None) -> View:
     return View(
         title=title,
         title_detail=View(value=title),
-        link=Text(article.url or "", link_rule(base)),
+        link=Text(article.url or "", lambda value: safe_link(value, base) or ""),
         id=Text(article.guid, lambda value: hide_passwords(clean_line(value))),
         guid=Text(article.guid, lambda value: hide_passwords(clean_line(value))),
         summary=text,
