@@ -18,9 +18,13 @@ a listed one that no longer disagrees: the list stays true.
 from __future__ import annotations
 
 from collections import defaultdict
+from xml.sax.saxutils import escape
 
+import feedparser
 import feedparser_corpus as corpus
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from standins.feed_server import FeedStandIn
 
 FILES = corpus.corpus_files()
@@ -125,3 +129,25 @@ def test_an_entry_without_a_title_is_judged_on_a_copy_with_one(tmp_path):
     path = tmp_path / "link.xml"
     path.write_text(rss, encoding="utf-8")
     assert (corpus.judge(path).checked, corpus.judge(path).failed) == (1, {})
+
+
+_WORDS = st.text(alphabet="abcdefgh &<>'\"é€", min_size=1, max_size=12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.one_of(st.none(), _WORDS), _WORDS), min_size=1, max_size=5))
+def test_a_title_is_added_only_where_an_entry_has_none(items):
+    """The copy keeps every entry, its title if it had one, and its text."""
+    body = "".join(
+        "<item>"
+        + (f"<title>{escape(title)}</title>" if title is not None else "")
+        + f"<description>{escape(text)}</description></item>"
+        for title, text in items
+    )
+    data = f'<rss version="2.0"><channel><title>F</title>{body}</channel></rss>'.encode()
+    before = feedparser.parse(data).entries
+    after = feedparser.parse(corpus.with_titles(data)).entries
+    assert len(after) == len(before) == len(items)
+    for old, new, (title, _text) in zip(before, after, items, strict=True):
+        assert new.title == (old.title if title is not None else corpus.ADDED_TITLE)
+        assert new.description == old.description
