@@ -334,8 +334,9 @@ def judge(path: Path, serve=None) -> Verdict:
         return verdict
     parsed = feedparser.parse(data)
     about_titles = any("title" in f for _, fields in todo for f in fields)
-    if not about_titles and any(not e.get("title") for e in parsed.entries):
-        data = with_titles(data)
+    untitled = {n for n, e in enumerate(parsed.entries) if not e.get("title")}
+    if not about_titles and untitled:
+        data = with_titles(data, untitled)
         parsed = feedparser.parse(data)
     if not parsed.entries and text_of(data) == data.decode("utf-8", "ignore"):
         data = with_an_entry(data)
@@ -378,16 +379,26 @@ def judge(path: Path, serve=None) -> Verdict:
 _ENTRY = re.compile(rb"<((?:[A-Za-z_][\w.-]*:)?)(item|entry)\b[^>]*?(?<!/)>", re.I)
 
 
-def with_titles(data: bytes) -> bytes:
-    """A copy of the feed with a title added to each entry that has none (ASCII-based files)."""
+def with_titles(data: bytes, untitled: set[int] | None = None) -> bytes:
+    """A copy of the feed with a title added to each entry that has none (ASCII-based files).
+
+    ``untitled``: the numbers (from 0) of the entries feedparser finds no title in;
+    found here when not given. Unchanged when the entries cannot be told apart.
+    """
     if data.startswith((b"\xfe\xff", b"\xff\xfe", b"\x00", b"\x3c\x00")):
         return data
+    if untitled is None:
+        entries = feedparser.parse(data).entries
+        untitled = {n for n, e in enumerate(entries) if not e.get("title")}
+    else:
+        entries = None
+    starts = list(_ENTRY.finditer(data))
+    if entries is not None and len(starts) != len(entries):
+        return data
     pieces, at = [], 0
-    for match in _ENTRY.finditer(data):
-        prefix, tag = match.group(1), match.group(2)
-        end = data.find(b"</" + prefix + tag, match.end())
-        inside = data[match.end() : end if end >= 0 else len(data)]
-        if re.search(rb"<(?:[\w.-]+:)?title\b", inside, re.I):
+    for number, match in enumerate(starts):
+        prefix = match.group(1)
+        if number not in untitled:
             continue
         pieces.append(data[at : match.end()])
         pieces.append(b"<" + prefix + b"title>" + ADDED_TITLE.encode() + b"</" + prefix + b"title>")
@@ -449,7 +460,13 @@ def readers_differ(path: Path) -> bool | None:
     except feed_xml.NotSimple:
         return None
     where = name_of(path)
-    return outcome(feed.parse(data, where)) != outcome(by_fallback(data, where))
+    if outcome(feed.parse(data, where)) != outcome(by_fallback(data, where)):
+        return True
+    # an entry refused for want of a title hides what else the readers made of it
+    titled = with_titles(data)
+    return titled != data and outcome(feed.parse(titled, where)) != outcome(
+        by_fallback(titled, where)
+    )
 
 
 # -- the list -----------------------------------------------------------------------
