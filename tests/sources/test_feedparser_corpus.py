@@ -23,15 +23,20 @@ from xml.sax.saxutils import escape
 import feedparser
 import feedparser_corpus as corpus
 import pytest
+from conftest import every_article
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from standins.feed_server import FeedStandIn
+
+from digest.sources import ingest
+from digest.sources.files import parse_file
 
 FILES = corpus.corpus_files()
 GROUPS: dict[str, list] = defaultdict(list)
 for _path in FILES:
     GROUPS[corpus.name_of(_path.parent) if _path.parent != corpus.CORPUS else "."].append(_path)
 LISTED = corpus.listed()
+UTC_ZONE = corpus.UTC_ZONE
 
 
 @pytest.fixture(scope="module")
@@ -151,3 +156,28 @@ def test_a_title_is_added_only_where_an_entry_has_none(items):
     for old, new, (title, _text) in zip(before, after, items, strict=True):
         assert new.title == (old.title if title is not None else corpus.ADDED_TITLE)
         assert new.description == old.description
+
+
+def test_what_the_corpus_test_reads_is_what_ingest_stores(store, tmp_path):
+    """The yardstick reads files as ``digest ingest`` does; the store keeps exactly that.
+
+    On the title-added copies of the Atom 1.0 files that hold entries.
+    """
+    read = []
+    for path in sorted((corpus.CORPUS / "wellformed" / "atom10").iterdir()):
+        copy = tmp_path / path.name
+        copy.write_bytes(corpus.with_titles(path.read_bytes()))
+        found = parse_file(copy.read_bytes(), copy, UTC_ZONE).articles
+        if found:
+            read.extend(found)
+        else:
+            copy.unlink()
+    report = ingest(store, [str(tmp_path)], UTC_ZONE)
+    assert report.new == len({(a.source, a.guid) for a in read}) > 150
+
+    def shown(a) -> tuple:
+        return (a.source, a.guid, a.title, a.url, a.summary, a.body, a.published, *a.keywords)
+
+    assert sorted(map(shown, every_article(store)), key=repr) == sorted(
+        {shown(a) for a in read}, key=repr
+    )
