@@ -21,7 +21,8 @@ with a title added to each such entry is read instead.
 
 ``python tests/sources/feedparser_corpus.py`` prints the disagreements of the
 code as it is now, in the form of tests/data/feedparser-disagreements.toml
-(reasons already written there kept): how the list is refreshed.
+(reasons already written there kept); ``--write`` writes them into that file:
+how the list is refreshed.
 """
 
 from __future__ import annotations
@@ -491,21 +492,28 @@ def current(serve_all=None) -> tuple[dict[str, str], set[str]]:
 
 
 def main() -> None:
-    """Print the disagreements as they are now, keeping the reasons already written."""
+    """Print the disagreements as they are now, keeping the reasons already written;
+    with ``--write``, write them into the list itself (its header kept)."""
     sys.path.insert(0, str(ROOT / "tests"))
     from standins.feed_server import FeedStandIn
 
     known = listed()
     with FeedStandIn() as server:
         corpus, readers = current(lambda path: server_for(server, path))
-    print("[corpus]")
+    lines = ["[corpus]"]
     for key in sorted(corpus):
         reason = known.get("corpus", {}).get(key, "TODO: why digest is right, or: bug: fixed by")
-        print(f"{_quoted(key)} = {_quoted(reason)}")
-    print("\n[readers]")
+        lines.append(f"{_quoted(key)} = {_quoted(reason)}")
+    lines += ["", "[readers]"]
     for name in sorted(readers):
         reason = known.get("readers", {}).get(name, "TODO: bug: fixed by")
-        print(f"{_quoted(name)} = {_quoted(reason)}")
+        lines.append(f"{_quoted(name)} = {_quoted(reason)}")
+    if "--write" in sys.argv[1:]:
+        header = DISAGREEMENTS.read_text(encoding="utf-8").split("\n[corpus]\n", 1)[0]
+        DISAGREEMENTS.write_text(header + "\n" + "\n".join(lines) + "\n", encoding="utf-8")
+        print(f"{DISAGREEMENTS}: {len(corpus)} disagreements, {len(readers)} read differently")
+    else:
+        print("\n".join(lines))
 
 
 def server_for(server, path: Path):
