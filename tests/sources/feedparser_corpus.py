@@ -184,7 +184,7 @@ def parts(expression: str) -> list[tuple[str, list[str]]]:
     found = []
     for part in conjuncts:
         paths = [path_of(n) for n in ast.walk(part)]
-        paths = [p for p in paths if p and p[0] in ROOTS]
+        paths = [p for p in paths if p and p[0] in ROOTS and p[-1] != "get"]  # x.get(...)
         longest = [p for p in paths if not any(q != p and q[: len(p)] == p for q in paths)]
         fields = [kept_field(p) for p in longest]
         if fields and all(fields):

@@ -181,3 +181,31 @@ def test_what_the_corpus_test_reads_is_what_ingest_stores(store, tmp_path):
     assert sorted(map(shown, every_article(store)), key=repr) == sorted(
         {shown(a) for a in read}, key=repr
     )
+
+
+_KEPT = [
+    "entries[0]['title'] == 'a'",
+    "entries[1].link == 'http://example.com/'",
+    "entries[0]['content'][0]['value'] == '<p>x</p>'",
+    "entries[0]['tags'][1]['term'] == 'b'",
+    "entries[0].get('updated_parsed') == (2004, 1, 1, 0, 0, 0, 3, 1, 0)",
+    "feed['title_detail']['value'] == 'c'",
+    "'x' in items[0]['description']",
+]
+_NOT_KEPT = [
+    "bozo",
+    "not bozo",
+    "encoding == 'utf-8'",
+    "entries[0]['title_detail']['type'] == 'text/plain'",
+    "entries[0]['tags'][0]['scheme'] == 's'",
+    "feed['tagline'] == 'd'",
+    "feed.link == 'http://example.com/'",
+    "entries[0]['author_detail']['name'] == 'e'",
+]
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.sampled_from(_KEPT + _NOT_KEPT), min_size=1, max_size=6))
+def test_only_the_parts_about_kept_fields_are_judged(chosen):
+    found = [part for part, _fields in corpus.parts(" and ".join(chosen))]
+    assert found == [part for part in chosen if part in _KEPT]
