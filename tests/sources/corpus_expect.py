@@ -157,30 +157,35 @@ def parts(expression: str) -> list[tuple[str, list[str]]]:
 _ENTRY = re.compile(rb"<((?:[A-Za-z_][\w.-]*:)?)(item|entry)\b[^>]*?(?<!/)>", re.I)
 
 
-def with_titles(data: bytes, untitled: set[int] | None = None) -> bytes:
-    """A copy of the feed with a title added to each entry that has none (ASCII-based files).
+def with_titles(data: bytes, entries: list | None = None) -> bytes:
+    """A copy of the feed with a title given to each entry that has none (ASCII-based files).
 
-    ``untitled``: the numbers (from 0) of the entries feedparser finds no title in;
-    found here when not given. Unchanged when the entries cannot be told apart.
+    ``entries``: feedparser's entries of ``data`` (read here when not given); an entry
+    with no title there gets one, in place of a blank ``<title>`` if it has one. The
+    feed is left as it is when its entries cannot be told apart in the bytes.
     """
     if data.startswith((b"\xfe\xff", b"\xff\xfe", b"\x00", b"\x3c\x00")):
         return data
-    if untitled is None:
+    if entries is None:
         entries = feedparser.parse(data).entries
-        untitled = {n for n, e in enumerate(entries) if not e.get("title")}
-    else:
-        entries = None
     starts = list(_ENTRY.finditer(data))
-    if entries is not None and len(starts) != len(entries):
+    if len(starts) != len(entries):
         return data
     pieces, at = [], 0
-    for number, match in enumerate(starts):
-        prefix = match.group(1)
-        if number not in untitled:
+    for entry, match in zip(entries, starts, strict=True):
+        if entry.get("title"):
             continue
-        pieces.append(data[at : match.end()])
-        pieces.append(b"<" + prefix + b"title>" + ADDED_TITLE.encode() + b"</" + prefix + b"title>")
-        at = match.end()
+        prefix, tag = match.group(1), match.group(2)
+        title = b"<%stitle>%s</%stitle>" % (prefix, ADDED_TITLE.encode(), prefix)
+        end = data.find(b"</" + prefix + tag, match.end())
+        blank = re.compile(rb"<%stitle\b[^>]*?(?:/>|>\s*</%stitle\s*>)" % (prefix, prefix), re.I)
+        found = blank.search(data, match.end(), end if end >= 0 else len(data))
+        if found:
+            pieces += [data[at : found.start()], title]
+            at = found.end()
+        else:
+            pieces += [data[at : match.end()], title]
+            at = match.end()
     pieces.append(data[at:])
     return b"".join(pieces)
 

@@ -214,9 +214,8 @@ def judge(path: Path, serve=None) -> Verdict:
         return verdict
     parsed = feedparser.parse(data)
     about_titles = any("title" in f for _, fields in todo for f in fields)
-    untitled = {n for n, e in enumerate(parsed.entries) if not e.get("title")}
-    if not about_titles and untitled:
-        data = with_titles(data, untitled)
+    if not about_titles and any(not e.get("title") for e in parsed.entries):
+        data = with_titles(data, parsed.entries)
         parsed = feedparser.parse(data)
     if not parsed.entries and text_of(data) == data.decode("utf-8", "ignore"):
         data = with_an_entry(data)
