@@ -7,8 +7,6 @@ give ``RawEntry`` fields, and ``article`` makes the same article from either.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import html
 import re
 import xml.sax
@@ -177,24 +175,7 @@ def _as_html(value: str, detail) -> str:
         return value
     if kind.startswith("text/"):
         return html.escape(value, quote=False)
-    return "" if _binary(value) else value
-
-
-_BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
-
-
-def _binary(value: str) -> bool:
-    """Whether ``value`` is base64 that feedparser left undecoded because it is not text."""
-    compact = value.replace("\r", "").replace("\n", "")
-    if not _BASE64.fullmatch(compact):
-        return False  # decoded already: text has spaces, base64 none
-    try:
-        base64.b64decode(compact, validate=True).decode("utf-8")
-    except UnicodeDecodeError:
-        return True
-    except binascii.Error:
-        return False
-    return False
+    return "" if feed_xml.binary(value) else value
 
 
 def article(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import re
 import time
 from dataclasses import dataclass, field
 from email.utils import parsedate_tz
@@ -278,7 +279,10 @@ def _alternate(node) -> str | None:
     for link in node.iterchildren(f"{ATOM}link"):
         if (link.get("rel") or "alternate").strip().lower() != "alternate":
             continue
-        href = (link.get("href") or link.text or "").strip()  # Atom 0.3 put it in the text
+        href = link.get("href")
+        if href is None and (link.text or "").strip():
+            raise NotSimple("a link in its text")  # Atom 0.3's way: feedparser's rules
+        href = (href or "").strip()
         if not href:
             continue
         href = urljoin(link.base or "", href) if link.base else href
@@ -320,11 +324,34 @@ def from_base64(text: str) -> str:
     decoded (an image) is nothing a reader can read, and is left out.
     """
     try:
-        return base64.decodebytes(text.encode("utf-8")).decode("utf-8")
+        decoded = base64.decodebytes(text.encode("utf-8")).decode("utf-8")
     except UnicodeDecodeError:
         return ""
     except binascii.Error:
         return text  # not base64 after all: feedparser keeps it as it is
+    # feedparser gives the decoded text, or the base64 it could not decode; telling
+    # them apart (``binary``) takes text that is itself base64 of binary for binary.
+    return "" if binary(decoded) else decoded
+
+
+_BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
+
+
+def binary(value: str) -> bool:
+    """Whether ``value`` is base64 of something that is not UTF-8 text (an image).
+
+    Decoded text has spaces or punctuation, base64 none; line breaks are allowed.
+    """
+    compact = value.replace("\r", "").replace("\n", "")
+    if not _BASE64.fullmatch(compact):
+        return False
+    try:
+        base64.b64decode(compact, validate=True).decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    except binascii.Error:
+        return False
+    return False
 
 
 def _inner_xhtml(node) -> str:

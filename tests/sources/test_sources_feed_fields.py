@@ -205,8 +205,10 @@ def test_every_copied_corpus_feed_reads_the_same_either_way(name):
 # -- generated feeds full of the above -----------------------------------------------------
 
 PIECES = ["a", "b ", " ", "&", "é", "<b>", "</b>", "<blink>", "&lt;", "&amp;", "<p>", "</p>"]
+PIECES += ["aaaa", "QUJD"]  # text that is itself base64 (of binary, of "ABC")
 TEXT = st.lists(st.sampled_from(PIECES), min_size=1, max_size=8).map("".join)
-LINK = st.sampled_from(["https://news.example.org/a", "/b", "https://x.org/c.mp3"])
+LINK = st.sampled_from(["https://news.example.org/a", "/b", "https://x.org/c.mp3", ""])
+LINK |= st.sampled_from(["https://x.org/?a=1&b=2", "https://x.org/?a=1&amp;b"])
 
 
 @st.composite
