@@ -47,14 +47,12 @@ DCTERMS = "{http://purl.org/dc/terms/}"
 # compares element and namespace names without regard to case, and knows old
 # spellings of some namespaces (Media RSS without its slash, iTunes' "DTDs"), so
 # these are lower-cased and a child's tag is lower-cased before it is looked up.
+# Not here: Media RSS titles and descriptions (a photo's caption, common in news
+# feeds). feedparser takes a caption for the entry's text; this reader leaves it out.
 _MEDIA = ("http://search.yahoo.com/mrss/", "http://search.yahoo.com/mrss")
 _ITUNES = "http://www.itunes.com/dtds/podcast-1.0.dtd"
 _NAMESPACED = {
-    *(
-        f"{{{ns}}}{name}"
-        for ns in _MEDIA
-        for name in ("keywords", "category", "title", "description")
-    ),
+    *(f"{{{ns}}}{name}" for ns in _MEDIA for name in ("keywords", "category")),
     *(f"{{{_ITUNES}}}{name}" for name in ("keywords", "category", "summary")),
     *(f"{DC}{name}" for name in ("title", "description", "date", "subject")),
     f"{DCTERMS}issued",
