@@ -14,10 +14,14 @@ one function (``feed.article``) makes articles from either.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import io
+import re
 import time
 from dataclasses import dataclass, field
 from email.utils import parsedate_tz
+from html import escape
 from urllib.parse import urljoin
 
 from lxml import etree
@@ -38,21 +42,41 @@ ATOM = "{http://www.w3.org/2005/Atom}"
 CONTENT = "{http://purl.org/rss/1.0/modules/content/}"
 DC = "{http://purl.org/dc/elements/1.1/}"
 DCTERMS = "{http://purl.org/dc/terms/}"
-# Elements feedparser turns into tags or dates in ways not copied here: such a feed
-# is read by feedparser, so both readers always agree.
-_FEEDPARSERS_OWN = {
-    "{http://search.yahoo.com/mrss/}keywords",
-    "{http://search.yahoo.com/mrss/}category",
-    "{http://www.itunes.com/dtds/podcast-1.0.dtd}keywords",
-    "{http://www.itunes.com/dtds/podcast-1.0.dtd}category",
-    f"{DC}title",
-    f"{DC}description",
+# Elements feedparser turns into tags, titles, text or dates in ways not copied here:
+# such a feed is read by feedparser, so both readers always agree. feedparser
+# compares element and namespace names without regard to case, and knows old
+# spellings of some namespaces (Media RSS without its slash, iTunes' "DTDs"), so
+# these are lower-cased and a child's tag is lower-cased before it is looked up.
+# Not here: Media RSS titles and descriptions (a photo's caption, common in news
+# feeds). feedparser takes a caption for the entry's text; this reader leaves it out.
+_MEDIA = ("http://search.yahoo.com/mrss/", "http://search.yahoo.com/mrss")
+_ITUNES = "http://www.itunes.com/dtds/podcast-1.0.dtd"
+_NAMESPACED = {
+    *(f"{{{ns}}}{name}" for ns in _MEDIA for name in ("keywords", "category")),
+    *(f"{{{_ITUNES}}}{name}" for name in ("keywords", "category", "summary")),
+    *(f"{DC}{name}" for name in ("title", "description", "date", "subject")),
+    f"{DCTERMS}issued",
+    f"{DCTERMS}modified",
+    f"{CONTENT}encoded",
+    "{http://www.w3.org/1999/xhtml}body",
 }
+# What feedparser reads into a title, link, id, text, date or tag, by local name.
+_FIELDS = ("title", "link", "guid", "id", "description", "summary", "abstract", "content")
+_FIELDS += ("body", "fullitem", "pubdate", "published", "issued", "updated", "modified")
+_FIELDS += ("lastbuilddate", "category", "keywords")
+_FEEDPARSERS_OWN_IN_RSS = frozenset(name.lower() for name in (*_NAMESPACED, *_FIELDS))
+_CHANNEL_NAMES = frozenset(("title", "link", f"{DC}title".lower()))
+_FEEDPARSERS_OWN_IN_ATOM = frozenset(
+    name.lower() for name in (*_NAMESPACED, *(f"{ATOM}{field}" for field in _FIELDS))
+)
 # The elements feedparser reads as an entry's publication and its update time. Two
 # of one kind in an entry: which wins is feedparser's rule, so feedparser reads it.
 PUBLISHED = {"pubDate", f"{ATOM}published", f"{DCTERMS}issued"}
 UPDATED = {f"{DC}date", f"{ATOM}updated", f"{DCTERMS}modified"}
 XHTML = "{http://www.w3.org/1999/xhtml}"
+# An RSS item's full text, besides content:encoded: feedparser reads all three.
+_FULL_TEXT = {f"{XHTML}body", "body", "fullitem"}
+HTML_TYPES = {"text/html", "application/xhtml+xml", "html", "xhtml"}
 _PARSER_OPTIONS = dict(
     resolve_entities=False,
     no_network=True,
@@ -123,10 +147,14 @@ def read(data: bytes, base_url: str | None = None) -> RawFeed:
     except (etree.XMLSyntaxError, ValueError) as err:
         raise NotSimple(str(err)) from None
     if root.tag == "rss" and root.get("version", "") in ("2.0", "0.92", "0.91"):
-        return _rss(root, entries)
-    if root.tag == f"{ATOM}feed":
-        return RawFeed(_construct(root.find(f"{ATOM}title")), _alternate(root), entries)
-    raise NotSimple(f"not RSS 2.0 or Atom 1.0: {root.tag!r}")
+        feed = _rss(root, entries)
+    elif root.tag == f"{ATOM}feed":
+        feed = RawFeed(_construct(root.find(f"{ATOM}title")), _alternate(root), entries)
+    else:
+        raise NotSimple(f"not RSS 2.0 or Atom 1.0: {root.tag!r}")
+    if not entries:  # feedparser may find entries where this reader looks for none
+        raise NotSimple("no entries")
+    return feed
 
 
 # -- RSS 2.0 ----------------------------------------------------------------
@@ -137,13 +165,16 @@ def _rss(root, entries: list[RawEntry]) -> RawFeed:
     if len(channels) != 1:
         raise NotSimple("not one channel")
     channel = channels[0]
+    for child in channel.iterchildren(tag=etree.Element):
+        if child.tag not in ("title", "link") and child.tag.lower() in _CHANNEL_NAMES:
+            raise NotSimple(f"<{child.tag}> names the channel")  # feedparser's rule
     return RawFeed(_text(channel.find("title")), _text(channel.find("link")) or None, entries)
 
 
 def _rss_item(item) -> RawEntry:
     entry = RawEntry()
     published = updated = None
-    has_link = False
+    has_link = has_body = False  # the first full text counts, as in feedparser
     seen: set[str] = set()
     for child in item.iterchildren(tag=etree.Element):
         tag = child.tag
@@ -158,9 +189,16 @@ def _rss_item(item) -> RawEntry:
             entry.guid = _text(child) or None
             entry.guid_is_link = child.get("isPermaLink", "true").strip().lower() == "true"
         elif tag == "description":
+            if "body" in seen or f"{XHTML}body" in seen:
+                # feedparser then takes the description for a second content
+                raise NotSimple("a <description> after a <body>")
             entry.summary_html = _text(child)
-        elif tag == f"{CONTENT}encoded":
-            entry.body_html = entry.body_html or _text(child)
+        elif tag == f"{CONTENT}encoded" or tag == "fullitem":
+            body = _text(child)
+            entry.body_html, has_body = (entry.body_html if has_body else body), True
+        elif tag == "body" or tag == f"{XHTML}body":
+            body = _inner_xhtml(child)
+            entry.body_html, has_body = (entry.body_html if has_body else body), True
         elif tag in PUBLISHED:
             published = _once(published, child)
         elif tag in UPDATED:
@@ -169,7 +207,7 @@ def _rss_item(item) -> RawEntry:
             term = _text(child)
             if term:
                 entry.tags.append(term)
-        elif tag in _FEEDPARSERS_OWN or (isinstance(tag, str) and tag.startswith(ATOM)):
+        elif tag.startswith(ATOM) or tag.lower() in _FEEDPARSERS_OWN_IN_RSS:
             raise NotSimple(f"<{tag}> inside an RSS item")
     entry.when = _dated(published) or _dated(updated)
     # A permalink guid stands for the link only where there is no <link> at all.
@@ -210,7 +248,9 @@ def _atom_entry(node) -> RawEntry:
             term = _text(child)
             if term:
                 entry.tags.append(term)
-        elif tag in _FEEDPARSERS_OWN:
+        elif tag == f"{ATOM}link":
+            continue  # read by _alternate
+        elif tag.lower() in _FEEDPARSERS_OWN_IN_ATOM:
             raise NotSimple(f"<{tag}> inside an Atom entry")
     entry.when = _dated(published) or _dated(updated)
     entry.guid_is_link = entry.link is None  # as feedparser: an http(s) id stands in
@@ -219,7 +259,7 @@ def _atom_entry(node) -> RawEntry:
     return entry
 
 
-_ONCE_IN_RSS = {"title", "link", "guid", "description", f"{CONTENT}encoded"}
+_ONCE_IN_RSS = {"title", "link", "guid", "description", f"{CONTENT}encoded", *_FULL_TEXT}
 _ONCE_IN_ATOM = {f"{ATOM}{name}" for name in ("title", "id", "summary", "content")}
 
 
@@ -231,29 +271,93 @@ def _once_only(tag: str, seen: set[str]) -> None:
 
 
 def _alternate(node) -> str | None:
+    """The link to the page itself: the first ``alternate`` link to a web page, else
+    the first ``alternate`` at all. Never an enclosure, whatever their order."""
+    found = None
     for link in node.iterchildren(f"{ATOM}link"):
-        if link.get("rel", "alternate").strip() == "alternate" and link.get("href"):
-            href = link.get("href").strip()
-            return urljoin(link.base or "", href) if link.base else href
-    return None
+        if (link.get("rel") or "alternate").strip().lower() != "alternate":
+            continue
+        href = link.get("href")
+        if href is None and (link.text or "").strip():
+            raise NotSimple("a link in its text")  # Atom 0.3's way: feedparser's rules
+        href = (href or "").strip()
+        if not href:
+            continue
+        href = urljoin(link.base or "", href) if link.base else href
+        if (link.get("type") or "text/html").strip().lower() in HTML_TYPES:
+            return href
+        found = found or href
+    return found
 
 
 def _construct(node) -> str:
-    """An Atom text construct as HTML (text is escaped, xhtml serialised)."""
+    """An Atom text construct as HTML: text escaped (it is text, "<blink>" and all),
+    xhtml serialised, html as given, and base64 (any other MIME type) decoded."""
     if node is None:
         return ""
+    if node.get("mode") is not None:
+        raise NotSimple("an Atom 0.3 content mode")
     kind = (node.get("type") or "text").strip().lower()
     if kind in ("xhtml", "application/xhtml+xml"):
         div = node.find(f"{XHTML}div")
         if div is None:
             raise NotSimple("xhtml content without its div")
-        inner = [div.text or ""]
-        for child in div:
-            inner.append(etree.tostring(child, encoding="unicode", method="html", with_tail=True))
-        return "".join(inner).strip()
+        return _inner_xhtml(div)
     if len(node):
         raise NotSimple("markup inside a text construct")
-    return (node.text or "").strip()
+    text = (node.text or "").strip()
+    if kind in ("html", "text/html"):
+        return text
+    if kind == "text" or kind.startswith("text/"):
+        return escape(text, quote=False)
+    if kind.endswith(("+xml", "/xml")):
+        raise NotSimple(f"XML content ({kind})")
+    return from_base64(text)
+
+
+def from_base64(text: str) -> str:
+    """Atom content of a MIME type that is not text is base64 (RFC 4287, 4.1.3.3).
+
+    Decoded as feedparser decodes it (and so read as HTML); what is not text once
+    decoded (an image) is nothing a reader can read, and is left out.
+    """
+    try:
+        decoded = base64.decodebytes(text.encode("utf-8")).decode("utf-8")
+    except UnicodeDecodeError:
+        return ""
+    except binascii.Error:
+        return text  # not base64 after all: feedparser keeps it as it is
+    # feedparser gives the decoded text, or the base64 it could not decode; telling
+    # them apart (``binary``) takes text that is itself base64 of binary for binary.
+    return "" if binary(decoded) else decoded
+
+
+_BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
+
+
+def binary(value: str) -> bool:
+    """Whether ``value`` is base64 of something that is not UTF-8 text (an image).
+
+    Decoded text has spaces or punctuation, base64 none; line breaks are allowed.
+    """
+    compact = value.replace("\r", "").replace("\n", "")
+    if not _BASE64.fullmatch(compact):
+        return False
+    try:
+        base64.b64decode(compact, validate=True).decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    except binascii.Error:
+        return False
+    return False
+
+
+def _inner_xhtml(node) -> str:
+    """The XHTML inside ``node`` as HTML; its own text is text, so it is escaped."""
+    inner = [escape(node.text or "", quote=False)]
+    for child in node:
+        inner.append(etree.tostring(child, encoding="unicode", method="html", with_tail=True))
+    return "".join(inner).strip()
 
 
 # -- values -----------------------------------------------------------------
