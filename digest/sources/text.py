@@ -42,13 +42,57 @@ def decode(data: bytes) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        pass
-    # The five bytes Windows-1252 leaves undefined are taken as Latin-1.
+        return decode_windows_1252(data)
+
+
+def decode_windows_1252(data: bytes) -> str:
+    """``data`` as Windows-1252, the five bytes it leaves undefined taken as Latin-1.
+
+    What text labelled Latin-1 (or ASCII) almost always is: Windows keeps its
+    curly quotes, dashes and € at 0x80–0x9F, where Latin-1 has only control
+    characters. Browsers read the labels so (the WHATWG Encoding Standard), and
+    so does feedparser.
+    """
     return "".join(
         chunk.decode("latin-1") if chunk in CP1252_UNDEFINED else chunk.decode("cp1252")
         for chunk in re.split(rb"([\x81\x8d\x8f\x90\x9d])", data)
         if chunk
     )
+
+
+# U+0080–U+009F as the Windows-1252 characters of those bytes; the five it leaves
+# undefined are dropped (nobody typed them; as controls they would be stripped anyway).
+_C1 = re.compile("[\x80-\x9f]")
+_C1_AS_WINDOWS_1252 = {
+    code: bytes([code]).decode("cp1252", errors="ignore") for code in range(0x80, 0xA0)
+}
+
+
+def windows_1252_c1(text: str) -> str:
+    """``text`` with its C1 control characters read as Windows-1252 (``&#146;`` is ’).
+
+    No one means a C1 control in a feed: one there is a Windows-1252 byte that
+    was decoded as Latin-1, or written as its number (``&#146;``, ``&#128;``).
+    HTML5 reads such numbers so, and feedparser does the same for feeds.
+    """
+    return text.translate(_C1_AS_WINDOWS_1252) if _C1.search(text) else text
+
+
+def undo_double_utf8(text: str) -> str:
+    """``text`` as written when it is UTF-8 that was read as Latin-1 ("â\x80¦" for "…").
+
+    A publisher that takes its UTF-8 for Latin-1 and encodes it again sends
+    every non-ASCII character as two to four Latin-1 ones. Text that is all
+    Latin-1 and whose bytes are UTF-8 is read as that UTF-8: feedparser's rule
+    for every element, so the lxml reader keeps it too. Real Latin-1 text is
+    almost never also valid UTF-8 ("é" alone is not; "Ã©" is, and is mojibake).
+    """
+    if text.isascii():
+        return text
+    try:
+        return text.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return text
 
 
 def decode_text(data: bytes, where: str) -> str:
