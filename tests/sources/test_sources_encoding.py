@@ -20,7 +20,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from standins.feed_server import FeedStandIn
 
-from digest.sources import feed, feed_xml, ingest
+from digest.sources import feed, feed_xml, ingest, read
 
 UTC_ZONE = ZoneInfo("UTC")
 ENCODING = DATA / "feeds" / "encoding"
@@ -100,6 +100,24 @@ def test_a_feed_naming_no_encoding_in_koi8_r_is_still_read(tmp_path, store):
     path.write_bytes((ENCODING / "koi8r.xml").read_bytes())
     assert ingest(store, [str(path)], UTC_ZONE).new == 1
     assert only_article(store).title == "Как пережить новогоднюю ночь"
+
+
+@pytest.mark.parametrize("reader", READERS)
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        ("It’s ".encode() + b"caf\xe9", "It’s café"),  # UTF-8, and one Windows-1252 byte
+        (b"\xc5rets b\xe4sta", "Årets bästa"),  # chardet's guess: HP Roman-8
+        (b"Caf\xe9 \x93cr\xe8me\x94", "Café “crème”"),
+    ],
+)
+def test_a_feed_that_names_no_encoding_and_is_not_utf_8_reads_right(
+    tmp_path, reader, title, expected
+):
+    path = tmp_path / "unnamed.xml"
+    path.write_bytes(read_by(reader, rss(title)))
+    [article] = read(str(path), UTC_ZONE).articles
+    assert article.title == expected
 
 
 CP1252_TEXT = st.text(
