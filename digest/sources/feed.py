@@ -69,10 +69,10 @@ def parse(
         result.errors.append(InputError(where, f"not a feed: {page}"))
         return result
     try:
-        feed, problem = _mended(feed_xml.read(data, base_url), double_utf8=True), None
+        feed, problem = feed_xml.read(data, base_url), None
     except feed_xml.NotSimple:
         feed, problem = _feedparser(data)
-        _mended(feed, double_utf8=False)  # feedparser undoes double UTF-8 itself
+    _mend(feed)
     if not feed.entries:
         reason = problem or "no entries"
         result.errors.append(InputError(where, f"not a usable feed: {clean_line(str(reason))}"))
@@ -97,18 +97,19 @@ def parse(
     return result
 
 
-def _mended(feed: RawFeed, *, double_utf8: bool) -> RawFeed:
-    """``feed`` with C1 controls in its text read as Windows-1252, and with
-    ``double_utf8`` UTF-8 read as Latin-1 undone first (see ``text``).
+def _mend(feed: RawFeed) -> None:
+    """Every text of ``feed`` with double-encoded UTF-8 undone, then C1 controls
+    read as Windows-1252 (``text.undo_double_utf8``, ``text.windows_1252_c1``).
 
-    feedparser does both to every element it reads, so the lxml reader's text
-    is mended here the same way and both readers give the same articles.
+    feedparser does both to every element it reads (for Latin-1 only, and
+    leaving five C1 controls): the lxml reader's text is mended the same way
+    here, and feedparser's the rest of the way, so both give the same articles.
     """
 
     def mend(text: str) -> str:
         if text.isascii():  # most text: nothing to mend
             return text
-        return windows_1252_c1(undo_double_utf8(text) if double_utf8 else text)
+        return windows_1252_c1(undo_double_utf8(text))
 
     feed.title = mend(feed.title)
     for entry in feed.entries:
@@ -116,7 +117,6 @@ def _mended(feed: RawFeed, *, double_utf8: bool) -> RawFeed:
         entry.summary_html = mend(entry.summary_html)
         entry.body_html = mend(entry.body_html)
         entry.tags = [mend(tag) for tag in entry.tags]
-    return feed
 
 
 def _feedparser(data: bytes) -> tuple[RawFeed, object]:

@@ -79,20 +79,30 @@ def windows_1252_c1(text: str) -> str:
 
 
 def undo_double_utf8(text: str) -> str:
-    """``text`` as written when it is UTF-8 that was read as Latin-1 ("â\x80¦" for "…").
+    """``text`` as written when it is UTF-8 that was read as Latin-1 or Windows-1252
+    ("â€¦" or "â\x80¦" for "…", "CafÃ©" for "Café"), else as given.
 
-    A publisher that takes its UTF-8 for Latin-1 and encodes it again sends
-    every non-ASCII character as two to four Latin-1 ones. Text that is all
-    Latin-1 and whose bytes are UTF-8 is read as that UTF-8: feedparser's rule
-    for every element, so the lxml reader keeps it too. Real Latin-1 text is
-    almost never also valid UTF-8 ("é" alone is not; "Ã©" is, and is mojibake).
+    A publisher that takes its UTF-8 for Latin-1 and encodes it again sends each
+    non-ASCII character as two to four others; so does a server that labels a
+    UTF-8 feed ``charset=iso-8859-1``. Text whose bytes, so read back, are UTF-8
+    is that UTF-8: feedparser's rule for every element (for Latin-1; Windows-1252
+    is how digest reads that label). Real text is almost never also valid UTF-8
+    that way ("é" alone is not; "Ã©" is, and is mojibake).
     """
-    if text.isascii():
+    if text.isascii() or not _MOJIBAKE.search(text):
         return text
     try:
-        return text.encode("latin-1").decode("utf-8")
+        return text.translate(_WINDOWS_1252_AS_BYTES).encode("latin-1").decode("utf-8")
     except UnicodeError:
         return text
+
+
+# Windows-1252's characters of 0x80–0x9F back to the code points of those bytes; and
+# a UTF-8 lead byte followed by a continuation byte, read either way: no mojibake without.
+_WINDOWS_1252_AS_BYTES = {ord(char): code for code, char in _C1_AS_WINDOWS_1252.items() if char}
+_MOJIBAKE = re.compile(
+    "[\xc2-\xf4][\x80-\xbf" + "".join(sorted(_C1_AS_WINDOWS_1252.values())) + "]"
+)
 
 
 def decode_text(data: bytes, where: str) -> str:

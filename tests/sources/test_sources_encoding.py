@@ -128,9 +128,9 @@ CP1252_TEXT = st.text(
 
 
 def double_encoded(text: str) -> bool:
-    """Text that is itself UTF-8 read as Latin-1 ("Ã©"): both readers undo it, as feedparser."""
+    """Text that is itself UTF-8 read as Windows-1252 ("Ã©", "â€™"): both readers undo it."""
     try:
-        return not text.isascii() and text.encode("latin-1").decode("utf-8") != text
+        return not text.isascii() and text.encode("cp1252").decode("utf-8") != text
     except UnicodeError:
         return False
 
@@ -169,6 +169,12 @@ CASES = {
         (ENCODING / "http_text_xml_charset_overrides_encoding_2.xml").read_bytes(),
         "text/xml; charset=windows-1252",
         "This is a £“test.”",
+    ),
+    # a UTF-8 feed the server calls ISO-8859-1: read so, it is double-encoded UTF-8, undone
+    "utf-8-labelled-latin-1": (
+        rss(UTF_8_CAFE + " – wait…".encode(), b'<?xml version="1.0" encoding="utf-8"?>'),
+        "text/xml; charset=iso-8859-1",
+        "Café “crème” – wait…",
     ),
     # a byte-order mark over everything
     "byte-order-mark": (
