@@ -20,7 +20,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from standins.feed_server import FeedStandIn
 
-from digest.sources import feed, feed_xml, ingest, read
+from digest.sources import charset, feed, feed_xml, ingest, read
 
 UTC_ZONE = ZoneInfo("UTC")
 ENCODING = DATA / "feeds" / "encoding"
@@ -230,3 +230,27 @@ def test_a_label_that_is_no_encoding_of_these_bytes_is_passed_over(label):
         for served in ("", f"text/xml; charset={label}"):
             [article] = feed.parse(read_by(reader, data), "f", content_type=served).articles
             assert article.title == "Café don’t"
+
+
+HEADERS = st.one_of(
+    st.text(max_size=60),
+    st.builds(
+        "{}; charset={}".format,
+        st.sampled_from(["text/xml", "application/rss+xml", "text/html", ""]),
+        st.sampled_from(["utf-8", "'us-ascii'", '"koi8-r"', "utf-16", "bogus", "", "x" * 50]),
+    ),
+)
+LEADS = st.sampled_from(
+    [b"", codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF32_BE, b"<\x00?\x00", b"<?xml "]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(lead=LEADS, body=st.binary(max_size=200), header=HEADERS)
+def test_any_bytes_with_any_content_type_become_utf_8_or_a_reason(lead, body, header):
+    """Whatever a server sends and says, the feed is UTF-8 for the readers, and reading
+    it ends in articles or errors that name it, never an exception."""
+    data = lead + body
+    charset.to_utf8(data, header).decode("utf-8")
+    result = feed.parse(data, "f", content_type=header)
+    assert result.articles or result.errors
