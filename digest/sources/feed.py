@@ -15,10 +15,10 @@ import feedparser
 
 from digest.errors import InputError
 from digest.models import Article
-from digest.sources import feed_xml
+from digest.sources import charset, feed_xml
 from digest.sources.base import SourceResult, make_article, published_from_feed
 from digest.sources.feed_xml import RawEntry, RawFeed
-from digest.sources.text import html_to_text, summarise
+from digest.sources.text import html_to_text, summarise, undo_double_utf8, windows_1252_c1
 from digest.validate import clean_line, safe_link
 
 # feedparser resolves an entry's id against xml:base (or the feed's address) when it
@@ -51,17 +51,20 @@ def parse(
     where: str,
     base_url: str | None = None,
     *,
+    content_type: str = "",
     name: str = "",
     categories: bool = True,
     keywords: tuple[str, ...] = (),
 ) -> SourceResult:
-    """The entries of one feed document; ``base_url`` is where it was fetched from.
+    """The entries of one feed document; ``base_url`` is where it was fetched from,
+    ``content_type`` the HTTP header it came with (its charset: ``charset.decode``).
 
     ``name`` replaces the feed's own title as the articles' source;
     ``categories=False`` leaves the feed's categories out of their keywords;
     ``keywords`` are given to every article.
     """
     result = SourceResult()
+    data = charset.to_utf8(data, content_type)
     if is_html_page(data):
         page = "the server sent an HTML page" if base_url else "an HTML page"
         result.errors.append(InputError(where, f"not a feed: {page}"))
@@ -70,6 +73,7 @@ def parse(
         feed, problem = feed_xml.read(data, base_url), None
     except feed_xml.NotSimple:
         feed, problem = _feedparser(data)
+    _mend(feed)
     if not feed.entries:
         reason = problem or "no entries"
         result.errors.append(InputError(where, f"not a usable feed: {clean_line(str(reason))}"))
@@ -92,6 +96,28 @@ def parse(
         except InputError as err:
             result.errors.append(err)
     return result
+
+
+def _mend(feed: RawFeed) -> None:
+    """Every text of ``feed`` with double-encoded UTF-8 undone, then C1 controls
+    read as Windows-1252 (``text.undo_double_utf8``, ``text.windows_1252_c1``).
+
+    feedparser does both to every element it reads (for Latin-1 only, and
+    leaving five C1 controls): the lxml reader's text is mended the same way
+    here, and feedparser's the rest of the way, so both give the same articles.
+    """
+
+    def mend(text: str) -> str:
+        if text.isascii():  # most text: nothing to mend
+            return text
+        return windows_1252_c1(undo_double_utf8(text))
+
+    feed.title = mend(feed.title)
+    for entry in feed.entries:
+        entry.title = mend(entry.title)
+        entry.summary_html = mend(entry.summary_html)
+        entry.body_html = mend(entry.body_html)
+        entry.tags = [mend(tag) for tag in entry.tags]
 
 
 def _feedparser(data: bytes) -> tuple[RawFeed, object]:

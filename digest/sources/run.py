@@ -170,7 +170,8 @@ def read(target: str, zone: ZoneInfo, timeout: float = 30.0, user_agent: str = "
     with Downloads([Request(target, timeout)], 1, user_agent) as downloads:
         for _number, fetched in downloads:
             if fetched.outcome == "ok":
-                return feed.parse(fetched.data, where, base_url=fetched.final_url)
+                url, kind = fetched.final_url, fetched.content_type
+                return feed.parse(fetched.data, where, base_url=url, content_type=kind)
             return SourceResult(errors=[InputError(where, fetched.error)])
     return SourceResult(errors=[InputError(where, "cannot fetch: stopped")])
 
@@ -229,6 +230,7 @@ def _fetched(
             fetched.data,
             where,
             base_url=fetched.final_url,
+            content_type=fetched.content_type,
             name=source.name,
             categories=source.categories,
             keywords=source.keywords,

@@ -42,13 +42,67 @@ def decode(data: bytes) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        pass
-    # The five bytes Windows-1252 leaves undefined are taken as Latin-1.
+        return decode_windows_1252(data)
+
+
+def decode_windows_1252(data: bytes) -> str:
+    """``data`` as Windows-1252, the five bytes it leaves undefined taken as Latin-1.
+
+    What text labelled Latin-1 (or ASCII) almost always is: Windows keeps its
+    curly quotes, dashes and € at 0x80–0x9F, where Latin-1 has only control
+    characters. Browsers read the labels so (the WHATWG Encoding Standard), and
+    so does feedparser.
+    """
     return "".join(
         chunk.decode("latin-1") if chunk in CP1252_UNDEFINED else chunk.decode("cp1252")
         for chunk in re.split(rb"([\x81\x8d\x8f\x90\x9d])", data)
         if chunk
     )
+
+
+# U+0080–U+009F as the Windows-1252 characters of those bytes; the five it leaves
+# undefined are dropped (nobody typed them; as controls they would be stripped anyway).
+_C1 = re.compile("[\x80-\x9f]")
+_C1_AS_WINDOWS_1252 = {
+    code: bytes([code]).decode("cp1252", errors="ignore") for code in range(0x80, 0xA0)
+}
+
+
+def windows_1252_c1(text: str) -> str:
+    """``text`` with its C1 control characters read as Windows-1252 (``&#146;`` is ’).
+
+    No one means a C1 control in a feed: one there is a Windows-1252 byte that
+    was decoded as Latin-1, or written as its number (``&#146;``, ``&#128;``).
+    HTML5 reads such numbers so, and feedparser does the same for feeds.
+    """
+    return text.translate(_C1_AS_WINDOWS_1252) if _C1.search(text) else text
+
+
+def undo_double_utf8(text: str) -> str:
+    """``text`` as written when it is UTF-8 that was read as Latin-1 or Windows-1252
+    ("â€¦" or "â\x80¦" for "…", "CafÃ©" for "Café"), else as given.
+
+    A publisher that takes its UTF-8 for Latin-1 and encodes it again sends each
+    non-ASCII character as two to four others; so does a server that labels a
+    UTF-8 feed ``charset=iso-8859-1``. Text whose bytes, so read back, are UTF-8
+    is that UTF-8: feedparser's rule for every element (for Latin-1; Windows-1252
+    is how digest reads that label). Real text is almost never also valid UTF-8
+    that way ("é" alone is not; "Ã©" is, and is mojibake).
+    """
+    if text.isascii() or not _MOJIBAKE.search(text):
+        return text
+    try:
+        return text.translate(_WINDOWS_1252_AS_BYTES).encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return text
+
+
+# Windows-1252's characters of 0x80–0x9F back to the code points of those bytes; and
+# a UTF-8 lead byte followed by a continuation byte, read either way: no mojibake without.
+_WINDOWS_1252_AS_BYTES = {ord(char): code for code, char in _C1_AS_WINDOWS_1252.items() if char}
+_MOJIBAKE = re.compile(
+    "[\xc2-\xf4][\x80-\xbf" + "".join(sorted(_C1_AS_WINDOWS_1252.values())) + "]"
+)
 
 
 def decode_text(data: bytes, where: str) -> str:

@@ -26,7 +26,9 @@ Every feed it serves is a file of ``tests/data/feeds/`` or one a test put in
                     unless one of them says otherwise
 ==================  ===============================================================
 
-Each request's path and headers are kept in ``requests``. ``python
+Feeds are served as ``application/rss+xml; charset=utf-8`` unless a test puts
+another Content-Type in ``content_types[NAME]`` (a charset is part of what a
+feed's encoding is read from). Each request's path and headers are kept in ``requests``. ``python
 tests/standins/feed_server.py --port 8080 [--folder DIR]`` serves until stopped
 (the feeds of DIR besides those of tests/data/feeds), after printing
 ``READY <url>``: benchmarks run it apart, so its memory is not theirs.
@@ -81,6 +83,7 @@ class FeedStandIn:
 
     def __init__(self, port: int = 0, folder: Path | None = None) -> None:
         self.feeds: dict[str, bytes] = {}
+        self.content_types: dict[str, str] = {}  # NAME: the Content-Type it is served with
         self.folder = folder
         self._compressed: dict[str, bytes] = {}  # gzip of a body, by its ETag: made once
         self.requests: list[tuple[str, dict[str, str]]] = []
@@ -159,14 +162,20 @@ class FeedStandIn:
         if matches:
             return self._send(h, 304, b"", fixed)
         if "gzip" in headers.get("accept-encoding", ""):
-            return self._send(h, 200, self.gzipped(body), {**fixed, **_xml("gzip")})
-        self._send(h, 200, body, {**fixed, **_xml()})
+            return self._send(h, 200, self.gzipped(body), {**fixed, **self._typed(name, "gzip")})
+        self._send(h, 200, body, {**fixed, **self._typed(name)})
 
     def _gzip(self, h, name, body, headers) -> None:
-        self._send(h, 200, self.gzipped(body), _xml("gzip"))
+        self._send(h, 200, self.gzipped(body), self._typed(name, "gzip"))
 
     def _deflate(self, h, name, body, headers) -> None:
-        self._send(h, 200, zlib.compress(body), _xml("deflate"))
+        self._send(h, 200, zlib.compress(body), self._typed(name, "deflate"))
+
+    def _typed(self, name: str, encoding: str = "") -> dict[str, str]:
+        found = _xml(encoding)
+        if name in self.content_types:
+            found["Content-Type"] = self.content_types[name]
+        return found
 
     def _redirect(self, h, code: int, name: str) -> None:
         self._send(h, code, b"", {"Location": f"/feed/{name}"})
