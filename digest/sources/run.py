@@ -170,7 +170,7 @@ def read(target: str, zone: ZoneInfo, timeout: float = 30.0, user_agent: str = "
     with Downloads([Request(target, timeout)], 1, user_agent) as downloads:
         for _number, fetched in downloads:
             if fetched.outcome == "ok":
-                return feed.parse(fetched.data, where, base_url=fetched.final_url)
+                return feed.parse(fetched.data, where, base_url=fetched.final_url, address=target)
             return SourceResult(errors=[InputError(where, fetched.error)])
     return SourceResult(errors=[InputError(where, "cannot fetch: stopped")])
 
@@ -232,6 +232,7 @@ def _fetched(
             name=source.name,
             categories=source.categories,
             keywords=source.keywords,
+            address=source.target,  # as configured: a redirect does not make another feed
         )
         clean = _store(store, result, report, first_seen, state, run_at, where)
         state.etag = fetched.etag if clean else None
