@@ -1,8 +1,8 @@
 """What makes an entry the same entry the next time it is read.
 
 In this order: the entry's guid **as given** (feedparser would resolve a plain
-``<guid>post-123</guid>`` against the feed's address, so the same feed read as
-127.0.0.1, as localhost and as a file gave three entries; the feed readers
+``<guid>post-123</guid>`` against the address it was fetched from, so a feed
+that redirects or moves host would give every entry another id; the feed readers
 leave it alone); else its canonical link (``validate.canonical_url``: scheme and
 host lower-cased, fragment and click-tracking parameters gone); else a hash: of
 a feed entry's title and content, so an entry with neither is still stored, and
