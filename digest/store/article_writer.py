@@ -65,8 +65,8 @@ def store_key(item: Article) -> str:
     1, 2, 3 stay apart whatever they are called; an article file's, to its source's
     name. A key too long to index (a long link in Chinese, say) is its SHA-256.
 
-    The two never meet: a scope and a guid are joined by U+001E, a name and a guid
-    by U+001F, and neither a guid nor a name holds a control character."""
+    The two kinds never meet: a scoped key holds U+001E, which neither a name nor a
+    guid (clean lines, ``validate.clean_line``) ever does."""
     return _bounded(f"{item.scope}\x1e{item.guid}") if item.scope else legacy_key(item)
 
 
@@ -135,8 +135,7 @@ def _problem(item: Article) -> str | None:
         if max(len(word), len(keyword_key(word))) > validate.MAX_KEYWORD:
             return f"a keyword longer than {validate.MAX_KEYWORD} characters"
     texts = (item.guid, item.url or "", item.title, item.summary, item.body, item.source)
-    texts += (item.scope,)
-    if any(_UNSTORABLE.search(text) for text in (*texts, *item.keywords)):
+    if any(_UNSTORABLE.search(text) for text in (*texts, item.scope, *item.keywords)):
         return "contains a NUL character or a lone surrogate"
     if item.published is not None and item.published.tzinfo is None:
         return "published has no timezone"
