@@ -198,11 +198,9 @@ def _has_unscoped(conn: sa.Connection) -> bool:
     return conn.execute(query).first() is not None
 
 
-def _save_chunk(
-    conn: sa.Connection, chunk: list[tuple[str, Article]], now: datetime, old_keys: bool
-) -> Counts:
-    """Save ``chunk`` (distinct store keys) as if one at a time, in three statements;
-    ``old_keys``: also find rows by the key schema version 12 gave them."""
+def _save_chunk(conn: sa.Connection, chunk: list, now: datetime, old_keys: bool) -> Counts:
+    """Save ``chunk`` ((store key, article), distinct keys) as if one at a time, in three
+    statements; ``old_keys``: also find rows by the key schema version 12 gave them."""
     links = {key: validate.url_key(item.url) if item.url else None for key, item in chunk}
     legacy = {key: legacy_key(item) for key, item in chunk if item.scope} if old_keys else {}
     stored = _find_existing(
@@ -269,7 +267,12 @@ def _find_existing(
             if conn.dialect.name == "sqlite"
             else articles.c.guid == sa.any_(sa.bindparam("old", old, type_=TEXTS))
         )
-        parts.append(sa.select(*columns).where(same_old, articles.c.scope.is_(None)))
+        unscoped = sa.select(*columns).where(same_old, articles.c.scope.is_(None))
+        if conn.dialect.name == "postgresql":
+            # Locked first: an ingest beside this one that takes a row over commits
+            # before this sees the row, or waits until this one has; never both.
+            conn.execute(unscoped.with_only_columns(articles.c.id).order_by("id").with_for_update())
+        parts.append(unscoped)
     found = sorted(set(conn.execute(sa.union(*parts)).all()), key=lambda row: row.id)
     by_link: dict[tuple[str, str], int | str] = {}
     for row in found:  # the oldest row with a link is the one it leads to
@@ -291,11 +294,9 @@ def _plan_writes(
     now: datetime,
 ) -> _Plan:
     """Each article new, the same, or changed, as if saved one after the other: a
-    later one with an earlier one's link updates it, even before it is written.
-
-    A row from before version 13 with the article's old key (``legacy``) is taken
-    over by the first article that has it, even unchanged: it gets the article's key
-    and scope, so a second feed of the same title never finds it again."""
+    later one with an earlier one's link updates it, even before it is written. A
+    row from before version 13 with an article's old key (``legacy``) is taken over
+    by the first that has it, even unchanged, so no feed of that title finds it again."""
     plan = _Plan()
     for guid, item in chunk:
         link = links[guid]

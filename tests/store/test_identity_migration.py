@@ -9,6 +9,8 @@ back the story one of them lost. On SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -19,7 +21,7 @@ from conftest import as_release, every_article
 
 from digest.sources import feed, ingest
 from digest.store.schema import SCHEMA_VERSION, articles, schema_version
-from digest.store.store import Store
+from digest.store.store import Store, normalise_url
 
 ZONE = ZoneInfo("UTC")
 T0 = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
@@ -166,3 +168,48 @@ def test_an_article_file_keeps_its_key_through_the_upgrade(db_url, tmp_path):
         assert [r.scope for r in rows(store)] == [None]  # nothing to take over
     finally:
         store.close()
+
+
+def test_two_ingests_at_once_never_both_take_a_row_over(pg_schema_url, tmp_path):
+    """PostgreSQL, where two ingests write at once: one that finds a row from before
+    version 13 while another takes it over waits, then sees it taken."""
+    url = pg_schema_url()
+    city = write(tmp_path / "city.xml", CITY)
+    school = write(tmp_path / "school.xml", SCHOOL)
+    version_12(url, school, city)  # the rows hold the city's 1 and 2
+    name = f"digest-test-{tmp_path.name}"[:60]  # to tell its backend from other tests'
+    store = Store(f"{url}&application_name={name}")
+    other = sa.create_engine(normalise_url(url))
+    done: list = []
+    try:
+        with other.connect() as conn:
+            transaction = conn.begin()
+            # Another ingest taking the rows over, not yet committed.
+            conn.execute(
+                articles.update()
+                .where(articles.c.scope.is_(None))
+                .values(scope="elsewhere", guid=articles.c.guid + "\x1etaken")
+            )
+            reader = threading.Thread(
+                target=lambda: done.append(ingest(store, [str(school)], ZONE, now=T1))
+            )
+            reader.start()
+            deadline = time.monotonic() + 30
+            while not _waiting_for_a_lock(conn, name) and reader.is_alive():
+                assert time.monotonic() < deadline, "the second ingest never met the lock"
+                time.sleep(0.02)
+            transaction.commit()
+        reader.join(30)
+        assert (done[0].new, done[0].updated, done[0].errors) == (2, 0, [])
+        assert [r.scope for r in rows(store)].count("elsewhere") == 3  # still the other's
+    finally:
+        store.close()
+        other.dispose()
+
+
+def _waiting_for_a_lock(conn: sa.Connection, name: str) -> bool:
+    query = sa.text(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE wait_event_type = 'Lock' AND application_name = :name"
+    )
+    return bool(conn.execute(query, {"name": name}).scalar())
