@@ -19,7 +19,8 @@ story, and the second overwrote the first), and not to the configured ``name``:
 - a feed that renames itself keeps its address, so its stories stay the same
   stories (the title was the key once: a rename made every story new);
 - the operator renaming the source (``name``) is a change of wording, not of
-  feed: the address stays;
+  feed: the address stays (scoped to the name, a rename would make every story
+  new, and two sources given one name by mistake would overwrite each other);
 - a feed that moves http -> https is the same feed: the scheme is not part of the
   scope (nor the host's case, a default port, the password). A permanent redirect
   changes nothing either: the configured URL stays the scope, wherever it is
