@@ -15,6 +15,7 @@ from digest.cli import (  # noqa: F401  (registers)
     sources,
     status,
     subscribers,
+    subscribers_out,
 )
 from digest.cli.app import cli
 

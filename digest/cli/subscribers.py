@@ -1,40 +1,23 @@
-"""``digest subscribers``: import, list, add, remove and export the people who get the digest."""
+"""``digest subscribers``: the group, and who gets the digest changed: import, add, remove.
+
+``list`` and ``export``, which only read, are in ``cli.subscribers_out``.
+"""
 
 from __future__ import annotations
 
-import itertools
-import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-from rich import box
-from rich.table import Table
-from rich.text import Text
 
-from digest.cli.app import (
-    App,
-    Failed,
-    UsageProblem,
-    cli,
-    err,
-    out,
-    pass_app,
-    refuse_our_files,
-    until_the_reader_leaves,
-)
-from digest.cli.output import write_tsv
+from digest.cli.app import App, Failed, UsageProblem, cli, err, out, pass_app
 from digest.errors import InputError, StillSuppressed, StillUnsubscribed
-from digest.models import Subscriber
-from digest.subscribers.fields import describe_status
 from digest.validate import clean_line
 
 if TYPE_CHECKING:
     from digest.subscribers.csv_import import ImportProgress
 
-LIST_PAGE = 1_000  # subscribers printed per table by ``subscribers list``
 BAR_ROWS = 5_000  # an import of more rows than this shows a progress bar on a terminal
 
 
@@ -179,99 +162,7 @@ class _ImportBar:
             self._bar = None
 
 
-@subscribers.command("list")
-@click.option(
-    "--all",
-    "everyone",
-    is_flag=True,
-    help="Also those who unsubscribed, bounced or complained, with when and why.",
-)
-@pass_app
-def subscribers_list(app: App, everyone: bool) -> None:
-    """Who is subscribed, to what, in which timezone.
-
-    A table on a terminal; piped or redirected, one tab-separated line each.
-    With --all, those no longer mailed too, and a status column: subscribed,
-    or since when and why not (unsubscribed, bounced, dropped, complaint).
-
-    Example: digest subscribers list --all
-    """
-    default = f"{app.settings.timezone} (default)"
-    left = suppressed = 0
-
-    def cells(s: Subscriber) -> list[str]:
-        nonlocal left, suppressed
-        # Cleaned again: rows stored before imports removed control characters.
-        shown = [
-            clean_line(value)
-            for value in (
-                s.email,
-                s.name,
-                s.first_name,
-                "; ".join(s.topics) or "(everything)",
-                s.timezone or default,
-            )
-        ]
-        if everyone:
-            left += s.unsubscribed_at is not None
-            suppressed += s.suppressed_at is not None
-            shown.append(describe_status(s))
-        return shown
-
-    rows = (cells(s) for s in app.store.list_subscribers(active_only=not everyone))
-    with until_the_reader_leaves():
-        if out.is_terminal:
-            widths = app.store.subscriber_widths(active_only=not everyone)
-            count = _table(rows, widths, default, everyone)
-        else:
-            columns = ("email", "name", "first_name", "topics", "timezone")
-            count = write_tsv(columns + everyone * ("status",), rows)
-        summary = f"{count} subscriber(s)"
-        if everyone:
-            summary += f", {left} of them unsubscribed"
-            summary += f", {suppressed} suppressed (bounced, dropped or complaint)" * bool(
-                suppressed
-            )
-        out.print(summary)
-
-
-def _table(
-    rows: Iterator[list[str]], longest: dict[str, int], default: str, everyone: bool = False
-) -> int:
-    """Print ``rows`` as a table a page at a time; returns how many there were.
-
-    A rich table measures every row it holds (a million took gigabytes), so
-    the columns are sized from the store first and each page is its own table.
-    """
-    widths = {
-        "email": min(max(longest["email"], 5), 80),
-        "name": min(max(longest["name"], 4), 40),
-        "first_name": min(max(longest["first_name"], len("first_name")), 30),
-        "topics": min(max(longest["topics"], len("(everything)")), 60),
-        "timezone": min(max(longest["timezone"], len(default)), 40),
-    }
-    if everyone:
-        widths["status"] = len("unsubscribed 2026-11-24 07:30 UTC")
-    count = 0
-    while page := list(itertools.islice(rows, LIST_PAGE)):
-        table = Table(box=box.SIMPLE, show_header=count == 0, show_edge=False)
-        for name, width in widths.items():
-            # On a narrow terminal names and topics give way; addresses and zones do not.
-            if name in ("email", "timezone"):
-                table.add_column(name, min_width=width, no_wrap=True)
-            elif name == "status":  # the last column: its width does not shift the others
-                table.add_column(name, min_width=width, no_wrap=True, overflow="ellipsis")
-            else:
-                table.add_column(name, width=width, no_wrap=True, overflow="ellipsis")
-        for row in page:
-            # Text, not markup: a name such as "[bold]" is shown as written.
-            table.add_row(*(Text(cell) for cell in row))
-        out.print(table)
-        count += len(page)
-    return count
-
-
-# -- one at a time, and everyone out ------------------------------------------
+# -- one at a time --------------------------------------------------------------
 
 
 @subscribers.command("add")
@@ -365,45 +256,3 @@ def subscribers_remove(app: App, email: str) -> None:
         out.print(f"already unsubscribed: {sub.email} (since {when})")
     else:
         out.print(f"unsubscribed: {sub.email} at {when}; their ledger history is kept")
-
-
-@subscribers.command("export")
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path, allow_dash=True),
-    help="Write to this file, whole or not at all (default: standard output).",
-)
-@click.option(
-    "--all",
-    "everyone",
-    is_flag=True,
-    help="Also those who unsubscribed, with an unsubscribed_at column.",
-)
-@pass_app
-def subscribers_export(app: App, output: Path | None, everyone: bool) -> None:
-    """Write subscribers as a CSV that `subscribers import` reads back unchanged.
-
-    Subscribed people only, unless --all: then those who left too, with the
-    date; importing that file keeps them unsubscribed.
-
-    Example: digest subscribers export -o subscribers.csv
-    """
-    from digest.subscribers.admin import export
-
-    if output is not None and (str(output) == "-" or _is_stdout(output)):
-        output = None  # -o /dev/stdout: the summary line must not land in the CSV
-    if output is not None:
-        refuse_our_files(output, app)
-    with until_the_reader_leaves():
-        count = export(app.store, output, everyone=everyone, stream=sys.stdout)
-        sys.stdout.flush()
-    if output is not None:
-        out.print(f"exported {count} subscriber(s) to {output}")
-
-
-def _is_stdout(path: Path) -> bool:
-    try:
-        return os.path.samestat(os.stat(path), os.fstat(sys.stdout.fileno()))
-    except (OSError, ValueError, AttributeError):
-        return False

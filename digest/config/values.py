@@ -18,7 +18,7 @@ from datetime import time
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from digest import validate
+from digest import hosts, validate
 from digest.errors import ConfigError
 
 # Secrets: environment only, never the file or the command line.
@@ -262,7 +262,7 @@ def _check_url_host(host: str, value: str) -> None:
             raise ValueError(f"not an IPv6 address in {show(value)}") from None
         return
     try:
-        validate.check_host(host)
+        hosts.check_host(host)
         ascii_host = host.encode("idna").decode("ascii")
     except (ValueError, UnicodeError):
         raise ValueError(f"not a host name in {show(value)}") from None

@@ -94,7 +94,7 @@ class Provider(Protocol):
     # postal address and unsubscribe links that work before a send may start.
     mails_people: bool
     max_batch: int  # recipients per batch
-    resendable: bool  # sending a batch again cannot mail anyone twice (see ledger.recover)
+    resendable: bool  # sending a batch again cannot mail anyone twice (see recovery.recover)
     # Rounds in one run for recipients refused for now (an SMTP 4xx): the dispatcher
     # sends them again after a pause, this many times. An API retries inside deliver.
     retry_rounds: int

@@ -54,9 +54,10 @@ from digest.delivery.sendgrid_answers import (
     sendgrid_shaped,
 )
 from digest.errors import ConfigError, DeliveryError, DeliveryInDoubt, FatalDeliveryError
+from digest.hosts import check_host
 from digest.models import Outcome
 from digest.rendering.personal import escaped
-from digest.validate import check_host, mail_address
+from digest.validate import mail_address
 
 HOSTS = {"global": "https://api.sendgrid.com", "eu": "https://api.eu.sendgrid.com"}
 SEND_PATH = "/v3/mail/send"

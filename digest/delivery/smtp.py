@@ -33,8 +33,9 @@ from digest.config.settings import Settings, secret
 from digest.delivery.base import BaseProvider, Outgoing
 from digest.delivery.smtp_session import SMTP, SMTP_SSL, AnswerLost, Budget
 from digest.errors import ConfigError, FatalDeliveryError
+from digest.hosts import check_host
 from digest.models import Outcome, Recipient
-from digest.validate import check_host, mail_address
+from digest.validate import mail_address
 
 DROPPED = (smtplib.SMTPServerDisconnected, ConnectionError, socket.timeout, TimeoutError)
 

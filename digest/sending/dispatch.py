@@ -31,9 +31,10 @@ from digest.liveness import worker_name
 from digest.models import Batch, Edition, Outcome, Recipient, Subscriber
 from digest.rendering.links import Links, signing_key
 from digest.rendering.renderer import Renderer
-from digest.sending.failures import Breaker, batch_retryable, classified
+from digest.sending.failures import Breaker, batch_retryable
 from digest.sending.ledger import Ledger
 from digest.sending.planning import plan
+from digest.sending.recovery import recover, requeue
 from digest.sending.reports import DryRunRow, EditionReport, NoProgress, Progress, SendReport
 from digest.store.editions import start_edition
 from digest.store.store import Store
@@ -156,8 +157,8 @@ class Dispatcher:
         before = self.ledger.counts(edition)
         result.already_sent = before["sent"]
         result.planned = plan(self.ledger, edition, content.segment_of, self.provider.max_batch)
-        self.ledger.recover(edition, resendable=self.provider.resendable)
-        self.ledger.requeue(edition, retryable_only=only_retryable, in_doubt=resend_in_doubt)
+        recover(self.ledger, edition, resendable=self.provider.resendable)
+        requeue(self.ledger, edition, retryable_only=only_retryable, in_doubt=resend_in_doubt)
         counts = self.ledger.counts(edition)
         self.progress.start(edition.label, counts["pending"])
         rounds = self.provider.retry_rounds
@@ -172,7 +173,7 @@ class Dispatcher:
             if self._pause(min(2**attempt, 30) * (0.5 + random.random())):
                 report.stopped = True
                 break
-            self.ledger.requeue(edition, retryable_only=True)
+            requeue(self.ledger, edition, retryable_only=True)
         after = self.ledger.counts(edition)
         # Named from the ledger once the run is over, so a recipient still refused
         # after the last retry round is named like any other failure.
@@ -217,7 +218,7 @@ class Dispatcher:
                         )
                         if taken is None and in_flight is None:
                             # Nothing pending: take back what dead or expired owners held.
-                            released, _ = self.ledger.recover(edition, self.provider.resendable)
+                            released, _ = recover(self.ledger, edition, self.provider.resendable)
                             if released:
                                 continue
                     claimed = taken[0] if taken else None
@@ -319,7 +320,7 @@ class Dispatcher:
             ]
             whole = True
         else:
-            outcomes, whole = [classified(o) for o in outcomes], False
+            whole = False
         self.ledger.finish(batch, outcomes)
         return outcomes, whole
 

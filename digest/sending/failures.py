@@ -5,9 +5,6 @@ stops a run in which nothing gets through."""
 
 from __future__ import annotations
 
-import dataclasses
-import errno
-import os
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -18,9 +15,6 @@ from digest.errors import DeliveryError, DeliveryInDoubt
 from digest.models import Edition, Outcome
 
 NAMED = 3  # addresses named on one line
-# A full disk (or quota) frees up: the outbox's "<file>: No space left on device"
-# is tried again later, like an SMTP 4xx. Told here, by the words the OS gives.
-DISK_FULL = (os.strerror(errno.ENOSPC), os.strerror(errno.EDQUOT))
 # The outbox names each recipient's own file: "<outbox>/<edition>/<id>-<address>.eml: why".
 _FILE_REASON = re.compile(r"^(?P<path>.+)[/\\][^/\\]+\.eml: (?P<why>.+)$", re.S)
 
@@ -42,18 +36,6 @@ def reason_of(error: str) -> str:
     if found is None:
         return error
     return f"{found['why']} (writing to {found['path']})"
-
-
-def disk_full(error: str | None) -> bool:
-    return bool(error) and any(words in error for words in DISK_FULL)
-
-
-def classified(outcome: Outcome) -> Outcome:
-    """``outcome``, marked retryable if a later try may succeed though the provider
-    did not say so (a full disk)."""
-    if outcome.status == "failed" and not outcome.retry and disk_full(outcome.error):
-        return dataclasses.replace(outcome, retry=True)
-    return outcome
 
 
 def batch_retryable(error: DeliveryError) -> bool:

@@ -18,11 +18,11 @@ its files) declare it, and their handed batches are sent again instead.
 Claiming is one ``UPDATE … WHERE id = (SELECT … FOR UPDATE SKIP LOCKED)``, so
 any number of processes on PostgreSQL share an edition without overlap; on
 SQLite every write transaction is ``BEGIN IMMEDIATE``, which serialises them.
+What a dead sender left is taken back by ``recovery``.
 """
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from digest.clock import utcnow
-from digest.liveness import IN_HAND, dead_here, worker_name
+from digest.liveness import IN_HAND
 from digest.models import Batch, Edition, Outcome, Recipient
 from digest.store.database import write_transaction
 from digest.store.schema import (
@@ -38,7 +38,6 @@ from digest.store.schema import (
     OPEN,
     STATUSES,
     batches,
-    from_db,
     ledger,
     subscribers,
     to_db,
@@ -64,12 +63,13 @@ class Ledger:
         self.engine = store.engine
         self.default_timezone = default_timezone
         self.now = now
-        self._database = self.engine.url.render_as_string(hide_password=True)
+        # The database as ``IN_HAND`` knows it (``recovery`` asks it too).
+        self.database = self.engine.url.render_as_string(hide_password=True)
 
     def let_go(self) -> None:
         """The calling thread has stopped working on the batches it claimed (recorded
-        or not): from now on ``recover`` may take back any it left unfinished."""
-        IN_HAND.let_go(self._database)
+        or not): from now on ``recovery.recover`` may take back any it left unfinished."""
+        IN_HAND.let_go(self.database)
 
     def timezone_clause(self, timezone: str):
         """Who is sent ``timezone``'s edition: those stored in it, and in the default
@@ -85,97 +85,6 @@ class Ledger:
         if not usable_timezone(timezone):
             return sa.false()
         return subscribers.c.timezone == timezone
-
-    def requeue(
-        self, edition: Edition, retryable_only: bool = False, in_doubt: bool = False
-    ) -> int:
-        """Put failed recipients back to pending (and their batches), for another try.
-
-        ``in_doubt`` takes the in-doubt ones too: only on the operator's word,
-        since the provider may already have delivered them.
-        """
-        statuses = ["failed", "in_doubt"] if in_doubt else ["failed"]
-        where = [
-            ledger.c.edition_id == edition.id,
-            ledger.c.status.in_(statuses),
-            ledger.c.batch_id.is_not(None),
-        ]
-        if retryable_only:
-            where.append(ledger.c.retry)
-        with write_transaction(self.engine) as conn:
-            batch_ids = sa.select(ledger.c.batch_id).where(*where).distinct().scalar_subquery()
-            conn.execute(
-                batches.update()
-                .where(batches.c.id.in_(batch_ids))
-                .values(state="pending", owner=None, lease_until=None)
-            )
-            return conn.execute(
-                ledger.update().where(*where).values(status="pending", retry=False)
-            ).rowcount
-
-    def recover(self, edition: Edition, resendable: bool = False) -> tuple[int, int]:
-        """Take back batches whose owner died (on this host), was this very process
-        but none of its threads works on them now (a send that gave up when the
-        database went away), or whose lease ran out.
-
-        A batch still ``sending`` never reached the provider: it goes back to
-        pending. A ``handed`` one may have: its pending recipients become
-        ``in_doubt`` — unless the current provider is ``resendable`` (it
-        recognises what it already delivered), when it too goes back to
-        pending. Returns (batches made pending, recipients put in doubt).
-
-        Without the liveness check a crashed send would hold its batches until
-        the lease ran out, and an operator's immediate re-run would leave them.
-        """
-        host, me = socket.gethostname(), worker_name()
-        now = self.now()
-        with self.engine.connect() as conn:
-            owned = conn.execute(
-                sa.select(
-                    batches.c.id, batches.c.owner, batches.c.state, batches.c.lease_until
-                ).where(
-                    batches.c.edition_id == edition.id,
-                    batches.c.state.in_(("sending", "handed")),
-                )
-            ).all()
-        stale = [
-            r
-            for r in owned
-            if dead_here(r.owner, host)
-            or (r.owner == me and not IN_HAND.held(self._database, r.id))
-            or (r.lease_until is not None and from_db(r.lease_until) < now)
-        ]
-        released = doubted = 0
-        for row in stale:
-            # Each change is conditional on the batch being as we saw it, so two
-            # recovering workers (or a late owner) never both act on one batch.
-            same = sa.and_(
-                batches.c.id == row.id,
-                batches.c.owner == row.owner,
-                batches.c.state == row.state,
-            )
-            with write_transaction(self.engine) as conn:
-                if row.state == "sending" or resendable:
-                    released += conn.execute(
-                        batches.update()
-                        .where(same)
-                        .values(state="pending", owner=None, lease_until=None)
-                    ).rowcount
-                    continue
-                if not conn.execute(batches.update().where(same).values(state="done")).rowcount:
-                    continue
-                doubted += conn.execute(
-                    ledger.update()
-                    .where(ledger.c.batch_id == row.id, ledger.c.status == "pending")
-                    .values(
-                        status="in_doubt",
-                        error=f"handed to the provider by {row.owner}"
-                        + (" (this process), whose send" if row.owner == me else ", which")
-                        + " stopped before recording the answer",
-                        updated_at=to_db(now),
-                    )
-                ).rowcount
-        return released, doubted
 
     # -- sending -----------------------------------------------------------
 
@@ -237,7 +146,7 @@ class Ledger:
             batch = self._claim(conn, edition, owner, lease_seconds)
             if batch is None:
                 return None
-            IN_HAND.take(self._database, batch.id)
+            IN_HAND.take(self.database, batch.id)
             return batch, self._recipients(conn, batch, token)
 
     def _recipients(

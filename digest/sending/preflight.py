@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from digest import validate
+from digest import hosts
 from digest.config.settings import PROVIDERS, Settings, secret
 from digest.delivery import make_provider, provider_class
 from digest.errors import ConfigError
@@ -119,7 +119,7 @@ def link_problems(settings: Settings) -> list[str]:
     parts = urlsplit(settings.public_url)
     if parts.scheme != "https":
         problems.append(f"public_url {settings.public_url} is not https")
-    if validate.is_loopback(parts.hostname or ""):
+    if hosts.is_loopback(parts.hostname or ""):
         problems.append(f"public_url {settings.public_url} is this machine (loopback)")
     return problems
 

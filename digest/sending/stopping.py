@@ -4,7 +4,7 @@ The first signal sets an event that the dispatcher checks before it hands
 over the next batch; the batch already with the provider is waited for and
 its outcome recorded, so nothing sent is forgotten and nothing is sent twice.
 A second signal exits at once: the batch in flight stays ``handed`` and the
-next run records its recipients as in doubt (see ``ledger.recover``).
+next run records its recipients as in doubt (see ``recovery.recover``).
 
 SIGHUP is what a process started from an SSH session gets when the session
 closes: its default action kills the process mid-batch, silently, leaving that

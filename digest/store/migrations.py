@@ -18,12 +18,16 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from digest import validate
+from digest.errors import ConfigError
 from digest.keywords import keyword_key
+from digest.store import database
 from digest.store.schema import (
     LEDGER_FILLFACTOR,
     SCHEMA_VERSION,
     articles,
     keyword_sources,
+    metadata,
+    schema_version,
     subscribers,
 )
 from digest.validate import clean_line
@@ -31,6 +35,53 @@ from digest.validate import clean_line
 MIGRATION_LOCK = 0x6469676573740001  # a PostgreSQL advisory lock key: "digest", 1
 
 MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {}
+
+
+def up_to_date(engine: sa.Engine) -> bool:
+    """Whether the database has every table, at this schema version: then opening
+    writes nothing.
+
+    Asked in a read, which waits for no writer. Every ``digest`` command and the
+    web server open a store; behind a send or an import holding the write lock,
+    each would otherwise queue just to find nothing to do.
+    """
+    with engine.connect() as conn:
+        if not set(sa.inspect(conn).get_table_names()) >= set(metadata.tables):
+            return False
+        found = conn.execute(sa.select(schema_version.c.version)).scalar()
+    return type(found) is int and found == SCHEMA_VERSION
+
+
+def upgrade(engine: sa.Engine, shown_url: str, is_sqlite: bool) -> None:
+    """Create what is missing and run every step above the recorded version.
+
+    A writer: on SQLite its BEGIN takes the write lock, so two processes creating
+    or upgrading one file queue rather than fail half-way.
+    """
+    with database.write_transaction(engine) as conn:
+        if not is_sqlite:
+            # Two senders starting at once on a new database would both create
+            # the tables, and one would fail; this waits instead (SQLite's BEGIN
+            # IMMEDIATE already does).
+            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK)))
+        metadata.create_all(conn)
+        found = conn.execute(sa.select(schema_version.c.version)).scalar()
+        if found is None:
+            conn.execute(schema_version.insert().values(version=SCHEMA_VERSION))
+        elif not isinstance(found, int) or isinstance(found, bool) or found < 1:
+            raise ConfigError(
+                f"the database {shown_url} records schema version {found!r:.40}, which no "
+                "digest writes: it is not digest's database, or it is damaged"
+            )
+        elif found > SCHEMA_VERSION:
+            raise ConfigError(
+                f"database schema version {found} is newer than this digest "
+                f"understands ({SCHEMA_VERSION}); upgrade digest"
+            )
+        elif found < SCHEMA_VERSION:
+            for version in range(found + 1, SCHEMA_VERSION + 1):
+                MIGRATIONS[version](conn)
+            conn.execute(schema_version.update().values(version=SCHEMA_VERSION))
 
 
 def _add_url_key(conn: sa.Connection) -> None:

@@ -31,6 +31,7 @@ from digest.models import (
 )
 from digest.store import (
     article_writer,
+    audience,
     database,
     membership,
     source_state,
@@ -39,21 +40,17 @@ from digest.store import (
 )
 from digest.store.article_writer import SaveResult
 from digest.store.membership import to_subscriber
-from digest.store.migrations import MIGRATION_LOCK, MIGRATIONS
+from digest.store.migrations import up_to_date, upgrade
 from digest.store.schema import (
     ACTIVE,
-    SCHEMA_VERSION,
     articles,
     from_db,
     keyword_sources,
     keywords,
-    metadata,
-    schema_version,
     subscribers,
     to_db,
 )
 from digest.validate import clean_line, email_key
-from digest.zones import delivery_timezone, usable_timezone
 
 
 def normalise_url(url: str) -> str:
@@ -97,8 +94,8 @@ class Store:
         if self.is_sqlite:
             database.sqlite_transactions(self.engine)
         try:
-            if not (self.is_sqlite and self._up_to_date()):
-                self._migrate()
+            if not (self.is_sqlite and up_to_date(self.engine)):
+                upgrade(self.engine, self.url, self.is_sqlite)
         except sa.exc.SQLAlchemyError as err:
             self.engine.dispose()
             refused = not self.is_sqlite and isinstance(err, sa.exc.OperationalError)
@@ -121,47 +118,6 @@ class Store:
     def describe(self, error: sa.exc.SQLAlchemyError) -> str:
         """The driver's first line about ``error``: no SQL, no parameters, no password."""
         return database.first_line(error, self._parsed_url)
-
-    def _up_to_date(self) -> bool:
-        """Whether the file has every table, at this schema version: then opening writes nothing.
-
-        Asked in a read, which waits for no writer. Every ``digest`` command
-        and the web server open a store; behind a send or an import holding
-        the write lock, each would otherwise queue just to find nothing to do.
-        """
-        with self.engine.connect() as conn:
-            if not set(sa.inspect(conn).get_table_names()) >= set(metadata.tables):
-                return False
-            found = conn.execute(sa.select(schema_version.c.version)).scalar()
-        return type(found) is int and found == SCHEMA_VERSION
-
-    def _migrate(self) -> None:
-        # A writer: on SQLite its BEGIN takes the write lock, so two processes
-        # creating or upgrading one file queue rather than fail half-way.
-        with database.write_transaction(self.engine) as conn:
-            if not self.is_sqlite:
-                # Two senders starting at once on a new database would both
-                # create the tables, and one would fail; this waits instead
-                # (SQLite's BEGIN IMMEDIATE already does).
-                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK)))
-            metadata.create_all(conn)
-            found = conn.execute(sa.select(schema_version.c.version)).scalar()
-            if found is None:
-                conn.execute(schema_version.insert().values(version=SCHEMA_VERSION))
-            elif not isinstance(found, int) or isinstance(found, bool) or found < 1:
-                raise ConfigError(
-                    f"the database {self.url} records schema version {found!r:.40}, which no "
-                    "digest writes: it is not digest's database, or it is damaged"
-                )
-            elif found > SCHEMA_VERSION:
-                raise ConfigError(
-                    f"database schema version {found} is newer than this digest "
-                    f"understands ({SCHEMA_VERSION}); upgrade digest"
-                )
-            elif found < SCHEMA_VERSION:
-                for version in range(found + 1, SCHEMA_VERSION + 1):
-                    MIGRATIONS[version](conn)
-                conn.execute(schema_version.update().values(version=SCHEMA_VERSION))
 
     # -- articles ----------------------------------------------------------
 
@@ -375,30 +331,7 @@ class Store:
                 yield to_subscriber(row)
 
     def subscriber_widths(self, active_only: bool = True) -> dict[str, int]:
-        """The longest email, name, first name, topics ("; "-joined) and timezone, in characters.
-
-        So a listing can be laid out before its rows are read, and printed a
-        page at a time instead of held whole.
-        """
-        c = subscribers.c
-        separators = sa.func.length(c.topics) - sa.func.length(sa.func.replace(c.topics, ";", ""))
-        query = sa.select(
-            sa.func.max(sa.func.length(c.email)),
-            sa.func.max(sa.func.length(c.name)),
-            sa.func.max(sa.func.length(c.first_name)),
-            sa.func.max(sa.func.length(c.topics) + separators),
-            sa.func.max(sa.func.length(c.timezone)),
-        )
-        if active_only:
-            query = query.where(c.active)
-        with self.engine.connect() as conn:
-            found = conn.execute(query).one()
-        return {
-            k: v or 0
-            for k, v in zip(
-                ("email", "name", "first_name", "topics", "timezone"), found, strict=True
-            )
-        }
+        return audience.widths(self.engine, active_only)
 
     def find_subscriber(self, email: str) -> Subscriber | None:
         with self.engine.connect() as conn:
@@ -421,52 +354,15 @@ class Store:
 
     def subscriber_timezones(self, default: str) -> list[str]:
         """Every delivery timezone with at least one active subscriber."""
-        return sorted(self.audience_by_timezone(default))
+        return sorted(audience.by_timezone(self.engine, default))
 
     def audience_by_timezone(self, default: str) -> dict[str, int]:
-        """Active subscribers per delivery timezone: those with none, or with one this
-        machine cannot use, count in ``default`` (``zones.delivery_timezone``)."""
-        found: dict[str, int] = {}
-        for stored, count in self._stored_timezones():
-            zone = delivery_timezone(stored, default)
-            found[zone] = found.get(zone, 0) + count
-        return found
+        return audience.by_timezone(self.engine, default)
 
     def unusable_timezones(
         self, named: int = 3, zones: int = 20
     ) -> list[tuple[str, int, list[str]]]:
-        """The stored zones of active subscribers that this machine cannot use, each
-        with how many have it and the first ``named`` of their addresses (asked of the
-        first ``zones`` zones only: a database full of junk zones is one query each)."""
-        found = []
-        for stored, count in self._stored_timezones():
-            if stored is None or usable_timezone(stored):
-                continue
-            first: list[str] = []
-            if named and len(found) < zones:
-                with self.engine.connect() as conn:
-                    first = list(
-                        conn.execute(
-                            sa.select(subscribers.c.email)
-                            .where(subscribers.c.active, subscribers.c.timezone == stored)
-                            .order_by(subscribers.c.id)
-                            .limit(named)
-                        ).scalars()
-                    )
-            found.append((stored, count, first))
-        return found
-
-    def _stored_timezones(self) -> list[tuple[str | None, int]]:
-        with self.engine.connect() as conn:
-            return [
-                (zone, count)
-                for zone, count in conn.execute(
-                    sa.select(subscribers.c.timezone, sa.func.count())
-                    .where(subscribers.c.active)
-                    .group_by(subscribers.c.timezone)
-                    .order_by(subscribers.c.timezone)
-                )
-            ]
+        return audience.unusable_timezones(self.engine, named, zones)
 
 
 def _has_data(path) -> bool:

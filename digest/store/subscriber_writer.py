@@ -5,7 +5,7 @@ large import, and what this does about it (each measured on a million rows):
 
 * Rows in file order update the unique index on ``email_key`` (and, on
   updates, the table) at random, a page per row. The CSV import hands rows
-  over already in address order (``subscribers._Staging``), other callers'
+  over already in address order (``subscribers.staging``), other callers'
   are sorted a chunk at a time, and a transaction spans many chunks, so a
   page is written back about once per commit: 2.5 times faster on SQLite.
 * The database works outside Python's lock, so a thread writes one chunk

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from conftest import run_digest
 from rich.console import Console
 
-import digest.cli.subscribers as cli_module
+import digest.cli.subscribers_out as cli_module
 from digest.cli import cli
 from digest.store.store import Store
 

@@ -17,8 +17,9 @@ from hypothesis import strategies as st
 from digest.config.settings import Settings, load_settings
 from digest.config.values import check_public_url
 from digest.errors import ConfigError
+from digest.hosts import ipv4_number, is_loopback
 from digest.sending.preflight import link_problems
-from digest.validate import ipv4_number, is_loopback, parse_mailbox
+from digest.validate import parse_mailbox
 
 LABEL = st.from_regex(r"[A-Za-z0-9]([A-Za-z0-9-]{0,10}[A-Za-z0-9])?", fullmatch=True)
 NAME = st.lists(LABEL, min_size=1, max_size=4).map(".".join).filter(
@@ -92,7 +93,10 @@ ADDRESS = st.tuples(
     st.from_regex(r"[a-z0-9]([a-z0-9._+-]{0,10}[a-z0-9])?", fullmatch=True).filter(
         lambda t: ".." not in t
     ),
-    NAME.filter(lambda h: h.isascii() and "." in h),
+    # A domain of two to four labels, the last with a letter (so never an IPv4 number).
+    st.tuples(
+        st.lists(LABEL, min_size=1, max_size=3), st.from_regex(r"[a-z]{2,6}", fullmatch=True)
+    ).map(lambda p: ".".join([*p[0], p[1]])),
 ).map(lambda p: f"{p[0]}@{p[1]}".lower())
 DISPLAY = st.text(
     st.characters(categories=["L", "N", "P", "S", "Zs"], exclude_characters="\\"), max_size=30

@@ -27,6 +27,7 @@ from digest.editions.contents import EditionContent, preview
 from digest.sending.dispatch import Dispatcher
 from digest.sending.ledger import Ledger
 from digest.sending.planning import plan
+from digest.sending.recovery import recover
 from digest.store.editions import list_editions, start_edition
 from digest.store.store import Store
 
@@ -675,7 +676,7 @@ def test_an_answer_that_comes_after_all_replaces_in_doubt(five_readers, settings
     owner = "sender-2.example.internal:4242"
     batch, held = dispatcher.ledger.claim(edition, owner, -60, dispatcher.links.token)
     assert dispatcher.ledger.hand_over(batch, owner)
-    assert dispatcher.ledger.recover(edition) == (0, 5)  # its lease ran out: in doubt
+    assert recover(dispatcher.ledger, edition) == (0, 5)  # its lease ran out: in doubt
 
     # The slow sender's answer arrives: the truth is written over "in doubt".
     dispatcher.ledger.finish(batch, [Outcome(r.subscriber_id, "sent", "<id@x>") for r in held])
@@ -688,7 +689,7 @@ def test_a_batch_another_sender_took_over_is_not_handed_over_twice(five_readers,
     provider = OutboxProvider(settings.outbox_dir)
     dispatcher, edition, _ = _planned(five_readers, settings, provider)
     batch, _ = dispatcher.ledger.claim(edition, "me:1", -60, dispatcher.links.token)
-    dispatcher.ledger.recover(edition)  # the lease ran out: back to pending
+    recover(dispatcher.ledger, edition)  # the lease ran out: back to pending
     assert dispatcher.ledger.claim(edition, "other:2", 600, dispatcher.links.token)
 
     assert not dispatcher.ledger.hand_over(batch, "me:1")

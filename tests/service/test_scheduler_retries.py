@@ -240,7 +240,8 @@ def test_a_full_disk_is_one_line_with_the_count_and_is_retried_once_there_is_roo
     errors = [line.split(" error ", 1)[1] for line in lines if " error " in line]
     assert errors[0] == (
         "failed: 2026-11-25 UTC: 5 recipients (r0-utc@example.com, r1-utc@example.com, "
-        f"r2-utc@example.com, …): No space left on device (writing to {folder})"
+        f"r2-utc@example.com, …): outbox full: cannot write to {folder.parent}: "
+        "No space left on device; free space, then send again"
     )
     assert len([e for e in errors if e.startswith("failed: ")]) == 1
     assert said(lines, "retrying 5 failed recipient(s) of 2026-11-25 UTC")

@@ -21,6 +21,9 @@ Every feed it serves is a file of ``tests/data/feeds/`` or one a test put in
 ``/truncated/NAME`` promises the whole feed, sends half, closes
 ``/cut/NAME``       sends half the feed without a length, closes (a cut-off document)
 ``/huge/NAME``      more than 20 MB of feed (gzip: 20 KB on the wire)
+``/written/NAME``   with the headers the feed's own ``Header: Name: value`` comment
+                    lines give (feedparser's corpus), ``Content-Type: text/xml``
+                    unless one of them says otherwise
 ==================  ===============================================================
 
 Each request's path and headers are kept in ``requests``. ``python
@@ -35,6 +38,7 @@ import argparse
 import contextlib
 import gzip
 import hashlib
+import re
 import threading
 import time
 import zlib
@@ -222,6 +226,13 @@ class FeedStandIn:
         padding = b"<!-- " + b"x" * (21 * 2**20) + b" -->"
         huge = body.replace(b"?>", b"?>" + padding, 1) if body.startswith(b"<?xml") else padding
         self._send(h, 200, gzip.compress(huge, compresslevel=1), _xml("gzip"))
+
+    def _written(self, h, name, body, headers) -> None:
+        text = body.decode("utf-8", "ignore")
+        given = {k.strip(): v.strip() for k, v in re.findall(r"(?m)^Header:\s+([^:]+):(.*)$", text)}
+        given.pop("Content-Length", None)
+        kind = next((given.pop(k) for k in list(given) if k.lower() == "content-type"), "text/xml")
+        self._send(h, 200, body, {"Content-Type": kind, **given})
 
     def _send(self, h: _Handler, status: int, body: bytes, headers: dict[str, str]) -> None:
         h.send_response(status)

@@ -1,0 +1,84 @@
+"""Who the subscribers are, counted rather than listed: per delivery timezone,
+the stored zones this machine cannot use, and the widest values a listing must
+lay out. Reads only, each one query, so a send, the scheduler and a listing ask
+them of a million subscribers without reading the rows."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from digest.store.schema import subscribers
+from digest.zones import delivery_timezone, usable_timezone
+
+
+def by_timezone(engine: sa.Engine, default: str) -> dict[str, int]:
+    """Active subscribers per delivery timezone: those with none, or with one this
+    machine cannot use, count in ``default`` (``zones.delivery_timezone``)."""
+    found: dict[str, int] = {}
+    for stored, count in _stored_timezones(engine):
+        zone = delivery_timezone(stored, default)
+        found[zone] = found.get(zone, 0) + count
+    return found
+
+
+def unusable_timezones(
+    engine: sa.Engine, named: int = 3, zones: int = 20
+) -> list[tuple[str, int, list[str]]]:
+    """The stored zones of active subscribers that this machine cannot use, each
+    with how many have it and the first ``named`` of their addresses (asked of the
+    first ``zones`` zones only: a database full of junk zones is one query each)."""
+    found = []
+    for stored, count in _stored_timezones(engine):
+        if stored is None or usable_timezone(stored):
+            continue
+        first: list[str] = []
+        if named and len(found) < zones:
+            with engine.connect() as conn:
+                first = list(
+                    conn.execute(
+                        sa.select(subscribers.c.email)
+                        .where(subscribers.c.active, subscribers.c.timezone == stored)
+                        .order_by(subscribers.c.id)
+                        .limit(named)
+                    ).scalars()
+                )
+        found.append((stored, count, first))
+    return found
+
+
+def _stored_timezones(engine: sa.Engine) -> list[tuple[str | None, int]]:
+    with engine.connect() as conn:
+        return [
+            (zone, count)
+            for zone, count in conn.execute(
+                sa.select(subscribers.c.timezone, sa.func.count())
+                .where(subscribers.c.active)
+                .group_by(subscribers.c.timezone)
+                .order_by(subscribers.c.timezone)
+            )
+        ]
+
+
+def widths(engine: sa.Engine, active_only: bool = True) -> dict[str, int]:
+    """The longest email, name, first name, topics ("; "-joined) and timezone, in characters.
+
+    So a listing can be laid out before its rows are read, and printed a
+    page at a time instead of held whole.
+    """
+    c = subscribers.c
+    separators = sa.func.length(c.topics) - sa.func.length(sa.func.replace(c.topics, ";", ""))
+    query = sa.select(
+        sa.func.max(sa.func.length(c.email)),
+        sa.func.max(sa.func.length(c.name)),
+        sa.func.max(sa.func.length(c.first_name)),
+        sa.func.max(sa.func.length(c.topics) + separators),
+        sa.func.max(sa.func.length(c.timezone)),
+    )
+    if active_only:
+        query = query.where(c.active)
+    with engine.connect() as conn:
+        found = conn.execute(query).one()
+    return {
+        k: v or 0
+        for k, v in zip(("email", "name", "first_name", "topics", "timezone"), found, strict=True)
+    }
