@@ -16,7 +16,8 @@ class Article:
 
     ``guid`` is what makes re-ingesting idempotent: the entry's guid as given,
     else its canonical url, else a hash of title and content (see
-    ``sources.identity``); the store scopes it to ``source``.
+    ``sources.identity``); the store scopes it to ``scope``, the address of the
+    feed it came from, else (an article file) to ``source``.
     """
 
     guid: str
@@ -29,6 +30,9 @@ class Article:
     keywords: list[str] = field(default_factory=list)
     # Where it was read (FILE, FILE:LINE, a feed entry), to name it in messages; not stored.
     origin: str = field(default="", compare=False, repr=False)
+    # The address of the feed it was read from (``sources.identity.scope_of``), "" for
+    # an article file: what the store scopes ``guid`` to. Who it is, not what it says.
+    scope: str = field(default="", compare=False, repr=False)
 
 
 @dataclass
@@ -64,8 +68,9 @@ class StoredArticle(Article):
 class Source:
     """One configured source: where to read, and what to make of what it gives.
 
-    ``target`` is an http(s) URL or a file or folder. ``name`` is shown as the
-    source of its articles (else the feed's own title) and scopes its guids;
+    ``target`` is an http(s) URL or a file or folder: a feed's address, which
+    scopes its guids. ``name`` is shown as the source of its articles (else the
+    feed's own title);
     ``keywords`` go on every article it gives; ``categories`` says whether the
     feed's own categories become keywords; ``timeout`` (seconds, the whole
     download) overrides ``feed_timeout``.

@@ -16,7 +16,8 @@ def ingest(app: App, targets: tuple[str, ...]) -> None:
 
     With no arguments, reads the configured ``sources`` (feeds downloaded
     concurrently, each only if it changed). Re-ingesting the same article
-    (same guid, or link, from the same source) updates it and never duplicates it.
+    (same guid from the same feed address, or the same link from a source of the
+    same name) updates it and never duplicates it.
 
     Example: digest ingest examples/articles https://example.org/feed.xml
     """

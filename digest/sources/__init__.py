@@ -7,7 +7,7 @@ bad input never stops the rest. ``ingest`` reads targets into a store,
 remembering what each source said (``run``); ``ingest_configured`` is what
 ``digest ingest`` and ``digest schedule`` call.
 
-A source is known three ways, each for its own job, and they are not one:
+A source is known four ways, each for its own job, and they are not one:
 
 - ``config.sources.canonical_target``: its URL as a canonical link (or its
   path), only to compare, so a source configured twice, or named on the
@@ -15,9 +15,11 @@ A source is known three ways, each for its own job, and they are not one:
 - ``run.state_key``: its URL with the password hidden (or its absolute path),
   what its remembered ``SourceState`` is stored and shown under (the table's
   ``id`` is that key's hash);
+- ``identity.scope_of``: its address as the store scopes its entries'
+  identities to (``Article.scope``): its URL under one scheme, or the feed
+  file's path, so two feeds that number their entries alike stay apart;
 - its name (``Source.name``, else the feed's title), which an article carries
-  as ``source``: the store scopes each article's identity to it
-  (``identity``), so two feeds that number their entries alike stay apart.
+  as ``source``: shown, and what an article file's identity is scoped to.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from digest.models import Article
 from digest.sources import charset, feed_xml
 from digest.sources.base import SourceResult, make_article, published_from_feed
 from digest.sources.feed_xml import RawEntry, RawFeed
+from digest.sources.identity import scope_of
 from digest.sources.text import html_to_text, summarise, undo_double_utf8, windows_1252_c1
 from digest.validate import clean_line, safe_link
 
@@ -55,13 +56,16 @@ def parse(
     name: str = "",
     categories: bool = True,
     keywords: tuple[str, ...] = (),
+    address: str = "",
 ) -> SourceResult:
     """The entries of one feed document; ``base_url`` is where it was fetched from,
     ``content_type`` the HTTP header it came with (its charset: ``charset.decode``).
 
     ``name`` replaces the feed's own title as the articles' source;
     ``categories=False`` leaves the feed's categories out of their keywords;
-    ``keywords`` are given to every article.
+    ``keywords`` are given to every article. ``address`` is the feed's URL as
+    configured, or its file: what its entries' identities are scoped to
+    (``identity.scope_of``; "" leaves them to the source's name).
     """
     result = SourceResult()
     data = charset.to_utf8(data, content_type)
@@ -85,6 +89,7 @@ def parse(
     # Links feedparser could not resolve (a local file has no URL) are resolved
     # against the URL it was fetched from, else the feed's own <link>.
     base = safe_link(base_url) or safe_link(feed.link)
+    scope = scope_of(address) if address else ""
     entries, feed.entries = feed.entries, []
     entries.reverse()  # taken from the end: each entry's fields are let go once it is made
     for number in range(1, len(entries) + 1):
@@ -92,9 +97,12 @@ def parse(
         place = f"{where}: entry {number}"
         tags = [*entry.tags, *keywords] if categories else list(keywords)
         try:
-            result.articles.append(article(entry, source, base, place, result.warnings, tags))
+            made = article(entry, source, base, place, result.warnings, tags)
         except InputError as err:
             result.errors.append(err)
+        else:
+            made.scope = scope
+            result.articles.append(made)
     return result
 
 

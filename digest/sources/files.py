@@ -199,6 +199,7 @@ def parse_file(
                 name=source.name,
                 categories=source.categories,
                 keywords=source.keywords,
+                address=where,  # this file, also in a folder: a folder of feeds is many feeds
             )
         text = decode_text(data, where)
         if suffix in JSONL_SUFFIXES:

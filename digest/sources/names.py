@@ -24,9 +24,9 @@ cleaning twice changes nothing more. A configured ``name`` is the operator's
 word and is never cleaned (``shown_sources``).
 
 Only what is *shown* is cleaned. The stored ``source`` stays the feed's title
-as given, because the store scopes every article's identity to it
-(``digest.store.article_writer.store_key``): storing a cleaned name would make
-every article of an existing database come back as new on the next ingest.
+as given: an article stored before schema version 13 is found by it
+(``digest.store.article_writer.legacy_key``), and the same link from a source
+of the same name is the same story; a cleaned name would lose both.
 """
 
 from __future__ import annotations

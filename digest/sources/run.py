@@ -171,7 +171,9 @@ def read(target: str, zone: ZoneInfo, timeout: float = 30.0, user_agent: str = "
         for _number, fetched in downloads:
             if fetched.outcome == "ok":
                 url, kind = fetched.final_url, fetched.content_type
-                return feed.parse(fetched.data, where, base_url=url, content_type=kind)
+                return feed.parse(
+                    fetched.data, where, base_url=url, content_type=kind, address=target
+                )
             return SourceResult(errors=[InputError(where, fetched.error)])
     return SourceResult(errors=[InputError(where, "cannot fetch: stopped")])
 
@@ -234,6 +236,7 @@ def _fetched(
             name=source.name,
             categories=source.categories,
             keywords=source.keywords,
+            address=source.target,  # as configured: a redirect does not make another feed
         )
         clean = _store(store, result, report, first_seen, state, run_at, where)
         state.etag = fetched.etag if clean else None

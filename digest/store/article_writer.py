@@ -3,8 +3,9 @@
 Every article is first checked against the column limits (``_problem``), the
 same rules on SQLite and PostgreSQL, so a value one database would refuse and
 the other silently accept is refused on both. Then articles go in chunks of
-``CHUNK``: one SELECT finds the stored ones (by guid, or by ``url_key``), and
-one bulk INSERT and one bulk UPDATE write the chunk. A chunk the database
+``CHUNK``: one SELECT finds the stored ones (by guid, or by ``url_key``, or by
+the guid schema version 12 gave them: ``legacy_key``), and one bulk INSERT and
+one bulk UPDATE write the chunk. A chunk the database
 still refuses is retried one article at a time, each in its own SAVEPOINT,
 so the article at fault is named in ``failed`` and the others are stored.
 """
@@ -14,20 +15,20 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 
 from digest import validate
 from digest.errors import DigestError, InputError
 from digest.keywords import keyword_key
 from digest.models import Article
 from digest.store.database import record_error, redact, write_transaction
-from digest.store.schema import articles, from_db, keyword_sources, keywords, to_db
+from digest.store.keyword_uses import remember_keywords
+from digest.store.schema import articles, from_db, to_db
 
 CHUNK = 500  # articles per SELECT and bulk write
 # What the database says about one record (a constraint, a value it cannot hold),
@@ -35,7 +36,6 @@ CHUNK = 500  # articles per SELECT and bulk write
 
 
 TEXTS = postgresql.ARRAY(sa.String)
-IDS = postgresql.ARRAY(sa.Integer)
 
 
 @dataclass
@@ -61,9 +61,22 @@ class SaveResult(Counts):
 
 def store_key(item: Article) -> str:
     """What the store knows an article by: its identity (``sources.identity``) scoped to
-    its source, so two feeds that both number their entries 1, 2, 3 stay apart. A key
-    too long to index (a long link in Chinese, say) is its SHA-256."""
-    key = f"{item.source}\x1f{item.guid}"
+    the address of its feed (``scope``), so two feeds that both number their entries
+    1, 2, 3 stay apart whatever they are called; an article file's, to its source's
+    name. A key too long to index (a long link in Chinese, say) is its SHA-256.
+
+    The two kinds never meet: a scoped key holds U+001E, which neither a name nor a
+    guid (clean lines, ``validate.clean_line``) ever does."""
+    return _bounded(f"{item.scope}\x1e{item.guid}") if item.scope else legacy_key(item)
+
+
+def legacy_key(item: Article) -> str:
+    """The key schema version 12 gave every article: its identity scoped to its source's
+    name (a feed's title), what a row stored then is found by (``_find_existing``)."""
+    return _bounded(f"{item.source}\x1f{item.guid}")
+
+
+def _bounded(key: str) -> str:
     if len(key) > validate.MAX_GUID or validate.key_bytes(key) > validate.MAX_KEY_BYTES:
         key = "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
     return key
@@ -122,7 +135,7 @@ def _problem(item: Article) -> str | None:
         if max(len(word), len(keyword_key(word))) > validate.MAX_KEYWORD:
             return f"a keyword longer than {validate.MAX_KEYWORD} characters"
     texts = (item.guid, item.url or "", item.title, item.summary, item.body, item.source)
-    if any(_UNSTORABLE.search(text) for text in (*texts, *item.keywords)):
+    if any(_UNSTORABLE.search(text) for text in (*texts, item.scope, *item.keywords)):
         return "contains a NUL character or a lone surrogate"
     if item.published is not None and item.published.tzinfo is None:
         return "published has no timezone"
@@ -155,18 +168,19 @@ def save_articles(engine: sa.Engine, items: Iterable[Article], now: datetime) ->
         return result
     try:
         with write_transaction(engine) as conn:
+            old_keys = _has_unscoped(conn) and any(item.scope for _, item in good)
             for start in range(0, len(good), CHUNK):
                 chunk = good[start : start + CHUNK]
                 try:
                     with conn.begin_nested():
-                        result.add(_save_chunk(conn, chunk, now))
+                        result.add(_save_chunk(conn, chunk, now, old_keys))
                 except sa.exc.DBAPIError as err:
                     if not record_error(err):
                         raise
                     for key, item in chunk:
                         try:
                             with conn.begin_nested():
-                                result.add(_save_chunk(conn, [(key, item)], now))
+                                result.add(_save_chunk(conn, [(key, item)], now, old_keys))
                         except sa.exc.DBAPIError as err:
                             if not record_error(err):
                                 raise
@@ -177,40 +191,58 @@ def save_articles(engine: sa.Engine, items: Iterable[Article], now: datetime) ->
     return result
 
 
-def _save_chunk(conn: sa.Connection, chunk: list[tuple[str, Article]], now: datetime) -> Counts:
-    """Save ``chunk`` (distinct store keys) as if one at a time, in three statements."""
+def _has_unscoped(conn: sa.Connection) -> bool:
+    """Whether a row from before schema version 13 still waits for its feed (one
+    lookup in ``ix_articles_unscoped``): if not, no article is looked up twice."""
+    query = sa.select(articles.c.id).where(articles.c.scope.is_(None)).limit(1)
+    return conn.execute(query).first() is not None
+
+
+def _save_chunk(conn: sa.Connection, chunk: list, now: datetime, old_keys: bool) -> Counts:
+    """Save ``chunk`` ((store key, article), distinct keys) as if one at a time, in three
+    statements; ``old_keys``: also find rows by the key schema version 12 gave them."""
     links = {key: validate.url_key(item.url) if item.url else None for key, item in chunk}
-    stored = _find_existing(conn, list(links), sorted({link for link in links.values() if link}))
-    plan = _plan_writes(chunk, links, stored, now)
+    legacy = {key: legacy_key(item) for key, item in chunk if item.scope} if old_keys else {}
+    stored = _find_existing(
+        conn, list(links), sorted({link for link in links.values() if link}), list(legacy.values())
+    )
+    plan = _plan_writes(chunk, links, legacy, stored, now)
     # Before the write: it reads the keywords each update replaces.
-    _remember_keywords(conn, [item for _, item in chunk], plan)
+    remember_keywords(conn, [item for _, item in chunk], list(plan.inserts.values()), plan.updates)
     _write(conn, plan)
     return plan.counts
 
 
 @dataclass
 class _Stored:
-    """The stored articles a chunk may be: by guid (store key), and by where each
+    """The stored articles a chunk may be: by guid (store key), by where each
     (source, url_key) leads: a stored row's id, or the guid of an article the chunk
-    inserts (``_plan_writes`` adds those as it goes, and the hashes they will have)."""
+    inserts (``_plan_writes`` adds those as it goes, and the hashes they will have);
+    and the rows from before version 13 not yet taken over, by their old key."""
 
     by_guid: dict[str, sa.Row]
     by_link: dict[tuple[str, str], int | str]
+    unscoped: dict[str, int]
     first_seen: dict[int, datetime]
     hashes: dict[int | str, str]
 
 
 @dataclass
 class _Plan:
-    """The rows to insert (by guid) and to update (by id), and what each article was."""
+    """The rows to insert (by guid), to update (by id) and to take over from version 12
+    (by id: their new guid and scope), and what each article was."""
 
     inserts: dict[str, dict] = field(default_factory=dict)
     updates: dict[int, dict] = field(default_factory=dict)
+    claims: dict[int, dict] = field(default_factory=dict)
     counts: Counts = field(default_factory=Counts)
 
 
-def _find_existing(conn: sa.Connection, guids: list[str], links: list[str]) -> _Stored:
-    """The stored rows with one of these guids or canonical links, in one statement."""
+def _find_existing(
+    conn: sa.Connection, guids: list[str], links: list[str], old: list[str]
+) -> _Stored:
+    """The stored rows with one of these guids or canonical links, or from before
+    version 13 with one of the ``old`` keys, in one statement."""
     columns = (
         articles.c.id,
         articles.c.guid,
@@ -218,8 +250,9 @@ def _find_existing(conn: sa.Connection, guids: list[str], links: list[str]) -> _
         articles.c.url_key,
         articles.c.content_hash,
         articles.c.first_seen,
+        articles.c.scope,
     )
-    # Two index lookups. PostgreSQL gets each list as one array: "IN (500
+    # Index lookups. PostgreSQL gets each list as one array: "IN (500
     # parameters)" in a prepared statement's generic plan becomes a scan of
     # the whole table with 500 comparisons a row.
     if conn.dialect.name == "sqlite":
@@ -227,14 +260,27 @@ def _find_existing(conn: sa.Connection, guids: list[str], links: list[str]) -> _
     else:
         same_guid = articles.c.guid == sa.any_(sa.bindparam("guids", guids, type_=TEXTS))
         same_link = articles.c.url_key == sa.any_(sa.bindparam("links", links, type_=TEXTS))
-    query = sa.union(sa.select(*columns).where(same_guid), sa.select(*columns).where(same_link))
-    found = sorted(set(conn.execute(query).all()), key=lambda row: row.id)
+    parts = [sa.select(*columns).where(same_guid), sa.select(*columns).where(same_link)]
+    if old:
+        same_old = (
+            articles.c.guid.in_(old)
+            if conn.dialect.name == "sqlite"
+            else articles.c.guid == sa.any_(sa.bindparam("old", old, type_=TEXTS))
+        )
+        unscoped = sa.select(*columns).where(same_old, articles.c.scope.is_(None))
+        if conn.dialect.name == "postgresql":
+            # Locked first: an ingest beside this one that takes a row over commits
+            # before this sees the row, or waits until this one has; never both.
+            conn.execute(unscoped.with_only_columns(articles.c.id).order_by("id").with_for_update())
+        parts.append(unscoped)
+    found = sorted(set(conn.execute(sa.union(*parts)).all()), key=lambda row: row.id)
     by_link: dict[tuple[str, str], int | str] = {}
     for row in found:  # the oldest row with a link is the one it leads to
         by_link.setdefault((row.source, row.url_key), row.id)
     return _Stored(
         by_guid={row.guid: row for row in found},
         by_link=by_link,
+        unscoped={row.guid: row.id for row in found if row.scope is None},
         first_seen={row.id: from_db(row.first_seen) for row in found},
         hashes={row.id: row.content_hash for row in found},
     )
@@ -243,21 +289,29 @@ def _find_existing(conn: sa.Connection, guids: list[str], links: list[str]) -> _
 def _plan_writes(
     chunk: list[tuple[str, Article]],
     links: dict[str, str | None],
+    legacy: dict[str, str],
     stored: _Stored,
     now: datetime,
 ) -> _Plan:
     """Each article new, the same, or changed, as if saved one after the other: a
-    later one with an earlier one's link updates it, even before it is written."""
+    later one with an earlier one's link updates it, even before it is written. A
+    row from before version 13 with an article's old key (``legacy``) is taken over
+    by the first that has it, even unchanged, so no feed of that title finds it again."""
     plan = _Plan()
     for guid, item in chunk:
         link = links[guid]
-        target = _target(guid, item.source, link, stored)
+        old = legacy.get(guid)
+        target = _target(guid, item.source, link, old, stored)
+        if old is not None and target is not None and stored.unscoped.get(old) == target:
+            del stored.unscoped[old]  # taken over by this one: no other may have it
+            plan.claims[target] = {"_id": target, "_guid": guid, "_scope": item.scope}
         digest = content_hash(item)
         if target is None:
             target = guid
             plan.inserts[guid] = {
                 "guid": guid,
                 "first_seen": to_db(now),
+                "scope": item.scope,
                 **_values(item, link, digest, now),
             }
             plan.counts.new += 1
@@ -276,11 +330,16 @@ def _plan_writes(
     return plan
 
 
-def _target(guid: str, source: str, link: str | None, stored: _Stored) -> int | str | None:
-    """The article this one is: the row with its guid, else where its link leads, else none."""
+def _target(
+    guid: str, source: str, link: str | None, old: str | None, stored: _Stored
+) -> int | str | None:
+    """The article this one is: the row with its guid, else the row from before version
+    13 with its ``old`` key, else where its link leads, else none."""
     row = stored.by_guid.get(guid)
     if row is not None:
         return row.id
+    if old is not None and old in stored.unscoped:
+        return stored.unscoped[old]
     return stored.by_link.get((source, link)) if link else None
 
 
@@ -291,6 +350,13 @@ def _write(conn: sa.Connection, plan: _Plan) -> None:
             conn.execute(articles.insert(), list(plan.inserts.values()))
         else:
             _copy_in(conn, list(plan.inserts.values()))
+    if plan.claims:
+        conn.execute(
+            articles.update()
+            .where(articles.c.id == sa.bindparam("_id"))
+            .values(guid=sa.bindparam("_guid"), scope=sa.bindparam("_scope")),
+            list(plan.claims.values()),
+        )
     if plan.updates:
         columns = [c for c in next(iter(plan.updates.values())) if c != "_id"]
         conn.execute(
@@ -317,91 +383,6 @@ def _copy_in(conn: sa.Connection, rows: list[dict]) -> None:
         raise sa.exc.DBAPIError.instance(statement, None, err, dbapi.Error) from err
     finally:
         cursor.close()
-
-
-def _remember_keywords(conn: sa.Connection, items: list[Article], plan: _Plan) -> None:
-    """Every keyword seen (first spelling kept), how each source spells it, and on how
-    many of its stored articles: the vocabulary for tagging is what sources share or
-    one uses consistently (``editions.contents.vocabulary``).
-
-    ``uses`` counts the articles that carry the keyword now: an edit that drops it
-    counts down (a retracted tag is not the source's word), so the count is always
-    what counting the stored articles again would give (schema version 10 does).
-    """
-    change = _uses_change(conn, plan)
-    spellings = [k for item in items for k in item.keywords]
-    rows = {keyword_key(s): s.strip() for s in reversed(spellings) if keyword_key(s)}
-    if rows:
-        _remember_spellings(conn, items, rows, change)
-    dropped = [{"_key": k, "_source": s, "_n": -n} for (k, s), n in change.items() if n < 0]
-    if dropped:
-        left = keyword_sources.c.uses - sa.bindparam("_n")
-        conn.execute(
-            keyword_sources.update()
-            .where(
-                keyword_sources.c.key == sa.bindparam("_key"),
-                keyword_sources.c.source == sa.bindparam("_source"),
-            )
-            .values(uses=sa.case((left > 0, left), else_=0)),
-            dropped,
-        )
-
-
-def _remember_spellings(
-    conn: sa.Connection, items: list[Article], rows: dict[str, str], change: Counter
-) -> None:
-    """Each new keyword; each (keyword, source)'s last spelling, and its added uses."""
-    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
-    conn.execute(
-        dialect.insert(keywords).on_conflict_do_nothing(),
-        [{"key": k, "display": d} for k, d in rows.items()],
-    )
-    uses = {
-        (keyword_key(word), item.source): word.strip()
-        for item in items
-        for word in item.keywords
-        if keyword_key(word)
-    }
-    insert = dialect.insert(keyword_sources)
-    conn.execute(
-        insert.on_conflict_do_update(
-            index_elements=["key", "source"],
-            set_={
-                "spelling": insert.excluded.spelling,
-                "uses": keyword_sources.c.uses + insert.excluded.uses,
-            },
-        ),
-        [
-            {"key": k, "source": source, "spelling": word, "uses": max(change[k, source], 0)}
-            for (k, source), word in uses.items()
-        ],
-    )
-
-
-def _uses_change(conn: sa.Connection, plan: _Plan) -> Counter:
-    """(key, source) -> how many more of the source's articles carry the keyword once
-    ``plan`` is written: each insert adds its keywords, each update its new ones
-    less the ones it replaces (an update never changes an article's source)."""
-    change: Counter = Counter()
-    for row in plan.inserts.values():
-        change.update(_keyed(row["source"], row["keywords"]))
-    if plan.updates:
-        ids = list(plan.updates)
-        if conn.dialect.name == "sqlite":
-            which = articles.c.id.in_(ids)
-        else:  # one array, as in _find_existing
-            which = articles.c.id == sa.any_(sa.bindparam("ids", ids, type_=IDS))
-        query = sa.select(articles.c.source, articles.c.keywords).where(which)
-        for source, words in conn.execute(query):
-            change.subtract(_keyed(source, words))
-        for row in plan.updates.values():
-            change.update(_keyed(row["source"], row["keywords"]))
-    return change
-
-
-def _keyed(source: str, words: str) -> set[tuple[str, str]]:
-    """The (key, source) pairs of one article's stored keywords (a JSON list)."""
-    return {(keyword_key(w), source) for w in json.loads(words) if keyword_key(w)}
 
 
 def content_hash(item: Article) -> str:

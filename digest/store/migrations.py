@@ -313,6 +313,26 @@ def _add_subscribed_at(conn: sa.Connection) -> None:
 
 MIGRATIONS[12] = _add_subscribed_at
 
+
+def _add_scope(conn: sa.Connection) -> None:
+    """Version 13: articles.scope, the address of the feed an article came from, which
+    its identity is scoped to (it was the feed's title: two feeds both titled "News"
+    overwrote each other). NULL for the articles already stored: the address they
+    came from was never recorded, so they keep their title-scoped guid until their
+    feed is read again, and the first feed that gives the same guid under that title
+    takes the row over (``article_writer``): an unchanged feed adds nothing. The
+    partial index keeps "is any left?" one lookup. Each part only if missing."""
+    if "scope" not in {c["name"] for c in sa.inspect(conn).get_columns("articles")}:
+        conn.execute(sa.text("ALTER TABLE articles ADD COLUMN scope TEXT"))
+    conn.execute(
+        sa.text(
+            "CREATE INDEX IF NOT EXISTS ix_articles_unscoped ON articles (id) WHERE scope IS NULL"
+        )
+    )
+
+
+MIGRATIONS[13] = _add_scope
+
 # Every version from 2 up to the tables' own has its step: a version left out would
 # be skipped on upgrade, silently.
 assert sorted(MIGRATIONS) == list(range(2, SCHEMA_VERSION + 1)), sorted(MIGRATIONS)

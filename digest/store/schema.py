@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 12
+SCHEMA_VERSION = 13
 
 metadata = sa.MetaData()
 
@@ -43,6 +43,17 @@ articles = sa.Table(
     sa.Column("content_hash", sa.String(64), nullable=False),
     # validate.url_key(url): finds the same link under another guid (schema version 2).
     sa.Column("url_key", sa.String(64), index=True),
+    # The address of the feed it came from (sources.identity.scope_of), which ``guid``
+    # is scoped to; "" for an article file (scoped to its source's name). NULL: stored
+    # before schema version 13, its guid scoped to the feed's title, until the feed is
+    # read again (article_writer re-keys it then). The partial index finds those.
+    sa.Column("scope", sa.Text),
+    sa.Index(
+        "ix_articles_unscoped",
+        "id",
+        sqlite_where=sa.text("scope IS NULL"),
+        postgresql_where=sa.text("scope IS NULL"),
+    ),
 )
 
 keywords = sa.Table(

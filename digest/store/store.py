@@ -375,7 +375,9 @@ def _has_data(path) -> bool:
 def _article(row) -> StoredArticle:
     return StoredArticle(
         id=row.id,
-        guid=row.guid.partition("\x1f")[2] or row.guid,  # without its source (store_key)
+        # Without its scope, or its source (store_key): the entry's own guid.
+        guid=(row.guid.rpartition("\x1e") if "\x1e" in row.guid else row.guid.partition("\x1f"))[2]
+        or row.guid,
         url=row.url,
         title=row.title,
         summary=row.summary,

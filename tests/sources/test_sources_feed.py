@@ -231,7 +231,7 @@ def test_a_plain_guid_is_kept_as_given_and_is_no_link(reader):
     assert (first.guid, first.url) == ("post-123", None)
 
 
-def test_the_same_feed_from_three_addresses_is_two_articles(sqlite_store, tmp_path):
+def test_the_same_feed_from_three_addresses_keeps_its_guids_as_given(sqlite_store, tmp_path):
     with FeedStandIn() as server:
         server.feeds["plain.xml"] = PLAIN_GUIDS
         local = tmp_path / "plain.xml"
@@ -244,11 +244,12 @@ def test_the_same_feed_from_three_addresses_is_two_articles(sqlite_store, tmp_pa
         ]
         report = ingest(sqlite_store, targets, UTC_ZONE, timeout=5)
     assert report.failed == 0
-    assert (report.new, report.skipped) == (2, 4)
-    assert sorted(a.title for a in every_article(sqlite_store)) == [
-        "First plain story",
-        "Second plain story",
-    ]
+    # Three addresses are three feeds to the store (an entry is scoped to its feed's
+    # address, issue 23), and none resolved the guids against its address.
+    assert (report.new, report.skipped) == (6, 0)
+    assert (
+        sorted(a.guid for a in every_article(sqlite_store)) == ["post-123"] * 3 + ["post-124"] * 3
+    )
 
 
 def numbered(title: str, *names: str) -> bytes:
@@ -299,10 +300,13 @@ def test_an_unchanged_local_feed_is_skipped_unread_and_a_changed_one_read(
     again = ingest(sqlite_store, [str(path)], UTC_ZONE)
     assert (again.new, again.skipped, parsed) == (0, 2, [])
     renamed = ingest(sqlite_store, [Source(str(path), name="Renamed")], UTC_ZONE)
-    assert (renamed.new, parsed) == (2, [1])  # other options, read again: a new source
+    # Other options: read again; the same address, so the same stories, renamed.
+    assert (renamed.new, renamed.updated, parsed) == (0, 2, [1])
     path.write_bytes(PLAIN_GUIDS.replace(b"Second plain", b"Second, edited,"))
     edited = ingest(sqlite_store, [str(path)], UTC_ZONE)
-    assert (edited.updated, edited.skipped, len(parsed)) == (1, 1, 2)
+    # Both named by the feed's title again, and one edited.
+    assert (edited.updated, edited.skipped, len(parsed)) == (2, 0, 2)
+    assert [a.title for a in every_article(sqlite_store)].count("Second, edited, story") == 1
 
 
 # -- every feed of the corpus, over HTTP ----------------------------------------------

@@ -109,7 +109,7 @@ def test_a_database_from_before_the_column_upgrades_and_applies_every_event(db_u
         old.save_subscribers([subscriber(ANA)], now=SUBSCRIBED)
     finally:
         old.close()
-    as_release(db_url, SCHEMA_VERSION - 1, "ALTER TABLE subscribers DROP COLUMN subscribed_at")
+    as_release(db_url, 11, "ALTER TABLE subscribers DROP COLUMN subscribed_at")  # before 12
 
     upgraded = Store(db_url)
     try:
