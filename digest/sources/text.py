@@ -123,6 +123,12 @@ def unify_line_ends(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
+# Elements whose content a browser does not show as the page's text: code, and the
+# fallback of an iframe (or embed, frames, a template), which HTML5 reads as raw text,
+# so kept it would reach the reader as literal "<b>…</b>".
+_NOT_SHOWN = frozenset({"script", "style", "iframe", "noembed", "noframes", "template"})
+
+
 def html_to_text(markup: str) -> str:
     """Plain text from untrusted HTML, paragraphs kept apart by blank lines."""
     markup = clean_block(markup)  # nh3 cannot take a lone surrogate
@@ -130,7 +136,7 @@ def html_to_text(markup: str) -> str:
         return "\n\n".join(p for p in (" ".join(p.split()) for p in _PARAGRAPH.split(markup)) if p)
     # [^<>]* rather than [^>]*: an unclosed "<br" must not scan to the end each time.
     markup = re.sub(r"(?i)<\s*(br|/p|/div|/li|/h[1-6]|/blockquote|/tr)\b[^<>]*>", "\n\n", markup)
-    text = html.unescape(nh3.clean(markup, tags=set(), clean_content_tags={"script", "style"}))
+    text = html.unescape(nh3.clean(markup, tags=set(), clean_content_tags=_NOT_SHOWN))
     paragraphs = [" ".join(p.split()) for p in _PARAGRAPH.split(text)]
     return "\n\n".join(p for p in paragraphs if p)
 

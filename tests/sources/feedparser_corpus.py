@@ -55,7 +55,7 @@ from corpus_expect import (
 )
 
 from digest.errors import InputError
-from digest.sources import feed, feed_xml
+from digest.sources import charset, feed, feed_xml
 from digest.sources.files import parse_file
 from digest.sources.run import read
 from digest.sources.text import html_to_text, summarise, trim_body
@@ -280,25 +280,33 @@ def readers_differ(path: Path) -> bool | None:
     """Whether the two readers make different articles of the file (None: lxml declines it).
 
     Each reader is called itself: ``feed_xml.read`` (lxml) and ``feed._feedparser``,
-    the fallback ``feed.parse`` turns to when lxml raises ``NotSimple``.
+    the fallback ``feed.parse`` turns to when lxml raises ``NotSimple``; each is given
+    what ``feed.parse`` gives it (the bytes in the encoding that wins, the file's own
+    ``Header: Content-Type`` included) and mended as ``feed.parse`` mends it.
     """
     data = path.read_bytes()
     where = name_of(path)
-    try:
-        fast = feed_xml.read(data)
-    except feed_xml.NotSimple:
-        return None
-    if made_of(fast, where) != made_of(feed._feedparser(data)[0], where):
-        return True
+    kind = next((v for k, v in headers_of(data).items() if k.lower() == "content-type"), "")
+
+    def differ(document: bytes) -> bool | None:
+        document = charset.to_utf8(document, kind)
+        try:
+            fast = feed_xml.read(document)
+        except feed_xml.NotSimple:
+            return None
+        slow = feed._feedparser(document)[0]
+        feed._mend(fast)
+        feed._mend(slow)
+        return made_of(fast, where) != made_of(slow, where)
+
+    found = differ(data)
+    if found is not False:
+        return found
     # an entry refused for want of a title hides what else the readers made of it
     titled = with_titles(data)
     if titled == data:
         return False
-    try:
-        fast = feed_xml.read(titled)
-    except feed_xml.NotSimple:
-        return False  # the copy is feedparser's alone: nothing to compare
-    return made_of(fast, where) != made_of(feed._feedparser(titled)[0], where)
+    return bool(differ(titled))  # None: the copy is feedparser's alone, nothing to compare
 
 
 # -- the list -----------------------------------------------------------------------
