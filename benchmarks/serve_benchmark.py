@@ -11,9 +11,6 @@ from __future__ import annotations
 import argparse
 import concurrent.futures as cf
 import os
-import re
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -22,6 +19,7 @@ from pathlib import Path
 
 import httpx
 import sqlalchemy as sa
+from serving import serving
 
 from digest.models import Subscriber
 from digest.rendering.links import make_token
@@ -63,23 +61,8 @@ def run(work: Path, url: str, n: int, clients: int) -> None:
     (work / "digest.toml").write_text('public_url = "https://news.example.org"\n')
     env = {**os.environ, "DIGEST_DATABASE_URL": url, "DIGEST_SECRET": SECRET}
     env.pop("DIGEST_CONFIG", None)
-    log = work / "serve.err"
-    with log.open("w") as err:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "digest", "serve", "--port", "0"],
-            cwd=work,
-            env=env,
-            stderr=err,
-            stdout=subprocess.DEVNULL,
-        )
-    try:
-        while "serving on" not in log.read_text():
-            time.sleep(0.05)
-        base = re.search(r"serving on (\S+)", log.read_text()).group(1)
+    with serving(work, env) as (base, _):
         report(base, tokens, clients)
-    finally:
-        server.terminate()
-        server.wait()
 
 
 def report(base: str, tokens: list[str], clients: int) -> None:

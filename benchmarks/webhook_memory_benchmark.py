@@ -21,7 +21,6 @@ import json
 import os
 import re
 import secrets
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +31,7 @@ import httpx
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from serving import serving
 
 PATH = "/webhooks/sendgrid"
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
@@ -63,25 +63,8 @@ def main() -> int:
             "DIGEST_SECRET": "webhook-memory-benchmark",
             "SENDGRID_WEBHOOK_PUBLIC_KEY": base64.b64encode(public).decode(),
         }
-        log = work / "serve.err"
-        with log.open("w") as err:
-            server = subprocess.Popen(
-                [sys.executable, "-m", "digest", "serve", "--port", "0"],
-                cwd=work,
-                env=env,
-                stderr=err,
-                stdout=subprocess.DEVNULL,
-            )
-        try:
-            while "serving on" not in log.read_text():
-                if server.poll() is not None:
-                    raise SystemExit(log.read_text())
-                time.sleep(0.05)
-            base = re.search(r"serving on (\S+)", log.read_text()).group(1)
+        with serving(work, env) as (base, server):
             run(base, server.pid, args.posts, int(args.size * 2**20), private)
-        finally:
-            server.terminate()
-            server.wait()
     return 0
 
 
