@@ -233,6 +233,11 @@ def status_blocks(stdout: str) -> dict[str, list[dict[str, str]]]:
     return blocks
 
 
+def scheduler_states(stdout: str) -> list[str]:
+    """The schedulers' states in piped ``digest status``, the latest first."""
+    return [b["state"] for b in status_blocks(stdout)["scheduler"]]
+
+
 def run_digest(
     *args: str, cwd: Path, env: dict[str, str], timeout: float = 120
 ) -> subprocess.CompletedProcess:

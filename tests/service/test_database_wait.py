@@ -17,7 +17,7 @@ import time
 import urllib.request
 
 import pytest
-from conftest import POSTAL, status_blocks
+from conftest import POSTAL, scheduler_states
 from sites import Site, cli_env
 from standins.tcp_proxy import TCPProxy, free_port
 
@@ -61,7 +61,7 @@ def test_the_scheduler_waits_for_a_database_that_comes_up_late_then_runs(tmp_pat
         wait_for(lambda: "schedule: started" in err_of(site, "run"), "the start", running)
         status = site.run("status")
         assert status.returncode == 0, status.stderr
-        assert "alive" in _states(status.stdout), status.stdout
+        assert "alive" in scheduler_states(status.stdout), status.stdout
         running.send_signal(signal.SIGTERM)
         assert running.wait(timeout=30) == 0
 
@@ -151,7 +151,7 @@ def test_a_database_that_goes_away_mid_run_does_not_stop_the_scheduler(tmp_path,
             running,
         )
         status = site.run("status")
-        assert "alive" in _states(status.stdout), status.stdout + status.stderr
+        assert "alive" in scheduler_states(status.stdout), status.stdout + status.stderr
         running.send_signal(signal.SIGTERM)
         assert running.wait(timeout=30) == 0
     finally:
@@ -168,8 +168,3 @@ def test_a_stop_while_waiting_for_the_database_exits_0_at_once(tmp_path, pg_sche
     assert (
         err_of(site, "run").rstrip().endswith("info schedule: stopped before the database answered")
     )
-
-
-def _states(stdout: str) -> list[str]:
-    """The schedulers' states in piped ``digest status``."""
-    return [b["state"] for b in status_blocks(stdout)["scheduler"]]

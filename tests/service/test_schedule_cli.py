@@ -19,7 +19,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import POSTAL, copy_database, status_blocks
+from conftest import POSTAL, copy_database, scheduler_states, status_blocks
 from sites import (
     SUBSCRIBERS,
     Server,
@@ -288,7 +288,7 @@ def test_two_schedulers_on_postgresql_mail_everyone_once(tmp_path, pg_schema_url
     two = site.start("schedule", "--tick", "0.5", log="two")
     wait_for(lambda: sent_so_far(site) == SUBSCRIBERS, "everyone", timeout=90)
     status = site.run("status")
-    states = [b["state"] for b in status_blocks(status.stdout)["scheduler"]]
+    states = scheduler_states(status.stdout)
     assert states.count("alive") == 2, status.stdout
     assert stop(one) == 0 and stop(two) == 0
 
@@ -352,7 +352,7 @@ def test_status_shows_a_live_scheduler_and_warns_when_none_beats(small):
         store.close()
     done = small.run("status")
     assert done.returncode == 0
-    assert _states(done.stdout)[0] == "not beating", done.stdout  # the latest first
+    assert scheduler_states(done.stdout)[0] == "not beating", done.stdout  # the latest first
     assert "warning: no scheduler has beaten for more than 5 min" in done.stderr
     assert "last beat 12 min ago" in done.stderr
 
@@ -373,7 +373,7 @@ def test_a_scheduler_killed_with_sigkill_is_not_running_in_status_at_once(small)
     zone = midday_zone()
     configure(small.folder, zone, '"07:00"')
     running = small.start("schedule", log="run")
-    wait_for(lambda: "alive" in _states(small.run("status").stdout), "its heartbeat")
+    wait_for(lambda: "alive" in scheduler_states(small.run("status").stdout), "its heartbeat")
     running.kill()  # no clean stop: its last beat says it ran a moment ago
     running.wait(timeout=10)
 
@@ -382,7 +382,7 @@ def test_a_scheduler_killed_with_sigkill_is_not_running_in_status_at_once(small)
     assert done.returncode == 0
     me = f"{os.uname().nodename}:{running.pid}"
     me_now = [b["state"] for b in status_blocks(done.stdout)["scheduler"] if b["scheduler"] == me]
-    assert me_now == ["not running"] and "alive" not in _states(done.stdout), done.stdout
+    assert me_now == ["not running"] and "alive" not in scheduler_states(done.stdout), done.stdout
     assert f"warning: no scheduler is running ({me} is no longer running" in done.stderr
 
 
@@ -450,8 +450,3 @@ def test_send_and_schedule_refuse_the_same_misconfiguration_with_the_same_line(
     assert said[1].stderr.splitlines() == [line]
     assert line.startswith("Error: ") and words in line
     assert sent_so_far(small) == 0
-
-
-def _states(stdout: str) -> list[str]:
-    """The schedulers' states in piped ``digest status``."""
-    return [b["state"] for b in status_blocks(stdout)["scheduler"]]
