@@ -113,8 +113,8 @@ class StorageFull(DeliveryError):
 
     Retryable: nothing was delivered, and the same write works once space is
     freed. Every recipient it stops gets the same reason, ``str`` of this one
-    (naming ``outbox_dir``, never the file), so that the sending side can say
-    it once, with a count, and ``StorageFull.describes`` tells it apart.
+    (naming ``outbox_dir``, never the file), so that the sending side says it
+    once, with a count (``failures.named_lines`` groups by reason).
     """
 
     ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
@@ -131,8 +131,3 @@ class StorageFull(DeliveryError):
     def means(cls, error: OSError) -> bool:
         """Whether ``error`` is a full disk or quota (rather than a folder that is wrong)."""
         return error.errno in cls.ERRNOS
-
-    @classmethod
-    def describes(cls, reason: str | None) -> bool:
-        """Whether a recorded failure's reason is this one's."""
-        return bool(reason) and reason.startswith(cls.PREFIX)

@@ -50,7 +50,7 @@ def test_a_full_disk_fails_each_copy_retryable_with_one_reason(store, settings):
     reasons = {reason for _, reason in result.failures}
     assert len(reasons) == 1  # one reason, so the operator reads one line with a count
     (reason,) = reasons
-    assert StorageFull.describes(reason)
+    assert reason.startswith(StorageFull.PREFIX)
     assert str(settings.outbox_dir) in reason and "No space left on device" in reason
     assert FOLDER not in reason  # the outbox, not each file
     rows = Ledger(store, "UTC").entries(result.edition, "failed")
@@ -92,7 +92,7 @@ def test_a_disk_that_fills_up_mid_send_loses_nobody(sqlite_store, settings, tiny
 
     assert 0 < result.sent < 40 and result.sent + result.failed == 40
     (reason,) = {reason for _, reason in result.failures}
-    assert StorageFull.describes(reason) and "No space left on device" in reason
+    assert reason.startswith(StorageFull.PREFIX) and "No space left on device" in reason
 
     subprocess.run(["mount", "-o", "remount,size=8m", str(tiny_disk)], check=True)
     (again,) = send(sqlite_store, settings).editions
@@ -113,7 +113,7 @@ def test_no_room_even_for_the_editions_folder_is_a_full_disk_not_a_wrong_setting
 
     assert (result.sent, result.failed) == (0, 3)
     (reason,) = {reason for _, reason in result.failures}
-    assert StorageFull.describes(reason)
+    assert reason.startswith(StorageFull.PREFIX)
 
     subprocess.run(["mount", "-o", "remount,nr_inodes=100", str(tiny_disk)], check=True)
     (again,) = send(sqlite_store, settings).editions
