@@ -17,8 +17,10 @@ from __future__ import annotations
 import functools
 import sys
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any, TypeVar
 
 from digest.clock import utcnow
 from digest.config.settings import Settings
@@ -151,9 +153,13 @@ class EditionContent:
         articles = distinct(shown_sources(stored, configured))
         articles = fold_items(articles)  # a thread, a status page's updates: one item each
         self.tagged = Grouped(tag_articles(articles, self.vocab))
+        # Each kept for the last ``SEGMENTS_KEPT`` segments only: a send goes segment
+        # by segment, and every segment's sections and email held at once were most
+        # of a send's memory once segments ran into tens of thousands.
         self._sections: dict[tuple[str, bool], list[Section]] = {}
         self._email: dict[str, list[Section]] = {}
         self._rendered: dict[str, Rendered] = {}
+        self._empty: dict[str, bool] = {}
         self._topic_names: dict[str, list[str]] = {}
 
     @functools.cached_property
@@ -166,27 +172,33 @@ class EditionContent:
         topics = [t for t in raw_topics.split(";") if t.strip()]
         key = segment_key(self.vocab.topic_keys(topics))
         self._topic_names.setdefault(key, topics)
-        return key, not self.sections(key)
+        if key not in self._empty:
+            self._empty[key] = not self.sections(key)
+        return key, self._empty[key]
 
     def sections(self, segment: str, everything: bool = False) -> list[Section]:
         """The segment's sections, each cut at ``max_per_section``; ``everything``:
         uncut, for the archive's web copy, where an email's "N more" links lead."""
-        key = (segment, everything)
-        if key not in self._sections:
-            topics = frozenset(k for k in segment.split(";") if k)
-            cap = sys.maxsize if everything else self.settings.max_per_section
-            self._sections[key] = build_sections(self.tagged, topics, self.vocab, cap)
-        return self._sections[key]
+        topics = frozenset(k for k in segment.split(";") if k)
+        cap = sys.maxsize if everything else self.settings.max_per_section
+        return recent(
+            self._sections,
+            (segment, everything),
+            lambda: build_sections(self.tagged, topics, self.vocab, cap),
+        )
 
     def email_sections(self, segment: str) -> list[Section]:
         """What the segment's email holds before the size guard: the front page
         first (``grouping/front.py``), ranked from every article of the segment,
         so a story past ``max_per_section`` can still lead, then the sections
         without the front's stories, each cut at ``max_per_section``."""
-        if segment not in self._email:
-            uncut = self.sections(segment, everything=True)
-            self._email[segment] = front_page(uncut, self.settings.max_per_section)
-        return self._email[segment]
+        return recent(
+            self._email,
+            segment,
+            lambda: front_page(
+                self.sections(segment, everything=True), self.settings.max_per_section
+            ),
+        )
 
     def topic_names(self, segment: str) -> list[str]:
         """How the segment's topics are shown in its footer."""
@@ -197,14 +209,31 @@ class EditionContent:
         return [self.vocab.name(key, given.get(key, "")) for key in segment.split(";") if key]
 
     def rendered(self, segment: str) -> Rendered:
-        if segment not in self._rendered:
-            self._rendered[segment] = self.renderer.render_segment(
+        return recent(
+            self._rendered,
+            segment,
+            lambda: self.renderer.render_segment(
                 self.edition,
                 self.email_sections(segment),
                 self.topic_names(segment),
                 view_url(self.settings.public_url, self.edition, segment),
-            )
-        return self._rendered[segment]
+            ),
+        )
+
+
+SEGMENTS_KEPT = 64
+T = TypeVar("T")
+
+
+def recent(cache: dict[Any, T], key: Any, make: Callable[[], T]) -> T:
+    """``cache[key]``, made by ``make`` if missing; the oldest of more than
+    ``SEGMENTS_KEPT`` entries goes."""
+    value = cache.get(key)
+    if value is None:
+        value = cache[key] = make()
+        if len(cache) > SEGMENTS_KEPT:
+            del cache[next(iter(cache))]
+    return value
 
 
 @dataclass

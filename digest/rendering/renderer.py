@@ -1,24 +1,22 @@
 """Rendering: Jinja2 → premailer (CSS inlined) for HTML, its own template for text.
 
-Inlining costs milliseconds a document, so it runs once per segment with
-placeholders where the per-recipient values go (``render_segment``); each
-recipient's copy is then made by substitution, with the placeholders and
-escaping of the renderer's ``Personalisation`` (``personal.py``).
+A segment's email is joined from pieces rendered and inlined once per edition
+(``fragments.py``), with placeholders where the per-recipient values go
+(``render_segment``); each recipient's copy is then made by substitution,
+with the placeholders and escaping of the renderer's ``Personalisation``
+(``personal.py``). ``render`` makes one copy whole, the reference both must equal.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 import sys
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
 
 import jinja2
-from premailer import Premailer
 
 from digest.config.settings import Settings
 from digest.errors import ConfigError
@@ -26,6 +24,8 @@ from digest.grouping.front import FrontPage, front_page, is_front
 from digest.grouping.sections import MORE_NEWS_KEY, Section
 from digest.models import Edition
 from digest.rendering import fitting, plaintext, wording
+from digest.rendering.fragments import HtmlPieces, NotComposed, Pieces, Slots, cached, direct
+from digest.rendering.inlining import inline_css
 from digest.rendering.personal import FIELDS, Personalisation
 from digest.validate import safe_link
 
@@ -115,6 +115,10 @@ class Renderer:
         self.env.globals["plural"] = wording.plural
         # Its placeholders are in every segment rendered here: only it can fill them.
         self.personal = Personalisation(settings)
+        self.slots = Slots()
+        self._editions: dict[tuple, tuple[HtmlPieces, Pieces]] = {}
+        # Set once an operator's own template proves not to be made of pieces.
+        self._whole_only = False
 
     def render(
         self,
@@ -134,7 +138,7 @@ class Renderer:
             "unsubscribe_url": unsubscribe_url,
             "preferences_url": unsubscribe_url if preferences_url is None else preferences_url,
         }
-        return self._render(edition, sections, topics, values, values, view_url)
+        return self._render(edition, sections, topics, values, values, view_url, whole=True)
 
     def render_segment(
         self,
@@ -142,12 +146,15 @@ class Renderer:
         sections: Sequence[Section],
         topics: Sequence[str],
         view_url: str = "",
+        whole: bool = False,
     ) -> Rendered:
-        """The expensive part, once per segment: placeholders for per-recipient values.
+        """Once per segment: placeholders for per-recipient values.
 
         ``view_url`` (the segment's copy in the archive, "View in your
         browser") is the same for everyone in the segment, so it is rendered
         in here, not substituted per recipient; "" leaves the link out.
+        ``whole``: render and inline it in one piece, the slow way the joined
+        pieces must equal (the size guard keeps the same room for the values).
         """
         return self._render(
             edition,
@@ -156,6 +163,7 @@ class Renderer:
             self.personal.placeholders,
             self.personal.text_placeholders,
             view_url,
+            whole=whole,
         )
 
     def render_web(
@@ -164,7 +172,7 @@ class Renderer:
         """The copy the archive shows: no greeting, no personal links, nothing to
         substitute (the templates leave out what is empty and ``web`` is true)."""
         values = dict.fromkeys(FIELDS, "")
-        return self._render(edition, sections, topics, values, values, "", web=True)
+        return self._render(edition, sections, topics, values, values, "", web=True, whole=True)
 
     def _render(
         self,
@@ -175,51 +183,116 @@ class Renderer:
         text_values: dict[str, str],
         view_url: str,
         web: bool = False,
+        whole: bool = False,
     ) -> Rendered:
+        """The email for ``sections``, fitted to the size guard.
+
+        ``whole``: render and inline the email in one piece, as a reference
+        (``render``) and for the archive; else join the edition's pieces
+        (``fragments.py``), which gives the same bytes in far less time.
+        """
         if not sections or not is_front(sections[0]):
             # Sections as grouping made them (the archive's, uncut): the front page is
             # ranked from what they hold. ``EditionContent`` ranks the email's itself.
             sections = front_page(sections, sys.maxsize)
-        day = edition.date
         context = {
-            "title": self.settings.title,
-            "edition": edition,
-            "long_date": f"{day:%A}, {day.day} {day:%B %Y}",
             "all_sections": [s for s in sections if not is_front(s)],
             "topic_count": len(topics_of(sections)),
             "topics": topics,
             "view_url": view_url,
             "web": web,
-            "postal_address": self.settings.postal_address,
             "toc_size": TOC_SIZE,
-        }
+        } | self._edition_values(edition)
+        html_pieces, text_pieces = self._pieces(edition)
 
         def shown(cut: fitting.Cut) -> dict:
             return context | self._shown(edition, sections, cut)
 
+        def html(cut: fitting.Cut) -> str:
+            values = shown(cut) | html_values
+            if not whole and not self._whole_only:
+                try:
+                    return self._composed(html_pieces, values)
+                except NotComposed as reason:
+                    self._whole_only |= reason.lasting
+            return inline_css(
+                self._template("digest.html.j2", values | {"parts": direct(html_pieces)})
+            )
+
         html_of: dict[fitting.Cut, str] = {}
 
         def size(cut: fitting.Cut) -> int:
-            html = self._template("digest.html.j2", shown(cut) | html_values)
-            html_of[cut] = html = inline_css(html)
+            html_of[cut] = page = html(cut)
             room = self.personal.room
-            return len(html.encode()) + sum(html.count(p) * n for p, n in room.items())
+            return len(page.encode()) + sum(page.count(p) * n for p, n in room.items())
 
         count = sum(len(s.articles) for s in sections)
         # A web page is not clipped: the archive's copy shows everything.
-        cut, whole = fitting.fit(count, size, sys.maxsize if web else fitting.LIMIT)
+        cut, full = fitting.fit(count, size, sys.maxsize if web else fitting.LIMIT)
         if cut.full < count:
             who = wording.and_list(topics) if topics else "every topic"
             warnings.warn(
-                f"{edition.label} ({who}): the email would be {whole // 1000} KB, more than "
+                f"{edition.label} ({who}): the email would be {full // 1000} KB, more than "
                 f"Gmail shows whole; {cut.kept - cut.full} of its {count} articles are shown by "
                 f"title only and {count - cut.kept} left out (counted in their sections' "
                 '"N more" lines)',
                 stacklevel=3,
             )
-        final = shown(cut)
-        text = self._template("digest.txt.j2", final | text_values)
+        final = shown(cut) | text_values
+        if whole:
+            text = self._template("digest.txt.j2", final | {"parts": direct(text_pieces)})
+        else:
+            slot = self.slots.names["view_url"]
+            values = final | {"view_url": slot if view_url else "", "parts": cached(text_pieces)}
+            text = self.slots.fill(self._template("digest.txt.j2", values), {slot: view_url})
         return Rendered(subject=final["subject"], html=html_of[cut], text=text)
+
+    def _composed(self, pieces: HtmlPieces, values: dict) -> str:
+        """The email joined from ``pieces``, the segment's own values filled in."""
+        names = self.slots.names
+        filled = self.slots.html(
+            {
+                "subject": values["subject"],
+                "preheader": values["preheader"],
+                "view_url": values["view_url"],
+                "topics": wording.and_list(values["topics"]),
+            }
+        )
+        slotted = values | {
+            "subject": names["subject"],
+            "preheader": names["preheader"] if values["preheader"] else "",
+            "view_url": names["view_url"] if values["view_url"] else "",
+            "topics": [names["topics"]] if values["topics"] else [],
+        }
+        page = pieces.compose(
+            lambda parts: self._template("digest.html.j2", slotted | {"parts": parts})
+        )
+        return self.slots.fill(page, filled)
+
+    def _edition_values(self, edition: Edition) -> dict:
+        """What every piece of an edition may use besides its arguments."""
+        day = edition.date
+        return {
+            "title": self.settings.title,
+            "edition": edition,
+            "long_date": f"{day:%A}, {day.day} {day:%B %Y}",
+            "postal_address": self.settings.postal_address,
+            "toc_size": TOC_SIZE,
+        }
+
+    def _pieces(self, edition: Edition) -> tuple[HtmlPieces, Pieces]:
+        """The edition's pieces, kept for the few editions rendered last (a send
+        goes edition by edition; a preview renders one)."""
+        key = (edition.date, edition.timezone)
+        if key not in self._editions:
+            values = self._edition_values(edition)
+            self._editions[key] = (
+                HtmlPieces(self.env, "parts.html.j2", values),
+                Pieces(self.env, "parts.txt.j2", values),
+            )
+            while len(self._editions) > KEPT_EDITIONS:
+                self._editions.pop(next(iter(self._editions)))
+        return self._editions[key]
 
     def _shown(self, edition: Edition, sections: Sequence[Section], cut: fitting.Cut) -> dict:
         """What one cut of the size guard shows, and the counts that say so.
@@ -263,6 +336,7 @@ class Renderer:
 
 
 TOC_SIZE = 12  # sections named in the contents line; the rest are counted
+KEPT_EDITIONS = 4  # editions whose pieces a renderer keeps
 
 
 def template_problem(err: Exception, folder: Path) -> str | None:
@@ -312,40 +386,3 @@ def _template_frame(err: Exception, folder: Path) -> str | None:
 
 def _inside(filename: str, folder: Path) -> bool:
     return Path(filename).resolve().is_relative_to(folder)
-
-
-class _Inliner(Premailer):
-    """premailer, remembering the rules it derives from a stylesheet.
-
-    premailer re-parses and re-serialises every rule of the same stylesheet
-    for each document, which was most of its time per segment here. The
-    stylesheet is fixed for a run, and the derived rules are plain tuples
-    (read, never changed, by ``transform``), so they are safe to keep.
-    """
-
-    _rules: ClassVar[dict[tuple, tuple]] = {}
-
-    # premailer's private method: pyproject.toml bounds premailer to the version tested.
-    def _parse_style_rules(self, css_body, ruleset_index):
-        key = (
-            css_body,
-            ruleset_index,
-            self.strip_important,
-            self.exclude_pseudoclasses,
-            self.disable_validation,
-        )
-        if key not in self._rules:
-            self._rules[key] = super()._parse_style_rules(css_body, ruleset_index)
-        return self._rules[key]
-
-
-def inline_css(html: str) -> str:
-    return _Inliner(
-        html,
-        allow_network=False,
-        disable_validation=True,
-        keep_style_tags=False,
-        remove_classes=False,
-        strip_important=False,
-        cssutils_logging_level=logging.CRITICAL,
-    ).transform()

@@ -314,7 +314,7 @@ def test_a_heading_is_underlined_to_its_own_length(renderer):
 def test_the_text_part_comes_from_its_own_template(tmp_path, sections):
     templates = tmp_path / "templates"
     templates.mkdir()
-    for name in ("digest.html.j2", "digest.css"):
+    for name in ("digest.html.j2", "parts.html.j2", "digest.css"):
         (templates / name).write_text((ROOT / "templates" / name).read_text("utf-8"), "utf-8")
     (templates / "digest.txt.j2").write_text(
         "TEXT EDITION {{ greeting }}\n{% for s in sections %}# {{ s.title }}\n{% endfor %}",

@@ -50,17 +50,17 @@ def line_of(path: Path, needle: str) -> int:
 
 
 def test_a_syntax_error_names_the_file_and_line(tmp_path):
-    folder = templates(tmp_path, "digest.html.j2", lambda t: t.replace("{{ title }}", "{{ title }"))
-    path = folder / "digest.html.j2"
+    folder = templates(tmp_path, "parts.html.j2", lambda t: t.replace("{{ title }}", "{{ title }"))
+    path = folder / "parts.html.j2"
     line = line_of(path, "{{ title }<")
     assert render_error(folder) == f"template {path}:{line}: unexpected '}}'"
 
 
 def test_an_undefined_variable_names_the_template_and_line(tmp_path):
     folder = templates(
-        tmp_path, "digest.txt.j2", lambda t: t.replace("{{ greeting }}", "{{ greting }}")
+        tmp_path, "parts.txt.j2", lambda t: t.replace("{{ greeting }}", "{{ greting }}")
     )
-    path = folder / "digest.txt.j2"
+    path = folder / "parts.txt.j2"
     assert render_error(folder) == (
         f"template {path}:{line_of(path, 'greting')}: 'greting' is undefined"
     )
@@ -86,10 +86,10 @@ def test_a_missing_template_and_a_missing_include(tmp_path):
     assert render_error(folder) == f"template digest.txt.j2: not found in {folder}"
     other = templates(
         tmp_path / "2",
-        "digest.html.j2",
+        "parts.html.j2",
         lambda t: t.replace('{% include "digest.css" %}', '{% include "style.css" %}'),
     )
-    path = other / "digest.html.j2"
+    path = other / "parts.html.j2"
     assert render_error(other) == (
         f"template style.css: not found in {other} "
         f"(included at {path}:{line_of(path, 'style.css')})"
@@ -125,3 +125,13 @@ def test_preview_with_a_broken_template_exits_2_with_one_line(tmp_path):
     assert line.startswith(f"Error: template {path}:{line_of(path, '{% fro')}: ")
     assert "fro" in line
     assert not (tmp_path / "p.html").exists()
+
+
+def test_a_piece_missing_from_the_parts_file_is_named_where_it_is_called(tmp_path):
+    folder = templates(
+        tmp_path, "digest.html.j2", lambda t: t.replace("parts.masthead(", "parts.mast_head(")
+    )
+    path = folder / "digest.html.j2"
+    assert render_error(folder) == (
+        f"template {path}:{line_of(path, 'mast_head')}: parts.html.j2 has no macro 'mast_head'"
+    )
