@@ -57,6 +57,7 @@ from digest.errors import ConfigError, DeliveryError, DeliveryInDoubt, FatalDeli
 from digest.hosts import check_host
 from digest.models import Outcome
 from digest.rendering.personal import escaped
+from digest.rendering.renderer import Rendered
 from digest.validate import mail_address
 
 HOSTS = {"global": "https://api.sendgrid.com", "eu": "https://api.eu.sendgrid.com"}
@@ -64,7 +65,43 @@ SEND_PATH = "/v3/mail/send"
 MAX_RECIPIENTS = 1000  # personalizations and total recipients per request (documented limit)
 
 
-def build_payload(batch: Outgoing, settings: Settings) -> bytes:
+class EncodedContent:
+    """The last segment's content as JSON text, for that segment's next batches.
+
+    A segment of 5,000 recipients is five requests with the same HTML and text:
+    escaped once, not five times. Kept as one tuple, replaced whole, so a
+    second thread (``_split`` on the delivery thread) never reads half of it.
+    """
+
+    def __init__(self) -> None:
+        self.last: tuple[Rendered, bool, str] | None = None
+
+    def content(self, batch: Outgoing, split: bool) -> str:
+        last = self.last
+        if last is not None and last[0] is batch.content and last[1] == split:
+            return last[2]
+        encoded = _content(batch, split)
+        self.last = (batch.content, split, encoded)
+        return encoded
+
+
+def _content(batch: Outgoing, split: bool) -> str:
+    """The ``content`` array: text/plain first, as SendGrid requires, then text/html.
+
+    Unless ``split``, the text part carries the HTML placeholders' names, so
+    one set of substitutions serves both parts."""
+    text = batch.content.text
+    if not split:
+        text = batch.renderer.personal.text_with_html_placeholders(text)
+    return (
+        f'[{{"type":"text/plain","value":{_json(text)}}},'
+        f'{{"type":"text/html","value":{_json(batch.content.html)}}}]'
+    )
+
+
+def build_payload(
+    batch: Outgoing, settings: Settings, encoded: EncodedContent | None = None
+) -> bytes:
     """The Mail Send body for one batch: content once, one personalization per recipient.
 
     Written as JSON text directly rather than built as dicts for ``json.dumps``:
@@ -88,7 +125,6 @@ def build_payload(batch: Outgoing, settings: Settings) -> bytes:
         # text does not. Only when some value in the batch changes once escaped does
         # the text part keep placeholders of its own (half the bytes a recipient, else).
         split = split or in_html != values
-    text = batch.content.text if split else personal.text_with_html_placeholders(batch.content.text)
     text_keys = [_json(p) for p in personal.text_placeholders.values()]
     # SendGrid wants every custom_args value as a string (a number is a 400).
     edition_arg = f'"edition_id":{_json(str(batch.edition.id))}'
@@ -108,13 +144,8 @@ def build_payload(batch: Outgoing, settings: Settings) -> bytes:
     sender = {"email": batch.sender.addr_spec}
     if batch.sender.display_name:
         sender["name"] = batch.sender.display_name
+    content = encoded.content(batch, split) if encoded is not None else _content(batch, split)
     payload: dict = {
-        "from": sender,
-        "subject": subject_of(batch),
-        "content": [  # text/plain must come before text/html
-            {"type": "text/plain", "value": text},
-            {"type": "text/html", "value": batch.content.html},
-        ],
         "headers": {"List-Id": list_id(batch)},
         "categories": list(
             dict.fromkeys([*settings.sendgrid.categories, batch.edition.date.isoformat()])
@@ -124,8 +155,9 @@ def build_payload(batch: Outgoing, settings: Settings) -> bytes:
         payload["asm"] = {"group_id": settings.sendgrid.asm_group_id}
     if settings.sendgrid.sandbox_mode:
         payload["mail_settings"] = {"sandbox_mode": {"enable": True}}
-    head = json.dumps(payload, ensure_ascii=False)
-    body = f'{head[:-1]},"personalizations":[{",".join(parts)}]}}'
+    head = json.dumps({"from": sender, "subject": subject_of(batch)}, ensure_ascii=False)
+    rest = json.dumps(payload, ensure_ascii=False)
+    body = f'{head[:-1]},"content":{content},{rest[1:-1]},"personalizations":[{",".join(parts)}]}}'
     return body.encode("utf-8")
 
 
@@ -155,6 +187,7 @@ class SendGridProvider(BaseProvider):
         self.host = host.rstrip("/")
         self.sleep = sleep
         self.refused_size = float("inf")  # the smallest request refused as too large (413)
+        self.encoded = EncodedContent()  # prepare's: the main thread's alone
         self.client = httpx.Client(
             base_url=self.host,
             headers={
@@ -173,7 +206,7 @@ class SendGridProvider(BaseProvider):
         return cls(api_key(), settings, api_host(settings))
 
     def prepare(self, batch: Outgoing) -> tuple[bytes, Outgoing]:
-        return build_payload(batch, self.settings), batch
+        return build_payload(batch, self.settings, self.encoded), batch
 
     def deliver(self, prepared: tuple[bytes, Outgoing]) -> list[Outcome]:
         body, batch = prepared

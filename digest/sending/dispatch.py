@@ -203,26 +203,36 @@ class Dispatcher:
         thread, mostly waiting on the network), the next is claimed, loaded
         and prepared here. Only one batch is ever handed over at a time, and
         it is marked ``handed`` before the provider sees it, so a crash leaves
-        at most that one in doubt; the prepared one was never sent.
+        at most that one in doubt; the prepared one was never sent. The next
+        batch is claimed in the same transaction that hands one over: one
+        commit a batch, where a segment is often a batch of its own.
         """
         retry_later = False
         in_flight: _InFlight | None = None  # handed to the provider, outcome not yet recorded
         claimed: Batch | None = None  # claimed and prepared, not yet handed over
+        # The next batch, claimed in the transaction that handed the last one over
+        # (``Ledger.hand_over_and_claim``); "none" when that claim found none.
+        ahead: tuple[Batch, list[Recipient]] | str | None = None
+        lease, token = self.settings.lease_seconds, self.links.token
         with ThreadPoolExecutor(1, thread_name_prefix="deliver") as worker:
             try:
                 while True:
                     taken = None
-                    if not self.stop.is_set():
-                        taken = self.ledger.claim(
-                            edition, self.owner, self.settings.lease_seconds, self.links.token
-                        )
-                        if taken is None and in_flight is None:
-                            # Nothing pending: take back what dead or expired owners held.
-                            released, _ = recover(self.ledger, edition, self.provider.resendable)
-                            if released:
-                                continue
+                    if ahead is not None:
+                        # Claimed already, stop or not: held as ``claimed``, it is released.
+                        taken, ahead = (None if ahead == "none" else ahead), None
+                    elif not self.stop.is_set():
+                        taken = self.ledger.claim(edition, self.owner, lease, token)
+                    if taken is None and in_flight is None and not self.stop.is_set():
+                        # Nothing pending: take back what dead or expired owners held.
+                        released, _ = recover(self.ledger, edition, self.provider.resendable)
+                        if released:
+                            continue
                     claimed = taken[0] if taken else None
-                    ready = self._prepare(edition, *taken, content) if taken else None
+                    stopping = self.stop.is_set()
+                    ready = (
+                        self._prepare(edition, *taken, content) if taken and not stopping else None
+                    )
                     if in_flight is not None:
                         flight, in_flight = in_flight, None
                         retry_later |= self._record(flight, result)
@@ -238,7 +248,11 @@ class Dispatcher:
                     if claimed is None or ready is None:
                         return retry_later
                     recipients, prepared = ready
-                    if not self.ledger.hand_over(claimed, self.owner):
+                    handed, ahead = self.ledger.hand_over_and_claim(
+                        claimed, self.owner, edition, lease, token
+                    )
+                    ahead = ahead or "none"
+                    if not handed:
                         claimed = None  # its lease ran out and another sender took it
                         continue
                     future = worker.submit(self._deliver_and_record, claimed, recipients, prepared)

@@ -91,27 +91,8 @@ class Ledger:
     def _claim(
         self, conn: sa.Connection, edition: Edition, owner: str, lease_seconds: int
     ) -> Batch | None:
-        now = self.now()
-        pending = batches.c.state == "pending"
-        candidate = (
-            sa.select(batches.c.id)
-            .where(batches.c.edition_id == edition.id, pending)
-            .order_by(batches.c.id)
-            .limit(1)
-            .with_for_update(skip_locked=True)
-            .scalar_subquery()
-        )
-        row = conn.execute(
-            batches.update()
-            .where(batches.c.id == candidate, pending)
-            .values(
-                state="sending",
-                owner=owner,
-                attempts=batches.c.attempts + 1,
-                lease_until=to_db(now + timedelta(seconds=lease_seconds)),
-            )
-            .returning(batches.c.id, batches.c.segment, batches.c.attempts)
-        ).first()
+        lease = to_db(self.now() + timedelta(seconds=lease_seconds))
+        row = conn.execute(CLAIM, {"edition": edition.id, "b_owner": owner, "lease": lease}).first()
         return None if row is None else Batch(row.id, edition.id, row.segment, row.attempts)
 
     def hand_over(self, batch: Batch, owner: str) -> bool:
@@ -121,17 +102,33 @@ class Ledger:
         crash the batch is known to be in doubt rather than unsent.
         """
         with write_transaction(self.engine) as conn:
-            return bool(
-                conn.execute(
-                    batches.update()
-                    .where(
-                        batches.c.id == batch.id,
-                        batches.c.owner == owner,
-                        batches.c.state == "sending",
-                    )
-                    .values(state="handed")
-                ).rowcount
-            )
+            return bool(conn.execute(HAND_OVER, {"batch": batch.id, "b_owner": owner}).rowcount)
+
+    def hand_over_and_claim(
+        self,
+        batch: Batch,
+        owner: str,
+        edition: Edition,
+        lease_seconds: int,
+        token: Callable[[int, str], str],
+    ) -> tuple[bool, tuple[Batch, list[Recipient]] | None]:
+        """``hand_over`` of ``batch`` and ``claim`` of the next, in one transaction.
+
+        One commit a batch instead of two (a small segment is one batch, so at
+        24,000 segments this is 24,000 commits fewer). Safe because the two
+        changes are the ones a crash already tells apart: ``batch`` becomes
+        ``handed`` (in doubt if the process dies now) and the next one only
+        ``sending`` (never sent, so recovery makes it pending again), exactly as
+        if the claim had been committed first. Returns (whether ``batch`` was
+        still ours and is now handed, the next claim or None).
+        """
+        with write_transaction(self.engine) as conn:
+            handed = bool(conn.execute(HAND_OVER, {"batch": batch.id, "b_owner": owner}).rowcount)
+            nxt = self._claim(conn, edition, owner, lease_seconds)
+            if nxt is None:
+                return handed, None
+            IN_HAND.take(self.database, nxt.id)
+            return handed, (nxt, self._recipients(conn, nxt, token))
 
     def claim(
         self,
@@ -189,13 +186,7 @@ class Ledger:
                 # The common case at scale (one SendGrid request, one X-Message-Id):
                 # one statement instead of a thousand. The outcomes cover every row
                 # still pending in the batch, which this worker alone holds.
-                conn.execute(
-                    ledger.update()
-                    .where(ledger.c.batch_id == batch.id, ledger.c.status.in_(OPEN))
-                    .values(
-                        status="sent", message_id=ids.pop(), error=None, retry=False, updated_at=now
-                    )
-                )
+                conn.execute(ALL_SENT, {"batch": batch.id, "b_message_id": ids.pop(), "now": now})
             elif outcomes := [o for o in outcomes if o.status != "unsent"]:
                 conn.execute(
                     ledger.update()
@@ -222,14 +213,13 @@ class Ledger:
                         for o in outcomes
                     ],
                 )
+            if done:
+                conn.execute(DONE, {"batch": batch.id})
+                return
             conn.execute(
                 batches.update()
                 .where(batches.c.id == batch.id)
-                .values(
-                    state="done" if done else "pending",
-                    lease_until=None,
-                    owner=None if not done else batches.c.owner,
-                )
+                .values(state="pending", lease_until=None, owner=None)
             )
 
     def release(self, batch: Batch) -> None:
@@ -298,6 +288,55 @@ class Ledger:
             return conn.execute(query.order_by(ledger.c.subscriber_id).limit(limit)).all()
 
 
+# The statements a send runs once a batch, built once: building a SQLAlchemy
+# expression anew each time cost more than running it (24,000 batches at
+# 24,000 segments). SQLAlchemy caches their compiled SQL per dialect.
+_PENDING = batches.c.state == "pending"
+CLAIM = (
+    batches.update()
+    .where(
+        batches.c.id
+        == sa.select(batches.c.id)
+        .where(batches.c.edition_id == sa.bindparam("edition"), _PENDING)
+        .order_by(batches.c.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery(),
+        _PENDING,
+    )
+    .values(
+        state="sending",
+        owner=sa.bindparam("b_owner", type_=batches.c.owner.type),
+        attempts=batches.c.attempts + 1,
+        lease_until=sa.bindparam("lease", type_=batches.c.lease_until.type),
+    )
+    .returning(batches.c.id, batches.c.segment, batches.c.attempts)
+)
+HAND_OVER = (
+    batches.update()
+    .where(
+        batches.c.id == sa.bindparam("batch"),
+        batches.c.owner == sa.bindparam("b_owner"),
+        batches.c.state == "sending",
+    )
+    .values(state="handed")
+)
+ALL_SENT = (
+    ledger.update()
+    .where(ledger.c.batch_id == sa.bindparam("batch"), ledger.c.status.in_(OPEN))
+    .values(
+        status="sent",
+        message_id=sa.bindparam("b_message_id", type_=ledger.c.message_id.type),
+        error=None,
+        retry=False,
+        updated_at=sa.bindparam("now", type_=ledger.c.updated_at.type),
+    )
+)
+DONE = (
+    batches.update()
+    .where(batches.c.id == sa.bindparam("batch"))
+    .values(state="done", lease_until=None)
+)
 RECIPIENTS = (
     sa.select(
         ledger.c.subscriber_id,
