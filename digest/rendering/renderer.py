@@ -98,6 +98,8 @@ class Renderer:
             lstrip_blocks=True,
             keep_trailing_newline=True,
             undefined=jinja2.StrictUndefined,
+            # The templates are fixed for a run: no stat() of each file per render.
+            auto_reload=False,
         )
         # Links are checked again here, not only at ingest: an article stored by an
         # older release (or straight into the database) must not become a script link.
