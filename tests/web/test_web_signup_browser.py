@@ -1,0 +1,154 @@
+"""A person signs themselves up in Chromium on a phone (375 px), as the issue tells
+it: the form (its script picks the browser's timezone), "Check your inbox", the
+link in the .eml the outbox wrote, the page it opens (which changes nothing),
+the button, and the next ``digest send`` mails them. And every page of the
+front door read in light and dark mode: each text WCAG AA on its background."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from browsing import PHONE, TEXT_COLOURS, chromium, contrast, fits_the_phone
+from conftest import NOW, article
+from signup_site import SECRET, open_door, wait_for_notices
+from webserver import NO_PROXY, PUBLIC_URL, on_server, outbox_mails, running
+
+from digest.delivery.outbox import OutboxProvider
+from digest.sending.dispatch import Dispatcher
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+def site(sqlite_store, settings, monkeypatch):
+    monkeypatch.setenv("DIGEST_SECRET", SECRET)
+    for name, value in NO_PROXY.items():
+        monkeypatch.setenv(name, value)
+    open_door(settings, min_seconds=1)
+    with running(sqlite_store, settings, SECRET.encode()) as base:
+        yield sqlite_store, settings, base
+
+
+def tab(browser, scheme: str = "light"):
+    """A phone-sized page whose console errors (a script the policy blocked) are kept."""
+    context = browser.new_context(viewport=PHONE, color_scheme=scheme, timezone_id="Asia/Tokyo")
+    page = context.new_page()
+    page.problems = []
+    page.on("console", lambda m: m.type == "error" and page.problems.append(m.text))
+    return context, page
+
+
+def test_a_person_signs_up_on_a_phone_confirms_by_the_button_and_gets_the_next_edition(
+    site, browser
+):
+    store, settings, base = site
+    context, page = tab(browser)
+    page.goto(f"{base}/subscribe")
+
+    assert page.locator("h1").inner_text() == "Subscribe to Daily Digest"
+    assert page.locator("#timezone").input_value() == "Asia/Tokyo"  # the script ran
+    assert fits_the_phone(page)
+    honeypot = page.locator("#website").bounding_box()
+    assert honeypot["x"] + honeypot["width"] <= 0  # off-screen: a person never sees it
+    page.get_by_label("Email address").fill("ann@example.com")
+    page.get_by_label("First name, for the greeting").fill("Ann")
+    page.get_by_label("Climate").check()
+    time.sleep(1)  # a person takes longer than [signup] min_seconds to fill it in
+    button = page.locator("#subscribe")
+    box = button.bounding_box()
+    assert box["height"] >= 44 and box["width"] > 300
+    button.click()
+
+    page.wait_for_selector("#inbox")
+    assert "An email to ann@example.com is on its way" in page.locator(".notice").inner_text()
+    (notice,) = wait_for_notices(settings, 1)
+    assert notice.to == "ann@example.com" and "List-Unsubscribe" not in notice.message
+    assert "Ann" not in notice.text.replace("ann@example.com", "")
+    link = on_server(notice.confirm_link, base)
+
+    page.goto(link)
+    page.goto(link)  # opened twice, as a mail scanner and then the person would
+    assert page.locator("h1").inner_text() == "Subscribe a•••@e•••.com to Daily Digest?"
+    assert store.find_subscriber("ann@example.com") is None
+    assert fits_the_phone(page)
+    page.locator("#confirm").click()
+
+    page.wait_for_selector("#done")
+    assert page.locator("#done").inner_text() == "You are subscribed"
+    ann = store.find_subscriber("ann@example.com")
+    assert (ann.first_name, ann.topics, ann.timezone) == ("Ann", ["Climate"], "Asia/Tokyo")
+    page.locator("#preferences").click()
+    page.wait_for_selector("#save")
+    assert page.locator("input[name=topic]:checked").evaluate_all(
+        "boxes => boxes.map(b => b.value)"
+    ) == ["Climate"]
+    assert page.problems == []
+    context.close()
+
+    store.save_articles([article("Glacier melt sets record", ["Climate"], published=NOW)])
+    Dispatcher(store, settings, OutboxProvider(settings.outbox_dir), now=lambda: NOW).send()
+    editions = {
+        to: mail
+        for to, mail in outbox_mails(settings.outbox_dir).items()
+        if "notices" not in mail.path.parts
+    }
+    assert list(editions) == ["ann@example.com"]
+    text = editions["ann@example.com"].message.get_body(("plain",)).get_content()
+    assert "Hello Ann," in text and "Glacier melt sets record" in text
+    assert editions["ann@example.com"].unsubscribe_link.startswith(PUBLIC_URL + "/unsubscribe/")
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_every_front_door_page_is_readable_at_375px_in_light_and_dark_mode(
+    site, browser, scheme
+):
+    store, settings, base = site
+    context, page = tab(browser, scheme)
+    seen = {}
+
+    def look(name: str) -> None:
+        seen[name] = page.evaluate(TEXT_COLOURS)
+        assert fits_the_phone(page), name
+
+    page.goto(f"{base}/subscribe")
+    look("form")
+    page.get_by_label("Email address").fill("not an address@")
+    page.locator("#email").evaluate("e => e.type = 'text'")  # past the browser's own check
+    time.sleep(1)
+    page.locator("#subscribe").click()
+    page.wait_for_selector("#problem")
+    look("problem")
+    page.get_by_label("Email address").fill("ann@example.com")
+    page.locator("#subscribe").click()  # at once: too fast
+    page.wait_for_selector("#again")
+    look("again")
+    time.sleep(1)
+    page.locator("#subscribe").click()
+    page.wait_for_selector("#inbox")
+    look("inbox")
+    link = on_server(wait_for_notices(settings, 1)[0].confirm_link, base)
+    page.goto(link)
+    look("confirm")
+    page.locator("#confirm").click()
+    page.wait_for_selector("#done")
+    look("done")
+    page.goto(link)
+    look("bad link")
+    page.goto(f"{base}/manage")
+    look("manage")
+    assert page.problems == []
+    context.close()
+
+    poor = [
+        (name, element, fg, bg, round(contrast(fg, bg), 2))
+        for name, found in seen.items()
+        for element, fg, bg in found
+        if contrast(fg, bg) < 4.5
+    ]
+    assert poor == []
+    assert sum(len(found) for found in seen.values()) > 40
