@@ -80,14 +80,16 @@ class Signup:
     async def confirm(self, request: Request) -> Response:
         if request.method == "GET":
             return await run_in_threadpool(self._show_confirm, request)
-        return await self._post(request, self._confirm)
+        return await self._post(request, self._confirm, needs_form=False)
 
     async def manage(self, request: Request) -> Response:
         if request.method == "GET":
             return self._manage_page(request)
         return await self._post(request, self._request_manage)
 
-    async def _post(self, request: Request, action) -> Response:
+    async def _post(self, request: Request, action, needs_form: bool = True) -> Response:
+        """``action`` with the posted form; the confirm button's POST needs none (its
+        body is read and dropped: whatever posts to the link, the link confirms)."""
         try:
             form = await asyncio.wait_for(read_form(request), READ_SECONDS)
         except TooLarge:
@@ -96,7 +98,7 @@ class Signup:
             return self._error(request, 408, "The form took too long to arrive.")
         except ClientDisconnect:
             return Response(status_code=400)
-        if form is None:
+        if form is None and needs_form:
             return self._error(request, 400, "That was not a form from this site.")
         return await run_in_threadpool(action, request, form)
 
@@ -158,6 +160,7 @@ class Signup:
             choices=topic_choices(settings.topics, settings.aliases, list(form.topics)),
             zones=zone_choices(settings.timezone),
             default_zone=settings.timezone,
+            send_time=settings.send_time.strftime("%H:%M"),
             form_token=front.form_token(self.web.key, now),
             altcha=front.altcha_challenge(settings, self.web.key, now),
             nonce=nonce,
@@ -178,9 +181,10 @@ class Signup:
         address = mask_address(done.subscriber.email)
         if done.suppressed:
             return self._confirm_page(request, "cannot-mail", 409, address=address)
-        return self._confirm_page(
+        page = self._confirm_page(
             request, "subscribed", address=address, preferences=done.preferences_token
         )
+        return with_mail(page, done)
 
     def _confirm_page(self, request: Request, state: str, status: int = 200, **extra) -> Response:
         settings = self.web.settings
@@ -267,8 +271,8 @@ def client_of(request: Request) -> str:
     return request.client.host if request.client else "-"
 
 
-def with_mail(response: Response, answer: front.Answer) -> Response:
-    """``response``, with the answer's mail sent after it (on a worker thread)."""
+def with_mail(response: Response, answer: front.Answer | front.Confirmed) -> Response:
+    """``response``, with the answer's mail (if any) sent after it, on a worker thread."""
     if answer.mail is not None:
         response.background = BackgroundTask(answer.mail)
     return response

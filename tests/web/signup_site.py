@@ -58,11 +58,11 @@ class Notice:
 
     @property
     def confirm_link(self) -> str:
-        return re.search(r"^(https://\S+/confirm/\S+)$", self.text, re.M).group(1)
+        return re.search(r"^(https://\S+/confirm/\S+)\r?$", self.text, re.M).group(1)
 
     @property
     def preferences_link(self) -> str:
-        return re.search(r"^(https://\S+/preferences/\S+)$", self.text, re.M).group(1)
+        return re.search(r"^(https://\S+/preferences/\S+)\r?$", self.text, re.M).group(1)
 
 
 def notices(outbox: Path) -> list[Notice]:
