@@ -6,10 +6,12 @@ front door read in light and dark mode: each text WCAG AA on its background."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 from datetime import timedelta
 
+import httpx
 import pytest
 from browsing import PHONE, TEXT_COLOURS, chromium, contrast, fits_the_phone
 from conftest import article
@@ -166,3 +168,32 @@ def test_every_front_door_page_is_readable_at_375px_in_light_and_dark_mode(site,
     ]
     assert poor == []
     assert sum(len(found) for found in seen.values()) > 40
+
+
+def test_with_altcha_on_the_forms_script_solves_the_proof_of_work_and_a_robot_without_it_fails(
+    site, browser
+):
+    _store, settings, base = site
+    settings.signup.altcha = True  # read per request: the same server, now with the challenge
+    context, page = tab(browser)
+    page.goto(f"{base}/subscribe")
+    page.get_by_label("Email address").fill("ann@example.com")
+    page.wait_for_function("document.getElementById('altcha').value !== ''", timeout=60_000)
+    time.sleep(1)
+    page.locator("#subscribe").click()
+    page.wait_for_selector("#inbox")
+    assert page.problems == []
+    context.close()
+
+    unsolved = httpx.post(
+        f"{base}/subscribe",
+        data={"email": "bob@example.org", "form_token": form_token(base), "altcha": ""},
+    )
+    assert unsolved.status_code == 400 and "Please press Subscribe again" in unsolved.text
+    assert [n.to for n in wait_for_notices(settings, 1)] == ["ann@example.com"]
+
+
+def form_token(base: str) -> str:
+    time.sleep(1)  # min_seconds after it was served, as a patient robot would
+    page = httpx.get(f"{base}/subscribe")
+    return re.search(r'name="form_token" value="([^"]+)"', page.text).group(1)
