@@ -351,6 +351,10 @@ class Status:
     schedulers: list[tuple[Beat, str]]  # (beat, "alive" | "stopped" | "not beating")
     ever_scheduled: bool  # any scheduler has run here (within heartbeat.KEEP)
     now: datetime
+    # The front door's last days, newest first: (UTC day, kind -> count), every kind
+    # of store.schema.SIGNUP_EVENTS present; empty when the page is off and never ran.
+    signup_days: list[tuple[str, dict[str, int]]] = field(default_factory=list)
+    pending_signups: int = 0  # sign-ups waiting for their confirmation now
 
     @property
     def live(self) -> list[Beat]:

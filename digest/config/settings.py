@@ -27,7 +27,8 @@ import sqlalchemy as sa
 
 from digest import validate, zones
 from digest.config.signup import RANGES as SIGNUP_RANGES
-from digest.config.signup import SignupSettings, check_limits, resolve
+from digest.config.signup import SignupSettings as SignupSettings
+from digest.config.signup import check_limits, resolve
 from digest.config.sources import read_sources
 from digest.config.values import (
     DEFAULT_GREETING,

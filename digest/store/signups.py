@@ -19,11 +19,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from digest.models import PendingSignup
 from digest.store.database import write_transaction
 from digest.store.schema import (
+    ACTIVE,
     address_mail,
     from_db,
     signup_counters,
     signup_events,
     signups,
+    subscribers,
     to_db,
 )
 from digest.validate import email_key
@@ -130,6 +132,20 @@ def drop_many(engine: sa.Engine, addresses: Iterable[str]) -> int:
                 ).all()
             )
     return dropped
+
+
+def drop_subscribed(engine: sa.Engine) -> int:
+    """Forget the pending sign-ups of addresses that are subscribed now (an import
+    subscribed them): one statement, an index lookup per pending sign-up, so it
+    costs nothing after a million-row import when none is pending."""
+    active = (
+        sa.select(subscribers.c.id)
+        .where(subscribers.c.email_key == signups.c.email_key, ACTIVE)
+        .exists()
+    )
+    with write_transaction(engine) as conn:
+        gone = conn.execute(signups.delete().where(active).returning(signups.c.id)).all()
+    return len(gone)
 
 
 def listing(engine: sa.Engine) -> list[PendingSignup]:
