@@ -24,11 +24,15 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import math
 import secrets
+import threading
+import time
 import zoneinfo
 
-from starlette.background import BackgroundTask
+import sqlalchemy as sa
+from starlette.background import BackgroundTasks
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
@@ -54,6 +58,11 @@ REGIONS = (
     "Indian",
     "Pacific",
 )
+# Unconfirmed sign-ups are forgotten by the first of this process (at most this
+# often, after a sign-up's page) and ``digest schedule``'s hourly housekeeping.
+FORGET_SECONDS = 600
+
+log = logging.getLogger("digest.web")
 
 
 def routes(web: Web) -> list[Route]:
@@ -70,6 +79,8 @@ def routes(web: Web) -> list[Route]:
 class Signup:
     def __init__(self, web: Web) -> None:
         self.web = web
+        self.forgot_at = time.monotonic()  # the first pass comes 10 minutes after the start
+        self.forgetting = threading.Lock()
         zone_choices()  # read now, not while the first visitor waits
 
     async def subscribe(self, request: Request) -> Response:
@@ -124,7 +135,7 @@ class Signup:
                 manage=False,
                 cooldown=web.settings.signup.address_cooldown_hours,
             )
-            return with_mail(response, answer)
+            return with_mail(response, answer.mail, self._forget_due())
         if verdict is front.Verdict.TOO_MANY:
             return self._form(request, form, 429, state="too-many", retry_after=answer.retry_after)
         if verdict is front.Verdict.INVALID:
@@ -184,7 +195,7 @@ class Signup:
         page = self._confirm_page(
             request, "subscribed", address=address, preferences=done.preferences_token
         )
-        return with_mail(page, done)
+        return with_mail(page, done.mail)
 
     def _confirm_page(self, request: Request, state: str, status: int = 200, **extra) -> Response:
         settings = self.web.settings
@@ -214,7 +225,7 @@ class Signup:
                 manage=True,
                 cooldown=cooldown,
             )
-            return with_mail(response, answer)
+            return with_mail(response, answer.mail)
         if answer.verdict is front.Verdict.TOO_MANY:
             return self._manage_page(request, address, 429, "too-many", answer.retry_after)
         problem = answer.problem or "please try again"
@@ -244,6 +255,25 @@ class Signup:
     def _error(self, request: Request, status: int, message: str) -> Response:
         return self.web.page(request, "error.html.j2", status, PRIVATE, message=message)
 
+    def _forget_due(self):
+        """``forget_expired`` to run after this page, when FORGET_SECONDS have passed
+        since this process last did (None otherwise)."""
+        with self.forgetting:
+            if time.monotonic() - self.forgot_at < FORGET_SECONDS:
+                return None
+            self.forgot_at = time.monotonic()
+        return self._forget
+
+    def _forget(self) -> None:
+        web = self.web
+        try:
+            gone = front.forget_expired(web.store, web.settings, clock.utcnow())
+        except sa.exc.SQLAlchemyError as err:  # the database away for a moment: the next pass
+            log.error("sign-ups: expired ones not removed: %s", web.store.describe(err))
+            return
+        if gone:
+            log.info("sign-ups: %d never confirmed within the time, removed", gone)
+
 
 def signup_form(fields: dict[str, list[str]]) -> front.SignupForm:
     """What a person sent, as the library takes it: untrusted, unchecked (the
@@ -271,10 +301,15 @@ def client_of(request: Request) -> str:
     return request.client.host if request.client else "-"
 
 
-def with_mail(response: Response, answer: front.Answer | front.Confirmed) -> Response:
-    """``response``, with the answer's mail (if any) sent after it, on a worker thread."""
-    if answer.mail is not None:
-        response.background = BackgroundTask(answer.mail)
+def with_mail(response: Response, *after) -> Response:
+    """``response``, with the calls in ``after`` that are not None (the answer's mail,
+    the housekeeping) run after it is sent, on a worker thread."""
+    tasks = BackgroundTasks()
+    for call in after:
+        if call is not None:
+            tasks.add_task(call)
+    if tasks.tasks:
+        response.background = tasks
     return response
 
 

@@ -27,6 +27,8 @@ from webserver import NO_PROXY, PUBLIC_URL, on_server, running
 
 from digest import clock
 from digest.signup import front
+from digest.store import signups
+from digest.web import signup
 
 
 @pytest.fixture
@@ -317,3 +319,25 @@ def test_a_form_that_is_not_a_form_is_a_400_page(door):
     assert [a.status_code for a in answers] == [400, 400, 413]
     assert all("Nothing was changed" in a.text for a in answers)
     assert PUBLIC_URL not in answers[0].text
+
+
+def test_serve_forgets_unconfirmed_signups_after_a_signups_page_at_most_every_ten_minutes(
+    door, monkeypatch
+):
+    store, settings, key = door
+
+    def pending() -> set[str]:
+        return {p.email for p in signups.listing(store.engine)}
+
+    past = clock.utcnow() - timedelta(hours=settings.signup.confirm_hours + 1)
+    token = front.form_token(key, past)
+    form = front.SignupForm(email="old@example.com", form_token=token)
+    front.sign_up(store, settings, key, form, "192.0.2.1", past + timedelta(seconds=10))
+    with running(store, settings, key) as base, httpx.Client() as http:
+        sign_up(http, base, "ann@example.com", client="192.0.2.2")  # just after the start
+    assert pending() == {"old@example.com", "ann@example.com"}
+
+    monkeypatch.setattr(signup, "FORGET_SECONDS", 0)
+    with running(store, settings, key) as base, httpx.Client() as http:
+        sign_up(http, base, "bob@example.org", client="192.0.2.3")
+    assert pending() == {"ann@example.com", "bob@example.org"}
