@@ -133,9 +133,9 @@ CASES: dict[str, Case] = {
     "template-syntax": Case(
         ("preview",),
         2,
-        "digest.html.j2:",
+        "parts.html.j2:",
         OWN_TEMPLATES,
-        prepare=broken_template(lambda t: t.replace("{{ title }}", "{{ title }")),
+        prepare=broken_template(lambda t: t.replace("{{ title }}", "{{ title }"), "parts.html.j2"),
     ),
     "template-undefined": Case(
         ("send", "--dry-run"),
