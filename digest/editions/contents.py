@@ -173,7 +173,7 @@ class EditionContent:
         key = segment_key(self.vocab.topic_keys(topics))
         self._topic_names.setdefault(key, topics)
         if key not in self._empty:
-            self._empty[key] = not self.sections(key)
+            self._empty[key] = self.tagged.gives_nothing(frozenset(k for k in key.split(";") if k))
         return key, self._empty[key]
 
     def sections(self, segment: str, everything: bool = False) -> list[Section]:

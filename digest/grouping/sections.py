@@ -117,6 +117,14 @@ class Grouped(list):
             for key in item.keys:
                 self.carrying.setdefault(key, []).append(n)
 
+    def gives_nothing(self, topics: frozenset[str]) -> bool:
+        """Whether ``build_sections`` would give a segment of ``topics`` no section:
+        no article carries one of them (or, for everything, there is no article).
+        Asked of every segment when an edition is planned, far cheaper than building."""
+        if not topics:
+            return not self
+        return not any(key in self.carrying for key in topics)
+
     def about(self, topics: frozenset[str]) -> list[Tagged]:
         """The articles carrying one of ``topics``, in edition order."""
         found = sorted({n for key in topics for n in self.carrying.get(key, ())})

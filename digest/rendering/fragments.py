@@ -53,31 +53,36 @@ class NotComposed(Exception):
         self.lasting = lasting
 
 
-_PLAIN = frozenset({str, Markup, int, float, bool, type(None)})
-
-
-def _key(value: Any) -> Any:
-    """A cache key for a macro argument: equal keys, equal output.
-
-    Plain values by type and value (``True`` and ``1`` print differently; a
-    ``Markup`` string is not escaped where a ``str`` is), sequences item by
-    item, anything else (an article) by identity: its piece's entry keeps it
-    alive, so the identity stays its own. Articles are not changed once an
-    edition's content is built.
-    """
-    kind = value.__class__
-    if kind in _PLAIN:
-        return (kind, value)
-    if kind is list or kind is tuple:
-        return tuple([_key(v) for v in value])
-    return id(value)
-
-
 def call_key(name: str, args: tuple, kwargs: dict) -> tuple:
-    """The key of one ``parts.NAME(*args, **kwargs)`` call."""
-    if kwargs:
-        return (name, _key(args), _key(sorted(kwargs.items())))
-    return (name, _key(args))
+    """The cache key of one ``parts.NAME(*args, **kwargs)`` call: equal keys, equal output.
+
+    Strings, numbers and None by value (a ``Markup`` string apart from a ``str``,
+    which would be escaped), a list by its items, anything else (an article) by
+    identity: its piece's entry keeps it alive, so the identity stays its own.
+    Articles are not changed once an edition's content is built. Called for every
+    piece of every segment, so written for speed.
+    """
+    key = [name]
+    for value in (*args, *kwargs.items()) if kwargs else args:
+        kind = value.__class__
+        if kind is str or kind is int or kind is bool or value is None:
+            key.append(value)
+        elif kind is list or kind is tuple:
+            key.append(tuple([_item(v) for v in value]))
+        else:
+            key.append(_item(value))
+    return tuple(key)
+
+
+def _item(value: Any) -> Any:
+    kind = value.__class__
+    if kind is str or kind is int or kind is bool or kind is float or value is None:
+        return value
+    if kind is Markup:
+        return ("markup", value)
+    if kind is list or kind is tuple:
+        return tuple([_item(v) for v in value])
+    return ("id", id(value))
 
 
 class Pieces:

@@ -10,8 +10,16 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from digest.grouping.sections import MORE_NEWS_TITLE, Vocabulary, build_sections, tag_articles
+from digest.grouping.sections import (
+    MORE_NEWS_TITLE,
+    Grouped,
+    Vocabulary,
+    build_sections,
+    tag_articles,
+)
 from digest.keywords import is_locale, never_a_section
 from digest.models import StoredArticle
 from digest.sources import read
@@ -148,3 +156,24 @@ def test_an_edition_from_one_source_alone_keeps_that_sources_keywords_as_section
         "Technology": ["Chipmaker builds fab"],
         "From The Example Times": ["Tails 5.0 is out"],
     }
+
+
+POOL = ["Climate", "Energy", "Space", "Sport", "lol"]
+
+
+@given(
+    days=st.lists(
+        st.tuples(st.lists(st.sampled_from(POOL), max_size=3), st.sampled_from(["A", "B"])),
+        max_size=8,
+    ),
+    topics=st.lists(st.sampled_from([*POOL, "Chess"]), max_size=3),
+)
+def test_a_segment_is_known_empty_exactly_when_it_would_get_no_section(days, topics):
+    # Planning asks every segment whether it is empty without building its sections.
+    articles = [stored(f"Story {n}", keys, source) for n, (keys, source) in enumerate(days)]
+    vocab = Vocabulary(
+        known=[k for a in articles for k in a.keywords], chosen=dict.fromkeys(topics, 1)
+    )
+    grouped = Grouped(tag_articles(articles, vocab))
+    keys = vocab.topic_keys(topics)
+    assert grouped.gives_nothing(keys) == (not build_sections(grouped, keys, vocab, 8))
