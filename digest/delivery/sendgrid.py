@@ -4,7 +4,7 @@ The segment's HTML and text go once per request; each recipient is a
 personalization with its own ``to``, substitutions for the per-recipient
 values and its own ``List-Unsubscribe`` headers. Building the request body
 (``build_payload``, pure, testable against SendGrid's JSON Schema) is kept
-apart from moving it (``SendGridProvider._post``: the sendgrid client, retries).
+apart from moving it (``SendGridProvider._post``: the connection, retries).
 
 Responses: 202 (200 under ``sandbox_mode``) in SendGrid's shape → all sent,
 with ``X-Message-Id``; anything else that is not SendGrid's own error stops
@@ -21,8 +21,9 @@ timed-out connection, a body that could not be written in full, or an answer
 of 429/5xx. A request that was sent whole and whose answer never came (a read
 timeout, a connection dropped while waiting) may have been accepted: the
 batch is *in doubt* and is not retried (a retry is how one run used to mail
-people twice). httpx, rather than SendGrid's own client, because it tells
-those cases apart and keeps one connection alive across requests.
+people twice). A plain socket kept alive across requests (``sendgrid_wire``),
+or httpx through a proxy, rather than SendGrid's own client, because they tell
+those cases apart.
 """
 
 from __future__ import annotations
@@ -32,12 +33,11 @@ import json
 import random
 import time
 from collections.abc import Callable
-from urllib.parse import urlsplit
 
 import httpx
 
 from digest import __version__
-from digest.config.settings import Settings, secret
+from digest.config.settings import Settings
 from digest.delivery.base import (
     BaseProvider,
     Notice,
@@ -56,14 +56,13 @@ from digest.delivery.sendgrid_answers import (
     judge,
     sendgrid_shaped,
 )
-from digest.errors import ConfigError, DeliveryError, DeliveryInDoubt, FatalDeliveryError
-from digest.hosts import check_host
+from digest.delivery.sendgrid_wire import KEEPALIVE, Wire, api_host, api_key, direct
+from digest.errors import DeliveryError, DeliveryInDoubt, FatalDeliveryError
 from digest.models import Outcome
 from digest.rendering.personal import escaped
 from digest.rendering.renderer import Rendered
 from digest.validate import mail_address
 
-HOSTS = {"global": "https://api.sendgrid.com", "eu": "https://api.eu.sendgrid.com"}
 SEND_PATH = "/v3/mail/send"
 MAX_RECIPIENTS = 1000  # personalizations and total recipients per request (documented limit)
 
@@ -191,18 +190,24 @@ class SendGridProvider(BaseProvider):
         self.sleep = sleep
         self.refused_size = float("inf")  # the smallest request refused as too large (413)
         self.encoded = EncodedContent()  # prepare's: the main thread's alone
-        self.client = httpx.Client(
-            base_url=self.host,
-            headers={
-                "Authorization": f"Bearer {api_key}",
-                "Content-Type": "application/json",
-                "User-Agent": f"digest/{__version__}",
-            },
-            timeout=httpx.Timeout(self.options.timeout),
-            # Short, so an idle connection the server may have closed is not reused
-            # for a request whose loss would put a batch in doubt.
-            limits=httpx.Limits(max_keepalive_connections=1, keepalive_expiry=5.0),
-        )
+        headers = {
+            "Authorization": f"Bearer {api_key}",
+            "Content-Type": "application/json",
+            "User-Agent": f"digest/{__version__}",
+        }
+        # Straight to the host, one lean request a batch (``sendgrid_wire``); through
+        # a proxy, httpx as before.
+        self.wire = Wire(self.host, headers, self.options.timeout) if direct(self.host) else None
+        self.client = None
+        if self.wire is None:
+            self.client = httpx.Client(
+                base_url=self.host,
+                headers=headers,
+                timeout=httpx.Timeout(self.options.timeout),
+                # Short, so an idle connection the server may have closed is not reused
+                # for a request whose loss would put a batch in doubt.
+                limits=httpx.Limits(max_keepalive_connections=1, keepalive_expiry=KEEPALIVE),
+            )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SendGridProvider:
@@ -298,7 +303,10 @@ class SendGridProvider(BaseProvider):
         return Outcome(0, "failed", error=problem)
 
     def close(self) -> None:
-        self.client.close()
+        if self.wire is not None:
+            self.wire.close()
+        if self.client is not None:
+            self.client.close()
 
     def _post(self, body: bytes) -> Answer:
         """The answer to ``body``, after the retries that are safe (429, 5xx, not sent)."""
@@ -338,6 +346,9 @@ class SendGridProvider(BaseProvider):
 
     def _exchange(self, body: bytes) -> Answer:
         """One request; at most ``MAX_BODY`` of the answer is read, whoever sends it."""
+        if self.wire is not None:
+            return self.wire.post(SEND_PATH, body)
+        assert self.client is not None
         with self.client.stream("POST", SEND_PATH, content=body) as response:
             read = bytearray()
             for chunk in response.iter_bytes():
@@ -367,38 +378,6 @@ class SendGridProvider(BaseProvider):
         if reset and str(reset).isdigit():
             return min(max(int(reset) - time.time(), 0.0) + random.uniform(0, 0.25), cap)
         return min(0.5 * 2 ** (attempt - 1), cap) * random.uniform(0.5, 1.0)
-
-
-def api_key() -> str:
-    """``SENDGRID_API_KEY``, trimmed; refused (without echoing it) if it cannot be a key."""
-    key = (secret("SENDGRID_API_KEY") or "").strip()
-    if not key:
-        raise ConfigError("the sendgrid provider needs SENDGRID_API_KEY in the environment")
-    if not key.isascii() or not key.isprintable() or " " in key:
-        raise ConfigError(
-            "SENDGRID_API_KEY contains spaces, control or non-ASCII characters; "
-            "copy the key again (it is not shown here)"
-        )
-    return key
-
-
-def api_host(settings: Settings) -> str:
-    """``SENDGRID_API_HOST`` (an http(s) base URL) or the data-residency default."""
-    host = secret("SENDGRID_API_HOST")
-    if host is None:
-        return HOSTS[settings.sendgrid.data_residency]
-    try:
-        parts = urlsplit(host.strip())
-        ok = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
-        ok = ok and bool(check_host(parts.hostname)) and host.isascii()
-    except ValueError:  # a bad port, an unclosed [IPv6 bracket, a host that is no name
-        ok = False
-    if not ok or parts.query or parts.fragment:
-        raise ConfigError(
-            "SENDGRID_API_HOST: expected an http(s) base URL such as "
-            f"https://api.sendgrid.com, got {host.strip()[:100]!r}"
-        )
-    return host.strip()
 
 
 def _reason(err: Exception) -> str:

@@ -36,6 +36,7 @@ from digest.sending.ledger import Ledger
 from digest.sending.planning import plan
 from digest.sending.recovery import recover, requeue
 from digest.sending.reports import DryRunRow, EditionReport, NoProgress, Progress, SendReport
+from digest.sending.switching import short_switch_interval
 from digest.store.editions import start_edition
 from digest.store.store import Store
 from digest.zones import fallback_lines
@@ -214,7 +215,7 @@ class Dispatcher:
         # (``Ledger.hand_over_and_claim``); "none" when that claim found none.
         ahead: tuple[Batch, list[Recipient]] | str | None = None
         lease, token = self.settings.lease_seconds, self.links.token
-        with ThreadPoolExecutor(1, thread_name_prefix="deliver") as worker:
+        with short_switch_interval(), ThreadPoolExecutor(1, thread_name_prefix="deliver") as worker:
             try:
                 while True:
                     taken = None
