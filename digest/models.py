@@ -140,6 +140,25 @@ class Subscriber:
         return min(dates) if dates else None
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class PendingSignup:
+    """Someone who signed up on ``/subscribe`` and has not confirmed yet: not a
+    subscriber, so never planned into an edition. ``created_at`` is when the
+    sign-up began (aware, UTC): its confirmation link expires counted from it."""
+
+    id: int
+    email: str
+    name: str = ""
+    first_name: str = ""
+    topics: tuple[str, ...] = ()  # empty: everything
+    timezone: str | None = None  # None: the configured default
+    created_at: datetime = EPOCH
+    mailed_at: datetime | None = None  # the confirmation mail last sent; None: never
+
+
 @dataclass(frozen=True)
 class Change:
     """What adding or removing one person did: the line the CLI prints, the page the web shows.
@@ -332,6 +351,10 @@ class Status:
     schedulers: list[tuple[Beat, str]]  # (beat, "alive" | "stopped" | "not beating")
     ever_scheduled: bool  # any scheduler has run here (within heartbeat.KEEP)
     now: datetime
+    # The front door's last days, newest first: (UTC day, kind -> count), every kind
+    # of store.schema.SIGNUP_EVENTS present; empty when the page is off and never ran.
+    signup_days: list[tuple[str, dict[str, int]]] = field(default_factory=list)
+    pending_signups: int = 0  # sign-ups waiting for their confirmation now
 
     @property
     def live(self) -> list[Beat]:

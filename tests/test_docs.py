@@ -23,6 +23,7 @@ from digest.config.settings import (
     DatabaseSettings,
     SendGridSettings,
     Settings,
+    SignupSettings,
     SMTPSettings,
 )
 from digest.web import events
@@ -38,6 +39,7 @@ INTERNAL = {
     "sendgrid",
     "smtp",
     "database",
+    "signup",
     "aliases",
     "topics",
     "ignore",
@@ -103,7 +105,12 @@ def test_every_setting_is_in_the_configuration_reference(key):
 
 @pytest.mark.parametrize(
     ("section", "cls"),
-    [("sendgrid", SendGridSettings), ("smtp", SMTPSettings), ("database", DatabaseSettings)],
+    [
+        ("sendgrid", SendGridSettings),
+        ("smtp", SMTPSettings),
+        ("database", DatabaseSettings),
+        ("signup", SignupSettings),
+    ],
 )
 def test_every_provider_setting_is_in_the_configuration_reference(section, cls):
     block = "\n" + CONFIGURATION.split(f"\n[{section}]\n", 1)[1].split("```", 1)[0]

@@ -46,6 +46,19 @@ EDITION_FIELDS = (
 )
 SCHEDULER_FIELDS = ("scheduler", "started", "last_beat", "state")
 NEXT_FIELDS = ("zone", "next_edition", "local_time", "utc")
+# The sign-up page per UTC day: what it let in, then what each guard dropped.
+SIGNUP_COLUMNS = ("signup", "confirmed", "expired", "mail_failed")
+GUARD_COLUMNS = (
+    "honeypot",
+    "too_fast",
+    "too_old",
+    "bad_form_token",
+    "altcha_failed",
+    "invalid",
+    "client_limit",
+    "address_cooldown",
+)
+SIGNUP_FIELDS = ("day", *SIGNUP_COLUMNS, *GUARD_COLUMNS)
 
 
 @cli.command()
@@ -59,11 +72,14 @@ def status(app: App, day, output_format: str | None) -> None:
     Then what SendGrid reported since (delivered, bounced, dropped,
     complaints, opened and clicked, through the Event Webhook of `digest
     serve`) and how many recipients unsubscribed since; and how many articles
-    ingested for an edition were too old for its window (old feeds).
+    ingested for an edition were too old for its window (old feeds). With the
+    sign-up page on, its last 7 days (UTC): sign-ups, confirmations, expired,
+    mails that failed, and what each guard dropped.
 
     A table on a terminal; piped, tab-separated blocks (editions, schedulers,
-    next editions: each a header line and its rows, a blank line between),
-    nothing cut; --format json for one JSON document. Warnings go to stderr.
+    next editions, then sign-ups if any: each a header line and its rows, a
+    blank line between), nothing cut; --format json for one JSON document.
+    Warnings go to stderr.
 
     Example: digest status --date 2026-11-24 · digest status --format json
     """
@@ -125,17 +141,24 @@ def _fields(report: Status) -> dict[str, list[dict]]:
         }
         for run in (live[0].next_runs if live else ())
     ]
-    return {"editions": editions, "schedulers": schedulers, "next_editions": next_editions}
+    signups = [{"day": day, **counts} for day, counts in report.signup_days]
+    return {
+        "editions": editions,
+        "schedulers": schedulers,
+        "next_editions": next_editions,
+        "signups": signups,
+    }
 
 
 def _write_blocks(fields: dict[str, list[dict]]) -> None:
-    for i, (columns, rows) in enumerate(
-        (
-            (EDITION_FIELDS, fields["editions"]),
-            (SCHEDULER_FIELDS, fields["schedulers"]),
-            (NEXT_FIELDS, fields["next_editions"]),
-        )
-    ):
+    blocks = [
+        (EDITION_FIELDS, fields["editions"]),
+        (SCHEDULER_FIELDS, fields["schedulers"]),
+        (NEXT_FIELDS, fields["next_editions"]),
+    ]
+    if fields["signups"]:  # the page is on, or has run: else no block at all
+        blocks.append((SIGNUP_FIELDS, fields["signups"]))
+    for i, (columns, rows) in enumerate(blocks):
         if i:
             sys.stdout.write("\n")
         write_tsv(columns, ([("" if r[c] is None else r[c]) for c in columns] for r in rows))
@@ -176,6 +199,21 @@ def _print_tables(report: Status, day) -> None:
             if not e.counts["sent"] and e.left_out.count:
                 out.print(describe_left_out(e.left_out, e.edition), markup=False)
     _print_schedulers(report)
+    _print_signups(report)
+
+
+def _print_signups(report: Status) -> None:
+    """The sign-up page's last days: what it let in, and what each guard dropped."""
+    if not report.signup_days:
+        return
+    title = f"sign-ups (UTC days; {report.pending_signups} pending now)"
+    let_in = table("day", *(c.replace("_", " ") for c in SIGNUP_COLUMNS), title=title)
+    dropped = table("day", *(c.replace("_", " ") for c in GUARD_COLUMNS), title="dropped by")
+    for day, counts in report.signup_days:
+        let_in.add_row(day, *(str(counts[k]) for k in SIGNUP_COLUMNS))
+        dropped.add_row(day, *(str(counts[k]) for k in GUARD_COLUMNS))
+    out.print(let_in)
+    out.print(dropped)
 
 
 def _print_schedulers(report: Status) -> None:

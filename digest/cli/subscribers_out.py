@@ -25,7 +25,8 @@ from rich.text import Text
 from digest.cli.app import App, out, pass_app, refuse_our_files, until_the_reader_leaves
 from digest.cli.output import write_tsv
 from digest.cli.subscribers import subscribers
-from digest.models import Subscriber
+from digest.models import PendingSignup, Subscriber
+from digest.store import signups
 from digest.subscribers.fields import describe_status
 from digest.validate import clean_line
 
@@ -37,7 +38,8 @@ LIST_PAGE = 1_000  # subscribers printed per table by ``subscribers list``
     "--all",
     "everyone",
     is_flag=True,
-    help="Also those who unsubscribed, bounced or complained, with when and why.",
+    help="Also those who unsubscribed, bounced or complained, with when and why, "
+    "and pending sign-ups.",
 )
 @pass_app
 def subscribers_list(app: App, everyone: bool) -> None:
@@ -45,7 +47,8 @@ def subscribers_list(app: App, everyone: bool) -> None:
 
     A table on a terminal; piped or redirected, one tab-separated line each.
     With --all, those no longer mailed too, and a status column: subscribed,
-    or since when and why not (unsubscribed, bounced, dropped, complaint).
+    or since when and why not (unsubscribed, bounced, dropped, complaint);
+    then the sign-ups not confirmed yet, as pending since when they began.
 
     Example: digest subscribers list --all
     """
@@ -71,21 +74,42 @@ def subscribers_list(app: App, everyone: bool) -> None:
             shown.append(describe_status(s))
         return shown
 
-    rows = (cells(s) for s in app.store.list_subscribers(active_only=not everyone))
+    rows: Iterator[list[str]] = (
+        cells(s) for s in app.store.list_subscribers(active_only=not everyone)
+    )
+    pending = signups.listing(app.store.engine) if everyone else []
+    if pending:
+        rows = itertools.chain(rows, (_pending_cells(p, default) for p in pending))
     with until_the_reader_leaves():
         if out.is_terminal:
             widths = app.store.subscriber_widths(active_only=not everyone)
+            for p in pending:
+                widths["email"] = max(widths["email"], len(p.email))
             count = _table(rows, widths, default, everyone)
         else:
             columns = ("email", "name", "first_name", "topics", "timezone")
             count = write_tsv(columns + everyone * ("status",), rows)
-        summary = f"{count} subscriber(s)"
+        summary = f"{count - len(pending)} subscriber(s)"
         if everyone:
             summary += f", {left} of them unsubscribed"
             summary += f", {suppressed} suppressed (bounced, dropped or complaint)" * bool(
                 suppressed
             )
+            pending_line = f"; {len(pending)} pending sign-up(s), not subscribed until confirmed"
+            summary += pending_line * bool(pending)
         out.print(summary)
+
+
+def _pending_cells(pending: PendingSignup, default: str) -> list[str]:
+    """A sign-up not confirmed yet, as a row of ``subscribers list --all``."""
+    return [
+        clean_line(pending.email),
+        clean_line(pending.name),
+        clean_line(pending.first_name),
+        "; ".join(pending.topics) or "(everything)",
+        pending.timezone or default,
+        f"pending since {pending.created_at:%Y-%m-%d %H:%M} UTC",
+    ]
 
 
 def _table(
@@ -135,14 +159,16 @@ def _table(
     "--all",
     "everyone",
     is_flag=True,
-    help="Also those who unsubscribed, with an unsubscribed_at column.",
+    help="Also those who unsubscribed, and pending sign-ups, with unsubscribed_at and "
+    "status columns.",
 )
 @pass_app
 def subscribers_export(app: App, output: Path | None, everyone: bool) -> None:
     """Write subscribers as a CSV that `subscribers import` reads back unchanged.
 
     Subscribed people only, unless --all: then those who left too, with the
-    date; importing that file keeps them unsubscribed.
+    date, and pending sign-ups, with a status column; importing that file
+    keeps them unsubscribed and leaves the pending ones out.
 
     Example: digest subscribers export -o subscribers.csv
     """

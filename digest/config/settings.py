@@ -26,6 +26,9 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from digest import validate, zones
+from digest.config.signup import RANGES as SIGNUP_RANGES
+from digest.config.signup import SignupSettings as SignupSettings
+from digest.config.signup import check_limits, resolve
 from digest.config.sources import read_sources
 from digest.config.values import (
     DEFAULT_GREETING,
@@ -124,6 +127,7 @@ class Settings:
     sendgrid: SendGridSettings = field(default_factory=SendGridSettings)
     smtp: SMTPSettings = field(default_factory=SMTPSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    signup: SignupSettings = field(default_factory=SignupSettings)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -160,6 +164,7 @@ RANGES: dict[str, Range] = {
     "smtp.max_retries": Range(0, 100),
     "smtp.message_deadline_seconds": Range(0, 3600, above=True),
     "database.startup_wait_seconds": Range(0, 24 * 3600),
+    **SIGNUP_RANGES,
 }
 SENDGRID_MAX_CATEGORIES = 9  # SendGrid takes 10; the edition date is added
 SENDGRID_MAX_CATEGORY = 255
@@ -255,7 +260,12 @@ def _database_url(value: str, base: Path) -> str:
     return value
 
 
-_SECTIONS = {"sendgrid": SendGridSettings, "smtp": SMTPSettings, "database": DatabaseSettings}
+_SECTIONS = {
+    "sendgrid": SendGridSettings,
+    "smtp": SMTPSettings,
+    "database": DatabaseSettings,
+    "signup": SignupSettings,
+}
 URL_EXAMPLES = "sqlite:///path/to/digest.db or postgresql://user@host/dbname"
 _NOT_IN_FILE = ("sendgrid", "smtp", "config_path", "database_url")
 
@@ -289,6 +299,7 @@ def _from_mapping(data: dict, where: str, base: Path) -> Settings:
     settings.sendgrid = sections["sendgrid"]
     settings.smtp = sections["smtp"]
     settings.database = sections["database"]
+    settings.signup = sections["signup"]
     try:
         settings.database.url = _database_url(settings.database.url.strip(), base)
     except ValueError as err:
@@ -335,6 +346,8 @@ def _validate(s: Settings, where: str) -> None:
         "user_agent": lambda: _check_user_agent(s.user_agent),
         "sendgrid.data_residency": lambda: one_of(s.sendgrid.data_residency, ("global", "eu")),
         "sendgrid.categories": lambda: _check_categories(s.sendgrid.categories),
+        "signup.enabled": lambda: resolve(s.signup, s.postal_address, s.public_url),
+        "signup.per_client_day": lambda: check_limits(s.signup),
     }
     for setting, rule in rules.items():
         try:

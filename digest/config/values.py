@@ -77,7 +77,7 @@ def read(kind: str, value, limits: Range | None = None):
     """``value`` from the file as a setting of type ``kind``, or ValueError saying why not."""
     if kind in ("int", "int | None", "float"):
         return _read_number(value, limits, whole=kind != "float")
-    if kind == "bool":
+    if kind in ("bool", "bool | None"):
         if not isinstance(value, bool):
             raise ValueError(f"expected true or false, got {show(value)}")
         return value

@@ -7,6 +7,9 @@ with placeholders, and up to ``max_batch`` recipients. It returns one
 ``email.message``, each copy made by substitution; SendGrid sends the
 segment once with per-recipient substitutions instead.
 
+A ``Notice`` is one transactional message to one address (the sign-up page's
+mails): ``send_notice`` sends it alone, built by ``notices``.
+
 Failures: an ``Outcome(status="failed")`` for a recipient the provider refused
 (``"in_doubt"`` for one whose answer never came), ``DeliveryError`` when the
 whole batch provably failed, ``DeliveryInDoubt`` when the whole batch reached
@@ -84,6 +87,29 @@ class Outgoing:
         return self._cache["template"]
 
 
+NOTICE_KINDS = ("confirm", "subscribed", "manage", "welcome")
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One message to ``to`` alone (no display name: nothing a stranger typed).
+
+    ``sender`` is ``from_address`` as configured; ``kind`` (of ``NOTICE_KINDS``) names
+    the outbox file and SendGrid's category.
+    """
+
+    to: str
+    subject: str
+    text: str
+    sender: str
+    kind: str
+    html: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in NOTICE_KINDS:
+            raise ValueError(f"a notice is one of {', '.join(NOTICE_KINDS)}, not {self.kind!r}")
+
+
 class Provider(Protocol):
     """Where mail goes. ``prepare`` is CPU work (build the request or messages);
     ``deliver`` is the I/O, run on a worker thread so the next batch is prepared
@@ -105,6 +131,8 @@ class Provider(Protocol):
     def deliver(self, prepared: Any) -> list[Outcome]: ...
 
     def send(self, batch: Outgoing) -> list[Outcome]: ...
+
+    def send_notice(self, notice: Notice) -> Outcome: ...
 
     def close(self) -> None: ...
 
@@ -131,6 +159,12 @@ class BaseProvider:
 
     def send(self, batch: Outgoing) -> list[Outcome]:
         return self.deliver(self.prepare(batch))
+
+    def send_notice(self, notice: Notice) -> Outcome:
+        """One transactional message (``Notice``): ``sent`` with its Message-ID, or
+        ``failed`` with why. Every provider says how; one that does not fails loudly
+        rather than dropping a confirmation mail."""
+        raise NotImplementedError(f"the {self.name} provider cannot send a single notice")
 
     def close(self) -> None:
         pass

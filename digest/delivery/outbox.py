@@ -16,7 +16,8 @@ from pathlib import Path
 
 from digest.clock import utcnow
 from digest.config.settings import Settings
-from digest.delivery.base import BaseProvider, Outgoing
+from digest.delivery.base import BaseProvider, Notice, Outgoing, parse_sender
+from digest.delivery.notices import notice_message
 from digest.errors import ConfigError, StorageFull
 from digest.liveness import pid_alive
 from digest.models import Outcome, Recipient
@@ -77,6 +78,22 @@ class OutboxProvider(BaseProvider):
             except OSError as err:
                 outcomes.append(_failed(recipient, self._reason(err, path), StorageFull.means(err)))
         return outcomes
+
+    def send_notice(self, notice: Notice) -> Outcome:
+        """``<outbox_dir>/notices/<time>-<kind>-<address>.eml``: a new file each time
+        (a notice is sent once, when asked; there is no batch to resend)."""
+        folder = self.directory / "notices"
+        safe = re.sub(r"[^A-Za-z0-9@._+-]", "_", notice.to)[:200]
+        path = folder / f"{utcnow():%Y%m%dT%H%M%S%f}-{notice.kind}-{safe}.eml"
+        error = self._make(folder)
+        if error is not None:
+            return Outcome(0, "failed", error=self._reason(error, folder))
+        data, message_id = notice_message(notice, parse_sender(notice.sender))
+        try:
+            _write_atomically(path, data)
+        except OSError as err:
+            return Outcome(0, "failed", error=self._reason(err, path))
+        return Outcome(0, "sent", message_id)
 
     def _make(self, folder: Path) -> OSError | None:
         """Make ``folder`` once per run (clearing what dead writers left); the error, if any."""

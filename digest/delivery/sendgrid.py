@@ -40,11 +40,14 @@ from digest import __version__
 from digest.config.settings import Settings, secret
 from digest.delivery.base import (
     BaseProvider,
+    Notice,
     Outgoing,
     display_name,
     list_id,
+    parse_sender,
     subject_of,
 )
+from digest.delivery.notices import notice_payload
 from digest.delivery.sendgrid_answers import (
     MAX_BODY,
     Answer,
@@ -277,6 +280,22 @@ class SendGridProvider(BaseProvider):
                     Outcome(r.subscriber_id, status, error=str(err), retry=err.retry) for r in part
                 ]
         return outcomes
+
+    def send_notice(self, notice: Notice) -> Outcome:
+        """One request for one notice, retried as a batch is (429, 5xx, not sent);
+        anything but SendGrid's acceptance is ``failed`` with its words."""
+        options = self.options
+        body = notice_payload(
+            notice, parse_sender(notice.sender), options.categories, options.sandbox_mode
+        )
+        try:
+            answer = self._post(body)
+            if judge(answer, options.sandbox_mode, self.host):
+                return Outcome(0, "sent", answer.message_id)
+            problem = f"SendGrid refused it ({answer.status}){_first_error(answer)}"
+        except (DeliveryError, NotSendGrid, LooksAccepted) as err:
+            problem = str(err)
+        return Outcome(0, "failed", error=problem)
 
     def close(self) -> None:
         self.client.close()

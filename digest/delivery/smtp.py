@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from digest.config.settings import Settings, secret
-from digest.delivery.base import BaseProvider, Outgoing
+from digest.delivery.base import BaseProvider, Notice, Outgoing, parse_sender
+from digest.delivery.notices import notice_message
 from digest.delivery.smtp_session import SMTP, SMTP_SSL, AnswerLost, Budget
 from digest.errors import ConfigError, FatalDeliveryError
 from digest.hosts import check_host
@@ -289,6 +290,28 @@ class SMTPProvider(BaseProvider):
                         error=f"{self.server.where}: {self._dropped(budget, err)}",
                     )
         raise AssertionError("unreachable")
+
+    def send_notice(self, notice: Notice) -> Outcome:
+        """One message on one of the pooled connections, held to the same deadline
+        as an edition's; a refusal or a drop is ``failed`` (nobody is recorded for a
+        notice, so nothing is in doubt for a later run to settle)."""
+        sender = parse_sender(notice.sender)
+        data, message_id = notice_message(notice, sender)
+        connection = self.connections.get()
+        try:
+            budget = Budget(self.deadline, self.stopping)
+            connection.begin(budget)
+            smtp = connection.get()
+            smtp.sendmail(sender.addr_spec, [mail_address(notice.to)], data)
+            return Outcome(0, "sent", message_id)
+        except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused) as err:
+            connection.reset()
+            return Outcome(0, "failed", error=f"{self.server.where} refused it: {err}")
+        except (Stopping, FatalDeliveryError, AnswerLost, OSError, smtplib.SMTPException) as err:
+            connection.reset()
+            return Outcome(0, "failed", error=f"{self.server.where}: {err or type(err).__name__}")
+        finally:
+            self.connections.put(connection)
 
     def _lost(self, budget: Budget, err: AnswerLost) -> str:
         """Why the reply to a message sent whole never came."""

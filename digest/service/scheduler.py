@@ -9,6 +9,8 @@ Jobs, all in one process:
   instants come from ``sendtimes``: APScheduler's own CronTrigger fires twice
   on a fall-back day); each does a fresh ingest first, then sends that zone's
   edition through the same ``Dispatcher`` as ``digest send``;
+- ``signups``: hourly (and at start), pending sign-ups never confirmed in time
+  are removed (``housekeeping``);
 - ``beat``: every few seconds, the heartbeat in the store and a fresh look at
   the delivery timezones (a subscriber imported in a new zone gets a job
   without a restart).
@@ -53,6 +55,7 @@ from digest.sending.dispatch import Dispatcher
 from digest.sending.failures import named_lines
 from digest.sending.preflight import open_provider
 from digest.sending.reports import Progress, SendReport
+from digest.service import housekeeping
 from digest.service.heartbeat import BEAT_SECONDS, Heartbeat
 from digest.service.joblog import event
 from digest.service.retries import Retries
@@ -153,6 +156,13 @@ class Service:
             self.scheduler.add_job(
                 self.send_edition, args=[run.timezone], id=f"catch-up:{run.timezone}"
             )
+        self.scheduler.add_job(
+            housekeeping.forget_job,
+            IntervalTrigger(minutes=housekeeping.EVERY_MINUTES, timezone=UTC),
+            args=[self.store, self.settings, self.log, self.now],
+            id="signups",
+            next_run_time=now,
+        )
         self.scheduler.add_job(
             self.beat_job,
             IntervalTrigger(seconds=self.tick, timezone=UTC),

@@ -6,17 +6,20 @@ tab-separated lines, JSON), so every format holds the same facts.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from digest.config.settings import Settings
 from digest.editions.contents import left_out
 from digest.models import EditionStatus, Status
 from digest.sending.ledger import Ledger
 from digest.service.heartbeat import alive, recorded, state
+from digest.store import signups
 from digest.store.editions import list_editions
+from digest.store.schema import SIGNUP_EVENTS
 from digest.store.store import Store
 
 GONE_SHOWN = 3  # schedulers no longer running shown beside the live ones
+SIGNUP_DAYS = 7  # the front door's figures shown, per UTC day
 
 
 def status(store: Store, settings: Settings, day: date | None, now: datetime) -> Status:
@@ -35,4 +38,23 @@ def status(store: Store, settings: Settings, day: date | None, now: datetime) ->
     live = [b for b in beats if alive(b, now)]
     shown = live + [b for b in beats if b not in live][:GONE_SHOWN]
     schedulers = [(b, state(b, now)) for b in shown]
-    return Status(editions, schedulers, bool(beats), now)
+    days, pending = signup_figures(store, settings, now)
+    return Status(editions, schedulers, bool(beats), now, days, pending)
+
+
+def signup_figures(
+    store: Store, settings: Settings, now: datetime
+) -> tuple[list[tuple[str, dict[str, int]]], int]:
+    """The last ``SIGNUP_DAYS`` UTC days of the sign-up page, newest first, each with
+    every kind counted (0 when none), and how many sign-ups are pending now. Nothing
+    when the page is off and has never counted anything."""
+    today = now.astimezone(UTC).date()
+    days = [(today - timedelta(days=n)).isoformat() for n in range(SIGNUP_DAYS)]
+    found = signups.figures(store.engine, days[-1])
+    pending = signups.pending_count(store.engine)
+    if not (settings.signup.enabled or found or pending):
+        return [], 0
+    rows = [
+        (day, {kind: found.get(day, {}).get(kind, 0) for kind in SIGNUP_EVENTS}) for day in days
+    ]
+    return rows, pending

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 13
+SCHEMA_VERSION = 14
 
 metadata = sa.MetaData()
 
@@ -224,6 +224,72 @@ provider_events = sa.Table(
     sa.Column("received_at", sa.DateTime, nullable=False),
     sa.Index("ix_provider_events_edition", "edition_id", "kind", "subscriber_id"),
 )
+
+# People who signed themselves up on ``/subscribe`` and have not confirmed yet
+# (schema version 14). Not rows of ``subscribers``: no edition, count or export
+# can take them in by accident, and a bot filling the form fills only this table,
+# whose rows go when they expire. One row per address (``email_key``); signing up
+# again changes its choices, never ``created_at``, so resubmitting does not keep a
+# sign-up alive past ``[signup] confirm_hours``. ``mailed_at``: the confirmation
+# mail last sent (NULL: never).
+signups = sa.Table(
+    "signups",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("email", sa.String(320), nullable=False),
+    sa.Column("email_key", sa.String(320), nullable=False, unique=True),
+    sa.Column("name", sa.Text, nullable=False, default=""),
+    sa.Column("first_name", sa.Text, nullable=False, default=""),
+    sa.Column("topics", sa.Text, nullable=False, default=""),  # ";"-joined, as subscribers
+    sa.Column("timezone", sa.String(64)),  # NULL: the configured default
+    sa.Column("created_at", sa.DateTime, nullable=False, index=True),
+    sa.Column("mailed_at", sa.DateTime),
+)
+
+# Accepted sign-ups per client address per period ("h:2026-12-06T17", "d:2026-12-06"),
+# counted in the store so that every `digest serve` process shares the limits.
+signup_counters = sa.Table(
+    "signup_counters",
+    metadata,
+    sa.Column("client", sa.String(100), primary_key=True),
+    sa.Column("period", sa.String(20), primary_key=True),
+    sa.Column("count", sa.Integer, nullable=False, default=0),
+)
+
+# The last mail of each kind (confirm, subscribed, manage, welcome) sent to an
+# address: at most one per ``[signup] address_cooldown_hours``, claimed in one
+# statement so two processes never both send it.
+address_mail = sa.Table(
+    "address_mail",
+    metadata,
+    sa.Column("email_key", sa.String(320), primary_key=True),
+    sa.Column("kind", sa.String(20), primary_key=True),
+    sa.Column("sent_at", sa.DateTime, nullable=False),
+)
+
+# What the front door did, per UTC day and kind (``SIGNUP_EVENTS``): `digest status`.
+signup_events = sa.Table(
+    "signup_events",
+    metadata,
+    sa.Column("day", sa.String(10), primary_key=True),
+    sa.Column("kind", sa.String(20), primary_key=True),
+    sa.Column("count", sa.Integer, nullable=False, default=0),
+)
+SIGNUP_EVENTS = (
+    "signup",
+    "confirmed",
+    "honeypot",
+    "too_fast",
+    "too_old",
+    "bad_form_token",
+    "client_limit",
+    "address_cooldown",
+    "invalid",
+    "altcha_failed",
+    "mail_failed",
+    "expired",
+)
+MAIL_KINDS = ("confirm", "subscribed", "manage", "welcome")
 
 # Why an address is no longer mailed, as stored in subscribers.suppressed_reason.
 SUPPRESSIONS = ("bounced", "dropped", "complaint")

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, TextIO
 
 from digest import validate
 from digest.errors import ConfigError, InputError
-from digest.models import Change, Subscriber
+from digest.models import Change, PendingSignup, Subscriber
+from digest.store import signups
 from digest.subscribers.fields import format_left, parse_timezone, parse_topics, shorten_name
 
 if TYPE_CHECKING:
@@ -28,6 +29,9 @@ if TYPE_CHECKING:
 # What export writes, in import's order; with those who left, their date last.
 EXPORT_COLUMNS = ("email", "name", "first_name", "topics", "timezone")
 LEFT_COLUMN = "unsubscribed_at"
+# With --all: subscribed, unsubscribed, bounced, dropped, complaint, or pending (a
+# sign-up never confirmed, which ``import`` leaves out).
+STATUS_COLUMN = "status"
 
 
 def add(
@@ -54,9 +58,16 @@ def add(
     Someone who unsubscribed is refused (``StillUnsubscribed``) unless
     ``resubscribe``, and an address that bounced or complained
     (``StillSuppressed``) unless ``unsuppress``.
+
+    An address with a pending sign-up (``/subscribe``, never confirmed) is
+    subscribed, the operator's word being the consent, with the choices it
+    signed up with for every option left None; its pending sign-up goes.
     """
-    given = {"name": name, "first_name": first_name, "topics": topics, "timezone": timezone}
     subscriber = Subscriber(email=_check("email", validate.check_email, email))
+    pending = signups.by_address(store.engine, subscriber.email)
+    if pending is not None:
+        name, first_name, topics, timezone = _chosen(pending, name, first_name, topics, timezone)
+    given = {"name": name, "first_name": first_name, "topics": topics, "timezone": timezone}
     if name is not None:
         subscriber.name, warning = shorten_name(validate.clean_line(name))
         if warning and on_warning:
@@ -70,8 +81,27 @@ def add(
     if timezone is not None:
         subscriber.timezone = _check("timezone", parse_timezone, timezone)
     fields: Collection[str] = [field for field, value in given.items() if value is not None]
-    return store.add_subscriber(
+    change = store.add_subscriber(
         subscriber, given=fields, resubscribe=resubscribe, unsuppress=unsuppress
+    )
+    if pending is not None:
+        signups.drop(store.engine, subscriber.email)
+    return change
+
+
+def _chosen(
+    pending: PendingSignup,
+    name: str | None,
+    first_name: str | None,
+    topics: str | None,
+    timezone: str | None,
+) -> tuple[str, str, str, str]:
+    """Each option as given, else as the pending sign-up chose it."""
+    return (
+        pending.name if name is None else name,
+        pending.first_name if first_name is None else first_name,
+        ";".join(pending.topics) if topics is None else topics,
+        (pending.timezone or "") if timezone is None else timezone,
     )
 
 
@@ -93,7 +123,9 @@ def export(
 
     Active subscribers only, unless ``everyone``: then those who left too,
     with an ``unsubscribed_at`` column (UTC, ISO 8601), which ``import``
-    honours by keeping them unsubscribed. To ``output`` whole or not at all
+    honours by keeping them unsubscribed, and the pending sign-ups (never
+    confirmed), with a ``status`` column saying which each row is; ``import``
+    leaves ``pending`` rows out. To ``output`` whole or not at all
     (a temporary file beside it, renamed over it at the end), else to
     ``stream``. Rows are streamed from the store: memory does not grow with
     their number. ``ConfigError`` when the file cannot be written.
@@ -140,7 +172,8 @@ def _not_a_file(path: Path) -> bool:
 def _write(store: Store, handle: TextIO, everyone: bool) -> int:
     # "\n" line ends, quotes only where a value needs them: import's own format.
     writer = csv.writer(handle, lineterminator="\n")
-    writer.writerow((*EXPORT_COLUMNS, LEFT_COLUMN) if everyone else EXPORT_COLUMNS)
+    header = (*EXPORT_COLUMNS, LEFT_COLUMN, STATUS_COLUMN) if everyone else EXPORT_COLUMNS
+    writer.writerow(header)
     count = 0
     for sub in store.list_subscribers(active_only=not everyone):
         row = [sub.email, sub.name, sub.first_name, ";".join(sub.topics), sub.timezone or ""]
@@ -148,6 +181,21 @@ def _write(store: Store, handle: TextIO, everyone: bool) -> int:
             # When mail to them stopped, for whatever reason: imported back, a
             # suppressed address stays unmailed (as unsubscribed).
             row.append(format_left(sub.left_at))
+            row.append(_status(sub))
         writer.writerow(row)
         count += 1
+    if everyone:
+        for pending in signups.listing(store.engine):
+            zone = pending.timezone or ""
+            topics = ";".join(pending.topics)
+            writer.writerow(
+                (pending.email, pending.name, pending.first_name, topics, zone, "", "pending")
+            )
+            count += 1
     return count
+
+
+def _status(sub: Subscriber) -> str:
+    if sub.suppressed_at is not None:
+        return sub.suppressed or "suppressed"
+    return "subscribed" if sub.unsubscribed_at is None else "unsubscribed"

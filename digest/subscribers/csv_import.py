@@ -11,7 +11,10 @@ fields may hold commas and doubled quotes. Fields are separated by ``,``,
 gives the header an email column ("Email Address", as Mailchimp calls it).
 An optional ``unsubscribed_at`` column (written by ``subscribers export
 --all``) marks people who left: they are added unsubscribed, and never
-re-activated.
+re-activated. A row whose ``status`` column (also written by ``export --all``)
+is ``pending`` is a sign-up never confirmed: it is left out, with a warning,
+since nobody's consent made it a subscriber. An imported address with a
+pending sign-up is subscribed, and its pending sign-up goes.
 
 A subscriber is one line, and each physical line is parsed on its own. A CSV
 reader would take everything up to the next quote character as one field, so
@@ -41,6 +44,7 @@ from digest import validate
 from digest.errors import ConfigError, InputError
 from digest.models import Subscriber
 from digest.sources.text import decode
+from digest.store import signups
 from digest.subscribers.fields import parse_subscriber, shorten_name
 from digest.subscribers.staging import Staging
 
@@ -49,7 +53,7 @@ __all__ = ["COLUMNS", "ImportResult", "SubscriberCSV", "import_csv", "parse_subs
 if TYPE_CHECKING:
     from digest.store.store import Store
 
-COLUMNS = ("email", "name", "topics", "timezone", "unsubscribed_at", "first_name")
+COLUMNS = ("email", "name", "topics", "timezone", "unsubscribed_at", "first_name", "status")
 # Headers other tools write for a first name (Mailchimp "First Name" and its merge
 # tag FNAME, others "firstname", "given name"), compared without case, spaces,
 # "_" or "-".
@@ -150,6 +154,7 @@ def _import(
         )
     result.added, result.updated = counts["added"], counts["updated"]
     result.unchanged = counts["unchanged"]
+    signups.drop_subscribed(store.engine)
     return result
 
 
@@ -287,7 +292,11 @@ class SubscriberCSV:
             )
         if len(fields) < self._needed:
             fields.extend([""] * (self._needed - len(fields)))
-        subscriber = parse_subscriber(*self._pick(fields))
+        *values, status = self._pick(fields)
+        if validate.clean_line(status).lower() == "pending":
+            self._staging.note(number, False, "a pending sign-up, never confirmed: left out")
+            return
+        subscriber = parse_subscriber(*values)
         subscriber.name, warning = shorten_name(subscriber.name)
         if warning:
             self._staging.note(number, False, warning)

@@ -195,9 +195,13 @@ def test_an_export_of_everyone_keeps_those_who_left_unsubscribed(store, tmp_path
 
     text = exported(store, everyone=True)
 
-    assert text.splitlines()[0] == "email,name,first_name,topics,timezone,unsubscribed_at"
-    assert 'bo@example.org,"Bo ""the Boss"" Okafor",,,,2026-11-20T08:15:30.123456Z\n' in text
-    assert ",Asia/Tokyo,2026-11-20T08:15:30Z\n" in text
+    header = "email,name,first_name,topics,timezone,unsubscribed_at,status"
+    assert text.splitlines()[0] == header
+    assert (
+        'bo@example.org,"Bo ""the Boss"" Okafor",,,,2026-11-20T08:15:30.123456Z,unsubscribed\n'
+        in text
+    )
+    assert ",Asia/Tokyo,2026-11-20T08:15:30Z,unsubscribed\n" in text
     clear(store)
     reimport(store, text, tmp_path, resubscribe=True)  # even so: the file says they left
     assert everyone(store) == before
