@@ -21,6 +21,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime
+from datetime import time as wall_time
 
 from digest.clock import utcnow
 from digest.config.settings import Settings
@@ -36,6 +37,7 @@ from digest.sending.ledger import Ledger
 from digest.sending.planning import plan
 from digest.sending.recovery import recover, requeue
 from digest.sending.reports import DryRunRow, EditionReport, NoProgress, Progress, SendReport
+from digest.store import audience
 from digest.store.editions import start_edition
 from digest.store.store import Store
 from digest.zones import fallback_lines
@@ -48,6 +50,11 @@ class _InFlight:
     batch: Batch
     recipients: list[Recipient]
     future: Future
+
+
+def _series_order(series: tuple[str, wall_time | None, str]) -> tuple:
+    zone, at, cadence = series
+    return (*audience.pair_order((zone, at)), cadence)
 
 
 class Dispatcher:
@@ -82,16 +89,30 @@ class Dispatcher:
         # the default zone's edition instead (``zones.fallback_line``).
         self.warnings: list[str] = []
 
-    def editions_for(self, day: date | None, timezones: list[str] | None = None) -> list[Edition]:
-        """One edition per delivery timezone: ``day``, or each zone's own today."""
+    def editions_for(
+        self,
+        day: date | None,
+        timezones: list[str] | None = None,
+        pairs: list[tuple[str, wall_time | None]] | None = None,
+    ) -> list[Edition]:
+        """Every edition due ``day`` (or each zone's own today): for each (zone, send
+        time) with subscribers, the daily edition, and the weekly one when the date is
+        ``weekly_day``; only those of ``timezones``, or of ``pairs``, if given."""
         moment = self.now()
-        zones = self.store.subscriber_timezones(self.settings.timezone)
-        if timezones:
-            zones = [z for z in zones if z in timezones]
-        found = []
-        for zone in zones:
+        series = audience.by_series(self.store.engine, self.settings.timezone)
+        found, zones = [], set()
+        for zone, at, cadence in sorted(series, key=_series_order):
+            if timezones and zone not in timezones:
+                continue
+            if pairs is not None and (zone, at) not in pairs:
+                continue
             when = day or local_today(zone, moment)
-            found.append(propose_edition(self.store, self.settings, when, zone, moment))
+            if cadence == "weekly" and when.weekday() != self.settings.weekly_weekday:
+                continue
+            zones.add(zone)
+            found.append(
+                propose_edition(self.store, self.settings, when, zone, moment, at, cadence)
+            )
         if self.settings.timezone in zones:
             self.warnings = fallback_lines(self.store.unusable_timezones(), self.settings.timezone)
         return found
@@ -105,6 +126,7 @@ class Dispatcher:
         timezones: list[str] | None = None,
         resend_in_doubt: bool = False,
         only_retryable: bool = False,
+        pairs: list[tuple[str, wall_time | None]] | None = None,
     ) -> SendReport:
         """Send ``day``'s edition (default: each zone's today) in every delivery timezone.
 
@@ -113,13 +135,16 @@ class Dispatcher:
         ``dry_run`` may look ahead; they record nothing). Recipients who failed
         before are tried again; with ``only_retryable`` (the scheduler's own
         retries) only those a later try may cure, never a permanent refusal.
-        A zone asked for that nobody is in is named in ``nobody_in``.
+        A zone asked for that nobody is in is named in ``nobody_in``. ``pairs``:
+        only the editions of these (zone, send time) runs (the scheduler's).
         """
         started = time.monotonic()
         report = SendReport()
         self.breaker = Breaker(self.settings.max_consecutive_failures)
-        proposed = self.editions_for(day, timezones)
-        served = {e.timezone for e in proposed}
+        proposed = self.editions_for(day, timezones, pairs)
+        served = {
+            zone for zone, _, _ in audience.by_series(self.store.engine, self.settings.timezone)
+        }
         report.nobody_in = [z for z in timezones or () if z not in served]
         early = [e for e in proposed if e.date > local_today(e.timezone, self.now())]
         if early:
