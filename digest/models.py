@@ -352,10 +352,19 @@ class Run(NamedTuple):
         return (self.timezone, self.send_time)
 
     @property
+    def key(self) -> str:
+        """``Europe/London``, ``Europe/London@06:30``: the run's jobs are named by it."""
+        return pair_key(self.timezone, self.send_time)
+
+    @property
     def local(self) -> datetime:
         """In its zone; in UTC if this machine cannot use it (a heartbeat written
         where a zone existed, read where a tzdata update removed it)."""
         return self.at.astimezone(zone_of(self.timezone) if usable_timezone(self.timezone) else UTC)
+
+
+def pair_key(timezone: str, send_time: time | None) -> str:
+    return timezone if send_time is None else f"{timezone}@{send_time:%H:%M}"
 
 
 @dataclass(frozen=True)
@@ -397,6 +406,8 @@ class Status:
     # of store.schema.SIGNUP_EVENTS present; empty when the page is off and never ran.
     signup_days: list[tuple[str, dict[str, int]]] = field(default_factory=list)
     pending_signups: int = 0  # sign-ups waiting for their confirmation now
+    # Active subscribers sent daily, weekly, and (of either) paused today.
+    frequencies: dict[str, int] = field(default_factory=dict)
 
     @property
     def live(self) -> list[Beat]:

@@ -6,7 +6,7 @@ them of a million subscribers without reading the rows."""
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import date, time
 
 import sqlalchemy as sa
 
@@ -61,6 +61,22 @@ def pairs(engine: sa.Engine, default: str) -> list[tuple[str, time | None]]:
             for stored, at in conn.execute(query)
         }
     return sorted(found, key=pair_order)
+
+
+def by_frequency(engine: sa.Engine, today: date) -> dict[str, int]:
+    """Active subscribers who are sent daily, weekly, and of those how many are paused
+    on ``today`` (``paused_until`` on or after it): what ``digest status`` shows."""
+    c = subscribers.c
+    weekly = c.frequency == "weekly"
+    paused = c.paused_until >= today.isoformat()
+    query = sa.select(
+        sa.func.count(),
+        sa.func.count().filter(weekly),
+        sa.func.count().filter(paused),
+    ).where(ACTIVE)
+    with engine.connect() as conn:
+        everyone, weeklies, resting = conn.execute(query).one()
+    return {"daily": everyone - weeklies, "weekly": weeklies, "paused": resting}
 
 
 def pair_order(pair: tuple[str, time | None]) -> tuple[str, str]:
