@@ -26,18 +26,18 @@ from datetime import time as wall_time
 from digest.clock import utcnow
 from digest.config.settings import Settings
 from digest.delivery.base import Outgoing, Provider, parse_sender
-from digest.editions.contents import EditionContent, local_today, propose_edition, subscriber_copy
+from digest.editions.contents import EditionContent, local_today, subscriber_copy
 from digest.errors import ConfigError, DeliveryError, DeliveryInDoubt, FatalDeliveryError
 from digest.liveness import worker_name
 from digest.models import Batch, Edition, Outcome, Recipient, Subscriber
 from digest.rendering.links import Links, signing_key
 from digest.rendering.renderer import Renderer
+from digest.sending.due import editions_due, zones_served
 from digest.sending.failures import Breaker, batch_retryable
 from digest.sending.ledger import Ledger
 from digest.sending.planning import plan
 from digest.sending.recovery import recover, requeue
 from digest.sending.reports import DryRunRow, EditionReport, NoProgress, Progress, SendReport
-from digest.store import audience
 from digest.store.editions import start_edition
 from digest.store.store import Store
 from digest.zones import fallback_lines
@@ -50,11 +50,6 @@ class _InFlight:
     batch: Batch
     recipients: list[Recipient]
     future: Future
-
-
-def _series_order(series: tuple[str, wall_time | None, str]) -> tuple:
-    zone, at, cadence = series
-    return (*audience.pair_order((zone, at)), cadence)
 
 
 class Dispatcher:
@@ -95,25 +90,9 @@ class Dispatcher:
         timezones: list[str] | None = None,
         pairs: list[tuple[str, wall_time | None]] | None = None,
     ) -> list[Edition]:
-        """Every edition due ``day`` (or each zone's own today): for each (zone, send
-        time) with subscribers, the daily edition, and the weekly one when the date is
-        ``weekly_day``; only those of ``timezones``, or of ``pairs``, if given."""
-        moment = self.now()
-        series = audience.by_series(self.store.engine, self.settings.timezone)
-        found, zones = [], set()
-        for zone, at, cadence in sorted(series, key=_series_order):
-            if timezones and zone not in timezones:
-                continue
-            if pairs is not None and (zone, at) not in pairs:
-                continue
-            when = day or local_today(zone, moment)
-            if cadence == "weekly" and when.weekday() != self.settings.weekly_weekday:
-                continue
-            zones.add(zone)
-            found.append(
-                propose_edition(self.store, self.settings, when, zone, moment, at, cadence)
-            )
-        if self.settings.timezone in zones:
+        """Every edition due ``day`` (or each zone's own today): ``due.editions_due``."""
+        found = editions_due(self.store, self.settings, day, self.now(), timezones, pairs)
+        if self.settings.timezone in {e.timezone for e in found}:
             self.warnings = fallback_lines(self.store.unusable_timezones(), self.settings.timezone)
         return found
 
@@ -142,9 +121,7 @@ class Dispatcher:
         report = SendReport()
         self.breaker = Breaker(self.settings.max_consecutive_failures)
         proposed = self.editions_for(day, timezones, pairs)
-        served = {
-            zone for zone, _, _ in audience.by_series(self.store.engine, self.settings.timezone)
-        }
+        served = zones_served(self.store, self.settings)
         report.nobody_in = [z for z in timezones or () if z not in served]
         early = [e for e in proposed if e.date > local_today(e.timezone, self.now())]
         if early:
