@@ -61,6 +61,12 @@ GUARD_COLUMNS = (
 SIGNUP_FIELDS = ("day", *SIGNUP_COLUMNS, *GUARD_COLUMNS)
 # Who is sent how often: daily, weekly, and of those the paused (the last block).
 AUDIENCE_FIELDS = ("frequency", "subscribers")
+# Shorter headings for the table, so that it fits 100 columns.
+HEADINGS = {
+    "bad_form_token": "bad token",
+    "altcha_failed": "altcha",
+    "address_cooldown": "cooldown",
+}
 
 
 @cli.command()
@@ -221,7 +227,8 @@ def _print_signups(report: Status) -> None:
         return
     title = f"sign-ups (UTC days; {report.pending_signups} pending now)"
     let_in = table("day", *(c.replace("_", " ") for c in SIGNUP_COLUMNS), title=title)
-    dropped = table("day", *(c.replace("_", " ") for c in GUARD_COLUMNS), title="dropped by")
+    headings = (HEADINGS.get(c, c.replace("_", " ")) for c in GUARD_COLUMNS)
+    dropped = table("day", *headings, title="dropped by the guards")
     for day, counts in report.signup_days:
         let_in.add_row(day, *(str(counts[k]) for k in SIGNUP_COLUMNS))
         dropped.add_row(day, *(str(counts[k]) for k in GUARD_COLUMNS))

@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from digest import validate, zones
 from digest.config.signup import RANGES as SIGNUP_RANGES
 from digest.config.signup import SignupSettings as SignupSettings
-from digest.config.signup import check_limits, resolve
+from digest.config.signup import resolve
 from digest.config.sources import read_sources
 from digest.config.values import (
     DEFAULT_GREETING,
@@ -358,7 +358,6 @@ def _validate(s: Settings, where: str) -> None:
         "sendgrid.data_residency": lambda: one_of(s.sendgrid.data_residency, ("global", "eu")),
         "sendgrid.categories": lambda: _check_categories(s.sendgrid.categories),
         "signup.enabled": lambda: resolve(s.signup, s.postal_address, s.public_url),
-        "signup.per_client_day": lambda: check_limits(s.signup),
     }
     for setting, rule in rules.items():
         try:

@@ -71,12 +71,3 @@ def resolve(signup: SignupSettings, postal_address: str, public_url: str) -> Non
             "the sign-up page mails people who asked from anywhere: it needs "
             + " and ".join(missing)
         )
-
-
-def check_limits(signup: SignupSettings) -> None:
-    """ValueError when the day's limit is below the hour's (the hour's could never be reached)."""
-    if signup.per_client_day < signup.per_client_hour:
-        raise ValueError(
-            f"per_client_day ({signup.per_client_day}) is below per_client_hour "
-            f"({signup.per_client_hour})"
-        )

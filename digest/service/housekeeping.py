@@ -16,6 +16,7 @@ from datetime import datetime
 from digest.config.settings import Settings
 from digest.service.joblog import event
 from digest.signup.front import forget_expired
+from digest.store.database import expected
 from digest.store.store import Store
 
 EVERY_MINUTES = 60
@@ -29,7 +30,9 @@ def forget_job(
     try:
         gone = forget_expired(store, settings, now())
     except Exception as error:  # the database away for a moment: the next run will do
-        log.error(f"sign-ups: expired ones not removed: {error}", extra=event("error"))
+        found = expected(error, store.engine.url)  # its one line: no SQL, no parameters
+        reason = found.line if found is not None else f"{type(error).__name__}: {error}"
+        log.error(f"sign-ups: expired ones not removed: {reason}", extra=event("error"))
         return 0
     if gone:
         log.info(

@@ -137,20 +137,24 @@ def sign_up(
     if form.honeypot:
         signups.count(engine, "honeypot", now)
         return Answer(Verdict.CHECK_INBOX)
-    over = _over_limit(store, settings, client, now)
+    over = _over_limit(store, settings, client, now, counted=True)
     if over is not None:
         return over
-    signups.count(engine, "signup", now)
     return Answer(Verdict.CHECK_INBOX, mail=_mail_for(store, settings, key, fields, now))
 
 
-def _over_limit(store: Store, settings: Settings, client: str, now: datetime) -> Answer | None:
-    """Counts this request for ``client``; TOO_MANY when that takes it over a limit."""
-    hour, day = signups.bump_client(store.engine, client, now)
+def _over_limit(
+    store: Store, settings: Settings, client: str, now: datetime, counted: bool = False
+) -> Answer | None:
+    """Counts this request for ``client``; TOO_MANY when that takes it over a limit.
+    ``counted``: the day's ``signup`` or ``client_limit`` figure is counted with it."""
     limits = settings.signup
+    per = (limits.per_client_hour, limits.per_client_day)
+    hour, day = signups.bump_client(store.engine, client, now, per if counted else None)
     if hour <= limits.per_client_hour and day <= limits.per_client_day:
         return None
-    signups.count(store.engine, "client_limit", now)
+    if not counted:
+        signups.count(store.engine, "client_limit", now)
     wait = guards.retry_after("d" if day > limits.per_client_day else "h", now)
     return Answer(Verdict.TOO_MANY, problem="too many sign-ups from here", retry_after=wait)
 
@@ -160,10 +164,7 @@ def _cooldown_start(settings: Settings, now: datetime) -> datetime:
 
 
 def _claim(store: Store, settings: Settings, address: str, kind: str, now: datetime) -> bool:
-    claimed = signups.claim_mail(store.engine, address, kind, now, _cooldown_start(settings, now))
-    if not claimed:
-        signups.count(store.engine, "address_cooldown", now)
-    return claimed
+    return signups.claim_mail(store.engine, address, kind, now, _cooldown_start(settings, now))
 
 
 def _mail_for(

@@ -202,8 +202,15 @@ def period(kind: str, when: datetime) -> str:
     return f"h:{when:%Y-%m-%dT%H}" if kind == "h" else f"d:{when:%Y-%m-%d}"
 
 
-def bump_client(engine: sa.Engine, client: str, now: datetime) -> tuple[int, int]:
-    """Count one accepted sign-up for ``client``; its counts this hour and today, this one in."""
+def bump_client(
+    engine: sa.Engine, client: str, now: datetime, limits: tuple[int, int] | None = None
+) -> tuple[int, int]:
+    """Count one request for ``client``; its counts this hour and today, this one in.
+
+    With ``limits`` (per hour, per day), the day's figure is counted in the same
+    transaction: ``signup`` when both counts are within them, else ``client_limit``
+    (one commit per accepted sign-up fewer).
+    """
     counts = []
     with write_transaction(engine) as conn:
         for kind in ("h", "d"):
@@ -215,6 +222,9 @@ def bump_client(engine: sa.Engine, client: str, now: datetime) -> tuple[int, int
                 set_={"count": signup_counters.c.count + 1},
             ).returning(signup_counters.c.count)
             counts.append(conn.execute(upsert).scalar_one())
+        if limits is not None:
+            within = counts[0] <= limits[0] and counts[1] <= limits[1]
+            _count(conn, "signup" if within else "client_limit", now, 1)
     return counts[0], counts[1]
 
 
@@ -231,7 +241,8 @@ def client_counts(engine: sa.Engine, client: str, now: datetime) -> tuple[int, i
 
 def claim_mail(engine: sa.Engine, address: str, kind: str, now: datetime, since: datetime) -> bool:
     """Whether ``kind`` of mail may go to ``address`` now: claimed (True) when none was
-    sent since ``since``. One statement: of two processes asking at once, one gets it."""
+    sent since ``since``. One statement: of two processes asking at once, one gets it.
+    Not claimed is counted ``address_cooldown`` in the same transaction."""
     insert = _insert(engine, address_mail).values(
         email_key=email_key(address), kind=kind, sent_at=to_db(now)
     )
@@ -241,7 +252,10 @@ def claim_mail(engine: sa.Engine, address: str, kind: str, now: datetime, since:
         where=address_mail.c.sent_at < to_db(since),
     ).returning(address_mail.c.kind)
     with write_transaction(engine) as conn:
-        return conn.execute(claim).first() is not None
+        claimed = conn.execute(claim).first() is not None
+        if not claimed:
+            _count(conn, "address_cooldown", now, 1)
+    return claimed
 
 
 def release_mail(engine: sa.Engine, address: str, kind: str, claimed_at: datetime) -> None:

@@ -14,6 +14,7 @@ from digest.config.settings import (
     DatabaseSettings,
     SendGridSettings,
     Settings,
+    SignupSettings,
     SMTPSettings,
     load_settings,
 )
@@ -274,6 +275,7 @@ def number_fields() -> dict[str, bool]:
         ("sendgrid.", SendGridSettings),
         ("smtp.", SMTPSettings),
         ("database.", DatabaseSettings),
+        ("signup.", SignupSettings),
     ):
         for f in dataclasses.fields(cls):
             if f.type in ("int", "float", "int | None"):
