@@ -143,7 +143,8 @@ class EditionContent:
         key = segment_key(self.vocab.topic_keys(topics), since)
         self._topic_names.setdefault(split_segment(key)[0], topics)
         if key not in self._empty:
-            self._empty[key] = self.tagged.gives_nothing(frozenset(k for k in key.split(";") if k))
+            keys, after = split_segment(key)
+            self._empty[key] = self.articles_after(after).gives_nothing(keys)
         return key, self._empty[key]
 
     def sections(self, segment: str, everything: bool = False) -> list[Section]:
