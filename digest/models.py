@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -132,6 +132,12 @@ class Subscriber:
     # Never guessed from ``name``: "Abd al-Rahman" is not "Abd", and "Zhang Wei"
     # is not "Zhang".
     first_name: str = ""
+    # How often and when (schema version 15): "daily" | "weekly" (None: the site's
+    # default, daily); a local time in their zone (None: the site's ``send_time``);
+    # no edition of any kind on or before ``paused_until`` (None: not paused).
+    frequency: str | None = None
+    send_time: time | None = None
+    paused_until: date | None = None
 
     @property
     def left_at(self) -> datetime | None:
@@ -228,22 +234,39 @@ class EditionEvents:
 
 @dataclass(frozen=True)
 class Edition:
-    """One digest for one date and one delivery timezone, with its window."""
+    """One digest for one date, one delivery timezone, one send time and one cadence,
+    with its window. ``send_time`` None: the site's, for the subscribers with no
+    personal time; a ``time``: the subscribers who chose it. The four are its key."""
 
     date: date
     timezone: str
     window_start: datetime  # aware, UTC
     cutoff: datetime  # aware, UTC
     id: int = 0
+    send_time: time | None = None
+    cadence: str = "daily"  # "daily" | "weekly"
 
     @property
     def label(self) -> str:
-        return f"{self.date.isoformat()} {self.timezone}"
+        """``2026-12-07 UTC``; ``2026-12-07 UTC 06:30`` for a personal time; `` weekly``
+        after a weekly one: the site-time daily edition reads as every edition did."""
+        return (
+            f"{self.date.isoformat()} {self.timezone}{series_suffix(self.send_time, self.cadence)}"
+        )
 
     @property
     def slug(self) -> str:
-        """A folder-safe name: ``2026-11-24_Europe-London``."""
-        return f"{self.date.isoformat()}_{self.timezone.replace('/', '-')}"
+        """A folder-safe name: ``2026-11-24_Europe-London``, ``…_0630``, ``…_weekly``."""
+        slug = f"{self.date.isoformat()}_{self.timezone.replace('/', '-')}"
+        if self.send_time is not None:
+            slug += f"_{self.send_time:%H%M}"
+        return slug + ("_weekly" if self.cadence == "weekly" else "")
+
+    @property
+    def series(self) -> tuple[str, str, str]:
+        """(timezone, send time "HH:MM" or "", cadence): the editions one after
+        another whose windows follow on."""
+        return (self.timezone, time_text(self.send_time), self.cadence)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -298,22 +321,50 @@ class Outcome:
     retry: bool = False  # a later attempt may succeed
 
 
+def time_text(at: time | None) -> str:
+    """``06:30``, or "" for None (the site's time): how a send time is stored."""
+    return "" if at is None else f"{at:%H:%M}"
+
+
+def series_suffix(send_time: time | None, cadence: str = "daily") -> str:
+    """What a label adds for a personal time and for a weekly edition."""
+    return (f" {send_time:%H:%M}" if send_time is not None else "") + (
+        " weekly" if cadence == "weekly" else ""
+    )
+
+
 class Run(NamedTuple):
-    """One scheduled edition: a timezone's ``send_time`` on one local date, as a UTC instant."""
+    """One scheduled run: a (timezone, send time) pair's time on one local date, as a
+    UTC instant. ``send_time`` None: the site's ``send_time``. A run sends the pair's
+    daily edition and, on ``weekly_day``, its weekly one."""
 
     timezone: str
     date: date
     at: datetime  # aware, UTC
+    send_time: time | None = None
 
     @property
     def label(self) -> str:
-        return f"{self.date.isoformat()} {self.timezone}"
+        return f"{self.date.isoformat()} {self.timezone}{series_suffix(self.send_time)}"
+
+    @property
+    def pair(self) -> tuple[str, time | None]:
+        return (self.timezone, self.send_time)
+
+    @property
+    def key(self) -> str:
+        """``Europe/London``, ``Europe/London@06:30``: the run's jobs are named by it."""
+        return pair_key(self.timezone, self.send_time)
 
     @property
     def local(self) -> datetime:
         """In its zone; in UTC if this machine cannot use it (a heartbeat written
         where a zone existed, read where a tzdata update removed it)."""
         return self.at.astimezone(zone_of(self.timezone) if usable_timezone(self.timezone) else UTC)
+
+
+def pair_key(timezone: str, send_time: time | None) -> str:
+    return timezone if send_time is None else f"{timezone}@{send_time:%H:%M}"
 
 
 @dataclass(frozen=True)
@@ -355,6 +406,8 @@ class Status:
     # of store.schema.SIGNUP_EVENTS present; empty when the page is off and never ran.
     signup_days: list[tuple[str, dict[str, int]]] = field(default_factory=list)
     pending_signups: int = 0  # sign-ups waiting for their confirmation now
+    # Active subscribers sent daily, weekly, and (of either) paused today.
+    frequencies: dict[str, int] = field(default_factory=dict)
 
     @property
     def live(self) -> list[Beat]:

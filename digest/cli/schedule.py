@@ -26,11 +26,16 @@ class LoggedProblem(click.ClickException):
 
 
 @cli.command()
-@click.option("--list", "list_only", is_flag=True, help="Print the next runs and exit.")
+@click.option(
+    "--list",
+    "list_only",
+    is_flag=True,
+    help="Print the next runs (each zone at each send time) and exit.",
+)
 @click.option(
     "--days",
     type=click.IntRange(1, 366),
-    help="With --list: every run in the next N days (default: the next of each zone).",
+    help="With --list: every run in the next N days (default: the next of each run).",
 )
 @click.option(
     "--log-format",
@@ -46,11 +51,13 @@ class LoggedProblem(click.ClickException):
 def schedule(app: App, list_only: bool, days: int | None, log_format: str, tick: float) -> None:
     """Run the daily service in the foreground until SIGTERM, SIGINT or SIGHUP.
 
-    Ingests the configured sources every `ingest_every` minutes and sends each
-    delivery timezone's edition at `send_time` local time there (a fresh ingest
-    first). An edition missed while digest was down is sent on start if it is
-    at most `catch_up_hours` late. A stop finishes and records the batch with
-    the provider and exits 0; a second signal exits at once. Logs go to stderr.
+    Ingests the configured sources every `ingest_every` minutes and, at each
+    send time local to each delivery timezone (`send_time`, and every personal
+    time a subscriber chose), sends its daily edition, and on `weekly_day` its
+    weekly one (a fresh ingest first). An edition missed while digest was down
+    is sent on start if it is at most `catch_up_hours` late. A stop finishes and
+    records the batch with the provider and exits 0; a second signal exits at
+    once. Logs go to stderr.
     A database server that does not answer yet is waited for, up to
     [database] startup_wait_seconds (then exit 1; a bad setting exits 2).
 
@@ -116,16 +123,28 @@ def _print_list(app: App, days: int) -> None:
     from digest.zones import fallback_lines
 
     settings, now = app.settings, utcnow()
-    header = ("zone", "edition", "local time", "UTC", "subscribers")
+    header = (
+        "zone",
+        "send time",
+        "edition",
+        "local time",
+        "UTC",
+        "daily",
+        "weekly",
+        "weekly edition",
+    )
     rows = [
         (
-            run.timezone,
-            run.date.isoformat(),
-            f"{run.local:%H:%M %Z}",
-            f"{run.at:%Y-%m-%d %H:%M}",
-            str(audience),
+            listed.run.timezone,
+            "site" if listed.run.send_time is None else f"{listed.run.send_time:%H:%M}",
+            listed.run.date.isoformat(),
+            f"{listed.run.local:%H:%M %Z}",
+            f"{listed.run.at:%Y-%m-%d %H:%M}",
+            str(listed.daily),
+            str(listed.weekly),
+            "yes" if listed.sends_weekly else "no",
         )
-        for run, audience in listing(app.store, settings, now, days)
+        for listed in listing(app.store, settings, now, days)
     ]
     if out.is_terminal:
         table = Table(*header)

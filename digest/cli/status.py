@@ -59,6 +59,8 @@ GUARD_COLUMNS = (
     "address_cooldown",
 )
 SIGNUP_FIELDS = ("day", *SIGNUP_COLUMNS, *GUARD_COLUMNS)
+# Who is sent how often: daily, weekly, and of those the paused (the last block).
+AUDIENCE_FIELDS = ("frequency", "subscribers")
 # Shorter headings for the table, so that it fits 100 columns.
 HEADINGS = {
     "bad_form_token": "bad token",
@@ -73,7 +75,8 @@ HEADINGS = {
 @pass_app
 def status(app: App, day, output_format: str | None) -> None:
     """What the ledger says: sent / failed / skipped / pending per edition; which
-    schedulers are alive and when each zone's next edition goes out.
+    schedulers are alive and when each zone's next edition goes out; how many
+    subscribers are sent daily, weekly, and how many of them are paused.
 
     Then what SendGrid reported since (delivered, bounced, dropped,
     complaints, opened and clicked, through the Event Webhook of `digest
@@ -83,9 +86,9 @@ def status(app: App, day, output_format: str | None) -> None:
     mails that failed, and what each guard dropped.
 
     A table on a terminal; piped, tab-separated blocks (editions, schedulers,
-    next editions, then sign-ups if any: each a header line and its rows, a
-    blank line between), nothing cut; --format json for one JSON document.
-    Warnings go to stderr.
+    next editions, sign-ups if any, then subscribers per frequency: each a
+    header line and its rows, a blank line between), nothing cut; --format
+    json for one JSON document. Warnings go to stderr.
 
     Example: digest status --date 2026-11-24 · digest status --format json
     """
@@ -140,7 +143,7 @@ def _fields(report: Status) -> dict[str, list[dict]]:
     live = report.live
     next_editions = [
         {
-            "zone": run.timezone,
+            "zone": run.key,
             "next_edition": run.date.isoformat(),
             "local_time": f"{run.local:%H:%M %Z}",
             "utc": _iso(run.at),
@@ -153,6 +156,9 @@ def _fields(report: Status) -> dict[str, list[dict]]:
         "schedulers": schedulers,
         "next_editions": next_editions,
         "signups": signups,
+        "subscribers": [
+            {"frequency": kind, "subscribers": n} for kind, n in report.frequencies.items()
+        ],
     }
 
 
@@ -164,6 +170,7 @@ def _write_blocks(fields: dict[str, list[dict]]) -> None:
     ]
     if fields["signups"]:  # the page is on, or has run: else no block at all
         blocks.append((SIGNUP_FIELDS, fields["signups"]))
+    blocks.append((AUDIENCE_FIELDS, fields["subscribers"]))
     for i, (columns, rows) in enumerate(blocks):
         if i:
             sys.stdout.write("\n")
@@ -206,6 +213,12 @@ def _print_tables(report: Status, day) -> None:
                 out.print(describe_left_out(e.left_out, e.edition), markup=False)
     _print_schedulers(report)
     _print_signups(report)
+    if report.frequencies:
+        f = report.frequencies
+        out.print(
+            f"subscribers: {f['daily']:,} daily, {f['weekly']:,} weekly "
+            f"({f['paused']:,} of them paused today)"
+        )
 
 
 def _print_signups(report: Status) -> None:
@@ -244,7 +257,7 @@ def _print_schedulers(report: Status) -> None:
         return
     runs = table("zone", "next edition", "local time", "UTC", title="next editions")
     for run in live[0].next_runs:
-        runs.add_row(run.timezone, run.date.isoformat(), f"{run.local:%H:%M %Z}", _utc(run.at))
+        runs.add_row(run.key, run.date.isoformat(), f"{run.local:%H:%M %Z}", _utc(run.at))
     out.print(runs)
 
 

@@ -105,6 +105,10 @@ class Settings:
     send_time: time = time(7, 0)
     window_hours: int = 36
     max_per_section: int = 8
+    # Weekly subscribers' edition: on this day, at their send time, a week of news
+    # with this larger cap per section (the window is 7 days, not a setting).
+    weekly_day: str = "monday"
+    weekly_max_per_section: int = 15
     subject: str = DEFAULT_SUBJECT  # fields: {lead} {more} {date} {keywords} {count}
     greeting: str = DEFAULT_GREETING  # fields: {first_name} {name}
     postal_address: str = ""  # the sender's, in every footer: bulk-mail law wants it
@@ -134,6 +138,11 @@ class Settings:
         return zones.zone_of(self.timezone)
 
     @property
+    def weekly_weekday(self) -> int:
+        """``weekly_day`` as ``date.weekday()`` numbers it (Monday 0)."""
+        return WEEKDAYS.index(self.weekly_day)
+
+    @property
     def reply_address(self) -> str:
         """The address in ``from_address``: whom a reader can write to."""
         return validate.parse_mailbox(self.from_address)[1]
@@ -144,6 +153,7 @@ class Settings:
 RANGES: dict[str, Range] = {
     "window_hours": Range(1, 24 * 31),
     "max_per_section": Range(1, 1000),
+    "weekly_max_per_section": Range(1, 1000),
     # A lease shorter than one batch takes to send lets a second sender claim
     # the batch while the first is still mailing it: people get two copies.
     "lease_seconds": Range(30, 24 * 3600),
@@ -338,6 +348,7 @@ def _validate(s: Settings, where: str) -> None:
     rules = {
         "timezone": lambda: zones.check_timezone(s.timezone),
         "provider": lambda: one_of(s.provider, PROVIDERS),
+        "weekly_day": lambda: setattr(s, "weekly_day", _weekday(s.weekly_day)),
         "subject": lambda: check_subject(s.subject),
         "greeting": lambda: check_greeting(s.greeting),
         "from_address": lambda: check_sender(s.from_address),
@@ -354,6 +365,17 @@ def _validate(s: Settings, where: str) -> None:
         except ValueError as err:
             raise ConfigError(f"{where}: {setting}: {err}") from None
     s.timezone = s.timezone.strip()
+
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+WEEKLY_WINDOW_DAYS = 7  # a weekly edition's window: fixed, not a setting
+
+
+def _weekday(value: str) -> str:
+    """A day's name in any case, as stored: lower case."""
+    name = value.strip().lower()
+    one_of(name, WEEKDAYS)
+    return name
 
 
 def _check_user_agent(value: str) -> None:

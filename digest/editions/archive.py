@@ -18,6 +18,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import date
+from datetime import time as wall_time
 from itertools import groupby
 
 import sqlalchemy as sa
@@ -47,11 +48,13 @@ class ArchivedEdition:
 
 
 def sent_editions(store: Store, limit: int = MAX_LISTED) -> list[ArchivedEdition]:
-    """Editions anyone was sent, newest first."""
+    """The site-time daily editions anyone was sent, newest first. (A personal send
+    time's and a weekly edition have pages too, reached from their emails' links:
+    the list is of days, and those are the same news cut at other hours.)"""
     sent = sa.exists().where(ledger.c.edition_id == editions.c.id, ledger.c.status == "sent")
     query = (
         sa.select(editions.c.date, editions.c.timezone)
-        .where(sent)
+        .where(sent, editions.c.send_time == "", editions.c.cadence == "daily")
         .order_by(editions.c.date.desc(), editions.c.timezone)
         .limit(limit)
     )
@@ -130,15 +133,22 @@ class Leads:
         return listed
 
 
-def find_sent(store: Store, settings: Settings, day: date, timezone: str) -> Edition | None:
-    """The recorded edition of ``day`` in ``timezone`` if anyone was sent it, else None.
+def find_sent(
+    store: Store,
+    settings: Settings,
+    day: date,
+    timezone: str,
+    send_time: wall_time | None = None,
+    cadence: str = "daily",
+) -> Edition | None:
+    """The recorded edition with this key if anyone was sent it, else None.
 
     None too for a zone this machine cannot use (a tzdata update removed it since):
     its times cannot be shown, and a page that fails is no answer.
     """
     if not usable_timezone(timezone):
         return None
-    edition = find_edition(store.engine, day, timezone)
+    edition = find_edition(store.engine, day, timezone, send_time, cadence)
     if edition is None:
         return None
     query = sa.select(ledger.c.status).where(

@@ -1,20 +1,16 @@
-"""What goes into an edition: its window of articles and each segment's sections.
+"""What goes into an edition: each segment's sections, one subscriber's copy, a preview.
 
-An edition (date D, timezone Z) covers the articles digest first ingested
-after the previous edition's cut-off in Z and up to its own cut-off: D's
-``send_time`` in Z, or the moment of sending for a one-off send of today's
-edition. Of those, only articles published (or, undated, ingested) within
-``window_hours`` of the cut-off are shown. Judging by ingest time puts each
-article into the first edition cut off after it arrived: a late arrival
-(published before yesterday's cut-off, ingested after it) goes out today,
-and an edited article never goes out again. The cut-off is recorded when
-the edition is sent, so previewing a past edition later shows the same
-articles.
+An edition's window (which articles it covers) is ``editions.windows``. Of
+those, each segment (subscribers with the same topics) gets its sections, and
+a segment whose key ends ``@<instant>`` only the articles first ingested after
+that instant: its people had the rest before, in another series' edition
+(``sending/planning.py``; docs/editions.md).
 """
 
 from __future__ import annotations
 
 import functools
+import re
 import sys
 from collections import Counter
 from collections.abc import Callable
@@ -24,6 +20,8 @@ from typing import Any, TypeVar
 
 from digest.clock import utcnow
 from digest.config.settings import Settings
+from digest.editions.windows import describe_left_out as describe_left_out
+from digest.editions.windows import left_out, local_today, oldest_shown, propose_edition
 from digest.errors import ConfigError
 from digest.grouping.dedup import distinct
 from digest.grouping.front import front_page, is_front
@@ -42,63 +40,8 @@ from digest.rendering.links import Links, signing_key, view_url
 from digest.rendering.renderer import Rendered, Renderer
 from digest.sources.names import shown_sources
 from digest.sources.run import as_source
-from digest.store.editions import find_edition, older_arrivals, previous_cutoff
 from digest.store.store import Store
-from digest.zones import delivery_timezone, fallback_line, zone_of
-
-
-def local_today(timezone: str, now: datetime) -> date:
-    return now.astimezone(zone_of(timezone)).date()
-
-
-def propose_edition(
-    store: Store, settings: Settings, day: date, timezone: str, now: datetime
-) -> Edition:
-    """The edition as recorded, or as it would be if it were sent ``now``."""
-    recorded = find_edition(store.engine, day, timezone)
-    if recorded is not None:
-        return recorded
-    zone = zone_of(timezone)
-    if day == local_today(timezone, now):
-        cutoff = now  # a one-off send of today's edition takes everything so far
-    else:
-        # A past edition that was never sent, or a look ahead (preview, dry run: a
-        # future edition cannot be sent): its scheduled cut-off, never "now".
-        cutoff = datetime.combine(day, settings.send_time, zone).astimezone(UTC)
-    floor = oldest_shown(settings, cutoff)
-    previous = previous_cutoff(store.engine, timezone, cutoff)
-    start = max(previous, floor) if previous else floor
-    return Edition(date=day, timezone=timezone, window_start=start, cutoff=cutoff)
-
-
-def oldest_shown(settings: Settings, cutoff: datetime) -> datetime:
-    """An edition shows only articles published (or, undated, ingested) after this."""
-    return cutoff - timedelta(hours=settings.window_hours)
-
-
-def left_out(store: Store, settings: Settings, edition: Edition) -> LeftOut:
-    """The articles that arrived for ``edition`` but are too old for its window:
-    what ``preview``, ``send --dry-run`` and ``status`` tell an operator whose
-    feeds hold only old entries, instead of an unexplained empty digest."""
-    since = oldest_shown(settings, edition.cutoff)
-    count, newest = older_arrivals(store.engine, edition.window_start, edition.cutoff, since)
-    return LeftOut(count, newest, since)
-
-
-def describe_left_out(left: LeftOut, edition: Edition) -> str:
-    """One sentence for ``left`` (empty when nothing was left out), in the edition's zone."""
-    if not left.count or left.newest is None:
-        return ""
-    zone = edition.zone
-    since = left.since.astimezone(zone)
-    what = "article ingested for it is" if left.count == 1 else "articles ingested for it are"
-    return (
-        f"{edition.label}: {left.count:,} {what} older than its window and left out "
-        f"(it shows articles published since {since:%Y-%m-%d %H:%M} {edition.timezone}; "
-        f"window_hours sets how far back); the newest is from "
-        f"{left.newest.astimezone(zone):%Y-%m-%d}"
-    )
-
+from digest.zones import delivery_timezone, fallback_line
 
 # A store keyword tags untagged articles once this many sources use it, or once one
 # source uses it on ``USED_ON`` of its articles: a newsroom's own tags ("Syria",
@@ -134,8 +77,29 @@ def vocabulary(store: Store, settings: Settings) -> Vocabulary:
     )
 
 
-def segment_key(topic_keys: frozenset[str]) -> str:
-    return ";".join(sorted(topic_keys))
+def segment_key(topic_keys: frozenset[str], since: datetime | None = None) -> str:
+    """``climate;energy``; with ``since``, ``climate;energy@2026-12-03T07:00:00Z``: the
+    segment's articles first ingested after that instant only. Rounded up to the
+    second: an article of the split second before is not sent twice."""
+    key = ";".join(sorted(topic_keys))
+    if since is None:
+        return key
+    if since.microsecond:
+        since = since.replace(microsecond=0) + timedelta(seconds=1)
+    return f"{key}@{since.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"
+
+
+_SINCE = re.compile(r"@(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)$")
+
+
+def split_segment(segment: str) -> tuple[frozenset[str], datetime | None]:
+    """A segment key's topic keys, and its "since" instant (None: the whole window)."""
+    found = _SINCE.search(segment)
+    since = None
+    if found:
+        since = datetime.strptime(found[1], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        segment = segment[: found.start()]
+    return frozenset(k for k in segment.split(";") if k), since
 
 
 class EditionContent:
@@ -146,13 +110,18 @@ class EditionContent:
         self.edition = edition
         self.renderer = renderer
         self.vocab = vocabulary(store, settings)
-        oldest = oldest_shown(settings, edition.cutoff)
+        weekly = edition.cadence == "weekly"
+        self.cap = settings.weekly_max_per_section if weekly else settings.max_per_section
+        oldest = oldest_shown(settings, edition.cutoff, edition.cadence)
         stored = store.window_articles(edition.window_start, edition.cutoff, oldest)
         self.store = store
         configured = {s.name for s in map(as_source, settings.sources) if s.name}
         articles = distinct(shown_sources(stored, configured))
         articles = fold_items(articles)  # a thread, a status page's updates: one item each
         self.tagged = Grouped(tag_articles(articles, self.vocab))
+        # The window's articles first ingested after an instant, per instant: the
+        # segments of people who had the rest in another series' edition.
+        self._after: dict[datetime, Grouped] = {}
         # Each kept for the last ``SEGMENTS_KEPT`` segments only: a send goes segment
         # by segment, and every segment's sections and email held at once were most
         # of a send's memory once segments ran into tens of thousands.
@@ -160,32 +129,46 @@ class EditionContent:
         self._email: dict[str, list[Section]] = {}
         self._rendered: dict[str, Rendered] = {}
         self._empty: dict[str, bool] = {}
-        self._topic_names: dict[str, list[str]] = {}
+        self._topic_names: dict[frozenset[str], list[str]] = {}
 
     @functools.cached_property
     def left_out(self) -> LeftOut:
         """What the window left out for age (asked by a preview and a dry run only)."""
         return left_out(self.store, self.settings, self.edition)
 
-    def segment_of(self, raw_topics: str) -> tuple[str, bool]:
-        """(segment key, is empty) for a subscriber's ``;``-joined topics."""
+    def segment_of(self, raw_topics: str, since: datetime | None = None) -> tuple[str, bool]:
+        """(segment key, is empty) for a subscriber's ``;``-joined topics; ``since``:
+        they were sent what was first ingested up to then in another edition."""
         topics = [t for t in raw_topics.split(";") if t.strip()]
-        key = segment_key(self.vocab.topic_keys(topics))
-        self._topic_names.setdefault(key, topics)
+        key = segment_key(self.vocab.topic_keys(topics), since)
+        self._topic_names.setdefault(split_segment(key)[0], topics)
         if key not in self._empty:
-            self._empty[key] = self.tagged.gives_nothing(frozenset(k for k in key.split(";") if k))
+            keys, after = split_segment(key)
+            self._empty[key] = self.articles_after(after).gives_nothing(keys)
         return key, self._empty[key]
 
     def sections(self, segment: str, everything: bool = False) -> list[Section]:
-        """The segment's sections, each cut at ``max_per_section``; ``everything``:
-        uncut, for the archive's web copy, where an email's "N more" links lead."""
-        topics = frozenset(k for k in segment.split(";") if k)
-        cap = sys.maxsize if everything else self.settings.max_per_section
+        """The segment's sections, each cut at ``max_per_section`` (a weekly edition's:
+        ``weekly_max_per_section``); ``everything``: uncut, for the archive's web
+        copy, where an email's "N more" links lead."""
+        topics, since = split_segment(segment)
+        cap = sys.maxsize if everything else self.cap
         return recent(
             self._sections,
             (segment, everything),
-            lambda: build_sections(self.tagged, topics, self.vocab, cap),
+            lambda: build_sections(self.articles_after(since), topics, self.vocab, cap),
         )
+
+    def articles_after(self, since: datetime | None) -> Grouped:
+        """The window's tagged articles first ingested after ``since`` (all: None)."""
+        if since is None:
+            return self.tagged
+        found = self._after.get(since)
+        if found is None:
+            found = self._after[since] = Grouped(
+                [t for t in self.tagged if t.article.first_seen > since]
+            )
+        return found
 
     def email_sections(self, segment: str) -> list[Section]:
         """What the segment's email holds before the size guard: the front page
@@ -195,18 +178,17 @@ class EditionContent:
         return recent(
             self._email,
             segment,
-            lambda: front_page(
-                self.sections(segment, everything=True), self.settings.max_per_section
-            ),
+            lambda: front_page(self.sections(segment, everything=True), self.cap),
         )
 
     def topic_names(self, segment: str) -> list[str]:
         """How the segment's topics are shown in its footer."""
         # A topic no article or setting has spelt yet keeps the subscriber's spelling.
+        keys = split_segment(segment)[0]
         given = {
-            self.vocab.resolve(t): " ".join(t.split()) for t in self._topic_names.get(segment, [])
+            self.vocab.resolve(t): " ".join(t.split()) for t in self._topic_names.get(keys, [])
         }
-        return [self.vocab.name(key, given.get(key, "")) for key in segment.split(";") if key]
+        return [self.vocab.name(key, given.get(key, "")) for key in sorted(keys)]
 
     def rendered(self, segment: str) -> Rendered:
         return recent(
@@ -276,7 +258,15 @@ def subscriber_copy(
 ) -> SubscriberCopy:
     """What ``subscriber`` gets in ``day``'s edition of their timezone (default: today)."""
     zone = delivery_timezone(subscriber.timezone, settings.timezone)
-    edition = propose_edition(store, settings, day or local_today(zone, now), zone, now)
+    edition = propose_edition(
+        store,
+        settings,
+        day or local_today(zone, now),
+        zone,
+        now,
+        subscriber.send_time,
+        subscriber.frequency or "daily",
+    )
     content = EditionContent(store, settings, edition, renderer)
     segment, _ = content.segment_of(";".join(subscriber.topics))
     recipient = Recipient(

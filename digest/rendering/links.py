@@ -251,9 +251,15 @@ def view_url(public_url: str, edition: Edition, segment: str) -> str:
 
 
 def archive_path(edition: Edition, segment: str) -> str:
-    """``/archive/<date>/<timezone>``, and ``?topics=<segment>`` for a segment
-    other than everything; ASCII, as every link in an email must be."""
+    """``/archive/<date>/<timezone>``, with ``time=<HH:MM>`` for a personal send
+    time's edition, ``cadence=weekly`` for a weekly one and ``topics=<segment>``
+    for a segment other than everything; ASCII, as every link in an email must be."""
     path = f"/archive/{edition.date.isoformat()}/{quote(edition.timezone, safe='/')}"
+    query = []
+    if edition.send_time is not None:
+        query.append(f"time={edition.send_time:%H:%M}")
+    if edition.cadence != "daily":
+        query.append(f"cadence={edition.cadence}")
     if segment:
-        path += "?topics=" + quote(segment, safe=";")
-    return path
+        query.append("topics=" + quote(segment, safe=";"))
+    return path + ("?" + "&".join(query) if query else "")

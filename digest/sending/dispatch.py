@@ -21,16 +21,18 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime
+from datetime import time as wall_time
 
 from digest.clock import utcnow
 from digest.config.settings import Settings
 from digest.delivery.base import Outgoing, Provider, parse_sender
-from digest.editions.contents import EditionContent, local_today, propose_edition, subscriber_copy
+from digest.editions.contents import EditionContent, local_today, subscriber_copy
 from digest.errors import ConfigError, DeliveryError, DeliveryInDoubt, FatalDeliveryError
 from digest.liveness import worker_name
 from digest.models import Batch, Edition, Outcome, Recipient, Subscriber
 from digest.rendering.links import Links, signing_key
 from digest.rendering.renderer import Renderer
+from digest.sending.due import editions_due, zones_served
 from digest.sending.failures import Breaker, batch_retryable
 from digest.sending.ledger import Ledger
 from digest.sending.planning import plan
@@ -83,17 +85,15 @@ class Dispatcher:
         # the default zone's edition instead (``zones.fallback_line``).
         self.warnings: list[str] = []
 
-    def editions_for(self, day: date | None, timezones: list[str] | None = None) -> list[Edition]:
-        """One edition per delivery timezone: ``day``, or each zone's own today."""
-        moment = self.now()
-        zones = self.store.subscriber_timezones(self.settings.timezone)
-        if timezones:
-            zones = [z for z in zones if z in timezones]
-        found = []
-        for zone in zones:
-            when = day or local_today(zone, moment)
-            found.append(propose_edition(self.store, self.settings, when, zone, moment))
-        if self.settings.timezone in zones:
+    def editions_for(
+        self,
+        day: date | None,
+        timezones: list[str] | None = None,
+        pairs: list[tuple[str, wall_time | None]] | None = None,
+    ) -> list[Edition]:
+        """Every edition due ``day`` (or each zone's own today): ``due.editions_due``."""
+        found = editions_due(self.store, self.settings, day, self.now(), timezones, pairs)
+        if self.settings.timezone in {e.timezone for e in found}:
             self.warnings = fallback_lines(self.store.unusable_timezones(), self.settings.timezone)
         return found
 
@@ -106,6 +106,7 @@ class Dispatcher:
         timezones: list[str] | None = None,
         resend_in_doubt: bool = False,
         only_retryable: bool = False,
+        pairs: list[tuple[str, wall_time | None]] | None = None,
     ) -> SendReport:
         """Send ``day``'s edition (default: each zone's today) in every delivery timezone.
 
@@ -114,13 +115,14 @@ class Dispatcher:
         ``dry_run`` may look ahead; they record nothing). Recipients who failed
         before are tried again; with ``only_retryable`` (the scheduler's own
         retries) only those a later try may cure, never a permanent refusal.
-        A zone asked for that nobody is in is named in ``nobody_in``.
+        A zone asked for that nobody is in is named in ``nobody_in``. ``pairs``:
+        only the editions of these (zone, send time) runs (the scheduler's).
         """
         started = time.monotonic()
         report = SendReport()
         self.breaker = Breaker(self.settings.max_consecutive_failures)
-        proposed = self.editions_for(day, timezones)
-        served = {e.timezone for e in proposed}
+        proposed = self.editions_for(day, timezones, pairs)
+        served = zones_served(self.store, self.settings)
         report.nobody_in = [z for z in timezones or () if z not in served]
         early = [e for e in proposed if e.date > local_today(e.timezone, self.now())]
         if early:

@@ -31,7 +31,7 @@ import sqlalchemy as sa
 
 from digest.clock import utcnow
 from digest.liveness import IN_HAND
-from digest.models import Batch, Edition, Outcome, Recipient
+from digest.models import Batch, Edition, Outcome, Recipient, time_text
 from digest.store.database import write_transaction
 from digest.store.schema import (
     ACTIVE,
@@ -85,6 +85,23 @@ class Ledger:
         if not usable_timezone(timezone):
             return sa.false()
         return subscribers.c.timezone == timezone
+
+    def audience_clause(self, edition: Edition):
+        """Who is sent ``edition``: the one place that says it (planning, the counts,
+        ``digest status``). Its zone's people (``timezone_clause``) with its send time
+        (none of their own for the site's edition), its cadence (daily: none chosen,
+        or daily), and not paused on its date (``paused_until`` before it)."""
+        c = subscribers.c
+        if edition.send_time is None:
+            at = c.send_time.is_(None)
+        else:
+            at = c.send_time == time_text(edition.send_time)
+        if edition.cadence == "weekly":
+            often = c.frequency == "weekly"
+        else:
+            often = sa.or_(c.frequency.is_(None), c.frequency == "daily")
+        awake = sa.or_(c.paused_until.is_(None), c.paused_until < edition.date.isoformat())
+        return sa.and_(self.timezone_clause(edition.timezone), at, often, awake)
 
     # -- sending -----------------------------------------------------------
 
@@ -234,7 +251,7 @@ class Ledger:
     # -- reporting ---------------------------------------------------------
 
     def unsent_topic_counts(self, edition: Edition) -> list[tuple[str, int]]:
-        """Active subscribers of the edition's zone not yet sent to, per topics string."""
+        """Active subscribers of the edition's audience not yet sent to, per topics string."""
         done = sa.exists().where(
             ledger.c.edition_id == edition.id,
             ledger.c.subscriber_id == subscribers.c.id,
@@ -242,7 +259,7 @@ class Ledger:
         )
         query = (
             sa.select(subscribers.c.topics, sa.func.count())
-            .where(ACTIVE, self.timezone_clause(edition.timezone))
+            .where(ACTIVE, self.audience_clause(edition))
             .group_by(subscribers.c.topics)
         )
         if edition.id:

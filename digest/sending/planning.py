@@ -5,8 +5,9 @@ Python, since a large edition plans a million recipients before the first is
 sent:
 
 1. the distinct topics strings of the recipients still to plan are read (a few
-   hundred at most, from the segment index) and each is mapped, in Python, to
-   its segment and whether that segment's digest is empty: a temporary table;
+   hundred at most, from the segment index), each with the "since" of those who
+   need one (below), and each pair is mapped, in Python, to its segment and
+   whether that segment's digest is empty: a temporary table;
 2. the recipients are numbered within their segment in id order (a window
    function), so recipient *n* of a segment goes to its batch *n // size*;
 3. the batches are created, in segment and number order, and their ids noted in
@@ -16,12 +17,22 @@ sent:
    of pages instead of a page per recipient.
 
 Recipients of an empty segment are written ``skipped`` ("empty"), in no batch.
+
+Each story at most once per person: someone whose last edition sent (or in
+doubt) of *any* series was cut off after this edition's window start (they
+switched daily and weekly, or changed their send time or zone, since) has had
+the window's articles up to that cut-off. One set-based statement (the ledger
+joined to the editions cut off inside this window, for this edition's audience)
+notes each such person's latest cut-off; they go into the segment of their
+topics with ``@<cut-off>`` after it, whose sections hold only articles first
+ingested later (``EditionContent.sections``). Everyone else needs none: their
+own series' last edition stopped exactly where this one starts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -41,6 +52,7 @@ segment_map = sa.Table(
     "plan_segments",
     _scratch,
     sa.Column("topics", sa.Text, primary_key=True),
+    sa.Column("since", sa.Text, primary_key=True),  # "" for the whole window
     sa.Column("segment", sa.Text, nullable=False),
     sa.Column("empty", sa.Boolean, nullable=False),
     prefixes=["TEMPORARY"],
@@ -52,6 +64,15 @@ planned = sa.Table(
     sa.Column("segment", sa.Text, nullable=False),
     sa.Column("empty", sa.Boolean, nullable=False),
     sa.Column("number", sa.Integer, nullable=False),
+    prefixes=["TEMPORARY"],
+)
+# Those who had part of this window in another series' edition: its cut-off,
+# as text ("" is nobody's), so the segment map is joined on equal values.
+since_map = sa.Table(
+    "plan_since",
+    _scratch,
+    sa.Column("subscriber_id", sa.Integer, primary_key=True),
+    sa.Column("since", sa.Text, nullable=False),
     prefixes=["TEMPORARY"],
 )
 batch_map = sa.Table(
@@ -67,17 +88,18 @@ batch_map = sa.Table(
 def plan(
     ledger: Ledger,
     edition: Edition,
-    segment_of: Callable[[str], tuple[str, bool]],
+    segment_of: Callable[[str, datetime | None], tuple[str, bool]],
     batch_size: int,
 ) -> int:
     """Plan ``edition`` in the ledger; returns how many recipients were planned.
 
     Only subscribers without a row yet are planned, so this is safe to run
     again (after a crash, or to take in people who subscribed since: they go
-    into batches of their own). ``segment_of(raw_topics)`` says which segment
-    a topics string belongs to and whether that segment's digest is empty.
+    into batches of their own). ``segment_of(raw_topics, since)`` says which
+    segment a topics string belongs to (for those who had the window's articles
+    up to ``since``, None for the rest) and whether that segment's digest is empty.
     """
-    audience = [ledger.timezone_clause(edition.timezone), ACTIVE]
+    audience = [ledger.audience_clause(edition), ACTIVE]
     with write_transaction(ledger.engine) as conn:
         # One planner per edition at a time: on PostgreSQL a second sender waits
         # here, then sees the first one's rows as planned (SQLite: BEGIN IMMEDIATE).
@@ -97,14 +119,23 @@ def plan(
                     )
                 )
             )
-        raw = conn.execute(sa.select(subscribers.c.topics).where(*audience).distinct()).scalars()
-        mapping = [
-            dict(zip(("topics", "segment", "empty"), (t, *segment_of(t)), strict=True)) for t in raw
-        ]
-        if not mapping:
-            return 0
         _scratch.create_all(conn)
         try:
+            _note_since(conn, edition, audience)
+            since = sa.func.coalesce(since_map.c.since, "")
+            raw = conn.execute(
+                sa.select(subscribers.c.topics, since)
+                .select_from(_with_since())
+                .where(*audience)
+                .distinct()
+            ).all()
+            mapping = [
+                {"topics": t, "since": after, "segment": key, "empty": empty}
+                for t, after in raw
+                for key, empty in [segment_of(t, _instant(after))]
+            ]
+            if not mapping:
+                return 0
             conn.execute(segment_map.insert(), mapping)
             # Numbered once (the window function sorts every recipient), used twice.
             numbered = _numbered(audience, batch_size)
@@ -147,6 +178,48 @@ def _skip_those_with_another_edition(
         conn.execute(ledger_rows.insert().from_select(columns, rows))
 
 
+def _note_since(conn: sa.Connection, edition: Edition, audience: list) -> None:
+    """Each of the audience whose latest edition sent or in doubt, of another series,
+    was cut off after this one's window start: that cut-off. One statement; the
+    editions it looks at are those cut off inside the window (a day's, for a daily
+    edition), and their ledger rows are read by its key."""
+    other = sa.select(editions.c.id, editions.c.cutoff).where(
+        editions.c.cutoff > to_db(edition.window_start), editions.c.id != edition.id
+    )
+    if conn.execute(other.limit(1)).first() is None:
+        return  # the common case: nobody can have had part of this window
+    recent = other.subquery()
+    had = ledger_rows.alias("had")  # not the audience's own (re-run) test of the ledger
+    latest = sa.func.max(recent.c.cutoff)
+    rows = (
+        sa.select(subscribers.c.id, latest)
+        .select_from(subscribers)
+        .join(had, had.c.subscriber_id == subscribers.c.id)
+        .join(recent, recent.c.id == had.c.edition_id)
+        .where(*audience, had.c.status.in_(("sent", "in_doubt")))
+        .group_by(subscribers.c.id)
+    )
+    found = conn.execute(rows).all()
+    if found:
+        conn.execute(
+            since_map.insert(),
+            [{"subscriber_id": sid, "since": _text(at)} for sid, at in found],
+        )
+
+
+def _text(value: datetime) -> str:
+    """A cut-off as the database gave it (naive UTC), as text to join on."""
+    return value.replace(tzinfo=None).isoformat()
+
+
+def _instant(text: str) -> datetime | None:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC) if text else None
+
+
+def _with_since():
+    return subscribers.outerjoin(since_map, since_map.c.subscriber_id == subscribers.c.id)
+
+
 def _numbered(audience: list, batch_size: int) -> sa.Select:
     """Each recipient to plan, with its segment and its batch number within it."""
     position = sa.func.row_number().over(
@@ -159,7 +232,14 @@ def _numbered(audience: list, batch_size: int) -> sa.Select:
             segment_map.c.empty,
             ((position - 1) // batch_size).label("number"),  # integer division, both databases
         )
-        .join(segment_map, segment_map.c.topics == subscribers.c.topics)
+        .select_from(_with_since())
+        .join(
+            segment_map,
+            sa.and_(
+                segment_map.c.topics == subscribers.c.topics,
+                segment_map.c.since == sa.func.coalesce(since_map.c.since, ""),
+            ),
+        )
         .where(*audience)
     )
 

@@ -15,14 +15,14 @@ import json
 import os
 import socket
 from collections.abc import Callable, Iterable
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
 from digest.clock import utcnow
 from digest.liveness import dead_here
-from digest.models import Beat, Run
+from digest.models import Beat, Run, time_text
 from digest.store.database import write_transaction
 from digest.store.schema import from_db, schedulers, to_db
 
@@ -122,14 +122,27 @@ def state(beat: Beat, now: datetime) -> str:
 
 
 def _encode(runs: Iterable[Run]) -> str:
-    return json.dumps([[r.timezone, r.date.isoformat(), r.at.isoformat()] for r in runs])
+    # A personal send time as a fourth element; the site's time writes three, as
+    # schedulers before schema version 15 did, so either version reads the other.
+    return json.dumps(
+        [
+            [r.timezone, r.date.isoformat(), r.at.isoformat()]
+            + ([time_text(r.send_time)] if r.send_time is not None else [])
+            for r in runs
+        ]
+    )
 
 
 def _decode(text: str) -> tuple[Run, ...]:
     try:
         return tuple(
-            Run(zone, date.fromisoformat(day), datetime.fromisoformat(at))
-            for zone, day, at in json.loads(text)
+            Run(
+                zone,
+                date.fromisoformat(day),
+                datetime.fromisoformat(at),
+                time.fromisoformat(rest[0]) if rest else None,
+            )
+            for zone, day, at, *rest in json.loads(text)
         )
     except (ValueError, TypeError):  # written by another version: shown as unknown
         return ()

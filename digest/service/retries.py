@@ -4,7 +4,7 @@ Three reasons, one place: an edition that could not be sent at all (the
 provider refused the key, the database went away, the breaker stopped it);
 recipients that failed in a way a later try may cure (an SMTP 4xx, a SendGrid
 5xx or 429 after its retries, a full disk); and batches another sender holds.
-The first two share one back-off per zone (1, 2, 5, 10, then every 15 min),
+The first two share one back-off per run (a zone at one send time) (1, 2, 5, 10, then every 15 min),
 which a clean run resets; failed recipients are tried again only while the
 edition is within ``catch_up_hours`` of its send time, the window in which a
 restart would catch it up too (the ledger is the checkpoint either way).
@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 from apscheduler.schedulers.base import BaseScheduler
 
@@ -28,7 +28,8 @@ RETRY_SECONDS = (60, 120, 300, 600, 900)  # an edition that could not be sent, t
 
 
 class Retries:
-    """The retry and follow-up jobs of one scheduler; ``send(zone)`` is its edition job."""
+    """The retry and follow-up jobs of one scheduler; ``send(zone, send_time)`` is its
+    edition job."""
 
     def __init__(
         self,
@@ -37,7 +38,7 @@ class Retries:
         log: logging.Logger,
         now: Callable[[], datetime],
         stop: threading.Event,
-        send: Callable[[str], None],
+        send: Callable[[str, time | None], None],
     ) -> None:
         self.scheduler = scheduler
         self.settings = settings
@@ -45,30 +46,31 @@ class Retries:
         self.now = now
         self.stop = stop
         self.send = send
-        self._attempts: dict[str, int] = {}  # tries so far, per zone, since the last clean run
+        self._attempts: dict[str, int] = {}  # tries so far, per run key, since a clean run
 
-    def done(self, zone: str) -> None:
-        """A run left nothing to try again: the next failure starts the back-off afresh."""
-        self._attempts.pop(zone, None)
+    def done(self, key: str) -> None:
+        """A run (``Run.key``) left nothing to try again: the next failure starts the
+        back-off afresh."""
+        self._attempts.pop(key, None)
 
     def edition_failed(self, run: Run, reason: str, exc_info: BaseException | None = None) -> None:
         """An edition that could not be sent at all: logged, and tried again shortly."""
-        wait = self._next_wait(run.timezone)
+        wait = self._next_wait(run.key)
         self.log.error(
             f"edition {run.label}: failed: {reason}; trying again in {describe_delay(wait)}",
             exc_info=exc_info,
             extra=event("edition-failed", edition=run.label, reason=reason, retry_in=wait.seconds),
         )
-        self._schedule(f"retry:{run.timezone}", run, self.now() + wait)
+        self._schedule(f"retry:{run.key}", run, self.now() + wait)
 
     def recipients_failed(self, run: Run, count: int) -> None:
         """``count`` recipients refused for now: tried again on the same back-off, while
         the edition is within ``catch_up_hours``; after that, the operator's to send."""
-        attempt = self._attempts.get(run.timezone, 0)
+        attempt = self._attempts.get(run.key, 0)
         wait = timedelta(seconds=RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)])
         at = self.now() + wait
         if at - run.at > timedelta(hours=self.settings.catch_up_hours):
-            self.done(run.timezone)
+            self.done(run.key)
             self.log.error(
                 f"edition {run.label}: {count} failed recipient(s) not tried again: the next "
                 f"try would be more than catch_up_hours = {self.settings.catch_up_hours} "
@@ -77,7 +79,7 @@ class Retries:
                 extra=event("retry-over", edition=run.label, failed=count),
             )
             return
-        self._attempts[run.timezone] = attempt + 1
+        self._attempts[run.key] = attempt + 1
         local = at.astimezone(zone_of(run.timezone))
         self.log.warning(
             f"retrying {count} failed recipient(s) of {run.label} at {format_time(local.time())} "
@@ -87,7 +89,7 @@ class Retries:
                 "retry", edition=run.label, failed=count, attempt=attempt + 2, at=at.isoformat()
             ),
         )
-        self._schedule(f"retry:{run.timezone}", run, at)
+        self._schedule(f"retry:{run.key}", run, at)
 
     def held(self, run: Run, count: int) -> None:
         """Batches another sender holds (a second scheduler, or a host that died with
@@ -98,7 +100,7 @@ class Retries:
             f"looking again in {describe_delay(wait)}",
             extra=event("held", edition=run.label, pending=count),
         )
-        self._schedule(f"follow-up:{run.timezone}", run, self.now() + wait)
+        self._schedule(f"follow-up:{run.key}", run, self.now() + wait)
 
     def _next_wait(self, zone: str) -> timedelta:
         attempt = self._attempts.get(zone, 0)
@@ -108,5 +110,10 @@ class Retries:
     def _schedule(self, job: str, run: Run, at: datetime) -> None:
         if not self.stop.is_set():
             self.scheduler.add_job(
-                self.send, "date", run_date=at, args=[run.timezone], id=job, replace_existing=True
+                self.send,
+                "date",
+                run_date=at,
+                args=[run.timezone, run.send_time],
+                id=job,
+                replace_existing=True,
             )

@@ -4,24 +4,26 @@ Jobs, all in one process:
 
 - ``ingest``: the configured sources every ``ingest_every`` minutes (and at
   start), then the delivery timezones are read again;
-- ``edition:<zone>``: one per delivery timezone (every subscriber's, plus the
-  default), firing at ``send_time`` local time there (``DailyTrigger``, whose
+- ``edition:<zone>`` and ``edition:<zone>@<HH:MM>``: one per distinct (delivery
+  timezone, send time) pair with subscribers (plus the default zone at the
+  site's time), firing at that time local there (``DailyTrigger``, whose
   instants come from ``sendtimes``: APScheduler's own CronTrigger fires twice
-  on a fall-back day); each does a fresh ingest first, then sends that zone's
-  edition through the same ``Dispatcher`` as ``digest send``;
+  on a fall-back day); each does a fresh ingest first, then sends that pair's
+  daily edition, and on ``weekly_day`` its weekly one, through the same
+  ``Dispatcher`` as ``digest send``;
 - ``signups``: hourly (and at start), pending sign-ups never confirmed in time
   are removed (``housekeeping``);
 - ``beat``: every few seconds, the heartbeat in the store and a fresh look at
-  the delivery timezones (a subscriber imported in a new zone gets a job
-  without a restart).
+  the pairs (a subscriber imported in a new zone, or choosing a new time, gets
+  a job without a restart).
 
 Ingests and editions share one worker thread, so they run one at a time and a
 stop has one batch to wait for; the heartbeat has a thread of its own, so a
 long send never looks like a dead scheduler.
 
 **What was already sent is the ledger's to say, never the job store's.** The
-jobs live in memory and are rebuilt on every start. On start, each zone's
-latest due edition is sent if it is not in the ledger (or was left part-sent)
+jobs live in memory and are rebuilt on every start. On start, each pair's
+latest due run is sent if it is not in the ledger (or was left part-sent)
 and is at most ``catch_up_hours`` late; later than that it is skipped, with a
 log line saying which and why. APScheduler's misfire grace is off
 (``misfire_grace_time=None``: a late job always runs) and runs are coalesced;
@@ -41,6 +43,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from datetime import time as wall_time
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -50,17 +53,27 @@ from digest.clock import utcnow
 from digest.config.settings import Settings
 from digest.delivery import make_provider
 from digest.errors import InputError
-from digest.models import Run
+from digest.models import Run, pair_key
 from digest.sending.dispatch import Dispatcher
-from digest.sending.failures import named_lines
 from digest.sending.preflight import open_provider
 from digest.sending.reports import Progress, SendReport
 from digest.service import housekeeping
 from digest.service.heartbeat import BEAT_SECONDS, Heartbeat
 from digest.service.joblog import event
+from digest.service.reporting import told
 from digest.service.retries import Retries
-from digest.service.runs import delivery_zones, describe_run, missed, too_late
-from digest.service.sendtimes import DailyTrigger, describe_delay, format_time, last_run, next_run
+from digest.service.runs import (
+    Pair,
+    at_time,
+    delivery_pairs,
+    describe_run,
+    missed,
+    pair_last,
+    pair_next,
+    too_late,
+)
+from digest.service.sendtimes import DailyTrigger, describe_delay, format_time
+from digest.store.audience import pair_order
 from digest.store.database import expected
 from digest.store.store import Store
 
@@ -89,8 +102,8 @@ class Service:
         self.now = now
         self.tick = tick
         self.heartbeat = Heartbeat(store, now)
-        self.zones: set[str] = set()
-        self._zones_lock = threading.Lock()
+        self.pairs: set[Pair] = set()
+        self._pairs_lock = threading.Lock()
         self._last_ingest: float | None = None  # time.monotonic() of the last ingest's end
         self._seen_warnings: set[str] = set()
         self._beat_failing: tuple[str, float] | None = None  # (reason, when first logged)
@@ -132,7 +145,7 @@ class Service:
             + f"; catch-up {self.settings.catch_up_hours} h",
             extra=event("start", host=self.heartbeat.host, pid=self.heartbeat.pid),
         )
-        self.refresh_zones(announce=True)
+        self.refresh_pairs(announce=True)
         self.heartbeat.start(self.next_runs())
         to_send, skipped = missed(self.store, self.settings, now)
         for run, reason in skipped:
@@ -154,7 +167,7 @@ class Service:
                 extra=event("catch-up", edition=run.label, due=run.at.isoformat()),
             )
             self.scheduler.add_job(
-                self.send_edition, args=[run.timezone], id=f"catch-up:{run.timezone}"
+                self.send_edition, args=[run.timezone, run.send_time], id=f"catch-up:{run.key}"
             )
         self.scheduler.add_job(
             housekeeping.forget_job,
@@ -232,14 +245,16 @@ class Service:
             + f" in {seconds:.1f} s",
             extra=event("ingested", **counts, seconds=round(seconds, 3)),
         )
-        self.refresh_zones()
+        self.refresh_pairs()
 
-    def send_edition(self, timezone: str) -> None:
-        """Send ``timezone``'s edition that is due now, unless it is too late for it."""
+    def send_edition(self, timezone: str, send_time: wall_time | None = None) -> None:
+        """Send the editions of ``timezone`` at ``send_time`` (None: the site's) that are
+        due now, unless it is too late for them: the daily one, and on ``weekly_day``
+        the weekly one."""
         if self.stop.is_set():
             return
         now = self.now()
-        run = last_run(timezone, self.settings.send_time, now)
+        run = pair_last(self.settings, (timezone, send_time), now)
         late = now - run.at
         if late > timedelta(hours=self.settings.catch_up_hours):
             self.log.warning(
@@ -269,7 +284,9 @@ class Service:
                 )
                 # Only what a later try may cure: a permanent refusal (550, an invalid
                 # address) is the operator's to retry, with `digest send`.
-                report = dispatcher.send(run.date, timezones=[timezone], only_retryable=True)
+                report = dispatcher.send(
+                    run.date, pairs=[(timezone, send_time)], only_retryable=True
+                )
             finally:
                 provider.close()
             for warning in dispatcher.warnings:
@@ -278,13 +295,13 @@ class Service:
             self._failed(run, self._reason(error), error)
             return
         self._report(run, report, time.monotonic() - started)
-        self.beat_job()  # `digest status` shows the zone's next edition, not this one
+        self.beat_job()  # `digest status` shows the pair's next run, not this one
 
     def beat_job(self) -> None:
-        """Beat, and look at the zones again. A database that stays away is logged when
+        """Beat, and look at the pairs again. A database that stays away is logged when
         the reason changes and every 10 minutes, not at every beat; its return once."""
         try:
-            self.refresh_zones()
+            self.refresh_pairs()
             self.heartbeat.beat(self.next_runs())
         except Exception as error:
             reason, now = self._reason(error), time.monotonic()
@@ -297,90 +314,47 @@ class Service:
             self._beat_failing = None
             self.log.info("heartbeat: the database answers again", extra=event("heartbeat"))
 
-    # -- zones ---------------------------------------------------------------
+    # -- pairs ---------------------------------------------------------------
 
-    def refresh_zones(self, announce: bool = False) -> None:
-        """A job for each delivery timezone in use; none for a zone nobody is in now."""
-        zones = set(delivery_zones(self.store, self.settings))
+    def refresh_pairs(self, announce: bool = False) -> None:
+        """A job for each (delivery timezone, send time) in use; none for a pair nobody
+        is in now."""
+        pairs = set(delivery_pairs(self.store, self.settings))
         now = self.now()
-        with self._zones_lock:
-            for zone in sorted(zones - self.zones):
+        with self._pairs_lock:
+            for zone, send_time in sorted(pairs - self.pairs, key=pair_order):
+                run = pair_next(self.settings, (zone, send_time), now)
                 self.scheduler.add_job(
                     self.send_edition,
-                    DailyTrigger(zone, self.settings.send_time),
-                    args=[zone],
-                    id=f"edition:{zone}",
+                    DailyTrigger(zone, at_time(self.settings, send_time)),
+                    args=[zone, send_time],
+                    id=f"edition:{run.key}",
                     replace_existing=True,
                 )
-                run = next_run(zone, self.settings.send_time, now)
                 self.log.info(
-                    f"{'zone' if announce else 'new zone'} {zone}: next edition "
+                    f"{'run' if announce else 'new run'} {run.key}: next edition "
                     f"{run.date} {describe_run(run)}",
-                    extra=event("zone", timezone=zone, next=run.at.isoformat()),
+                    extra=event("zone", timezone=zone, run=run.key, next=run.at.isoformat()),
                 )
-            for zone in sorted(self.zones - zones):
+            for zone, send_time in sorted(self.pairs - pairs, key=pair_order):
+                key = pair_key(zone, send_time)
                 with contextlib.suppress(Exception):
-                    self.scheduler.remove_job(f"edition:{zone}")
+                    self.scheduler.remove_job(f"edition:{key}")
                 self.log.info(
-                    f"zone {zone}: no subscribers left; no more editions", extra=event("zone")
+                    f"run {key}: no subscribers left; no more editions", extra=event("zone")
                 )
-            self.zones = zones
+            self.pairs = pairs
 
     def next_runs(self) -> list[Run]:
         now = self.now()
-        return sorted(
-            (next_run(z, self.settings.send_time, now) for z in self.zones), key=lambda r: r.at
-        )
+        return sorted((pair_next(self.settings, p, now) for p in self.pairs), key=lambda r: r.at)
 
     # -- reporting -----------------------------------------------------------
 
     def _report(self, run: Run, report: SendReport, seconds: float) -> None:
-        if not report.editions:
-            self.retries.done(run.timezone)
-            self.log.info(f"edition {run.label}: nobody in this zone", extra=event("edition"))
-            return
-        found = report.editions[0]
-        for kind, named in named_lines(found):
-            self.log.error(named, extra=event(kind.replace(" ", "_")))
-        fields = {
-            "edition": run.label,
-            "sent": found.sent,
-            "skipped": found.skipped,
-            "failed": found.failed,
-            "in_doubt": found.in_doubt,
-            "already_sent": found.already_sent,
-            "pending": found.pending,
-            "seconds": round(seconds, 3),
-        }
-        line = (
-            f"edition {run.label}: sent {found.sent}, skipped {found.skipped}, failed "
-            f"{found.failed}, in doubt {found.in_doubt}, already sent {found.already_sent} "
-            f"in {seconds:.1f} s"
-        )
-        if report.stopped:
-            self.log.warning(
-                f"{line}; stopped with {found.pending + report.not_started} not yet sent "
-                "(sent on the next start, within catch_up_hours)",
-                extra=event("edition", stopped=True, **fields),
-            )
-        elif report.aborted:
+        if report.aborted and not report.stopped:
             self._failed(run, report.aborted)
-        elif found.failed or found.in_doubt:
-            self.log.error(
-                f"{line} (`digest send --date {run.date} --timezone {run.timezone}` retries "
-                "those failed; see docs/ledger.md on those in doubt)",
-                extra=event("edition", **fields),
-            )
-        else:
-            self.log.info(line, extra=event("edition", **fields))
-        if report.stopped or report.aborted:
-            return
-        if found.retryable:
-            self.retries.recipients_failed(run, found.retryable)
-        else:
-            self.retries.done(run.timezone)
-        if found.pending:
-            self.retries.held(run, found.pending)
+        told(self.log, self.retries, run, report, seconds)
 
     def _reason(self, error: BaseException) -> str:
         """One line about ``error``, worded as `digest send` words it (a database's

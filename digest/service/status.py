@@ -13,7 +13,7 @@ from digest.editions.contents import left_out
 from digest.models import EditionStatus, Status
 from digest.sending.ledger import Ledger
 from digest.service.heartbeat import alive, recorded, state
-from digest.store import signups
+from digest.store import audience, signups
 from digest.store.editions import list_editions
 from digest.store.schema import SIGNUP_EVENTS
 from digest.store.store import Store
@@ -39,7 +39,9 @@ def status(store: Store, settings: Settings, day: date | None, now: datetime) ->
     shown = live + [b for b in beats if b not in live][:GONE_SHOWN]
     schedulers = [(b, state(b, now)) for b in shown]
     days, pending = signup_figures(store, settings, now)
-    return Status(editions, schedulers, bool(beats), now, days, pending)
+    today = now.astimezone(settings.zone).date()
+    frequencies = audience.by_frequency(store.engine, today)
+    return Status(editions, schedulers, bool(beats), now, days, pending, frequencies)
 
 
 def signup_figures(

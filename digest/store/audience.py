@@ -1,13 +1,16 @@
 """Who the subscribers are, counted rather than listed: per delivery timezone,
-the stored zones this machine cannot use, and the widest values a listing must
+per series (zone, send time, cadence) and so per scheduler run, the stored
+zones this machine cannot use, and the widest values a listing must
 lay out. Reads only, each one query, so a send, the scheduler and a listing ask
 them of a million subscribers without reading the rows."""
 
 from __future__ import annotations
 
+from datetime import date, time
+
 import sqlalchemy as sa
 
-from digest.store.schema import subscribers
+from digest.store.schema import ACTIVE, subscribers
 from digest.zones import delivery_timezone, usable_timezone
 
 
@@ -19,6 +22,66 @@ def by_timezone(engine: sa.Engine, default: str) -> dict[str, int]:
         zone = delivery_timezone(stored, default)
         found[zone] = found.get(zone, 0) + count
     return found
+
+
+Series = tuple[str, time | None, str]  # (delivery zone, send time or None, cadence)
+
+
+def by_series(engine: sa.Engine, default: str) -> dict[Series, int]:
+    """Active subscribers per (delivery zone, send time, cadence): each series that has
+    anyone, and so each edition a date can have. One grouped read of the index on
+    (timezone, send_time, frequency, active); the paused are counted in (a pause
+    skips an edition, not a series)."""
+    c = subscribers.c
+    query = (
+        sa.select(c.timezone, c.send_time, c.frequency, sa.func.count())
+        .where(ACTIVE)
+        .group_by(c.timezone, c.send_time, c.frequency)
+    )
+    found: dict[Series, int] = {}
+    with engine.connect() as conn:
+        for stored, at, often, count in conn.execute(query):
+            key = (
+                delivery_timezone(stored, default),
+                time.fromisoformat(at) if at else None,
+                "weekly" if often == "weekly" else "daily",
+            )
+            found[key] = found.get(key, 0) + count
+    return found
+
+
+def pairs(engine: sa.Engine, default: str) -> list[tuple[str, time | None]]:
+    """Every (delivery zone, send time) with an active subscriber: the scheduler's
+    runs, one job each. ``SELECT DISTINCT`` over the same index."""
+    c = subscribers.c
+    query = sa.select(c.timezone, c.send_time).where(ACTIVE).distinct()
+    with engine.connect() as conn:
+        found = {
+            (delivery_timezone(stored, default), time.fromisoformat(at) if at else None)
+            for stored, at in conn.execute(query)
+        }
+    return sorted(found, key=pair_order)
+
+
+def by_frequency(engine: sa.Engine, today: date) -> dict[str, int]:
+    """Active subscribers who are sent daily, weekly, and of those how many are paused
+    on ``today`` (``paused_until`` on or after it): what ``digest status`` shows."""
+    c = subscribers.c
+    weekly = c.frequency == "weekly"
+    paused = c.paused_until >= today.isoformat()
+    query = sa.select(
+        sa.func.count(),
+        sa.func.count().filter(weekly),
+        sa.func.count().filter(paused),
+    ).where(ACTIVE)
+    with engine.connect() as conn:
+        everyone, weeklies, resting = conn.execute(query).one()
+    return {"daily": everyone - weeklies, "weekly": weeklies, "paused": resting}
+
+
+def pair_order(pair: tuple[str, time | None]) -> tuple[str, str]:
+    """Zones by name, the site's time (None) first within one."""
+    return (pair[0], "" if pair[1] is None else pair[1].isoformat())
 
 
 def unusable_timezones(

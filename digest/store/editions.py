@@ -1,44 +1,68 @@
-"""Which editions exist: one row per (date, timezone), with the window it covers.
+"""Which editions exist: one row per (date, timezone, send time, cadence), with the
+window it covers.
 
 An edition is recorded when it is first sent, and from then on its window is
 fixed: previewing it later shows the same articles, and the next edition of
-the zone starts where it stopped. Who was mailed what in it is the ledger's
-(``digest.sending.ledger``); this module knows only the editions themselves,
-and what their windows leave out.
+its series (the zone, the send time, the cadence) starts where it stopped.
+Who was mailed what in it is the ledger's (``digest.sending.ledger``); this
+module knows only the editions themselves, and what their windows leave out.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, time
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from digest.clock import utcnow
-from digest.models import Edition
+from digest.models import Edition, time_text
 from digest.store.database import write_transaction
 from digest.store.schema import articles, editions, from_db, to_db
 
 
-def find_edition(engine: sa.Engine, day: date, timezone: str) -> Edition | None:
+def find_edition(
+    engine: sa.Engine,
+    day: date,
+    timezone: str,
+    send_time: time | None = None,
+    cadence: str = "daily",
+) -> Edition | None:
+    """The recorded edition with this key (``send_time`` None: the site's time)."""
     with engine.connect() as conn:
         row = conn.execute(
             sa.select(editions).where(
-                editions.c.date == day.isoformat(), editions.c.timezone == timezone
+                editions.c.date == day.isoformat(), *_series(timezone, send_time, cadence)
             )
         ).first()
     return _edition(row) if row else None
 
 
-def previous_cutoff(engine: sa.Engine, timezone: str, before: datetime) -> datetime | None:
-    """Where the zone's last edition before ``before`` stopped: the next one starts there."""
+def previous_cutoff(
+    engine: sa.Engine,
+    timezone: str,
+    before: datetime,
+    send_time: time | None = None,
+    cadence: str = "daily",
+) -> datetime | None:
+    """Where the series' last edition before ``before`` stopped: the next one starts
+    there. A series is one zone's editions at one send time of one cadence: the
+    weekly edition starts where the last weekly one stopped, not yesterday's daily."""
     with engine.connect() as conn:
         value = conn.execute(
             sa.select(sa.func.max(editions.c.cutoff)).where(
-                editions.c.timezone == timezone, editions.c.cutoff < to_db(before)
+                *_series(timezone, send_time, cadence), editions.c.cutoff < to_db(before)
             )
         ).scalar()
     return from_db(value)
+
+
+def _series(timezone: str, send_time: time | None, cadence: str) -> list:
+    return [
+        editions.c.timezone == timezone,
+        editions.c.send_time == time_text(send_time),
+        editions.c.cadence == cadence,
+    ]
 
 
 def older_arrivals(
@@ -60,8 +84,8 @@ def older_arrivals(
 def start_edition(engine: sa.Engine, proposed: Edition) -> Edition:
     """Record an edition (its window fixed from now on), or return the one recorded.
 
-    The unique (date, timezone) key means that when two senders start the
-    same edition at once, one creates it and the other joins it.
+    The unique (date, timezone, send time, cadence) key means that when two
+    senders start the same edition at once, one creates it and the other joins it.
     """
     try:
         with write_transaction(engine) as conn:
@@ -69,6 +93,8 @@ def start_edition(engine: sa.Engine, proposed: Edition) -> Edition:
                 editions.insert().values(
                     date=proposed.date.isoformat(),
                     timezone=proposed.timezone,
+                    send_time=time_text(proposed.send_time),
+                    cadence=proposed.cadence,
                     window_start=to_db(proposed.window_start),
                     cutoff=to_db(proposed.cutoff),
                     created_at=to_db(utcnow()),
@@ -76,7 +102,9 @@ def start_edition(engine: sa.Engine, proposed: Edition) -> Edition:
             )
     except IntegrityError:
         pass
-    found = find_edition(engine, proposed.date, proposed.timezone)
+    found = find_edition(
+        engine, proposed.date, proposed.timezone, proposed.send_time, proposed.cadence
+    )
     assert found is not None
     return found
 
@@ -89,7 +117,9 @@ def first_created(engine: sa.Engine) -> datetime | None:
 
 def list_editions(engine: sa.Engine, day: date | None = None) -> list[Edition]:
     """Every recorded edition (of ``day`` only, if given), newest date first."""
-    query = sa.select(editions).order_by(editions.c.date.desc(), editions.c.timezone)
+    query = sa.select(editions).order_by(
+        editions.c.date.desc(), editions.c.timezone, editions.c.send_time, editions.c.cadence
+    )
     if day is not None:
         query = query.where(editions.c.date == day.isoformat())
     with engine.connect() as conn:
@@ -103,4 +133,6 @@ def _edition(row) -> Edition:
         timezone=row.timezone,
         window_start=from_db(row.window_start),
         cutoff=from_db(row.cutoff),
+        send_time=time.fromisoformat(row.send_time) if row.send_time else None,
+        cadence=row.cadence,
     )

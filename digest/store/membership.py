@@ -15,18 +15,26 @@ already holds the write lock), so two changes to one person at once queue.
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import datetime
+from datetime import date, datetime, time
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from digest.errors import StillSuppressed, StillUnsubscribed
-from digest.models import Change, Subscriber
+from digest.models import Change, Subscriber, time_text
 from digest.store.database import write_transaction
 from digest.store.schema import from_db, subscribers, to_db
 from digest.validate import clean_line, email_key
 
-EDITABLE = ("name", "first_name", "topics", "timezone")
+EDITABLE = (
+    "name",
+    "first_name",
+    "topics",
+    "timezone",
+    "frequency",
+    "send_time",
+    "paused_until",
+)
 
 
 def add_one(
@@ -47,6 +55,9 @@ def add_one(
         "first_name": sub.first_name,
         "topics": topics,
         "timezone": sub.timezone,
+        "frequency": sub.frequency,
+        "send_time": time_text(sub.send_time) or None,
+        "paused_until": sub.paused_until.isoformat() if sub.paused_until else None,
     }
     for _ in range(2):
         with write_transaction(engine) as conn:
@@ -133,6 +144,9 @@ def to_subscriber(row) -> Subscriber:
         suppressed_at=from_db(row.suppressed_at),
         suppressed=row.suppressed_reason if row.suppressed_at is not None else None,
         suppressed_detail=row.suppressed_detail or "",
+        frequency=row.frequency,
+        send_time=time.fromisoformat(row.send_time) if row.send_time else None,
+        paused_until=date.fromisoformat(row.paused_until) if row.paused_until else None,
     )
 
 

@@ -25,6 +25,7 @@ from digest.store.schema import (
     LEDGER_FILLFACTOR,
     SCHEMA_VERSION,
     articles,
+    editions,
     keyword_sources,
     metadata,
     schema_version,
@@ -342,6 +343,64 @@ def _add_signups(conn: sa.Connection) -> None:
 
 
 MIGRATIONS[14] = _add_signups
+
+
+def _add_cadence(conn: sa.Connection) -> None:
+    """Version 15: how often and when. ``subscribers`` gains ``frequency``,
+    ``send_time`` and ``paused_until`` (NULL for everyone stored: daily, at the
+    site's time, never paused, as before) and an index on (timezone, send_time,
+    frequency, active) that answers the scheduler's question alone;
+    ``editions`` gains ``send_time`` ("": the site's time) and ``cadence`` ("daily"
+    for every edition already sent: they were), and its unique key becomes the four.
+    SQLite cannot drop a table's constraint, so there the small ``editions`` table is
+    made again under its new key and its rows copied, ids kept (the ledger and
+    batches name editions by id). Each part only if missing."""
+    present = {c["name"] for c in sa.inspect(conn).get_columns("subscribers")}
+    for column, sql_type in (
+        ("frequency", "VARCHAR(10)"),
+        ("send_time", "VARCHAR(5)"),
+        ("paused_until", "VARCHAR(10)"),
+    ):
+        if column not in present:
+            conn.execute(sa.text(f"ALTER TABLE subscribers ADD COLUMN {column} {sql_type}"))
+    conn.execute(
+        sa.text(
+            "CREATE INDEX IF NOT EXISTS ix_subscribers_runs "
+            "ON subscribers (timezone, send_time, frequency, active)"
+        )
+    )
+    if "cadence" in {c["name"] for c in sa.inspect(conn).get_columns("editions")}:
+        return
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            sa.text("ALTER TABLE editions DROP CONSTRAINT IF EXISTS uq_editions_date_timezone")
+        )
+        conn.execute(
+            sa.text("ALTER TABLE editions ADD COLUMN send_time VARCHAR(5) NOT NULL DEFAULT ''")
+        )
+        conn.execute(
+            sa.text("ALTER TABLE editions ADD COLUMN cadence VARCHAR(10) NOT NULL DEFAULT 'daily'")
+        )
+        conn.execute(
+            sa.text(
+                "ALTER TABLE editions ADD CONSTRAINT uq_editions_key "
+                "UNIQUE (date, timezone, send_time, cadence)"
+            )
+        )
+        return
+    # SQLite: the new table under another name, filled, the old one dropped, and the
+    # new one renamed (renaming the old one instead would rewrite batches' reference
+    # to follow it). Foreign keys are not enforced here (never switched on).
+    new = editions.to_metadata(sa.MetaData(), name="editions_v15")
+    new.create(conn)
+    kept = ["id", "date", "timezone", "window_start", "cutoff", "created_at"]
+    old = sa.table("editions", *(sa.column(c) for c in kept))
+    conn.execute(new.insert().from_select(kept, sa.select(*(old.c[c] for c in kept))))
+    conn.execute(sa.text("DROP TABLE editions"))
+    conn.execute(sa.text("ALTER TABLE editions_v15 RENAME TO editions"))
+
+
+MIGRATIONS[15] = _add_cadence
 
 # Every version from 2 up to the tables' own has its step: a version left out would
 # be skipped on upgrade, silently.

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 14
+SCHEMA_VERSION = 15
 
 metadata = sa.MetaData()
 
@@ -131,7 +131,16 @@ subscribers = sa.Table(
     # nothing now (``suppression``): a late unsubscribe event does not undo a
     # newer resubscribe.
     sa.Column("subscribed_at", sa.DateTime),
+    # How often and when (schema version 15): "daily" | "weekly" (NULL: the site's
+    # default, daily); "HH:MM" local to their zone (NULL: the site's ``send_time``);
+    # an ISO date on or before which no edition of any kind is sent (NULL: none).
+    sa.Column("frequency", sa.String(10)),
+    sa.Column("send_time", sa.String(5)),
+    sa.Column("paused_until", sa.String(10)),
     sa.Index("ix_subscribers_segment", "timezone", "topics", "active", "id"),
+    # The scheduler's runs: the distinct (zone, time) pairs, read at every beat, and
+    # who is in each (``audience.by_series``), answered from the index alone.
+    sa.Index("ix_subscribers_runs", "timezone", "send_time", "frequency", "active"),
 )
 
 
@@ -144,7 +153,14 @@ editions = sa.Table(
     sa.Column("window_start", sa.DateTime, nullable=False),
     sa.Column("cutoff", sa.DateTime, nullable=False),
     sa.Column("created_at", sa.DateTime, nullable=False),
-    sa.UniqueConstraint("date", "timezone", name="uq_editions_date_timezone"),
+    # Schema version 15: which series of the zone it is. ``send_time`` "HH:MM" for
+    # the subscribers with that personal time, "" for those with none (the site's
+    # time; "" rather than NULL because a unique key treats NULLs as all different,
+    # and two senders starting the site's edition at once must meet on one row);
+    # ``cadence`` "daily" | "weekly".
+    sa.Column("send_time", sa.String(5), nullable=False, default="", server_default=""),
+    sa.Column("cadence", sa.String(10), nullable=False, default="daily", server_default="daily"),
+    sa.UniqueConstraint("date", "timezone", "send_time", "cadence", name="uq_editions_key"),
 )
 
 batches = sa.Table(
@@ -293,6 +309,9 @@ MAIL_KINDS = ("confirm", "subscribed", "manage", "welcome")
 
 # Why an address is no longer mailed, as stored in subscribers.suppressed_reason.
 SUPPRESSIONS = ("bounced", "dropped", "complaint")
+
+# How often a subscriber is sent (subscribers.frequency, editions.cadence).
+CADENCES = ("daily", "weekly")
 
 STATUSES = ("sent", "failed", "in_doubt", "skipped", "pending")
 # Rows a delivered batch's outcome may be written over: an answer that arrives

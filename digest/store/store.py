@@ -226,6 +226,7 @@ class Store:
         progress: Callable[[int], None] | None = None,
         keep_first_names: bool = False,
         now: datetime | None = None,
+        keep_cadence: bool = False,
     ) -> dict[str, int]:
         """Add or update subscribers, matched by email case-insensitively.
 
@@ -240,7 +241,8 @@ class Store:
         export that includes those who left) is added as unsubscribed, and
         never re-activated, even with ``resubscribe``. With ``keep_first_names``
         (the items carry none: a CSV without the column) a stored subscriber's
-        first name stays as it is. ``now`` (default: the store's clock,
+        first name stays as it is; with ``keep_cadence``, so do frequency, send time
+        and pause (a CSV without those columns). ``now`` (default: the store's clock,
         ``self.now``) is when those added or resubscribed subscribed.
 
         Values are checked before they get here (``validate``); should the
@@ -261,6 +263,7 @@ class Store:
             progress,
             keep_first_names,
             now or self.now(),
+            keep_cadence,
         )
         if refused:
             sub, reason = refused[0]

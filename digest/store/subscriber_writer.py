@@ -31,7 +31,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from digest.clock import utcnow
-from digest.models import Subscriber
+from digest.models import Subscriber, time_text
 from digest.store.database import first_line, for_writing, record_error, write_transaction
 from digest.store.schema import subscribers, to_db
 from digest.validate import email_key
@@ -69,10 +69,11 @@ def save(
     progress: Callable[[int], None] | None = None,
     keep_first_names: bool = False,
     now: datetime | None = None,
+    keep_cadence: bool = False,
 ) -> dict[str, int]:
     """Write ``items``; see ``Store.save_subscribers``. ``progress`` gets the number
     of rows written so far, after each chunk."""
-    writer = SubscriberWriter(engine, resubscribe, keep_first_names, now)
+    writer = SubscriberWriter(engine, resubscribe, keep_first_names, now, keep_cadence)
     # A private in-memory SQLite database exists once per thread: write it inline.
     inline = engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:")
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="subscribers") as pool:
@@ -153,6 +154,9 @@ class SubscriberWriter:
         "first_name",
         "topics",
         "timezone",
+        "frequency",
+        "send_time",
+        "paused_until",
         "active",
         "unsubscribed_at",
         "updated_at",
@@ -165,6 +169,7 @@ class SubscriberWriter:
         resubscribe: bool,
         keep_first_names: bool = False,
         now: datetime | None = None,
+        keep_cadence: bool = False,
     ) -> None:
         self.engine = engine
         dialect = engine.dialect
@@ -210,7 +215,10 @@ class SubscriberWriter:
                 f"IS NULL THEN excluded.subscribed_at ELSE {table}.subscribed_at END"
             ),
         }
-        segment = (["topics", "timezone"], back if resubscribe else None)
+        # How often and when (version 15), with the segment's columns: a stream that
+        # does not carry them (a CSV without the columns) leaves them as stored.
+        cadence = [] if keep_cadence else ["frequency", "send_time", "paused_until"]
+        segment = (["topics", "timezone", *cadence], back if resubscribe else None)
         # A stream without first names (a CSV without the column) leaves the
         # stored ones alone: a first name given by hand survives the nightly file.
         names = ["email", "name"] if keep_first_names else ["email", "name", "first_name"]
@@ -253,13 +261,14 @@ class SubscriberWriter:
                     sub.first_name,
                     ";".join(sub.topics),
                     sub.timezone,
+                    *_cadence(sub),
                     active,
                     None,
                 )
             else:
                 topics = ";".join(sub.topics)
                 values = (sub.email, key, sub.name, sub.first_name, topics, sub.timezone)
-                values += self._left(sub)
+                values += _cadence(sub) + self._left(sub)
             rows[key] = (sub, values)
         self.replaced += len(chunk) - len(rows)  # this thread's own count
         return [rows[key] for key in sorted(rows)]
@@ -331,12 +340,13 @@ class SubscriberWriter:
         if self.arrays:
             # "active" is worked out from the date (one array fewer to send).
             source = (
-                "SELECT e, k, n, f, t, z, u IS NULL, u::timestamp, %s, %s FROM unnest("
-                + ", ".join(["%b::text[]"] * 7)
-                + ") AS r(e, k, n, f, t, z, u)"
+                "SELECT e, k, n, f, t, z, fr, st, pu, u IS NULL, u::timestamp, %s, %s "
+                "FROM unnest("
+                + ", ".join(["%b::text[]"] * 10)
+                + ") AS r(e, k, n, f, t, z, fr, st, pu, u)"
             )
             columns = list(zip(*rows, strict=True))
-            del columns[6]  # active
+            del columns[9]  # active
             params = (*self.constants, *(list(column) for column in columns))
         else:
             source = "VALUES " + ", ".join([self.row_marks] * len(rows))
@@ -366,6 +376,15 @@ class SubscriberWriter:
                 self.refused.append((sub, _reason(err)))
                 continue
             self._count(1, existed, written)
+
+
+def _cadence(sub: Subscriber) -> tuple[str | None, str | None, str | None]:
+    """frequency, send_time and paused_until as stored: text, NULL for the site's."""
+    return (
+        sub.frequency,
+        time_text(sub.send_time) or None,
+        sub.paused_until.isoformat() if sub.paused_until else None,
+    )
 
 
 def _bind(column: sa.Column, dialect: sa.Dialect, value):

@@ -151,6 +151,9 @@ def _import(
             on_refused=refused,
             progress=written,
             keep_first_names=not rows.has_first_names,
+            # The file's own frequency, send_time and paused_until are not read (yet):
+            # a person's choices stay as stored.
+            keep_cadence=True,
         )
     result.added, result.updated = counts["added"], counts["updated"]
     result.unchanged = counts["unchanged"]

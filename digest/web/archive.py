@@ -9,7 +9,7 @@ nothing else that could run.
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, time
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -17,6 +17,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from digest.editions import archive
+from digest.store.schema import CADENCES
 from digest.web.context import Web
 
 # The email's inline styles and <style> block; images only over https (or inline).
@@ -29,6 +30,7 @@ DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 # An IANA name (the longest is 32 characters); anything else is no edition's.
 ZONE = re.compile(r"[A-Za-z0-9_+\-]+(/[A-Za-z0-9_+\-]+){0,2}")
 MAX_ZONE = 64
+TIME = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")  # a personal send time's edition
 MAX_TOPICS = 10_000
 
 
@@ -49,8 +51,12 @@ def routes(web: Web) -> list[Route]:
     def edition_page(request: Request) -> Response:
         raw_day, zone = request.path_params["day"], request.path_params["zone"]
         segment = request.query_params.get("topics", "")
+        at = request.query_params.get("time", "")
+        cadence = request.query_params.get("cadence", "daily")
         if (
             not DAY.fullmatch(raw_day)
+            or (at and not TIME.fullmatch(at))
+            or cadence not in CADENCES
             or len(zone) > MAX_ZONE
             or not ZONE.fullmatch(zone)
             or len(segment) > MAX_TOPICS
@@ -61,7 +67,8 @@ def routes(web: Web) -> list[Route]:
             day = date.fromisoformat(raw_day)
         except ValueError:
             return _not_found(web, request)
-        edition = archive.find_sent(web.store, web.settings, day, zone)
+        send_time = time.fromisoformat(at) if at else None
+        edition = archive.find_sent(web.store, web.settings, day, zone, send_time, cadence)
         if edition is None or (segment and not archive.has_segment(web.store, edition, segment)):
             return _not_found(web, request)
         html = copies.html(edition, segment)

@@ -407,7 +407,7 @@ def test_a_subscriber_in_a_zone_that_no_longer_exists_stops_no_command(tmp_path,
     assert "would send 3" in runs["send --dry-run"].stdout
     assert "preview of" in runs["preview --email ana@example.com"].stdout
     listed = [line.split("\t") for line in runs["schedule --list"].stdout.splitlines()[1:]]
-    assert {row[0]: row[4] for row in listed if len(row) == 5} == {"UTC": "2", "Asia/Tokyo": "1"}
+    assert {row[0]: row[5] for row in listed if len(row) == 8} == {"UTC": "2", "Asia/Tokyo": "1"}
     sent = {
         parse(path)["To"].addresses[0].addr_spec: path.parent.name
         for path in (tmp_path / "outbox").rglob("*.eml")

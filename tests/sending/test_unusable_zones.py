@@ -139,7 +139,7 @@ def test_the_schedule_runs_them_in_the_default_zone(newsroom, settings):
     stored_in(newsroom, "mars@example.org", "localtime")
 
     assert delivery_zones(newsroom, settings) == ["Asia/Tokyo", "Europe/London"]
-    audience = {run.timezone: n for run, n in listing(newsroom, settings, NOW)}
+    audience = {r.run.timezone: r.daily for r in listing(newsroom, settings, NOW)}
     assert audience == {"Asia/Tokyo": 1, "Europe/London": 3}
     send_now, _ = missed(newsroom, settings, NOW)
     assert {run.timezone for run in send_now} <= {"Asia/Tokyo", "Europe/London"}

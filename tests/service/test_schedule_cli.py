@@ -312,12 +312,12 @@ def test_list_prints_each_zones_next_run_and_what_a_start_would_catch_up(small):
     done = small.run("schedule", "--list", "--days", "2")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert lines[0] == "zone\tedition\tlocal time\tUTC\tsubscribers"
+    assert lines[0] == ("zone\tsend time\tedition\tlocal time\tUTC\tdaily\tweekly\tweekly edition")
     rows = [line.split("\t") for line in lines[1:5]]
-    assert sorted((r[0], r[4]) for r in rows) == sorted(
-        [("Asia/Kathmandu", "1"), ("Asia/Kathmandu", "1"), (zone, "5"), (zone, "5")]
+    assert sorted((r[0], r[1], r[5], r[6]) for r in rows) == sorted(
+        [("Asia/Kathmandu", "site", "1", "0")] * 2 + [(zone, "site", "5", "0")] * 2
     )
-    assert all(r[2].startswith(("07:00", send_time.strip('"'))) for r in rows)
+    assert all(r[3].startswith(("07:00", send_time.strip('"'))) for r in rows)
     today = datetime.now(ZoneInfo(zone)).date()
     assert f"on start: edition {today} {zone} (due at" in done.stdout
 

@@ -148,7 +148,7 @@ def test_listing_counts_each_zones_active_subscribers(store, settings, clock):
     fill(store, clock, zones=["UTC", "Asia/Kathmandu"], per_zone=3)
     store.save_subscribers([subscriber("nozone@example.com")])  # the default zone: UTC
     rows = listing(store, settings, clock.at, days=2)
-    assert [(r.label, n) for r, n in rows] == [
+    assert [(r.run.label, r.daily) for r in rows] == [
         ("2026-11-25 Asia/Kathmandu", 3),
         ("2026-11-25 UTC", 4),
         ("2026-11-26 Asia/Kathmandu", 3),
@@ -393,7 +393,7 @@ def test_the_running_scheduler_fires_at_the_send_time_beats_and_stops(store, set
         stop.set()
         service.shutdown()
     assert recorded(store)[0].stopped is not None
-    assert any("new zone Asia/Kathmandu: next edition" in line for line in lines)
+    assert any("new run Asia/Kathmandu: next edition" in line for line in lines)
     assert lines[-1].endswith("info schedule: stopped")
 
 
@@ -591,7 +591,7 @@ def test_a_subscriber_whose_zone_no_longer_exists_is_sent_in_the_default_edition
         )
     clock.at = datetime(2026, 11, 25, 7, 0, tzinfo=UTC)
     service = make_service(store, settings, clock, lines)
-    service.refresh_zones(announce=True)
+    service.refresh_pairs(announce=True)
 
     service.send_edition("UTC")
 
