@@ -24,12 +24,12 @@ from starlette.routing import Match, Router
 
 from digest.config.settings import Settings
 from digest.store.store import Store
-from digest.web import archive, health, pages, webhooks
+from digest.web import archive, health, pages, signup, webhooks
 from digest.web.context import PRIVATE, Web, log
 from digest.web.middleware import AccessLog, SecurityHeaders, StripPrefix
 
 # In the order their routes are matched.
-ROUTE_MODULES = (health, pages, archive, webhooks)
+ROUTE_MODULES = (health, pages, signup, archive, webhooks)
 
 
 def create_app(store: Store, settings: Settings, key: bytes | None = None):

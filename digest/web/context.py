@@ -25,7 +25,17 @@ from digest.store.store import Store
 
 log = logging.getLogger("digest.web")
 
-PAGES = ("subscription.html.j2", "bad_link.html.j2", "error.html.j2", "archive.html.j2")
+PAGES = (
+    "subscription.html.j2",
+    "bad_link.html.j2",
+    "error.html.j2",
+    "archive.html.j2",
+    "subscribe.html.j2",
+    "subscribe.js.j2",
+    "check_inbox.html.j2",
+    "confirm.html.j2",
+    "manage.html.j2",
+)
 # Pages that show one subscriber's data: never kept by a browser or a proxy cache.
 PRIVATE = {"Cache-Control": "no-store"}
 

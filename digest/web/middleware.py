@@ -22,6 +22,15 @@ PAGE_POLICY = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
 )
+
+
+def script_policy(nonce: str) -> str:
+    """``PAGE_POLICY`` plus the one inline script whose tag carries ``nonce``: for
+    the one page with a script (the sign-up form), made afresh for each answer,
+    so a script injected into the page, which cannot know it, never runs."""
+    return f"{PAGE_POLICY}; script-src 'nonce-{nonce}'"
+
+
 HEADERS = {
     "x-content-type-options": "nosniff",
     # The token is in the page's URL: no link on a page may send it on as a Referer.
@@ -30,7 +39,7 @@ HEADERS = {
     "cross-origin-opener-policy": "same-origin",
 }
 # Everything after one of these is a token (or garbage in its place): never logged.
-TOKEN_PATH = re.compile(r"/(unsubscribe|preferences|resubscribe)/.*", re.S)
+TOKEN_PATH = re.compile(r"/(unsubscribe|preferences|resubscribe|confirm)/.*", re.S)
 MAX_LOGGED = 300
 
 

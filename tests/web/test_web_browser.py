@@ -1,17 +1,13 @@
 """In a real browser: Playwright driving Debian's Chromium, 375 px wide (a phone),
-against the real server, through the links of real .eml files in the outbox.
-
-Skipped where Chromium or Playwright is missing, except in CI (``CI`` set),
-where that fails: ``make test`` installs Chromium with apt when it is missing.
-"""
+against the real server, through the links of real .eml files in the outbox
+(skipped without Chromium, except in CI: ``browsing``)."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from datetime import timedelta
 
 import pytest
+from browsing import PHONE, TEXT_COLOURS, chromium, contrast, fits_the_phone
 from conftest import NOW, article, subscriber
 from webserver import NO_PROXY, PUBLIC_URL, on_server, outbox_mails, running
 
@@ -20,27 +16,12 @@ from digest.models import ProviderEvent
 from digest.sending.dispatch import Dispatcher
 
 SECRET = "web-browser-secret"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-PHONE = {"width": 375, "height": 740}
 
 
 @pytest.fixture(scope="module")
 def browser():
-    problem = None
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        problem = "Playwright is not installed (pip install -e '.[test]')"
-    if problem is None and not os.path.exists(CHROMIUM):
-        problem = f"no Chromium at {CHROMIUM} (make test installs it: apt-get install chromium)"
-    if problem:
-        if os.environ.get("CI"):
-            pytest.fail(problem)
-        pytest.skip(problem)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
@@ -85,10 +66,6 @@ def html_link(mail, text: str) -> str:
 
     html = mail.message.get_body(("html",)).get_content()
     return re.search(rf'<a href="([^"]+)"[^>]*>{text}</a>', html).group(1)
-
-
-def fits_the_phone(page) -> bool:
-    return page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
 
 
 def test_unsubscribe_in_two_clicks_from_the_link_in_the_email(site, page):
@@ -190,37 +167,6 @@ def test_the_archive_and_view_in_your_browser(site, page):
     assert page.get_by_role("link", name="Glacier melt sets record").is_visible()
     assert page.get_by_role("link", name="Solar beats forecasts").count() == 0
     assert page.problems == []
-
-
-# Every element with text of its own: its colour, and the background it is drawn on
-# (the nearest ancestor's that is not transparent), as the browser computed them.
-TEXT_COLOURS = """() => {
-  const hex = c => '#' + c.match(/[0-9.]+/g).slice(0, 3)
-      .map(n => Number(n).toString(16).padStart(2, '0')).join('');
-  const opaque = c => !/rgba\\(.*, 0\\)$/.test(c) && c !== 'transparent';
-  const found = [];
-  for (const e of document.querySelectorAll('body *')) {
-    const own = [...e.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
-    if (!own || !e.getClientRects().length) continue;
-    let b = e;
-    while (b && !opaque(getComputedStyle(b).backgroundColor)) b = b.parentElement;
-    const bg = b ? getComputedStyle(b).backgroundColor : 'rgb(255, 255, 255)';
-    found.push([e.tagName + (e.id ? '#' + e.id : ''), hex(getComputedStyle(e).color), hex(bg)]);
-  }
-  return found;
-}"""
-
-
-def contrast(a: str, b: str) -> float:
-    """WCAG 2's contrast ratio (as ``tests/rendering/test_email_html.py`` computes it)."""
-
-    def luminance(colour: str) -> float:
-        channels = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
-        linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
-        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
-
-    high, low = sorted((luminance(a), luminance(b)), reverse=True)
-    return (high + 0.05) / (low + 0.05)
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
