@@ -188,8 +188,8 @@ class _ImportBar:
 )
 @click.option(
     "--paused-until",
-    metavar="YYYY-MM-DD",
-    help='No emails on or before this day ("" or default: not paused).',
+    metavar="DATE",
+    help='No emails on or before this day, YYYY-MM-DD ("" or default: not paused).',
 )
 @click.option("--resubscribe", is_flag=True, help="Subscribe them again if they unsubscribed.")
 @click.option(
