@@ -163,6 +163,7 @@ class PendingSignup:
     timezone: str | None = None  # None: the configured default
     created_at: datetime = EPOCH
     mailed_at: datetime | None = None  # the confirmation mail last sent; None: never
+    frequency: str | None = None  # "daily" | "weekly"; None: the site's default, daily
 
 
 @dataclass(frozen=True)

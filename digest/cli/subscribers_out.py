@@ -113,7 +113,7 @@ def _pending_cells(pending: PendingSignup, default: str, at: str) -> list[str]:
         clean_line(pending.first_name),
         "; ".join(pending.topics) or "(everything)",
         pending.timezone or default,
-        getattr(pending, "frequency", None) or DAILY,
+        pending.frequency or DAILY,
         at,
         "",
         f"pending since {pending.created_at:%Y-%m-%d %H:%M} UTC",

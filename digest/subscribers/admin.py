@@ -82,6 +82,8 @@ def add(
     pending = signups.by_address(store.engine, subscriber.email)
     if pending is not None:
         name, first_name, topics, timezone = _chosen(pending, name, first_name, topics, timezone)
+        if frequency is None:
+            frequency = pending.frequency or ""
     given = {
         "name": name,
         "first_name": first_name,
@@ -224,7 +226,7 @@ def _write(store: Store, handle: TextIO, everyone: bool) -> int:
         for pending in signups.listing(store.engine):
             zone = pending.timezone or ""
             topics = ";".join(pending.topics)
-            often = getattr(pending, "frequency", None) or ""
+            often = pending.frequency or ""
             names = (pending.email, pending.name, pending.first_name)
             writer.writerow((*names, topics, zone, often, "", "", "", "pending"))
             count += 1
