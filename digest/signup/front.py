@@ -61,10 +61,10 @@ class SignupForm:
     first_name: str = ""
     topics: tuple[str, ...] = ()  # checked boxes; none = everything
     timezone: str = ""  # "" = the configured default
-    frequency: str = ""  # "daily" or "weekly"; "" = the site's default, daily
     honeypot: str = ""  # the hidden field; anything in it = a bot
     form_token: str = ""
     altcha: str = ""  # the ALTCHA payload when [signup] altcha = true
+    frequency: str = ""  # "daily" or "weekly"; "" = the site's default, daily
 
 
 class Verdict(enum.Enum):
