@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, time
 
 from digest import validate, zones
 from digest.keywords import keyword_key, why_never_matched
-from digest.models import Subscriber
+from digest.models import Subscriber, time_text
 
 EXAMPLE_TIME = "2026-11-24T07:30:00Z"
 # How often someone is sent (``subscribers.frequency``): the site's default is daily.
@@ -143,6 +143,7 @@ def parse_left(raw: str) -> datetime | None:
         ) from None
 
 
+@functools.lru_cache(maxsize=1024)  # a file repeats a few values a million times
 def parse_frequency(raw: str) -> str | None:
     """``daily`` or ``weekly`` (any case), or None (the site's default) for an empty
     field or ``default``."""
@@ -154,6 +155,7 @@ def parse_frequency(raw: str) -> str | None:
     return text
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_send_time(raw: str) -> time | None:
     """A local time ``HH:MM`` (00:00 to 23:59; ``7:30`` is 07:30), or None (the site's
     ``send_time``) for an empty field or ``default``."""
@@ -168,6 +170,7 @@ def parse_send_time(raw: str) -> time | None:
     )
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_paused_until(raw: str) -> date | None:
     """The last day of a pause, ``YYYY-MM-DD`` (no edition on or before it), or None
     (not paused) for an empty field or ``default``. A day gone by is kept: it
@@ -191,7 +194,7 @@ def format_cadence(sub: Subscriber) -> tuple[str, str, str]:
     (empty: the site's), which ``parse_subscriber`` reads back the same."""
     return (
         sub.frequency or "",
-        f"{sub.send_time:%H:%M}" if sub.send_time is not None else "",
+        time_text(sub.send_time),
         sub.paused_until.isoformat() if sub.paused_until is not None else "",
     )
 
