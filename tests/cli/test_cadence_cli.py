@@ -4,9 +4,14 @@ and ``export`` say of them, as an operator runs them, on SQLite and PostgreSQL."
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from conftest import run_digest
+
+from digest.models import PendingSignup
+from digest.store import signups
+from digest.store.store import Store
 
 
 @pytest.fixture
@@ -86,3 +91,20 @@ def test_a_bad_value_is_refused_naming_the_option_and_nothing_is_stored(
     assert (done.returncode, done.stderr.strip()) == (2, said)
     listed = run_digest("subscribers", "list", cwd=tmp_path, env=env)
     assert listed.stdout.strip().endswith("0 subscriber(s)")
+
+
+def test_a_pending_weekly_sign_up_is_exported_as_weekly_and_added_so(tmp_path, env, db_url):
+    store = Store(db_url)
+    at = datetime(2026, 12, 6, 17, 20, tzinfo=UTC)
+    pending = PendingSignup(id=0, email="pen@example.org", frequency="weekly")
+    signups.save(store.engine, pending, at, at - timedelta(days=2))
+    store.close()
+
+    exported = run_digest("subscribers", "export", "--all", cwd=tmp_path, env=env).stdout
+    assert "pen@example.org,,,,,weekly,,,,pending\n" in exported
+
+    # The operator's word subscribes them, with what they chose signing up.
+    added = run_digest("subscribers", "add", "pen@example.org", cwd=tmp_path, env=env)
+    assert added.stdout.strip() == "added: pen@example.org"
+    listed = run_digest("subscribers", "list", cwd=tmp_path, env=env).stdout.splitlines()
+    assert listed[1].split("\t")[5] == "weekly"
