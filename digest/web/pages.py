@@ -44,6 +44,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from digest import zones
 from digest.editions.reach import Reach, topic_reach
 from digest.errors import DigestError, InputError, StillSuppressed, StillUnsubscribed
 from digest.grouping.sections import Vocabulary
@@ -272,7 +273,7 @@ class Pages:
             reach_capped=bool(reach and reach.capped),
             frequency=sub.frequency or "daily",
             weekly_day=settings.weekly_day.capitalize(),
-            zone=sub.timezone or settings.timezone,
+            zone=zones.delivery_timezone(sub.timezone, settings.timezone),
             site_time=f"{settings.send_time:%H:%M}",
             send_time=f"{sub.send_time:%H:%M}" if sub.send_time else "",
             times=[f"{t:%H:%M}" for t in send_times(sub.send_time)],
