@@ -163,6 +163,7 @@ class PendingSignup:
     timezone: str | None = None  # None: the configured default
     created_at: datetime = EPOCH
     mailed_at: datetime | None = None  # the confirmation mail last sent; None: never
+    frequency: str | None = None  # "daily" | "weekly"; None: the site's default, daily
 
 
 @dataclass(frozen=True)
@@ -323,7 +324,8 @@ class Outcome:
 
 def time_text(at: time | None) -> str:
     """``06:30``, or "" for None (the site's time): how a send time is stored."""
-    return "" if at is None else f"{at:%H:%M}"
+    # Not strftime: this runs for every row of an import, and "%H:%M" costs 2 µs.
+    return "" if at is None else f"{at.hour:02d}:{at.minute:02d}"
 
 
 def series_suffix(send_time: time | None, cadence: str = "daily") -> str:

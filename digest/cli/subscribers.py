@@ -43,9 +43,12 @@ def subscribers() -> None:
 def subscribers_import(app: App, csv_file: Path, resubscribe: bool) -> None:
     """Add or update subscribers from a CSV file (email,name,topics,timezone; first_name optional).
 
-    Each bad line is reported as FILE:LINE: reason; the good rows are imported.
-    People who unsubscribed stay unsubscribed, unless --resubscribe. A progress
-    bar is shown on a terminal for more than a few thousand rows.
+    Optional columns frequency (daily, weekly), send_time (HH:MM, local) and
+    paused_until (YYYY-MM-DD); empty is the site's, and a column left out
+    keeps what is stored. Each bad line is reported as FILE:LINE: reason; the
+    good rows are imported. People who unsubscribed stay unsubscribed, unless
+    --resubscribe. A progress bar is shown on a terminal for more than a few
+    thousand rows.
 
     Example: digest subscribers import subscribers.csv
     """
@@ -173,6 +176,21 @@ class _ImportBar:
 )
 @click.option("--topics", help='Topics separated by ";" (empty: everything).')
 @click.option("--timezone", help="An IANA timezone (empty: the configured default).")
+@click.option(
+    "--frequency",
+    metavar="daily|weekly",
+    help='How often: daily, or weekly on the site\'s weekly_day ("" or default: daily).',
+)
+@click.option(
+    "--send-time",
+    metavar="HH:MM",
+    help='When, local to their timezone ("" or default: the site\'s send_time).',
+)
+@click.option(
+    "--paused-until",
+    metavar="DATE",
+    help='No emails on or before this day, YYYY-MM-DD ("" or default: not paused).',
+)
 @click.option("--resubscribe", is_flag=True, help="Subscribe them again if they unsubscribed.")
 @click.option(
     "--unsuppress",
@@ -187,6 +205,9 @@ def subscribers_add(
     first_name: str | None,
     topics: str | None,
     timezone: str | None,
+    frequency: str | None,
+    send_time: str | None,
+    paused_until: str | None,
     resubscribe: bool,
     unsuppress: bool,
 ) -> None:
@@ -200,6 +221,8 @@ def subscribers_add(
     \b
     Example:
       digest subscribers add ana@example.com --name "Ana Silva" --first-name Ana
+      digest subscribers add ana@example.com --frequency weekly --send-time 06:30
+      digest subscribers add ana@example.com --paused-until default
     """
     from digest.subscribers.admin import add
 
@@ -211,6 +234,9 @@ def subscribers_add(
             first_name=first_name,
             topics=topics,
             timezone=timezone,
+            frequency=frequency,
+            send_time=send_time,
+            paused_until=paused_until,
             resubscribe=resubscribe,
             unsuppress=unsuppress,
             on_warning=lambda message: err.print(f"warning: {message}"),

@@ -27,10 +27,11 @@ from digest.cli.output import write_tsv
 from digest.cli.subscribers import subscribers
 from digest.models import PendingSignup, Subscriber
 from digest.store import signups
-from digest.subscribers.fields import describe_status
+from digest.subscribers.fields import CADENCE_COLUMNS, describe_status
 from digest.validate import clean_line
 
 LIST_PAGE = 1_000  # subscribers printed per table by ``subscribers list``
+DAILY = "daily (default)"  # how a subscriber with no frequency of their own is listed
 
 
 @subscribers.command("list")
@@ -43,7 +44,7 @@ LIST_PAGE = 1_000  # subscribers printed per table by ``subscribers list``
 )
 @pass_app
 def subscribers_list(app: App, everyone: bool) -> None:
-    """Who is subscribed, to what, in which timezone.
+    """Who is subscribed, to what, in which timezone, how often and when.
 
     A table on a terminal; piped or redirected, one tab-separated line each.
     With --all, those no longer mailed too, and a status column: subscribed,
@@ -53,6 +54,7 @@ def subscribers_list(app: App, everyone: bool) -> None:
     Example: digest subscribers list --all
     """
     default = f"{app.settings.timezone} (default)"
+    at = f"{app.settings.send_time:%H:%M} (default)"
     left = suppressed = 0
 
     def cells(s: Subscriber) -> list[str]:
@@ -66,6 +68,9 @@ def subscribers_list(app: App, everyone: bool) -> None:
                 s.first_name,
                 "; ".join(s.topics) or "(everything)",
                 s.timezone or default,
+                s.frequency or DAILY,
+                f"{s.send_time:%H:%M}" if s.send_time is not None else at,
+                s.paused_until.isoformat() if s.paused_until is not None else "",
             )
         ]
         if everyone:
@@ -79,7 +84,7 @@ def subscribers_list(app: App, everyone: bool) -> None:
     )
     pending = signups.listing(app.store.engine) if everyone else []
     if pending:
-        rows = itertools.chain(rows, (_pending_cells(p, default) for p in pending))
+        rows = itertools.chain(rows, (_pending_cells(p, default, at) for p in pending))
     with until_the_reader_leaves():
         if out.is_terminal:
             widths = app.store.subscriber_widths(active_only=not everyone)
@@ -87,7 +92,7 @@ def subscribers_list(app: App, everyone: bool) -> None:
                 widths["email"] = max(widths["email"], len(p.email))
             count = _table(rows, widths, default, everyone)
         else:
-            columns = ("email", "name", "first_name", "topics", "timezone")
+            columns = ("email", "name", "first_name", "topics", "timezone", *CADENCE_COLUMNS)
             count = write_tsv(columns + everyone * ("status",), rows)
         summary = f"{count - len(pending)} subscriber(s)"
         if everyone:
@@ -100,7 +105,7 @@ def subscribers_list(app: App, everyone: bool) -> None:
         out.print(summary)
 
 
-def _pending_cells(pending: PendingSignup, default: str) -> list[str]:
+def _pending_cells(pending: PendingSignup, default: str, at: str) -> list[str]:
     """A sign-up not confirmed yet, as a row of ``subscribers list --all``."""
     return [
         clean_line(pending.email),
@@ -108,6 +113,9 @@ def _pending_cells(pending: PendingSignup, default: str) -> list[str]:
         clean_line(pending.first_name),
         "; ".join(pending.topics) or "(everything)",
         pending.timezone or default,
+        pending.frequency or DAILY,
+        at,
+        "",
         f"pending since {pending.created_at:%Y-%m-%d %H:%M} UTC",
     ]
 
@@ -126,6 +134,9 @@ def _table(
         "first_name": min(max(longest["first_name"], len("first_name")), 30),
         "topics": min(max(longest["topics"], len("(everything)")), 60),
         "timezone": min(max(longest["timezone"], len(default)), 40),
+        "frequency": len(DAILY),
+        "send_time": len("07:00 (default)"),
+        "paused_until": len("paused_until"),
     }
     if everyone:
         widths["status"] = len("unsubscribed 2026-11-24 07:30 UTC")
@@ -133,8 +144,9 @@ def _table(
     while page := list(itertools.islice(rows, LIST_PAGE)):
         table = Table(box=box.SIMPLE, show_header=count == 0, show_edge=False)
         for name, width in widths.items():
-            # On a narrow terminal names and topics give way; addresses and zones do not.
-            if name in ("email", "timezone"):
+            # On a narrow terminal names and topics give way; addresses, zones and
+            # how often and when do not.
+            if name in ("email", "timezone", *CADENCE_COLUMNS):
                 table.add_column(name, min_width=width, no_wrap=True)
             elif name == "status":  # the last column: its width does not shift the others
                 table.add_column(name, min_width=width, no_wrap=True, overflow="ellipsis")

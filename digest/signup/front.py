@@ -64,6 +64,7 @@ class SignupForm:
     honeypot: str = ""  # the hidden field; anything in it = a bot
     form_token: str = ""
     altcha: str = ""  # the ALTCHA payload when [signup] altcha = true
+    frequency: str = ""  # "daily" or "weekly"; "" = the site's default, daily
 
 
 class Verdict(enum.Enum):
@@ -120,7 +121,12 @@ def sign_up(
     engine = store.engine
     try:
         fields = guards.check_fields(
-            form.email, form.name, form.first_name, tuple(form.topics), form.timezone
+            form.email,
+            form.name,
+            form.first_name,
+            tuple(form.topics),
+            form.timezone,
+            form.frequency,
         )
     except guards.Refused as err:
         signups.count(engine, "invalid", now)
@@ -190,6 +196,7 @@ def _mail_for(
         first_name=fields.first_name,
         topics=fields.topics,
         timezone=fields.timezone,
+        frequency=fields.frequency,
     )
     pending = signups.save(store.engine, wanted, now, expiry)
     if not _claim(store, settings, fields.email, "confirm", now):
@@ -231,7 +238,7 @@ def confirm(
     store: Store, settings: Settings, key: bytes, token: str, now: datetime
 ) -> Confirmed | None:
     """``POST /confirm/<token>``: subscribe the pending sign-up the token names, with
-    its topics and zone, as ``subscribers add`` would (someone who had unsubscribed
+    its topics, zone and frequency, as ``subscribers add`` would (someone who had unsubscribed
     is resubscribed: this is their word), and forget the pending row. None for a
     token that is not ours, altered or expired: nothing changes then."""
     pending = pending_for(store, settings, key, token, now)
@@ -245,6 +252,7 @@ def confirm(
             first_name=pending.first_name,
             topics=";".join(pending.topics),
             timezone=pending.timezone or "",
+            frequency=pending.frequency or "",
             resubscribe=True,
         )
         subscriber, suppressed = change.subscriber, False

@@ -18,7 +18,7 @@ from digest import validate
 from digest.config.signup import SignupSettings
 from digest.rendering.links import version_key
 from digest.signup.tokens import form_served
-from digest.subscribers.fields import parse_timezone, parse_topics
+from digest.subscribers.fields import parse_frequency, parse_timezone, parse_topics
 
 MAX_NAME = 100  # a sign-up's name and first name, in characters: one short line
 MAX_FIELD = 2000  # anything longer is no one's name, address, topic or zone
@@ -41,6 +41,7 @@ class Fields:
     first_name: str
     topics: tuple[str, ...]
     timezone: str | None
+    frequency: str | None = None  # None: the site's default, daily
 
 
 def _line(field: str, value: str, limit: int) -> str:
@@ -57,10 +58,16 @@ def _line(field: str, value: str, limit: int) -> str:
 
 
 def check_fields(
-    email: str, name: str, first_name: str, topics: tuple[str, ...], timezone: str
+    email: str,
+    name: str,
+    first_name: str,
+    topics: tuple[str, ...],
+    timezone: str,
+    frequency: str = "",
 ) -> Fields:
     """The form's values as they will be stored, held to ``subscribers add``'s rules
-    (``validate.check_email``, ``parse_topics``, ``parse_timezone``); else ``Refused``."""
+    (``validate.check_email``, ``parse_topics``, ``parse_timezone``,
+    ``parse_frequency``); else ``Refused``."""
     address = _line("email", email, validate.MAX_EMAIL)
     try:
         address = validate.check_email(address)
@@ -86,12 +93,17 @@ def check_fields(
         zone_name = parse_timezone(zone) if zone else None
     except ValueError:
         raise Refused("timezone", "that is not a time zone this site can send in") from None
+    try:
+        often = parse_frequency(_line("frequency", frequency, len("weekly")))
+    except ValueError:
+        raise Refused("frequency", "choose daily or weekly") from None
     return Fields(
         email=address,
         name=_line("name", name, MAX_NAME),
         first_name=_line("first_name", first_name, MAX_NAME),
         topics=chosen,
         timezone=zone_name,
+        frequency=often,
     )
 
 

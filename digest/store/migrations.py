@@ -346,7 +346,7 @@ MIGRATIONS[14] = _add_signups
 
 
 def _add_cadence(conn: sa.Connection) -> None:
-    """Version 15: how often and when. ``subscribers`` gains ``frequency``,
+    """Version 15: how often and when. ``subscribers`` (and ``signups``) gain ``frequency``,
     ``send_time`` and ``paused_until`` (NULL for everyone stored: daily, at the
     site's time, never paused, as before) and an index on (timezone, send_time,
     frequency, active) that answers the scheduler's question alone;
@@ -363,6 +363,9 @@ def _add_cadence(conn: sa.Connection) -> None:
     ):
         if column not in present:
             conn.execute(sa.text(f"ALTER TABLE subscribers ADD COLUMN {column} {sql_type}"))
+    # A pending sign-up's daily or weekly, which confirming sets (NULL: the site's).
+    if "frequency" not in {c["name"] for c in sa.inspect(conn).get_columns("signups")}:
+        conn.execute(sa.text("ALTER TABLE signups ADD COLUMN frequency VARCHAR(10)"))
     conn.execute(
         sa.text(
             "CREATE INDEX IF NOT EXISTS ix_subscribers_runs "

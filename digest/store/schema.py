@@ -260,6 +260,8 @@ signups = sa.Table(
     sa.Column("timezone", sa.String(64)),  # NULL: the configured default
     sa.Column("created_at", sa.DateTime, nullable=False, index=True),
     sa.Column("mailed_at", sa.DateTime),
+    # Schema version 15: "daily" | "weekly", which confirming sets; NULL: the site's.
+    sa.Column("frequency", sa.String(10)),
 )
 
 # Accepted sign-ups per client address per period ("h:2026-12-06T17", "d:2026-12-06"),

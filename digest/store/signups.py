@@ -45,6 +45,7 @@ def _pending(row) -> PendingSignup:
         timezone=row.timezone,
         created_at=from_db(row.created_at),
         mailed_at=from_db(row.mailed_at),
+        frequency=row.frequency,
     )
 
 
@@ -68,6 +69,7 @@ def save(
         "first_name": signup.first_name,
         "topics": ";".join(signup.topics),
         "timezone": signup.timezone,
+        "frequency": signup.frequency,
     }
     query = sa.select(signups).where(signups.c.email_key == key)
     for _ in range(2):

@@ -226,7 +226,7 @@ class Store:
         progress: Callable[[int], None] | None = None,
         keep_first_names: bool = False,
         now: datetime | None = None,
-        keep_cadence: bool = False,
+        keep_cadence: bool | Collection[str] = False,
     ) -> dict[str, int]:
         """Add or update subscribers, matched by email case-insensitively.
 
@@ -242,8 +242,9 @@ class Store:
         never re-activated, even with ``resubscribe``. With ``keep_first_names``
         (the items carry none: a CSV without the column) a stored subscriber's
         first name stays as it is; with ``keep_cadence``, so do frequency, send time
-        and pause (a CSV without those columns). ``now`` (default: the store's clock,
-        ``self.now``) is when those added or resubscribed subscribed.
+        and pause (a CSV without those columns), or those of them it names.
+        ``now`` (default: the store's clock, ``self.now``) is when those added or
+        resubscribed subscribed.
 
         Values are checked before they get here (``validate``); should the
         database still refuse a row, its statement's rows are written again

@@ -24,7 +24,7 @@ from __future__ import annotations
 import itertools
 import sqlite3
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 
@@ -36,6 +36,8 @@ from digest.store.database import first_line, for_writing, record_error, write_t
 from digest.store.schema import subscribers, to_db
 from digest.validate import email_key
 
+# How often and when (version 15): the columns a stream may leave as stored.
+CADENCE = ("frequency", "send_time", "paused_until")
 CHUNK = 10_000  # rows sorted and handed to the writing thread together
 # Rows per transaction: on SQLite about 2 s of the write lock, which a sender
 # waits out; ten times fewer commits than one per chunk halved the time. On
@@ -69,7 +71,7 @@ def save(
     progress: Callable[[int], None] | None = None,
     keep_first_names: bool = False,
     now: datetime | None = None,
-    keep_cadence: bool = False,
+    keep_cadence: bool | Collection[str] = False,
 ) -> dict[str, int]:
     """Write ``items``; see ``Store.save_subscribers``. ``progress`` gets the number
     of rows written so far, after each chunk."""
@@ -169,7 +171,7 @@ class SubscriberWriter:
         resubscribe: bool,
         keep_first_names: bool = False,
         now: datetime | None = None,
-        keep_cadence: bool = False,
+        keep_cadence: bool | Collection[str] = False,
     ) -> None:
         self.engine = engine
         dialect = engine.dialect
@@ -216,8 +218,10 @@ class SubscriberWriter:
             ),
         }
         # How often and when (version 15), with the segment's columns: a stream that
-        # does not carry them (a CSV without the columns) leaves them as stored.
-        cadence = [] if keep_cadence else ["frequency", "send_time", "paused_until"]
+        # does not carry them (a CSV without the columns) leaves them as stored;
+        # ``keep_cadence`` is True (all three) or the names of those it leaves.
+        kept = CADENCE if keep_cadence is True else (keep_cadence or ())
+        cadence = [c for c in CADENCE if c not in kept]
         segment = (["topics", "timezone", *cadence], back if resubscribe else None)
         # A stream without first names (a CSV without the column) leaves the
         # stored ones alone: a first name given by hand survives the nightly file.

@@ -21,13 +21,23 @@ from digest import validate
 from digest.errors import ConfigError, InputError
 from digest.models import Change, PendingSignup, Subscriber
 from digest.store import signups
-from digest.subscribers.fields import format_left, parse_timezone, parse_topics, shorten_name
+from digest.subscribers.fields import (
+    CADENCE_COLUMNS,
+    format_cadence,
+    format_left,
+    parse_frequency,
+    parse_paused_until,
+    parse_send_time,
+    parse_timezone,
+    parse_topics,
+    shorten_name,
+)
 
 if TYPE_CHECKING:
     from digest.store.store import Store
 
 # What export writes, in import's order; with those who left, their date last.
-EXPORT_COLUMNS = ("email", "name", "first_name", "topics", "timezone")
+EXPORT_COLUMNS = ("email", "name", "first_name", "topics", "timezone", *CADENCE_COLUMNS)
 LEFT_COLUMN = "unsubscribed_at"
 # With --all: subscribed, unsubscribed, bounced, dropped, complaint, or pending (a
 # sign-up never confirmed, which ``import`` leaves out).
@@ -42,6 +52,9 @@ def add(
     first_name: str | None = None,
     topics: str | None = None,
     timezone: str | None = None,
+    frequency: str | None = None,
+    send_time: str | None = None,
+    paused_until: str | None = None,
     resubscribe: bool = False,
     unsuppress: bool = False,
     on_warning: Callable[[str], None] | None = None,
@@ -50,10 +63,12 @@ def add(
 
     Values are raw text, checked as an import checks a line: a value that
     cannot be used is an ``InputError`` naming the field (``email``,
-    ``topics``, ``timezone``). An option left None keeps the
-    stored value (or is empty for someone new); ``topics=""`` means
-    everything, ``timezone=""`` the configured default and ``first_name=""``
-    a greeting by the name. A name or first name over 200 characters is
+    ``topics``, ``timezone``, ``frequency``, ``send_time``, ``paused_until``).
+    An option left None keeps the stored value (or is empty for someone new);
+    ``topics=""`` means everything, ``timezone=""`` the configured default and
+    ``first_name=""`` a greeting by the name; ``frequency``, ``send_time`` and
+    ``paused_until`` given as ``""`` or ``default`` are the site's (daily, its
+    send time, not paused). A name or first name over 200 characters is
     shortened with a warning, by the import's ``shorten_name``.
     Someone who unsubscribed is refused (``StillUnsubscribed``) unless
     ``resubscribe``, and an address that bounced or complained
@@ -67,7 +82,17 @@ def add(
     pending = signups.by_address(store.engine, subscriber.email)
     if pending is not None:
         name, first_name, topics, timezone = _chosen(pending, name, first_name, topics, timezone)
-    given = {"name": name, "first_name": first_name, "topics": topics, "timezone": timezone}
+        if frequency is None:
+            frequency = pending.frequency or ""
+    given = {
+        "name": name,
+        "first_name": first_name,
+        "topics": topics,
+        "timezone": timezone,
+        "frequency": frequency,
+        "send_time": send_time,
+        "paused_until": paused_until,
+    }
     if name is not None:
         subscriber.name, warning = shorten_name(validate.clean_line(name))
         if warning and on_warning:
@@ -80,6 +105,12 @@ def add(
         subscriber.topics = list(_check("topics", parse_topics, topics))
     if timezone is not None:
         subscriber.timezone = _check("timezone", parse_timezone, timezone)
+    if frequency is not None:
+        subscriber.frequency = _check("frequency", parse_frequency, frequency)
+    if send_time is not None:
+        subscriber.send_time = _check("send_time", parse_send_time, send_time)
+    if paused_until is not None:
+        subscriber.paused_until = _check("paused_until", parse_paused_until, paused_until)
     fields: Collection[str] = [field for field, value in given.items() if value is not None]
     change = store.add_subscriber(
         subscriber, given=fields, resubscribe=resubscribe, unsuppress=unsuppress
@@ -108,8 +139,8 @@ def _chosen(
 def _check(field: str, check: Callable, raw: str):
     try:
         return check(validate.clean_line(raw) if field == "email" else raw)
-    except ValueError as err:
-        raise InputError(field, str(err)) from None
+    except ValueError as err:  # the field is named once: "send_time: not a time …"
+        raise InputError(field, str(err).removeprefix(f"{field}: ")) from None
 
 
 def export(
@@ -176,7 +207,14 @@ def _write(store: Store, handle: TextIO, everyone: bool) -> int:
     writer.writerow(header)
     count = 0
     for sub in store.list_subscribers(active_only=not everyone):
-        row = [sub.email, sub.name, sub.first_name, ";".join(sub.topics), sub.timezone or ""]
+        row = [
+            sub.email,
+            sub.name,
+            sub.first_name,
+            ";".join(sub.topics),
+            sub.timezone or "",
+            *format_cadence(sub),
+        ]
         if everyone:
             # When mail to them stopped, for whatever reason: imported back, a
             # suppressed address stays unmailed (as unsubscribed).
@@ -188,9 +226,9 @@ def _write(store: Store, handle: TextIO, everyone: bool) -> int:
         for pending in signups.listing(store.engine):
             zone = pending.timezone or ""
             topics = ";".join(pending.topics)
-            writer.writerow(
-                (pending.email, pending.name, pending.first_name, topics, zone, "", "pending")
-            )
+            often = pending.frequency or ""
+            names = (pending.email, pending.name, pending.first_name)
+            writer.writerow((*names, topics, zone, often, "", "", "", "pending"))
             count += 1
     return count
 

@@ -9,6 +9,10 @@ is fine) or Windows-1252; ``\\r\\n``, ``\\n`` or ``\\r`` line ends; quoted
 fields may hold commas and doubled quotes. Fields are separated by ``,``,
 ``;`` (Excel where the decimal separator is a comma) or tabs: the first that
 gives the header an email column ("Email Address", as Mailchimp calls it).
+Optional ``frequency`` (``daily`` or ``weekly``), ``send_time`` (``HH:MM``,
+local to the subscriber's timezone) and ``paused_until`` (``YYYY-MM-DD``: no
+edition on or before it) columns: an empty field is the site's (daily, its
+``send_time``, not paused); without the column, the stored value is kept.
 An optional ``unsubscribed_at`` column (written by ``subscribers export
 --all``) marks people who left: they are added unsubscribed, and never
 re-activated. A row whose ``status`` column (also written by ``export --all``)
@@ -45,7 +49,7 @@ from digest.errors import ConfigError, InputError
 from digest.models import Subscriber
 from digest.sources.text import decode
 from digest.store import signups
-from digest.subscribers.fields import parse_subscriber, shorten_name
+from digest.subscribers.fields import CADENCE_COLUMNS, parse_subscriber, shorten_name
 from digest.subscribers.staging import Staging
 
 __all__ = ["COLUMNS", "ImportResult", "SubscriberCSV", "import_csv", "parse_subscriber"]
@@ -53,7 +57,16 @@ __all__ = ["COLUMNS", "ImportResult", "SubscriberCSV", "import_csv", "parse_subs
 if TYPE_CHECKING:
     from digest.store.store import Store
 
-COLUMNS = ("email", "name", "topics", "timezone", "unsubscribed_at", "first_name", "status")
+COLUMNS = (
+    "email",
+    "name",
+    "topics",
+    "timezone",
+    "unsubscribed_at",
+    "first_name",
+    *CADENCE_COLUMNS,
+    "status",
+)
 # Headers other tools write for a first name (Mailchimp "First Name" and its merge
 # tag FNAME, others "firstname", "given name"), compared without case, spaces,
 # "_" or "-".
@@ -151,9 +164,8 @@ def _import(
             on_refused=refused,
             progress=written,
             keep_first_names=not rows.has_first_names,
-            # The file's own frequency, send_time and paused_until are not read (yet):
-            # a person's choices stay as stored.
-            keep_cadence=True,
+            # A column the file does not have leaves each person's choice as stored.
+            keep_cadence=[c for c in CADENCE_COLUMNS if c not in rows.columns],
         )
     result.added, result.updated = counts["added"], counts["updated"]
     result.unchanged = counts["unchanged"]
@@ -271,6 +283,7 @@ class SubscriberCSV:
                 raise ConfigError(f"{self.path}:{number}: column {column!r} appears twice")
         # A missing column reads as the empty field every row is padded with.
         self.has_first_names = "first_name" in columns
+        self.columns = frozenset(c for c in COLUMNS if c in columns)
         width = len(columns)
         positions = tuple(columns.index(c) if c in columns else width for c in COLUMNS)
         return positions, width

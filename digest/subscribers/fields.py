@@ -10,14 +10,24 @@ ValueError that says why. The CSV export writes what these read
 from __future__ import annotations
 
 import functools
+import re
 import zoneinfo
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 
 from digest import validate, zones
 from digest.keywords import keyword_key, why_never_matched
-from digest.models import Subscriber
+from digest.models import Subscriber, time_text
 
 EXAMPLE_TIME = "2026-11-24T07:30:00Z"
+# How often someone is sent (``subscribers.frequency``): the site's default is daily.
+FREQUENCIES = ("daily", "weekly")
+# The CSV's columns for how often and when, in the order export writes them.
+CADENCE_COLUMNS = ("frequency", "send_time", "paused_until")
+# What clears a frequency, send time or pause back to the site's: an empty field
+# (CSV, ``--send-time ""``) or the word, which a shell cannot lose.
+DEFAULT_WORDS = ("", "default")
+_HH_MM = re.compile(r"([0-9]{1,2}):([0-9]{2})", re.ASCII)
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 
 
 def parse_subscriber(
@@ -27,6 +37,9 @@ def parse_subscriber(
     timezone: str = "",
     left: str = "",
     first_name: str = "",
+    frequency: str = "",
+    send_time: str = "",
+    paused_until: str = "",
 ) -> Subscriber:
     """A subscriber from the raw text of its fields, held to the rules in ``validate``.
 
@@ -34,6 +47,8 @@ def parse_subscriber(
     left (empty: subscribed). ``first_name`` is the name they are greeted by,
     held to the name's rules. The names come back whole, however long: the
     caller shortens them with ``shorten_name`` and passes its warning on.
+    ``frequency``, ``send_time`` and ``paused_until`` empty are the site's
+    (``parse_frequency`` and its siblings).
     """
     address = validate.clean_line(email)
     if "".join(c for c in address.lower() if c not in " _-") in ("email", "emailaddress"):
@@ -45,6 +60,9 @@ def parse_subscriber(
         timezone=parse_timezone(timezone),
         unsubscribed_at=parse_left(left) if left else None,
         first_name=validate.clean_line(first_name),
+        frequency=parse_frequency(frequency),
+        send_time=parse_send_time(send_time),
+        paused_until=parse_paused_until(paused_until),
     )
 
 
@@ -123,6 +141,62 @@ def parse_left(raw: str) -> datetime | None:
             f"unsubscribed_at: not a date and time such as {EXAMPLE_TIME}: "
             f"{validate.shorten(text, 40)!r}"
         ) from None
+
+
+@functools.lru_cache(maxsize=1024)  # a file repeats a few values a million times
+def parse_frequency(raw: str) -> str | None:
+    """``daily`` or ``weekly`` (any case), or None (the site's default) for an empty
+    field or ``default``."""
+    text = validate.clean_line(raw).lower()
+    if text in DEFAULT_WORDS:
+        return None
+    if text not in FREQUENCIES:
+        raise ValueError(f"frequency: not daily or weekly: {validate.shorten(text, 40)!r}")
+    return text
+
+
+@functools.lru_cache(maxsize=1024)
+def parse_send_time(raw: str) -> time | None:
+    """A local time ``HH:MM`` (00:00 to 23:59; ``7:30`` is 07:30), or None (the site's
+    ``send_time``) for an empty field or ``default``."""
+    text = validate.clean_line(raw)
+    if text.lower() in DEFAULT_WORDS:
+        return None
+    found = _HH_MM.fullmatch(text)
+    if found and int(found[1]) < 24 and int(found[2]) < 60:
+        return time(int(found[1]), int(found[2]))
+    raise ValueError(
+        f"send_time: not a time of day HH:MM (00:00 to 23:59): {validate.shorten(text, 40)!r}"
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def parse_paused_until(raw: str) -> date | None:
+    """The last day of a pause, ``YYYY-MM-DD`` (no edition on or before it), or None
+    (not paused) for an empty field or ``default``. A day gone by is kept: it
+    pauses nothing, and an export of it imports back unchanged."""
+    text = validate.clean_line(raw)
+    if text.lower() in DEFAULT_WORDS:
+        return None
+    try:
+        if not _ISO_DATE.fullmatch(text):  # fromisoformat also takes 20261207, 2026-W49-1
+            raise ValueError
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            f"paused_until: not a date YYYY-MM-DD such as 2026-12-24: "
+            f"{validate.shorten(text, 40)!r}"
+        ) from None
+
+
+def format_cadence(sub: Subscriber) -> tuple[str, str, str]:
+    """``frequency``, ``send_time`` and ``paused_until`` as the export writes them
+    (empty: the site's), which ``parse_subscriber`` reads back the same."""
+    return (
+        sub.frequency or "",
+        time_text(sub.send_time),
+        sub.paused_until.isoformat() if sub.paused_until is not None else "",
+    )
 
 
 def format_left(when: datetime | None) -> str:

@@ -16,9 +16,16 @@ from collections.abc import Iterator
 
 from digest import validate
 from digest.models import Subscriber
-from digest.subscribers.fields import format_left, parse_left
+from digest.subscribers.fields import (
+    format_cadence,
+    format_left,
+    parse_left,
+    parse_paused_until,
+    parse_send_time,
+)
 
 _STAGING_CACHE_KIB = 8_192  # page cache (and sort memory) of the temporary file
+_WIDTH = 11  # columns of ``staged``
 
 
 class Staging:
@@ -38,14 +45,15 @@ class Staging:
             """
             CREATE TABLE staged (line INTEGER PRIMARY KEY, key TEXT NOT NULL, email TEXT NOT NULL,
                                  name TEXT NOT NULL, topics TEXT NOT NULL, timezone TEXT,
-                                 left TEXT, first_name TEXT NOT NULL);
+                                 left TEXT, first_name TEXT NOT NULL, frequency TEXT,
+                                 send_time TEXT, paused_until TEXT);
             CREATE TABLE notes (line INTEGER NOT NULL, error INTEGER NOT NULL,
                                 message TEXT NOT NULL);
             """
         )
         self._db.execute("BEGIN")  # never committed: a commit would write every page out
         limit = self._db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-        self._per_statement = min(500, limit // 8)
+        self._per_statement = min(500, limit // _WIDTH)
         self._rows: list[tuple] = []
 
     def add(self, line: int, sub: Subscriber) -> None:
@@ -61,6 +69,7 @@ class Staging:
                 sub.timezone,
                 left,
                 sub.first_name,
+                *format_cadence(sub),
             )
         )
         if len(self._rows) == self._per_statement:
@@ -73,7 +82,7 @@ class Staging:
         # Many rows a statement: the driver takes Python's lock back after each
         # (see ``digest.store.subscriber_writer``).
         if self._rows:
-            marks = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(self._rows))
+            marks = ", ".join([f"({', '.join('?' * _WIDTH)})"] * len(self._rows))
             flat = tuple(itertools.chain.from_iterable(self._rows))
             self._db.execute(f"INSERT INTO staged VALUES {marks}", flat)
             self._rows = []
@@ -85,7 +94,8 @@ class Staging:
         # holds whole rows, so reading them in its order is one sequential scan.
         self._db.execute(
             "CREATE INDEX staged_by_key "
-            "ON staged (key, line, email, name, topics, timezone, left, first_name)"
+            "ON staged (key, line, email, name, topics, timezone, left, first_name, "
+            "frequency, send_time, paused_until)"
         )
         self._db.execute(
             """
@@ -103,10 +113,11 @@ class Staging:
 
     def subscribers(self) -> Iterator[Subscriber]:
         rows = self._db.execute(
-            "SELECT email, name, topics, timezone, left, first_name FROM staged ORDER BY key"
+            "SELECT email, name, topics, timezone, left, first_name, frequency, send_time, "
+            "paused_until FROM staged ORDER BY key"
         )
         while page := rows.fetchmany(1000):
-            for email, name, topics, timezone, left, first_name in page:
+            for email, name, topics, timezone, left, first_name, often, at, until in page:
                 yield Subscriber(
                     email,
                     name,
@@ -114,6 +125,9 @@ class Staging:
                     timezone,
                     unsubscribed_at=left and parse_left(left),
                     first_name=first_name,
+                    frequency=often or None,
+                    send_time=parse_send_time(at),
+                    paused_until=parse_paused_until(until),
                 )
 
     def count(self) -> int:

@@ -1,10 +1,11 @@
 """The pages an email's links open: unsubscribe (one click, or two in a browser),
-resubscribe, and topics.
+resubscribe, and what someone gets: topics, how often, when, and a pause.
 
 Two pages share one template: ``/unsubscribe/<token>`` (the email's Unsubscribe
 link) asks "Unsubscribe …?" first, with the topics below as the way to stay;
-``/preferences/<token>`` ("Manage topics") is about topics, with unsubscribing
-last and quiet. Someone who came to change topics should not meet a red
+``/preferences/<token>`` ("Manage topics") is about what they get (topics,
+daily or weekly, the time of day, then a pause with one-click presets), with
+unsubscribing last and quiet. Someone who came to change topics should not meet a red
 button first. When topics are typed in, the saved page says what each would
 have caught this week (``digest.editions.reach``), so a word that catches
 nothing is known at once, not from an empty inbox.
@@ -14,7 +15,9 @@ made for (``context.subscriber_for``); a token that is not one of ours,
 altered or cut short is a 400 page and nothing changes. Only that subscriber's
 data is shown, and their address only masked. Changes go through the same
 library calls as the CLI: ``Store.unsubscribe`` (``subscribers remove``) and
-``admin.add`` (``subscribers add --topics / --resubscribe``).
+``admin.add`` (``subscribers add --topics / --frequency / --send-time /
+--paused-until / --resubscribe``); what a pause preset means as a date is
+``subscribers.cadence``'s.
 
 Someone whose address bounced or who reported an email as spam (suppressed:
 nothing is mailed to them) gets a page that says why and whom to write to,
@@ -41,11 +44,13 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from digest import zones
 from digest.editions.reach import Reach, topic_reach
 from digest.errors import DigestError, InputError, StillSuppressed, StillUnsubscribed
 from digest.grouping.sections import Vocabulary
 from digest.models import Subscriber
 from digest.subscribers import admin
+from digest.subscribers.cadence import LONGEST_PAUSE, PRESETS, local_today, pause_end, send_times
 from digest.validate import clean_line
 from digest.web.context import PRIVATE, Web, subscriber_for
 
@@ -83,7 +88,7 @@ class Pages:
 
     async def preferences(self, request: Request) -> Response:
         if request.method == "POST":
-            return await self._post(request, self._save_topics)
+            return await self._post(request, self._save)
         return await run_in_threadpool(self._show_preferences, request, None)
 
     async def resubscribe(self, request: Request) -> Response:
@@ -145,31 +150,31 @@ class Pages:
             return self._page(request, sub, None, 409, "this address cannot be subscribed here")
         return self._page(request, change.subscriber or sub, "resubscribed")
 
-    def _save_topics(self, request: Request, form: dict[str, list[str]] | None) -> Response:
+    def _save(self, request: Request, form: dict[str, list[str]] | None) -> Response:
         sub = self._subscriber(request)
         if sub is None:
             return self._bad_link(request)
+        if form is not None and "pause" in form:
+            return self._pause(request, sub, form)
         if form is None or "other" not in form:
             # Not our page's form (which always sends "other", if empty): saving
             # it would quietly reset their topics to everything.
             return self._page(request, sub, None, 400, "that was not the topics form")
         typed = _split(" ; ".join(form.get("other", [])))
         chosen = [*form.get("topic", []), *typed]
-        mine = {"preferences": True}
-        try:
-            change = admin.add(self.web.store, sub.email, topics=";".join(chosen))
-        except InputError as err:
-            if err.where == "email":  # the stored address itself: never on the page
-                log.warning("saving topics refused for subscriber %d: %s", sub.id, err)
-                problem = "this address cannot be changed here"
-                return self._page(request, sub, None, 409, problem, **mine)
-            return self._page(request, sub, None, status=400, problem=err.reason, **mine)
-        except StillSuppressed:
-            return self._cannot_mail(request, sub, "saving topics", **mine)
-        except StillUnsubscribed:
-            if sub.suppressed_at:  # "subscribe again first" would only fail too
-                return self._cannot_mail(request, sub, "saving topics", **mine)
-            return self._page(request, sub, "not-saved", status=409, **mine)
+        # Only a choice that differs is passed on: saving topics leaves a stored
+        # "no frequency of my own" (the site's) as it was.
+        often = _one(form, "frequency")
+        if often == (sub.frequency or "daily"):
+            often = None
+        at = _one(form, "send_time")
+        if at == (f"{sub.send_time:%H:%M}" if sub.send_time else ""):
+            at = None
+        done = self._change(
+            request, sub, "saving", topics=";".join(chosen), frequency=often, send_time=at
+        )
+        if isinstance(done, Response):
+            return done
         # Counted once saved (the topics passed the CLI's checks, and are now in
         # the editions' vocabulary), by the store's clock, as editions count time.
         try:
@@ -178,7 +183,47 @@ class Pages:
             # Saved already: say so, without the counts, rather than "try again".
             log.error("counting typed topics failed: %s", self.web.store.describe(err))
             reach = None
-        return self._page(request, change.subscriber or sub, "saved", reach=reach, **mine)
+        return self._page(request, done, "saved", reach=reach, preferences=True)
+
+    def _pause(self, request: Request, sub: Subscriber, form: dict[str, list[str]]) -> Response:
+        """A preset (a week, a month), a typed last day, or "resume": one ``paused_until``."""
+        choice = _one(form, "pause")
+        if choice == "resume":
+            until = ""
+        elif choice in (*PRESETS, "date"):
+            today = local_today(sub, self.web.settings.timezone, self.web.store.now())
+            try:
+                until = pause_end(choice, today, _one(form, "until") or "").isoformat()
+            except ValueError as err:
+                return self._page(request, sub, None, 400, str(err), preferences=True)
+        else:
+            return self._page(request, sub, None, 400, "that was not the pause form", True)
+        done = self._change(request, sub, "pausing", paused_until=until)
+        if isinstance(done, Response):
+            return done
+        return self._page(request, done, "paused" if until else "resumed", preferences=True)
+
+    def _change(
+        self, request: Request, sub: Subscriber, what: str, **values
+    ) -> Subscriber | Response:
+        """``admin.add`` of ``values`` for this subscriber: the stored subscriber, or the
+        page that says why nothing was saved."""
+        mine = {"preferences": True}
+        try:
+            change = admin.add(self.web.store, sub.email, **values)
+        except InputError as err:
+            if err.where == "email":  # the stored address itself: never on the page
+                log.warning("%s refused for subscriber %d: %s", what, sub.id, err)
+                problem = "this address cannot be changed here"
+                return self._page(request, sub, None, 409, problem, **mine)
+            return self._page(request, sub, None, status=400, problem=err.reason, **mine)
+        except StillSuppressed:
+            return self._cannot_mail(request, sub, what, **mine)
+        except StillUnsubscribed:
+            if sub.suppressed_at:  # "subscribe again first" would only fail too
+                return self._cannot_mail(request, sub, what, **mine)
+            return self._page(request, sub, "not-saved", status=409, **mine)
+        return change.subscriber or sub
 
     def _cannot_mail(self, request: Request, sub: Subscriber, what: str, **mine) -> Response:
         """409 for a change a suppressed address cannot have; the provider's words,
@@ -203,6 +248,9 @@ class Pages:
         preferences: bool = False,
         reach: Reach | None = None,
     ) -> Response:
+        settings = self.web.settings
+        today = local_today(sub, settings.timezone, self.web.store.now())
+        paused = sub.paused_until if sub.paused_until and sub.paused_until >= today else None
         return self.web.page(
             request,
             "subscription.html.j2",
@@ -223,6 +271,15 @@ class Pages:
             reach=list(reach.counts.items()) if reach else [],
             reach_ignored=reach.ignored if reach else frozenset(),
             reach_capped=bool(reach and reach.capped),
+            frequency=sub.frequency or "daily",
+            weekly_day=settings.weekly_day.capitalize(),
+            zone=zones.delivery_timezone(sub.timezone, settings.timezone),
+            site_time=f"{settings.send_time:%H:%M}",
+            send_time=f"{sub.send_time:%H:%M}" if sub.send_time else "",
+            times=[f"{t:%H:%M}" for t in send_times(sub.send_time)],
+            paused_until=paused,
+            today=today,
+            latest=today + LONGEST_PAUSE,
         )
 
     def _bad_link(self, request: Request) -> Response:
@@ -250,6 +307,12 @@ async def read_form(request: Request) -> dict[str, list[str]] | None:
         return parse_qs(text, keep_blank_values=True, max_num_fields=MAX_FIELDS, errors="strict")
     except (UnicodeDecodeError, ValueError):
         return None
+
+
+def _one(form: dict[str, list[str]], name: str) -> str | None:
+    """A field sent once, or None when the form has no such field."""
+    values = form.get(name)
+    return values[-1] if values else None
 
 
 def _split(text: str) -> list[str]:

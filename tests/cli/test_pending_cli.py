@@ -65,6 +65,9 @@ def test_list_all_shows_pending_sign_ups_apart(signed_up, tmp_path, env):
         "",
         "Climate",
         "Asia/Tokyo",
+        "daily (default)",
+        "07:00 (default)",
+        "",
         "pending since 2026-12-06 17:20 UTC",
     ]
     assert rows["bare@example.org"][-1] == "pending since 2026-12-06 17:20 UTC"

@@ -93,9 +93,17 @@ def test_each_poisoned_row_is_named_once_and_every_good_row_is_stored(tmp_path, 
     # piped, one tab-separated line a subscriber.
     listed = run_digest("subscribers", "list", cwd=tmp_path, env=env)
     assert listed.returncode == 0, listed.stderr
-    assert listed.stdout.splitlines()[0] == "email\tname\tfirst_name\ttopics\ttimezone"
-    assert "bo@example.org\tOkafor, Bo\t\t(everything)\tUTC (default)\n" in listed.stdout
-    assert "cy@example.net\t[bold]Cy[/bold] [/]\t\tEnergy; [b]Kw[/b]\tUTC\n" in listed.stdout
+    assert listed.stdout.splitlines()[0] == (
+        "email\tname\tfirst_name\ttopics\ttimezone\tfrequency\tsend_time\tpaused_until"
+    )
+    assert (
+        "bo@example.org\tOkafor, Bo\t\t(everything)\tUTC (default)"
+        "\tdaily (default)\t07:00 (default)\t\n" in listed.stdout
+    )
+    assert (
+        "cy@example.net\t[bold]Cy[/bold] [/]\t\tEnergy; [b]Kw[/b]\tUTC"
+        "\tdaily (default)\t07:00 (default)\t\n" in listed.stdout
+    )
     assert not re.search("[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e]", listed.stdout)
     assert listed.stdout.endswith("5 subscriber(s)\n")
     dry = run_digest("send", "--dry-run", cwd=tmp_path, env=env)
@@ -167,11 +175,16 @@ def test_on_a_terminal_list_all_marks_who_left_with_the_date(tmp_path, monkeypat
     assert runner.invoke(cli, ["subscribers", "list", "--all"]).exit_code == 0
 
     shown = re.sub("\x1b\\[[0-9;]*m", "", screen.getvalue())
-    assert re.search(r"email +name +first_name +topics +timezone +status", shown)
     assert re.search(
-        r"ana@example\.com .*UTC \(default\) +unsubscribed \d{4}-\d\d-\d\d \d\d:\d\d UTC", shown
+        r"email +name +first_name +topics +timezone +frequency +send_time +paused_until +status",
+        shown,
     )
-    assert re.search(r"bo@example\.org .*UTC \(default\) +subscribed *$", shown, re.MULTILINE)
+    assert re.search(
+        r"ana@example\.com .*UTC \(default\) +daily \(default\) +07:00 \(default\) +"
+        r"unsubscribed \d{4}-\d\d-\d\d \d\d:\d\d UTC",
+        shown,
+    )
+    assert re.search(r"bo@example\.org .*07:00 \(default\) +subscribed *$", shown, re.MULTILINE)
     assert shown.rstrip().endswith("2 subscriber(s), 1 of them unsubscribed")
 
 
@@ -272,18 +285,21 @@ def test_one_person_added_changed_removed_and_listed(tmp_path, env):
     assert digest("add", "bo@example.org")[1] == "added: bo@example.org"
 
     assert digest("list")[1].splitlines()[1:] == [
-        "bo@example.org\t\t\t(everything)\tUTC (default)",
+        "bo@example.org\t\t\t(everything)\tUTC (default)\tdaily (default)\t07:00 (default)\t",
         "1 subscriber(s)",
     ]
     listed = digest("list", "--all")[1].splitlines()
-    assert listed[0] == "email\tname\tfirst_name\ttopics\ttimezone\tstatus"
+    assert listed[0] == (
+        "email\tname\tfirst_name\ttopics\ttimezone\tfrequency\tsend_time\tpaused_until\tstatus"
+    )
     assert re.fullmatch(
         r"ANA@example\.com\tSilva, Ana\tAna Maria\tClimate; Energy\tEurope/Lisbon"
-        r"\tunsubscribed [\d: -]+ UTC",
+        r"\tdaily \(default\)\t07:00 \(default\)\t\tunsubscribed [\d: -]+ UTC",
         listed[1],
     )
     assert listed[2:] == [
-        "bo@example.org\t\t\t(everything)\tUTC (default)\tsubscribed",
+        "bo@example.org\t\t\t(everything)\tUTC (default)\tdaily (default)"
+        "\t07:00 (default)\t\tsubscribed",
         "2 subscriber(s), 1 of them unsubscribed",
     ]
 
@@ -398,7 +414,7 @@ def test_an_export_reads_back_with_no_change(tmp_path, env):
     assert run_digest("subscribers", "list", "--all", cwd=tmp_path, env=env).stdout == listed
     streamed = run_digest("subscribers", "export", cwd=tmp_path, env=env).stdout
     assert streamed == (tmp_path / "out.csv").read_text("utf-8")
-    assert 'zed@example.com,"Zed ""Z"", Jr.",,,\n' in streamed
+    assert 'zed@example.com,"Zed ""Z"", Jr.",,,,,,\n' in streamed
 
 
 def test_import_resubscribe_brings_back_those_in_the_file(tmp_path, env):
@@ -455,9 +471,10 @@ def test_export_to_dev_stdout_is_the_same_as_to_stdout(tmp_path):
             stdout=out,
             check=True,
         )
-    assert (
-        tmp_path / "out.txt"
-    ).read_text() == "email,name,first_name,topics,timezone\nana@example.com,Ana,,,\n"
+    assert (tmp_path / "out.txt").read_text() == (
+        "email,name,first_name,topics,timezone,frequency,send_time,paused_until\n"
+        "ana@example.com,Ana,,,,,,\n"
+    )
 
 
 def test_export_will_not_write_over_the_database(tmp_path):
@@ -579,7 +596,8 @@ def test_a_bounced_address_is_added_back_only_with_unsuppress(tmp_path, env, db_
     assert digest("remove", "ana@example.com")[1].startswith("unsubscribed: ana@example.com at ")
     listed = digest("list", "--all")[1].splitlines()
     assert re.fullmatch(
-        r"ana@example\.com\t\t\t\(everything\)\tUTC \(default\)\tunsubscribed [\d: -]+ UTC; "
+        r"ana@example\.com\t\t\t\(everything\)\tUTC \(default\)\tdaily \(default\)"
+        r"\t07:00 \(default\)\t\tunsubscribed [\d: -]+ UTC; "
         r"bounced 2026-11-25 08:00 UTC: 550 5\.1\.1 user unknown",
         listed[1],
     )

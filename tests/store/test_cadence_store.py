@@ -8,7 +8,8 @@ from datetime import UTC, date, datetime, time, timedelta
 import sqlalchemy as sa
 from conftest import as_release, subscriber
 
-from digest.models import Edition, Subscriber
+from digest.models import Edition, PendingSignup, Subscriber
+from digest.store import signups
 from digest.store.editions import find_edition, list_editions, previous_cutoff, start_edition
 from digest.store.schema import SCHEMA_VERSION, schema_version
 from digest.store.store import Store
@@ -48,6 +49,7 @@ SUBSCRIBERS_14 = (
     "ALTER TABLE subscribers DROP COLUMN frequency",
     "ALTER TABLE subscribers DROP COLUMN send_time",
     "ALTER TABLE subscribers DROP COLUMN paused_until",
+    "ALTER TABLE signups DROP COLUMN frequency",
 )
 
 
@@ -56,6 +58,8 @@ def test_a_version_14_database_upgrades_with_its_editions_and_people_as_they_wer
     try:
         old.save_subscribers([subscriber("ana@example.com", timezone="UTC")])
         sent = start_edition(old.engine, edition())
+        pending = PendingSignup(id=0, email="pen@example.org")
+        signups.save(old.engine, pending, CUT, CUT - timedelta(days=2))
     finally:
         old.close()
     sqlite = db_url.startswith("sqlite")
@@ -74,6 +78,8 @@ def test_a_version_14_database_upgrades_with_its_editions_and_people_as_they_wer
         )
         ana = upgraded.find_subscriber("ana@example.com")
         assert (ana.frequency, ana.send_time, ana.paused_until) == (None, None, None)
+        # A sign-up pending across the upgrade confirms at the site's frequency.
+        assert signups.by_address(upgraded.engine, "pen@example.org").frequency is None
         # The same date and zone now has room for the other series, and not twice for one.
         weekly = start_edition(upgraded.engine, edition(cadence="weekly"))
         early = start_edition(upgraded.engine, edition(send_time=time(6, 30)))

@@ -176,9 +176,11 @@ def test_an_export_imports_back_unchanged_into_an_empty_store_and_over_itself(st
 
     text = exported(store)
 
-    assert text.splitlines()[0] == "email,name,first_name,topics,timezone"
+    assert text.splitlines()[0] == (
+        "email,name,first_name,topics,timezone,frequency,send_time,paused_until"
+    )
     assert '"Silva, Ana",Climate;"Heat, Pumps"' not in text  # a field is quoted whole
-    assert 'ana@example.com,"Silva, Ana",,"Climate;Heat, Pumps",Europe/Lisbon\n' in text
+    assert 'ana@example.com,"Silva, Ana",,"Climate;Heat, Pumps",Europe/Lisbon,,,\n' in text
     assert "bo@example.org" not in text  # active only, by default
     assert reimport(store, text, tmp_path).added == 0
     assert (everyone(store), updated_at(store)) == (before, stamps)  # nothing rewritten
@@ -195,13 +197,16 @@ def test_an_export_of_everyone_keeps_those_who_left_unsubscribed(store, tmp_path
 
     text = exported(store, everyone=True)
 
-    header = "email,name,first_name,topics,timezone,unsubscribed_at,status"
+    header = (
+        "email,name,first_name,topics,timezone,frequency,send_time,paused_until,"
+        "unsubscribed_at,status"
+    )
     assert text.splitlines()[0] == header
     assert (
-        'bo@example.org,"Bo ""the Boss"" Okafor",,,,2026-11-20T08:15:30.123456Z,unsubscribed\n'
+        'bo@example.org,"Bo ""the Boss"" Okafor",,,,,,,2026-11-20T08:15:30.123456Z,unsubscribed\n'
         in text
     )
-    assert ",Asia/Tokyo,2026-11-20T08:15:30Z,unsubscribed\n" in text
+    assert ",Asia/Tokyo,,,,2026-11-20T08:15:30Z,unsubscribed\n" in text
     clear(store)
     reimport(store, text, tmp_path, resubscribe=True)  # even so: the file says they left
     assert everyone(store) == before

@@ -126,7 +126,7 @@ def test_change_topics_instead_of_leaving(site, page):
     page.locator("#save").click()
 
     page.wait_for_selector("#done")
-    assert page.locator("#done").inner_text() == "Topics saved"
+    assert page.locator("#done").inner_text() == "Saved"
     assert "gets Energy, Health, Ocean life, Space" in page.locator(".notice").inner_text()
     assert store.find_subscriber("bob@example.org").topics == [
         "Energy",

@@ -65,7 +65,7 @@ def test_manage_topics_opens_the_topics_with_unsubscribe_last_and_the_get_change
     assert page.status_code == 200
     html = page.text
     heading = re.search(r"<h1>(.*?)</h1>", html)[1]
-    assert heading == "Your topics" and "Unsubscribe" not in heading
+    assert heading == "What you get" and "Unsubscribe" not in heading
     # DOM order: the topics, the other-topics field, Save, and only then Unsubscribe.
     boxes, other, save, leave = order(
         html, 'name="topic"', 'id="other"', 'id="save"', 'id="unsubscribe"'
@@ -106,7 +106,7 @@ def test_typed_topics_say_what_they_caught_this_week(site):
         data={"topic": "Space", "other": "bake sale, Zeppelin"},
     )
 
-    assert page.status_code == 200 and "Topics saved" in page.text
+    assert page.status_code == 200 and '<h1 id="done">Saved</h1>' in page.text
     lines = [re.sub(r"<[^>]+>", "", li) for li in re.findall(r"<li[^>]*>(.*?)</li>", page.text)]
     # "School bake sale raises £2,400…" is an untagged saved page: the typed words tag it.
     assert lines == [
@@ -191,6 +191,10 @@ def test_when_counting_fails_the_saved_topics_are_still_confirmed(site, monkeypa
     monkeypatch.setattr(pages, "topic_reach", down)
     page = httpx.post(link(store, base, "bob@example.org", "preferences"), data={"other": "Ocean"})
 
-    assert page.status_code == 200 and "Topics saved" in page.text and 'id="reach"' not in page.text
+    assert (
+        page.status_code == 200
+        and '<h1 id="done">Saved</h1>' in page.text
+        and 'id="reach"' not in page.text
+    )
     assert store.find_subscriber("bob@example.org").topics == ["Ocean"]
     assert "counting typed topics failed" in caplog.text

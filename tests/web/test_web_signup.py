@@ -108,7 +108,7 @@ def test_a_post_from_another_site_lands_on_this_sites_form_filled_in_and_sends_n
     assert "One more step: press Subscribe" in landed.text
     assert 'value="ann@example.com"' in landed.text
     assert 'value="Ann &lt;b&gt;Lee&lt;/b&gt;"' in landed.text
-    assert re.findall(r'value="(\w+)" checked', landed.text) == ["Energy", "Space"]
+    assert re.findall(r'name="topic" value="(\w+)" checked', landed.text) == ["Energy", "Space"]
     assert landed.text.count('type="submit"') == 1
     assert posted.status_code == 200 and "Check your inbox" in posted.text
     assert [n.to for n in notices(settings.outbox_dir)] == ["ann@example.com"]
