@@ -75,7 +75,7 @@ KEYWORDS = [
     "Education",
     "Housing",
     "Transport",
-    "Media",
+    "Markets",
     "Law",
     "Business",
     "World",
