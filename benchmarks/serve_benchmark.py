@@ -14,12 +14,10 @@ import os
 import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import httpx
-import sqlalchemy as sa
-from serving import serving
+from serving import serving, throwaway_database
 
 from digest.models import Subscriber
 from digest.rendering.links import make_token
@@ -36,20 +34,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        schema = None
-        if args.postgres:
-            schema = f"serve_bench_{uuid.uuid4().hex[:8]}"
-            with sa.create_engine(args.postgres).begin() as conn:
-                conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-            url = f"{args.postgres}?options=-csearch_path%3D{schema}"
-        else:
-            url = f"sqlite:///{work / 'digest.db'}"
-        try:
+        with throwaway_database(args.postgres, work, "serve_bench") as url:
             run(work, url, args.n, args.clients)
-        finally:
-            if schema:
-                with sa.create_engine(args.postgres).begin() as conn:
-                    conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 def run(work: Path, url: str, n: int, clients: int) -> None:

@@ -34,3 +34,24 @@ def serving(work: Path, env: dict[str, str]) -> Iterator[tuple[str, subprocess.P
     finally:
         server.terminate()
         server.wait()
+
+
+@contextlib.contextmanager
+def throwaway_database(postgres: str | None, work: Path, prefix: str) -> Iterator[str]:
+    """A database URL for one run: a SQLite file in ``work``, or a schema of its own on
+    the PostgreSQL server at ``postgres``, dropped afterwards."""
+    if not postgres:
+        yield f"sqlite:///{work / 'digest.db'}"
+        return
+    import uuid
+
+    import sqlalchemy as sa
+
+    schema = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    with sa.create_engine(postgres).begin() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield f"{postgres}?options=-csearch_path%3D{schema}"
+    finally:
+        with sa.create_engine(postgres).begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

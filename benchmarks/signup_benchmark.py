@@ -17,12 +17,10 @@ import re
 import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import httpx
-import sqlalchemy as sa
-from serving import serving
+from serving import serving, throwaway_database
 
 from digest.store.store import Store
 
@@ -44,20 +42,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        schema = None
-        if args.postgres:
-            schema = f"signup_bench_{uuid.uuid4().hex[:8]}"
-            with sa.create_engine(args.postgres).begin() as conn:
-                conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-            url = f"{args.postgres}?options=-csearch_path%3D{schema}"
-        else:
-            url = f"sqlite:///{work / 'digest.db'}"
-        try:
-            run(work, url, args.n, args.clients, "PostgreSQL" if schema else "SQLite")
-        finally:
-            if schema:
-                with sa.create_engine(args.postgres).begin() as conn:
-                    conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        with throwaway_database(args.postgres, work, "signup_bench") as url:
+            run(work, url, args.n, args.clients, "PostgreSQL" if args.postgres else "SQLite")
 
 
 def run(work: Path, url: str, n: int, clients: int, kind: str) -> None:

@@ -41,82 +41,69 @@ def _footer(settings: Settings) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _notice(settings: Settings, address: str, kind: str, subject: str, body: str) -> Notice:
+    """One of the four, from the site's address, with the site's footer."""
+    return Notice(
+        to=address,
+        subject=subject,
+        text=body + _footer(settings),
+        sender=settings.from_address,
+        kind=kind,
+    )
+
+
 def confirmation(settings: Settings, address: str, token: str) -> Notice:
     """ "Confirm your subscription": the link alone on its own line."""
     title = settings.title
     hours = settings.signup.confirm_hours
-    text = (
+    body = (
         f"Someone, hopefully you, asked to subscribe {address} to {title}.\n\n"
         "To confirm, open this link and press the button on the page:\n\n"
         f"{confirm_url(settings, token)}\n\n"
         f"The link works for {hours} hours.\n\n"
-        f"{IGNORE}\n{_footer(settings)}"
+        f"{IGNORE}\n"
     )
-    return Notice(
-        to=address,
-        subject=f"Confirm your subscription to {title}",
-        text=text,
-        sender=settings.from_address,
-        kind="confirm",
-    )
+    return _notice(settings, address, "confirm", f"Confirm your subscription to {title}", body)
 
 
 def already_subscribed(settings: Settings, address: str, preferences_token: str) -> Notice:
     """Someone signed up an address that is subscribed: where to manage it instead."""
     title = settings.title
     link = PageLinks(settings.public_url).preferences(preferences_token)
-    text = (
+    body = (
         f"Someone, hopefully you, asked to subscribe {address} to {title}.\n\n"
         "This address is already subscribed, so nothing has changed. To change "
         "your topics or unsubscribe, open:\n\n"
         f"{link}\n\n"
-        f"{NOTHING_CHANGES}\n{_footer(settings)}"
+        f"{NOTHING_CHANGES}\n"
     )
-    return Notice(
-        to=address,
-        subject=f"You are already subscribed to {title}",
-        text=text,
-        sender=settings.from_address,
-        kind="subscribed",
-    )
+    return _notice(settings, address, "subscribed", f"You are already subscribed to {title}", body)
 
 
 def manage_link(settings: Settings, address: str, preferences_token: str) -> Notice:
     """The answer to "manage my subscription": the preferences page's link."""
     title = settings.title
     link = PageLinks(settings.public_url).preferences(preferences_token)
-    text = (
+    body = (
         f"Someone, hopefully you, asked for a link to manage the subscription of "
         f"{address} to {title}.\n\n"
         "To change your topics or unsubscribe, open:\n\n"
         f"{link}\n\n"
-        f"{NOTHING_CHANGES}\n{_footer(settings)}"
+        f"{NOTHING_CHANGES}\n"
     )
-    return Notice(
-        to=address,
-        subject=f"Manage your subscription to {title}",
-        text=text,
-        sender=settings.from_address,
-        kind="manage",
-    )
+    return _notice(settings, address, "manage", f"Manage your subscription to {title}", body)
 
 
 def welcome(settings: Settings, address: str, preferences_token: str) -> Notice:
     """After confirming (``[signup] welcome``): subscribed, and where to change it."""
     title = settings.title
     link = PageLinks(settings.public_url).preferences(preferences_token)
-    text = (
+    body = (
         f"{address} is now subscribed to {title}: the next edition will come to you.\n\n"
         "To change your topics or unsubscribe at any time, open:\n\n"
-        f"{link}\n{_footer(settings)}"
+        f"{link}\n"
     )
-    return Notice(
-        to=address,
-        subject=f"Welcome to {title}",
-        text=text,
-        sender=settings.from_address,
-        kind="welcome",
-    )
+    return _notice(settings, address, "welcome", f"Welcome to {title}", body)
 
 
 def masked(address: str) -> str:
