@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from urllib.parse import parse_qs
 
 import sqlalchemy as sa
@@ -101,14 +102,9 @@ class Pages:
         )
 
     async def _post(self, request: Request, action) -> Response:
-        try:
-            form = await asyncio.wait_for(read_form(request), READ_SECONDS)
-        except TooLarge:
-            return self._error(request, 413, "That form is larger than any this site sends.")
-        except TimeoutError:
-            return self._error(request, 408, "The form took too long to arrive.")
-        except ClientDisconnect:
-            return Response(status_code=400)
+        form, refused = await read_posted(request, self._error)
+        if refused is not None:
+            return refused
         return await run_in_threadpool(action, request, form)
 
     # -- on a worker thread: the store is synchronous --------------------------
@@ -287,6 +283,21 @@ class Pages:
 
     def _error(self, request: Request, status: int, message: str) -> Response:
         return self.web.page(request, "error.html.j2", status, PRIVATE, message=message)
+
+
+async def read_posted(
+    request: Request, error: Callable[[Request, int, str], Response]
+) -> tuple[dict[str, list[str]] | None, Response | None]:
+    """(the posted form, as ``read_form`` reads it, or None; the page ``error`` makes
+    when it could not be read: too large, too slow, or the client gone)."""
+    try:
+        return await asyncio.wait_for(read_form(request), READ_SECONDS), None
+    except TooLarge:
+        return None, error(request, 413, "That form is larger than any this site sends.")
+    except TimeoutError:
+        return None, error(request, 408, "The form took too long to arrive.")
+    except ClientDisconnect:
+        return None, Response(status_code=400)
 
 
 async def read_form(request: Request) -> dict[str, list[str]] | None:

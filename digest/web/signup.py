@@ -22,7 +22,6 @@ route is 404 when ``[signup] enabled`` is false, as if it did not exist.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import math
@@ -34,7 +33,7 @@ import zoneinfo
 import sqlalchemy as sa
 from starlette.background import BackgroundTasks
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -42,7 +41,7 @@ from digest import clock, zones
 from digest.signup import front
 from digest.web.context import PRIVATE, Web
 from digest.web.middleware import script_policy
-from digest.web.pages import READ_SECONDS, TooLarge, mask_address, read_form, topic_choices
+from digest.web.pages import mask_address, read_posted, topic_choices
 
 # The regions of the tz database where people live; the other names are older
 # spellings (US/Eastern, GB) and offsets (Etc/GMT+5) nobody picks from a list.
@@ -101,14 +100,9 @@ class Signup:
     async def _post(self, request: Request, action, needs_form: bool = True) -> Response:
         """``action`` with the posted form; the confirm button's POST needs none (its
         body is read and dropped: whatever posts to the link, the link confirms)."""
-        try:
-            form = await asyncio.wait_for(read_form(request), READ_SECONDS)
-        except TooLarge:
-            return self._error(request, 413, "That form is larger than any this site sends.")
-        except TimeoutError:
-            return self._error(request, 408, "The form took too long to arrive.")
-        except ClientDisconnect:
-            return Response(status_code=400)
+        form, refused = await read_posted(request, self._error)
+        if refused is not None:
+            return refused
         if form is None and needs_form:
             return self._error(request, 400, "That was not a form from this site.")
         return await run_in_threadpool(action, request, form)
