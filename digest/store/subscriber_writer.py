@@ -33,6 +33,7 @@ import sqlalchemy as sa
 from digest.clock import utcnow
 from digest.models import Subscriber, time_text
 from digest.store.database import first_line, for_writing, record_error, write_transaction
+from digest.store.membership import EDITABLE
 from digest.store.schema import subscribers, to_db
 from digest.validate import email_key
 
@@ -149,16 +150,12 @@ class SubscriberWriter:
     row in Python, ~10 µs a row).
     """
 
+    # A person's own choices are membership's EDITABLE: one list, so a field added
+    # there is written by an import too.
     COLUMNS = (
         "email",
         "email_key",
-        "name",
-        "first_name",
-        "topics",
-        "timezone",
-        "frequency",
-        "send_time",
-        "paused_until",
+        *EDITABLE,
         "active",
         "unsubscribed_at",
         "updated_at",
