@@ -22,6 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime
 from datetime import time as wall_time
+from typing import Any
 
 from digest.clock import utcnow
 from digest.config.settings import Settings
@@ -34,7 +35,7 @@ from digest.rendering.links import Links, signing_key
 from digest.rendering.renderer import Renderer
 from digest.sending.due import editions_due, zones_served
 from digest.sending.failures import Breaker, batch_retryable
-from digest.sending.ledger import Ledger
+from digest.sending.ledger import Claimed, Ledger
 from digest.sending.planning import plan
 from digest.sending.recovery import recover, requeue
 from digest.sending.reports import DryRunRow, EditionReport, NoProgress, Progress, SendReport
@@ -46,11 +47,42 @@ from digest.zones import fallback_lines
 MAX_LISTED_FAILURES = 200
 
 
+# A batch claimed, with its recipients and its provider request (None: nobody left).
+Ready = tuple[Batch, list[Recipient], Any]
+
+
 @dataclass
 class _InFlight:
-    batch: Batch
-    recipients: list[Recipient]
+    group: list[Ready]
     future: Future
+
+
+# Recipients in a group of batches handed over together: a crash may leave
+# that many in doubt (or one batch, where batches are larger), so kept small.
+GROUP_RECIPIENTS = 250
+
+
+class _GroupSize:
+    """How many batches to claim at once: as many as hold ``cap`` recipients.
+
+    Doubled while groups come back well under ``cap``, cut to what was kept
+    when a claim held more (the ledger handed the rest back), so a run of
+    small segments is claimed several at a time and big ones one by one.
+    """
+
+    MOST = 32
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.count = 1
+
+    def saw(self, group: Claimed) -> None:
+        held = sum(len(recipients) for _, recipients in group)
+        if len(group) < self.count:  # the cap stopped it, or the edition's end
+            if held * 2 >= self.cap:
+                self.count = max(1, len(group))
+        elif held * 2 < self.cap:
+            self.count = min(self.MOST, self.count * 2)
 
 
 class Dispatcher:
@@ -160,8 +192,11 @@ class Dispatcher:
         before = self.ledger.counts(edition)
         result.already_sent = before["sent"]
         result.planned = plan(self.ledger, edition, content.segment_of, self.provider.max_batch)
-        recover(self.ledger, edition, resendable=self.provider.resendable)
-        requeue(self.ledger, edition, retryable_only=only_retryable, in_doubt=resend_in_doubt)
+        _, doubted = recover(self.ledger, edition, resendable=self.provider.resendable)
+        # Each is a pass over the edition's million ledger rows: asked only when the
+        # counts say there is something to find.
+        if before["failed"] or (resend_in_doubt and before["in_doubt"] + doubted):
+            requeue(self.ledger, edition, retryable_only=only_retryable, in_doubt=resend_in_doubt)
         counts = self.ledger.counts(edition)
         self.progress.start(edition.label, counts["pending"])
         rounds = self.provider.retry_rounds
@@ -181,12 +216,11 @@ class Dispatcher:
         # Named from the ledger once the run is over, so a recipient still refused
         # after the last retry round is named like any other failure.
         result.failures = [
-            (row.email, row.error or "failed")
-            for row in self.ledger.entries(edition, "failed", limit=MAX_LISTED_FAILURES)
+            (row.email, row.error or "failed") for row in self._entries(edition, "failed", after)
         ]
         result.doubts = [
             (row.email, row.error or "in doubt")
-            for row in self.ledger.entries(edition, "in_doubt", limit=MAX_LISTED_FAILURES)
+            for row in self._entries(edition, "in_doubt", after)
         ]
         # sent is counted from this run's own outcomes (another sender may share the
         # edition); the rest are the edition's state as the ledger has it.
@@ -194,51 +228,65 @@ class Dispatcher:
         result.in_doubt = after["in_doubt"]
         result.skipped = after["skipped"]
         result.pending = after["pending"]
-        result.retryable = self.ledger.retryable(edition)
+        result.retryable = self.ledger.retryable(edition) if after["failed"] else 0
         return result
+
+    def _entries(self, edition: Edition, status: str, counts: dict[str, int]) -> list:
+        """The first ``MAX_LISTED_FAILURES`` rows in ``status``, if ``counts`` has any."""
+        if not counts[status]:
+            return []
+        return self.ledger.entries(edition, status, limit=MAX_LISTED_FAILURES)
 
     def _drain(
         self, edition: Edition, content: EditionContent, result: EditionReport, report: SendReport
     ) -> bool:
         """Send batches until none is left to claim; True if some may succeed on retry.
 
-        Two stages overlap: while one batch is with the provider (a worker
-        thread, mostly waiting on the network), the next is claimed, loaded
-        and prepared here. Only one batch is ever handed over at a time, and
-        it is marked ``handed`` before the provider sees it, so a crash leaves
-        at most that one in doubt; the prepared one was never sent. The next
-        batch is claimed in the same transaction that hands one over: one
-        commit a batch, where a segment is often a batch of its own.
+        Two stages overlap: while one group of batches is with the provider (a
+        worker thread, mostly waiting on the network), the next is claimed,
+        loaded and prepared here. Only one group is ever handed over at a time,
+        and it is marked ``handed`` before the provider sees it, so a crash
+        leaves at most that one in doubt; the prepared one was never sent. The
+        next group is claimed in the same transaction that hands one over.
+
+        A group is a run of small batches, together at most ``GROUP_RECIPIENTS``
+        people (``Ledger.claim_group``): at 24,000 segments of forty people, one
+        commit for six segments instead of one each, while a crash puts no more
+        people in doubt than that, or than one batch where batches are larger.
         """
         retry_later = False
         in_flight: _InFlight | None = None  # handed to the provider, outcome not yet recorded
-        claimed: Batch | None = None  # claimed and prepared, not yet handed over
-        # The next batch, claimed in the transaction that handed the last one over
-        # (``Ledger.hand_over_and_claim``); "none" when that claim found none.
-        ahead: tuple[Batch, list[Recipient]] | str | None = None
+        claimed: Claimed = []  # claimed and prepared, not yet handed over
+        # The next group, claimed in the transaction that handed the last one over
+        # (``Ledger.hand_over_and_claim``); [] when that claim found none.
+        ahead: Claimed | None = None
         lease, token = self.settings.lease_seconds, self.links.token
+        size = _GroupSize(min(self.provider.max_batch, GROUP_RECIPIENTS))
         with short_switch_interval(), ThreadPoolExecutor(1, thread_name_prefix="deliver") as worker:
             try:
                 while True:
-                    taken = None
+                    taken: Claimed = []
                     if ahead is not None:
                         # Claimed already, stop or not: held as ``claimed``, it is released.
-                        taken, ahead = (None if ahead == "none" else ahead), None
+                        taken, ahead = ahead, None
                     elif not self.stop.is_set():
-                        taken = self.ledger.claim(edition, self.owner, lease, token)
-                    if taken is None and in_flight is None and not self.stop.is_set():
+                        taken = self.ledger.claim_group(
+                            edition, self.owner, lease, token, size.count, size.cap
+                        )
+                        size.saw(taken)
+                    if not taken and in_flight is None and not self.stop.is_set():
                         # Nothing pending: take back what dead or expired owners held.
                         released, _ = recover(self.ledger, edition, self.provider.resendable)
                         if released:
                             continue
-                    claimed = taken[0] if taken else None
+                    claimed = taken
                     stopping = self.stop.is_set()
-                    ready = (
-                        self._prepare(edition, *taken, content) if taken and not stopping else None
-                    )
+                    ready = self._prepare(edition, taken, content) if taken and not stopping else []
+                    cut_short = False  # the group in flight handed some batches back
                     if in_flight is not None:
                         flight, in_flight = in_flight, None
-                        retry_later |= self._record(flight, result)
+                        retry, cut_short = self._record(flight, result)
+                        retry_later |= retry
                         if self.breaker.tripped:
                             pending = self.ledger.counts(edition)["pending"]
                             report.aborted = self.breaker.why(
@@ -248,35 +296,42 @@ class Dispatcher:
                     if self.stop.is_set():
                         report.stopped = True
                         return False
-                    if claimed is None or ready is None:
+                    if not ready:
+                        if cut_short:
+                            continue  # claim what that group handed back
                         return retry_later
-                    recipients, prepared = ready
                     handed, ahead = self.ledger.hand_over_and_claim(
-                        claimed, self.owner, edition, lease, token
+                        [batch for batch, _ in claimed],
+                        self.owner,
+                        edition,
+                        lease,
+                        token,
+                        size.count,
+                        size.cap,
                     )
-                    ahead = ahead or "none"
-                    if not handed:
-                        claimed = None  # its lease ran out and another sender took it
-                        continue
-                    future = worker.submit(self._deliver_and_record, claimed, recipients, prepared)
-                    in_flight, claimed = _InFlight(claimed, recipients, future), None
+                    size.saw(ahead)
+                    # A batch whose lease ran out is another sender's now: not ours to send.
+                    ready = [item for item in ready if item[0].id in handed]
+                    claimed = []
+                    if ready:
+                        future = worker.submit(self._deliver_and_record, ready)
+                        in_flight = _InFlight(ready, future)
             except FatalDeliveryError as err:
                 report.aborted = str(err)
                 return False
             finally:
                 try:
-                    if claimed is not None:
-                        self.ledger.release(claimed)
+                    self.ledger.release_group([batch for batch, _ in claimed])
                 finally:
                     if in_flight is not None:
                         self._settle(in_flight, result)
                     self.ledger.let_go()  # what is left unrecorded, a re-run takes back
 
     def _settle(self, flight: _InFlight, result: EditionReport) -> None:
-        """Stopping on an error: record the in-flight batch's outcome if it can be had.
+        """Stopping on an error: record the in-flight group's outcome if it can be had.
 
-        If it cannot (the error came from recording it), the batch stays
-        ``handed``: the next run finds it in doubt rather than sending it again.
+        If it cannot (the error came from recording it), its batches stay
+        ``handed``: the next run finds them in doubt rather than sending them again.
         """
         with contextlib.suppress(Exception):  # the first error is the one being raised
             self._record(flight, result)
@@ -292,67 +347,85 @@ class Dispatcher:
         """How many active subscribers the (not yet started) ``editions`` would go to."""
         return sum(n for e in editions for _, n in self.ledger.unsent_topic_counts(e))
 
-    def _prepare(
-        self, edition: Edition, batch: Batch, recipients: list[Recipient], content: EditionContent
-    ):
-        if not recipients:
-            return recipients, None
-        outgoing = Outgoing(
-            edition=edition,
-            segment=batch.segment,
-            content=content.rendered(batch.segment),
-            recipients=recipients,
-            renderer=self.renderer,
-            sender=self.sender,
-        )
-        return recipients, self.provider.prepare(outgoing)
+    def _prepare(self, edition: Edition, group: Claimed, content: EditionContent) -> list[Ready]:
+        """Each batch of ``group`` with its provider request built (None: nobody left)."""
+        ready = []
+        for batch, recipients in group:
+            prepared = None
+            if recipients:
+                outgoing = Outgoing(
+                    edition=edition,
+                    segment=batch.segment,
+                    content=content.rendered(batch.segment),
+                    recipients=recipients,
+                    renderer=self.renderer,
+                    sender=self.sender,
+                )
+                prepared = self.provider.prepare(outgoing)
+            ready.append((batch, recipients, prepared))
+        return ready
 
-    def _deliver_and_record(
-        self, batch: Batch, recipients: list[Recipient], prepared
-    ) -> tuple[list[Outcome], bool]:
-        """On the delivery thread: hand ``batch`` over, then write its outcome at once.
+    def _deliver_and_record(self, group: list[Ready]) -> list[tuple[Batch, list[Outcome], bool]]:
+        """On the delivery thread: hand each batch of ``group`` over in turn, then write
+        their outcomes at once.
 
-        Recording here, not on the main thread, lets the next batch be claimed
-        and prepared while this one is written (on PostgreSQL the ledger UPDATE
-        is as long as the request), and a batch is still never handed over
-        before the one ahead of it is recorded: a crash leaves at most one in
-        doubt. Returns (the outcomes, whether the provider refused the batch as a
-        whole: one answer for all, which the breaker counts once). An error that
-        is not the provider's answer (a bug, the database gone) leaves the batch
-        ``handed``, so it is never sent again unseen.
+        Recording here, not on the main thread, lets the next group be claimed
+        and prepared while this one is written, and a group is still never
+        handed over before the one ahead of it is recorded: a crash leaves at
+        most one in doubt. Returns, per batch sent, (the batch, its outcomes,
+        whether the provider refused it as a whole: one answer for all, which
+        the breaker counts once). A stop, or a batch with anyone not sent, ends
+        the group there: the batches after it never reached the provider and
+        go back to pending, so the breaker hears of a failure before another
+        request is made, as it did when each batch was handed over alone. An
+        error that is not the provider's answer (a bug, the database gone)
+        leaves the group ``handed``, so none of it is ever sent again unseen.
         """
-        try:
-            outcomes = self.provider.deliver(prepared) if prepared is not None else []
-        except FatalDeliveryError as err:
-            if err.outcomes:  # part of the batch went out before the provider stopped
-                self.ledger.finish(batch, err.outcomes, done=False)
-            else:
-                self.ledger.release(batch)
-            raise
-        except DeliveryError as err:
-            status = "in_doubt" if isinstance(err, DeliveryInDoubt) else "failed"
-            retry = batch_retryable(err)
-            outcomes = [
-                Outcome(r.subscriber_id, status, error=str(err), retry=retry) for r in recipients
-            ]
-            whole = True
-        else:
-            whole = False
-        self.ledger.finish(batch, outcomes)
-        return outcomes, whole
+        results: list[tuple[Batch, list[Outcome], bool]] = []
+        for index, (batch, recipients, prepared) in enumerate(group):
+            if index and self.stop.is_set():
+                break
+            try:
+                outcomes = self.provider.deliver(prepared) if prepared is not None else []
+            except FatalDeliveryError as err:
+                done = [(b, o, True) for b, o, _ in results]
+                # Part of the batch may have gone out before the provider stopped.
+                done += [(batch, err.outcomes, False)] if err.outcomes else []
+                unsent = [b for b, _, _ in group[index + bool(err.outcomes) :]]
+                self.ledger.finish_group(done, unsent)
+                raise
+            except DeliveryError as err:
+                status = "in_doubt" if isinstance(err, DeliveryInDoubt) else "failed"
+                retry = batch_retryable(err)
+                failed = [
+                    Outcome(r.subscriber_id, status, error=str(err), retry=retry)
+                    for r in recipients
+                ]
+                results.append((batch, failed, True))
+                break
+            results.append((batch, outcomes, False))
+            if any(o.status != "sent" for o in outcomes):
+                break  # the breaker sees it before the next request
+        unsent = [b for b, _, _ in group[len(results) :]]
+        self.ledger.finish_group([(b, o, True) for b, o, _ in results], unsent)
+        return results
 
-    def _record(self, flight: _InFlight, result: EditionReport) -> bool:
-        """Wait for the batch in flight to be delivered and recorded, and show its
-        outcomes to the breaker; True if some may succeed on retry."""
+    def _record(self, flight: _InFlight, result: EditionReport) -> tuple[bool, bool]:
+        """Wait for the group in flight to be delivered and recorded, and show its
+        outcomes to the breaker. Returns (whether some may succeed on retry,
+        whether the group ended early and handed batches back to pending)."""
         try:
-            outcomes, whole = flight.future.result()
+            results = flight.future.result()
         except FatalDeliveryError as err:
             result.sent += sum(1 for o in err.outcomes if o.status == "sent")
             raise
-        result.sent += sum(1 for o in outcomes if o.status == "sent")
-        self.breaker.record(outcomes, whole)
-        self.progress.advance(len(flight.recipients))
-        return any(o.retry for o in outcomes if o.status == "failed")
+        retry = False
+        for _, outcomes, whole in results:
+            result.sent += sum(1 for o in outcomes if o.status == "sent")
+            self.breaker.record(outcomes, whole)
+            self.progress.advance(len(outcomes))
+            retry |= any(o.retry for o in outcomes if o.status == "failed")
+        return retry, len(results) < len(flight.group)
 
     # -- looking before sending ----------------------------------------------
 

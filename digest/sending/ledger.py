@@ -47,6 +47,9 @@ from digest.zones import usable_timezone
 if TYPE_CHECKING:
     from digest.store.store import Store
 
+# Batches claimed together, each with its recipients (``Ledger.claim_group``).
+Claimed = list[tuple[Batch, list[Recipient]]]
+
 
 class Ledger:
     """An edition's batches and ledger rows, as one sender works on them.
@@ -106,11 +109,16 @@ class Ledger:
     # -- sending -----------------------------------------------------------
 
     def _claim(
-        self, conn: sa.Connection, edition: Edition, owner: str, lease_seconds: int
-    ) -> Batch | None:
+        self, conn: sa.Connection, edition: Edition, owner: str, lease_seconds: int, count: int
+    ) -> list[Batch]:
         lease = to_db(self.now() + timedelta(seconds=lease_seconds))
-        row = conn.execute(CLAIM, {"edition": edition.id, "b_owner": owner, "lease": lease}).first()
-        return None if row is None else Batch(row.id, edition.id, row.segment, row.attempts)
+        rows = conn.execute(
+            CLAIM, {"edition": edition.id, "b_owner": owner, "lease": lease, "count": count}
+        ).all()
+        return sorted(
+            (Batch(row.id, edition.id, row.segment, row.attempts) for row in rows),
+            key=lambda b: b.id,
+        )
 
     def hand_over(self, batch: Batch, owner: str) -> bool:
         """Note that ``batch`` is about to reach the provider; False if it is no longer ours.
@@ -118,34 +126,41 @@ class Ledger:
         Written and committed before the provider sees a byte, so that after a
         crash the batch is known to be in doubt rather than unsent.
         """
+        return batch.id in self.hand_over_group([batch], owner)
+
+    def hand_over_group(self, group: list[Batch], owner: str) -> set[int]:
+        """``hand_over`` of several batches at once: the ids still ours, now handed."""
         with write_transaction(self.engine) as conn:
-            return bool(conn.execute(HAND_OVER, {"batch": batch.id, "b_owner": owner}).rowcount)
+            return self._hand_over(conn, group, owner)
+
+    def _hand_over(self, conn: sa.Connection, group: list[Batch], owner: str) -> set[int]:
+        ids = [b.id for b in group]
+        return set(conn.execute(HAND_OVER, {"ids": ids, "b_owner": owner}).scalars())
 
     def hand_over_and_claim(
         self,
-        batch: Batch,
+        group: list[Batch],
         owner: str,
         edition: Edition,
         lease_seconds: int,
         token: Callable[[int, str], str],
-    ) -> tuple[bool, tuple[Batch, list[Recipient]] | None]:
-        """``hand_over`` of ``batch`` and ``claim`` of the next, in one transaction.
+        count: int = 1,
+        cap: int = 0,
+    ) -> tuple[set[int], Claimed]:
+        """``hand_over_group`` of ``group`` and ``claim_group`` of the next, in one
+        transaction.
 
-        One commit a batch instead of two (a small segment is one batch, so at
+        One commit a group instead of two (a small segment is one batch, so at
         24,000 segments this is 24,000 commits fewer). Safe because the two
-        changes are the ones a crash already tells apart: ``batch`` becomes
+        changes are the ones a crash already tells apart: ``group`` becomes
         ``handed`` (in doubt if the process dies now) and the next one only
         ``sending`` (never sent, so recovery makes it pending again), exactly as
-        if the claim had been committed first. Returns (whether ``batch`` was
-        still ours and is now handed, the next claim or None).
+        if the claim had been committed first. Returns (the ids of ``group``
+        still ours and now handed, the next claim: empty when none is left).
         """
         with write_transaction(self.engine) as conn:
-            handed = bool(conn.execute(HAND_OVER, {"batch": batch.id, "b_owner": owner}).rowcount)
-            nxt = self._claim(conn, edition, owner, lease_seconds)
-            if nxt is None:
-                return handed, None
-            IN_HAND.take(self.database, nxt.id)
-            return handed, (nxt, self._recipients(conn, nxt, token))
+            handed = self._hand_over(conn, group, owner)
+            return handed, self._claim_group(conn, edition, owner, lease_seconds, token, count, cap)
 
     def claim(
         self,
@@ -154,37 +169,98 @@ class Ledger:
         lease_seconds: int,
         token: Callable[[int, str], str],
     ) -> tuple[Batch, list[Recipient]] | None:
-        """``claim`` and ``recipients`` in one transaction: one commit a batch fewer.
-        ``token(id, address)`` makes each recipient's signed token (``Links.token``)."""
+        """One batch and its recipients (``claim_group`` of one)."""
+        found = self.claim_group(edition, owner, lease_seconds, token)
+        return found[0] if found else None
+
+    def claim_group(
+        self,
+        edition: Edition,
+        owner: str,
+        lease_seconds: int,
+        token: Callable[[int, str], str],
+        count: int = 1,
+        cap: int = 0,
+    ) -> Claimed:
+        """Up to ``count`` batches and their recipients, in one transaction: a commit a
+        batch fewer. ``token(id, address)`` makes each recipient's signed token
+        (``Links.token``).
+
+        ``cap``: the group holds at most this many recipients, however many
+        batches that is; past it, batches are handed back at once, in the same
+        transaction. The first is always kept. A group is handed over as one,
+        so a crash leaves at most ``cap`` recipients (or one batch) in doubt.
+        """
         with write_transaction(self.engine) as conn:
-            batch = self._claim(conn, edition, owner, lease_seconds)
-            if batch is None:
-                return None
+            return self._claim_group(conn, edition, owner, lease_seconds, token, count, cap)
+
+    def _claim_group(
+        self,
+        conn: sa.Connection,
+        edition: Edition,
+        owner: str,
+        lease_seconds: int,
+        token: Callable[[int, str], str],
+        count: int,
+        cap: int,
+    ) -> Claimed:
+        group = self._claim(conn, edition, owner, lease_seconds, count)
+        if not group:
+            return []
+        found, gone = self._recipients(conn, group, token)
+        kept: Claimed = []
+        total = 0
+        for batch in group:
+            recipients = found.get(batch.id, [])
+            if kept and cap and total + len(recipients) > cap:
+                break
+            kept.append((batch, recipients))
+            total += len(recipients)
+        extra = group[len(kept) :]
+        if extra:
+            conn.execute(RELEASE, {"ids": [b.id for b in extra]})
+        self._skip_gone(conn, edition, {b.id for b, _ in kept}, gone)
+        for batch, _ in kept:
             IN_HAND.take(self.database, batch.id)
-            return batch, self._recipients(conn, batch, token)
+        return kept
 
     def _recipients(
-        self, conn: sa.Connection, batch: Batch, token: Callable[[int, str], str]
-    ) -> list[Recipient]:
-        # A million rows pass through here in a large send: the statement is
-        # compiled once per dialect and its rows come back as the driver's tuples.
-        rows = _raw(conn, RECIPIENTS, batch=batch.id).all()
-        gone: dict[str, list[int]] = {}
-        for sid, _, _, _, active, suppressed in rows:
-            if not active:  # left since planning: why, as the ledger's error
+        self, conn: sa.Connection, group: list[Batch], token: Callable[[int, str], str]
+    ) -> tuple[dict[int, list[Recipient]], dict[str, list[tuple[int, int]]]]:
+        """Each batch's pending recipients, and those who left since planning, by why
+        (``_skip_gone`` writes it).
+
+        A million rows pass through here in a large send: the statement is
+        compiled once per dialect and its rows come back as the driver's tuples.
+        The group's ids are read as one range (rows of batches in it that are
+        another sender's are left out here).
+        """
+        rows = _raw(conn, RECIPIENTS, low=group[0].id, high=group[-1].id).all()
+        ours: dict[int, list[Recipient]] = {b.id: [] for b in group}
+        gone: dict[str, list[tuple[int, int]]] = {}
+        for batch_id, sid, email, name, first_name, active, suppressed in rows:
+            into = ours.get(batch_id)
+            if into is None:
+                continue
+            if active:
+                into.append(Recipient(sid, email, name, token(sid, email), first_name))
+            else:  # left since planning: why, as the ledger's error
                 why = f"suppressed: {suppressed}" if suppressed else "unsubscribed"
-                gone.setdefault(why, []).append(sid)
-        for why, ids in gone.items():
+                gone.setdefault(why, []).append((batch_id, sid))
+        return ours, gone
+
+    def _skip_gone(self, conn: sa.Connection, edition: Edition, ids: set[int], gone: dict) -> None:
+        """The recipients of the kept batches who left since planning: ``skipped``,
+        with why, so they are neither sent nor left pending."""
+        for why, rows in gone.items():
+            gone = [sid for batch_id, sid in rows if batch_id in ids]
+            if not gone:
+                continue
             conn.execute(
                 ledger.update()
-                .where(ledger.c.edition_id == batch.edition_id, ledger.c.subscriber_id.in_(ids))
+                .where(ledger.c.edition_id == edition.id, ledger.c.subscriber_id.in_(gone))
                 .values(status="skipped", error=why, updated_at=to_db(self.now()))
             )
-        return [
-            Recipient(sid, email, name, token(sid, email), first_name)
-            for sid, email, name, first_name, active, _ in rows
-            if active
-        ]
 
     def finish(self, batch: Batch, outcomes: list[Outcome], done: bool = True) -> None:
         """Write every outcome and close the batch, in one transaction.
@@ -195,58 +271,70 @@ class Ledger:
         recipient) is handed back the same way: it stays pending, never done
         with someone in it never tried.
         """
-        done = done and all(o.status != "unsent" for o in outcomes)
+        self.finish_group([(batch, outcomes, done)])
+
+    def finish_group(
+        self, results: list[tuple[Batch, list[Outcome], bool]], unsent: list[Batch] = ()
+    ) -> None:
+        """``finish`` of each (batch, outcomes, done), and ``unsent`` (handed over with
+        the group but never sent: a stop, a failure before them) made pending
+        again, all in one transaction: one commit a group."""
         now = to_db(self.now())
-        ids = {o.message_id for o in outcomes}
         with write_transaction(self.engine) as conn:
-            if done and outcomes and len(ids) == 1 and all(o.status == "sent" for o in outcomes):
-                # The common case at scale (one SendGrid request, one X-Message-Id):
-                # one statement instead of a thousand. The outcomes cover every row
-                # still pending in the batch, which this worker alone holds.
-                conn.execute(ALL_SENT, {"batch": batch.id, "b_message_id": ids.pop(), "now": now})
-            elif outcomes := [o for o in outcomes if o.status != "unsent"]:
-                conn.execute(
-                    ledger.update()
-                    .where(
-                        ledger.c.edition_id == sa.bindparam("e"),
-                        ledger.c.subscriber_id == sa.bindparam("s"),
-                    )
-                    .values(
-                        status=sa.bindparam("st"),
-                        message_id=sa.bindparam("m"),
-                        error=sa.bindparam("err"),
-                        retry=sa.bindparam("r"),
-                        updated_at=now,
-                    ),
-                    [
-                        {
-                            "e": batch.edition_id,
-                            "s": o.subscriber_id,
-                            "st": o.status,
-                            "m": o.message_id,
-                            "err": o.error,
-                            "r": o.retry,
-                        }
-                        for o in outcomes
-                    ],
-                )
-            if done:
-                conn.execute(DONE, {"batch": batch.id})
-                return
+            closed = [b.id for b, o, done in results if self._finish(conn, b, o, done, now)]
+            if closed:
+                conn.execute(DONE, {"ids": closed})
+            back = [b.id for b, o, done in results if b.id not in closed] + [b.id for b in unsent]
+            if back:
+                conn.execute(RELEASE, {"ids": back})
+
+    def _finish(
+        self, conn: sa.Connection, batch: Batch, outcomes: list[Outcome], done: bool, now
+    ) -> bool:
+        """Write ``batch``'s outcomes; whether it is done (else it goes back to pending)."""
+        done = done and all(o.status != "unsent" for o in outcomes)
+        ids = {o.message_id for o in outcomes}
+        if done and outcomes and len(ids) == 1 and all(o.status == "sent" for o in outcomes):
+            # The common case at scale (one SendGrid request, one X-Message-Id):
+            # one statement instead of a thousand. The outcomes cover every row
+            # still pending in the batch, which this worker alone holds.
+            conn.execute(ALL_SENT, {"batch": batch.id, "b_message_id": ids.pop(), "now": now})
+        elif outcomes := [o for o in outcomes if o.status != "unsent"]:
             conn.execute(
-                batches.update()
-                .where(batches.c.id == batch.id)
-                .values(state="pending", lease_until=None, owner=None)
+                ledger.update()
+                .where(
+                    ledger.c.edition_id == sa.bindparam("e"),
+                    ledger.c.subscriber_id == sa.bindparam("s"),
+                )
+                .values(
+                    status=sa.bindparam("st"),
+                    message_id=sa.bindparam("m"),
+                    error=sa.bindparam("err"),
+                    retry=sa.bindparam("r"),
+                    updated_at=now,
+                ),
+                [
+                    {
+                        "e": batch.edition_id,
+                        "s": o.subscriber_id,
+                        "st": o.status,
+                        "m": o.message_id,
+                        "err": o.error,
+                        "r": o.retry,
+                    }
+                    for o in outcomes
+                ],
             )
+        return done
 
     def release(self, batch: Batch) -> None:
         """Hand back a batch that never reached the provider (claimed, not handed)."""
-        with write_transaction(self.engine) as conn:
-            conn.execute(
-                batches.update()
-                .where(batches.c.id == batch.id)
-                .values(state="pending", owner=None, lease_until=None)
-            )
+        self.release_group([batch])
+
+    def release_group(self, group: list[Batch]) -> None:
+        if group:
+            with write_transaction(self.engine) as conn:
+                conn.execute(RELEASE, {"ids": [b.id for b in group]})
 
     # -- reporting ---------------------------------------------------------
 
@@ -309,18 +397,21 @@ class Ledger:
 # expression anew each time cost more than running it (24,000 batches at
 # 24,000 segments). SQLAlchemy caches their compiled SQL per dialect.
 _PENDING = batches.c.state == "pending"
+# The next ``count`` pending batches, locked (skipping those another sender holds)
+# in a CTE that runs once: as ``id IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)``
+# PostgreSQL may run the subquery again for each row it updates, and claimed
+# every pending batch at once.
+_NEXT = (
+    sa.select(batches.c.id)
+    .where(batches.c.edition_id == sa.bindparam("edition"), _PENDING)
+    .order_by(batches.c.id)
+    .limit(sa.bindparam("count", type_=sa.Integer))
+    .with_for_update(skip_locked=True)
+    .cte("next_batches")
+)
 CLAIM = (
     batches.update()
-    .where(
-        batches.c.id
-        == sa.select(batches.c.id)
-        .where(batches.c.edition_id == sa.bindparam("edition"), _PENDING)
-        .order_by(batches.c.id)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-        .scalar_subquery(),
-        _PENDING,
-    )
+    .where(batches.c.id == _NEXT.c.id, _PENDING)
     .values(
         state="sending",
         owner=sa.bindparam("b_owner", type_=batches.c.owner.type),
@@ -332,11 +423,18 @@ CLAIM = (
 HAND_OVER = (
     batches.update()
     .where(
-        batches.c.id == sa.bindparam("batch"),
+        batches.c.id.in_(sa.bindparam("ids", expanding=True)),
         batches.c.owner == sa.bindparam("b_owner"),
         batches.c.state == "sending",
     )
     .values(state="handed")
+    .returning(batches.c.id)
+)
+# Back to pending, never having reached the provider: the claim's try not counted.
+RELEASE = (
+    batches.update()
+    .where(batches.c.id.in_(sa.bindparam("ids", expanding=True)))
+    .values(state="pending", owner=None, lease_until=None)
 )
 ALL_SENT = (
     ledger.update()
@@ -351,11 +449,12 @@ ALL_SENT = (
 )
 DONE = (
     batches.update()
-    .where(batches.c.id == sa.bindparam("batch"))
+    .where(batches.c.id.in_(sa.bindparam("ids", expanding=True)))
     .values(state="done", lease_until=None)
 )
 RECIPIENTS = (
     sa.select(
+        ledger.c.batch_id,
         ledger.c.subscriber_id,
         subscribers.c.email,
         subscribers.c.name,
@@ -365,10 +464,11 @@ RECIPIENTS = (
     )
     .join(subscribers, subscribers.c.id == ledger.c.subscriber_id)
     .where(
-        ledger.c.batch_id == sa.bindparam("batch"),
+        ledger.c.batch_id >= sa.bindparam("low"),
+        ledger.c.batch_id <= sa.bindparam("high"),
         ledger.c.status == sa.literal_column("'pending'"),
     )
-    .order_by(ledger.c.subscriber_id)
+    .order_by(ledger.c.batch_id, ledger.c.subscriber_id)
 )
 _COMPILED: dict[tuple[int, str], tuple[str, tuple[str, ...] | None]] = {}
 

@@ -183,8 +183,12 @@ def _note_since(conn: sa.Connection, edition: Edition, audience: list) -> None:
     was cut off after this one's window start: that cut-off. One statement; the
     editions it looks at are those cut off inside the window (a day's, for a daily
     edition), and their ledger rows are read by its key."""
+    # Not those of this date: whoever had one of them was written ``skipped`` here
+    # already (``_skip_those_with_another_edition``), so only other days' can count.
     other = sa.select(editions.c.id, editions.c.cutoff).where(
-        editions.c.cutoff > to_db(edition.window_start), editions.c.id != edition.id
+        editions.c.cutoff > to_db(edition.window_start),
+        editions.c.id != edition.id,
+        editions.c.date != edition.date.isoformat(),
     )
     if conn.execute(other.limit(1)).first() is None:
         return  # the common case: nobody can have had part of this window
