@@ -280,26 +280,35 @@ class Ledger:
         the group but never sent: a stop, a failure before them) made pending
         again, all in one transaction: one commit a group."""
         now = to_db(self.now())
+        # The common case at scale (one SendGrid request, one X-Message-Id): each
+        # batch one statement instead of a thousand, and the group's one executemany.
+        all_sent, rest = [], []
+        for batch, outcomes, done in results:
+            ids = {o.message_id for o in outcomes}
+            if done and outcomes and len(ids) == 1 and all(o.status == "sent" for o in outcomes):
+                all_sent.append({"batch": batch.id, "b_message_id": ids.pop(), "now": now})
+            else:
+                rest.append((batch, outcomes, done))
         with write_transaction(self.engine) as conn:
-            closed = [b.id for b, o, done in results if self._finish(conn, b, o, done, now)]
+            if all_sent:
+                # The outcomes cover every row still pending in the batch, which this
+                # worker alone holds.
+                conn.execute(ALL_SENT, all_sent)
+            closed = [p["batch"] for p in all_sent]
+            closed += [b.id for b, o, done in rest if self._finish(conn, b, o, done, now)]
             if closed:
                 conn.execute(DONE, {"ids": closed})
-            back = [b.id for b, o, done in results if b.id not in closed] + [b.id for b in unsent]
+            back = [b.id for b, _, _ in rest if b.id not in closed] + [b.id for b in unsent]
             if back:
                 conn.execute(RELEASE, {"ids": back})
 
     def _finish(
         self, conn: sa.Connection, batch: Batch, outcomes: list[Outcome], done: bool, now
     ) -> bool:
-        """Write ``batch``'s outcomes; whether it is done (else it goes back to pending)."""
+        """Write ``batch``'s outcomes one by one; whether it is done (else it goes
+        back to pending: someone in it was never tried)."""
         done = done and all(o.status != "unsent" for o in outcomes)
-        ids = {o.message_id for o in outcomes}
-        if done and outcomes and len(ids) == 1 and all(o.status == "sent" for o in outcomes):
-            # The common case at scale (one SendGrid request, one X-Message-Id):
-            # one statement instead of a thousand. The outcomes cover every row
-            # still pending in the batch, which this worker alone holds.
-            conn.execute(ALL_SENT, {"batch": batch.id, "b_message_id": ids.pop(), "now": now})
-        elif outcomes := [o for o in outcomes if o.status != "unsent"]:
+        if outcomes := [o for o in outcomes if o.status != "unsent"]:
             conn.execute(
                 ledger.update()
                 .where(
@@ -438,7 +447,11 @@ RELEASE = (
 )
 ALL_SENT = (
     ledger.update()
-    .where(ledger.c.batch_id == sa.bindparam("batch"), ledger.c.status.in_(OPEN))
+    # The statuses written into the SQL, not bound: a group's batches are one executemany.
+    .where(
+        ledger.c.batch_id == sa.bindparam("batch"),
+        ledger.c.status.in_([sa.literal_column(f"'{status}'") for status in OPEN]),
+    )
     .values(
         status="sent",
         message_id=sa.bindparam("b_message_id", type_=ledger.c.message_id.type),
