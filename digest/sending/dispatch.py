@@ -22,19 +22,19 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime
 from datetime import time as wall_time
-from typing import Any
 
 from digest.clock import utcnow
 from digest.config.settings import Settings
 from digest.delivery.base import Outgoing, Provider, parse_sender
 from digest.editions.contents import EditionContent, local_today, subscriber_copy
-from digest.errors import ConfigError, DeliveryError, DeliveryInDoubt, FatalDeliveryError
+from digest.errors import ConfigError, FatalDeliveryError
 from digest.liveness import worker_name
-from digest.models import Batch, Edition, Outcome, Recipient, Subscriber
+from digest.models import Edition, Outcome, Subscriber
 from digest.rendering.links import Links, signing_key
 from digest.rendering.renderer import Renderer
 from digest.sending.due import editions_due, zones_served
-from digest.sending.failures import Breaker, batch_retryable
+from digest.sending.failures import Breaker
+from digest.sending.groups import GROUP_RECIPIENTS, GroupSize, Ready, deliver_group
 from digest.sending.ledger import Claimed, Ledger
 from digest.sending.planning import plan
 from digest.sending.recovery import recover, requeue
@@ -47,42 +47,10 @@ from digest.zones import fallback_lines
 MAX_LISTED_FAILURES = 200
 
 
-# A batch claimed, with its recipients and its provider request (None: nobody left).
-Ready = tuple[Batch, list[Recipient], Any]
-
-
 @dataclass
 class _InFlight:
     group: list[Ready]
     future: Future
-
-
-# Recipients in a group of batches handed over together: a crash may leave
-# that many in doubt (or one batch, where batches are larger), so kept small.
-GROUP_RECIPIENTS = 250
-
-
-class _GroupSize:
-    """How many batches to claim at once: as many as hold ``cap`` recipients.
-
-    Doubled while groups come back well under ``cap``, cut to what was kept
-    when a claim held more (the ledger handed the rest back), so a run of
-    small segments is claimed several at a time and big ones one by one.
-    """
-
-    MOST = 32
-
-    def __init__(self, cap: int) -> None:
-        self.cap = cap
-        self.count = 1
-
-    def saw(self, group: Claimed) -> None:
-        held = sum(len(recipients) for _, recipients in group)
-        if len(group) < self.count:  # the cap stopped it, or the edition's end
-            if held * 2 >= self.cap:
-                self.count = max(1, len(group))
-        elif held * 2 < self.cap:
-            self.count = min(self.MOST, self.count * 2)
 
 
 class Dispatcher:
@@ -261,7 +229,7 @@ class Dispatcher:
         # (``Ledger.hand_over_and_claim``); [] when that claim found none.
         ahead: Claimed | None = None
         lease, token = self.settings.lease_seconds, self.links.token
-        size = _GroupSize(min(self.provider.max_batch, GROUP_RECIPIENTS))
+        size = GroupSize(min(self.provider.max_batch, GROUP_RECIPIENTS))
         with short_switch_interval(), ThreadPoolExecutor(1, thread_name_prefix="deliver") as worker:
             try:
                 while True:
@@ -314,7 +282,9 @@ class Dispatcher:
                     ready = [item for item in ready if item[0].id in handed]
                     claimed = []
                     if ready:
-                        future = worker.submit(self._deliver_and_record, ready)
+                        future = worker.submit(
+                            deliver_group, self.provider, self.ledger, self.stop, ready
+                        )
                         in_flight = _InFlight(ready, future)
             except FatalDeliveryError as err:
                 report.aborted = str(err)
@@ -364,51 +334,6 @@ class Dispatcher:
                 prepared = self.provider.prepare(outgoing)
             ready.append((batch, recipients, prepared))
         return ready
-
-    def _deliver_and_record(self, group: list[Ready]) -> list[tuple[Batch, list[Outcome], bool]]:
-        """On the delivery thread: hand each batch of ``group`` over in turn, then write
-        their outcomes at once.
-
-        Recording here, not on the main thread, lets the next group be claimed
-        and prepared while this one is written, and a group is still never
-        handed over before the one ahead of it is recorded: a crash leaves at
-        most one in doubt. Returns, per batch sent, (the batch, its outcomes,
-        whether the provider refused it as a whole: one answer for all, which
-        the breaker counts once). A stop, or a batch with anyone not sent, ends
-        the group there: the batches after it never reached the provider and
-        go back to pending, so the breaker hears of a failure before another
-        request is made, as it did when each batch was handed over alone. An
-        error that is not the provider's answer (a bug, the database gone)
-        leaves the group ``handed``, so none of it is ever sent again unseen.
-        """
-        results: list[tuple[Batch, list[Outcome], bool]] = []
-        for index, (batch, recipients, prepared) in enumerate(group):
-            if index and self.stop.is_set():
-                break
-            try:
-                outcomes = self.provider.deliver(prepared) if prepared is not None else []
-            except FatalDeliveryError as err:
-                done = [(b, o, True) for b, o, _ in results]
-                # Part of the batch may have gone out before the provider stopped.
-                done += [(batch, err.outcomes, False)] if err.outcomes else []
-                unsent = [b for b, _, _ in group[index + bool(err.outcomes) :]]
-                self.ledger.finish_group(done, unsent)
-                raise
-            except DeliveryError as err:
-                status = "in_doubt" if isinstance(err, DeliveryInDoubt) else "failed"
-                retry = batch_retryable(err)
-                failed = [
-                    Outcome(r.subscriber_id, status, error=str(err), retry=retry)
-                    for r in recipients
-                ]
-                results.append((batch, failed, True))
-                break
-            results.append((batch, outcomes, False))
-            if any(o.status != "sent" for o in outcomes):
-                break  # the breaker sees it before the next request
-        unsent = [b for b, _, _ in group[len(results) :]]
-        self.ledger.finish_group([(b, o, True) for b, o, _ in results], unsent)
-        return results
 
     def _record(self, flight: _InFlight, result: EditionReport) -> tuple[bool, bool]:
         """Wait for the group in flight to be delivered and recorded, and show its

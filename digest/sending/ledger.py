@@ -32,12 +32,11 @@ import sqlalchemy as sa
 from digest.clock import utcnow
 from digest.liveness import IN_HAND
 from digest.models import Batch, Edition, Outcome, Recipient, time_text
+from digest.sending.statements import ALL_SENT, CLAIM, DONE, HAND_OVER, RECIPIENTS, RELEASE, raw
 from digest.store.database import write_transaction
 from digest.store.schema import (
     ACTIVE,
-    OPEN,
     STATUSES,
-    batches,
     ledger,
     subscribers,
     to_db,
@@ -126,12 +125,8 @@ class Ledger:
         Written and committed before the provider sees a byte, so that after a
         crash the batch is known to be in doubt rather than unsent.
         """
-        return batch.id in self.hand_over_group([batch], owner)
-
-    def hand_over_group(self, group: list[Batch], owner: str) -> set[int]:
-        """``hand_over`` of several batches at once: the ids still ours, now handed."""
         with write_transaction(self.engine) as conn:
-            return self._hand_over(conn, group, owner)
+            return batch.id in self._hand_over(conn, [batch], owner)
 
     def _hand_over(self, conn: sa.Connection, group: list[Batch], owner: str) -> set[int]:
         ids = [b.id for b in group]
@@ -235,7 +230,7 @@ class Ledger:
         The group's ids are read as one range (rows of batches in it that are
         another sender's are left out here).
         """
-        rows = _raw(conn, RECIPIENTS, low=group[0].id, high=group[-1].id).all()
+        rows = raw(conn, RECIPIENTS, low=group[0].id, high=group[-1].id).all()
         ours: dict[int, list[Recipient]] = {b.id: [] for b in group}
         gone: dict[str, list[tuple[int, int]]] = {}
         for batch_id, sid, email, name, first_name, active, suppressed in rows:
@@ -400,101 +395,3 @@ class Ledger:
             query = query.where(ledger.c.status == status)
         with self.engine.connect() as conn:
             return conn.execute(query.order_by(ledger.c.subscriber_id).limit(limit)).all()
-
-
-# The statements a send runs once a batch, built once: building a SQLAlchemy
-# expression anew each time cost more than running it (24,000 batches at
-# 24,000 segments). SQLAlchemy caches their compiled SQL per dialect.
-_PENDING = batches.c.state == "pending"
-# The next ``count`` pending batches, locked (skipping those another sender holds)
-# in a CTE that runs once: as ``id IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)``
-# PostgreSQL may run the subquery again for each row it updates, and claimed
-# every pending batch at once.
-_NEXT = (
-    sa.select(batches.c.id)
-    .where(batches.c.edition_id == sa.bindparam("edition"), _PENDING)
-    .order_by(batches.c.id)
-    .limit(sa.bindparam("count", type_=sa.Integer))
-    .with_for_update(skip_locked=True)
-    .cte("next_batches")
-)
-CLAIM = (
-    batches.update()
-    .where(batches.c.id == _NEXT.c.id, _PENDING)
-    .values(
-        state="sending",
-        owner=sa.bindparam("b_owner", type_=batches.c.owner.type),
-        attempts=batches.c.attempts + 1,
-        lease_until=sa.bindparam("lease", type_=batches.c.lease_until.type),
-    )
-    .returning(batches.c.id, batches.c.segment, batches.c.attempts)
-)
-HAND_OVER = (
-    batches.update()
-    .where(
-        batches.c.id.in_(sa.bindparam("ids", expanding=True)),
-        batches.c.owner == sa.bindparam("b_owner"),
-        batches.c.state == "sending",
-    )
-    .values(state="handed")
-    .returning(batches.c.id)
-)
-# Back to pending, never having reached the provider: the claim's try not counted.
-RELEASE = (
-    batches.update()
-    .where(batches.c.id.in_(sa.bindparam("ids", expanding=True)))
-    .values(state="pending", owner=None, lease_until=None)
-)
-ALL_SENT = (
-    ledger.update()
-    # The statuses written into the SQL, not bound: a group's batches are one executemany.
-    .where(
-        ledger.c.batch_id == sa.bindparam("batch"),
-        ledger.c.status.in_([sa.literal_column(f"'{status}'") for status in OPEN]),
-    )
-    .values(
-        status="sent",
-        message_id=sa.bindparam("b_message_id", type_=ledger.c.message_id.type),
-        error=None,
-        retry=False,
-        updated_at=sa.bindparam("now", type_=ledger.c.updated_at.type),
-    )
-)
-DONE = (
-    batches.update()
-    .where(batches.c.id.in_(sa.bindparam("ids", expanding=True)))
-    .values(state="done", lease_until=None)
-)
-RECIPIENTS = (
-    sa.select(
-        ledger.c.batch_id,
-        ledger.c.subscriber_id,
-        subscribers.c.email,
-        subscribers.c.name,
-        subscribers.c.first_name,
-        subscribers.c.active,
-        subscribers.c.suppressed_reason,
-    )
-    .join(subscribers, subscribers.c.id == ledger.c.subscriber_id)
-    .where(
-        ledger.c.batch_id >= sa.bindparam("low"),
-        ledger.c.batch_id <= sa.bindparam("high"),
-        ledger.c.status == sa.literal_column("'pending'"),
-    )
-    .order_by(ledger.c.batch_id, ledger.c.subscriber_id)
-)
-_COMPILED: dict[tuple[int, str], tuple[str, tuple[str, ...] | None]] = {}
-
-
-def _raw(conn: sa.Connection, statement: sa.Select, **values):
-    """Run ``statement`` as its dialect's SQL text, compiled once, rows as driver tuples.
-
-    For queries that a large send runs a thousand times over a million rows,
-    where SQLAlchemy's per-row processing was a tenth of the time.
-    """
-    key = (id(statement), conn.dialect.name)
-    if key not in _COMPILED:
-        compiled = statement.compile(dialect=conn.dialect)
-        _COMPILED[key] = (str(compiled), compiled.positiontup)
-    sql, order = _COMPILED[key]
-    return conn.exec_driver_sql(sql, tuple(values[n] for n in order) if order else values)

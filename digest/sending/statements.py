@@ -1,0 +1,107 @@
+"""The statements a send runs for every group of batches, built and compiled once.
+
+At 24,000 segments a send runs each of these thousands of times: building a
+SQLAlchemy expression anew each time cost more than running it, so they are
+module constants (SQLAlchemy caches their compiled SQL per dialect), and the
+one that reads a million rows is run as the driver's own SQL (``raw``).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from digest.store.schema import OPEN, batches, ledger, subscribers
+
+_PENDING = batches.c.state == "pending"
+# The next ``count`` pending batches, locked (skipping those another sender holds)
+# in a CTE that runs once: as ``id IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)``
+# PostgreSQL may run the subquery again for each row it updates, and claimed
+# every pending batch at once.
+_NEXT = (
+    sa.select(batches.c.id)
+    .where(batches.c.edition_id == sa.bindparam("edition"), _PENDING)
+    .order_by(batches.c.id)
+    .limit(sa.bindparam("count", type_=sa.Integer))
+    .with_for_update(skip_locked=True)
+    .cte("next_batches")
+)
+CLAIM = (
+    batches.update()
+    .where(batches.c.id == _NEXT.c.id, _PENDING)
+    .values(
+        state="sending",
+        owner=sa.bindparam("b_owner", type_=batches.c.owner.type),
+        attempts=batches.c.attempts + 1,
+        lease_until=sa.bindparam("lease", type_=batches.c.lease_until.type),
+    )
+    .returning(batches.c.id, batches.c.segment, batches.c.attempts)
+)
+HAND_OVER = (
+    batches.update()
+    .where(
+        batches.c.id.in_(sa.bindparam("ids", expanding=True)),
+        batches.c.owner == sa.bindparam("b_owner"),
+        batches.c.state == "sending",
+    )
+    .values(state="handed")
+    .returning(batches.c.id)
+)
+# Back to pending: claimed or handed over with a group, never sent.
+RELEASE = (
+    batches.update()
+    .where(batches.c.id.in_(sa.bindparam("ids", expanding=True)))
+    .values(state="pending", owner=None, lease_until=None)
+)
+ALL_SENT = (
+    ledger.update()
+    # The statuses written into the SQL, not bound: a group's batches are one executemany.
+    .where(
+        ledger.c.batch_id == sa.bindparam("batch"),
+        ledger.c.status.in_([sa.literal_column(f"'{status}'") for status in OPEN]),
+    )
+    .values(
+        status="sent",
+        message_id=sa.bindparam("b_message_id", type_=ledger.c.message_id.type),
+        error=None,
+        retry=False,
+        updated_at=sa.bindparam("now", type_=ledger.c.updated_at.type),
+    )
+)
+DONE = (
+    batches.update()
+    .where(batches.c.id.in_(sa.bindparam("ids", expanding=True)))
+    .values(state="done", lease_until=None)
+)
+RECIPIENTS = (
+    sa.select(
+        ledger.c.batch_id,
+        ledger.c.subscriber_id,
+        subscribers.c.email,
+        subscribers.c.name,
+        subscribers.c.first_name,
+        subscribers.c.active,
+        subscribers.c.suppressed_reason,
+    )
+    .join(subscribers, subscribers.c.id == ledger.c.subscriber_id)
+    .where(
+        ledger.c.batch_id >= sa.bindparam("low"),
+        ledger.c.batch_id <= sa.bindparam("high"),
+        ledger.c.status == sa.literal_column("'pending'"),
+    )
+    .order_by(ledger.c.batch_id, ledger.c.subscriber_id)
+)
+_COMPILED: dict[tuple[int, str], tuple[str, tuple[str, ...] | None]] = {}
+
+
+def raw(conn: sa.Connection, statement: sa.Select, **values):
+    """Run ``statement`` as its dialect's SQL text, compiled once, rows as driver tuples.
+
+    For queries that a large send runs a thousand times over a million rows,
+    where SQLAlchemy's per-row processing was a tenth of the time.
+    """
+    key = (id(statement), conn.dialect.name)
+    if key not in _COMPILED:
+        compiled = statement.compile(dialect=conn.dialect)
+        _COMPILED[key] = (str(compiled), compiled.positiontup)
+    sql, order = _COMPILED[key]
+    return conn.exec_driver_sql(sql, tuple(values[n] for n in order) if order else values)
