@@ -1,0 +1,174 @@
+"""Small batches claimed, handed over and recorded in groups, on SQLite and PostgreSQL.
+
+What an operator would notice: every reader mailed once, one request per
+segment still, a claim that takes exactly what it asked for (two senders never
+share a batch), and no more than a group's worth of readers in doubt.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from conftest import NOW, article, subscriber
+
+from digest.delivery.outbox import OutboxProvider
+from digest.editions.contents import EditionContent
+from digest.models import Outcome
+from digest.sending.dispatch import Dispatcher
+from digest.sending.groups import GROUP_RECIPIENTS, GroupSize, deliver_group
+from digest.sending.ledger import Ledger
+from digest.sending.planning import plan
+from digest.store.editions import start_edition
+
+TOPICS = ["Climate", "Energy", "Space", "Health", "Sport", "Travel"]
+
+
+@pytest.fixture(autouse=True)
+def _secret(monkeypatch):
+    monkeypatch.setenv("DIGEST_SECRET", "groups-test-secret")
+
+
+@pytest.fixture
+def six_segments(store):
+    """Six segments of three readers (one topic each): six batches of three."""
+    store.save_articles(
+        [article(f"{t} news", [t], published=NOW - timedelta(hours=1)) for t in TOPICS]
+    )
+    store.save_subscribers(
+        [subscriber(f"{t.lower()}{i}@example.com", [t]) for t in TOPICS for i in range(3)]
+    )
+    return store
+
+
+def planned(store, settings, provider=None):
+    provider = provider or OutboxProvider(settings.outbox_dir)
+    dispatcher = Dispatcher(store, settings, provider, now=lambda: NOW)
+    (proposed,) = dispatcher.editions_for(None)
+    edition = start_edition(store.engine, proposed)
+    content = EditionContent(store, settings, edition, dispatcher.renderer)
+    plan(dispatcher.ledger, edition, content.segment_of, provider.max_batch)
+    return dispatcher, edition, content
+
+
+def states(store) -> list[str]:
+    with store.engine.connect() as conn:
+        return [s for (s,) in conn.exec_driver_sql("SELECT state FROM batches ORDER BY id")]
+
+
+def test_a_claim_takes_exactly_as_many_batches_as_asked_in_order(six_segments, settings):
+    """PostgreSQL once claimed every pending batch for a claim of one (a LIMIT in an
+    ``IN`` subquery run again per row): a second sender then found nothing to do."""
+    dispatcher, edition, _ = planned(six_segments, settings)
+    token = dispatcher.links.token
+    first = dispatcher.ledger.claim_group(edition, "a:1", 600, token, count=1)
+    assert [b.id for b, _ in first] == [1]
+    group = dispatcher.ledger.claim_group(edition, "b:2", 600, token, count=3)
+    assert [b.id for b, _ in group] == [2, 3, 4]
+    assert all(len(people) == 3 for _, people in group)
+    assert states(six_segments) == ["sending"] * 4 + ["pending"] * 2
+
+
+def test_a_claim_stops_at_the_cap_and_hands_the_rest_back_at_once(six_segments, settings):
+    dispatcher, edition, _ = planned(six_segments, settings)
+    group = dispatcher.ledger.claim_group(
+        edition, "a:1", 600, dispatcher.links.token, count=5, cap=7
+    )
+    assert [len(people) for _, people in group] == [3, 3]  # a third would make 9 > 7
+    assert states(six_segments) == ["sending"] * 2 + ["pending"] * 4
+    # The first batch is always kept, whatever its size.
+    alone = dispatcher.ledger.claim_group(
+        edition, "a:1", 600, dispatcher.links.token, count=5, cap=1
+    )
+    assert [b.id for b, _ in alone] == [3]
+
+
+def test_two_senders_claiming_groups_never_share_a_batch(six_segments, settings):
+    dispatcher, edition, _ = planned(six_segments, settings)
+    other = Ledger(six_segments, settings.timezone, lambda: NOW)
+    token = dispatcher.links.token
+    taken: list[int] = []
+    for ledger, owner in [(dispatcher.ledger, "a:1"), (other, "b:2")] * 3:
+        taken += [b.id for b, _ in ledger.claim_group(edition, owner, 600, token, count=2)]
+    assert sorted(taken) == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_send_of_small_segments_mails_everyone_once_one_message_each(six_segments, settings):
+    dispatcher, edition, _ = planned(six_segments, settings)
+    report = dispatcher.send()
+    (result,) = report.editions
+    assert (result.sent, result.failed, result.in_doubt) == (18, 0, 0)
+    mailed = sorted(p.name for p in settings.outbox_dir.rglob("*.eml"))
+    assert len(mailed) == 18
+    assert states(six_segments) == ["done"] * 6
+
+
+def test_a_stop_during_a_group_sends_no_further_batch_and_hands_the_rest_back(
+    six_segments, settings
+):
+    """The provider is stopped after the first batch: the others were handed over
+    with it but never reached the provider, so they are pending again, not in doubt."""
+    stop = threading.Event()
+
+    class StopsAfterOne(OutboxProvider):
+        def deliver(self, prepared):
+            outcomes = super().deliver(prepared)
+            stop.set()
+            return outcomes
+
+    provider = StopsAfterOne(settings.outbox_dir)
+    dispatcher, edition, content = planned(six_segments, settings, provider)
+    ledger = dispatcher.ledger
+    group = ledger.claim_group(edition, dispatcher.owner, 600, dispatcher.links.token, count=3)
+    ready = dispatcher._prepare(edition, group, content)
+    handed, _ = ledger.hand_over_and_claim(
+        [b for b, _ in group], dispatcher.owner, edition, 600, dispatcher.links.token, 0
+    )
+    assert handed == {1, 2, 3}
+    results = deliver_group(provider, ledger, stop, ready)
+    assert [b.id for b, _, _ in results] == [1]
+    assert states(six_segments) == ["done", "pending", "pending", "pending", "pending", "pending"]
+    assert ledger.counts(edition)["in_doubt"] == 0
+    assert len(list(settings.outbox_dir.rglob("*.eml"))) == 3
+
+
+def test_a_refusal_in_a_group_ends_it_so_the_breaker_hears_before_the_next_request(
+    six_segments, settings
+):
+    """A batch with anyone not sent ends its group: the batches after it go back to
+    pending, so at most one batch a failure reaches the provider before the
+    breaker has counted it, as when each batch was handed over alone."""
+
+    class RefusesClimate(OutboxProvider):
+        def deliver(self, prepared):
+            outcomes = super().deliver(prepared)
+            return [
+                Outcome(o.subscriber_id, "failed", error="550 no") if i == 0 else o
+                for i, o in enumerate(outcomes)
+            ]
+
+    provider = RefusesClimate(settings.outbox_dir)
+    dispatcher, edition, content = planned(six_segments, settings, provider)
+    ledger = dispatcher.ledger
+    group = ledger.claim_group(edition, dispatcher.owner, 600, dispatcher.links.token, count=4)
+    ready = dispatcher._prepare(edition, group, content)
+    ledger.hand_over_and_claim(
+        [b for b, _ in group], dispatcher.owner, edition, 600, dispatcher.links.token, 0
+    )
+    results = deliver_group(provider, ledger, threading.Event(), ready)
+    assert len(results) == 1
+    assert states(six_segments)[:4] == ["done", "pending", "pending", "pending"]
+    assert ledger.counts(edition)["failed"] == 1
+
+
+def test_the_group_size_grows_for_small_batches_and_stays_one_for_large():
+    small = GroupSize(GROUP_RECIPIENTS)
+    for _ in range(10):
+        small.saw([(None, [None] * 40)] * small.count)
+    assert small.count > 1
+    assert small.count * 40 <= 2 * GROUP_RECIPIENTS  # the ledger's cap does the rest
+    large = GroupSize(GROUP_RECIPIENTS)
+    for _ in range(10):
+        large.saw([(None, [None] * 200)] * min(large.count, 1))
+    assert large.count == 1
