@@ -31,17 +31,18 @@ import sqlalchemy as sa
 
 from digest.clock import utcnow
 from digest.liveness import IN_HAND
-from digest.models import Batch, Edition, Outcome, Recipient, time_text
+from digest.models import Batch, Edition, Outcome, Recipient
 from digest.sending.statements import ALL_SENT, CLAIM, DONE, HAND_OVER, RECIPIENTS, RELEASE, raw
+from digest.store.audience import audience_clause
 from digest.store.database import write_transaction
 from digest.store.schema import (
     ACTIVE,
     STATUSES,
+    batches,
     ledger,
     subscribers,
     to_db,
 )
-from digest.zones import usable_timezone
 
 if TYPE_CHECKING:
     from digest.store.store import Store
@@ -73,37 +74,9 @@ class Ledger:
         or not): from now on ``recovery.recover`` may take back any it left unfinished."""
         IN_HAND.let_go(self.database)
 
-    def timezone_clause(self, timezone: str):
-        """Who is sent ``timezone``'s edition: those stored in it, and in the default
-        zone's also those with none or with a zone this machine cannot use
-        (``zones.delivery_timezone``, as ``Store.audience_by_timezone`` counts)."""
-        if timezone == self.default_timezone:
-            unusable = [zone for zone, _, _ in self.store.unusable_timezones(named=0)]
-            return sa.or_(
-                subscribers.c.timezone == timezone,
-                subscribers.c.timezone.is_(None),
-                subscribers.c.timezone.in_(unusable),
-            )
-        if not usable_timezone(timezone):
-            return sa.false()
-        return subscribers.c.timezone == timezone
-
     def audience_clause(self, edition: Edition):
-        """Who is sent ``edition``: the one place that says it (planning, the counts,
-        ``digest status``). Its zone's people (``timezone_clause``) with its send time
-        (none of their own for the site's edition), its cadence (daily: none chosen,
-        or daily), and not paused on its date (``paused_until`` before it)."""
-        c = subscribers.c
-        if edition.send_time is None:
-            at = c.send_time.is_(None)
-        else:
-            at = c.send_time == time_text(edition.send_time)
-        if edition.cadence == "weekly":
-            often = c.frequency == "weekly"
-        else:
-            often = sa.or_(c.frequency.is_(None), c.frequency == "daily")
-        awake = sa.or_(c.paused_until.is_(None), c.paused_until < edition.date.isoformat())
-        return sa.and_(self.timezone_clause(edition.timezone), at, often, awake)
+        """Who is sent ``edition`` (``store.audience.audience_clause``)."""
+        return audience_clause(self.engine, self.default_timezone, edition)
 
     # -- sending -----------------------------------------------------------
 
@@ -358,6 +331,17 @@ class Ledger:
             query = query.where(sa.not_(done))
         with self.engine.connect() as conn:
             return [(raw, n) for raw, n in conn.execute(query)]
+
+    def pending_segments(self, edition: Edition) -> list[str]:
+        """The segments of the pending batches, in the order they are claimed (by id;
+        a segment's batches lie together), each once: what to render ahead."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(batches.c.segment)
+                .where(batches.c.edition_id == edition.id, batches.c.state == "pending")
+                .order_by(batches.c.id)
+            ).scalars()
+            return list(dict.fromkeys(rows))
 
     def counts(self, edition: Edition) -> dict[str, int]:
         with self.engine.connect() as conn:

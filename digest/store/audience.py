@@ -2,7 +2,9 @@
 per series (zone, send time, cadence) and so per scheduler run, the stored
 zones this machine cannot use, and the widest values a listing must
 lay out. Reads only, each one query, so a send, the scheduler and a listing ask
-them of a million subscribers without reading the rows."""
+them of a million subscribers without reading the rows. And who is sent an
+edition (``audience_clause``): the one place that says it, so planning, the
+ledger's counts and ``digest status`` agree."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from datetime import date, time
 
 import sqlalchemy as sa
 
+from digest.models import Edition, time_text
 from digest.store.schema import ACTIVE, subscribers
 from digest.zones import delivery_timezone, usable_timezone
 
@@ -145,3 +148,37 @@ def widths(engine: sa.Engine, active_only: bool = True) -> dict[str, int]:
         k: v or 0
         for k, v in zip(("email", "name", "first_name", "topics", "timezone"), found, strict=True)
     }
+
+
+def timezone_clause(engine: sa.Engine, default_timezone: str, timezone: str):
+    """Who is sent ``timezone``'s edition: those stored in it, and in the default
+    zone's also those with none or with a zone this machine cannot use
+    (``zones.delivery_timezone``, as ``Store.audience_by_timezone`` counts)."""
+    if timezone == default_timezone:
+        unusable = [zone for zone, _, _ in unusable_timezones(engine, named=0)]
+        return sa.or_(
+            subscribers.c.timezone == timezone,
+            subscribers.c.timezone.is_(None),
+            subscribers.c.timezone.in_(unusable),
+        )
+    if not usable_timezone(timezone):
+        return sa.false()
+    return subscribers.c.timezone == timezone
+
+
+def audience_clause(engine: sa.Engine, default_timezone: str, edition: Edition):
+    """Who is sent ``edition``: the one place that says it (planning, the counts,
+    ``digest status``). Its zone's people (``timezone_clause``) with its send time
+    (none of their own for the site's edition), its cadence (daily: none chosen,
+    or daily), and not paused on its date (``paused_until`` before it)."""
+    c = subscribers.c
+    if edition.send_time is None:
+        at = c.send_time.is_(None)
+    else:
+        at = c.send_time == time_text(edition.send_time)
+    if edition.cadence == "weekly":
+        often = c.frequency == "weekly"
+    else:
+        often = sa.or_(c.frequency.is_(None), c.frequency == "daily")
+    awake = sa.or_(c.paused_until.is_(None), c.paused_until < edition.date.isoformat())
+    return sa.and_(timezone_clause(engine, default_timezone, edition.timezone), at, often, awake)
