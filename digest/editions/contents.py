@@ -114,7 +114,7 @@ class EditionContent:
         self.cap = settings.weekly_max_per_section if weekly else settings.max_per_section
         oldest = oldest_shown(settings, edition.cutoff, edition.cadence)
         stored = store.window_articles(edition.window_start, edition.cutoff, oldest)
-        self.store = store
+        self.store: Store | None = store  # None in a detached copy
         configured = {s.name for s in map(as_source, settings.sources) if s.name}
         articles = distinct(shown_sources(stored, configured))
         articles = fold_items(articles)  # a thread, a status page's updates: one item each
@@ -131,9 +131,23 @@ class EditionContent:
         self._empty: dict[str, bool] = {}
         self._topic_names: dict[frozenset[str], list[str]] = {}
 
+    def detached(self) -> EditionContent:
+        """A copy to pickle for another process that renders segments
+        (``editions/ahead.py``): what rendering reads (settings, edition,
+        vocabulary, tagged articles, cap, the topics as subscribers spelt them)
+        and the renderer, which pickles as one with the same placeholders; not
+        the store, which that process must not open, nor this one's caches."""
+        copy = object.__new__(EditionContent)
+        copy.__dict__.update(self.__dict__)
+        copy.store = None
+        copy._after, copy._sections, copy._email, copy._rendered, copy._empty = {}, {}, {}, {}, {}
+        copy._topic_names = dict(self._topic_names)
+        return copy
+
     @functools.cached_property
     def left_out(self) -> LeftOut:
         """What the window left out for age (asked by a preview and a dry run only)."""
+        assert self.store is not None, "a detached copy has no store"
         return left_out(self.store, self.settings, self.edition)
 
     def segment_of(self, raw_topics: str, since: datetime | None = None) -> tuple[str, bool]:

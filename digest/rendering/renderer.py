@@ -85,7 +85,9 @@ def subject_for(
 
 
 class Renderer:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, personal: Personalisation | None = None) -> None:
+        """``personal``: another renderer's placeholders, for a renderer in another
+        process whose segments that renderer's sender fills (``editions/ahead.py``)."""
         self.settings = settings
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(str(settings.templates_dir)),
@@ -116,11 +118,17 @@ class Renderer:
         )
         self.env.globals["plural"] = wording.plural
         # Its placeholders are in every segment rendered here: only it can fill them.
-        self.personal = Personalisation(settings)
+        self.personal = personal or Personalisation(settings)
         self.slots = Slots()
         self._editions: dict[tuple, tuple[HtmlPieces, Pieces]] = {}
         # Set once an operator's own template proves not to be made of pieces.
         self._whole_only = False
+
+    def __reduce__(self) -> tuple:
+        # Its Jinja2 environment holds lambdas and its pieces are a cache: what
+        # another process needs is a renderer of the same settings whose segments
+        # carry the same placeholders, so that this one's sender can fill them.
+        return (Renderer, (self.settings, self.personal))
 
     def render(
         self,

@@ -1,0 +1,378 @@
+"""Segments rendered ahead, in a second process, while the send takes them.
+
+A send is one process, and its threads share one interpreter lock: at 24,000
+segments, rendering each segment's email (``EditionContent.rendered``) was
+about a quarter of its CPU, done on the same core as the ledger, the provider's
+requests and the recording of outcomes. But a segment's render is a pure
+function of the edition's content, built before the first batch: a second
+process can render the segments in the order the send will take them, and the
+send only takes finished renders (``RenderAhead.rendered``).
+
+The child is spawned, never forked (the scheduler runs sends on threads, and a
+fork copies none of them but all their locks), and never opens the database:
+the edition's content comes pickled over its pipe (``EditionContent.detached``),
+with the parent renderer's placeholders, so a render made there is byte for
+byte the one made here and the parent's sender fills it. It renders at most
+``depth`` segments more than the parent has taken (each render taken or dropped
+gives it back one credit), so memory stays flat however many segments there are.
+
+Nothing here is needed for a correct send: whatever the child did not render
+(not yet started, skipped, failed, died, stuck), the parent renders itself, and
+a render that failed there is rendered here again, to raise its real error. A
+size-guard warning given in the child is given again in the parent when its
+render is taken, so the CLI says what it said before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import signal
+import threading
+import time
+import warnings
+from collections.abc import Iterable
+from multiprocessing import resource_tracker
+from multiprocessing.connection import Connection, wait
+from multiprocessing.reduction import ForkingPickler
+from typing import Any
+
+from digest.editions.contents import EditionContent, recent, split_segment
+from digest.rendering.renderer import Rendered
+
+# Internal on purpose: neither a setting nor the environment turns it on or off.
+# A send renders the same bytes either way; this only says where.
+ENABLED = True
+# An edition's segments. The child takes 0.6-1 s to start (imports, mostly), while
+# the send renders the first hundred or two itself: below, little is left to take.
+MIN_SEGMENTS = 1000
+DEPTH = 32  # renders the child may be ahead by: 32 of 60-100 KB, whatever the send's size
+WAIT_SECONDS = 15.0  # far longer than any one render: a child this slow is stuck
+JOIN_SECONDS = 2.0
+_FAILED = object()  # the child's render of a segment raised: render it here, for the error
+
+
+def _cores() -> int:
+    """The cores this process may run on (a container's CPU set, not the machine's)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+class RenderAhead:
+    """Renders of an edition's segments, made ahead in a second process.
+
+    ``start(content, segments)``; then ``rendered(segment)`` as ``content.rendered``
+    would; then ``close()`` (or use it as a context manager). One thread uses it.
+    ``taken`` and ``rendered_here`` count the renders that came from the child and
+    those made in this process; ``stopped`` says why the child no longer renders
+    ("" while it does; "done: …" once it sent every segment).
+    """
+
+    def __init__(self, content: EditionContent, segments: Iterable[str], depth: int) -> None:
+        self.content = content
+        self.depth = depth
+        self._order = list(dict.fromkeys(segments))
+        self._index = {segment: n for n, segment in enumerate(self._order)}
+        self._sent_names: dict[frozenset[str], list[str]] = {}
+        self._process: Any = None
+        self._conn: Connection | None = None
+        self._sending: threading.Thread | None = None
+        self._ready = False  # the child has its payload: the pipe is free to speak on
+        self._received = -1  # the child's position: the last index it sent
+        self._furthest = -1  # the furthest index asked for
+        self._floor = 0  # renders of indices below, the parent has passed: dropped as they come
+        self._served: set[int] = set()
+        self._waiting: dict[int, Any] = {}  # index -> (subject, html, text, warnings) or _FAILED
+        self._owed = 0  # credits to send back
+        self._taken: dict[str, Rendered] = {}
+        self._closed = False
+        self.stopped = ""
+        self.taken = 0
+        self.rendered_here = 0
+
+    @staticmethod
+    def worth_it(segments: int, *, force: bool = False) -> bool:
+        """Whether an edition of ``segments`` still to send should be rendered ahead:
+        enough of them to pay for the child's start, and a second core for it to
+        run on (tests: ``force``)."""
+        return force or (ENABLED and segments >= MIN_SEGMENTS and _cores() >= 2)
+
+    @classmethod
+    def start(
+        cls, content: EditionContent, segments: Iterable[str], depth: int = DEPTH
+    ) -> RenderAhead:
+        """Start rendering ``segments`` (in the order the send will most likely take
+        them) in a child. ``content`` must have planned them (``segment_of``): the
+        topics as subscribers spelt them go with it. If no child can be started,
+        every render is made here (``stopped`` says why)."""
+        ahead = cls(content, segments, depth)
+        try:
+            ahead._launch()
+        except Exception as err:  # a send never fails for want of a helper
+            ahead._stop(f"could not start: {type(err).__name__}: {err}")
+        return ahead
+
+    def _launch(self) -> None:
+        detached = self.content.detached()
+        self._sent_names = detached._topic_names
+        # Pickled here, not on the thread that writes it: the parent goes on
+        # rendering with these objects meanwhile.
+        payload = ForkingPickler.dumps((detached, self._order, self.depth))
+        context = multiprocessing.get_context("spawn")
+        self._conn, theirs = context.Pipe()
+        process = context.Process(
+            target=_serve, args=(theirs,), name="digest-render-ahead", daemon=True
+        )
+        # SIGINT blocked in this thread while the child is made, so blocked in the
+        # child from its first instruction: a Ctrl-C during its start (a second of
+        # imports) neither kills it nor prints a KeyboardInterrupt there. It then
+        # ignores SIGINT and unblocks it. The resource tracker is started first:
+        # starting it unblocks SIGINT in the calling thread (bpo-33613's own mask).
+        resource_tracker.ensure_running()
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+            theirs.close()
+        self._process = process
+        # Written by a thread: the child reads it only once Python has started there,
+        # and the parent need not wait for that.
+        self._sending = threading.Thread(
+            target=self._send_payload, args=(payload,), name="render-ahead-payload", daemon=True
+        )
+        self._sending.start()
+
+    def _send_payload(self, payload: memoryview) -> None:
+        assert self._conn is not None
+        with contextlib.suppress(OSError):  # the child is gone: a wait for it will say so
+            self._conn.send_bytes(payload)
+
+    def started(self, timeout: float = 0) -> bool:
+        """Whether the child has its payload and renders, waiting up to ``timeout``
+        seconds for it to. Until it does, renders are made here, not waited for."""
+        deadline = time.monotonic() + timeout
+        while not self._ready and not self.stopped and self._process is not None:
+            left = max(deadline - time.monotonic(), 0)
+            woke = wait([self._conn, self._process.sentinel], left)
+            if self._conn in woke:
+                self._read_one()
+            elif woke:
+                self._stop("it exited")
+            else:
+                break
+        return self._ready and not self.stopped
+
+    @property
+    def pid(self) -> int | None:
+        """The child's process id (None if none was started)."""
+        return None if self._process is None else self._process.pid
+
+    def rendered(self, segment: str) -> Rendered:
+        """``segment``'s render, byte for byte ``content.rendered(segment)``: the
+        child's if it has arrived or is the next to (then waited for), else made here."""
+        kept = self._taken.get(segment)
+        if kept is not None:
+            return kept
+        index = self._index.get(segment)
+        if index is None or self._closed or not self._same_names(segment):
+            return self._here(segment)
+        self._take_arrived()
+        self._furthest = max(self._furthest, index)
+        found = self._waiting.pop(index, None)
+        if found is None and self._ready and not self.stopped and index > self._received:
+            found = self._wait_for(index)
+        self._served.add(index)  # a render of it still to come is dropped as it comes
+        if found is None:
+            return self._here(segment)
+        self._give_back(1)
+        if found is _FAILED:
+            return self._here(segment)  # raises what the child's render raised, here
+        subject, html, text, said = found
+        for message, category in said:
+            warnings.warn(message, category, stacklevel=2)
+        self.taken += 1
+        return recent(self._taken, segment, lambda: Rendered(subject, html, text))
+
+    def _here(self, segment: str) -> Rendered:
+        self.rendered_here += 1
+        return self.content.rendered(segment)
+
+    def _same_names(self, segment: str) -> bool:
+        """Whether the child has the topics' names the parent has now: a segment
+        planned after the start (``segment_of``) was not sent to it."""
+        keys = split_segment(segment)[0]
+        return self.content._topic_names.get(keys) is self._sent_names.get(keys)
+
+    def _take_arrived(self) -> None:
+        """Read whatever the child has sent, without waiting."""
+        while not self.stopped and self._conn is not None and self._conn.poll():
+            self._read_one()
+
+    def _read_one(self) -> None:
+        assert self._conn is not None
+        try:
+            message = self._conn.recv()
+        except (EOFError, OSError):
+            self._stop("it is gone (its pipe closed)")
+            return
+        kind = message[0]
+        if kind == "ready":
+            self._ready = True
+            if self._furthest >= 0:  # rendered here while it started: skip those
+                self._send(("from", self._furthest + 1))
+            return
+        if kind == "done":
+            self._stop("done: it sent every segment")
+            return
+        index = message[1]
+        self._received = index
+        if index in self._served or index < self._floor:
+            self._give_back(1)  # rendered here already, or passed
+        else:
+            self._waiting[index] = _FAILED if kind == "failed" else message[2:]
+
+    def _wait_for(self, index: int) -> Any:
+        """The child's render of ``index``, not yet sent: wait for it, or None."""
+        assert self._conn is not None and self._process is not None
+        # Whatever it sent before ``index`` the parent has passed: dropped, those
+        # still on their way too, so the child has the credit to go on (it renders
+        # in order, and may have spent every credit on them).
+        self._floor = index
+        for passed in [n for n in self._waiting if n < index]:
+            del self._waiting[passed]
+            self._give_back(1)
+        if index > self._received + 1:
+            self._send(("from", index))
+        self._flush()
+        deadline = time.monotonic() + WAIT_SECONDS
+        while not self.stopped and self._received < index:
+            left = deadline - time.monotonic()
+            woke = wait([self._conn, self._process.sentinel], max(left, 0))
+            if self._conn in woke:
+                self._read_one()
+                self._flush()
+            elif woke:
+                self._stop("it exited")
+            else:
+                self._stop(f"no render in {WAIT_SECONDS:g} s")
+        return self._waiting.pop(index, None)
+
+    def _give_back(self, credits: int) -> None:
+        self._owed += credits
+        if self._owed >= max(1, self.depth // 4):
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._owed:
+            self._send(("credit", self._owed))
+            self._owed = 0
+
+    def _send(self, message: tuple) -> None:
+        if self.stopped or self._conn is None:
+            return
+        try:
+            self._conn.send(message)
+        except OSError:
+            self._stop("it is gone (its pipe closed)")
+
+    def _stop(self, why: str) -> None:
+        """No more renders from the child: everything not yet arrived is made here."""
+        if not self.stopped:
+            self.stopped = why
+            if self._process is not None and why.startswith("no render"):
+                self._process.kill()
+
+    def close(self) -> None:
+        """Stop the child and wait for it to go (terminated if it does not, killed
+        if that does not do). Renders asked for afterwards are made here. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop("closed")
+        self._waiting.clear()
+        process, conn, sending = self._process, self._conn, self._sending
+        if process is not None and conn is not None:
+            if sending is not None and not sending.is_alive():
+                with contextlib.suppress(OSError):
+                    conn.send(("stop", None))
+                conn.close()  # and a child blocked writing to a full pipe gets EPIPE
+            else:
+                process.terminate()  # still reading its payload: nothing to say to it yet
+            process.join(JOIN_SECONDS)
+            if process.is_alive():
+                process.terminate()
+                process.join(JOIN_SECONDS)
+            if process.is_alive():
+                process.kill()
+                process.join()
+            if sending is not None:
+                sending.join()  # the child is gone: the payload's write is over
+            process.close()
+        if conn is not None:
+            conn.close()
+
+    def __enter__(self) -> RenderAhead:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _serve(conn: Connection) -> None:
+    """The child: render the segments in order, each sent as soon as it has a credit.
+
+    Exits, quietly, when told to stop, when the pipe closes or when the parent
+    dies, whichever comes first; and without the interpreter's teardown of every
+    module and object (0.2-0.4 s the parent's ``close`` would wait for), there
+    being nothing of its own to clean up. SIGINT is ignored: a Ctrl-C in a
+    terminal reaches the whole process group, and stopping the send is the
+    parent's to decide.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    parent = multiprocessing.parent_process()
+    watched: list[Any] = [conn] if parent is None else [conn, parent.sentinel]
+    with contextlib.suppress(EOFError, OSError):  # the parent closed the pipe or died
+        _render_in_order(conn, watched)
+    os._exit(0)
+
+
+def _render_in_order(conn: Connection, watched: list[Any]) -> None:
+    content, order, credit = ForkingPickler.loads(conn.recv_bytes())
+    conn.send(("ready",))
+    position = 0
+    while position < len(order):
+        # What the parent said since: read at once with a credit left, waited for without.
+        while woke := wait(watched, None if credit <= 0 else 0):
+            if conn not in woke:
+                return  # the parent is gone
+            kind, value = conn.recv()
+            if kind == "stop":
+                return
+            if kind == "credit":
+                credit += value
+            elif kind == "from":
+                position = max(position, value)
+        if position < len(order):
+            conn.send_bytes(_render(content, position, order[position]))
+            credit -= 1
+            position += 1
+    conn.send(("done", None))
+
+
+def _render(content: EditionContent, index: int, segment: str) -> memoryview:
+    """The message for one segment: its render and the warnings it gave, or "failed"."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # each one is the parent's to filter, as its own
+        try:
+            made = content.rendered(segment)
+            said = [(str(w.message), w.category) for w in caught]
+            return ForkingPickler.dumps(
+                ("rendered", index, made.subject, made.html, made.text, said)
+            )
+        except Exception:  # the parent renders it again, and raises the real error
+            return ForkingPickler.dumps(("failed", index))
