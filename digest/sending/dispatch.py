@@ -26,12 +26,14 @@ from datetime import time as wall_time
 from digest.clock import utcnow
 from digest.config.settings import Settings
 from digest.delivery.base import Outgoing, Provider, parse_sender
-from digest.editions.contents import EditionContent, local_today, subscriber_copy
+from digest.editions.ahead import RenderAhead
+from digest.editions.contents import EditionContent, local_today
 from digest.errors import ConfigError, FatalDeliveryError
 from digest.liveness import worker_name
-from digest.models import Edition, Outcome, Subscriber
+from digest.models import Edition, Outcome
 from digest.rendering.links import Links, signing_key
 from digest.rendering.renderer import Renderer
+from digest.sending import looking
 from digest.sending.due import editions_due, zones_served
 from digest.sending.failures import Breaker
 from digest.sending.groups import GROUP_RECIPIENTS, GroupSize, Ready, deliver_group
@@ -230,7 +232,16 @@ class Dispatcher:
         ahead: Claimed | None = None
         lease, token = self.settings.lease_seconds, self.links.token
         size = GroupSize(min(self.provider.max_batch, GROUP_RECIPIENTS))
-        with short_switch_interval(), ThreadPoolExecutor(1, thread_name_prefix="deliver") as worker:
+        # Thousands of segments: rendered ahead in a second process (``editions/ahead.py``).
+        segments = self.ledger.pending_segments(edition)
+        renders = (
+            RenderAhead.start(content, segments) if RenderAhead.worth_it(len(segments)) else None
+        )
+        with (
+            short_switch_interval(),
+            ThreadPoolExecutor(1, thread_name_prefix="deliver") as worker,
+            renders or contextlib.nullcontext(),
+        ):
             try:
                 while True:
                     taken: Claimed = []
@@ -249,7 +260,11 @@ class Dispatcher:
                             continue
                     claimed = taken
                     stopping = self.stop.is_set()
-                    ready = self._prepare(edition, taken, content) if taken and not stopping else []
+                    ready = (
+                        self._prepare(edition, taken, renders or content)
+                        if taken and not stopping
+                        else []
+                    )
                     cut_short = False  # the group in flight handed some batches back
                     if in_flight is not None:
                         flight, in_flight = in_flight, None
@@ -317,7 +332,9 @@ class Dispatcher:
         """How many active subscribers the (not yet started) ``editions`` would go to."""
         return sum(n for e in editions for _, n in self.ledger.unsent_topic_counts(e))
 
-    def _prepare(self, edition: Edition, group: Claimed, content: EditionContent) -> list[Ready]:
+    def _prepare(
+        self, edition: Edition, group: Claimed, content: EditionContent | RenderAhead
+    ) -> list[Ready]:
         """Each batch of ``group`` with its provider request built (None: nobody left)."""
         ready = []
         for batch, recipients in group:
@@ -357,50 +374,9 @@ class Dispatcher:
     def dry_run(
         self, day: date | None = None, timezones: list[str] | None = None
     ) -> list[DryRunRow]:
-        """What a send would do now: recipients per segment, each segment rendered once."""
-        rows = []
-        for edition in self.editions_for(day, timezones):
-            content = EditionContent(self.store, self.settings, edition, self.renderer)
-            groups: dict[str, int] = {}
-            for raw, count in self.ledger.unsent_topic_counts(edition):
-                segment, _ = content.segment_of(raw)
-                groups[segment] = groups.get(segment, 0) + count
-            for segment, count in sorted(groups.items()):
-                sections = content.sections(segment)
-                if sections:
-                    content.rendered(segment)  # proves the templates render
-                rows.append(
-                    DryRunRow(
-                        edition,
-                        segment,
-                        content.topic_names(segment),
-                        count,
-                        len(sections),
-                        sum(len(s.articles) for s in sections),
-                        content.left_out,
-                    )
-                )
-        return rows
+        """What a send would do now (``looking.dry_run``)."""
+        return looking.dry_run(self, day, timezones)
 
     def send_test(self, address: str, day: date | None = None) -> Outcome:
-        """One test copy to ``address``; the ledger is not touched.
-
-        The copy is what the subscriber with that address would get, or, for
-        an address that is not subscribed, the everything-digest of the
-        default timezone.
-        """
-        subscriber = self.store.find_subscriber(address) or Subscriber(email=address)
-        copy = subscriber_copy(
-            self.store, self.settings, subscriber, day, self.now(), self.renderer, self.links
-        )
-        outgoing = Outgoing(
-            edition=copy.edition,
-            segment=copy.segment,
-            content=copy.segment_render,
-            recipients=[copy.recipient._replace(subscriber_id=0, email=address)],
-            renderer=self.renderer,
-            sender=self.sender,
-            test=True,
-        )
-        outcomes = self.provider.send(outgoing)
-        return outcomes[0]
+        """One test copy to ``address``, the ledger untouched (``looking.send_test``)."""
+        return looking.send_test(self, address, day)
