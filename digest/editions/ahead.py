@@ -38,7 +38,7 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
-from digest.editions.contents import EditionContent, recent, split_segment
+from digest.editions.contents import EditionContent, split_segment
 from digest.rendering.renderer import Rendered
 
 # Internal on purpose: neither a setting nor the environment turns it on or off.
@@ -47,7 +47,10 @@ ENABLED = True
 # An edition's segments. The child takes 0.6-1 s to start (imports, mostly), while
 # the send renders the first hundred or two itself: below, little is left to take.
 MIN_SEGMENTS = 1000
-DEPTH = 32  # renders the child may be ahead by: 32 of 60-100 KB, whatever the send's size
+DEPTH = 16  # renders the child may be ahead by: 16 of 60-100 KB, whatever the send's size
+# Renders kept once taken: a segment's batches are claimed one after another, so
+# only the last few are asked for again (each render is 100-200 KB in memory).
+TAKEN_KEPT = 4
 WAIT_SECONDS = 15.0  # far longer than any one render: a child this slow is stuck
 JOIN_SECONDS = 2.0
 _FAILED = object()  # the child's render of a segment raised: render it here, for the error
@@ -195,7 +198,10 @@ class RenderAhead:
         for message, category in said:
             warnings.warn(message, category, stacklevel=2)
         self.taken += 1
-        return recent(self._taken, segment, lambda: Rendered(subject, html, text))
+        made = self._taken[segment] = Rendered(subject, html, text)
+        if len(self._taken) > TAKEN_KEPT:
+            del self._taken[next(iter(self._taken))]
+        return made
 
     def _here(self, segment: str) -> Rendered:
         self.rendered_here += 1
@@ -370,6 +376,7 @@ def _render(content: EditionContent, index: int, segment: str) -> memoryview:
         warnings.simplefilter("always")  # each one is the parent's to filter, as its own
         try:
             made = content.rendered(segment)
+            content.forget(segment)  # sent once, never asked for again here
             said = [(str(w.message), w.category) for w in caught]
             return ForkingPickler.dumps(
                 ("rendered", index, made.subject, made.html, made.text, said)

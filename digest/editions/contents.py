@@ -216,6 +216,14 @@ class EditionContent:
             ),
         )
 
+    def forget(self, segment: str) -> None:
+        """Let ``segment``'s render and sections go now: the render-ahead child sends
+        each once and never renders it again."""
+        self._rendered.pop(segment, None)
+        self._email.pop(segment, None)
+        self._sections.pop((segment, True), None)
+        self._sections.pop((segment, False), None)
+
 
 SEGMENTS_KEPT = 64
 T = TypeVar("T")

@@ -172,3 +172,38 @@ def test_the_group_size_grows_for_small_batches_and_stays_one_for_large():
     for _ in range(10):
         large.saw([(None, [None] * 200)] * min(large.count, 1))
     assert large.count == 1
+
+
+def test_a_send_rendered_ahead_in_a_second_process_mails_what_the_preview_shows(
+    six_segments, settings, monkeypatch
+):
+    """Renders taken from the render-ahead child (forced on for six segments) are
+    each reader's own copy, byte for byte as ``digest preview --email`` makes it."""
+    import email
+    from email.policy import default
+
+    from digest.editions import ahead
+    from digest.editions.contents import preview
+
+    monkeypatch.setattr(ahead, "MIN_SEGMENTS", 1)
+    started: list[ahead.RenderAhead] = []
+    start = ahead.RenderAhead.start
+
+    def watched(content, segments, depth=ahead.DEPTH):
+        made = start(content, segments, depth)
+        made.started(timeout=30)  # a slow machine: the child's renders, not the parent's
+        started.append(made)
+        return made
+
+    monkeypatch.setattr(ahead.RenderAhead, "start", watched)
+    dispatcher, _, _ = planned(six_segments, settings)
+    (result,) = dispatcher.send().editions
+    assert result.sent == 18
+    (helper,) = started
+    assert helper.taken == 6 and helper.rendered_here == 0
+    for path in settings.outbox_dir.rglob("*.eml"):
+        message = email.message_from_bytes(path.read_bytes(), policy=default)
+        address = message["To"].addresses[0].addr_spec
+        shown = preview(six_segments, settings, None, address, now=NOW).rendered
+        assert message.get_body(("html",)).get_content().replace("\r\n", "\n") == shown.html
+        assert message.get_body(("plain",)).get_content().replace("\r\n", "\n") == shown.text
