@@ -95,7 +95,7 @@ def test_two_senders_claiming_groups_never_share_a_batch(six_segments, settings)
 
 
 def test_a_send_of_small_segments_mails_everyone_once_one_message_each(six_segments, settings):
-    dispatcher, edition, _ = planned(six_segments, settings)
+    dispatcher, _, _ = planned(six_segments, settings)
     report = dispatcher.send()
     (result,) = report.editions
     assert (result.sent, result.failed, result.in_doubt) == (18, 0, 0)
