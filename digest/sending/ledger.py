@@ -115,8 +115,8 @@ class Ledger:
         count: int = 1,
         cap: int = 0,
     ) -> tuple[set[int], Claimed]:
-        """``hand_over_group`` of ``group`` and ``claim_group`` of the next, in one
-        transaction.
+        """``hand_over`` of every batch of ``group`` and ``claim_group`` of the next,
+        in one transaction.
 
         One commit a group instead of two (a small segment is one batch, so at
         24,000 segments this is 24,000 commits fewer). Safe because the two
@@ -175,60 +175,65 @@ class Ledger:
         group = self._claim(conn, edition, owner, lease_seconds, count)
         if not group:
             return []
-        found, gone = self._recipients(conn, group, token)
-        kept: Claimed = []
+        rows = self._pending_rows(conn, group)
+        kept: list[Batch] = []
         total = 0
         for batch in group:
-            recipients = found.get(batch.id, [])
-            if kept and cap and total + len(recipients) > cap:
+            active = sum(1 for row in rows[batch.id] if row[4])
+            if kept and cap and total + active > cap:
                 break
-            kept.append((batch, recipients))
-            total += len(recipients)
+            kept.append(batch)
+            total += active
         extra = group[len(kept) :]
         if extra:
             conn.execute(RELEASE, {"ids": [b.id for b in extra]})
-        self._skip_gone(conn, edition, {b.id for b, _ in kept}, gone)
-        for batch, _ in kept:
+        claimed: Claimed = []
+        for batch in kept:
+            claimed.append((batch, self._recipients(conn, edition, rows[batch.id], token)))
             IN_HAND.take(self.database, batch.id)
-        return kept
+        return claimed
 
-    def _recipients(
-        self, conn: sa.Connection, group: list[Batch], token: Callable[[int, str], str]
-    ) -> tuple[dict[int, list[Recipient]], dict[str, list[tuple[int, int]]]]:
-        """Each batch's pending recipients, and those who left since planning, by why
-        (``_skip_gone`` writes it).
+    def _pending_rows(self, conn: sa.Connection, group: list[Batch]) -> dict[int, list[tuple]]:
+        """Each batch's pending rows: (subscriber id, address, name, first name,
+        active, suppressed reason).
 
         A million rows pass through here in a large send: the statement is
         compiled once per dialect and its rows come back as the driver's tuples.
         The group's ids are read as one range (rows of batches in it that are
         another sender's are left out here).
         """
-        rows = raw(conn, RECIPIENTS, low=group[0].id, high=group[-1].id).all()
-        ours: dict[int, list[Recipient]] = {b.id: [] for b in group}
-        gone: dict[str, list[tuple[int, int]]] = {}
-        for batch_id, sid, email, name, first_name, active, suppressed in rows:
-            into = ours.get(batch_id)
-            if into is None:
-                continue
-            if active:
-                into.append(Recipient(sid, email, name, token(sid, email), first_name))
-            else:  # left since planning: why, as the ledger's error
-                why = f"suppressed: {suppressed}" if suppressed else "unsubscribed"
-                gone.setdefault(why, []).append((batch_id, sid))
-        return ours, gone
+        ours: dict[int, list[tuple]] = {b.id: [] for b in group}
+        for batch_id, *row in raw(conn, RECIPIENTS, low=group[0].id, high=group[-1].id):
+            if batch_id in ours:
+                ours[batch_id].append(tuple(row))
+        return ours
 
-    def _skip_gone(self, conn: sa.Connection, edition: Edition, ids: set[int], gone: dict) -> None:
-        """The recipients of the kept batches who left since planning: ``skipped``,
-        with why, so they are neither sent nor left pending."""
-        for why, rows in gone.items():
-            gone = [sid for batch_id, sid in rows if batch_id in ids]
-            if not gone:
-                continue
+    def _recipients(
+        self,
+        conn: sa.Connection,
+        edition: Edition,
+        rows: list[tuple],
+        token: Callable[[int, str], str],
+    ) -> list[Recipient]:
+        """A kept batch's recipients, each with its signed token; those who left since
+        planning are written ``skipped``, with why, so they are neither sent nor
+        left pending."""
+        gone: dict[str, list[int]] = {}
+        for sid, _, _, _, active, suppressed in rows:
+            if not active:
+                why = f"suppressed: {suppressed}" if suppressed else "unsubscribed"
+                gone.setdefault(why, []).append(sid)
+        for why, ids in gone.items():
             conn.execute(
                 ledger.update()
-                .where(ledger.c.edition_id == edition.id, ledger.c.subscriber_id.in_(gone))
+                .where(ledger.c.edition_id == edition.id, ledger.c.subscriber_id.in_(ids))
                 .values(status="skipped", error=why, updated_at=to_db(self.now()))
             )
+        return [
+            Recipient(sid, email, name, token(sid, email), first_name)
+            for sid, email, name, first_name, active, _ in rows
+            if active
+        ]
 
     def finish(self, batch: Batch, outcomes: list[Outcome], done: bool = True) -> None:
         """Write every outcome and close the batch, in one transaction.
@@ -304,11 +309,8 @@ class Ledger:
             )
         return done
 
-    def release(self, batch: Batch) -> None:
-        """Hand back a batch that never reached the provider (claimed, not handed)."""
-        self.release_group([batch])
-
     def release_group(self, group: list[Batch]) -> None:
+        """Hand back batches that never reached the provider (claimed, not handed)."""
         if group:
             with write_transaction(self.engine) as conn:
                 conn.execute(RELEASE, {"ids": [b.id for b in group]})
