@@ -236,14 +236,33 @@ class TreePeak:
 
 
 def run_send(
-    env: dict, workdir: Path, provider: str, profile: str | None = None
+    env: dict, workdir: Path, provider: str, profile: str | None = None, spy: str | None = None
 ) -> tuple[float, float, float, float, str]:
     """Wall seconds, peak RSS (MB) of the process alone and of it with its child
     (sampled), and CPU seconds (its child's included) of one ``digest send``."""
     started = time.perf_counter()
     profiler = ["-m", "cProfile", "-o", str(Path(profile).resolve())] if profile else []
+    # py-spy samples from outside (every thread, the child too) without slowing
+    # the send much; its raw output is one folded stack a line, with a count.
+    sampler = (
+        [
+            "py-spy",
+            "record",
+            "--subprocesses",
+            "--threads",
+            "--format",
+            "raw",
+            "--rate",
+            "50",
+            "--output",
+            str(Path(spy).resolve()),
+            "--",
+        ]
+        if spy
+        else []
+    )
     proc = subprocess.Popen(
-        [sys.executable, *profiler, "-m", "digest", "send", "--provider", provider],
+        [*sampler, sys.executable, *profiler, "-m", "digest", "send", "--provider", provider],
         cwd=workdir,
         env=env,
         stdout=subprocess.PIPE,
@@ -427,6 +446,12 @@ def main() -> None:
     )
     parser.add_argument("--profile", metavar="FILE", help="run the send under cProfile")
     parser.add_argument(
+        "--py-spy",
+        metavar="FILE",
+        help="sample the send (every thread, and its child) with py-spy, which must be on "
+        "PATH, into FILE as folded stacks; summarise with benchmarks/where_time_goes.py",
+    )
+    parser.add_argument(
         "--postgres",
         metavar="URL",
         help="run against this PostgreSQL server (a throwaway schema is made and dropped), "
@@ -468,6 +493,7 @@ def main() -> None:
                 work,
                 "sendgrid",
                 args.profile,
+                args.py_spy,
             )
             server_cpu = cpu_seconds(server.pid)
             t = time.perf_counter()

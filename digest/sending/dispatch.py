@@ -27,8 +27,9 @@ from digest.clock import utcnow
 from digest.config.settings import Settings
 from digest.delivery.base import Outgoing, Provider, parse_sender
 from digest.editions.ahead import RenderAhead
-from digest.editions.contents import EditionContent, local_today
+from digest.editions.contents import EditionContent, local_today, vocabulary
 from digest.errors import ConfigError, FatalDeliveryError
+from digest.grouping.vocabulary import Vocabulary
 from digest.liveness import worker_name
 from digest.models import Edition, Outcome
 from digest.rendering.links import Links, signing_key
@@ -86,6 +87,7 @@ class Dispatcher:
         # Said once per send: subscribers whose stored zone cannot be used, sent in
         # the default zone's edition instead (``zones.fallback_line``).
         self.warnings: list[str] = []
+        self._vocab: Vocabulary | None = None
 
     def editions_for(
         self,
@@ -123,6 +125,7 @@ class Dispatcher:
         started = time.monotonic()
         report = SendReport()
         self.breaker = Breaker(self.settings.max_consecutive_failures)
+        self._vocab: Vocabulary | None = None  # read once a send, at its first edition
         proposed = self.editions_for(day, timezones, pairs)
         served = zones_served(self.store, self.settings)
         report.nobody_in = [z for z in timezones or () if z not in served]
@@ -158,7 +161,9 @@ class Dispatcher:
         only_retryable: bool = False,
     ) -> EditionReport:
         result = EditionReport(edition)
-        content = EditionContent(self.store, self.settings, edition, self.renderer)
+        if self._vocab is None:
+            self._vocab = vocabulary(self.store, self.settings)
+        content = EditionContent(self.store, self.settings, edition, self.renderer, self._vocab)
         before = self.ledger.counts(edition)
         result.already_sent = before["sent"]
         result.planned = plan(self.ledger, edition, content.segment_of, self.provider.max_batch)

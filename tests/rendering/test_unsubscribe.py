@@ -19,6 +19,7 @@ from digest.models import Subscriber
 from digest.rendering.links import (
     MAX_TOKEN,
     Links,
+    Signer,
     make_token,
     make_v1_token,
     make_v2_token,
@@ -297,3 +298,18 @@ def test_the_outbox_and_a_dry_run_keep_working_with_development_links_with_a_war
     assert len(list((folder / "outbox").rglob("*.eml"))) == 1
     dry = run_digest("send", "--provider", "smtp", "--dry-run", cwd=folder, env=env)
     assert dry.returncode == 0, dry.stderr
+
+
+@given(st.binary(max_size=200), st.binary(max_size=300))
+def test_the_prepared_signer_is_hmac_sha256_for_any_key_and_message(key, message):
+    assert Signer(key).digest(message) == hmac.new(key, message, hashlib.sha256).digest()
+
+
+def test_a_token_is_the_one_every_release_since_version_3_made_for_that_address():
+    """Links in emails already sent must keep working: the token is still the HMAC
+    of ``3.<id>.<address>`` under the version key, cut to 18 bytes, in base64url."""
+    key = b"a secret of the site"
+    mac = hmac.new(version_key(key), b"3.42.ann@example.com", hashlib.sha256).digest()[:18]
+    expected = "3.42." + base64.urlsafe_b64encode(mac).decode().rstrip("=")
+    assert make_token(42, " Ann@Example.com ", key) == expected
+    assert Links("https://news.example.org", key).token(42, "ann@example.com") == expected
