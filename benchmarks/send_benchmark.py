@@ -200,46 +200,53 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def tree_rss_mb(pid: int) -> float:
-    """The resident memory of ``pid`` and every process under it (the send's
-    render-ahead child), in MB: what the send holds at once."""
-    total, todo = 0, [pid]
+def tree_memory_mb(pid: int) -> tuple[float, float]:
+    """The memory of ``pid`` and every process under it (the send's render-ahead
+    child), in MB: the sum of their RSS, which counts each shared page (libraries,
+    and the whole parent for the instant between a fork and its exec) once per
+    process, and the sum of their PSS, which shares such a page out between them:
+    what the send holds at once."""
+    rss = pss = 0
+    todo = [pid]
     while todo:
         one = todo.pop()
         try:
-            status = Path(f"/proc/{one}/status").read_text()
-            total += int(status.split("VmRSS:")[1].split()[0])
+            rollup = Path(f"/proc/{one}/smaps_rollup").read_text()
+            rss += int(rollup.split("\nRss:")[1].split()[0])
+            pss += int(rollup.split("\nPss:")[1].split()[0])
             for task in Path(f"/proc/{one}/task").iterdir():
                 todo += [int(c) for c in (task / "children").read_text().split()]
         except (OSError, IndexError, ValueError):
             continue  # gone meanwhile
-    return total / 1024
+    return rss / 1024, pss / 1024
 
 
 class TreePeak:
-    """The highest ``tree_rss_mb`` of a process while it runs, sampled every 20 ms."""
+    """The highest ``tree_memory_mb`` of a process while it runs, sampled every 20 ms."""
 
     def __init__(self, pid: int) -> None:
-        self.peak = 0.0
+        self.rss = self.pss = 0.0
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._watch, args=(pid,), daemon=True)
         self._thread.start()
 
     def _watch(self, pid: int) -> None:
         while not self._done.wait(0.02):
-            self.peak = max(self.peak, tree_rss_mb(pid))
+            rss, pss = tree_memory_mb(pid)
+            self.rss, self.pss = max(self.rss, rss), max(self.pss, pss)
 
-    def stop(self) -> float:
+    def stop(self) -> tuple[float, float]:
         self._done.set()
         self._thread.join()
-        return self.peak
+        return self.rss, self.pss
 
 
 def run_send(
     env: dict, workdir: Path, provider: str, profile: str | None = None, spy: str | None = None
-) -> tuple[float, float, float, float, str]:
-    """Wall seconds, peak RSS (MB) of the process alone and of it with its child
-    (sampled), and CPU seconds (its child's included) of one ``digest send``."""
+) -> tuple[float, float, tuple[float, float], float, str]:
+    """Wall seconds, peak RSS (MB) of the process alone, the peak memory of it with
+    its child (sampled: RSS summed, PSS summed), and CPU seconds (its child's
+    included) of one ``digest send``."""
     started = time.perf_counter()
     profiler = ["-m", "cProfile", "-o", str(Path(profile).resolve())] if profile else []
     # py-spy samples from outside (every thread, the child too) without slowing
@@ -272,7 +279,7 @@ def run_send(
     # The output is a few lines: waiting before reading cannot fill the pipe.
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - started
-    together = peak.stop()
+    together = peak.stop()  # (RSS summed, PSS summed)
     out = proc.stdout.read().decode() + proc.stderr.read().decode()
     if os.waitstatus_to_exitcode(status) != 0:
         print(out)
@@ -513,8 +520,9 @@ def main() -> None:
         rate = args.n / wall
         print(
             f"sendgrid: {args.n:,} recipients in {count:,} segments in {wall:.1f} s = "
-            f"{rate:,.0f} recipients/s, peak RSS {together:.0f} MB with its render-ahead "
-            f"child ({rss:.0f} MB the largest process alone; target <= {RSS_TARGET_MB}), "
+            f"{rate:,.0f} recipients/s, peak memory with its render-ahead child "
+            f"{together[1]:.0f} MB PSS ({together[0]:.0f} MB as RSS summed; the largest "
+            f"process alone {rss:.0f} MB RSS; target <= {RSS_TARGET_MB}), "
             f"digest CPU {cpu:.1f} s (stand-in CPU {server_cpu:.1f} s, separate)"
         )
         print(f"  digest said: {line}")

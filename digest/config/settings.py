@@ -21,9 +21,8 @@ from dataclasses import dataclass, field
 from datetime import time
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
-
-import sqlalchemy as sa
 
 from digest import validate, zones
 from digest.config.signup import RANGES as SIGNUP_RANGES
@@ -46,6 +45,9 @@ from digest.config.values import SECRET_VARIABLES as SECRET_VARIABLES
 from digest.config.values import secret as secret
 from digest.errors import ConfigError
 from digest.models import Source
+
+if TYPE_CHECKING:
+    from sqlalchemy import URL
 
 
 def _package_templates() -> Path:
@@ -232,6 +234,8 @@ def with_password(url: str, password: str | None) -> str:
     (a password in ``DIGEST_DATABASE_URL`` is the operator's explicit choice)."""
     if not password:
         return url
+    import sqlalchemy as sa  # here: the render-ahead child has settings, not a database
+
     try:
         parsed = sa.engine.make_url(url)
     except (sa.exc.ArgumentError, ValueError):
@@ -241,7 +245,7 @@ def with_password(url: str, password: str | None) -> str:
     return parsed.set(password=password).render_as_string(hide_password=False)
 
 
-def _query_password(url: sa.URL) -> bool:
+def _query_password(url: URL) -> bool:
     return any("pass" in key.lower() for key in url.query)
 
 
@@ -250,6 +254,8 @@ def _database_url(value: str, base: Path) -> str:
     file named relative to the config file's folder, like every path in it."""
     if not value:
         return value
+    import sqlalchemy as sa
+
     try:
         parsed = sa.engine.make_url(value)
     except (sa.exc.ArgumentError, ValueError):

@@ -59,6 +59,11 @@ def read_sources(value: object, base: Path) -> list[Source]:
     return found
 
 
+def as_source(target: str | Source) -> Source:
+    """A configured source, whether the setting gave it whole or as its target alone."""
+    return target if isinstance(target, Source) else Source(target=target)
+
+
 def canonical_target(target: str) -> str:
     """One spelling of a target, to find a repeated source: a URL compared as a
     canonical link, a path as written (made absolute already)."""

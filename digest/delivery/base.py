@@ -19,6 +19,7 @@ can be sent in this run (bad credentials).
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import unicodedata
@@ -232,13 +233,17 @@ def recipient_head(recipient: Recipient, unsubscribe_url: str, message_id: str) 
 def list_id(batch: Outgoing) -> str:
     """``List-Id`` (RFC 2919): one name for every edition, so mail clients and
     filters can tell the digest apart ("Daily Digest <daily-digest.example.com>")."""
-    title = batch.renderer.settings.title
+    return _list_id(batch.renderer.settings.title, batch.sender.domain)
+
+
+@functools.lru_cache(maxsize=16)  # asked once a batch: 24,000 times in a large send
+def _list_id(title: str, domain: str) -> str:
     folded = "".join(
         c for c in unicodedata.normalize("NFKD", title) if not unicodedata.combining(c)
     )
     label = re.sub(r"[^a-z0-9]+", "-", folded.lower()).strip("-")[:60].strip("-") or "digest"
     try:
-        domain = (batch.sender.domain or "localhost").encode("idna").decode("ascii")
+        domain = (domain or "localhost").encode("idna").decode("ascii")
     except UnicodeError:
         domain = "localhost"
     # The phrase is optional: only a plain one goes in, so it needs no quoting or encoding.

@@ -8,8 +8,10 @@ function of the edition's content, built before the first batch: a second
 process can render the segments in the order the send will take them, and the
 send only takes finished renders (``RenderAhead.rendered``).
 
-The child is spawned, never forked (the scheduler runs sends on threads, and a
-fork copies none of them but all their locks), and never opens the database:
+The child is a new interpreter, never a fork (the scheduler runs sends on
+threads, and a fork copies none of them but all their locks), started with
+``subprocess`` rather than ``multiprocessing`` (whose resource tracker was a
+third process, 13 MB, for nothing), and never opens the database:
 the edition's content comes pickled over its pipe (``EditionContent.detached``),
 with the parent renderer's placeholders, so a render made there is byte for
 byte the one made here and the parent's sender fills it. It renders at most
@@ -26,16 +28,17 @@ render is taken, so the CLI says what it said before.
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
-import signal
+import pickle
+import select
+import socket
+import subprocess
+import sys
 import threading
 import time
 import warnings
 from collections.abc import Iterable
-from multiprocessing import resource_tracker
 from multiprocessing.connection import Connection, wait
-from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
 from digest.editions.contents import EditionContent, split_segment
@@ -123,25 +126,21 @@ class RenderAhead:
         self._sent_names = detached._topic_names
         # Pickled here, not on the thread that writes it: the parent goes on
         # rendering with these objects meanwhile.
-        payload = ForkingPickler.dumps((detached, self._order, self.depth))
-        context = multiprocessing.get_context("spawn")
-        self._conn, theirs = context.Pipe()
-        process = context.Process(
-            target=_serve, args=(theirs,), name="digest-render-ahead", daemon=True
-        )
-        # SIGINT blocked in this thread while the child is made, so blocked in the
-        # child from its first instruction: a Ctrl-C during its start (a second of
-        # imports) neither kills it nor prints a KeyboardInterrupt there. It then
-        # ignores SIGINT and unblocks it. The resource tracker is started first:
-        # starting it unblocks SIGINT in the calling thread (bpo-33613's own mask).
-        resource_tracker.ensure_running()
-        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-        try:
-            process.start()
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-            theirs.close()
-        self._process = process
+        payload = pickle.dumps((detached, self._order, self.depth), pickle.HIGHEST_PROTOCOL)
+        ours, theirs = socket.socketpair()
+        with ours, theirs:
+            # A session of its own: a Ctrl-C in the terminal reaches the foreground
+            # process group, and stopping the send is the parent's to decide.
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "digest.editions.ahead_child", str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),),
+                start_new_session=True,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)},
+            )
+            self._conn = Connection(ours.detach())
+        self._arrived = select.poll()  # cheaper than ``Connection.poll``, asked per segment
+        self._arrived.register(self._conn.fileno(), select.POLLIN)
         # Written by a thread: the child reads it only once Python has started there,
         # and the parent need not wait for that.
         self._sending = threading.Thread(
@@ -149,7 +148,7 @@ class RenderAhead:
         )
         self._sending.start()
 
-    def _send_payload(self, payload: memoryview) -> None:
+    def _send_payload(self, payload: bytes) -> None:
         assert self._conn is not None
         with contextlib.suppress(OSError):  # the child is gone: a wait for it will say so
             self._conn.send_bytes(payload)
@@ -160,11 +159,8 @@ class RenderAhead:
         deadline = time.monotonic() + timeout
         while not self._ready and not self.stopped and self._process is not None:
             left = max(deadline - time.monotonic(), 0)
-            woke = wait([self._conn, self._process.sentinel], left)
-            if self._conn in woke:
-                self._read_one()
-            elif woke:
-                self._stop("it exited")
+            if wait([self._conn], left):
+                self._read_one()  # a message, or the pipe closed: the child is gone
             else:
                 break
         return self._ready and not self.stopped
@@ -215,7 +211,7 @@ class RenderAhead:
 
     def _take_arrived(self) -> None:
         """Read whatever the child has sent, without waiting."""
-        while not self.stopped and self._conn is not None and self._conn.poll():
+        while not self.stopped and self._conn is not None and self._arrived.poll(0):
             self._read_one()
 
     def _read_one(self) -> None:
@@ -257,12 +253,9 @@ class RenderAhead:
         deadline = time.monotonic() + WAIT_SECONDS
         while not self.stopped and self._received < index:
             left = deadline - time.monotonic()
-            woke = wait([self._conn, self._process.sentinel], max(left, 0))
-            if self._conn in woke:
-                self._read_one()
+            if wait([self._conn], max(left, 0)):
+                self._read_one()  # a message, or the pipe closed: the child is gone
                 self._flush()
-            elif woke:
-                self._stop("it exited")
             else:
                 self._stop(f"no render in {WAIT_SECONDS:g} s")
         return self._waiting.pop(index, None)
@@ -308,16 +301,9 @@ class RenderAhead:
                 conn.close()  # and a child blocked writing to a full pipe gets EPIPE
             else:
                 process.terminate()  # still reading its payload: nothing to say to it yet
-            process.join(JOIN_SECONDS)
-            if process.is_alive():
-                process.terminate()
-                process.join(JOIN_SECONDS)
-            if process.is_alive():
-                process.kill()
-                process.join()
+            _wait(process)
             if sending is not None:
                 sending.join()  # the child is gone: the payload's write is over
-            process.close()
         if conn is not None:
             conn.close()
 
@@ -328,58 +314,11 @@ class RenderAhead:
         self.close()
 
 
-def _serve(conn: Connection) -> None:
-    """The child: render the segments in order, each sent as soon as it has a credit.
-
-    Exits, quietly, when told to stop, when the pipe closes or when the parent
-    dies, whichever comes first; and without the interpreter's teardown of every
-    module and object (0.2-0.4 s the parent's ``close`` would wait for), there
-    being nothing of its own to clean up. SIGINT is ignored: a Ctrl-C in a
-    terminal reaches the whole process group, and stopping the send is the
-    parent's to decide.
-    """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-    parent = multiprocessing.parent_process()
-    watched: list[Any] = [conn] if parent is None else [conn, parent.sentinel]
-    with contextlib.suppress(EOFError, OSError):  # the parent closed the pipe or died
-        _render_in_order(conn, watched)
-    os._exit(0)
-
-
-def _render_in_order(conn: Connection, watched: list[Any]) -> None:
-    content, order, credit = ForkingPickler.loads(conn.recv_bytes())
-    conn.send(("ready",))
-    position = 0
-    while position < len(order):
-        # What the parent said since: read at once with a credit left, waited for without.
-        while woke := wait(watched, None if credit <= 0 else 0):
-            if conn not in woke:
-                return  # the parent is gone
-            kind, value = conn.recv()
-            if kind == "stop":
-                return
-            if kind == "credit":
-                credit += value
-            elif kind == "from":
-                position = max(position, value)
-        if position < len(order):
-            conn.send_bytes(_render(content, position, order[position]))
-            credit -= 1
-            position += 1
-    conn.send(("done", None))
-
-
-def _render(content: EditionContent, index: int, segment: str) -> memoryview:
-    """The message for one segment: its render and the warnings it gave, or "failed"."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")  # each one is the parent's to filter, as its own
-        try:
-            made = content.rendered(segment)
-            content.forget(segment)  # sent once, never asked for again here
-            said = [(str(w.message), w.category) for w in caught]
-            return ForkingPickler.dumps(
-                ("rendered", index, made.subject, made.html, made.text, said)
-            )
-        except Exception:  # the parent renders it again, and raises the real error
-            return ForkingPickler.dumps(("failed", index))
+def _wait(process: subprocess.Popen) -> None:
+    """Wait for ``process`` to exit: terminated if it does not, killed if that does not do."""
+    for end in (None, process.terminate, process.kill):
+        if end is not None:
+            end()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(JOIN_SECONDS if end is not process.kill else None)
+            return

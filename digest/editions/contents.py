@@ -16,10 +16,11 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from digest.clock import utcnow
 from digest.config.settings import Settings
+from digest.config.sources import as_source
 from digest.editions.windows import describe_left_out as describe_left_out
 from digest.editions.windows import left_out, local_today, oldest_shown, propose_edition
 from digest.errors import ConfigError
@@ -39,9 +40,10 @@ from digest.rendering.frame import framed
 from digest.rendering.links import Links, signing_key, view_url
 from digest.rendering.renderer import Rendered, Renderer
 from digest.sources.names import shown_sources
-from digest.sources.run import as_source
-from digest.store.store import Store
 from digest.zones import delivery_timezone, fallback_line
+
+if TYPE_CHECKING:  # the render-ahead child unpickles this module's content, never a store
+    from digest.store.store import Store
 
 # A store keyword tags untagged articles once this many sources use it, or once one
 # source uses it on ``USED_ON`` of its articles: a newsroom's own tags ("Syria",

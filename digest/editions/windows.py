@@ -20,12 +20,18 @@ published in the last 168 hours.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 
 from digest.config.settings import WEEKLY_WINDOW_DAYS, Settings
 from digest.models import Edition, LeftOut
-from digest.store.editions import find_edition, older_arrivals, previous_cutoff
-from digest.store.store import Store
 from digest.zones import zone_of
+
+if TYPE_CHECKING:
+    from digest.store.store import Store
+
+# The store's functions are imported where they are called: the render-ahead
+# child (``ahead_child``) imports this module with the edition's content, and
+# holds no database driver (SQLAlchemy is 28 MB of its memory).
 
 
 def local_today(timezone: str, now: datetime) -> date:
@@ -43,6 +49,8 @@ def propose_edition(
 ) -> Edition:
     """The edition as recorded, or as it would be if it were sent ``now``
     (``send_time`` None: the site's time)."""
+    from digest.store.editions import find_edition, previous_cutoff
+
     recorded = find_edition(store.engine, day, timezone, send_time, cadence)
     if recorded is not None:
         return recorded
@@ -82,6 +90,8 @@ def left_out(store: Store, settings: Settings, edition: Edition) -> LeftOut:
     what ``preview``, ``send --dry-run`` and ``status`` tell an operator whose
     feeds hold only old entries, instead of an unexplained empty digest."""
     since = oldest_shown(settings, edition.cutoff, edition.cadence)
+    from digest.store.editions import older_arrivals
+
     count, newest = older_arrivals(store.engine, edition.window_start, edition.cutoff, since)
     return LeftOut(count, newest, since)
 

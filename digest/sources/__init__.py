@@ -24,7 +24,24 @@ A source is known four ways, each for its own job, and they are not one:
 
 from __future__ import annotations
 
-from digest.sources.base import SourceResult
-from digest.sources.run import IngestReport, ingest, ingest_configured, read
+from typing import TYPE_CHECKING
 
 __all__ = ["IngestReport", "SourceResult", "ingest", "ingest_configured", "read"]
+
+if TYPE_CHECKING:
+    from digest.sources.base import SourceResult
+    from digest.sources.run import IngestReport, ingest, ingest_configured, read
+
+
+def __getattr__(name: str):
+    """The readers, imported when first asked for: ``digest.sources.names``, which
+    the render-ahead child needs, must not bring in every feed parser with it."""
+    if name == "SourceResult":
+        from digest.sources.base import SourceResult
+
+        return SourceResult
+    if name in __all__:
+        from digest.sources import run
+
+        return getattr(run, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 
 from digest import __version__
 from digest.config.settings import Settings
-from digest.config.sources import canonical_target
+from digest.config.sources import as_source, canonical_target
 from digest.errors import InputError
 from digest.models import Source, SourceState
 from digest.sources import feed
@@ -61,10 +61,6 @@ class IngestReport:
         self.skipped += other.skipped
         self.errors += other.errors
         self.warnings += other.warnings
-
-
-def as_source(target: str | Source) -> Source:
-    return target if isinstance(target, Source) else Source(target=target)
 
 
 def state_key(source: Source) -> str:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from digest.config.settings import Settings
-from digest.config.sources import canonical_target
+from digest.config.sources import as_source, canonical_target
 from digest.errors import ConfigError
 from digest.models import Source, SourceState
-from digest.sources.run import as_source, state_key
+from digest.sources.run import state_key
 
 if TYPE_CHECKING:
     from digest.store.store import Store

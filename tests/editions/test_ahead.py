@@ -262,11 +262,12 @@ def test_a_ctrl_c_is_the_parents_to_act_on_not_the_childs(site):
     store, settings, edition = site
     content = EditionContent(store, settings, edition, Renderer(settings))
     segments = planned(content, choices())[:40]
-    # From its very start: SIGINT is blocked until the child ignores it.
     with RenderAhead.start(content, segments, depth=4) as ahead:
-        os.kill(ahead.pid, signal.SIGINT)
+        # A terminal's Ctrl-C goes to its foreground process group: never the child's.
+        assert os.getpgid(ahead.pid) != os.getpgrp()
+        assert os.getsid(ahead.pid) != os.getsid(0)
         assert ahead.started(STARTS), ahead.stopped
-        os.kill(ahead.pid, signal.SIGINT)
+        os.kill(ahead.pid, signal.SIGINT)  # nor does one sent to it alone stop it
         for segment in segments:
             assert ahead.rendered(segment) == content.rendered(segment)
         assert ahead.taken >= 30 and ahead.stopped in ("", DONE)
