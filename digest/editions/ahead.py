@@ -37,7 +37,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
@@ -70,22 +70,36 @@ def _cores() -> int:
 class RenderAhead:
     """Renders of an edition's segments, made ahead in a second process.
 
-    ``start(content, segments)``; then ``rendered(segment)`` as ``content.rendered``
-    would; then ``close()`` (or use it as a context manager). One thread uses it.
-    ``taken`` and ``rendered_here`` count the renders that came from the child and
-    those made in this process; ``stopped`` says why the child no longer renders
-    ("" while it does; "done: …" once it sent every segment).
+    ``begin(content, segments)``; then ``rendered(segment)`` as ``content.rendered``
+    would; then ``end()``, and ``begin`` again for the next edition: one child
+    serves a whole send, so only the first edition waits for it to start.
+    ``close()`` when the send is over (or use it as a context manager);
+    ``start(content, segments)`` is a new one begun on one edition. One thread
+    uses it. ``taken`` and ``rendered_here`` count the renders that came from the
+    child and those made in this process, over every edition; ``stopped`` says
+    why the child no longer renders this edition ("" while it does; "done: …"
+    once it sent every segment).
     """
 
-    def __init__(self, content: EditionContent, segments: Iterable[str], depth: int) -> None:
-        self.content = content
+    def __init__(self, depth: int = DEPTH) -> None:
         self.depth = depth
+        self._process: Any = None
+        self._conn: Connection | None = None
+        self._arrived: Any = None
+        self._sending: threading.Thread | None = None
+        self._gone = ""  # why no edition can be rendered there any more: the child is no more
+        self._closed = False
+        self.taken = 0
+        self.rendered_here = 0
+        self._edition(None, ())
+
+    def _edition(self, content: EditionContent | None, segments: Iterable[str]) -> None:
+        """This edition's state, none of the last one's."""
+        self.content: Any = content
         self._order = list(dict.fromkeys(segments))
         self._index = {segment: n for n, segment in enumerate(self._order)}
         self._sent_names: dict[frozenset[str], list[str]] = {}
-        self._process: Any = None
-        self._conn: Connection | None = None
-        self._sending: threading.Thread | None = None
+        self._begun = content is not None
         self._ready = False  # the child has its payload: the pipe is free to speak on
         self._received = -1  # the child's position: the last index it sent
         self._furthest = -1  # the furthest index asked for
@@ -94,10 +108,7 @@ class RenderAhead:
         self._waiting: dict[int, Any] = {}  # index -> (subject, html, text, warnings) or _FAILED
         self._owed = 0  # credits to send back
         self._taken: dict[str, Rendered] = {}
-        self._closed = False
-        self.stopped = ""
-        self.taken = 0
-        self.rendered_here = 0
+        self.stopped = self._gone
 
     @staticmethod
     def worth_it(segments: int, *, force: bool = False) -> bool:
@@ -110,23 +121,43 @@ class RenderAhead:
     def start(
         cls, content: EditionContent, segments: Iterable[str], depth: int = DEPTH
     ) -> RenderAhead:
-        """Start rendering ``segments`` (in the order the send will most likely take
-        them) in a child. ``content`` must have planned them (``segment_of``): the
-        topics as subscribers spelt them go with it. If no child can be started,
-        every render is made here (``stopped`` says why)."""
-        ahead = cls(content, segments, depth)
-        try:
-            ahead._launch()
-        except Exception as err:  # a send never fails for want of a helper
-            ahead._stop(f"could not start: {type(err).__name__}: {err}")
+        """A new one, rendering ``segments`` of ``content`` (``begin``)."""
+        ahead = cls(depth)
+        ahead.begin(content, segments)
         return ahead
 
-    def _launch(self) -> None:
-        detached = self.content.detached()
+    def begin(self, content: EditionContent, segments: Iterable[str]) -> None:
+        """Render ``segments`` (in the order the send will most likely take them)
+        in the child, started now if this is its first edition. ``content`` must
+        have planned them (``segment_of``): the topics as subscribers spelt them
+        go with it. If the child cannot render, every render is made here
+        (``stopped`` says why)."""
+        if self._begun:
+            self.end()
+        self._edition(content, segments)
+        if self.stopped:
+            return
+        detached = content.detached()
         self._sent_names = detached._topic_names
         # Pickled here, not on the thread that writes it: the parent goes on
         # rendering with these objects meanwhile.
-        payload = pickle.dumps((detached, self._order, self.depth), pickle.HIGHEST_PROTOCOL)
+        payload = pickle.dumps(
+            ("edition", detached, self._order, self.depth), pickle.HIGHEST_PROTOCOL
+        )
+        if self._process is None:
+            try:
+                self._launch()
+            except Exception as err:  # a send never fails for want of a helper
+                self._stop(f"could not start: {type(err).__name__}: {err}", gone=True)
+                return
+        # Written by a thread: the child reads it only once Python has started there,
+        # and the parent need not wait for that.
+        self._sending = threading.Thread(
+            target=self._send_payload, args=(payload,), name="render-ahead-payload", daemon=True
+        )
+        self._sending.start()
+
+    def _launch(self) -> None:
         ours, theirs = socket.socketpair()
         with ours, theirs:
             # A session of its own: a Ctrl-C in the terminal reaches the foreground
@@ -141,17 +172,41 @@ class RenderAhead:
             self._conn = Connection(ours.detach())
         self._arrived = select.poll()  # cheaper than ``Connection.poll``, asked per segment
         self._arrived.register(self._conn.fileno(), select.POLLIN)
-        # Written by a thread: the child reads it only once Python has started there,
-        # and the parent need not wait for that.
-        self._sending = threading.Thread(
-            target=self._send_payload, args=(payload,), name="render-ahead-payload", daemon=True
-        )
-        self._sending.start()
 
     def _send_payload(self, payload: bytes) -> None:
         assert self._conn is not None
         with contextlib.suppress(OSError):  # the child is gone: a wait for it will say so
             self._conn.send_bytes(payload)
+
+    @contextlib.contextmanager
+    def rendering(self, content: EditionContent, segments: Iterable[str]) -> Iterator[RenderAhead]:
+        """``begin``, then ``end`` however the block ends."""
+        self.begin(content, segments)
+        try:
+            yield self
+        finally:
+            self.end()
+
+    def end(self) -> None:
+        """This edition is over: the child drops it, and whatever it still sends of it
+        is read and dropped here, so that the next edition starts clean."""
+        if not self._begun:
+            return
+        self._begun = False
+        if self._gone or self._conn is None:
+            return
+        if self._sending is not None:
+            self._sending.join(WAIT_SECONDS)  # the only other writer on the pipe
+            if self._sending.is_alive():
+                self._stop("it did not take its edition", gone=True)
+                return
+        self._send(("end", None))
+        deadline = time.monotonic() + WAIT_SECONDS
+        while not self._gone:
+            if not wait([self._conn], max(deadline - time.monotonic(), 0)):
+                self._stop(f"it did not end its edition in {WAIT_SECONDS:g} s", gone=True)
+            elif self._receive() == "ended":
+                return
 
     def started(self, timeout: float = 0) -> bool:
         """Whether the child has its payload and renders, waiting up to ``timeout``
@@ -160,7 +215,7 @@ class RenderAhead:
         while not self._ready and not self.stopped and self._process is not None:
             left = max(deadline - time.monotonic(), 0)
             if wait([self._conn], left):
-                self._read_one()  # a message, or the pipe closed: the child is gone
+                self._receive()  # a message, or the pipe closed: the child is gone
             else:
                 break
         return self._ready and not self.stopped
@@ -212,30 +267,35 @@ class RenderAhead:
     def _take_arrived(self) -> None:
         """Read whatever the child has sent, without waiting."""
         while not self.stopped and self._conn is not None and self._arrived.poll(0):
-            self._read_one()
+            self._receive()
 
-    def _read_one(self) -> None:
+    def _receive(self) -> str:
+        """Read one message from the child and act on it (only its kind, once the
+        edition has ended: what it still sends of that edition is dropped)."""
         assert self._conn is not None
         try:
             message = self._conn.recv()
         except (EOFError, OSError):
-            self._stop("it is gone (its pipe closed)")
-            return
+            self._stop("it is gone (its pipe closed)", gone=True)
+            return "gone"
         kind = message[0]
+        if not self._begun or kind == "ended":
+            return kind
         if kind == "ready":
             self._ready = True
             if self._furthest >= 0:  # rendered here while it started: skip those
                 self._send(("from", self._furthest + 1))
-            return
+            return kind
         if kind == "done":
             self._stop("done: it sent every segment")
-            return
+            return kind
         index = message[1]
         self._received = index
         if index in self._served or index < self._floor:
             self._give_back(1)  # rendered here already, or passed
         else:
             self._waiting[index] = _FAILED if kind == "failed" else message[2:]
+        return kind
 
     def _wait_for(self, index: int) -> Any:
         """The child's render of ``index``, not yet sent: wait for it, or None."""
@@ -254,10 +314,10 @@ class RenderAhead:
         while not self.stopped and self._received < index:
             left = deadline - time.monotonic()
             if wait([self._conn], max(left, 0)):
-                self._read_one()  # a message, or the pipe closed: the child is gone
+                self._receive()  # a message, or the pipe closed: the child is gone
                 self._flush()
             else:
-                self._stop(f"no render in {WAIT_SECONDS:g} s")
+                self._stop(f"no render in {WAIT_SECONDS:g} s", gone=True)
         return self._waiting.pop(index, None)
 
     def _give_back(self, credits: int) -> None:
@@ -271,18 +331,21 @@ class RenderAhead:
             self._owed = 0
 
     def _send(self, message: tuple) -> None:
-        if self.stopped or self._conn is None:
+        if self._gone or self._conn is None:
             return
         try:
             self._conn.send(message)
         except OSError:
-            self._stop("it is gone (its pipe closed)")
+            self._stop("it is gone (its pipe closed)", gone=True)
 
-    def _stop(self, why: str) -> None:
-        """No more renders from the child: everything not yet arrived is made here."""
+    def _stop(self, why: str, gone: bool = False) -> None:
+        """No more renders from the child for this edition (``gone``: for any edition,
+        and a child still there is killed): everything not yet arrived is made here."""
         if not self.stopped:
             self.stopped = why
-            if self._process is not None and why.startswith("no render"):
+        if gone and not self._gone:
+            self._gone = self.stopped = why
+            if self._process is not None and not self._closed:
                 self._process.kill()
 
     def close(self) -> None:
@@ -291,7 +354,7 @@ class RenderAhead:
         if self._closed:
             return
         self._closed = True
-        self._stop("closed")
+        self._gone = self.stopped = self.stopped or "closed"
         self._waiting.clear()
         process, conn, sending = self._process, self._conn, self._sending
         if process is not None and conn is not None:

@@ -1,7 +1,9 @@
 """The render-ahead child: renders an edition's segments in order, each sent as
 soon as the parent has given it a credit (``editions/ahead.py`` is the parent's side).
 
-Run as ``python -m digest.editions.ahead_child FD`` on one end of a socket pair.
+Run as ``python -m digest.editions.ahead_child FD`` on one end of a socket pair,
+for a whole send: each edition's content comes as it begins, and goes when the
+parent ends it, so only the first edition waits for the child to start.
 Its own imports are a few standard modules: unpickling the edition's content
 brings in what rendering needs and no more, so the child holds the renderer's
 memory, not the send's (no database driver, no feed parsers, no CLI).
@@ -31,29 +33,50 @@ def main(fd: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     conn = Connection(fd)
     with contextlib.suppress(EOFError, OSError):  # the parent closed the pipe or died
-        _render_in_order(conn)
+        _serve(conn)
     os._exit(0)
 
 
-def _render_in_order(conn: Connection) -> None:
-    content, order, credit = pickle.loads(conn.recv_bytes())
-    conn.send(("ready",))
+def _serve(conn: Connection) -> None:
+    """Each edition the parent gives, in turn, until it says stop."""
+    while True:
+        message = pickle.loads(conn.recv_bytes())
+        if message[0] == "stop":
+            return
+        if message[0] != "edition":
+            continue  # a credit sent before the last edition ended reached it after
+        _, content, order, credit = message
+        conn.send(("ready",))
+        if not _render_in_order(conn, content, order, credit):
+            return
+        del content, message  # before the next edition's arrives, not while
+
+
+def _render_in_order(conn: Connection, content: Any, order: list[str], credit: int) -> bool:
+    """Render ``order``'s segments until every one is sent or the parent ends the
+    edition (True: then ready for the next) or says stop (False)."""
     position = 0
-    while position < len(order):
-        # What the parent said since: read at once with a credit left, waited for without.
-        while wait([conn], None if credit <= 0 else 0):
+    while True:
+        # What the parent said since: read at once with a credit left and a segment
+        # to render, waited for without.
+        idle = credit <= 0 or position >= len(order)
+        while wait([conn], None if idle else 0):
             kind, value = conn.recv()
             if kind == "stop":
-                return
+                return False
+            if kind == "end":
+                conn.send(("ended", None))
+                return True
             if kind == "credit":
                 credit += value
             elif kind == "from":
                 position = max(position, value)
-        if position < len(order):
-            conn.send_bytes(render(content, position, order[position]))
-            credit -= 1
-            position += 1
-    conn.send(("done", None))
+            idle = credit <= 0 or position >= len(order)
+        conn.send_bytes(render(content, position, order[position]))
+        credit -= 1
+        position += 1
+        if position == len(order):
+            conn.send(("done", None))
 
 
 def render(content: Any, index: int, segment: str) -> bytes:

@@ -88,6 +88,7 @@ class Dispatcher:
         # the default zone's edition instead (``zones.fallback_line``).
         self.warnings: list[str] = []
         self._vocab: Vocabulary | None = None
+        self._renders: RenderAhead | None = None
 
     def editions_for(
         self,
@@ -137,6 +138,7 @@ class Dispatcher:
                 "cannot be sent before its day (preview it with digest preview --date, or "
                 "digest send --dry-run)"
             )
+        self._renders = None  # started by the first edition worth rendering ahead
         try:
             for number, edition in enumerate(proposed):
                 if self.stop.is_set():
@@ -150,6 +152,8 @@ class Dispatcher:
                 if report.aborted:
                     break
         finally:
+            if self._renders is not None:
+                self._renders.close()
             report.seconds = time.monotonic() - started
         return report
 
@@ -239,13 +243,14 @@ class Dispatcher:
         size = GroupSize(min(self.provider.max_batch, GROUP_RECIPIENTS))
         # Thousands of segments: rendered ahead in a second process (``editions/ahead.py``).
         segments = self.ledger.pending_segments(edition)
-        renders = (
-            RenderAhead.start(content, segments) if RenderAhead.worth_it(len(segments)) else None
-        )
+        renders = None
+        if RenderAhead.worth_it(len(segments)):
+            # One child for the send: only its first such edition waits for it to start.
+            renders = self._renders = self._renders or RenderAhead()
         with (
             short_switch_interval(),
             ThreadPoolExecutor(1, thread_name_prefix="deliver") as worker,
-            renders or contextlib.nullcontext(),
+            renders.rendering(content, segments) if renders else contextlib.nullcontext(),
         ):
             try:
                 while True:

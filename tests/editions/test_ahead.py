@@ -27,7 +27,7 @@ from conftest import NOW, ROOT, article
 from digest.config.settings import Settings
 from digest.editions import ahead as ahead_module
 from digest.editions.ahead import RenderAhead
-from digest.editions.contents import EditionContent, propose_edition
+from digest.editions.contents import EditionContent, local_today, propose_edition
 from digest.errors import ConfigError
 from digest.rendering.links import Links
 from digest.rendering.renderer import Renderer
@@ -180,6 +180,32 @@ def test_segments_asked_out_of_order_or_not_listed_are_still_right(site):
         assert ahead.stopped in ("", DONE)
 
 
+def test_one_child_renders_edition_after_edition_and_nothing_of_one_reaches_the_next(site):
+    """A send keeps one child for all its editions. Each edition is left half
+    taken, with renders of it still on their way when the next begins: none of
+    them may be taken for the next edition's segment of the same position."""
+    store, settings, edition = site
+    renderer = Renderer(settings)
+    zone = "America/New_York"
+    other = propose_edition(store, settings, local_today(zone, NOW), zone, NOW)
+    segments = planned(EditionContent(store, settings, edition, renderer), choices())
+    runs = [(edition, segments[:60]), (other, segments[:60]), (edition, segments[60:0:-1])]
+    with RenderAhead(depth=4) as ahead:
+        pids = set()
+        for run, (wanted, order) in enumerate(runs):
+            content = EditionContent(store, settings, wanted, renderer)
+            here = EditionContent(store, settings, wanted, renderer)
+            planned(content, choices()), planned(here, choices())
+            with ahead.rendering(content, order):
+                assert ahead.started(STARTS), ahead.stopped
+                pids.add(ahead.pid)
+                for segment in order[:30]:
+                    assert ahead.rendered(segment) == here.rendered(segment), (run, segment)
+        assert len(pids) == 1  # the same child each time, started once
+        assert ahead.taken == 90 and ahead.rendered_here == 0
+    assert until_gone(pids.pop())
+
+
 def test_a_child_killed_midway_leaves_the_rest_to_the_parent(site):
     store, settings, edition = site
     renderer = Renderer(settings)
@@ -297,7 +323,7 @@ from datetime import datetime
 
 from digest.config.settings import Settings
 from digest.editions.ahead import RenderAhead
-from digest.editions.contents import EditionContent, propose_edition
+from digest.editions.contents import EditionContent, local_today, propose_edition
 from digest.rendering.renderer import Renderer
 from digest.store.store import Store
 

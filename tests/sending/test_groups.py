@@ -187,15 +187,14 @@ def test_a_send_rendered_ahead_in_a_second_process_mails_what_the_preview_shows(
 
     monkeypatch.setattr(ahead, "MIN_SEGMENTS", 1)
     started: list[ahead.RenderAhead] = []
-    start = ahead.RenderAhead.start
+    begin = ahead.RenderAhead.begin
 
-    def watched(content, segments, depth=ahead.DEPTH):
-        made = start(content, segments, depth)
-        made.started(timeout=30)  # a slow machine: the child's renders, not the parent's
-        started.append(made)
-        return made
+    def watched(self, content, segments):
+        begin(self, content, segments)
+        self.started(timeout=30)  # a slow machine: the child's renders, not the parent's
+        started.append(self)
 
-    monkeypatch.setattr(ahead.RenderAhead, "start", watched)
+    monkeypatch.setattr(ahead.RenderAhead, "begin", watched)
     dispatcher, _, _ = planned(six_segments, settings)
     (result,) = dispatcher.send().editions
     assert result.sent == 18
