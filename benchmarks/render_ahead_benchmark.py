@@ -4,8 +4,8 @@ Makes ``send_benchmark.py``'s store (its articles, N subscribers in about S
 segments over 5 timezones), then takes every segment's render, edition by
 edition (one per zone, segments in the order planning batches them), the way a
 send does: once rendered in the process itself (``EditionContent.rendered``),
-once taken from ``RenderAhead`` (``digest/editions/ahead.py``, one child per
-edition, as a send would start one). After each segment the process spends
+once taken from ``RenderAhead`` (``digest/editions/ahead.py``, one child for
+every edition in turn, as a send keeps one). After each segment the process spends
 ``--work-ms`` of CPU on nothing, standing in for the rest of a send's work on a
 segment (ledger, SendGrid body, recording: about 3.4 ms, docs/performance.md),
 so the child has the time to get ahead that a send gives it.
@@ -22,6 +22,7 @@ renders came from the child.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import resource
 import subprocess
@@ -66,18 +67,19 @@ def measure(way: str, db: str, wanted: int, work: float, depth: int) -> dict:
     count = sum(len(keys) for _, keys in editions)
     taken, taking = 0, 0.0  # renders from the child, and the CPU their taking cost here
     started, cpu = time.perf_counter(), time.process_time()
+    ahead = RenderAhead(depth) if way == "ahead" else None
     for content, keys in editions:
-        ahead = RenderAhead.start(content, keys, depth) if way == "ahead" else None
-        render = ahead.rendered if ahead else content.rendered
-        for key in keys:
-            before, already = time.thread_time(), ahead.taken if ahead else 0
-            render(key)
-            if ahead and ahead.taken > already:
-                taking += time.thread_time() - before
-            busy(work)
-        if ahead is not None:
-            taken += ahead.taken
-            ahead.close()  # joined: its CPU and peak RSS are counted as a child's
+        with ahead.rendering(content, keys) if ahead else contextlib.nullcontext():
+            render = ahead.rendered if ahead else content.rendered
+            for key in keys:
+                before, already = time.thread_time(), ahead.taken if ahead else 0
+                render(key)
+                if ahead and ahead.taken > already:
+                    taking += time.thread_time() - before
+                busy(work)
+    if ahead is not None:
+        taken = ahead.taken
+        ahead.close()  # joined: its CPU and peak RSS are counted as a child's
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     store.close()
