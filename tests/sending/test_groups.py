@@ -206,3 +206,34 @@ def test_a_send_rendered_ahead_in_a_second_process_mails_what_the_preview_shows(
         shown = preview(six_segments, settings, None, address, now=NOW).rendered
         assert message.get_body(("html",)).get_content().replace("\r\n", "\n") == shown.html
         assert message.get_body(("plain",)).get_content().replace("\r\n", "\n") == shown.text
+
+
+def test_one_render_ahead_child_serves_every_edition_of_a_send_and_goes_with_it(
+    six_segments, settings, monkeypatch
+):
+    """Two editions (two zones), rendered ahead (forced on): both by the same child,
+    started once, every copy taken from it, and no child left once the send is over."""
+    import os
+
+    from digest.editions import ahead
+
+    six_segments.save_subscribers(
+        [subscriber(f"{t.lower()}-tokyo@example.com", [t], "Asia/Tokyo") for t in TOPICS]
+    )
+    monkeypatch.setattr(ahead, "MIN_SEGMENTS", 1)
+    seen: list[tuple[ahead.RenderAhead, int | None]] = []
+    begin = ahead.RenderAhead.begin
+
+    def watched(self, content, segments):
+        begin(self, content, segments)
+        assert self.started(timeout=30), self.stopped  # a slow machine: wait for its renders
+        seen.append((self, self.pid))
+
+    monkeypatch.setattr(ahead.RenderAhead, "begin", watched)
+    provider = OutboxProvider(settings.outbox_dir)
+    report = Dispatcher(six_segments, settings, provider, now=lambda: NOW).send()
+    assert sorted(r.sent for r in report.editions) == [6, 18]
+    assert len(seen) == 2 and seen[0][0] is seen[1][0] and seen[0][1] == seen[1][1]
+    helper, pid = seen[0]
+    assert helper.taken == 12 and helper.rendered_here == 0  # six segments an edition
+    assert not os.path.exists(f"/proc/{pid}")  # exited and reaped by the send
