@@ -186,6 +186,9 @@ ledger = sa.Table(
     # are never deleted.
     sa.Column("edition_id", sa.Integer, primary_key=True),
     sa.Column("subscriber_id", sa.Integer, primary_key=True),
+    # NULL only for a row planning wrote ``skipped`` (an empty segment, someone in
+    # another edition of the date), which nothing changes after: ``Ledger.counts``
+    # counts those as the edition's rows less its batches'.
     sa.Column("batch_id", sa.Integer),
     # pending | sent | failed | in_doubt | skipped
     sa.Column("status", sa.String(10), nullable=False),
