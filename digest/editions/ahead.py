@@ -166,7 +166,11 @@ class RenderAhead:
                 [sys.executable, "-m", "digest.editions.ahead_child", str(theirs.fileno())],
                 pass_fds=(theirs.fileno(),),
                 start_new_session=True,
+                # Quiet: whatever goes wrong there, the send renders for itself, and
+                # a render that failed there raises its real error here.
                 stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
                 env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)},
             )
             self._conn = Connection(ours.detach())
