@@ -24,8 +24,10 @@ sample of that many renders is reused, round robin, so the floor's requests
 keep the sizes of real segments' without rendering 24,000 segments first.
 
 It prints ``ratio = send / floor`` (issue 24's targets: <= 1.8 at 200
-segments, <= 2.5 at 24,000), peak RSS against 200 MB, and digest's own cost
-per segment beyond the floor, ``(send - floor) / segments`` (goal <= 1 ms).
+segments, <= 2.5 at 24,000), the peak memory of the send and its render-ahead
+child (PSS and RSS, each summed over the two) against 200 MB, and digest's own
+cost per segment beyond the floor, ``(send - floor) / segments`` (goal <= 1 ms).
+``--py-spy FILE`` samples the send, its threads and its child with py-spy.
 
     .venv/bin/python benchmarks/send_benchmark.py                 # 1,000,000 / 200
     .venv/bin/python benchmarks/send_benchmark.py -n 1000000 -s 24000 --smtp 0
