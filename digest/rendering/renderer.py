@@ -24,6 +24,7 @@ from digest.grouping.front import FrontPage, front_page, is_front
 from digest.grouping.sections import MORE_NEWS_KEY, Section
 from digest.models import Edition
 from digest.rendering import fitting, plaintext, wording
+from digest.rendering.compiled import CompiledTemplates
 from digest.rendering.fragments import HtmlPieces, NotComposed, Pieces, Slots, cached, direct
 from digest.rendering.inlining import inline_css
 from digest.rendering.personal import FIELDS, Personalisation
@@ -84,6 +85,10 @@ def subject_for(
     return " ".join(text.split())
 
 
+# Shared by every Renderer: their environments are made with the same options.
+COMPILED = CompiledTemplates()
+
+
 class Renderer:
     def __init__(self, settings: Settings, personal: Personalisation | None = None) -> None:
         """``personal``: another renderer's placeholders, for a renderer in another
@@ -102,6 +107,8 @@ class Renderer:
             undefined=jinja2.StrictUndefined,
             # The templates are fixed for a run: no stat() of each file per render.
             auto_reload=False,
+            # ... and each one compiled once a process, not once a renderer.
+            bytecode_cache=COMPILED,
         )
         # Links are checked again here, not only at ingest: an article stored by an
         # older release (or straight into the database) must not become a script link.

@@ -19,6 +19,7 @@ from starlette.responses import HTMLResponse
 from digest.config.settings import PACKAGE_TEMPLATES, Settings
 from digest.errors import ConfigError
 from digest.models import Subscriber
+from digest.rendering.compiled import CompiledTemplates
 from digest.rendering.links import read_token, signing_key
 from digest.rendering.renderer import template_problem
 from digest.store.store import Store
@@ -38,6 +39,8 @@ PAGES = (
 )
 # Pages that show one subscriber's data: never kept by a browser or a proxy cache.
 PRIVATE = {"Cache-Control": "no-store"}
+# Shared by every app's page environment (the same options): see compiled.py.
+PAGES_COMPILED = CompiledTemplates()
 
 
 @dataclass
@@ -57,6 +60,7 @@ class Web:
             undefined=jinja2.StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
+            bytecode_cache=PAGES_COMPILED,  # once a process, not once an app
         )
         # Compiled now, so an operator's broken page stops the start with its
         # file and line, rather than failing each visitor later.
