@@ -46,7 +46,8 @@ class _Controller(Controller):
 class SMTPStandIn:
     """An SMTP server that records what it accepts and fails on request.
 
-    ``messages`` holds ``(envelope_from, rcpt_tos, EmailMessage)`` per accepted message;
+    ``messages`` holds ``(envelope_from, rcpt_tos, EmailMessage)`` per accepted message
+    (each parsed on the first read, not as it arrives: most tests only count);
     with ``count_only`` nothing is parsed or kept and only ``message_count`` and
     ``recipient_count`` grow (benchmarks). All state is guarded by one lock, since
     the server runs in aiosmtpd's thread while the test reads from its own.
@@ -67,7 +68,9 @@ class SMTPStandIn:
         self.recipient_count = 0
         self.tempfails_given = 0  # RCPTs answered 451: a test waits for a retry round
         self._lock = threading.Lock()
-        self._messages: list[tuple[str, list[str], EmailMessage]] = []
+        # Each message as it came (bytes) until ``messages`` is read, then parsed: a
+        # test that only counts deliveries (thousands of messages) parses none.
+        self._messages: list[tuple[str, list[str], EmailMessage | bytes]] = []
         self._deliveries: collections.Counter[str] = collections.Counter()
         self._tempfail: collections.Counter[str] = collections.Counter()
         self._rejected: set[str] = set()
@@ -111,8 +114,13 @@ class SMTPStandIn:
     # -- what happened ---------------------------------------------------------
     @property
     def messages(self) -> list[tuple[str, list[str], EmailMessage]]:
+        """Each accepted message, parsed as the provider's own tests will read it."""
         with self._lock:
-            return list(self._messages)
+            for i, (sender, rcpts, message) in enumerate(self._messages):
+                if isinstance(message, bytes):
+                    parsed = email.message_from_bytes(message, policy=email.policy.default)
+                    self._messages[i] = (sender, rcpts, cast(EmailMessage, parsed))
+            return cast(list[tuple[str, list[str], EmailMessage]], list(self._messages))
 
     def deliveries(self) -> collections.Counter[str]:
         """How many accepted messages went to each recipient address."""
@@ -198,15 +206,12 @@ class SMTPStandIn:
         if drop and not self._drop_queued:
             cast(asyncio.Transport, server.transport).abort()  # no reply: the connection vanishes
             return "421 4.4.2 Connection dropped"  # written to nobody
-        parsed: EmailMessage | None = None
-        if not self.count_only:  # parse as the provider's own tests will read it
-            raw = envelope.original_content or b""
-            parsed = email.message_from_bytes(raw, policy=email.policy.default)
         with self._lock:
             self.message_count += 1
             self.recipient_count += len(envelope.rcpt_tos)
-            if parsed is not None:
-                self._messages.append((envelope.mail_from or "", list(envelope.rcpt_tos), parsed))
+            if not self.count_only:  # kept whole, parsed when ``messages`` is read
+                raw = envelope.original_content or b""
+                self._messages.append((envelope.mail_from or "", list(envelope.rcpt_tos), raw))
                 self._deliveries.update(envelope.rcpt_tos)
         if drop:  # queued, then gone before the reply
             cast(asyncio.Transport, server.transport).abort()
