@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import LIVE_LINKS, article, run_digest, status_blocks, subscriber
+from conftest import LIVE_LINKS, article, copy_database, run_digest, status_blocks, subscriber
 
 from digest.models import Run
 from digest.service.heartbeat import Heartbeat
@@ -26,23 +26,48 @@ A story from a feed nobody updates.
 """
 
 
-@pytest.fixture
-def old_site(tmp_path, db_url) -> tuple[Path, dict[str, str]]:
-    """A site whose only articles were published in 2021: ingested today, as new."""
+def site_env(db_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DIGEST_", "SENDGRID_"))}
     env.update(DIGEST_DATABASE_URL=db_url, DIGEST_SECRET="newcomer-secret", COLUMNS="200")
-    (tmp_path / "digest.toml").write_text(LIVE_LINKS, encoding="utf-8")
-    folder = tmp_path / "articles"
-    folder.mkdir()
+    return env
+
+
+def build_old_site(folder: Path, db_url: str) -> None:
+    """Through the CLI: three articles published in 2021, ingested today (as new), and
+    one subscriber in Paris."""
+    (folder / "digest.toml").write_text(LIVE_LINKS, encoding="utf-8")
+    articles = folder / "articles"
+    articles.mkdir()
     for n in (1, 2, 4):
-        (folder / f"old-{n}.md").write_text(OLD_STORY.format(n=n), encoding="utf-8")
-    (tmp_path / "people.csv").write_text(
+        (articles / f"old-{n}.md").write_text(OLD_STORY.format(n=n), encoding="utf-8")
+    (folder / "people.csv").write_text(
         "email,name,topics,timezone\nann@example.com,Ann,,Europe/Paris\n", encoding="utf-8"
     )
-    for args in (("ingest", str(folder)), ("subscribers", "import", "people.csv")):
-        done = run_digest(*args, cwd=tmp_path, env=env)
+    for args in (("ingest", str(articles)), ("subscribers", "import", "people.csv")):
+        done = run_digest(*args, cwd=folder, env=site_env(db_url))
         assert done.returncode == 0, done.stderr
-    return tmp_path, env
+
+
+@pytest.fixture(scope="module")
+def old_sqlite_template(tmp_path_factory) -> Path:
+    """The old site on SQLite, built through the CLI once for the module."""
+    folder = tmp_path_factory.mktemp("old-site")
+    build_old_site(folder, f"sqlite:///{folder / 'digest.db'}")
+    return folder / "digest.db"
+
+
+@pytest.fixture
+def old_site(request, tmp_path, db_url) -> tuple[Path, dict[str, str]]:
+    """A site whose only articles were published in 2021: ingested today, as new. On
+    SQLite a copy of the module's (``copy_database``: two ``digest`` processes fewer a
+    test); on PostgreSQL built through the CLI for the test."""
+    if db_url.startswith("sqlite"):
+        template = request.getfixturevalue("old_sqlite_template")
+        assert copy_database(template, tmp_path / "digest.db") == db_url
+        (tmp_path / "digest.toml").write_text(LIVE_LINKS, encoding="utf-8")
+    else:
+        build_old_site(tmp_path, db_url)
+    return tmp_path, site_env(db_url)
 
 
 WHY = "3 articles ingested for it are older than its window and left out"
