@@ -86,7 +86,7 @@ class RenderAhead:
 
     def __init__(self, depth: int = DEPTH) -> None:
         self.depth = depth
-        self._process: Any = None
+        self._process: subprocess.Popen | None = None
         self._conn: Connection | None = None
         self._arrived: Any = None
         self._sending: threading.Thread | None = None

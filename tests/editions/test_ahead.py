@@ -219,7 +219,7 @@ def test_a_child_killed_midway_leaves_the_rest_to_the_parent(site):
         os.kill(ahead.pid, signal.SIGKILL)
         for segment in segments[20:]:
             assert ahead.rendered(segment) == here.rendered(segment)
-        assert ahead.stopped in ("it is gone (its pipe closed)", "it exited")
+        assert ahead.stopped == "it is gone (its pipe closed)"  # its pipe is how it is watched
         assert ahead.taken >= 20 and ahead.rendered_here > 0
 
 
