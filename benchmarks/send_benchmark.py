@@ -259,6 +259,9 @@ def run_send(
             "record",
             "--subprocesses",
             "--threads",
+            # Waiting counts too (on the database, the child, the GIL): the main
+            # thread's samples then add up to the send's wall time.
+            "--idle",
             "--format",
             "raw",
             "--rate",

@@ -18,8 +18,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
 from datetime import time as wall_time
 
@@ -37,9 +36,17 @@ from digest.rendering.renderer import Renderer
 from digest.sending import looking
 from digest.sending.due import editions_due, zones_served
 from digest.sending.failures import Breaker
-from digest.sending.groups import GROUP_RECIPIENTS, GroupSize, Ready, deliver_group
+from digest.sending.groups import (
+    GROUP_RECIPIENTS,
+    GroupSize,
+    Handoff,
+    InFlight,
+    Ready,
+    deliver_group,
+)
 from digest.sending.ledger import Claimed, Ledger
 from digest.sending.planning import plan
+from digest.sending.readying import Readied, Readying
 from digest.sending.recovery import recover, requeue
 from digest.sending.reports import DryRunRow, EditionReport, NoProgress, Progress, SendReport
 from digest.sending.switching import short_switch_interval
@@ -48,12 +55,6 @@ from digest.store.store import Store
 from digest.zones import fallback_lines
 
 MAX_LISTED_FAILURES = 200
-
-
-@dataclass
-class _InFlight:
-    group: list[Ready]
-    future: Future
 
 
 class Dispatcher:
@@ -126,7 +127,6 @@ class Dispatcher:
         started = time.monotonic()
         report = SendReport()
         self.breaker = Breaker(self.settings.max_consecutive_failures)
-        self._vocab: Vocabulary | None = None  # read once a send, at its first edition
         proposed = self.editions_for(day, timezones, pairs)
         served = zones_served(self.store, self.settings)
         report.nobody_in = [z for z in timezones or () if z not in served]
@@ -139,38 +139,46 @@ class Dispatcher:
                 "digest send --dry-run)"
             )
         self._renders = None  # started by the first edition worth rendering ahead
+        if proposed:  # read once a send: every subscriber's topics
+            self._vocab = vocabulary(self.store, self.settings)
+        readying = Readying(proposed, self._ready, ahead=not self.store.is_sqlite)
         try:
-            for number, edition in enumerate(proposed):
+            for number in range(len(proposed)):
                 if self.stop.is_set():
                     report.stopped = True
                     report.not_started = self._audience(proposed[number:])
                     break
-                edition = start_edition(self.store.engine, edition)
+                readied = readying.get(number)
                 report.editions.append(
-                    self._send_edition(edition, report, resend_in_doubt, only_retryable)
+                    self._send_edition(readied, report, resend_in_doubt, only_retryable)
                 )
                 if report.aborted:
                     break
         finally:
+            readying.close()
             if self._renders is not None:
                 self._renders.close()
             report.seconds = time.monotonic() - started
         return report
 
+    def _ready(self, proposed: Edition) -> Readied:
+        """``proposed`` started and planned (on PostgreSQL, while the one before is sent)."""
+        edition = start_edition(self.store.engine, proposed)
+        content = EditionContent(self.store, self.settings, edition, self.renderer, self._vocab)
+        before = self.ledger.counts(edition)
+        planned = plan(self.ledger, edition, content.segment_of, self.provider.max_batch)
+        return Readied(edition, content, before, planned)
+
     def _send_edition(
         self,
-        edition: Edition,
+        readied: Readied,
         report: SendReport,
         resend_in_doubt: bool = False,
         only_retryable: bool = False,
     ) -> EditionReport:
+        edition, content, before = readied.edition, readied.content, readied.before
         result = EditionReport(edition)
-        if self._vocab is None:
-            self._vocab = vocabulary(self.store, self.settings)
-        content = EditionContent(self.store, self.settings, edition, self.renderer, self._vocab)
-        before = self.ledger.counts(edition)
-        result.already_sent = before["sent"]
-        result.planned = plan(self.ledger, edition, content.segment_of, self.provider.max_batch)
+        result.already_sent, result.planned = before["sent"], readied.planned
         _, doubted = recover(self.ledger, edition, resendable=self.provider.resendable)
         # Each is a pass over the edition's million ledger rows: asked only when the
         # counts say there is something to find.
@@ -225,8 +233,10 @@ class Dispatcher:
         worker thread, mostly waiting on the network), the next is claimed,
         loaded and prepared here. Only one group is ever handed over at a time,
         and it is marked ``handed`` before the provider sees it, so a crash
-        leaves at most that one in doubt; the prepared one was never sent. The
-        next group is claimed in the same transaction that hands one over.
+        leaves at most that one in doubt; the prepared one was never sent. It is
+        offered to the delivery thread, which hands it over as it records the one
+        before if that one was sent whole (``groups.Handoff``); else it is handed
+        over here, with the next group claimed in the same transaction.
 
         A group is a run of small batches, together at most ``GROUP_RECIPIENTS``
         people (``Ledger.claim_group``): at 24,000 segments of forty people, one
@@ -234,7 +244,7 @@ class Dispatcher:
         people in doubt than that, or than one batch where batches are larger.
         """
         retry_later = False
-        in_flight: _InFlight | None = None  # handed to the provider, outcome not yet recorded
+        in_flight: InFlight | None = None  # handed to the provider, outcome not yet recorded
         claimed: Claimed = []  # claimed and prepared, not yet handed over
         # The next group, claimed in the transaction that handed the last one over
         # (``Ledger.hand_over_and_claim``); [] when that claim found none.
@@ -276,9 +286,14 @@ class Dispatcher:
                         else []
                     )
                     cut_short = False  # the group in flight handed some batches back
+                    taken_over: set[int] | None = None  # handed over by the delivery thread
                     if in_flight is not None:
                         flight, in_flight = in_flight, None
-                        retry, cut_short = self._record(flight, result)
+                        if ready:
+                            flight.handoff.offer(ready)
+                        retry, cut_short = flight.record(result, self.breaker, self.progress)
+                        if flight.handoff.taken:
+                            taken_over = flight.handoff.handed
                         retry_later |= retry
                         if self.breaker.tripped:
                             pending = self.ledger.counts(edition)["pending"]
@@ -286,31 +301,41 @@ class Dispatcher:
                                 edition.date, edition.timezone, pending
                             )
                             return False
-                    if self.stop.is_set():
+                    if self.stop.is_set():  # ``claimed``, handed over or not, is released
                         report.stopped = True
                         return False
                     if not ready:
                         if cut_short:
                             continue  # claim what that group handed back
                         return retry_later
-                    handed, ahead = self.ledger.hand_over_and_claim(
-                        [batch for batch, _ in claimed],
-                        self.owner,
-                        edition,
-                        lease,
-                        token,
-                        size.count,
-                        size.cap,
-                    )
-                    size.saw(ahead)
+                    if taken_over is not None:
+                        handed = taken_over  # the next claim is the loop's, while this is sent
+                    else:
+                        handed, ahead = self.ledger.hand_over_and_claim(
+                            [batch for batch, _ in claimed],
+                            self.owner,
+                            edition,
+                            lease,
+                            token,
+                            size.count,
+                            size.cap,
+                        )
+                        size.saw(ahead)
                     # A batch whose lease ran out is another sender's now: not ours to send.
                     ready = [item for item in ready if item[0].id in handed]
                     claimed = []
                     if ready:
+                        handoff = Handoff()
                         future = worker.submit(
-                            deliver_group, self.provider, self.ledger, self.stop, ready
+                            deliver_group,
+                            self.provider,
+                            self.ledger,
+                            self.stop,
+                            ready,
+                            self.owner,
+                            handoff,
                         )
-                        in_flight = _InFlight(ready, future)
+                        in_flight = InFlight(ready, future, handoff)
             except FatalDeliveryError as err:
                 report.aborted = str(err)
                 return False
@@ -322,14 +347,14 @@ class Dispatcher:
                         self._settle(in_flight, result)
                     self.ledger.let_go()  # what is left unrecorded, a re-run takes back
 
-    def _settle(self, flight: _InFlight, result: EditionReport) -> None:
+    def _settle(self, flight: InFlight, result: EditionReport) -> None:
         """Stopping on an error: record the in-flight group's outcome if it can be had.
 
         If it cannot (the error came from recording it), its batches stay
         ``handed``: the next run finds them in doubt rather than sending them again.
         """
         with contextlib.suppress(Exception):  # the first error is the one being raised
-            self._record(flight, result)
+            flight.record(result, self.breaker, self.progress)
 
     def _pause(self, seconds: float) -> bool:
         """Wait ``seconds``, or less if a stop is asked for; True if it was."""
@@ -361,23 +386,6 @@ class Dispatcher:
                 prepared = self.provider.prepare(outgoing)
             ready.append((batch, recipients, prepared))
         return ready
-
-    def _record(self, flight: _InFlight, result: EditionReport) -> tuple[bool, bool]:
-        """Wait for the group in flight to be delivered and recorded, and show its
-        outcomes to the breaker. Returns (whether some may succeed on retry,
-        whether the group ended early and handed batches back to pending)."""
-        try:
-            results = flight.future.result()
-        except FatalDeliveryError as err:
-            result.sent += sum(1 for o in err.outcomes if o.status == "sent")
-            raise
-        retry = False
-        for _, outcomes, whole in results:
-            result.sent += sum(1 for o in outcomes if o.status == "sent")
-            self.breaker.record(outcomes, whole)
-            self.progress.advance(len(outcomes))
-            retry |= any(o.retry for o in outcomes if o.status == "failed")
-        return retry, len(results) < len(flight.group)
 
     # -- looking before sending ----------------------------------------------
 

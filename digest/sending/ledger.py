@@ -247,11 +247,18 @@ class Ledger:
         self.finish_group([(batch, outcomes, done)])
 
     def finish_group(
-        self, results: list[tuple[Batch, list[Outcome], bool]], unsent: list[Batch] = ()
-    ) -> None:
+        self,
+        results: list[tuple[Batch, list[Outcome], bool]],
+        unsent: list[Batch] = (),
+        hand_over: tuple[list[Batch], str] | None = None,
+    ) -> set[int]:
         """``finish`` of each (batch, outcomes, done), and ``unsent`` (handed over with
         the group but never sent: a stop, a failure before them) made pending
-        again, all in one transaction: one commit a group."""
+        again, all in one transaction: one commit a group.
+
+        ``hand_over``: (the next group, its owner) handed over in the same
+        transaction, safe as in ``hand_over_and_claim``; returns its ids now handed.
+        """
         now = to_db(self.now())
         # The common case at scale (one SendGrid request, one X-Message-Id): each
         # batch one statement instead of a thousand, and the group's one executemany.
@@ -274,6 +281,7 @@ class Ledger:
             back = [b.id for b, _, _ in rest if b.id not in closed] + [b.id for b in unsent]
             if back:
                 conn.execute(RELEASE, {"ids": back})
+            return self._hand_over(conn, *hand_over) if hand_over else set()
 
     def _finish(
         self, conn: sa.Connection, batch: Batch, outcomes: list[Outcome], done: bool, now

@@ -93,6 +93,8 @@ class Store:
             raise ConfigError(database.no_driver(parsed, err)) from None
         if self.is_sqlite:
             database.sqlite_transactions(self.engine)
+        else:
+            database.ping_when_idle(self.engine)
         try:
             if not (self.is_sqlite and up_to_date(self.engine)):
                 upgrade(self.engine, self.url, self.is_sqlite)
@@ -398,4 +400,4 @@ def _engine_options(url: sa.URL) -> dict:
         return {"connect_args": {"timeout": database.BUSY_TIMEOUT}}
     # libpq waits for an unreachable host for minutes; the URL may ask otherwise.
     connect = {} if "connect_timeout" in url.query else {"connect_timeout": 10}
-    return {"pool_pre_ping": True, "connect_args": connect}
+    return {"connect_args": connect}  # pinged when taken from the pool idle (``ping_when_idle``)

@@ -11,13 +11,14 @@ import threading
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 from conftest import NOW, article, subscriber
 
 from digest.delivery.outbox import OutboxProvider
 from digest.editions.contents import EditionContent
 from digest.models import Outcome
 from digest.sending.dispatch import Dispatcher
-from digest.sending.groups import GROUP_RECIPIENTS, GroupSize, deliver_group
+from digest.sending.groups import GROUP_RECIPIENTS, GroupSize, Handoff, deliver_group
 from digest.sending.ledger import Ledger
 from digest.sending.planning import plan
 from digest.store.editions import start_edition
@@ -160,6 +161,104 @@ def test_a_refusal_in_a_group_ends_it_so_the_breaker_hears_before_the_next_reque
     assert len(results) == 1
     assert states(six_segments)[:4] == ["done", "pending", "pending", "pending"]
     assert ledger.counts(edition)["failed"] == 1
+
+
+def _two_groups(store, settings, provider):
+    """Batches 1-2 claimed, prepared and handed over; 3-4 claimed and prepared."""
+    dispatcher, edition, content = planned(store, settings, provider)
+    ledger, owner, token = dispatcher.ledger, dispatcher.owner, dispatcher.links.token
+    first = ledger.claim_group(edition, owner, 600, token, count=2)
+    ready = dispatcher._prepare(edition, first, content)
+    _, following = ledger.hand_over_and_claim(
+        [b for b, _ in first], owner, edition, 600, token, count=2
+    )
+    return dispatcher, ready, dispatcher._prepare(edition, following, content)
+
+
+def test_the_next_group_is_handed_over_as_a_group_sent_whole_is_recorded(six_segments, settings):
+    """One commit between two requests: the offered group is ``handed`` when the
+    delivery thread returns, and nothing of it has reached the provider yet."""
+    provider = OutboxProvider(settings.outbox_dir)
+    dispatcher, ready, following = _two_groups(six_segments, settings, provider)
+    handoff = Handoff()
+    handoff.offer(following)
+    deliver_group(provider, dispatcher.ledger, threading.Event(), ready, dispatcher.owner, handoff)
+    assert handoff.taken and handoff.handed == {3, 4}
+    assert states(six_segments) == ["done", "done", "handed", "handed", "pending", "pending"]
+    assert len(list(settings.outbox_dir.rglob("*.eml"))) == 6  # batches 1 and 2 only
+
+
+@pytest.mark.parametrize("why", ["refusal", "stop"])
+def test_the_next_group_is_not_handed_over_after_a_refusal_or_a_stop(six_segments, settings, why):
+    """After a refusal the breaker must hear of it before another request; after a
+    stop nothing more goes: either way the offered group is left as it was claimed."""
+    stop = threading.Event()
+
+    class Refuses(OutboxProvider):
+        def deliver(self, prepared):
+            outcomes = super().deliver(prepared)
+            if why == "stop":
+                stop.set()
+                return outcomes
+            return [Outcome(o.subscriber_id, "failed", error="550 no") for o in outcomes]
+
+    provider = Refuses(settings.outbox_dir)
+    dispatcher, ready, following = _two_groups(six_segments, settings, provider)
+    handoff = Handoff()
+    handoff.offer(following)
+    deliver_group(provider, dispatcher.ledger, stop, ready, dispatcher.owner, handoff)
+    assert not handoff.taken and handoff.handed == set()
+    assert states(six_segments)[2:4] == ["sending", "sending"]
+    handoff.offer(following)  # too late: the delivery thread has decided
+    assert not handoff.taken
+
+
+def test_a_stop_just_after_the_delivery_thread_handed_a_group_over_leaves_it_pending(
+    six_segments, settings
+):
+    """The group handed over in the delivery thread's transaction never reached the
+    provider when the stop came: it goes back to pending, nobody in doubt, and the
+    next run mails it."""
+    offered = threading.Event()
+
+    class Offered(Handoff):
+        def offer(self, group):
+            super().offer(group)
+            offered.set()
+
+    class WaitsForTheOffer(OutboxProvider):
+        """Answers only once the next group is offered, as a slower provider would."""
+
+        def deliver(self, prepared):
+            outcomes = super().deliver(prepared)
+            assert offered.wait(10)
+            return outcomes
+
+    dispatcher, _, _ = planned(six_segments, settings, WaitsForTheOffer(settings.outbox_dir))
+    handed_by = []
+
+    def after(conn, cursor, statement, parameters, context, executemany):
+        values = parameters.values() if isinstance(parameters, dict) else parameters
+        if statement.startswith("UPDATE batches") and "handed" in list(values or ()):
+            handed_by.append(threading.current_thread().name)
+            if threading.current_thread() is not threading.main_thread():
+                dispatcher.stop.set()  # as a Ctrl-C would, just after that commit's work
+
+    sa.event.listen(six_segments.engine, "after_cursor_execute", after)
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr("digest.sending.dispatch.Handoff", Offered)
+            first = dispatcher.send()  # groups of 1, 2 and 3 batches (``GroupSize``)
+    finally:
+        sa.event.remove(six_segments.engine, "after_cursor_execute", after)
+    assert any(name.startswith("deliver") for name in handed_by), handed_by
+    (result,) = first.editions
+    assert first.stopped and result.in_doubt == 0 and result.sent < 18
+    assert "handed" not in states(six_segments)
+    dispatcher.stop.clear()
+    (again,) = dispatcher.send().editions
+    assert result.sent + again.sent == 18 and again.in_doubt == 0
+    assert len(list(settings.outbox_dir.rglob("*.eml"))) == 18
 
 
 def test_the_group_size_grows_for_small_batches_and_stays_one_for_large():

@@ -252,3 +252,29 @@ def test_an_in_memory_store_reads_and_writes():
     assert store.unsubscribe("ann@example.com").outcome == "unsubscribed"
     assert list(store.list_subscribers()) == []
     store.close()
+
+
+@pytest.mark.parametrize("idle", [True, False])
+def test_a_pooled_postgresql_connection_the_server_ended_is_replaced_or_fails_once(
+    pg_schema_url, monkeypatch, idle
+):
+    """Connections are tested only when taken from the pool idle (``ping_when_idle``):
+    one the server ended while it sat there is replaced unseen. One ended between
+    two uses a moment apart fails that one statement, as it would mid-transaction,
+    and the pool starts afresh: the next use works."""
+    url = pg_schema_url()
+    store = Store(url)
+    try:
+        with store.engine.connect() as conn:
+            pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+        with sa.create_engine(url).connect() as other:
+            other.exec_driver_sql(f"SELECT pg_terminate_backend({pid})")
+        if idle:
+            monkeypatch.setattr("digest.store.database.IDLE_PING_SECONDS", 0.0)
+        else:
+            with pytest.raises(sa.exc.OperationalError), store.engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one() != pid
+    finally:
+        store.close()
