@@ -222,8 +222,12 @@ class Renderer:
         } | self._edition_values(edition)
         html_pieces, text_pieces = self._pieces(edition)
 
+        made: dict[fitting.Cut, dict] = {}  # the cut that fits is asked for twice
+
         def shown(cut: fitting.Cut) -> dict:
-            return context | self._shown(edition, sections, cut)
+            if cut not in made:
+                made[cut] = context | self._shown(edition, sections, cut)
+            return made[cut]
 
         def html(cut: fitting.Cut) -> str:
             values = shown(cut) | html_values

@@ -36,14 +36,7 @@ from digest.rendering.renderer import Renderer
 from digest.sending import looking
 from digest.sending.due import editions_due, zones_served
 from digest.sending.failures import Breaker
-from digest.sending.groups import (
-    GROUP_RECIPIENTS,
-    GroupSize,
-    Handoff,
-    InFlight,
-    Ready,
-    deliver_group,
-)
+from digest.sending.groups import GroupSize, Handoff, InFlight, Ready, deliver_group
 from digest.sending.ledger import Claimed, Ledger
 from digest.sending.planning import plan
 from digest.sending.readying import Readied, Readying
@@ -238,10 +231,10 @@ class Dispatcher:
         before if that one was sent whole (``groups.Handoff``); else it is handed
         over here, with the next group claimed in the same transaction.
 
-        A group is a run of small batches, together at most ``GROUP_RECIPIENTS``
-        people (``Ledger.claim_group``): at 24,000 segments of forty people, one
-        commit for six segments instead of one each, while a crash puts no more
-        people in doubt than that, or than one batch where batches are larger.
+        A group is a run of small batches, together at most one full batch's
+        worth of people (``Ledger.claim_group``): at 24,000 segments of forty
+        people, one commit for two dozen segments instead of one each, while a
+        crash puts no more people in doubt than one batch always could.
         """
         retry_later = False
         in_flight: InFlight | None = None  # handed to the provider, outcome not yet recorded
@@ -250,7 +243,7 @@ class Dispatcher:
         # (``Ledger.hand_over_and_claim``); [] when that claim found none.
         ahead: Claimed | None = None
         lease, token = self.settings.lease_seconds, self.links.token
-        size = GroupSize(min(self.provider.max_batch, GROUP_RECIPIENTS))
+        size = GroupSize(self.provider.max_batch)  # a crash: one batch's worth in doubt
         # Thousands of segments: rendered ahead in a second process (``editions/ahead.py``).
         segments = self.ledger.pending_segments(edition)
         renders = None

@@ -4,7 +4,12 @@ At 24,000 segments of forty people, a commit to hand each batch over and
 another to record it, with their statements, were a fifth of a send's CPU. A group is a run of
 batches claimed, handed over and recorded together (``Ledger.claim_group``,
 ``hand_over_and_claim``, ``finish_group``) and sent one request each, in turn.
-Its size is what a crash may leave in doubt, so it is capped in recipients.
+Its size is what a crash may leave in doubt, so it holds no more recipients
+than one full batch (the provider's ``max_batch``): a crash never leaves more
+people in doubt than one batch of a large segment always could. Capped at 250
+at first, groups committed four times as often: a 24,000-segment send on
+PostgreSQL took 190 s instead of 140 s, its delivery thread recording for 30 %
+of it.
 
 The next group, claimed and prepared while one is with the provider, is
 offered to the delivery thread (``Handoff``): once the group before it was sent
@@ -33,11 +38,6 @@ if TYPE_CHECKING:
 
 # A batch claimed, with its recipients and its provider request (None: nobody left).
 Ready = tuple[Batch, list[Recipient], Any]
-
-
-# Recipients in a group of batches handed over together: a crash may leave
-# that many in doubt (or one batch, where batches are larger), so kept small.
-GROUP_RECIPIENTS = 250
 
 
 class GroupSize:

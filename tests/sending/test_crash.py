@@ -1,8 +1,8 @@
 """Kill ``digest send`` with SIGKILL mid-run, run it again, and count what people got.
 
 The README's promise: after a crash at any moment, running the same command again
-mails everyone not yet mailed and nobody twice. The one batch that was in flight
-(handed to the provider, its outcome not yet written) is recorded as in doubt and
+mails everyone not yet mailed and nobody twice. The one batch, or group of small
+batches, that was in flight (handed over, its outcome not yet written) is in doubt and
 sent again only with ``--resend-in-doubt``; the outbox provider finds the files it
 wrote and needs no such word. Everything here runs as an operator would: the real
 ``digest`` command in subprocesses, the SendGrid stand-in as a separate server
@@ -34,6 +34,8 @@ from sites import (
     sendgrid_process,
     sqlite_site,
 )
+
+from digest.delivery.sendgrid import MAX_RECIPIENTS
 
 
 @pytest.fixture
@@ -96,8 +98,10 @@ def test_a_killed_sendgrid_send_resumes_without_losing_or_doubling(
     assert counts["pending"] == counts["failed"] == 0
     assert counts["sent"] + counts["in_doubt"] == SUBSCRIBERS  # nobody lost
     assert set(got) | doubted == everyone()
-    # At most the one batch each kill caught with the provider, each one request's worth.
-    assert len(doubted) <= 2 * BATCH
+    # At most the one group each kill caught handed over: a group of these 200-reader
+    # segments holds at most one full SendGrid batch's worth of people, as one batch of
+    # a large segment always could, and is in doubt whole, request by request.
+    assert len(doubted) <= 2 * MAX_RECIPIENTS
     assert all(batch <= doubted or not batch & doubted for batch in by_message(final))
     assert set(got) - doubted == site.addresses("sent")
     # The early kill came just as the first batch was accepted: unless its answer was
