@@ -105,6 +105,40 @@ def test_a_send_of_small_segments_mails_everyone_once_one_message_each(six_segme
     assert states(six_segments) == ["done"] * 6
 
 
+class Watching(OutboxProvider):
+    """The outbox, noting before each request how many people are in batches handed
+    over and not yet recorded: all a crash at that moment would leave in doubt."""
+
+    def __init__(self, folder, store, max_batch: int) -> None:
+        super().__init__(folder)
+        self.store, self.max_batch, self.handed = store, max_batch, []
+
+    def deliver(self, prepared):
+        with self.store.engine.connect() as conn:
+            (count,) = conn.exec_driver_sql(
+                "SELECT count(*) FROM ledger JOIN batches ON batches.id = ledger.batch_id"
+                " WHERE batches.state = 'handed'"
+            ).one()
+        self.handed.append(count)
+        return super().deliver(prepared)
+
+
+@pytest.mark.parametrize("max_batch", [4, 7, 100])
+def test_a_crash_at_any_request_could_leave_no_more_than_one_full_batch_in_doubt(
+    six_segments, settings, max_batch
+):
+    """Segments of three: a group takes as many as one full batch holds (one at 4, two
+    at 7, up to all six at 100), and never more, whatever the moment."""
+    provider = Watching(settings.outbox_dir, six_segments, max_batch)
+    dispatcher, _, _ = planned(six_segments, settings, provider)
+    (result,) = dispatcher.send().editions
+    assert result.sent == 18
+    assert len(provider.handed) == 6  # one request a segment
+    assert max(provider.handed) <= max_batch
+    # As many whole segments as fit (at 100 the group size doubles: one, two, three left).
+    assert max(provider.handed) == {4: 3, 7: 6, 100: 9}[max_batch]
+
+
 def test_a_stop_during_a_group_sends_no_further_batch_and_hands_the_rest_back(
     six_segments, settings
 ):
