@@ -8,7 +8,7 @@ Its size is what a crash may leave in doubt, so it holds no more recipients
 than one full batch (the provider's ``max_batch``): a crash never leaves more
 people in doubt than one batch of a large segment always could. Capped at 250
 at first, groups committed four times as often: a 24,000-segment send on
-PostgreSQL took 190 s instead of 140 s, its delivery thread recording for 30 %
+PostgreSQL took 178 s instead of 140 s, its delivery thread recording for 30 %
 of it.
 
 The next group, claimed and prepared while one is with the provider, is
