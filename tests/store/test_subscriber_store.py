@@ -299,6 +299,9 @@ def test_statistics_the_server_will_not_take_now_leave_the_write_standing(
     lock_timeout costs a warning, not the import."""
     monkeypatch.setattr(writer_module, "ANALYZE_ROWS", 20)
     url = pg_schema_url()
+    # Migrated first, without the timeout: migrations take one advisory lock for
+    # the whole server, which a test opening a store beside this one may hold.
+    Store(url).close()
     store = Store(url + "%20-clock_timeout%3D200")
     holder = sa.create_engine(url)
     try:
