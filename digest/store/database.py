@@ -42,6 +42,14 @@ BUSY_TIMEOUT = 60
 # would otherwise leave it at its largest for good.
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
 
+# Each SQLite connection's page cache, in KiB. SQLite's 2 MB re-read even the
+# B-tree's inner pages on every claim of a million-recipient send; 16 MB was no
+# faster than 4 (a send of 24,000 segments: 56.9-57.9 s against 52.5-55.3 s)
+# and cost 36 MB over the send's connections, taking it with its render-ahead
+# child past 200 MB (190-215 MB PSS against 148-149); an ingest of 20,000
+# entries past 120 MB (124 against 110). docs/performance.md has the runs.
+PAGE_CACHE_KIB = 4096
+
 # SQLite's words for problems with the file itself, which no retry will fix.
 _SQLITE_FILE_PROBLEMS = {
     "file is not a database": "is not a SQLite database",
@@ -301,7 +309,7 @@ def _sqlite_connected(dbapi_conn, _record) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
-    cursor.execute("PRAGMA cache_size=-16384")
+    cursor.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")
     cursor.close()
 
 
