@@ -48,6 +48,16 @@ def greeting(template: str, name: str, first_name: str = "") -> str:
     {first_name}," reads "Hello,". Names are cut to ``NAME_COLUMNS`` so the
     line stays one line of the text part.
     """
+    if not first_name and len(name) <= NAME_COLUMNS and name.isascii() and "@" not in name:
+        # Most of a list: one short name, nothing to cut or take out. The same
+        # greeting as below in half the time, and a send makes a million.
+        full = " ".join(name.split())
+        if any(map(str.isalnum, full)):
+            return " ".join(template.format(first_name=full, name=full).split())
+    return _greeting(template, name, first_name)
+
+
+def _greeting(template: str, name: str, first_name: str) -> str:
     full = _as_name(name)
     given = _as_name(first_name) if first_name else ""
     called = shorten(given or full, NAME_COLUMNS)

@@ -179,7 +179,7 @@ class Ledger:
         kept: list[Batch] = []
         total = 0
         for batch in group:
-            active = sum(1 for row in rows[batch.id] if row[4])
+            active = sum(1 for row in rows[batch.id] if row[5])
             if kept and cap and total + active > cap:
                 break
             kept.append(batch)
@@ -194,8 +194,8 @@ class Ledger:
         return claimed
 
     def _pending_rows(self, conn: sa.Connection, group: list[Batch]) -> dict[int, list[tuple]]:
-        """Each batch's pending rows: (subscriber id, address, name, first name,
-        active, suppressed reason).
+        """Each batch's pending rows: (batch id, subscriber id, address, name,
+        first name, active, suppressed reason).
 
         A million rows pass through here in a large send: the statement is
         compiled once per dialect and its rows come back as the driver's tuples.
@@ -203,9 +203,9 @@ class Ledger:
         another sender's are left out here).
         """
         ours: dict[int, list[tuple]] = {b.id: [] for b in group}
-        for batch_id, *row in raw(conn, RECIPIENTS, low=group[0].id, high=group[-1].id):
-            if batch_id in ours:
-                ours[batch_id].append(tuple(row))
+        for row in raw(conn, RECIPIENTS, low=group[0].id, high=group[-1].id):
+            if (rows := ours.get(row[0])) is not None:
+                rows.append(row)  # as the driver made it: a million a send
         return ours
 
     def _recipients(
@@ -219,7 +219,7 @@ class Ledger:
         planning are written ``skipped``, with why, so they are neither sent nor
         left pending."""
         gone: dict[str, list[int]] = {}
-        for sid, _, _, _, active, suppressed in rows:
+        for _, sid, _, _, _, active, suppressed in rows:
             if not active:
                 why = f"suppressed: {suppressed}" if suppressed else "unsubscribed"
                 gone.setdefault(why, []).append(sid)
@@ -231,7 +231,7 @@ class Ledger:
             )
         return [
             Recipient(sid, email, name, token(sid, email), first_name)
-            for sid, email, name, first_name, active, _ in rows
+            for _, sid, email, name, first_name, active, _ in rows
             if active
         ]
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from digest.rendering.plaintext import width
 from digest.rendering.wording import (
+    _greeting,
     anchor,
     and_list,
     greeting,
@@ -50,6 +51,21 @@ HELLO = "Hello {first_name},"
 )
 def test_a_greeting_uses_the_first_name_given_else_the_name_whole(name, first_name, said):
     assert greeting(HELLO, name, first_name) == said
+
+
+@given(
+    st.sampled_from([HELLO, "Dear {name}!", "{first_name}", "Hi {first_name} ({name})"]),
+    st.one_of(
+        st.text(st.sampled_from("ab Z9 ,.@_-\t\n\x1c<>&é李"), max_size=20),
+        st.text(st.sampled_from("ab Z9 ,."), min_size=45, max_size=60),
+        st.text(st.sampled_from("李李 a"), min_size=24, max_size=50),  # 2 columns each
+    ),
+    st.sampled_from(["", "", "Ann", " "]),
+)
+def test_the_short_way_for_a_plain_name_greets_exactly_as_the_long_way(template, name, first):
+    """Most names take a shortcut (a send makes a million greetings): it never
+    changes one, at the edges of its conditions (50 columns, ASCII, an "@")."""
+    assert greeting(template, name, first) == _greeting(template, name, first)
 
 
 def test_the_name_field_is_the_name_else_the_first_name():
