@@ -5,7 +5,7 @@ Python, since a large edition plans a million recipients before the first is
 sent:
 
 1. the distinct topics strings of the recipients still to plan are read (a few
-   hundred at most, from the segment index), each with the "since" of those who
+   hundred at most, from the audience index), each with the "since" of those who
    need one (below), and each pair is mapped, in Python, to its segment and
    whether that segment's digest is empty: a temporary table;
 2. the recipients are numbered within their segment in id order (a window

@@ -405,6 +405,22 @@ def _add_cadence(conn: sa.Connection) -> None:
 
 MIGRATIONS[15] = _add_cadence
 
+
+def _cover_the_audience(conn: sa.Connection) -> None:
+    """Version 16: the segment index (timezone, topics, active, id) becomes the audience
+    index, with send time, cadence and pause after the id, so that who an edition
+    goes to is read from the index alone (``schema.subscribers``)."""
+    conn.execute(
+        sa.text(
+            "CREATE INDEX IF NOT EXISTS ix_subscribers_audience ON subscribers "
+            "(timezone, topics, active, id, send_time, frequency, paused_until)"
+        )
+    )
+    conn.execute(sa.text("DROP INDEX IF EXISTS ix_subscribers_segment"))
+
+
+MIGRATIONS[16] = _cover_the_audience
+
 # Every version from 2 up to the tables' own has its step: a version left out would
 # be skipped on upgrade, silently.
 assert sorted(MIGRATIONS) == list(range(2, SCHEMA_VERSION + 1)), sorted(MIGRATIONS)

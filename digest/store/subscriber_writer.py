@@ -49,7 +49,7 @@ COMMIT_ROWS = 200_000
 # statement: fewer there).
 ROWS_PER_STATEMENT = 4_000
 # SQLite's page cache for the writing connection (KiB). The default 2 MB holds
-# fewer pages than the segment index has hot ones (one per timezone and topics
+# fewer pages than the audience index has hot ones (one per timezone and topics
 # choice); with it a million-row import took twice as long.
 SQLITE_CACHE_KIB = 16_384
 # Rows written at once past which PostgreSQL's statistics of the table are taken

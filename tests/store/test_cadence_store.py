@@ -29,6 +29,11 @@ def edition(send_time=None, cadence="daily", day=DAY, cutoff=CUT) -> Edition:
     )
 
 
+# What version 16 changed: the index that covers the audience was the segment's.
+AUDIENCE_INDEX_15 = (
+    "DROP INDEX ix_subscribers_audience",
+    "CREATE INDEX ix_subscribers_segment ON subscribers (timezone, topics, active, id)",
+)
 SQLITE_14 = (
     "CREATE TABLE editions_14 (id INTEGER NOT NULL PRIMARY KEY, date VARCHAR(10) NOT NULL, "
     "timezone VARCHAR(64) NOT NULL, window_start DATETIME NOT NULL, cutoff DATETIME NOT NULL, "
@@ -45,6 +50,7 @@ POSTGRESQL_14 = (
     "ALTER TABLE editions ADD CONSTRAINT uq_editions_date_timezone UNIQUE (date, timezone)",
 )
 SUBSCRIBERS_14 = (
+    *AUDIENCE_INDEX_15,
     "DROP INDEX ix_subscribers_runs",
     "ALTER TABLE subscribers DROP COLUMN frequency",
     "ALTER TABLE subscribers DROP COLUMN send_time",
