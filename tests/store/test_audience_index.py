@@ -76,9 +76,7 @@ def test_a_version_15_database_upgrades_to_the_audience_index_with_its_people(db
         assert "ix_subscribers_segment" not in found
         # The same people in each edition as before the upgrade.
         assert audience(upgraded, edition("Europe/Paris")) == ["ana@example.com"]
-        assert audience(upgraded, edition("Europe/Paris", cadence="weekly")) == [
-            "ben@example.com"
-        ]
+        assert audience(upgraded, edition("Europe/Paris", cadence="weekly")) == ["ben@example.com"]
         assert audience(upgraded, edition("Asia/Tokyo", send_time=time(6, 30))) == [
             "cy@example.com"
         ]
