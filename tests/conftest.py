@@ -196,6 +196,13 @@ def sqlite_template(tmp_path_factory) -> Path:
     return folder / "digest.db"
 
 
+# What schema version 16 changed, undone: the audience index was the segment index.
+AUDIENCE_INDEX_15 = (
+    "DROP INDEX ix_subscribers_audience",
+    "CREATE INDEX ix_subscribers_segment ON subscribers (timezone, topics, active, id)",
+)
+
+
 def as_release(db_url: str, version: int, *statements: str, postgresql: tuple = ()) -> None:
     """Make the database at ``db_url`` what the release of schema ``version`` left:
     ``statements`` (and on PostgreSQL ``postgresql`` too) undo what came since, and

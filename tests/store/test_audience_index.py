@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 
 import sqlalchemy as sa
-from conftest import as_release, subscriber
+from conftest import AUDIENCE_INDEX_15, as_release, subscriber
 
 from digest.models import Edition, Subscriber
 from digest.store.audience import audience_clause
@@ -20,10 +20,6 @@ from digest.store.store import Store
 
 DAY = date(2026, 12, 7)
 CUT = datetime(2026, 12, 7, 7, 0, tzinfo=UTC)
-AUDIENCE_INDEX_15 = (
-    "DROP INDEX ix_subscribers_audience",
-    "CREATE INDEX ix_subscribers_segment ON subscribers (timezone, topics, active, id)",
-)
 
 
 def edition(zone: str, send_time: time | None = None, cadence: str = "daily") -> Edition:

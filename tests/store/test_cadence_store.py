@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 
 import sqlalchemy as sa
-from conftest import as_release, subscriber
+from conftest import AUDIENCE_INDEX_15, as_release, subscriber
 
 from digest.models import Edition, PendingSignup, Subscriber
 from digest.store import signups
@@ -29,11 +29,6 @@ def edition(send_time=None, cadence="daily", day=DAY, cutoff=CUT) -> Edition:
     )
 
 
-# What version 16 changed: the index that covers the audience was the segment's.
-AUDIENCE_INDEX_15 = (
-    "DROP INDEX ix_subscribers_audience",
-    "CREATE INDEX ix_subscribers_segment ON subscribers (timezone, topics, active, id)",
-)
 SQLITE_14 = (
     "CREATE TABLE editions_14 (id INTEGER NOT NULL PRIMARY KEY, date VARCHAR(10) NOT NULL, "
     "timezone VARCHAR(64) NOT NULL, window_start DATETIME NOT NULL, cutoff DATETIME NOT NULL, "
