@@ -140,8 +140,8 @@ subscribers = sa.Table(
     # Who an edition goes to, by segment: planning, the counts and ``digest status``
     # read a zone's audience (``audience.audience_clause``) from this index alone.
     # Send time, cadence and pause follow the id (schema version 16): without them
-    # each of the audience was a row read from the table, 200,000 random reads an
-    # edition, most of planning's time on SQLite (docs/performance.md).
+    # each of the audience was also a row read from the table, 200,000 random reads
+    # a zone (its distinct topics on SQLite: 0.4 s against 0.05 s; docs/performance.md).
     sa.Index(
         "ix_subscribers_audience",
         *("timezone", "topics", "active", "id", "send_time", "frequency", "paused_until"),
