@@ -3,8 +3,9 @@
 The segment's HTML and text go once per request; each recipient is a
 personalization with its own ``to``, substitutions for the per-recipient
 values and its own ``List-Unsubscribe`` headers. Building the request body
-(``build_payload``, pure, testable against SendGrid's JSON Schema) is kept
-apart from moving it (``SendGridProvider._post``: the connection, retries).
+(``sendgrid_body.build_payload``, pure, testable against SendGrid's JSON
+Schema) is kept apart from moving it (``SendGridProvider._post``: the
+connection, retries).
 
 Responses: 202 (200 under ``sandbox_mode``) in SendGrid's shape → all sent,
 with ``X-Message-Id``; anything else that is not SendGrid's own error stops
@@ -38,15 +39,7 @@ import httpx
 
 from digest import __version__
 from digest.config.settings import Settings
-from digest.delivery.base import (
-    BaseProvider,
-    Notice,
-    Outgoing,
-    display_name,
-    list_id,
-    parse_sender,
-    subject_of,
-)
+from digest.delivery.base import BaseProvider, Notice, Outgoing, parse_sender
 from digest.delivery.notices import notice_payload
 from digest.delivery.sendgrid_answers import (
     MAX_BODY,
@@ -56,114 +49,12 @@ from digest.delivery.sendgrid_answers import (
     judge,
     sendgrid_shaped,
 )
+from digest.delivery.sendgrid_body import MAX_RECIPIENTS, EncodedContent, build_payload
 from digest.delivery.sendgrid_wire import KEEPALIVE, Wire, api_host, api_key, direct
 from digest.errors import DeliveryError, DeliveryInDoubt, FatalDeliveryError
 from digest.models import Outcome
-from digest.rendering.personal import escaped
-from digest.rendering.renderer import Rendered
-from digest.validate import mail_address
 
 SEND_PATH = "/v3/mail/send"
-MAX_RECIPIENTS = 1000  # personalizations and total recipients per request (documented limit)
-
-
-class EncodedContent:
-    """The last segment's content as JSON text, for that segment's next batches.
-
-    A segment of 5,000 recipients is five requests with the same HTML and text:
-    escaped once, not five times. Kept as one tuple, replaced whole, so a
-    second thread (``_split`` on the delivery thread) never reads half of it.
-    """
-
-    def __init__(self) -> None:
-        self.last: tuple[Rendered, bool, str] | None = None
-
-    def content(self, batch: Outgoing, split: bool) -> str:
-        last = self.last
-        if last is not None and last[0] is batch.content and last[1] == split:
-            return last[2]
-        encoded = _content(batch, split)
-        self.last = (batch.content, split, encoded)
-        return encoded
-
-
-def _content(batch: Outgoing, split: bool) -> str:
-    """The ``content`` array: text/plain first, as SendGrid requires, then text/html.
-
-    Unless ``split``, the text part carries the HTML placeholders' names, so
-    one set of substitutions serves both parts."""
-    text = batch.content.text
-    if not split:
-        text = batch.renderer.personal.text_with_html_placeholders(text)
-    return (
-        f'[{{"type":"text/plain","value":{_json(text)}}},'
-        f'{{"type":"text/html","value":{_json(batch.content.html)}}}]'
-    )
-
-
-def build_payload(
-    batch: Outgoing, settings: Settings, encoded: EncodedContent | None = None
-) -> bytes:
-    """The Mail Send body for one batch: content once, one personalization per recipient.
-
-    Written as JSON text directly rather than built as dicts for ``json.dumps``:
-    at a thousand personalizations a request this is a sixth of the time, and it
-    is the largest part of a send's own work. ``json.encoder.encode_basestring``
-    escapes every string exactly as ``json.dumps(..., ensure_ascii=False)`` does;
-    the tests load each body and check it against SendGrid's JSON Schema.
-    """
-    if len(batch.recipients) > MAX_RECIPIENTS:
-        raise ValueError(f"a SendGrid request carries at most {MAX_RECIPIENTS} recipients")
-    personal = batch.renderer.personal
-    keys = [_json(p) for p in personal.placeholders.values()]
-    rows = []
-    split = False
-    for recipient in batch.recipients:
-        values = personal.values(recipient.name, recipient.token, recipient.first_name)
-        in_html = escaped(values)
-        html = [f"{key}:{_json(v)}" for key, v in zip(keys, in_html, strict=True)]
-        rows.append((recipient, values, html))
-        # Substitutions apply to both parts alike, but HTML needs escaped values and
-        # text does not. Only when some value in the batch changes once escaped does
-        # the text part keep placeholders of its own (half the bytes a recipient, else).
-        split = split or in_html != values
-    text_keys = [_json(p) for p in personal.text_placeholders.values()]
-    # SendGrid wants every custom_args value as a string (a number is a 400).
-    edition_arg = f'"edition_id":{_json(str(batch.edition.id))}'
-    one_click = ',"List-Unsubscribe-Post":"List-Unsubscribe=One-Click"'
-    parts = []
-    for recipient, values, subs in rows:
-        name = display_name(recipient.name)
-        to = _json(mail_address(recipient.email)) + (f',"name":{_json(name)}' if name else "")
-        if split:
-            subs += [f"{k}:{_json(v)}" for k, v in zip(text_keys, values, strict=True)]
-        unsubscribe = _json(f"<{values.unsubscribe_url}>")
-        parts.append(
-            f'{{"to":[{{"email":{to}}}],"substitutions":{{{",".join(subs)}}},'
-            f'"headers":{{"List-Unsubscribe":{unsubscribe}{one_click}}},'
-            f'"custom_args":{{{edition_arg},"subscriber_id":"{recipient.subscriber_id}"}}}}'
-        )
-    sender = {"email": batch.sender.addr_spec}
-    if batch.sender.display_name:
-        sender["name"] = batch.sender.display_name
-    content = encoded.content(batch, split) if encoded is not None else _content(batch, split)
-    payload: dict = {
-        "headers": {"List-Id": list_id(batch)},
-        "categories": list(
-            dict.fromkeys([*settings.sendgrid.categories, batch.edition.date.isoformat()])
-        )[:10],
-    }
-    if settings.sendgrid.asm_group_id is not None:
-        payload["asm"] = {"group_id": settings.sendgrid.asm_group_id}
-    if settings.sendgrid.sandbox_mode:
-        payload["mail_settings"] = {"sandbox_mode": {"enable": True}}
-    head = json.dumps({"from": sender, "subject": subject_of(batch)}, ensure_ascii=False)
-    rest = json.dumps(payload, ensure_ascii=False)
-    body = f'{head[:-1]},"content":{content},{rest[1:-1]},"personalizations":[{",".join(parts)}]}}'
-    return body.encode("utf-8")
-
-
-_json = json.encoder.encode_basestring  # a JSON string literal, non-ASCII kept as it is
 
 
 class PayloadTooLarge(DeliveryError):
