@@ -21,8 +21,9 @@ HMAC-signed unsubscribe and preferences links, the one-click unsubscribe
 headers, the ``custom_args`` webhooks need), the request JSON-encoded with
 the segment's HTML and text and POSTed over one keep-alive connection to the
 same stand-in. (The floor of earlier figures carried the greeting and one
-link only; it is timed once too, as "the lean floor", to compare.) Each segment's content is its own
-render (done before the clock starts); past ``--floor-renders`` segments a
+link only; it is timed once too, as "the lean floor", to compare.) Each
+segment's content is its own render (done before the clock starts); past
+``--floor-renders`` segments a
 sample of that many renders is reused, round robin, so the floor's requests
 keep the sizes of real segments' without rendering 24,000 segments first.
 
@@ -211,19 +212,20 @@ def postgres_cpu_seconds() -> float:
     it reaped them): read before and after a send, what the server spent on it.
     The server shares the two cores with the send and the stand-in, so its share
     is part of what bounds the send's wall time. 0 when none runs here."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
+    found: dict[str, list[str]] = {}  # pid: its /proc stat fields after the name
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             text = stat.read_text()
         except OSError:
             continue  # ended meanwhile
-        name, fields = text[text.index("(") + 1 : text.rindex(")")], text.rsplit(")", 1)[1].split()
-        if name == "postgres":
-            total += int(fields[11]) + int(fields[12])  # its own user and system time
-            if fields[1] == "1" or not Path(f"/proc/{fields[1]}").exists():
-                total += int(fields[13]) + int(fields[14])  # the postmaster: ended children
-    return total / tick
+        if text[text.index("(") + 1 : text.rindex(")")] == "postgres":
+            found[stat.parent.name] = text.rsplit(")", 1)[1].split()
+    ticks = 0
+    for fields in found.values():
+        ticks += int(fields[11]) + int(fields[12])  # its own user and system time
+        if fields[1] not in found:  # the postmaster: add its ended children's
+            ticks += int(fields[13]) + int(fields[14])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def tree_memory_mb(pid: int) -> tuple[float, float]:

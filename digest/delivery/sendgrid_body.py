@@ -96,7 +96,7 @@ class _Values:
         if not _PLAIN_TOKEN(token):
             values = self.personal.values(name, token, first_name)
             in_html = escaped(values)
-            html = ",".join(f"{k}:{_json(v)}" for k, v in zip(self.keys, in_html, strict=True))
+            html = _pairs(self.keys, in_html)
             return html, _json(f"<{values.unsubscribe_url}>"), in_html != values, (values,)
         greeting = greeting_for(name, self.template, first_name)
         in_html = escape_text(greeting)
@@ -111,10 +111,15 @@ class _Values:
     def text(self, made: tuple) -> str:
         """The text part's substitutions, from what ``of`` said they are made of."""
         if len(made) == 1:
-            return ",".join(f"{k}:{_json(v)}" for k, v in zip(self.text_keys, made[0], strict=True))
+            return _pairs(self.text_keys, made[0])
         greeting, token = made
         ut, pt = self.text_links
         return f'{self.gt}:{_json(greeting)},{ut}{token}",{pt}{token}"'
+
+
+def _pairs(keys: list[str], values: tuple[str, ...]) -> str:
+    """``"key":"value"`` pairs of a JSON object's text, ``keys`` already JSON text."""
+    return ",".join(f"{k}:{_json(v)}" for k, v in zip(keys, values, strict=True))
 
 
 def build_payload(
