@@ -17,7 +17,7 @@ import re
 
 from digest.config.settings import Settings
 from digest.delivery.base import Outgoing, display_name, list_id, subject_of
-from digest.rendering.personal import escape_attr, escape_text, escaped, greeting_for
+from digest.rendering.personal import escape_attr, escape_text, escaped
 from digest.rendering.renderer import Rendered
 from digest.validate import mail_address
 
@@ -88,17 +88,17 @@ class _Values:
         self.g, self.gt = g, gt
         # Whether the links read differently once escaped (an "&" in public_url).
         self.links_escape = escape_attr(unsubscribe + preferences) != unsubscribe + preferences
-        self.template = personal.template
 
     def of(self, name: str, token: str, first_name: str) -> tuple[str, str, bool, tuple]:
-        """(HTML substitutions, ``List-Unsubscribe``, whether escaping changed a
-        value, so that the text part needs its own; what ``text`` makes those of)."""
+        """A recipient's (HTML substitutions, ``List-Unsubscribe`` value, whether
+        escaping changed a value, so that the batch's text part needs substitutions
+        of its own, and what ``text`` makes those from)."""
         if not _PLAIN_TOKEN(token):
             values = self.personal.values(name, token, first_name)
             in_html = escaped(values)
             html = _pairs(self.keys, in_html)
             return html, _json(f"<{values.unsubscribe_url}>"), in_html != values, (values,)
-        greeting = greeting_for(name, self.template, first_name)
+        greeting = self.personal.greeting(name, first_name)
         in_html = escape_text(greeting)
         u, p = self.html_links
         return (

@@ -99,10 +99,14 @@ class Personalisation:
         self._all = (*self._html, *self._text)
         self._cut = re.compile("(" + "|".join(map(re.escape, self._all)) + ")")
 
+    def greeting(self, name: str, first_name: str = "") -> str:
+        """A recipient's greeting under this renderer's ``greeting`` setting."""
+        return greeting_for(name, self.template, first_name)
+
     def values(self, name: str, token: str, first_name: str = "") -> Personal:
         """A recipient's values: their greeting, and the two pages their token opens."""
         return Personal(
-            greeting_for(name, self.template, first_name),
+            self.greeting(name, first_name),
             self.pages.unsubscribe(token),
             self.pages.preferences(token),
         )
