@@ -36,7 +36,7 @@ from digest.rendering.renderer import Renderer
 from digest.sending import looking
 from digest.sending.due import editions_due, zones_served
 from digest.sending.failures import Breaker
-from digest.sending.groups import GroupSize, Handoff, InFlight, Ready, deliver_group
+from digest.sending.groups import Chain, GroupSize, Line, Ready, deliver_chain
 from digest.sending.ledger import Claimed, Ledger
 from digest.sending.planning import plan
 from digest.sending.readying import Readied, Readying
@@ -222,14 +222,16 @@ class Dispatcher:
     ) -> bool:
         """Send batches until none is left to claim; True if some may succeed on retry.
 
-        Two stages overlap: while one group of batches is with the provider (a
-        worker thread, mostly waiting on the network), the next is claimed,
-        loaded and prepared here. Only one group is ever handed over at a time,
-        and it is marked ``handed`` before the provider sees it, so a crash
-        leaves at most that one in doubt; the prepared one was never sent. It is
-        offered to the delivery thread, which hands it over as it records the one
-        before if that one was sent whole (``groups.Handoff``); else it is handed
-        over here, with the next group claimed in the same transaction.
+        Two stages overlap: while one group of batches is with the provider (the
+        delivery thread, mostly waiting on the network), the next is claimed,
+        loaded and prepared here, and offered to the delivery thread
+        (``groups.Line``). It takes it once the group it sent went whole, and
+        hands it over in the transaction that records that one; else (a refusal,
+        a stop, the line closed) the group is handed over here and a new run of
+        the delivery thread sends it, once the breaker has heard of the last.
+        Only one group is ever handed over and unrecorded, marked ``handed``
+        before the provider sees it, so a crash leaves at most that one in doubt;
+        the one prepared here was never sent.
 
         A group is a run of small batches, together at most one full batch's
         worth of people (``Ledger.claim_group``): at 24,000 segments of forty
@@ -237,11 +239,8 @@ class Dispatcher:
         crash puts no more people in doubt than one batch always could.
         """
         retry_later = False
-        in_flight: InFlight | None = None  # handed to the provider, outcome not yet recorded
-        claimed: Claimed = []  # claimed and prepared, not yet handed over
-        # The next group, claimed in the transaction that handed the last one over
-        # (``Ledger.hand_over_and_claim``); [] when that claim found none.
-        ahead: Claimed | None = None
+        chain: Chain | None = None  # the delivery thread's run of groups
+        claimed: Claimed = []  # claimed and prepared here, not handed over
         lease, token = self.settings.lease_seconds, self.links.token
         size = GroupSize(self.provider.max_batch)  # a crash: one batch's worth in doubt
         # Thousands of segments: rendered ahead in a second process (``editions/ahead.py``).
@@ -258,15 +257,12 @@ class Dispatcher:
             try:
                 while True:
                     taken: Claimed = []
-                    if ahead is not None:
-                        # Claimed already, stop or not: held as ``claimed``, it is released.
-                        taken, ahead = ahead, None
-                    elif not self.stop.is_set():
+                    if not self.stop.is_set():
                         taken = self.ledger.claim_group(
                             edition, self.owner, lease, token, size.count, size.cap
                         )
                         size.saw(taken)
-                    if not taken and in_flight is None and not self.stop.is_set():
+                    if not taken and chain is None and not self.stop.is_set():
                         # Nothing pending: take back what dead or expired owners held.
                         released, _ = recover(self.ledger, edition, self.provider.resendable)
                         if released:
@@ -278,15 +274,14 @@ class Dispatcher:
                         if taken and not stopping
                         else []
                     )
-                    cut_short = False  # the group in flight handed some batches back
-                    taken_over: set[int] | None = None  # handed over by the delivery thread
-                    if in_flight is not None:
-                        flight, in_flight = in_flight, None
-                        if ready:
-                            flight.handoff.offer(ready)
-                        retry, cut_short = flight.record(result, self.breaker, self.progress)
-                        if flight.handoff.taken:
-                            taken_over = flight.handoff.handed
+                    cut_short = False  # a group sent handed some batches back
+                    if chain is not None:
+                        if ready and chain.line.offer(ready):
+                            claimed = []  # the delivery thread's to hand over, send and record
+                            retry_later |= chain.heard(result, self.breaker, self.progress)[0]
+                            continue
+                        done, chain = chain, None
+                        retry, cut_short = done.end(result, self.breaker, self.progress)
                         retry_later |= retry
                         if self.breaker.tripped:
                             pending = self.ledger.counts(edition)["pending"]
@@ -301,34 +296,24 @@ class Dispatcher:
                         if cut_short:
                             continue  # claim what that group handed back
                         return retry_later
-                    if taken_over is not None:
-                        handed = taken_over  # the next claim is the loop's, while this is sent
-                    else:
-                        handed, ahead = self.ledger.hand_over_and_claim(
-                            [batch for batch, _ in claimed],
-                            self.owner,
-                            edition,
-                            lease,
-                            token,
-                            size.count,
-                            size.cap,
-                        )
-                        size.saw(ahead)
+                    handed = self.ledger.hand_over_group([b for b, _ in claimed], self.owner)
                     # A batch whose lease ran out is another sender's now: not ours to send.
                     ready = [item for item in ready if item[0].id in handed]
                     claimed = []
                     if ready:
-                        handoff = Handoff()
-                        future = worker.submit(
-                            deliver_group,
-                            self.provider,
-                            self.ledger,
-                            self.stop,
-                            ready,
-                            self.owner,
-                            handoff,
+                        line = Line()
+                        chain = Chain(
+                            worker.submit(
+                                deliver_chain,
+                                self.provider,
+                                self.ledger,
+                                self.stop,
+                                ready,
+                                self.owner,
+                                line,
+                            ),
+                            line,
                         )
-                        in_flight = InFlight(ready, future, handoff)
             except FatalDeliveryError as err:
                 report.aborted = str(err)
                 return False
@@ -336,18 +321,9 @@ class Dispatcher:
                 try:
                     self.ledger.release_group([batch for batch, _ in claimed])
                 finally:
-                    if in_flight is not None:
-                        self._settle(in_flight, result)
+                    if chain is not None:
+                        chain.settle(result, self.breaker, self.progress)
                     self.ledger.let_go()  # what is left unrecorded, a re-run takes back
-
-    def _settle(self, flight: InFlight, result: EditionReport) -> None:
-        """Stopping on an error: record the in-flight group's outcome if it can be had.
-
-        If it cannot (the error came from recording it), its batches stay
-        ``handed``: the next run finds them in doubt rather than sending them again.
-        """
-        with contextlib.suppress(Exception):  # the first error is the one being raised
-            flight.record(result, self.breaker, self.progress)
 
     def _pause(self, seconds: float) -> bool:
         """Wait ``seconds``, or less if a stop is asked for; True if it was."""

@@ -1,29 +1,33 @@
-"""Small batches sent as groups: one hand-over, one commit, for several segments.
+"""Small batches sent as groups, and groups passed along a line to the delivery thread.
 
 At 24,000 segments of forty people, a commit to hand each batch over and
-another to record it, with their statements, were a fifth of a send's CPU. A group is a run of
-batches claimed, handed over and recorded together (``Ledger.claim_group``,
-``hand_over_and_claim``, ``finish_group``) and sent one request each, in turn.
-Its size is what a crash may leave in doubt, so it holds no more recipients
-than one full batch (the provider's ``max_batch``): a crash never leaves more
-people in doubt than one batch of a large segment always could. Capped at 250
-at first, groups committed four times as often: a 24,000-segment send on
-PostgreSQL took 178 s instead of 140 s, its delivery thread recording for 30 %
-of it.
+another to record it, with their statements, were a fifth of a send's CPU. A
+group is a run of batches claimed, handed over and recorded together
+(``Ledger.claim_group``, ``hand_over_group``, ``finish_group``) and sent one
+request each, in turn. Its size is what a crash may leave in doubt, so it
+holds no more recipients than one full batch (the provider's ``max_batch``):
+a crash never leaves more people in doubt than one batch of a large segment
+always could. Capped at 250 at first, groups committed four times as often: a
+24,000-segment send on PostgreSQL took 178 s instead of 140 s, its delivery
+thread recording for 30 % of it.
 
-The next group, claimed and prepared while one is with the provider, is
-offered to the delivery thread (``Handoff``): once the group before it was sent
-whole, it is handed over in the very transaction that records that one, and the
-delivery thread's commit is the only one between two requests. On PostgreSQL,
-recording a group and then handing the next over in a second transaction, one
-after the other, had been a third of a 24,000-segment send's critical path.
+The main thread claims and prepares the next group while the delivery thread
+sends one; it then offers it on a ``Line``. The delivery thread takes it once
+the group it sent went whole, and hands it over in the very transaction that
+records that one: one commit between two requests, never two groups handed
+over and unrecorded at once. It then sends the group it took, while the main
+thread claims the one after. Before (schema and code of 2026-12-06), the
+delivery thread returned after each group and the main thread waited for its
+record before passing on the next: the record, a fifth of the delivery
+thread's time, stalled both threads at once (``docs/performance.md``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from concurrent.futures import Future
 from dataclasses import dataclass
+from queue import Empty, SimpleQueue
 from typing import TYPE_CHECKING, Any
 
 from digest.errors import DeliveryError, DeliveryInDoubt, FatalDeliveryError
@@ -31,6 +35,8 @@ from digest.models import Batch, Outcome, Recipient
 from digest.sending.failures import batch_retryable
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from digest.delivery.base import Provider
     from digest.sending.failures import Breaker
     from digest.sending.ledger import Claimed, Ledger
@@ -38,6 +44,8 @@ if TYPE_CHECKING:
 
 # A batch claimed, with its recipients and its provider request (None: nobody left).
 Ready = tuple[Batch, list[Recipient], Any]
+# Per batch sent: (the batch, its outcomes, whether the provider refused it as a whole).
+Results = list[tuple[Batch, list[Outcome], bool]]
 
 
 class GroupSize:
@@ -63,110 +71,185 @@ class GroupSize:
             self.count = min(self.MOST, self.count * 2)
 
 
-class Handoff:
-    """The next group, offered by the main thread to the delivery thread that is
-    sending the one before it.
+class Line:
+    """Prepared groups passed from the main thread to the delivery thread, one at a
+    time, and what became of each group sent, passed back.
 
-    The delivery thread ``take``s it only if that group was sent whole and no
-    stop was asked for, so the breaker has nothing to hear first; it is then
-    handed over in the transaction that records that group, and ``handed`` holds
-    the ids still the sender's (``Ledger.hand_over``). Whatever the delivery
-    thread decides is final once its future is done: ``offer`` after that
-    changes nothing, and ``taken`` says whether to hand the group over anew.
+    Once the delivery thread has said it takes no more (``take`` found nothing,
+    or was not wanted), the line is closed: an ``offer`` then returns False and
+    the group stays the main thread's, claimed and never handed over.
     """
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._group: list[Ready] | None = None
-        self._closed = False
-        self.taken = False
-        self.handed: set[int] = set()
+    # How long the delivery thread waits for the next group, the one it sent not
+    # yet recorded. A group is offered every few milliseconds; a main thread this
+    # late (a claim waiting on another sender's lock) gets to hand its group over
+    # itself, and the group sent is recorded meanwhile.
+    WAIT_SECONDS = 1.0
 
-    def offer(self, group: list[Ready]) -> None:
-        with self._lock:
-            if not self._closed:
-                self._group = group
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._group: list[Ready] | None = None
+        self._taken = False
+        self._open = True  # the delivery thread may take another group
+        self._more = True  # the main thread may offer another
+        # (how many batches the group had, the results of those sent), in order.
+        self.sent: SimpleQueue[tuple[int, Results]] = SimpleQueue()
+
+    def offer(self, group: list[Ready]) -> bool:
+        """On the main thread: True once the delivery thread has taken ``group`` (its
+        to hand over, send and record); False if it takes no more."""
+        with self._changed:
+            if not self._open:
+                return False
+            self._group, self._taken = group, False
+            self._changed.notify_all()
+            self._changed.wait_for(lambda: self._taken or not self._open)
+            taken, self._group = self._taken, None
+            return taken
+
+    def finish(self) -> None:
+        """On the main thread: nothing more will be offered."""
+        with self._changed:
+            self._more = False
+            self._changed.notify_all()
 
     def take(self, wanted: bool) -> list[Ready] | None:
-        """The group offered, if ``wanted`` and one was; no offer counts after this."""
-        with self._lock:
-            self._closed = True
-            group, self._group = (self._group if wanted else None), None
-            self.taken = group is not None
+        """On the delivery thread: the group offered, waited for if ``wanted`` and none
+        is yet; None closes the line."""
+        with self._changed:
+            if wanted:
+                self._changed.wait_for(
+                    lambda: self._group is not None or not self._more, self.WAIT_SECONDS
+                )
+            group = self._group if wanted and self._more and not self._taken else None
+            if group is None:
+                self._open = False
+            self._taken = group is not None
+            self._changed.notify_all()
             return group
+
+    def close(self) -> None:
+        """On the delivery thread, as it ends however it ends: take nothing more."""
+        with self._changed:
+            self._open = False
+            self._changed.notify_all()
 
 
 @dataclass
-class InFlight:
-    """A group handed to the delivery thread (``deliver_group``), outcome not yet taken."""
+class Chain:
+    """The delivery thread's run of groups (``deliver_chain``) and its line."""
 
-    group: list[Ready]
     future: Future
-    handoff: Handoff  # the next group, offered to be handed over as this one is recorded
+    line: Line
 
-    def record(
+    def heard(
         self, result: EditionReport, breaker: Breaker, progress: Progress
     ) -> tuple[bool, bool]:
-        """Wait for the group to be delivered and recorded, and show its outcomes to
-        the breaker. Returns (whether some may succeed on retry, whether the group
-        ended early and handed batches back to pending)."""
+        """The groups recorded since last asked, shown to the breaker. Returns (whether
+        some may succeed on retry, whether a group ended early and handed batches
+        back to pending)."""
+        retry = cut_short = False
+        while True:
+            try:
+                size, results = self.line.sent.get_nowait()
+            except Empty:
+                return retry, cut_short
+            for _, outcomes, whole in results:
+                result.sent += sum(1 for o in outcomes if o.status == "sent")
+                breaker.record(outcomes, whole)
+                progress.advance(len(outcomes))
+                retry |= any(o.retry for o in outcomes if o.status == "failed")
+            cut_short |= len(results) < size
+
+    def end(self, result: EditionReport, breaker: Breaker, progress: Progress) -> tuple[bool, bool]:
+        """Offer nothing more, wait for the delivery thread to finish, and take what it
+        recorded (``heard``). Its error, if it had one, is raised after."""
+        self.line.finish()
         try:
-            results = self.future.result()
-        except FatalDeliveryError as err:
-            result.sent += sum(1 for o in err.outcomes if o.status == "sent")
-            raise
-        retry = False
-        for _, outcomes, whole in results:
-            result.sent += sum(1 for o in outcomes if o.status == "sent")
-            breaker.record(outcomes, whole)
-            progress.advance(len(outcomes))
-            retry |= any(o.retry for o in outcomes if o.status == "failed")
-        return retry, len(results) < len(self.group)
+            self.future.result()
+        finally:
+            found = self.heard(result, breaker, progress)
+        return found
+
+    def settle(self, result: EditionReport, breaker: Breaker, progress: Progress) -> None:
+        """Stopping on an error: let the delivery thread end, its outcomes taken if they
+        can be. If they cannot (the error came from recording them), its batches
+        stay ``handed``: the next run finds them in doubt, never sends them again."""
+        with contextlib.suppress(Exception):  # the first error is the one being raised
+            self.end(result, breaker, progress)
 
 
-def deliver_group(
+def deliver_chain(
     provider: Provider,
     ledger: Ledger,
     stop: threading.Event,
     group: list[Ready],
-    owner: str = "",
-    handoff: Handoff | None = None,
-) -> list[tuple[Batch, list[Outcome], bool]]:
-    """On the delivery thread: hand each batch of ``group`` over in turn, then write
-    their outcomes at once.
+    owner: str,
+    line: Line,
+) -> None:
+    """On the delivery thread: send ``group`` (handed over), record it, and go on
+    with each group offered on ``line`` while every one before went whole, each
+    handed over (as ``owner``) in the transaction that records the one before.
+    What became of each group is put on ``line.sent``.
 
-    Recording here, not on the main thread, lets the next group be claimed
-    and prepared while this one is written, and a group is still never
-    handed over before the one ahead of it is recorded: a crash leaves at
-    most one group in doubt. Returns, per batch sent, (the batch, its
-    outcomes, whether the provider refused it as a whole: one answer for
-    all, which the breaker counts once).
-
-    A stop, or a batch with anyone not sent, ends the group there: the
-    batches after it never reached the provider and go back to pending, so
-    the breaker hears of a failure before another request is made, as it did
-    when each batch was handed over alone. The first batch goes even if a
-    stop came after the hand-over, as a single batch handed over always did.
-    An error that is not the provider's answer (a bug, the database gone)
-    leaves the group ``handed``, so none of it is ever sent again unseen.
-
-    ``handoff``: the next group, handed over (as ``owner``) in the transaction
-    that records this one when this one was sent whole (``Handoff``).
+    A stop, or a batch with anyone not sent, ends a group there: the batches
+    after it never reached the provider and go back to pending, so the breaker
+    hears of a failure before another request is made, as it did when each
+    batch was handed over alone. The first batch goes even if a stop came after
+    the main thread handed it over, as a single batch handed over always did; a
+    group taken from the line is not begun after a stop. An error that is not
+    the provider's answer (a bug, the database gone) leaves the group
+    ``handed``, so none of it is ever sent again unseen.
     """
-    results: list[tuple[Batch, list[Outcome], bool]] = []
+    first = True
+    try:
+        while group is not None:
+            results, unsent = _send(provider, ledger, stop, group, first_goes=first, line=line)
+            sent = all(o.status == "sent" for _, outcomes, _ in results for o in outcomes)
+            whole = sent and not unsent and not stop.is_set()
+            following = line.take(whole)
+            batches = [batch for batch, _, _ in following or ()]
+            try:
+                handed = ledger.finish_group(
+                    _closing(results), unsent, hand_over=(batches, owner) if following else None
+                )
+            except BaseException:
+                if batches:  # claimed, never handed over: back to pending if it can be
+                    with contextlib.suppress(Exception):
+                        ledger.release_group(batches)
+                raise
+            line.sent.put((len(group), results))
+            group = [item for item in following if item[0].id in handed] if following else None
+            first = False
+    finally:
+        line.close()
+
+
+def _send(
+    provider: Provider,
+    ledger: Ledger,
+    stop: threading.Event,
+    group: list[Ready],
+    first_goes: bool,
+    line: Line | None = None,
+) -> tuple[Results, list[Batch]]:
+    """Each batch of ``group`` to the provider in turn, until a stop, a refusal or the
+    end: (the results of those sent, the batches never tried). A fatal error is
+    recorded here (on ``line`` too, if given) and raised."""
+    results: Results = []
     for index, (batch, recipients, prepared) in enumerate(group):
-        if index and stop.is_set():
+        if (index or not first_goes) and stop.is_set():
             break
         try:
             outcomes = provider.deliver(prepared) if prepared is not None else []
         except FatalDeliveryError as err:
-            if handoff is not None:
-                handoff.take(wanted=False)
-            done = [(b, o, True) for b, o, _ in results]
-            # Part of the batch may have gone out before the provider stopped.
-            done += [(batch, err.outcomes, False)] if err.outcomes else []
-            unsent = [b for b, _, _ in group[index + bool(err.outcomes) :]]
-            ledger.finish_group(done, unsent)
+            # Part of the batch may have gone out before the provider stopped: it is
+            # recorded, not closed, and the rest of it stays pending.
+            partial = [(batch, err.outcomes, False)] if err.outcomes else []
+            unsent = [b for b, _, _ in group[len(results) + len(partial) :]]
+            ledger.finish_group(_closing(results) + partial, unsent)
+            if line is not None:
+                line.sent.put((len(group), results + partial))
             raise
         except DeliveryError as err:
             status = "in_doubt" if isinstance(err, DeliveryInDoubt) else "failed"
@@ -179,15 +262,9 @@ def deliver_group(
         results.append((batch, outcomes, False))
         if any(o.status != "sent" for o in outcomes):
             break  # the breaker sees it before the next request
-    unsent = [b for b, _, _ in group[len(results) :]]
-    whole = not unsent and not stop.is_set()
-    whole = whole and all(o.status == "sent" for _, outcomes, _ in results for o in outcomes)
-    following = handoff.take(whole) if handoff is not None else None
-    handed = ledger.finish_group(
-        [(b, o, True) for b, o, _ in results],
-        unsent,
-        hand_over=([b for b, _, _ in following], owner) if following else None,
-    )
-    if handoff is not None:
-        handoff.handed = handed
-    return results
+    return results, [b for b, _, _ in group[len(results) :]]
+
+
+def _closing(results: Results) -> list[tuple[Batch, list[Outcome], bool]]:
+    """``results`` as ``Ledger.finish_group`` takes them: each batch sent is done."""
+    return [(batch, outcomes, True) for batch, outcomes, _ in results]

@@ -98,37 +98,17 @@ class Ledger:
         Written and committed before the provider sees a byte, so that after a
         crash the batch is known to be in doubt rather than unsent.
         """
-        with write_transaction(self.engine) as conn:
-            return batch.id in self._hand_over(conn, [batch], owner)
+        return batch.id in self.hand_over_group([batch], owner)
 
     def _hand_over(self, conn: sa.Connection, group: list[Batch], owner: str) -> set[int]:
         ids = [b.id for b in group]
         return set(conn.execute(HAND_OVER, {"ids": ids, "b_owner": owner}).scalars())
 
-    def hand_over_and_claim(
-        self,
-        group: list[Batch],
-        owner: str,
-        edition: Edition,
-        lease_seconds: int,
-        token: Callable[[int, str], str],
-        count: int = 1,
-        cap: int = 0,
-    ) -> tuple[set[int], Claimed]:
-        """``hand_over`` of every batch of ``group`` and ``claim_group`` of the next,
-        in one transaction.
-
-        One commit a group instead of two (a small segment is one batch, so at
-        24,000 segments this is 24,000 commits fewer). Safe because the two
-        changes are the ones a crash already tells apart: ``group`` becomes
-        ``handed`` (in doubt if the process dies now) and the next one only
-        ``sending`` (never sent, so recovery makes it pending again), exactly as
-        if the claim had been committed first. Returns (the ids of ``group``
-        still ours and now handed, the next claim: empty when none is left).
-        """
+    def hand_over_group(self, group: list[Batch], owner: str) -> set[int]:
+        """``hand_over`` of every batch of ``group`` in one transaction: the ids still
+        ours, now handed."""
         with write_transaction(self.engine) as conn:
-            handed = self._hand_over(conn, group, owner)
-            return handed, self._claim_group(conn, edition, owner, lease_seconds, token, count, cap)
+            return self._hand_over(conn, group, owner)
 
     def claim(
         self,
@@ -160,21 +140,19 @@ class Ledger:
         so a crash leaves at most ``cap`` recipients (or one batch) in doubt.
         """
         with write_transaction(self.engine) as conn:
-            return self._claim_group(conn, edition, owner, lease_seconds, token, count, cap)
+            group = self._claim(conn, edition, owner, lease_seconds, count)
+            return self._keep(conn, edition, group, token, cap) if group else []
 
-    def _claim_group(
+    def _keep(
         self,
         conn: sa.Connection,
         edition: Edition,
-        owner: str,
-        lease_seconds: int,
+        group: list[Batch],
         token: Callable[[int, str], str],
-        count: int,
         cap: int,
     ) -> Claimed:
-        group = self._claim(conn, edition, owner, lease_seconds, count)
-        if not group:
-            return []
+        """The batches of ``group`` within ``cap``, with their recipients; the rest
+        handed back."""
         rows = self._pending_rows(conn, group)
         kept: list[Batch] = []
         total = 0
@@ -257,7 +235,10 @@ class Ledger:
         again, all in one transaction: one commit a group.
 
         ``hand_over``: (the next group, its owner) handed over in the same
-        transaction, safe as in ``hand_over_and_claim``; returns its ids now handed.
+        transaction; returns its ids now handed. Safe because the two changes are the
+        ones a crash already tells apart: the group recorded is closed, the next one
+        only ``handed`` (in doubt if the process dies now), exactly as if each had
+        been committed alone.
         """
         now = to_db(self.now())
         # The common case at scale (one SendGrid request, one X-Message-Id): each

@@ -18,7 +18,7 @@ from digest.delivery.outbox import OutboxProvider
 from digest.editions.contents import EditionContent
 from digest.models import Outcome
 from digest.sending.dispatch import Dispatcher
-from digest.sending.groups import GroupSize, Handoff, deliver_group
+from digest.sending.groups import GroupSize, Line, deliver_chain
 from digest.sending.ledger import Ledger
 from digest.sending.planning import plan
 from digest.store.editions import start_edition
@@ -56,6 +56,16 @@ def planned(store, settings, provider=None):
 def states(store) -> list[str]:
     with store.engine.connect() as conn:
         return [s for (s,) in conn.exec_driver_sql("SELECT state FROM batches ORDER BY id")]
+
+
+def deliver_alone(provider, ledger, stop, ready, owner="me:1"):
+    """The delivery thread's run of one group, nothing offered after it: its results."""
+    line = Line()
+    line.finish()
+    deliver_chain(provider, ledger, stop, ready, owner, line)
+    (sent,) = [line.sent.get_nowait()]
+    assert line.sent.empty()
+    return sent[1]
 
 
 def test_a_claim_takes_exactly_as_many_batches_as_asked_in_order(six_segments, settings):
@@ -157,11 +167,9 @@ def test_a_stop_during_a_group_sends_no_further_batch_and_hands_the_rest_back(
     ledger = dispatcher.ledger
     group = ledger.claim_group(edition, dispatcher.owner, 600, dispatcher.links.token, count=3)
     ready = dispatcher._prepare(edition, group, content)
-    handed, _ = ledger.hand_over_and_claim(
-        [b for b, _ in group], dispatcher.owner, edition, 600, dispatcher.links.token, 0
-    )
+    handed = ledger.hand_over_group([b for b, _ in group], dispatcher.owner)
     assert handed == {1, 2, 3}
-    results = deliver_group(provider, ledger, stop, ready)
+    results = deliver_alone(provider, ledger, stop, ready)
     assert [b.id for b, _, _ in results] == [1]
     assert states(six_segments) == ["done", "pending", "pending", "pending", "pending", "pending"]
     assert ledger.counts(edition)["in_doubt"] == 0
@@ -188,10 +196,8 @@ def test_a_refusal_in_a_group_ends_it_so_the_breaker_hears_before_the_next_reque
     ledger = dispatcher.ledger
     group = ledger.claim_group(edition, dispatcher.owner, 600, dispatcher.links.token, count=4)
     ready = dispatcher._prepare(edition, group, content)
-    ledger.hand_over_and_claim(
-        [b for b, _ in group], dispatcher.owner, edition, 600, dispatcher.links.token, 0
-    )
-    results = deliver_group(provider, ledger, threading.Event(), ready)
+    ledger.hand_over_group([b for b, _ in group], dispatcher.owner)
+    results = deliver_alone(provider, ledger, threading.Event(), ready)
     assert len(results) == 1
     assert states(six_segments)[:4] == ["done", "pending", "pending", "pending"]
     assert ledger.counts(edition)["failed"] == 1
@@ -203,23 +209,44 @@ def _two_groups(store, settings, provider):
     ledger, owner, token = dispatcher.ledger, dispatcher.owner, dispatcher.links.token
     first = ledger.claim_group(edition, owner, 600, token, count=2)
     ready = dispatcher._prepare(edition, first, content)
-    _, following = ledger.hand_over_and_claim(
-        [b for b, _ in first], owner, edition, 600, token, count=2
-    )
+    ledger.hand_over_group([b for b, _ in first], owner)
+    following = ledger.claim_group(edition, owner, 600, token, count=2)
     return dispatcher, ready, dispatcher._prepare(edition, following, content)
 
 
+def _delivering(provider, dispatcher, stop, ready) -> tuple[threading.Thread, Line]:
+    """``deliver_chain`` of ``ready`` on a thread of its own, as the send runs it."""
+    line = Line()
+    thread = threading.Thread(
+        target=deliver_chain,
+        args=(provider, dispatcher.ledger, stop, ready, dispatcher.owner, line),
+    )
+    thread.start()
+    return thread, line
+
+
 def test_the_next_group_is_handed_over_as_a_group_sent_whole_is_recorded(six_segments, settings):
-    """One commit between two requests: the offered group is ``handed`` when the
-    delivery thread returns, and nothing of it has reached the provider yet."""
-    provider = OutboxProvider(settings.outbox_dir)
+    """One commit between two requests: when the provider sees the group offered, the
+    group before it is recorded and this one ``handed``, and never before."""
+    seen: list[list[str]] = []
+
+    class Looking(OutboxProvider):
+        def deliver(self, prepared):
+            seen.append(states(six_segments))
+            return super().deliver(prepared)
+
+    provider = Looking(settings.outbox_dir)
     dispatcher, ready, following = _two_groups(six_segments, settings, provider)
-    handoff = Handoff()
-    handoff.offer(following)
-    deliver_group(provider, dispatcher.ledger, threading.Event(), ready, dispatcher.owner, handoff)
-    assert handoff.taken and handoff.handed == {3, 4}
-    assert states(six_segments) == ["done", "done", "handed", "handed", "pending", "pending"]
-    assert len(list(settings.outbox_dir.rglob("*.eml"))) == 6  # batches 1 and 2 only
+    thread, line = _delivering(provider, dispatcher, threading.Event(), ready)
+    assert line.offer(following)
+    line.finish()
+    thread.join(10)
+    assert not thread.is_alive()
+    first, second = ["handed"] * 2 + ["sending"] * 2, ["done"] * 2 + ["handed"] * 2
+    assert seen == [first + ["pending"] * 2] * 2 + [second + ["pending"] * 2] * 2
+    assert states(six_segments) == ["done"] * 4 + ["pending"] * 2
+    assert [size for size, _ in (line.sent.get(), line.sent.get())] == [2, 2]
+    assert len(list(settings.outbox_dir.rglob("*.eml"))) == 12
 
 
 @pytest.mark.parametrize("why", ["refusal", "stop"])
@@ -238,13 +265,29 @@ def test_the_next_group_is_not_handed_over_after_a_refusal_or_a_stop(six_segment
 
     provider = Refuses(settings.outbox_dir)
     dispatcher, ready, following = _two_groups(six_segments, settings, provider)
-    handoff = Handoff()
-    handoff.offer(following)
-    deliver_group(provider, dispatcher.ledger, stop, ready, dispatcher.owner, handoff)
-    assert not handoff.taken and handoff.handed == set()
+    thread, line = _delivering(provider, dispatcher, stop, ready)
+    assert not line.offer(following)
+    thread.join(10)
+    assert not thread.is_alive()
     assert states(six_segments)[2:4] == ["sending", "sending"]
-    handoff.offer(following)  # too late: the delivery thread has decided
-    assert not handoff.taken
+    assert not line.offer(following)  # the line is closed: the group stays the sender's
+    assert len(list(settings.outbox_dir.rglob("*.eml"))) == 3  # the first request only
+
+
+def test_a_group_sent_is_recorded_when_nothing_is_offered_in_time(
+    six_segments, settings, monkeypatch
+):
+    """A main thread that offers nothing (a claim held up by another sender's lock)
+    does not keep the group sent unrecorded: after ``Line.WAIT_SECONDS`` it is
+    recorded, and the line closed, so the next group is handed over afresh."""
+    monkeypatch.setattr(Line, "WAIT_SECONDS", 0.05)
+    provider = OutboxProvider(settings.outbox_dir)
+    dispatcher, ready, following = _two_groups(six_segments, settings, provider)
+    thread, line = _delivering(provider, dispatcher, threading.Event(), ready)
+    thread.join(10)  # nothing offered: it ends by itself
+    assert not thread.is_alive()
+    assert states(six_segments)[:4] == ["done", "done", "sending", "sending"]
+    assert not line.offer(following)
 
 
 def test_a_stop_just_after_the_delivery_thread_handed_a_group_over_leaves_it_pending(
@@ -255,10 +298,10 @@ def test_a_stop_just_after_the_delivery_thread_handed_a_group_over_leaves_it_pen
     next run mails it."""
     offered = threading.Event()
 
-    class Offered(Handoff):
+    class Offered(Line):
         def offer(self, group):
-            super().offer(group)
-            offered.set()
+            offered.set()  # before: an offer waits until it is taken
+            return super().offer(group)
 
     class WaitsForTheOffer(OutboxProvider):
         """Answers only once the next group is offered, as a slower provider would."""
@@ -281,7 +324,7 @@ def test_a_stop_just_after_the_delivery_thread_handed_a_group_over_leaves_it_pen
     sa.event.listen(six_segments.engine, "after_cursor_execute", after)
     try:
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr("digest.sending.dispatch.Handoff", Offered)
+            patch.setattr("digest.sending.dispatch.Line", Offered)
             first = dispatcher.send()  # groups of 1, 2 and 3 batches (``GroupSize``)
     finally:
         sa.event.remove(six_segments.engine, "after_cursor_execute", after)
