@@ -138,8 +138,12 @@ class Ledger:
         batches that is; past it, batches are handed back at once, in the same
         transaction. The first is always kept. A group is handed over as one,
         so a crash leaves at most ``cap`` recipients (or one batch) in doubt.
+
+        Not flushed to disk before it returns (``durable=False``): a claim lost with
+        the server is a batch pending again, and the hand-over that must come
+        before any request is durable, and flushes the claim with it.
         """
-        with write_transaction(self.engine) as conn:
+        with write_transaction(self.engine, durable=False) as conn:
             group = self._claim(conn, edition, owner, lease_seconds, count)
             return self._keep(conn, edition, group, token, cap) if group else []
 
