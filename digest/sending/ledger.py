@@ -32,7 +32,16 @@ import sqlalchemy as sa
 from digest.clock import utcnow
 from digest.liveness import IN_HAND
 from digest.models import Batch, Edition, Outcome, Recipient
-from digest.sending.statements import ALL_SENT, CLAIM, DONE, HAND_OVER, RECIPIENTS, RELEASE, raw
+from digest.sending.statements import (
+    ALL_SENT,
+    ALL_SENT_AND_HAND_OVER,
+    CLAIM,
+    DONE,
+    HAND_OVER,
+    RECIPIENTS,
+    RELEASE,
+    raw,
+)
 from digest.store.audience import audience_clause
 from digest.store.database import write_transaction
 from digest.store.schema import (
@@ -254,6 +263,8 @@ class Ledger:
                 all_sent.append({"batch": batch.id, "b_message_id": ids.pop(), "now": now})
             else:
                 rest.append((batch, outcomes, done))
+        if all_sent and not rest and not unsent and self.engine.dialect.name == "postgresql":
+            return self._all_sent_and_hand_over(all_sent, hand_over or ([], ""), now)
         with write_transaction(self.engine) as conn:
             if all_sent:
                 # The outcomes cover every row still pending in the batch, which this
@@ -267,6 +278,26 @@ class Ledger:
             if back:
                 conn.execute(RELEASE, {"ids": back})
             return self._hand_over(conn, *hand_over) if hand_over else set()
+
+    def _all_sent_and_hand_over(
+        self, all_sent: list[dict], hand_over: tuple[list[Batch], str], now
+    ) -> set[int]:
+        """``finish_group`` of a group sent whole, on PostgreSQL: one statement,
+        committed on its own (``statements.ALL_SENT_AND_HAND_OVER``)."""
+        following, owner = hand_over
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            rows = conn.execute(
+                ALL_SENT_AND_HAND_OVER,
+                {
+                    "batches": [p["batch"] for p in all_sent],
+                    "message_ids": [p["b_message_id"] for p in all_sent],
+                    "now": now,
+                    "following": [b.id for b in following],
+                    "owner": owner,
+                },
+            )
+            return set(rows.scalars())
 
     def _finish(
         self, conn: sa.Connection, batch: Batch, outcomes: list[Outcome], done: bool, now

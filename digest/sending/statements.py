@@ -90,6 +90,33 @@ RECIPIENTS = (
     )
     .order_by(ledger.c.batch_id, ledger.c.subscriber_id)
 )
+# PostgreSQL: ``ALL_SENT`` of a group's batches, ``DONE`` of them and ``HAND_OVER`` of
+# the next group, as one statement run on its own (autocommit): its own transaction,
+# durable like any, in one round trip instead of five (BEGIN, three statements,
+# COMMIT). Each round trip waits for the server to be scheduled on a busy machine,
+# and this is between two requests (``Ledger.finish_group``). Every part of a WITH
+# that writes runs, read or not; the two updates of ``batches`` touch different rows.
+ALL_SENT_AND_HAND_OVER = sa.text(
+    f"""
+    WITH sent AS (
+        UPDATE ledger
+        SET status = 'sent', message_id = given.message_id, error = NULL, retry = false,
+            updated_at = :now
+        FROM unnest(CAST(:batches AS integer[]), CAST(:message_ids AS varchar[]))
+            AS given (batch_id, message_id)
+        WHERE ledger.batch_id = given.batch_id
+            AND ledger.status IN ({", ".join(f"'{status}'" for status in OPEN)})
+        RETURNING 1
+    ), closed AS (
+        UPDATE batches SET state = 'done', lease_until = NULL
+        WHERE id = ANY(CAST(:batches AS integer[]))
+        RETURNING 1
+    )
+    UPDATE batches SET state = 'handed'
+    WHERE id = ANY(CAST(:following AS integer[])) AND owner = :owner AND state = 'sending'
+    RETURNING id
+    """
+)
 _COMPILED: dict[tuple[int, str], tuple[str, tuple[str, ...] | None]] = {}
 
 
