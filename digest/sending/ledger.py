@@ -36,6 +36,7 @@ from digest.sending.statements import (
     ALL_SENT,
     ALL_SENT_AND_HAND_OVER,
     CLAIM,
+    CLAIM_WITH_RECIPIENTS,
     DONE,
     HAND_OVER,
     RECIPIENTS,
@@ -148,25 +149,53 @@ class Ledger:
         transaction. The first is always kept. A group is handed over as one,
         so a crash leaves at most ``cap`` recipients (or one batch) in doubt.
 
-        Not flushed to disk before it returns (``durable=False``): a claim lost with
-        the server is a batch pending again, and the hand-over that must come
-        before any request is durable, and flushes the claim with it.
+        On PostgreSQL one statement, committed on its own (``_claim_in_one``).
         """
-        with write_transaction(self.engine, durable=False) as conn:
+        if self.engine.dialect.name == "postgresql":
+            return self._claim_in_one(edition, owner, lease_seconds, token, count, cap)
+        with write_transaction(self.engine) as conn:
             group = self._claim(conn, edition, owner, lease_seconds, count)
-            return self._keep(conn, edition, group, token, cap) if group else []
+            return (
+                self._keep(conn, edition, group, self._pending_rows(conn, group), token, cap)
+                if group
+                else []
+            )
+
+    def _claim_in_one(
+        self,
+        edition: Edition,
+        owner: str,
+        lease_seconds: int,
+        token: Callable[[int, str], str],
+        count: int,
+        cap: int,
+    ) -> Claimed:
+        """``claim_group`` on PostgreSQL: one statement (``CLAIM_WITH_RECIPIENTS``)."""
+        lease = to_db(self.now() + timedelta(seconds=lease_seconds))
+        values = {"edition": edition.id, "b_owner": owner, "lease": lease, "count": count}
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            group: list[Batch] = []
+            rows: dict[int, list[tuple]] = {}
+            for row in raw(conn, CLAIM_WITH_RECIPIENTS, **values):
+                if row[0] not in rows:
+                    group.append(Batch(row[0], edition.id, row[1], row[2]))
+                    rows[row[0]] = []
+                if row[3] is not None:
+                    rows[row[0]].append((row[0], *row[3:]))
+            return self._keep(conn, edition, group, rows, token, cap) if group else []
 
     def _keep(
         self,
         conn: sa.Connection,
         edition: Edition,
         group: list[Batch],
+        rows: dict[int, list[tuple]],
         token: Callable[[int, str], str],
         cap: int,
     ) -> Claimed:
-        """The batches of ``group`` within ``cap``, with their recipients; the rest
-        handed back."""
-        rows = self._pending_rows(conn, group)
+        """The batches of ``group`` within ``cap``, with their recipients (``rows``, as
+        ``_pending_rows`` gives them); the rest handed back."""
         kept: list[Batch] = []
         total = 0
         for batch in group:

@@ -117,6 +117,32 @@ ALL_SENT_AND_HAND_OVER = sa.text(
     RETURNING id
     """
 )
+# PostgreSQL: ``CLAIM`` and ``RECIPIENTS`` as one statement run on its own (autocommit),
+# one round trip instead of five (``Ledger.claim_group``): each claimed batch, then
+# its pending recipients (none: one row of NULLs). The query after the WITH sees the
+# batches as they were, so it reads the ledger by what the claim returned.
+CLAIM_WITH_RECIPIENTS = sa.text(
+    """
+    WITH next_batches AS (
+        SELECT id FROM batches
+        WHERE edition_id = :edition AND state = 'pending'
+        ORDER BY id LIMIT :count FOR UPDATE SKIP LOCKED
+    ), claimed AS (
+        UPDATE batches
+        SET state = 'sending', owner = :b_owner, attempts = attempts + 1, lease_until = :lease
+        FROM next_batches
+        WHERE batches.id = next_batches.id AND batches.state = 'pending'
+        RETURNING batches.id, batches.segment, batches.attempts
+    )
+    SELECT claimed.id, claimed.segment, claimed.attempts, ledger.subscriber_id,
+        subscribers.email, subscribers.name, subscribers.first_name, subscribers.active,
+        subscribers.suppressed_reason
+    FROM claimed LEFT JOIN (
+        ledger JOIN subscribers ON subscribers.id = ledger.subscriber_id
+    ) ON ledger.batch_id = claimed.id AND ledger.status = 'pending'
+    ORDER BY claimed.id, ledger.subscriber_id
+    """
+)
 _COMPILED: dict[tuple[int, str], tuple[str, tuple[str, ...] | None]] = {}
 
 

@@ -242,27 +242,17 @@ def for_writing(conn: sa.Connection) -> sa.Connection:
 
 
 @contextmanager
-def write_transaction(engine: sa.Engine, durable: bool = True) -> Iterator[sa.Connection]:
+def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
     """One transaction that writes, committed at the end of the block (rolled back on
     an error): what every writer asks for, instead of the engine's ``begin()``.
 
     Reads use ``engine.connect()``: on SQLite their BEGIN is deferred, a
     snapshot of the WAL that neither waits for a writer nor blocks one. On
     PostgreSQL the two are the same; its row locks do the work.
-
-    ``durable=False``: on PostgreSQL the commit returns before the server has
-    flushed it to disk (``synchronous_commit`` off for this transaction alone),
-    for a change whose loss in a crash of the server loses nothing: claiming a
-    batch, which a lost commit leaves pending, as recovery would. Any durable
-    commit after it flushes it too, since the log is written in order. Waiting
-    for that flush was a tenth of a send's main thread (``docs/performance.md``).
-    SQLite's commits do not wait for the disk either way (``synchronous=NORMAL``).
     """
     with engine.connect() as conn:
         for_writing(conn)
         with conn.begin():
-            if not durable and conn.dialect.name == "postgresql":
-                conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
             yield conn
 
 
