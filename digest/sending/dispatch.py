@@ -121,8 +121,9 @@ class Dispatcher:
         report = SendReport()
         self.breaker = Breaker(self.settings.max_consecutive_failures)
         proposed = self.editions_for(day, timezones, pairs)
-        served = zones_served(self.store, self.settings)
-        report.nobody_in = [z for z in timezones or () if z not in served]
+        if timezones:  # a pass over the subscribers' index, only when it can say something
+            served = zones_served(self.store, self.settings)
+            report.nobody_in = [z for z in timezones if z not in served]
         early = [e for e in proposed if e.date > local_today(e.timezone, self.now())]
         if early:
             zones = ", ".join(e.timezone for e in early)
@@ -160,7 +161,9 @@ class Dispatcher:
         content = EditionContent(self.store, self.settings, edition, self.renderer, self._vocab)
         before = self.ledger.counts(edition)
         planned = plan(self.ledger, edition, content.segment_of, self.provider.max_batch)
-        return Readied(edition, content, before, planned)
+        # Counted here, so the send need not count again unless recovery changed them:
+        # a pass over the edition's rows between two editions' requests, otherwise.
+        return Readied(edition, content, before, planned, self.ledger.counts(edition))
 
     def _send_edition(
         self,
@@ -172,12 +175,14 @@ class Dispatcher:
         edition, content, before = readied.edition, readied.content, readied.before
         result = EditionReport(edition)
         result.already_sent, result.planned = before["sent"], readied.planned
-        _, doubted = recover(self.ledger, edition, resendable=self.provider.resendable)
+        released, doubted = recover(self.ledger, edition, resendable=self.provider.resendable)
         # Each is a pass over the edition's million ledger rows: asked only when the
         # counts say there is something to find.
-        if before["failed"] or (resend_in_doubt and before["in_doubt"] + doubted):
+        requeued = bool(before["failed"] or (resend_in_doubt and before["in_doubt"] + doubted))
+        if requeued:
             requeue(self.ledger, edition, retryable_only=only_retryable, in_doubt=resend_in_doubt)
-        counts = self.ledger.counts(edition)
+        changed = requeued or released or doubted
+        counts = self.ledger.counts(edition) if changed else readied.after
         self.progress.start(edition.label, counts["pending"])
         rounds = self.provider.retry_rounds
         for attempt in range(rounds + 1):

@@ -26,13 +26,14 @@ if TYPE_CHECKING:
 
 @dataclass
 class Readied:
-    """An edition started, with its content, its counts before planning and how many
-    recipients planning added."""
+    """An edition started, with its content, its counts before planning, how many
+    recipients planning added, and its counts after."""
 
     edition: Edition
     content: EditionContent
     before: dict[str, int]
     planned: int
+    after: dict[str, int]
 
 
 class Readying:

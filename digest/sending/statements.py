@@ -96,15 +96,18 @@ RECIPIENTS = (
 # COMMIT). Each round trip waits for the server to be scheduled on a busy machine,
 # and this is between two requests (``Ledger.finish_group``). Every part of a WITH
 # that writes runs, read or not; the two updates of ``batches`` touch different rows.
+# The ledger's rows are found by ``batch_id = ANY``, which its index answers: joined
+# to the batches unnested instead, PostgreSQL read the whole ledger for each group
+# (the rows' statistics said few were pending), and a 24,000-segment send took 140 s.
 ALL_SENT_AND_HAND_OVER = sa.text(
     f"""
     WITH sent AS (
         UPDATE ledger
-        SET status = 'sent', message_id = given.message_id, error = NULL, retry = false,
-            updated_at = :now
-        FROM unnest(CAST(:batches AS integer[]), CAST(:message_ids AS varchar[]))
-            AS given (batch_id, message_id)
-        WHERE ledger.batch_id = given.batch_id
+        SET status = 'sent', error = NULL, retry = false, updated_at = :now,
+            message_id = (CAST(:message_ids AS varchar[]))[
+                array_position(CAST(:batches AS integer[]), ledger.batch_id)
+            ]
+        WHERE ledger.batch_id = ANY(CAST(:batches AS integer[]))
             AND ledger.status IN ({", ".join(f"'{status}'" for status in OPEN)})
         RETURNING 1
     ), closed AS (
