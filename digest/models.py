@@ -311,9 +311,12 @@ class Batch:
     attempts: int
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """What happened to one recipient of a batch."""
+class Outcome(NamedTuple):
+    """What happened to one recipient of a batch.
+
+    A named tuple, not a frozen dataclass: a large send makes a million, on the
+    delivery thread between two requests, at 0.6 µs each instead of 1.6.
+    """
 
     subscriber_id: int
     status: str  # sent | failed | in_doubt | skipped | unsent (never tried: stays pending)

@@ -338,6 +338,60 @@ def test_a_stop_just_after_the_delivery_thread_handed_a_group_over_leaves_it_pen
     assert len(list(settings.outbox_dir.rglob("*.eml"))) == 18
 
 
+def test_an_error_preparing_the_next_group_leaves_the_one_sent_recorded(six_segments, settings):
+    """The delivery thread, waiting for a group the main thread will never offer, is
+    told so: the group it sent is recorded, the one being prepared goes back to
+    pending, nobody is in doubt, and the next run mails the rest once."""
+    provider = OutboxProvider(settings.outbox_dir)
+    dispatcher, _, _ = planned(six_segments, settings, provider)
+    prepare, calls = provider.prepare, []
+
+    def breaks_second(outgoing):
+        calls.append(outgoing.segment)
+        if len(calls) == 2:
+            raise RuntimeError("a bug preparing a request")
+        return prepare(outgoing)
+
+    provider.prepare = breaks_second
+    with pytest.raises(RuntimeError):
+        dispatcher.send()
+    assert states(six_segments) == ["done"] + ["pending"] * 5
+    provider.prepare = prepare
+    (again,) = dispatcher.send().editions
+    assert (again.sent, again.in_doubt) == (15, 0)
+    assert len(list(settings.outbox_dir.rglob("*.eml"))) == 18
+
+
+def test_an_error_on_the_delivery_thread_leaves_its_group_in_doubt_and_no_other(
+    six_segments, settings
+):
+    """A bug while a group is with the provider (not the provider's answer): that
+    group may have gone, so the next run finds it in doubt; the group the main
+    thread had prepared meanwhile never went, and is mailed by the next run."""
+
+    class BreaksOnTheSecond(OutboxProvider):
+        resendable = False  # as SendGrid or SMTP: it cannot tell what it delivered
+        calls = 0
+
+        def deliver(self, prepared):
+            BreaksOnTheSecond.calls += 1
+            if BreaksOnTheSecond.calls == 2:
+                raise RuntimeError("a bug while sending")
+            return super().deliver(prepared)
+
+    provider = BreaksOnTheSecond(settings.outbox_dir)
+    dispatcher, _, _ = planned(six_segments, settings, provider)
+    with pytest.raises(RuntimeError):
+        dispatcher.send()
+    # Batch 1 went alone; batches 2-3 (the next group) were handed over as it was
+    # recorded, and the error came while they were with the provider.
+    assert states(six_segments)[:3] == ["done", "handed", "handed"]
+    assert "sending" not in states(six_segments)
+    (again,) = dispatcher.send().editions
+    assert (again.sent, again.in_doubt) == (9, 6)
+    assert len(list(settings.outbox_dir.rglob("*.eml"))) == 12
+
+
 def test_the_group_size_grows_for_small_batches_and_stays_one_for_large():
     cap = 1000  # SendGrid's batch
     small = GroupSize(cap)
