@@ -495,12 +495,11 @@ PARTS = [  # (what, module path's end, function): cumulative seconds on the main
     ("segments' sections (planning's segment_of)", "editions/contents.py", "segment_of"),
     ("edition's articles (EditionContent())", "editions/contents.py", "__init__"),
     ("planning (with segment_of)", "sending/planning.py", "plan"),
-    ("claim (first of each edition)", "sending/ledger.py", "claim"),
-    ("hand over (+ next claim)", "sending/ledger.py", "hand_over_and_claim"),
-    ("hand over (before: alone)", "sending/ledger.py", "hand_over"),
+    ("claims (and their recipients)", "sending/ledger.py", "claim_group"),
+    ("hand over (a run's first group)", "sending/ledger.py", "hand_over_group"),
     ("recovery checks", "sending/recovery.py", "recover"),
     ("SendGrid body (provider.prepare)", "delivery/sendgrid.py", "prepare"),
-    ("waiting for the delivery thread", "sending/dispatch.py", "_record"),
+    ("waiting for the delivery thread to take a group", "sending/groups.py", "offer"),
     ("the send, whole", "sending/dispatch.py", "send"),
 ]
 
