@@ -283,7 +283,7 @@ class Dispatcher:
                     if chain is not None:
                         if ready and chain.line.offer(ready):
                             claimed = []  # the delivery thread's to hand over, send and record
-                            retry_later |= chain.heard(result, self.breaker, self.progress)[0]
+                            retry_later |= chain.heard(result, self.breaker, self.progress)
                             continue
                         done, chain = chain, None
                         retry, cut_short = done.end(result, self.breaker, self.progress)

@@ -117,11 +117,13 @@ class Line:
         """On the delivery thread: the group offered, waited for if ``wanted`` and none
         is yet; None closes the line."""
         with self._changed:
+
+            def offered() -> bool:  # and not the one taken last, not yet cleared by ``offer``
+                return self._group is not None and not self._taken
+
             if wanted:
-                self._changed.wait_for(
-                    lambda: self._group is not None or not self._more, self.WAIT_SECONDS
-                )
-            group = self._group if wanted and self._more and not self._taken else None
+                self._changed.wait_for(lambda: offered() or not self._more, self.WAIT_SECONDS)
+            group = self._group if wanted and self._more and offered() else None
             if group is None:
                 self._open = False
             self._taken = group is not None
@@ -141,35 +143,34 @@ class Chain:
 
     future: Future
     line: Line
+    cut_short: bool = False  # a group ended early, handing batches back to pending
 
-    def heard(
-        self, result: EditionReport, breaker: Breaker, progress: Progress
-    ) -> tuple[bool, bool]:
-        """The groups recorded since last asked, shown to the breaker. Returns (whether
-        some may succeed on retry, whether a group ended early and handed batches
-        back to pending)."""
-        retry = cut_short = False
+    def heard(self, result: EditionReport, breaker: Breaker, progress: Progress) -> bool:
+        """The groups recorded since last asked, shown to the breaker; whether some
+        may succeed on retry."""
+        retry = False
         while True:
             try:
                 size, results = self.line.sent.get_nowait()
             except Empty:
-                return retry, cut_short
+                return retry
             for _, outcomes, whole in results:
                 result.sent += sum(1 for o in outcomes if o.status == "sent")
                 breaker.record(outcomes, whole)
                 progress.advance(len(outcomes))
                 retry |= any(o.retry for o in outcomes if o.status == "failed")
-            cut_short |= len(results) < size
+            self.cut_short |= len(results) < size
 
     def end(self, result: EditionReport, breaker: Breaker, progress: Progress) -> tuple[bool, bool]:
         """Offer nothing more, wait for the delivery thread to finish, and take what it
-        recorded (``heard``). Its error, if it had one, is raised after."""
+        recorded (``heard``). Returns (whether some may succeed on retry, whether a
+        group of the run ended early). Its error, if it had one, is raised after."""
         self.line.finish()
         try:
             self.future.result()
         finally:
-            found = self.heard(result, breaker, progress)
-        return found
+            retry = self.heard(result, breaker, progress)
+        return retry, self.cut_short
 
     def settle(self, result: EditionReport, breaker: Breaker, progress: Progress) -> None:
         """Stopping on an error: let the delivery thread end, its outcomes taken if they

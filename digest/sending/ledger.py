@@ -146,7 +146,10 @@ class Ledger(Tallies):
         transaction. The first is always kept. A group is handed over as one,
         so a crash leaves at most ``cap`` recipients (or one batch) in doubt.
 
-        On PostgreSQL one statement, committed on its own (``_claim_in_one``).
+        On PostgreSQL the claim and the read are one statement, committed on its
+        own (``_claim_in_one``), and the batches past ``cap`` are handed back just
+        after it: claimed and never sent, they are pending again either way, by
+        that statement or, after a crash between the two, by recovery.
         """
         if self.engine.dialect.name == "postgresql":
             return self._claim_in_one(edition, owner, lease_seconds, token, count, cap)
