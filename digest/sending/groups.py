@@ -232,11 +232,11 @@ def _send(
     stop: threading.Event,
     group: list[Ready],
     first_goes: bool,
-    line: Line | None = None,
+    line: Line,
 ) -> tuple[Results, list[Batch]]:
     """Each batch of ``group`` to the provider in turn, until a stop, a refusal or the
     end: (the results of those sent, the batches never tried). A fatal error is
-    recorded here (on ``line`` too, if given) and raised."""
+    recorded here, and on ``line``, and raised."""
     results: Results = []
     for index, (batch, recipients, prepared) in enumerate(group):
         if (index or not first_goes) and stop.is_set():
@@ -249,8 +249,7 @@ def _send(
             partial = [(batch, err.outcomes, False)] if err.outcomes else []
             unsent = [b for b, _, _ in group[len(results) + len(partial) :]]
             ledger.finish_group(_closing(results) + partial, unsent)
-            if line is not None:
-                line.sent.put((len(group), results + partial))
+            line.sent.put((len(group), results + partial))
             raise
         except DeliveryError as err:
             status = "in_doubt" if isinstance(err, DeliveryInDoubt) else "failed"

@@ -124,29 +124,27 @@ ALL_SENT_AND_HAND_OVER = sa.text(
 # one round trip instead of five (``Ledger.claim_group``): each claimed batch, then
 # its pending recipients (none: one row of NULLs). The query after the WITH sees the
 # batches as they were, so it reads the ledger by what the claim returned.
-CLAIM_WITH_RECIPIENTS = sa.text(
-    """
-    WITH next_batches AS (
-        SELECT id FROM batches
-        WHERE edition_id = :edition AND state = 'pending'
-        ORDER BY id LIMIT :count FOR UPDATE SKIP LOCKED
-    ), claimed AS (
-        UPDATE batches
-        SET state = 'sending', owner = :b_owner, attempts = attempts + 1, lease_until = :lease
-        FROM next_batches
-        WHERE batches.id = next_batches.id AND batches.state = 'pending'
-        RETURNING batches.id, batches.segment, batches.attempts
+_CLAIMED = CLAIM.cte("claimed")
+_PEOPLE = ledger.join(subscribers, subscribers.c.id == ledger.c.subscriber_id)
+CLAIM_WITH_RECIPIENTS = (
+    sa.select(
+        _CLAIMED.c.id,
+        _CLAIMED.c.segment,
+        _CLAIMED.c.attempts,
+        *RECIPIENTS.selected_columns[1:],  # the recipients' columns, after their batch's id
     )
-    SELECT claimed.id, claimed.segment, claimed.attempts, ledger.subscriber_id,
-        subscribers.email, subscribers.name, subscribers.first_name, subscribers.active,
-        subscribers.suppressed_reason
-    FROM claimed LEFT JOIN (
-        ledger JOIN subscribers ON subscribers.id = ledger.subscriber_id
-    ) ON ledger.batch_id = claimed.id AND ledger.status = 'pending'
-    ORDER BY claimed.id, ledger.subscriber_id
-    """
+    .select_from(
+        _CLAIMED.outerjoin(
+            _PEOPLE,
+            sa.and_(
+                ledger.c.batch_id == _CLAIMED.c.id,
+                ledger.c.status == sa.literal_column("'pending'"),
+            ),
+        )
+    )
+    .order_by(_CLAIMED.c.id, ledger.c.subscriber_id)
 )
-_COMPILED: dict[tuple[int, str], tuple[str, tuple[str, ...] | None]] = {}
+_COMPILED: dict[tuple[int, str], tuple[str, tuple[str, ...] | None, dict]] = {}
 
 
 def raw(conn: sa.Connection, statement: sa.Select, **values):
@@ -158,6 +156,8 @@ def raw(conn: sa.Connection, statement: sa.Select, **values):
     key = (id(statement), conn.dialect.name)
     if key not in _COMPILED:
         compiled = statement.compile(dialect=conn.dialect)
-        _COMPILED[key] = (str(compiled), compiled.positiontup)
-    sql, order = _COMPILED[key]
+        # The values the statement itself binds (a state it sets, a count it adds).
+        _COMPILED[key] = (str(compiled), compiled.positiontup, compiled.params)
+    sql, order, own = _COMPILED[key]
+    values = {**own, **values}
     return conn.exec_driver_sql(sql, tuple(values[n] for n in order) if order else values)
